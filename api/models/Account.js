@@ -1,0 +1,12 @@
+/**
+ * Account — an investor's cash account. Money is integer cents; the engine refuses anything else.
+ */
+module.exports = {
+  attributes: {
+    owner: { type: 'string', required: true },
+    currency: { type: 'string', isIn: ['EUR', 'CNY', 'USD'], defaultsTo: 'EUR' },
+    balance: { type: 'number', isInteger: true, defaultsTo: 0, autoMigrations: { columnType: 'double precision' } },
+    frozen: { type: 'boolean', defaultsTo: false },
+    meta: { type: 'json' },
+  },
+};

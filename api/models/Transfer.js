@@ -1,0 +1,12 @@
+/**
+ * Transfer — the record of one movement of money between two accounts, written in the same
+ * transaction as the two balance changes.
+ */
+module.exports = {
+  attributes: {
+    from: { type: 'string', required: true },
+    to: { type: 'string', required: true },
+    amount: { type: 'number', isInteger: true, min: 1, autoMigrations: { columnType: 'double precision' } },
+    memo: { type: 'string', allowNull: true },
+  },
+};

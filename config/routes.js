@@ -1,0 +1,4 @@
+module.exports.routes = {
+  'GET /': { action: 'home' },
+  'POST /transfers': { action: 'transfer/create' },
+};

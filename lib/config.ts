@@ -1,0 +1,50 @@
+/**
+ * The hook's configuration (`sails.config.transact`), with its defaults and its checks.
+ */
+import { hostname } from 'node:os';
+import Joi from 'joi';
+import { newId } from './ids';
+import type { EngineOptions } from './engine';
+
+export interface TransactConfig extends EngineOptions {
+  /** The datastore that holds the log and lock models. */
+  datastore: string;
+  /** How often recovery looks for dead transactions; 0 turns the timer off (recovery still runs at start). */
+  recoveryIntervalMs: number;
+}
+
+export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
+  datastore: 'default',
+  leaseMs: 30_000,
+  clockSkewMs: 2_000,
+  lockTimeoutMs: 10_000,
+  lockPollMs: 10,
+  maxOps: 1_000,
+  onCrash: 'rollback',
+  recoveryBatchSize: 100,
+  recoveryIntervalMs: 10_000,
+};
+
+const schema = Joi.object<TransactConfig>({
+  datastore: Joi.string().required(),
+  instanceId: Joi.string().pattern(/^[^#]+$/).required(),
+  leaseMs: Joi.number().integer().min(100).required(),
+  clockSkewMs: Joi.number().integer().min(0).required(),
+  lockTimeoutMs: Joi.number().integer().min(0).required(),
+  lockPollMs: Joi.number().integer().min(1).required(),
+  maxOps: Joi.number().integer().min(1).required(),
+  onCrash: Joi.string().valid('rollback', 'rollforward').required(),
+  recoveryBatchSize: Joi.number().integer().min(1).required(),
+  recoveryIntervalMs: Joi.number().integer().min(0).required(),
+});
+
+/**
+ * Fills defaults and checks the result. Without a configured instanceId each process gets a
+ * unique one: safe, but a restarted process then waits for its dead transactions' leases.
+ */
+export function resolveConfig(given: Partial<TransactConfig> | undefined): TransactConfig {
+  const merged = { ...DEFAULTS, instanceId: `${hostname()}:${process.pid}:${newId()}`, ...given };
+  const { error, value } = schema.validate(merged, { abortEarly: true, convert: false });
+  if (error !== undefined) throw new Error(`sails-hook-transact: invalid config.transact: ${error.message}`);
+  return value;
+}

@@ -1,0 +1,40 @@
+/**
+ * Typed errors: every failure the engine reports carries a machine-readable code,
+ * so the REST layer can map it to an HTTP status without parsing messages.
+ */
+
+export type TransactErrorCode =
+  | 'validation_failed'
+  | 'unknown_model'
+  | 'unknown_attribute'
+  | 'not_found'
+  | 'already_exists'
+  | 'bound_violation'
+  | 'lock_timeout'
+  | 'lease_lost'
+  | 'not_transactional'
+  | 'aborted';
+
+export class TransactError extends Error {
+  readonly code: TransactErrorCode;
+  /** Where in the input the problem is, e.g. `ops.1.by`. */
+  readonly path: string | undefined;
+  /** Extra machine-readable facts, e.g. the documents a lock wait was blocked on. */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: TransactErrorCode, message: string, options: { path?: string; details?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TransactError';
+    this.code = code;
+    this.path = options.path;
+    this.details = options.details;
+  }
+
+  toJSON(): { code: TransactErrorCode; message: string; path?: string } {
+    return this.path === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, path: this.path };
+  }
+}
+
+export function isTransactError(err: unknown, code?: TransactErrorCode): err is TransactError {
+  return err instanceof TransactError && (code === undefined || err.code === code);
+}

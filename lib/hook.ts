@@ -1,0 +1,109 @@
+/**
+ * The Sails glue, and nothing else: registers the log and lock models, builds the engine once
+ * the ORM is loaded, runs recovery at start and on a timer, stops it on lower, and exposes
+ * `sails.transact(...)` and `sails.hooks.transact`.
+ */
+import { resolveConfig, type TransactConfig } from './config';
+import { Engine, type TransactionResult } from './engine';
+import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models';
+import type { RecoverySummary } from './recovery';
+import type { TransactionOptions } from './schema';
+import { adapterKind, createStore } from './store';
+import type { Transaction } from './transaction';
+import type { WaterlineModel } from './waterline';
+
+/** The part of a Sails app the hook touches. */
+export interface SailsApp {
+  config: {
+    transact?: Partial<TransactConfig>;
+    datastores: Record<string, { adapter: unknown }>;
+    orm: { moduleDefinitions?: { models?: Record<string, unknown>; adapters?: Record<string, unknown> } };
+  };
+  models: Record<string, WaterlineModel>;
+  log: { info(...args: unknown[]): void; warn(...args: unknown[]): void; error(...args: unknown[]): void; verbose(...args: unknown[]): void };
+  after(event: string, handler: () => void): void;
+  on(event: string, handler: () => void): void;
+  transact?: Transact;
+}
+
+/** `sails.transact(batch, options)` or `sails.transact(async tx => …, options)`. */
+export interface Transact {
+  (operations: unknown[], options?: TransactionOptions): Promise<TransactionResult>;
+  <T>(work: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
+}
+
+export interface TransactHook {
+  defaults: { transact: Record<string, never> };
+  configure(): void;
+  initialize(done: (err?: Error) => void): void;
+  /** Set once the hook has initialized. */
+  engine?: Engine;
+  /** Runs one recovery pass now (the timer does this on its own). */
+  recover(): Promise<RecoverySummary>;
+}
+
+export function transactHook(sails: SailsApp): TransactHook {
+  let timer: NodeJS.Timeout | undefined;
+  let recovering = false;
+
+  const hook: TransactHook = {
+    defaults: { transact: {} },
+
+    configure() {
+      const config = resolveConfig(sails.config.transact);
+      const datastore = sails.config.datastores[config.datastore];
+      if (datastore === undefined) throw new Error(`sails-hook-transact: no datastore "${config.datastore}" for the transaction log`);
+      const definitions = sails.config.orm.moduleDefinitions ?? (sails.config.orm.moduleDefinitions = {});
+      definitions.models = { ...definitions.models, ...internalModels(adapterKind(datastore.adapter), config.datastore) };
+    },
+
+    initialize(done) {
+      sails.after('hook:orm:loaded', () => {
+        start().then(() => done(), (err: unknown) => done(err instanceof Error ? err : new Error(String(err))));
+      });
+    },
+
+    async recover() {
+      if (hook.engine === undefined) throw new Error('sails-hook-transact: not initialized yet');
+      return hook.engine.recovery.runOnce();
+    },
+  };
+
+  async function start(): Promise<void> {
+    const config = resolveConfig(sails.config.transact);
+    const store = createStore(sails.models[LOG_IDENTITY], sails.models[LOCK_IDENTITY]);
+    await store.setup();
+    const engine = new Engine(store, (identity) => sails.models[identity], config);
+    hook.engine = engine;
+    const transact = (input: unknown, options?: TransactionOptions): Promise<unknown> =>
+      typeof input === 'function' ? engine.interactive(input as (tx: Transaction) => Promise<unknown>, options) : engine.batch(input, options);
+    sails.transact = transact as Transact;
+
+    const summary = await engine.recovery.runOnce(true);
+    sails.log.verbose('sails-hook-transact: startup recovery', summary);
+    if (config.recoveryIntervalMs > 0) {
+      timer = setInterval(() => void tick(engine), config.recoveryIntervalMs);
+      timer.unref();
+    }
+    sails.on('lower', () => {
+      if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
+    });
+  }
+
+  /** One timer pass; never two at once in one process. */
+  async function tick(engine: Engine): Promise<void> {
+    if (recovering) return;
+    recovering = true;
+    try {
+      const summary = await engine.recovery.runOnce();
+      if (summary.rolledBack + summary.rolledForward + summary.orphans > 0) sails.log.info('sails-hook-transact: recovered', summary);
+    } catch (err) {
+      sails.log.error('sails-hook-transact: recovery pass failed (will retry)', err);
+    } finally {
+      recovering = false;
+    }
+  }
+
+  return hook;
+}

@@ -1,0 +1,33 @@
+import type { WaterlineAttribute, WaterlineModel } from './waterline';
+
+/** What the pure parts of the engine need to know of a model: plain data, no Waterline. */
+export interface ModelInfo {
+  identity: string;
+  primaryKey: string;
+  attributes: Record<string, Pick<WaterlineAttribute, 'type' | 'required' | 'allowNull'>>;
+  /** Names of the auto-timestamp attributes, which the engine sets itself so images are exact. */
+  createdAt: string | null;
+  updatedAt: string | null;
+}
+
+export function describeModel(model: WaterlineModel): ModelInfo {
+  const attributes: ModelInfo['attributes'] = {};
+  let createdAt: string | null = null;
+  let updatedAt: string | null = null;
+  for (const [name, attribute] of Object.entries(model.attributes)) {
+    if (attribute.collection !== undefined) continue; // plural associations have no column
+    attributes[name] = { type: attribute.model !== undefined ? 'string' : attribute.type, required: attribute.required, allowNull: attribute.allowNull };
+    if (attribute.autoCreatedAt === true) createdAt = name;
+    if (attribute.autoUpdatedAt === true) updatedAt = name;
+  }
+  return { identity: model.identity, primaryKey: model.primaryKey, attributes, createdAt, updatedAt };
+}
+
+/** The timestamp values to write, given a model's auto-timestamp attributes and a time. */
+export function timestamps(info: ModelInfo, now: number, creating: boolean): Record<string, number | string> {
+  const values: Record<string, number | string> = {};
+  const stamp = (name: string): number | string => (info.attributes[name]?.type === 'string' ? new Date(now).toISOString() : now);
+  if (creating && info.createdAt !== null) values[info.createdAt] = stamp(info.createdAt);
+  if (info.updatedAt !== null) values[info.updatedAt] = stamp(info.updatedAt);
+  return values;
+}

@@ -1,0 +1,54 @@
+import type { AdapterKind } from './store';
+
+/** Identities of the hook's own models; apps must not define models with these names. */
+export const LOG_IDENTITY = 'transactlog';
+export const LOCK_IDENTITY = 'transactlock';
+
+type ModelDefinition = Record<string, unknown>;
+
+/**
+ * Integers that must stay exact: sails-postgresql maps `number` to REAL (float4) by default and
+ * refuses BIGINT for numbers, so these are DOUBLE PRECISION (exact for integers below 2^53).
+ */
+const exactNumber = { type: 'number', autoMigrations: { columnType: 'double precision' } };
+
+function idAttribute(kind: AdapterKind): Record<string, unknown> {
+  return kind === 'mongo' ? { type: 'string', required: true, columnName: '_id' } : { type: 'string', required: true };
+}
+
+/** The log and lock model definitions, registered into the ORM by the hook. */
+export function internalModels(kind: AdapterKind, datastore: string): Record<string, ModelDefinition> {
+  const common = { datastore, dontUseObjectIds: true, transactInternal: true };
+  return {
+    [LOG_IDENTITY]: {
+      ...common,
+      attributes: {
+        id: idAttribute(kind),
+        createdAt: false,
+        updatedAt: false,
+        state: { type: 'string', required: true },
+        mode: { type: 'string', required: true },
+        onCrash: { type: 'string', required: true },
+        label: { type: 'string', allowNull: true },
+        idempotencyKey: { type: 'string', allowNull: true },
+        owner: { type: 'string', required: true },
+        leaseUntil: { ...exactNumber, required: true },
+        steps: { type: 'json' },
+        error: { type: 'json' },
+        startedAt: { ...exactNumber, required: true },
+        endedAt: { ...exactNumber, allowNull: true },
+        recoveries: { ...exactNumber, defaultsTo: 0 },
+      },
+    },
+    [LOCK_IDENTITY]: {
+      ...common,
+      attributes: {
+        id: idAttribute(kind),
+        createdAt: false,
+        updatedAt: false,
+        owner: { type: 'string', required: true },
+        leaseUntil: { ...exactNumber, required: true },
+      },
+    },
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * Operations and their inverses, as pure functions: planning a batch against the current
+ * images, and turning a log step into the write that redoes or undoes it.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { TransactError } from './errors';
+import { type ModelInfo, timestamps } from './model-info';
+import type { Image, Operation, Step, Values } from './types';
+
+/** Identifies one document across models: also the id of its lock. */
+export function documentKey(model: string, id: string): string {
+  return `${model}:${id}`;
+}
+
+/** A write to one document; insert and remove are idempotent by construction. */
+export type Action =
+  | { type: 'insert'; model: string; id: string; values: Values } // create unless it exists
+  | { type: 'patch'; model: string; id: string; values: Values } // set these attributes
+  | { type: 'remove'; model: string; id: string }; // destroy if it exists
+
+/** The image without its primary key: what Waterline accepts in `.set()` or `create()` besides the id. */
+export function withoutKey(image: Image, primaryKey: string): Values {
+  const { [primaryKey]: _key, ...rest } = image;
+  return rest;
+}
+
+/** Attributes whose value differs between two images (compared deeply, as JSON would). */
+export function changedFields(before: Image, after: Image): Values {
+  const changed: Values = {};
+  for (const [name, value] of Object.entries(after)) {
+    if (!isDeepStrictEqual(before[name], value)) changed[name] = value;
+  }
+  return changed;
+}
+
+/** The write that applies a step (used when running it, and when recovery rolls forward). */
+export function forwardAction(step: Step, info: ModelInfo): Action {
+  switch (step.kind) {
+    case 'create':
+      return { type: 'insert', model: step.model, id: step.id, values: withoutKey(step.after as Image, info.primaryKey) };
+    case 'update':
+    case 'increment':
+      return { type: 'patch', model: step.model, id: step.id, values: changedFields(step.before as Image, step.after as Image) };
+    case 'destroy':
+      return { type: 'remove', model: step.model, id: step.id };
+  }
+}
+
+/**
+ * The compensation of a step: restore the before-image exactly (every attribute, timestamps
+ * included), remove what was created, re-create what was destroyed.
+ */
+export function inverseAction(step: Step, info: ModelInfo): Action {
+  switch (step.kind) {
+    case 'create':
+      return { type: 'remove', model: step.model, id: step.id };
+    case 'update':
+    case 'increment':
+      return { type: 'patch', model: step.model, id: step.id, values: withoutKey(step.before as Image, info.primaryKey) };
+    case 'destroy':
+      return { type: 'insert', model: step.model, id: step.id, values: withoutKey(step.before as Image, info.primaryKey) };
+  }
+}
+
+/** Compensation of a whole transaction: inverse of each step, last step first. */
+export function compensationPlan(steps: readonly Step[], infoOf: (model: string) => ModelInfo): Action[] {
+  return [...steps].reverse().map((step) => inverseAction(step, infoOf(step.model)));
+}
+
+/** Redo of a whole transaction: each step's forward write, in order. */
+export function redoPlan(steps: readonly Step[], infoOf: (model: string) => ModelInfo): Action[] {
+  return steps.map((step) => forwardAction(step, infoOf(step.model)));
+}
+
+/** Applies one operation to the working image of its document; returns the step it makes. */
+export function planOperation(
+  operation: Operation,
+  current: Image | null,
+  info: ModelInfo,
+  seq: number,
+  now: number,
+  path: string,
+): Step {
+  const { model } = operation;
+  if (operation.op === 'create') {
+    const id = operation.id as string; // assigned before planning
+    if (current !== null) throw new TransactError('already_exists', `${model} ${id} already exists`, { path: `${path}.id` });
+    const after = { ...operation.values, ...timestamps(info, now, true), [info.primaryKey]: id };
+    return { seq, kind: 'create', model, id, before: null, after };
+  }
+  const { id } = operation;
+  if (current === null) throw new TransactError('not_found', `${model} ${id} does not exist`, { path: `${path}.id` });
+  switch (operation.op) {
+    case 'update': {
+      const after = { ...current, ...operation.set, ...timestamps(info, now, false) };
+      return { seq, kind: 'update', model, id, before: current, after };
+    }
+    case 'increment': {
+      const { field, by, min, max } = operation;
+      const value = current[field] ?? 0;
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+        throw new TransactError('validation_failed', `${model} ${id}: ${field} is ${JSON.stringify(value)}, not an integer`, { path: `${path}.field` });
+      }
+      const next = value + by;
+      if (!Number.isSafeInteger(next) || (min !== undefined && next < min) || (max !== undefined && next > max)) {
+        throw new TransactError('bound_violation', `${model} ${id}: ${field} would become ${next}, outside [${min ?? '-∞'}, ${max ?? '∞'}]`, {
+          path,
+          details: { model, id, field, value, by, min, max },
+        });
+      }
+      const after = { ...current, [field]: next, ...timestamps(info, now, false) };
+      const delta = { field, by, ...(min === undefined ? {} : { min }), ...(max === undefined ? {} : { max }) };
+      return { seq, kind: 'increment', model, id, before: current, after, delta };
+    }
+    case 'destroy':
+      return { seq, kind: 'destroy', model, id, before: current, after: null };
+  }
+}
+
+/**
+ * Plans a whole batch against the current images (keyed by documentKey, null = absent):
+ * each operation sees the effect of the ones before it. Throws before anything is written.
+ */
+export function planBatch(
+  operations: readonly Operation[],
+  images: ReadonlyMap<string, Image | null>,
+  infoOf: (model: string) => ModelInfo,
+  now: number,
+): Step[] {
+  const working = new Map(images);
+  return operations.map((operation, seq) => {
+    const key = documentKey(operation.model, operation.id as string);
+    const step = planOperation(operation, working.get(key) ?? null, infoOf(operation.model), seq, now, `ops.${seq}`);
+    working.set(key, step.after);
+    return step;
+  });
+}

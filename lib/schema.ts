@@ -1,0 +1,127 @@
+/**
+ * Strict input checks, before anything is written: the shape of operations and options with
+ * joi, then each operation against its model's attributes. Errors carry a code and a path.
+ */
+import Joi from 'joi';
+import { TransactError } from './errors';
+import type { ModelInfo } from './model-info';
+import type { CrashPolicy, Operation } from './types';
+
+export interface TransactionOptions {
+  /** A short human label, shown in logs and the admin page. */
+  label?: string;
+  /** Batches only: what recovery does if the process dies before the commit point. */
+  onCrash?: CrashPolicy;
+  /** How long to wait for a locked document before failing with `lock_timeout`. */
+  lockTimeoutMs?: number;
+}
+
+/** Finds the first NaN or ±Infinity anywhere inside a value; JSON cannot carry them. */
+function nonFinitePath(value: unknown, path: (string | number)[] = []): (string | number)[] | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? null : path;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = nonFinitePath(value[i], [...path, i]);
+      if (found !== null) return found;
+    }
+  } else if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+    for (const [key, inner] of Object.entries(value)) {
+      const found = nonFinitePath(inner, [...path, key]);
+      if (found !== null) return found;
+    }
+  }
+  return null;
+}
+
+const values = Joi.object()
+  .pattern(/.*/, Joi.any())
+  .custom((value: Record<string, unknown>, helpers) => {
+    const bad = nonFinitePath(value);
+    return bad === null ? value : helpers.message({ custom: `"${bad.join('.')}" must be a finite number` });
+  });
+const identity = Joi.string().min(1).max(100);
+const documentId = Joi.string().min(1).max(200);
+const integer = Joi.number().integer(); // joi refuses unsafe integers, NaN and Infinity by default
+
+const operationSchema = Joi.alternatives().conditional('.op', {
+  switch: [
+    { is: 'create', then: Joi.object({ op: Joi.string(), model: identity.required(), id: documentId, values: values.required() }) },
+    { is: 'update', then: Joi.object({ op: Joi.string(), model: identity.required(), id: documentId.required(), set: values.min(1).required() }) },
+    {
+      is: 'increment',
+      then: Joi.object({
+        op: Joi.string(),
+        model: identity.required(),
+        id: documentId.required(),
+        field: Joi.string().min(1).required(),
+        by: integer.invalid(0).required(),
+        min: integer,
+        max: integer.when('min', { is: Joi.exist(), then: Joi.number().min(Joi.ref('min')) }),
+      }),
+    },
+    { is: 'destroy', then: Joi.object({ op: Joi.string(), model: identity.required(), id: documentId.required() }) },
+  ],
+  otherwise: Joi.object({ op: Joi.string().valid('create', 'update', 'increment', 'destroy').required() }).unknown(true),
+});
+
+const optionsSchema = Joi.object({
+  label: Joi.string().max(200),
+  onCrash: Joi.string().valid('rollback', 'rollforward'),
+  lockTimeoutMs: Joi.number().integer().min(0).max(600_000),
+});
+
+function fromJoi(error: Joi.ValidationError, prefix: string): TransactError {
+  const [detail] = error.details;
+  const path = [prefix, ...detail.path].filter((part) => part !== '').join('.');
+  return new TransactError('validation_failed', detail.message, { path });
+}
+
+export function validateOptions(options: unknown): TransactionOptions {
+  const { error, value } = optionsSchema.validate(options ?? {}, { abortEarly: true, convert: false });
+  if (error !== undefined) throw fromJoi(error, 'options');
+  return value as TransactionOptions;
+}
+
+export function validateOperation(operation: unknown, path: string): Operation {
+  const { error, value } = operationSchema.validate(operation, { abortEarly: true, convert: false });
+  if (error !== undefined) throw fromJoi(error, path);
+  return value as Operation;
+}
+
+export function validateBatch(operations: unknown, maxOps: number): Operation[] {
+  if (!Array.isArray(operations)) throw new TransactError('validation_failed', 'a batch must be an array of operations', { path: 'ops' });
+  if (operations.length === 0) throw new TransactError('validation_failed', 'a batch needs at least one operation', { path: 'ops' });
+  if (operations.length > maxOps) throw new TransactError('validation_failed', `a batch may hold at most ${maxOps} operations`, { path: 'ops' });
+  return operations.map((operation, i) => validateOperation(operation, `ops.${i}`));
+}
+
+function checkValue(info: ModelInfo, name: string, value: unknown, path: string): void {
+  const attribute = info.attributes[name];
+  if (attribute === undefined) throw new TransactError('unknown_attribute', `${info.identity} has no attribute "${name}"`, { path });
+  if (value === null) {
+    if (attribute.type === 'json' || attribute.type === 'ref' || attribute.allowNull === true) return;
+    throw new TransactError('validation_failed', `${info.identity}.${name} may not be null`, { path });
+  }
+  const expected = attribute.type === 'json' || attribute.type === 'ref' ? null : attribute.type;
+  if (expected !== null && typeof value !== expected) {
+    throw new TransactError('validation_failed', `${info.identity}.${name} must be a ${expected}, got ${typeof value}`, { path });
+  }
+}
+
+/** Checks an operation against its model: known model, known attributes, matching types. */
+export function checkAgainstModel(operation: Operation, infoOf: (model: string) => ModelInfo | undefined, path: string): ModelInfo {
+  const info = infoOf(operation.model);
+  if (info === undefined) throw new TransactError('unknown_model', `no transactional model "${operation.model}"`, { path: `${path}.model` });
+  const written = operation.op === 'create' ? operation.values : operation.op === 'update' ? operation.set : {};
+  const field = operation.op === 'create' ? 'values' : 'set';
+  for (const [name, value] of Object.entries(written)) {
+    if (name === info.primaryKey) throw new TransactError('validation_failed', `the primary key is set by "id", not in ${field}`, { path: `${path}.${field}.${name}` });
+    checkValue(info, name, value, `${path}.${field}.${name}`);
+  }
+  if (operation.op === 'increment') {
+    const attribute = info.attributes[operation.field];
+    if (attribute === undefined) throw new TransactError('unknown_attribute', `${info.identity} has no attribute "${operation.field}"`, { path: `${path}.field` });
+    if (attribute.type !== 'number') throw new TransactError('validation_failed', `${info.identity}.${operation.field} is not a number`, { path: `${path}.field` });
+  }
+  return info;
+}

@@ -1,0 +1,74 @@
+import type { LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
+import type { WaterlineModel } from '../waterline';
+import { type AtomicStore, matchesGuard, toLockDocument, toLogDocument } from './store';
+
+/**
+ * sails-disk (NeDB) lives inside one process, so a mutex around read-check-write is a correct
+ * compare-and-set here, and nowhere else: this store must never be shared by two processes.
+ */
+export class DiskStore implements AtomicStore {
+  readonly kind = 'disk' as const;
+  readonly multiProcess = false;
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly logModel: WaterlineModel, private readonly lockModel: WaterlineModel) {}
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(work, work);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  async setup(): Promise<void> {}
+
+  insertLog(doc: LogDocument): Promise<boolean> {
+    return this.exclusive(async () => {
+      if ((await this.logModel.findOne({ id: doc.id })) !== undefined) return false;
+      await this.logModel.create({ ...doc });
+      return true;
+    });
+  }
+
+  async getLog(id: string): Promise<LogDocument | null> {
+    const row = await this.logModel.findOne({ id });
+    return row === undefined ? null : toLogDocument(row);
+  }
+
+  updateLog(id: string, guard: LogGuard, patch: LogPatch): Promise<boolean> {
+    return this.exclusive(async () => {
+      const row = await this.logModel.findOne({ id });
+      if (row === undefined || !matchesGuard(toLogDocument(row), guard)) return false;
+      await this.logModel.update({ id }).set({ ...patch });
+      return true;
+    });
+  }
+
+  async findExpiredLogs(states: readonly TxState[], leaseBefore: number, limit: number): Promise<LogDocument[]> {
+    const rows = await this.logModel.find({ where: { state: { in: [...states] }, leaseUntil: { '<': leaseBefore } }, sort: 'leaseUntil ASC', limit });
+    return rows.map(toLogDocument);
+  }
+
+  insertLocks(locks: readonly LockDocument[]): Promise<Set<string>> {
+    return this.exclusive(async () => {
+      if (locks.length === 0) return new Set<string>();
+      const taken = new Set((await this.lockModel.find({ id: { in: locks.map((l) => l.id) } })).map((row) => String(row.id)));
+      const free = locks.filter((lock) => !taken.has(lock.id));
+      if (free.length > 0) await this.lockModel.createEach(free.map((lock) => ({ ...lock })));
+      return new Set(free.map((lock) => lock.id));
+    });
+  }
+
+  async findLocks(ids: readonly string[]): Promise<LockDocument[]> {
+    return (await this.lockModel.find({ id: { in: [...ids] } })).map(toLockDocument);
+  }
+
+  async findExpiredLocks(leaseBefore: number, limit: number): Promise<LockDocument[]> {
+    return (await this.lockModel.find({ where: { leaseUntil: { '<': leaseBefore } }, limit })).map(toLockDocument);
+  }
+
+  deleteLocks(owner: string, ids?: readonly string[]): Promise<void> {
+    return this.exclusive(async () => {
+      await this.lockModel.destroy(ids === undefined ? { owner } : { owner, id: { in: [...ids] } });
+    });
+  }
+}

@@ -1,0 +1,36 @@
+import type { WaterlineModel } from '../waterline';
+import { DiskStore } from './disk';
+import { type MongoDb, MongoStore } from './mongo';
+import { type PgPool, PostgresStore } from './postgres';
+import type { AtomicStore } from './store';
+
+export type { AtomicStore } from './store';
+export type AdapterKind = AtomicStore['kind'];
+
+/** Maps a datastore's adapter identity to the store family that implements it. */
+export function adapterKind(adapter: unknown): AdapterKind {
+  const identity = typeof adapter === 'string' ? adapter : (adapter as { identity?: unknown } | null)?.identity;
+  switch (identity) {
+    case 'sails-disk':
+      return 'disk';
+    case 'sails-mongo':
+      return 'mongo';
+    case 'sails-postgresql':
+      return 'postgresql';
+    default:
+      throw new Error(`sails-hook-transact: no atomic store for adapter "${String(identity)}" (supported: sails-disk, sails-mongo, sails-postgresql)`);
+  }
+}
+
+/** Builds the store for the datastore that holds the log and lock models. */
+export function createStore(logModel: WaterlineModel, lockModel: WaterlineModel): AtomicStore {
+  const datastore = logModel.getDatastore();
+  switch (adapterKind(datastore.config.adapter)) {
+    case 'disk':
+      return new DiskStore(logModel, lockModel);
+    case 'mongo':
+      return new MongoStore(datastore.manager as MongoDb, logModel.tableName, lockModel.tableName);
+    case 'postgresql':
+      return new PostgresStore((datastore.manager as { pool: PgPool }).pool, logModel.tableName, lockModel.tableName);
+  }
+}

@@ -1,0 +1,101 @@
+import type { LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
+import { type AtomicStore, LOG_FIELDS, toLockDocument, toLogDocument } from './store';
+
+/** The pg Pool's query method, typed structurally (the driver is sails-postgresql's). */
+export interface PgPool {
+  query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
+}
+
+const JSON_FIELDS = new Set<string>(['steps', 'error']);
+
+function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+function param(field: string, value: unknown): unknown {
+  return JSON_FIELDS.has(field) && value !== null ? JSON.stringify(value) : value;
+}
+
+/**
+ * PostgreSQL: `UPDATE … WHERE <guard> RETURNING` and `INSERT … ON CONFLICT DO NOTHING RETURNING`
+ * are single atomic statements. Tables are the Waterline models' tables (auto-migrated or
+ * created by the app's migrations), with columns named like the attributes.
+ */
+export class PostgresStore implements AtomicStore {
+  readonly kind = 'postgresql' as const;
+  readonly multiProcess = true;
+  private readonly logs: string;
+  private readonly locks: string;
+
+  constructor(private readonly pool: PgPool, logTable: string, lockTable: string) {
+    this.logs = ident(logTable);
+    this.locks = ident(lockTable);
+  }
+
+  async setup(): Promise<void> {
+    const logIndex = ident(`${this.logs.slice(1, -1)}_state_lease`);
+    const lockIndex = ident(`${this.locks.slice(1, -1)}_lease`);
+    await this.pool.query(`CREATE INDEX IF NOT EXISTS ${logIndex} ON ${this.logs} ("state", "leaseUntil")`);
+    await this.pool.query(`CREATE INDEX IF NOT EXISTS ${lockIndex} ON ${this.locks} ("leaseUntil")`);
+  }
+
+  async insertLog(doc: LogDocument): Promise<boolean> {
+    const columns = LOG_FIELDS.map(ident).join(', ');
+    const placeholders = LOG_FIELDS.map((_, i) => `$${i + 1}`).join(', ');
+    const result = await this.pool.query(
+      `INSERT INTO ${this.logs} (${columns}) VALUES (${placeholders}) ON CONFLICT ("id") DO NOTHING RETURNING "id"`,
+      LOG_FIELDS.map((field) => param(field, doc[field])),
+    );
+    return result.rows.length === 1;
+  }
+
+  async getLog(id: string): Promise<LogDocument | null> {
+    const result = await this.pool.query(`SELECT * FROM ${this.logs} WHERE "id" = $1`, [id]);
+    return result.rows.length === 0 ? null : toLogDocument(result.rows[0]);
+  }
+
+  async updateLog(id: string, guard: LogGuard, patch: LogPatch): Promise<boolean> {
+    const params: unknown[] = [];
+    const add = (value: unknown): string => `$${params.push(value)}`;
+    const sets = Object.entries(patch).map(([field, value]) => `${ident(field)} = ${add(param(field, value))}`);
+    const where = [`"id" = ${add(id)}`];
+    if (guard.states !== undefined) where.push(`"state" = ANY(${add([...guard.states])}::text[])`);
+    if (guard.owner !== undefined) where.push(`"owner" = ${add(guard.owner)}`);
+    if (guard.leaseUntil !== undefined) where.push(`"leaseUntil" = ${add(guard.leaseUntil)}`);
+    const result = await this.pool.query(`UPDATE ${this.logs} SET ${sets.join(', ')} WHERE ${where.join(' AND ')} RETURNING "id"`, params);
+    return result.rows.length === 1;
+  }
+
+  async findExpiredLogs(states: readonly TxState[], leaseBefore: number, limit: number): Promise<LogDocument[]> {
+    const result = await this.pool.query(
+      `SELECT * FROM ${this.logs} WHERE "state" = ANY($1::text[]) AND "leaseUntil" < $2 ORDER BY "leaseUntil" LIMIT $3`,
+      [[...states], leaseBefore, limit],
+    );
+    return result.rows.map(toLogDocument);
+  }
+
+  async insertLocks(locks: readonly LockDocument[]): Promise<Set<string>> {
+    if (locks.length === 0) return new Set();
+    const result = await this.pool.query(
+      `INSERT INTO ${this.locks} ("id", "owner", "leaseUntil")
+       SELECT * FROM unnest($1::text[], $2::text[], $3::float8[]) ON CONFLICT ("id") DO NOTHING RETURNING "id"`,
+      [locks.map((l) => l.id), locks.map((l) => l.owner), locks.map((l) => l.leaseUntil)],
+    );
+    return new Set(result.rows.map((row) => String(row.id)));
+  }
+
+  async findLocks(ids: readonly string[]): Promise<LockDocument[]> {
+    const result = await this.pool.query(`SELECT * FROM ${this.locks} WHERE "id" = ANY($1::text[])`, [[...ids]]);
+    return result.rows.map(toLockDocument);
+  }
+
+  async findExpiredLocks(leaseBefore: number, limit: number): Promise<LockDocument[]> {
+    const result = await this.pool.query(`SELECT * FROM ${this.locks} WHERE "leaseUntil" < $1 LIMIT $2`, [leaseBefore, limit]);
+    return result.rows.map(toLockDocument);
+  }
+
+  async deleteLocks(owner: string, ids?: readonly string[]): Promise<void> {
+    if (ids === undefined) await this.pool.query(`DELETE FROM ${this.locks} WHERE "owner" = $1`, [owner]);
+    else await this.pool.query(`DELETE FROM ${this.locks} WHERE "owner" = $1 AND "id" = ANY($2::text[])`, [owner, [...ids]]);
+  }
+}

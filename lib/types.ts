@@ -1,0 +1,129 @@
+/**
+ * The vocabulary of the engine: operations, images, log steps and log documents.
+ * Everything here is plain data, so a log document alone tells recovery what to do.
+ */
+
+/** A document as Waterline returns it from `find` (every attribute, ids as strings). */
+export type Image = Record<string, unknown>;
+
+/** Attribute values for a create or an update. */
+export type Values = Record<string, unknown>;
+
+/** One operation of a declarative batch. */
+export type Operation = CreateOperation | UpdateOperation | IncrementOperation | DestroyOperation;
+
+export interface CreateOperation {
+  op: 'create';
+  model: string;
+  /** Chosen by the engine when omitted, so that recovery knows what to undo. */
+  id?: string;
+  values: Values;
+}
+
+export interface UpdateOperation {
+  op: 'update';
+  model: string;
+  id: string;
+  set: Values;
+}
+
+export interface IncrementOperation {
+  op: 'increment';
+  model: string;
+  id: string;
+  field: string;
+  /** A safe integer (e.g. cents); negative to decrement. */
+  by: number;
+  /** Inclusive bounds the field must stay within, e.g. `min: 0` for "no negative balance". */
+  min?: number;
+  max?: number;
+}
+
+export interface DestroyOperation {
+  op: 'destroy';
+  model: string;
+  id: string;
+}
+
+export type StepKind = 'create' | 'update' | 'increment' | 'destroy';
+
+/** The bounded delta of an increment, kept so a reversal can decrement instead of restoring. */
+export interface Delta {
+  field: string;
+  by: number;
+  min?: number;
+  max?: number;
+}
+
+/**
+ * One write-ahead log entry: the write and everything needed to undo or redo it.
+ * `before` is null for a create, `after` is null for a destroy.
+ */
+export interface Step {
+  seq: number;
+  kind: StepKind;
+  model: string;
+  id: string;
+  before: Image | null;
+  after: Image | null;
+  delta?: Delta;
+}
+
+/**
+ * pending ──commit──▶ committed
+ *    │
+ *    └──abort/crash──▶ rolling-back ──▶ rolled-back
+ * A pending batch whose policy is 'rollforward' goes pending ──recovery──▶ committed.
+ */
+export type TxState = 'pending' | 'committed' | 'rolling-back' | 'rolled-back';
+
+export const TERMINAL_STATES: readonly TxState[] = ['committed', 'rolled-back'];
+export const ACTIVE_STATES: readonly TxState[] = ['pending', 'rolling-back'];
+
+export type TxMode = 'batch' | 'interactive';
+
+/** What recovery does with a transaction that died while pending. */
+export type CrashPolicy = 'rollback' | 'rollforward';
+
+export interface TxError {
+  code: string;
+  message: string;
+}
+
+/** The transaction log document: the one record of a transaction, and its commit point. */
+export interface LogDocument {
+  id: string;
+  state: TxState;
+  mode: TxMode;
+  onCrash: CrashPolicy;
+  label: string | null;
+  idempotencyKey: string | null;
+  /** The instance that holds the lease: the running process, or the recovering one. */
+  owner: string;
+  /** Epoch ms; past it (plus the clock-skew allowance) recovery may claim the transaction. */
+  leaseUntil: number;
+  steps: Step[];
+  error: TxError | null;
+  startedAt: number;
+  endedAt: number | null;
+  /** How many times recovery has claimed this transaction. */
+  recoveries: number;
+}
+
+/** A lock on one document, held by one transaction. */
+export interface LockDocument {
+  /** `model:id`, unique: inserting it is the acquisition. */
+  id: string;
+  owner: string;
+  /** Epoch ms; only used to find locks whose transaction never wrote its log. */
+  leaseUntil: number;
+}
+
+/** Guards of a compare-and-set on a log document; every given field must match. */
+export interface LogGuard {
+  states?: readonly TxState[];
+  owner?: string;
+  leaseUntil?: number;
+}
+
+export type LogPatch = Partial<Pick<LogDocument, 'state' | 'owner' | 'leaseUntil' | 'steps' | 'error' | 'endedAt' | 'recoveries'>>;

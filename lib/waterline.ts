@@ -1,0 +1,52 @@
+/**
+ * The slice of Waterline's model API the hook uses, typed. Waterline ships no types;
+ * keeping the surface this small is what lets one engine run on every adapter.
+ */
+
+export interface WaterlineAttribute {
+  type: 'string' | 'number' | 'boolean' | 'json' | 'ref';
+  required?: boolean;
+  allowNull?: boolean;
+  columnName?: string;
+  autoCreatedAt?: boolean;
+  autoUpdatedAt?: boolean;
+  autoIncrement?: boolean;
+  defaultsTo?: unknown;
+  model?: string;
+  collection?: string;
+}
+
+/** A Waterline query: a thenable deferred that can be given `meta` before it runs. */
+export interface Deferred<T> extends PromiseLike<T> {
+  meta(meta: Record<string, unknown>): Deferred<T>;
+  set(values: Record<string, unknown>): Deferred<T>;
+}
+
+export interface WaterlineDatastore {
+  /** The driver-level handle: a mongodb `Db`, `{pool}` for sails-postgresql, nothing for sails-disk. */
+  manager: unknown;
+  config: { adapter: string; [key: string]: unknown };
+}
+
+export interface WaterlineModel {
+  identity: string;
+  globalId?: string;
+  tableName: string;
+  primaryKey: string;
+  datastore: string;
+  attributes: Record<string, WaterlineAttribute>;
+  /** Any extra model settings (e.g. `transactional`), kept by Waterline as given. */
+  [setting: string]: unknown;
+  find(criteria: Record<string, unknown>): Deferred<Record<string, unknown>[]>;
+  findOne(criteria: Record<string, unknown>): Deferred<Record<string, unknown> | undefined>;
+  create(values: Record<string, unknown>): Deferred<Record<string, unknown> | undefined>;
+  createEach(values: Record<string, unknown>[]): Deferred<Record<string, unknown>[] | undefined>;
+  update(criteria: Record<string, unknown>): Deferred<Record<string, unknown>[] | undefined>;
+  destroy(criteria: Record<string, unknown>): Deferred<Record<string, unknown>[] | undefined>;
+  getDatastore(): WaterlineDatastore;
+}
+
+/** Waterline's error for a unique-constraint violation, on every adapter. */
+export function isUniqueViolation(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'E_UNIQUE';
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Build / start / stop a local FerretDB (SQLite backend) for tests.
+#   scripts/ferretdb.sh build                 -> prints path of cached binary
+#   scripts/ferretdb.sh start <datadir> <port> -> starts on 127.0.0.1:<port>
+#   scripts/ferretdb.sh stop <datadir>
+set -euo pipefail
+
+FERRETDB_VERSION=v1.24.2
+CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/sails-hook-transact/ferretdb-${FERRETDB_VERSION}"
+BIN="$CACHE_DIR/ferretdb"
+
+die() { echo "ferretdb.sh: $*" >&2; exit 1; }
+
+find_go() {
+  if command -v go >/dev/null 2>&1; then
+    command -v go
+  elif [ -x /usr/local/go/bin/go ]; then
+    echo /usr/local/go/bin/go
+  else
+    die "go toolchain not found (PATH or /usr/local/go/bin)"
+  fi
+}
+
+cmd_build() {
+  if [ -x "$BIN" ]; then
+    echo "$BIN"
+    return 0
+  fi
+  local go; go="$(find_go)"
+  export PATH="$(dirname "$go"):$PATH"
+  # Downloads the module (the installed binary itself panics: no version.txt in module zip).
+  go install "github.com/FerretDB/FerretDB/cmd/ferretdb@${FERRETDB_VERSION}" >&2
+  local moddir
+  moddir="$(go mod download -json "github.com/FerretDB/FerretDB@${FERRETDB_VERSION}" \
+    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);if(!j.Dir)process.exit(1);process.stdout.write(j.Dir)})')" \
+    || die "could not locate FerretDB module dir"
+  [ -d "$moddir" ] || die "module dir $moddir missing"
+  local tmp; tmp="$(mktemp -d)"
+  cp -r "$moddir" "$tmp/src"
+  chmod -R u+w "$tmp/src"
+  printf '%s\n' "$FERRETDB_VERSION" > "$tmp/src/build/version/version.txt"
+  mkdir -p "$CACHE_DIR"
+  (cd "$tmp/src" && go build -o "$BIN.tmp.$$" ./cmd/ferretdb) >&2 || { rm -rf "$tmp"; die "go build failed"; }
+  mv -f "$BIN.tmp.$$" "$BIN"
+  rm -rf "$tmp"
+  echo "$BIN"
+}
+
+port_open() {
+  node -e '
+    const s = require("net").connect({ host: "127.0.0.1", port: +process.argv[1] });
+    s.setTimeout(1000);
+    s.on("connect", () => { s.destroy(); process.exit(0); });
+    s.on("error", () => process.exit(1));
+    s.on("timeout", () => { s.destroy(); process.exit(1); });
+  ' "$1"
+}
+
+cmd_start() {
+  local datadir="${1:?usage: ferretdb.sh start <datadir> <port>}"
+  local port="${2:?usage: ferretdb.sh start <datadir> <port>}"
+  local bin; bin="$(cmd_build)"
+  rm -rf "$datadir/db"
+  mkdir -p "$datadir/db"
+  datadir="$(cd "$datadir" && pwd)"
+  "$bin" --handler=sqlite --sqlite-url="file:$datadir/db/" \
+    --listen-addr="127.0.0.1:$port" --telemetry=disable --debug-addr=- --log-level=warn \
+    >"$datadir/ferretdb.log" 2>&1 </dev/null &
+  local pid=$!
+  echo "$pid" > "$datadir/ferretdb.pid"
+  local i
+  for i in $(seq 1 60); do   # ~30 s
+    if port_open "$port"; then
+      echo "ferretdb started (pid $pid) on 127.0.0.1:$port" >&2
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      cat "$datadir/ferretdb.log" >&2 || true
+      die "ferretdb exited during startup"
+    fi
+    sleep 0.5
+  done
+  cat "$datadir/ferretdb.log" >&2 || true
+  kill "$pid" 2>/dev/null || true
+  die "ferretdb did not accept connections on 127.0.0.1:$port within 30 s"
+}
+
+cmd_stop() {
+  local datadir="${1:?usage: ferretdb.sh stop <datadir>}"
+  local pidfile="$datadir/ferretdb.pid"
+  [ -f "$pidfile" ] || { echo "ferretdb.sh: no pid file in $datadir" >&2; return 0; }
+  local pid; pid="$(cat "$pidfile")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    local i
+    for i in $(seq 1 20); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.25
+    done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+case "${1:-}" in
+  build) cmd_build ;;
+  start) shift; cmd_start "$@" ;;
+  stop)  shift; cmd_stop "$@" ;;
+  *) echo "usage: $0 build | start <datadir> <port> | stop <datadir>" >&2; exit 2 ;;
+esac
