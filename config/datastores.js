@@ -3,7 +3,7 @@
  */
 module.exports.datastores = {
   default: {
+    // sails-disk keeps its files in .tmp/localDiskDb/.
     adapter: 'sails-disk',
-    dir: '.tmp/localDiskDb',
   },
 };

@@ -35,6 +35,12 @@ export class TransactError extends Error {
   }
 }
 
+/**
+ * Recognizes a TransactError by shape, not by class: Sails may load the hook's modules more than
+ * once (it clears the require cache of user hooks), and two copies have two classes.
+ */
 export function isTransactError(err: unknown, code?: TransactErrorCode): err is TransactError {
-  return err instanceof TransactError && (code === undefined || err.code === code);
+  if (!(err instanceof Error) || err.name !== 'TransactError') return false;
+  const actual = (err as { code?: unknown }).code;
+  return typeof actual === 'string' && (code === undefined || actual === code);
 }

@@ -57,24 +57,25 @@ export function transactHook(sails: SailsApp): TransactHook {
       definitions.models = { ...definitions.models, ...internalModels(adapterKind(datastore.adapter), config.datastore) };
     },
 
-    initialize(done) {
+    // Sails copies this definition into its own hook object, which is `this` in these methods.
+    initialize(this: TransactHook, done) {
       sails.after('hook:orm:loaded', () => {
-        start().then(() => done(), (err: unknown) => done(err instanceof Error ? err : new Error(String(err))));
+        start(this).then(() => done(), (err: unknown) => done(err instanceof Error ? err : new Error(String(err))));
       });
     },
 
-    async recover() {
-      if (hook.engine === undefined) throw new Error('sails-hook-transact: not initialized yet');
-      return hook.engine.recovery.runOnce();
+    async recover(this: TransactHook) {
+      if (this.engine === undefined) throw new Error('sails-hook-transact: not initialized yet');
+      return this.engine.recovery.runOnce();
     },
   };
 
-  async function start(): Promise<void> {
+  async function start(target: TransactHook): Promise<void> {
     const config = resolveConfig(sails.config.transact);
     const store = createStore(sails.models[LOG_IDENTITY], sails.models[LOCK_IDENTITY]);
     await store.setup();
     const engine = new Engine(store, (identity) => sails.models[identity], config);
-    hook.engine = engine;
+    target.engine = engine;
     const transact = (input: unknown, options?: TransactionOptions): Promise<unknown> =>
       typeof input === 'function' ? engine.interactive(input as (tx: Transaction) => Promise<unknown>, options) : engine.batch(input, options);
     sails.transact = transact as Transact;

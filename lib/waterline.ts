@@ -43,6 +43,7 @@ export interface WaterlineModel {
   createEach(values: Record<string, unknown>[]): Deferred<Record<string, unknown>[] | undefined>;
   update(criteria: Record<string, unknown>): Deferred<Record<string, unknown>[] | undefined>;
   destroy(criteria: Record<string, unknown>): Deferred<Record<string, unknown>[] | undefined>;
+  count(criteria: Record<string, unknown>): Deferred<number>;
   getDatastore(): WaterlineDatastore;
 }
 

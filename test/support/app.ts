@@ -1,0 +1,56 @@
+/**
+ * Loads the demo app (api/models, the transact hook from dist/) on a chosen datastore, without
+ * the HTTP server: what the engine suites and the crash child run against.
+ */
+import { join } from 'node:path';
+import type { TransactConfig } from '../../lib/config';
+import type { SailsApp, TransactHook } from '../../lib/hook';
+import type { Target } from './targets';
+
+const APP_PATH = join(__dirname, '..', '..', '..');
+
+export interface LoadedApp extends SailsApp {
+  hooks: { transact: TransactHook };
+  lower(cb: (err?: Error) => void): void;
+}
+
+function datastore(target: Target): Record<string, unknown> {
+  switch (target.adapter) {
+    case 'disk':
+      return { adapter: 'sails-disk', dir: target.location };
+    case 'mongo':
+      return { adapter: 'sails-mongo', url: target.location };
+    case 'postgresql':
+      return { adapter: 'sails-postgresql', url: target.location };
+  }
+}
+
+export interface LoadOptions {
+  /** 'drop' for a fresh schema, 'safe' to reopen what another process wrote. */
+  migrate: 'drop' | 'safe' | 'alter';
+  transact?: Partial<TransactConfig>;
+}
+
+export function loadApp(target: Target, options: LoadOptions): Promise<LoadedApp> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Sails = require('sails').constructor as new () => LoadedApp & { load(config: object, cb: (err?: Error) => void): void };
+  const app = new Sails();
+  const id = target.adapter === 'mongo' ? { type: 'string', required: true, columnName: '_id' } : { type: 'string', required: true };
+  const config = {
+    appPath: APP_PATH,
+    environment: 'test',
+    log: { level: process.env.SAILS_LOG_LEVEL ?? 'error' },
+    globals: { _: false, async: false, models: false, sails: false },
+    hooks: { http: false, sockets: false, pubsub: false, views: false, session: false, i18n: false, grunt: false, blueprints: false, security: false, cors: false, csrf: false, responses: false, request: false, policies: false },
+    models: { migrate: options.migrate, datastore: 'default', attributes: { id } },
+    datastores: { default: datastore(target) },
+    transact: { recoveryIntervalMs: 0, ...options.transact },
+  };
+  return new Promise((resolve, reject) => {
+    app.load(config, (err?: Error) => (err ? reject(err) : resolve(app)));
+  });
+}
+
+export function lowerApp(app: LoadedApp): Promise<void> {
+  return new Promise((resolve, reject) => app.lower((err?: Error) => (err ? reject(err) : resolve())));
+}

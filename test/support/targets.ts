@@ -1,0 +1,94 @@
+/**
+ * The three datastores every engine suite runs against, and how each gets a fresh database.
+ * Under CI (TRANSACT_REQUIRE_ADAPTERS, or CI=true) a missing server fails the suite; run by
+ * hand, the suite is skipped with the reason printed.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { newId } from '../../lib/ids';
+
+export type AdapterName = 'disk' | 'mongo' | 'postgresql';
+export const ADAPTERS: readonly AdapterName[] = ['disk', 'mongo', 'postgresql'];
+
+/** Where one test database lives: enough for a child process to open it too. */
+export interface Target {
+  adapter: AdapterName;
+  /** A sails-disk directory, or a mongodb:// or postgres:// URL. */
+  location: string;
+}
+
+export function required(adapter: AdapterName): boolean {
+  const list = process.env.TRANSACT_REQUIRE_ADAPTERS;
+  if (list !== undefined && list !== '') return list.split(',').map((s) => s.trim()).includes(adapter);
+  return process.env.CI === 'true';
+}
+
+let memoryServerUrl: Promise<string> | undefined;
+
+/** MONGO_URL, else a mongodb-memory-server (which downloads mongod: needs the internet). */
+async function mongoBaseUrl(): Promise<string> {
+  if (process.env.MONGO_URL) return process.env.MONGO_URL;
+  memoryServerUrl ??= (async () => {
+    const { MongoMemoryServer } = await import('mongodb-memory-server');
+    const server = await MongoMemoryServer.create({ instance: { ip: '127.0.0.1' } });
+    return server.getUri();
+  })();
+  return memoryServerUrl;
+}
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+/** A fresh, empty database on the adapter; throws with the reason if the server is missing. */
+export async function freshTarget(adapter: AdapterName): Promise<Target> {
+  const name = `transact_${newId()}`;
+  switch (adapter) {
+    case 'disk':
+      return { adapter, location: mkdtempSync(join(tmpdir(), 'transact-disk-')) };
+    case 'mongo':
+      return { adapter, location: withDatabase(await mongoBaseUrl(), name) };
+    case 'postgresql': {
+      const base = process.env.PG_URL;
+      if (!base) throw new Error('PG_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres)');
+      const client = new Client({ connectionString: base });
+      await client.connect();
+      try {
+        await client.query(`CREATE DATABASE ${name}`);
+      } finally {
+        await client.end();
+      }
+      return { adapter, location: withDatabase(base, name) };
+    }
+  }
+}
+
+/**
+ * Declares a describe block per adapter; `body` gets a getter for the block's target, ready in
+ * its `before` hooks. A missing server fails the block when required, else skips it.
+ */
+export function forEachAdapter(title: string, body: (target: () => Target, adapter: AdapterName) => void): void {
+  for (const adapter of ADAPTERS) {
+    describe(`${title} [${adapter}]`, function () {
+      let target: Target | undefined;
+      before(async function () {
+        try {
+          target = await freshTarget(adapter);
+        } catch (err) {
+          const reason = `${adapter} unavailable: ${err instanceof Error ? err.message : String(err)}`;
+          if (required(adapter)) throw new Error(`${reason} (required by TRANSACT_REQUIRE_ADAPTERS / CI)`);
+          console.warn(`      skipped: ${reason}`);
+          this.skip();
+        }
+      });
+      body(() => {
+        if (target === undefined) throw new Error('target used before the suite was set up');
+        return target;
+      }, adapter);
+    });
+  }
+}
