@@ -183,7 +183,9 @@ export class Engine {
     const error = { code: cause instanceof TransactError ? cause.code : 'aborted', message: cause instanceof Error ? cause.message : String(cause) };
     try {
       const claimed = await this.store.updateLog(txId, { states: ['pending'], owner: lease.owner }, { state: 'rolling-back', error, leaseUntil: lease.renewal() });
-      if (claimed) await this.recovery.compensate({ id: txId, steps }, lease.owner);
+      if (!claimed) return;
+      crashPoint('rollback:claimed');
+      await this.recovery.compensate({ id: txId, steps }, lease.owner);
     } catch {
       // The log still says pending/rolling-back under our lease: recovery finishes the rollback.
     }

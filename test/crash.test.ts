@@ -1,0 +1,142 @@
+/**
+ * Crash safety, proven by killing a real process: a child runs the scenario and SIGKILLs itself
+ * at one protocol step boundary (TRANSACT_CRASH_AT); a new child starts, recovers, and the
+ * state must be the whole transaction or none of it — every attribute of every document
+ * compared. Some cases also kill recovery itself, and every case recovers twice to show that
+ * recovery is idempotent.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { AMOUNT, IDS, type Row, type ScenarioName } from './support/scenario';
+import { type AdapterName, forEachAdapter, freshTarget, type Target } from './support/targets';
+
+const CHILD = join(__dirname, 'support', 'crash-child.js');
+
+interface ChildResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  lines: Map<string, string>;
+  stderr: string;
+}
+
+function runChild(target: Target, args: string[], crashAt?: string): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env, TARGET_ADAPTER: target.adapter, TARGET_LOCATION: target.location, TRANSACT_CRASH_AT: crashAt ?? '' };
+    const child = spawn(process.execPath, [CHILD, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const lines = new Map<string, string>();
+      for (const line of stdout.split('\n')) {
+        const space = line.indexOf(' ');
+        lines.set(space === -1 ? line : line.slice(0, space), space === -1 ? '' : line.slice(space + 1));
+      }
+      resolve({ code, signal, lines, stderr });
+    });
+  });
+}
+
+type Outcome = 'none' | 'all';
+
+interface CrashCase {
+  scenario: ScenarioName;
+  /** Where the running transaction dies (undefined: it runs to the end). */
+  crashAt?: string;
+  /** Where recovery itself is killed, one restart each, before the final recovery. */
+  recoveryCrashes?: string[];
+  expected: Outcome;
+}
+
+const CASES: CrashCase[] = [
+  { scenario: 'batch', expected: 'all' },
+  { scenario: 'batch', crashAt: 'batch:locked', expected: 'none' },
+  { scenario: 'batch', crashAt: 'batch:logged', expected: 'none' },
+  ...[1, 2, 3, 4, 5].map((n): CrashCase => ({ scenario: 'batch', crashAt: `batch:applied#${n}`, expected: 'none' })),
+  { scenario: 'batch', crashAt: 'batch:committed', expected: 'all' },
+  { scenario: 'batch', crashAt: 'batch:released', expected: 'all' },
+  { scenario: 'batch', crashAt: 'batch:applied#3', recoveryCrashes: ['rollback:claimed'], expected: 'none' },
+  { scenario: 'batch', crashAt: 'batch:applied#3', recoveryCrashes: ['rollback:undone#2', 'rollback:undone#1'], expected: 'none' },
+  { scenario: 'batch', crashAt: 'batch:applied#3', recoveryCrashes: ['rollback:ended'], expected: 'none' },
+  { scenario: 'batch-forward', crashAt: 'batch:logged', expected: 'all' },
+  { scenario: 'batch-forward', crashAt: 'batch:applied#2', expected: 'all' },
+  { scenario: 'batch-forward', crashAt: 'batch:applied#5', expected: 'all' },
+  { scenario: 'batch-forward', crashAt: 'batch:applied#1', recoveryCrashes: ['rollforward:claimed', 'rollforward:redone#3', 'rollforward:ended'], expected: 'all' },
+  { scenario: 'interactive', expected: 'all' },
+  { scenario: 'interactive', crashAt: 'tx:begun', expected: 'none' },
+  { scenario: 'interactive', crashAt: 'tx:locked#1', expected: 'none' },
+  ...[1, 3, 5].flatMap((n): CrashCase[] => [
+    { scenario: 'interactive', crashAt: `tx:logged#${n}`, expected: 'none' },
+    { scenario: 'interactive', crashAt: `tx:applied#${n}`, expected: 'none' },
+  ]),
+  { scenario: 'interactive', crashAt: 'tx:committed', expected: 'all' },
+  { scenario: 'interactive', crashAt: 'tx:released', expected: 'all' },
+  { scenario: 'interactive', crashAt: 'tx:applied#2', recoveryCrashes: ['rollback:undone#1'], expected: 'none' },
+  { scenario: 'interactive-abort', crashAt: 'rollback:claimed', expected: 'none' },
+  { scenario: 'interactive-abort', crashAt: 'rollback:undone#1', expected: 'none' },
+  { scenario: 'interactive-abort', crashAt: 'rollback:undone#4', expected: 'none' },
+  { scenario: 'interactive-abort', crashAt: 'rollback:ended', expected: 'none' },
+];
+
+interface State {
+  accounts: Row[];
+  transfers: Row[];
+  logs: Row[];
+  locks: Row[];
+}
+
+function expectNone(seed: Row[], state: State): void {
+  expect(state.accounts, 'every account equals its before-image, every attribute').to.deep.equal(seed);
+  expect(state.transfers, 'the created transfer is gone').to.deep.equal([]);
+  expect(state.logs.map((log) => log.state)).to.deep.equal(['rolled-back']);
+}
+
+function expectAll(seed: Row[], state: State): void {
+  const before = new Map(seed.map((row) => [row.id, row]));
+  const after = new Map(state.accounts.map((row) => [row.id, row]));
+  expect(state.logs.map((log) => log.state)).to.deep.equal(['committed']);
+  const steps = state.logs[0].steps as { id: string; kind: string; after: Row | null }[];
+  expect(after.get(IDS.alice)?.balance).to.equal((before.get(IDS.alice)?.balance as number) - AMOUNT);
+  expect(after.get(IDS.bob)?.balance).to.equal((before.get(IDS.bob)?.balance as number) + AMOUNT);
+  expect(after.get(IDS.carol)).to.deep.include({ frozen: false, meta: { note: 'unfrozen' } });
+  expect(after.has(IDS.dave), 'dave is destroyed').to.equal(false);
+  expect(state.transfers.map((row) => [row.id, row.amount])).to.deep.equal([[IDS.transfer, AMOUNT]]);
+  // every updated document equals, attribute for attribute, the after-image its last step logged
+  for (const id of [IDS.alice, IDS.bob, IDS.carol]) {
+    const last = steps.filter((step) => step.id === id).pop();
+    expect(after.get(id), `${id} equals its logged after-image`).to.deep.equal(last?.after);
+  }
+}
+
+forEachAdapter('crash safety (SIGKILL at each protocol step)', (_target, adapter: AdapterName) => {
+  for (const c of CASES) {
+    const title = `${c.scenario}: ${c.crashAt === undefined ? 'no crash' : `killed at ${c.crashAt}`}${c.recoveryCrashes ? `, recovery killed at ${c.recoveryCrashes.join(', ')}` : ''} → ${c.expected === 'all' ? 'wholly applied' : 'wholly absent'}`;
+    it(title, async function () {
+      const target = await freshTarget(adapter);
+      const run = await runChild(target, ['run', c.scenario], c.crashAt);
+      expect(run.lines.has('SEED'), run.stderr).to.equal(true);
+      if (c.crashAt === undefined) expect(run.code, run.stderr).to.equal(0);
+      else expect(run.signal, `the child must die at ${c.crashAt}, not finish\n${run.stderr}`).to.equal('SIGKILL');
+      const seed = JSON.parse(run.lines.get('SEED') as string) as Row[];
+
+      for (const point of c.recoveryCrashes ?? []) {
+        const killed = await runChild(target, ['recover'], point);
+        expect(killed.signal, `recovery must die at ${point}\n${killed.stderr}`).to.equal('SIGKILL');
+      }
+      const recovered = await runChild(target, ['recover']);
+      expect(recovered.code, recovered.stderr).to.equal(0);
+      const state = JSON.parse(recovered.lines.get('STATE') as string) as State;
+      expect(state.locks, 'no lock survives recovery').to.deep.equal([]);
+      if (c.expected === 'all') expectAll(seed, state);
+      else expectNone(seed, state);
+
+      const again = await runChild(target, ['recover']);
+      expect(JSON.parse(again.lines.get('STATE') as string), 'recovering again changes nothing').to.deep.equal(state);
+    });
+  }
+});
