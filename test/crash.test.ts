@@ -5,42 +5,10 @@
  * compared. Some cases also kill recovery itself, and every case recovers twice to show that
  * recovery is idempotent.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { expect } from 'chai';
+import { runChild } from './support/child';
 import { AMOUNT, IDS, type Row, type ScenarioName } from './support/scenario';
-import { type AdapterName, forEachAdapter, freshTarget, type Target } from './support/targets';
-
-const CHILD = join(__dirname, 'support', 'crash-child.js');
-
-interface ChildResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  lines: Map<string, string>;
-  stderr: string;
-}
-
-function runChild(target: Target, args: string[], crashAt?: string): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env, TARGET_ADAPTER: target.adapter, TARGET_LOCATION: target.location, TRANSACT_CRASH_AT: crashAt ?? '' };
-    const child = spawn(process.execPath, [CHILD, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const lines = new Map<string, string>();
-      for (const line of stdout.split('\n')) {
-        const space = line.indexOf(' ');
-        lines.set(space === -1 ? line : line.slice(0, space), space === -1 ? '' : line.slice(space + 1));
-      }
-      resolve({ code, signal, lines, stderr });
-    });
-  });
-}
+import { type AdapterName, forEachAdapter, freshTarget } from './support/targets';
 
 type Outcome = 'none' | 'all';
 

@@ -12,12 +12,14 @@ import type { AdapterName } from './targets';
 
 const target = { adapter: process.env.TARGET_ADAPTER as AdapterName, location: process.env.TARGET_LOCATION as string };
 /** Short leases so orphan locks expire within the test; a stable instance id so a restart recovers at once. */
-const transact = { leaseMs: 1000, clockSkewMs: 100, instanceId: 'crash-child' };
+const transact = { leaseMs: 1000, clockSkewMs: 100, instanceId: process.env.TRANSACT_INSTANCE || 'crash-child' };
+/** 'safe' when the parent already created the schema and keeps it open. */
+const migrate = process.env.CHILD_MIGRATE === 'safe' ? 'safe' : 'drop';
 
 async function main(): Promise<void> {
   const mode = process.argv[2];
   if (mode === 'run') {
-    const app = await loadApp(target, { migrate: 'drop', transact });
+    const app = await loadApp(target, { migrate, transact });
     await seedAccounts(app);
     console.log(`SEED ${JSON.stringify((await snapshot(app)).accounts)}`);
     await runScenario(app.hooks.transact.engine as Engine, process.argv[3] as ScenarioName);
