@@ -35,19 +35,31 @@ interface Counter {
   readonly total: number;
   /** Histogram of what was sent, e.g. `insert transactlock` or `UPDATE account`. */
   readonly byKind: ReadonlyMap<string, number>;
+  /** Summed client-side duration (send to reply) per kind, in ms. */
+  readonly msByKind: ReadonlyMap<string, number>;
 }
 
 class Tally implements Counter {
   total = 0;
   byKind = new Map<string, number>();
+  msByKind = new Map<string, number>();
   record(kind: string): void {
     this.total++;
     this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + 1);
   }
+  time(kind: string, ms: number): void {
+    this.msByKind.set(kind, (this.msByKind.get(kind) ?? 0) + ms);
+  }
 }
 
-function snapshot(counter: Counter | null): { total: number; byKind: Map<string, number> } | null {
-  return counter === null ? null : { total: counter.total, byKind: new Map(counter.byKind) };
+interface Snapshot {
+  total: number;
+  byKind: Map<string, number>;
+  msByKind: Map<string, number>;
+}
+
+function snapshot(counter: Counter | null): Snapshot | null {
+  return counter === null ? null : { total: counter.total, byKind: new Map(counter.byKind), msByKind: new Map(counter.msByKind) };
 }
 
 function diffKinds(before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>): Map<string, number> {
@@ -65,7 +77,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 interface MongoClientLike {
   monitorCommands: boolean;
-  on(event: 'commandStarted', listener: (event: unknown) => void): unknown;
+  on(event: 'commandStarted' | 'commandSucceeded' | 'commandFailed', listener: (event: unknown) => void): unknown;
 }
 
 function isMongoClient(value: unknown): value is MongoClientLike {
@@ -83,11 +95,22 @@ function mongoCounter(app: LoadedApp): Tally {
   if (!isMongoClient(client)) throw new Error('datastore manager has no MongoClient in .client');
   if (!client.monitorCommands) client.monitorCommands = true;
   const tally = new Tally();
+  const kindOf = new Map<unknown, string>(); // requestId -> kind, until the reply
   client.on('commandStarted', (event: unknown) => {
     if (!isRecord(event) || typeof event.commandName !== 'string') return tally.record('?');
     const target = isRecord(event.command) ? event.command[event.commandName] : undefined;
-    tally.record(typeof target === 'string' ? `${event.commandName} ${target}` : event.commandName);
+    const kind = typeof target === 'string' ? `${event.commandName} ${target}` : event.commandName;
+    kindOf.set(event.requestId, kind);
+    tally.record(kind);
   });
+  const ended = (event: unknown): void => {
+    if (!isRecord(event)) return;
+    const kind = kindOf.get(event.requestId);
+    kindOf.delete(event.requestId);
+    if (kind !== undefined && typeof event.duration === 'number') tally.time(kind, event.duration);
+  };
+  client.on('commandSucceeded', ended);
+  client.on('commandFailed', ended);
   return tally;
 }
 
@@ -122,8 +145,23 @@ function pgCounter(): Tally {
   const proto = PgClient.prototype as unknown as { query: (this: unknown, ...args: unknown[]) => unknown };
   const original = proto.query;
   proto.query = function query(this: unknown, ...args: unknown[]): unknown {
-    tally.record(sqlKind(sqlText(args[0])));
-    return original.apply(this, args);
+    const kind = sqlKind(sqlText(args[0]));
+    tally.record(kind);
+    const t0 = performance.now();
+    const done = (): void => tally.time(kind, performance.now() - t0);
+    const last = args.length - 1;
+    const callback = args[last];
+    if (typeof callback === 'function') {
+      // sails-postgresql's style: query(sql, bindings, cb)
+      args[last] = function (this: unknown, ...results: unknown[]): unknown {
+        done();
+        return Reflect.apply(callback, this, results);
+      };
+      return original.apply(this, args);
+    }
+    const result = original.apply(this, args);
+    if (result instanceof Promise) result.then(done, done);
+    return result;
   };
   pgTally = tally;
   return tally;
@@ -147,6 +185,7 @@ interface Sample {
   /** Round trips per transaction, averaged; null without a server. */
   roundTrips: number | null;
   kinds: Map<string, number> | null;
+  ms: Map<string, number> | null;
   latencies: number[];
   elapsedMs: number;
 }
@@ -177,6 +216,7 @@ async function measure(counter: Counter | null, warmup: number, n: number, tx: (
   return {
     roundTrips: before === null || after === null ? null : (after.total - before.total) / n,
     kinds: before === null || after === null ? null : diffKinds(before.byKind, after.byKind),
+    ms: before === null || after === null ? null : diffKinds(before.msByKind, after.msByKind),
     latencies,
     elapsedMs,
   };
@@ -263,9 +303,12 @@ function printTable(adapter: AdapterName, rows: readonly Row[]): void {
   }
 }
 
-function printHistogram(title: string, kinds: ReadonlyMap<string, number> | null, perTx: number): void {
+/** `kind ×count/tx (mean ms per call)`, most frequent first. */
+function printHistogram(title: string, kinds: ReadonlyMap<string, number> | null, ms: ReadonlyMap<string, number> | null, perTx: number): void {
   if (kinds === null) return;
-  const parts = [...kinds.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([kind, n]) => `${kind} ×${fmt(n / perTx, 2)}`);
+  const parts = [...kinds.entries()]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([kind, n]) => `${kind} ×${fmt(n / perTx, 2)} (${fmt((ms?.get(kind) ?? NaN) / n, 1)} ms)`);
   console.log(`- ${title}: ${parts.join(', ')}`);
 }
 
@@ -331,15 +374,16 @@ async function benchAdapter(adapter: AdapterName): Promise<boolean> {
     const pair = (i: number): [string, string] => [pairIds[i % 10], pairIds[(i + 1) % 10]];
 
     const rows: Row[] = [];
-    const histograms: { title: string; kinds: Map<string, number> | null; n: number }[] = [];
-    const record = (scenario: string, k: number, sample: Sample, n: number, note?: string): void => {
+    const histograms: { title: string; kinds: Map<string, number> | null; ms: Map<string, number> | null; n: number }[] = [];
+    const record = async (scenario: string, k: number, sample: Sample, n: number, note?: string): Promise<void> => {
       rows.push(toRow(scenario, k, sample, n, note));
-      histograms.push({ title: scenario, kinds: sample.kinds, n });
+      const logs = await app.models[LOG_IDENTITY].count({}); // outside the measurement
+      histograms.push({ title: `${scenario} [${logs} log documents after]`, kinds: sample.kinds, ms: sample.ms, n });
     };
 
     // (a) declarative 2-account transfer, and with a transfer record.
-    record('(a) batch: 2 increments', 2, await measure(tally, WARMUP, MEASURED, (i) => engine.batch(transferOps(...pair(i)))), MEASURED);
-    record(
+    await record('(a) batch: 2 increments', 2, await measure(tally, WARMUP, MEASURED, (i) => engine.batch(transferOps(...pair(i)))), MEASURED);
+    await record(
       '(a) batch: 2 increments + create transfer',
       3,
       await measure(tally, WARMUP, MEASURED, (i) => {
@@ -349,7 +393,7 @@ async function benchAdapter(adapter: AdapterName): Promise<boolean> {
       MEASURED,
     );
     // (b) 20 increments over 20 distinct accounts.
-    record(
+    await record(
       '(b) batch: 20 increments',
       20,
       await measure(tally, WARMUP, MEASURED, (i) =>
@@ -357,7 +401,7 @@ async function benchAdapter(adapter: AdapterName): Promise<boolean> {
       MEASURED,
     );
     // (c) interactive 2-account transfer.
-    record(
+    await record(
       '(c) interactive: 2 increments',
       2,
       await measure(tally, WARMUP, MEASURED, (i) =>
@@ -371,7 +415,7 @@ async function benchAdapter(adapter: AdapterName): Promise<boolean> {
 
     // (d) latency, sequential.
     const expected = await sumBalances(app, pairIds);
-    record(`(d) batch transfer, sequential c=1 (${LATENCY_TX} tx)`, 2, await measure(tally, 0, LATENCY_TX, (i) => engine.batch(transferOps(...pair(i)))), LATENCY_TX);
+    await record(`(d) batch transfer, sequential c=1 (${LATENCY_TX} tx)`, 2, await measure(tally, 0, LATENCY_TX, (i) => engine.batch(transferOps(...pair(i)))), LATENCY_TX);
 
     // (d) throughput, WORKERS concurrent workers sharing CONCURRENT_TX transfers between random distinct pairs.
     const errors = new Map<string, number>();
@@ -404,16 +448,17 @@ async function benchAdapter(adapter: AdapterName): Promise<boolean> {
     const concurrent: Sample = {
       roundTrips: before === null || after === null || committed === 0 ? null : (after.total - before.total) / committed,
       kinds: before === null || after === null ? null : diffKinds(before.byKind, after.byKind),
+      ms: before === null || after === null ? null : diffKinds(before.msByKind, after.msByKind),
       latencies,
       elapsedMs,
     };
-    record(`(d) batch transfer, ${WORKERS} workers (${CONCURRENT_TX} tx)`, 2, concurrent, committed, `${committed} committed, errors: ${errorText}`);
+    await record(`(d) batch transfer, ${WORKERS} workers (${CONCURRENT_TX} tx)`, 2, concurrent, committed, `${committed} committed, errors: ${errorText}`);
 
     printTable(adapter, rows);
     console.log(`\nbalance check (${WORKERS} workers): sum ${actual} vs ${expected} before → ${balanceOk ? 'OK' : 'FAIL'}`);
     if (tally !== null) {
-      console.log(`\nwhat was sent, per transaction (${adapter === 'mongo' ? 'command + collection' : 'statement + table'}):`);
-      for (const h of histograms) printHistogram(h.title, h.kinds, h.n);
+      console.log(`\nwhat was sent, per transaction (${adapter === 'mongo' ? 'command + collection' : 'statement + table'}; mean ms per call, send to reply):`);
+      for (const h of histograms) printHistogram(h.title, h.kinds, h.ms, h.n);
       console.log('\nWaterline calls on their own:\n');
       console.log('| call | round trips | sent |');
       console.log('|---|---:|---|');

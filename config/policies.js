@@ -1,5 +1,16 @@
+/**
+ * Until roles arrive, only reads are open: blueprint writes would bypass the transaction log.
+ */
 module.exports.policies = {
-  // Until roles arrive, only reads are open: blueprint writes would bypass the transaction log.
-  AccountController: { create: false, update: false, destroy: false, add: false, remove: false, replace: false },
-  TransferController: { create: false, update: false, destroy: false, add: false, remove: false, replace: false },
+  'account/create': false,
+  'account/update': false,
+  'account/destroy': false,
+  'account/add': false,
+  'account/remove': false,
+  'account/replace': false,
+  'transfer/update': false,
+  'transfer/destroy': false,
+  'transfer/add': false,
+  'transfer/remove': false,
+  'transfer/replace': false,
 };
