@@ -14,12 +14,24 @@ export interface LoadedApp extends SailsApp {
   lower(cb: (err?: Error) => void): void;
 }
 
+/**
+ * A fresh copy of sails-mongo: its teardown never forgets the models it registered (its registry
+ * entries lack the `datastore` field teardown filters on), so a second app in the same process
+ * would be refused with "Cannot register model … already registered".
+ */
+function freshSailsMongo(): unknown {
+  const main = require.resolve('sails-mongo');
+  delete require.cache[main];
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(main);
+}
+
 function datastore(target: Target): Record<string, unknown> {
   switch (target.adapter) {
     case 'disk':
       return { adapter: 'sails-disk', dir: target.location };
     case 'mongo':
-      return { adapter: 'sails-mongo', url: target.location };
+      return { adapter: freshSailsMongo(), url: target.location };
     case 'postgresql':
       return { adapter: 'sails-postgresql', url: target.location };
   }
