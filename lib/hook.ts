@@ -45,12 +45,13 @@ export interface TransactHook {
 export function transactHook(sails: SailsApp): TransactHook {
   let timer: NodeJS.Timeout | undefined;
   let recovering = false;
+  let config: TransactConfig;
 
   const hook: TransactHook = {
     defaults: { transact: {} },
 
     configure() {
-      const config = resolveConfig(sails.config.transact);
+      config = resolveConfig(sails.config.transact);
       const datastore = sails.config.datastores[config.datastore];
       if (datastore === undefined) throw new Error(`sails-hook-transact: no datastore "${config.datastore}" for the transaction log`);
       const definitions = sails.config.orm.moduleDefinitions ?? (sails.config.orm.moduleDefinitions = {});
@@ -71,7 +72,6 @@ export function transactHook(sails: SailsApp): TransactHook {
   };
 
   async function start(target: TransactHook): Promise<void> {
-    const config = resolveConfig(sails.config.transact);
     const store = createStore(sails.models[LOG_IDENTITY], sails.models[LOCK_IDENTITY]);
     await store.setup();
     const engine = new Engine(store, (identity) => sails.models[identity], config);
