@@ -2,6 +2,7 @@
  * Reading and writing application documents through Waterline. Every write here runs under
  * the document's lock, which is what makes a plain Waterline update safe to use.
  */
+import { rawDestroy } from './history-guard';
 import { type Action, documentKey } from './operations';
 import type { Image } from './types';
 import { isUniqueViolation, type WaterlineModel } from './waterline';
@@ -48,7 +49,7 @@ export class Documents {
         if (Object.keys(action.values).length > 0) await model.update(where).set(action.values);
         return;
       case 'remove':
-        await model.destroy(where);
+        await rawDestroy(model)(where);
         return;
     }
   }

@@ -3,11 +3,13 @@
  * protocol — lock, log the before-images, write, commit with one compare-and-set of the log
  * document, unlock — and one way out on failure: the compensation recovery also uses.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { crashPoint } from './crash-points';
 import { Documents } from './documents';
 import { TransactError } from './errors';
 import { newId } from './ids';
 import { Lease } from './lease';
+import { fingerprint, keyedTransactionId, newLog, replayedError, touchedDocuments } from './log';
 import { Locks } from './locks';
 import { describeModel, type ModelInfo } from './model-info';
 import { documentKey, planBatch, redoPlan } from './operations';
@@ -15,7 +17,7 @@ import { Recovery, ownerToken } from './recovery';
 import { checkAgainstModel, type TransactionOptions, validateBatch, validateOptions } from './schema';
 import type { AtomicStore } from './store';
 import { Transaction } from './transaction';
-import type { CrashPolicy, LogDocument, Step } from './types';
+import type { CrashPolicy, LogDocument, Operation, Step } from './types';
 import type { WaterlineModel } from './waterline';
 
 export interface EngineOptions {
@@ -76,35 +78,60 @@ export class Engine {
     return this.store.getLog(id);
   }
 
-  /** Runs a declarative batch all-or-nothing. Nothing is written if any check fails. */
+  /**
+   * Runs a declarative batch all-or-nothing. Nothing is written if any check fails. With an
+   * idempotency key it runs at most once: a repeat returns the first run's result or error.
+   */
   async batch(input: unknown, rawOptions?: TransactionOptions): Promise<TransactionResult> {
     const options = validateOptions(rawOptions);
     const operations = validateBatch(input, this.options.maxOps).map((operation, i) => {
       checkAgainstModel(operation, (identity) => this.infoOf(identity), `ops.${i}`);
-      return operation.op === 'create' && operation.id === undefined ? { ...operation, id: newId() } : operation;
+      return operation;
     });
-    const txId = newId();
+    if (options.idempotencyKey === undefined) return this.runBatch(newId(), withIds(operations), options, null);
+    const txId = keyedTransactionId(options.idempotencyKey);
+    // The fingerprint is taken before ids are chosen: the same request must hash the same.
+    const print = fingerprint(operations);
+    // Ids of created documents derive from the key too, so a repeat cannot create twice.
+    const keyed = operations.map((operation, i) => (operation.op === 'create' && operation.id === undefined ? { ...operation, id: keyedTransactionId(`${options.idempotencyKey}#${i}`) } : operation));
+    const replay = (log: LogDocument): TransactionResult => ({ id: log.id, state: 'committed', steps: log.steps });
+    return this.runOnce(txId, print, replay, () => this.runBatch(txId, keyed, options, print));
+  }
+
+  private async runBatch(txId: string, operations: Operation[], options: TransactionOptions, print: string | null): Promise<TransactionResult> {
     const owner = ownerToken(this.options.instanceId);
     const refs = operations.map((operation) => ({ model: operation.model, id: operation.id as string }));
-    let lease: Lease;
-    let steps: Step[];
+    const keyed = print !== null;
+    let lease = new Lease(this.store, txId, owner, this.options.leaseMs, Date.now());
+    if (keyed) {
+      // A keyed batch logs first: inserting the log under the key's id is what makes it run once.
+      const log = this.logFor(txId, owner, 'batch', options, lease, Date.now(), []);
+      if (!(await this.store.insertLog({ ...log, fingerprint: print }))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
+      crashPoint('batch:logged');
+    }
+    let steps: Step[] = [];
     try {
       await this.locks.acquire(refs.map((ref) => documentKey(ref.model, ref.id)), txId, options.lockTimeoutMs ?? this.options.lockTimeoutMs);
       crashPoint('batch:locked');
       const images = await this.documents.readImages(refs);
       const now = Date.now();
       steps = planBatch(operations, images, (identity) => this.infoOf(identity) as ModelInfo, now);
-      lease = new Lease(this.store, txId, owner, this.options.leaseMs, now);
-      const log = this.newLog(txId, owner, 'batch', options, lease, now, steps);
-      if (!(await this.store.insertLog(log))) {
-        throw new TransactError('lease_lost', `transaction ${txId} was declared dead by recovery before it could log`);
+      if (keyed) {
+        const logged = await this.store.updateLog(txId, { states: ['pending'], owner }, { steps, documents: touchedDocuments(steps), leaseUntil: lease.renewal(now) });
+        if (!logged) throw new TransactError('lease_lost', `transaction ${txId} was taken over by recovery before it could log its steps`);
+      } else {
+        lease = new Lease(this.store, txId, owner, this.options.leaseMs, now);
+        if (!(await this.store.insertLog(this.logFor(txId, owner, 'batch', options, lease, now, steps)))) {
+          throw new TransactError('lease_lost', `transaction ${txId} was declared dead by recovery before it could log`);
+        }
       }
     } catch (err) {
-      await this.locks.release(txId).catch(() => undefined); // nothing written yet; recovery frees what this misses
+      if (keyed) await this.abort(txId, lease, [], err);
+      else await this.locks.release(txId).catch(() => undefined); // nothing written yet; recovery frees what this misses
       throw err;
     }
-    crashPoint('batch:logged');
-    await this.runToCommit(txId, lease, () => steps, async () => {
+    if (!keyed) crashPoint('batch:logged');
+    await this.runToCommit(txId, lease, () => steps, null, async () => {
       for (const action of redoPlan(steps, (identity) => this.infoOf(identity) as ModelInfo)) {
         lease.assertHeld();
         await this.documents.apply(action);
@@ -119,17 +146,24 @@ export class Engine {
 
   /**
    * Runs `work` as one transaction: its writes through `tx` commit together when it returns,
-   * and are compensated if it throws or the process dies before the commit point.
+   * and are compensated if it throws or the process dies before the commit point. With an
+   * idempotency key it runs at most once; what it returns must then be JSON, to be replayed.
    */
-  async interactive<T>(work: (tx: Transaction) => Promise<T>, rawOptions?: TransactionOptions): Promise<T> {
+  async interactive<T>(work: (tx: Transaction) => Promise<T>, rawOptions?: TransactionOptions, internal: InternalOptions = {}): Promise<T> {
     const options = validateOptions(rawOptions);
     if (options.onCrash === 'rollforward') {
       throw new TransactError('validation_failed', 'an interactive transaction can only be rolled back: its operations are code, not data', { path: 'options.onCrash' });
     }
-    const txId = newId();
+    if (options.idempotencyKey === undefined) return this.runInteractive(internal.txId ?? newId(), work, options, internal);
+    const txId = keyedTransactionId(options.idempotencyKey);
+    return this.runOnce(txId, null, (log) => log.result as T, () => this.runInteractive(txId, work, options, internal));
+  }
+
+  private async runInteractive<T>(txId: string, work: (tx: Transaction) => Promise<T>, options: TransactionOptions, internal: InternalOptions): Promise<T> {
     const now = Date.now();
     const lease = new Lease(this.store, txId, ownerToken(this.options.instanceId), this.options.leaseMs, now);
-    await this.store.insertLog(this.newLog(txId, lease.owner, 'interactive', options, lease, now, []));
+    const log = { ...this.logFor(txId, lease.owner, 'interactive', options, lease, now, []), reverses: internal.reverses ?? null, reason: internal.reason ?? null };
+    if (!(await this.store.insertLog(log))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
     crashPoint('tx:begun');
     const tx = new Transaction(txId, {
       store: this.store,
@@ -141,7 +175,7 @@ export class Engine {
     });
     let result: T | undefined;
     try {
-      await this.runToCommit(txId, lease, () => [...tx.steps], async () => {
+      await this.runToCommit(txId, lease, () => [...tx.steps], () => (options.idempotencyKey === undefined ? null : jsonResult(result)), async () => {
         try {
           result = await work(tx);
         } finally {
@@ -158,15 +192,42 @@ export class Engine {
   }
 
   /**
+   * At most once per idempotency key: the first caller runs `attempt`; any other gets the first
+   * run's outcome — waiting for it while it runs, and recovering it if its process died.
+   */
+  private async runOnce<T>(txId: string, print: string | null, replay: (log: LogDocument) => T, attempt: () => Promise<T>): Promise<T> {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof TransactError && err.details?.duplicate === true)) throw err;
+    }
+    const deadline = Date.now() + this.options.leaseMs + this.options.clockSkewMs + this.options.lockTimeoutMs;
+    for (let wait = this.options.lockPollMs; ; wait = Math.min(wait * 2, 500)) {
+      const log = await this.store.getLog(txId);
+      if (log === null) throw new TransactError('in_progress', `transaction ${txId} is being set up`);
+      if (print !== null && log.fingerprint !== print) {
+        throw new TransactError('idempotency_conflict', 'this idempotency key was used for different operations', { details: { transaction: txId } });
+      }
+      if (log.state === 'committed') return replay(log);
+      if (log.state === 'rolled-back') throw replayedError(log);
+      // Still running, or its process died: recovery settles it once its lease is over.
+      await this.recovery.settle(log, false);
+      if (Date.now() > deadline) throw new TransactError('in_progress', `transaction ${txId} with this idempotency key is still running`, { details: { transaction: txId } });
+      await sleep(wait);
+    }
+  }
+
+  /**
    * Runs the writes under a heartbeat, then commits with one compare-and-set of the log's state;
    * on any failure compensates what was written (if it still owns the transaction) and rethrows.
    */
-  private async runToCommit(txId: string, lease: Lease, steps: () => Step[], writes: () => Promise<void>): Promise<void> {
+  private async runToCommit(txId: string, lease: Lease, steps: () => Step[], result: (() => unknown) | null, writes: () => Promise<void>): Promise<void> {
     lease.startHeartbeat();
     try {
       await writes();
       lease.assertHeld();
-      if (!(await this.store.updateLog(txId, { states: ['pending'], owner: lease.owner }, { state: 'committed', endedAt: Date.now() }))) {
+      const commit = { state: 'committed' as const, endedAt: Date.now(), result: result === null ? null : result() };
+      if (!(await this.store.updateLog(txId, { states: ['pending'], owner: lease.owner }, commit))) {
         lease.markLost();
         lease.assertHeld();
       }
@@ -191,21 +252,41 @@ export class Engine {
     }
   }
 
-  private newLog(id: string, owner: string, mode: LogDocument['mode'], options: TransactionOptions, lease: Lease, now: number, steps: Step[]): LogDocument {
-    return {
+  private logFor(id: string, owner: string, mode: LogDocument['mode'], options: TransactionOptions, lease: Lease, now: number, steps: Step[]): LogDocument {
+    return newLog({
       id,
       state: 'pending',
       mode,
       onCrash: mode === 'batch' ? options.onCrash ?? this.options.onCrash : 'rollback',
       label: options.label ?? null,
-      idempotencyKey: null,
+      idempotencyKey: options.idempotencyKey ?? null,
       owner,
       leaseUntil: lease.leaseUntil,
       steps,
-      error: null,
+      documents: touchedDocuments(steps),
       startedAt: now,
-      endedAt: null,
-      recoveries: 0,
-    };
+    });
+  }
+}
+
+/** Options the hook's own features (reversal) pass; not part of the public API. */
+export interface InternalOptions {
+  txId?: string;
+  reverses?: string;
+  reason?: string;
+}
+
+/** Creates get their id now, before anything is written, so recovery can undo them. */
+function withIds(operations: Operation[]): Operation[] {
+  return operations.map((operation) => (operation.op === 'create' && operation.id === undefined ? { ...operation, id: newId() } : operation));
+}
+
+/** A keyed transaction's result is stored as JSON; anything else could not be replayed. */
+function jsonResult(value: unknown): unknown {
+  if (value === undefined) return null;
+  try {
+    return JSON.parse(JSON.stringify(value)) as unknown;
+  } catch (err) {
+    throw new TransactError('validation_failed', 'a keyed transaction must return JSON-serializable data', { cause: err });
   }
 }

@@ -3,17 +3,26 @@
  * so the REST layer can map it to an HTTP status without parsing messages.
  */
 
-export type TransactErrorCode =
-  | 'validation_failed'
-  | 'unknown_model'
-  | 'unknown_attribute'
-  | 'not_found'
-  | 'already_exists'
-  | 'bound_violation'
-  | 'lock_timeout'
-  | 'lease_lost'
-  | 'not_transactional'
-  | 'aborted';
+export const TRANSACT_ERROR_CODES = [
+  'validation_failed',
+  'unknown_model',
+  'unknown_attribute',
+  'not_found',
+  'already_exists',
+  'bound_violation',
+  'lock_timeout',
+  'lease_lost',
+  'destroy_forbidden',
+  'idempotency_conflict',
+  'in_progress',
+  'not_committed',
+  'already_reversed',
+  'conflict',
+  'irreversible',
+  'aborted',
+] as const;
+
+export type TransactErrorCode = (typeof TRANSACT_ERROR_CODES)[number];
 
 export class TransactError extends Error {
   readonly code: TransactErrorCode;

@@ -5,6 +5,7 @@
  */
 import { resolveConfig, type TransactConfig } from './config';
 import { Engine, type TransactionResult } from './engine';
+import { forbidDestroy, isFinancial } from './history-guard';
 import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models';
 import type { RecoverySummary } from './recovery';
 import type { TransactionOptions } from './schema';
@@ -72,6 +73,8 @@ export function transactHook(sails: SailsApp): TransactHook {
   };
 
   async function start(target: TransactHook): Promise<void> {
+    forbidDestroy(sails.models[LOG_IDENTITY], 'is the transaction log');
+    for (const model of Object.values(sails.models)) if (isFinancial(model)) forbidDestroy(model, 'is financial history');
     const store = createStore(sails.models[LOG_IDENTITY], sails.models[LOCK_IDENTITY]);
     await store.setup();
     const engine = new Engine(store, (identity) => sails.models[identity], config);

@@ -8,6 +8,10 @@ export interface ModelInfo {
   /** Names of the auto-timestamp attributes, which the engine sets itself so images are exact. */
   createdAt: string | null;
   updatedAt: string | null;
+  /** Never destroyed: neither through the model API nor by a transaction. */
+  financial: boolean;
+  /** What reversing a create of this (financial) model sets instead of destroying, if anything. */
+  reverseCreate: Record<string, unknown> | null;
 }
 
 export function describeModel(model: WaterlineModel): ModelInfo {
@@ -20,7 +24,8 @@ export function describeModel(model: WaterlineModel): ModelInfo {
     if (attribute.autoCreatedAt === true) createdAt = name;
     if (attribute.autoUpdatedAt === true) updatedAt = name;
   }
-  return { identity: model.identity, primaryKey: model.primaryKey, attributes, createdAt, updatedAt };
+  const reverseCreate = (model.reverseCreate as { set?: Record<string, unknown> } | undefined)?.set ?? null;
+  return { identity: model.identity, primaryKey: model.primaryKey, attributes, createdAt, updatedAt, financial: model.financial === true, reverseCreate };
 }
 
 /** The timestamp values to write, given a model's auto-timestamp attributes and a time. */

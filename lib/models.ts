@@ -38,6 +38,12 @@ export function internalModels(kind: AdapterKind, datastore: string): Record<str
         startedAt: { ...exactNumber, required: true },
         endedAt: { ...exactNumber, allowNull: true },
         recoveries: { ...exactNumber, defaultsTo: 0 },
+        documents: { type: 'json' },
+        result: { type: 'json' },
+        fingerprint: { type: 'string', allowNull: true },
+        reverses: { type: 'string', allowNull: true },
+        reversedBy: { type: 'string', allowNull: true },
+        reason: { type: 'string', allowNull: true },
       },
     },
     [LOCK_IDENTITY]: {

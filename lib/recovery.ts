@@ -9,6 +9,7 @@
 import { crashPoint } from './crash-points';
 import type { Documents } from './documents';
 import { newId } from './ids';
+import { newLog } from './log';
 import type { ModelInfo } from './model-info';
 import { compensationPlan, redoPlan } from './operations';
 import { decideRecovery } from './state';
@@ -33,6 +34,15 @@ export interface RecoverySummary {
 /** An owner token: the instance, and a nonce that tells this holder from any other of the instance. */
 export function ownerToken(instanceId: string): string {
   return `${instanceId}#${newId()}`;
+}
+
+/**
+ * A rolled-back log under the id of a transaction that never logged: it settles that id, and
+ * fences off the transaction should it still be alive (its own insert of that id now fails).
+ */
+export function tombstone(txId: string, owner: string, code: string, message: string): LogDocument {
+  const now = Date.now();
+  return newLog({ id: txId, state: 'rolled-back', mode: 'batch', onCrash: 'rollback', owner, leaseUntil: now, startedAt: now, endedAt: now, recoveries: 1, error: { code, message } });
 }
 
 export function instanceOf(owner: string): string {
@@ -80,13 +90,7 @@ export class Recovery {
   async settleHolder(txId: string): Promise<'wait' | 'orphan' | 'settled'> {
     let log = await this.store.getLog(txId);
     if (log === null) {
-      const now = Date.now();
-      const tombstone: LogDocument = {
-        id: txId, state: 'rolled-back', mode: 'batch', onCrash: 'rollback', label: null, idempotencyKey: null,
-        owner: ownerToken(this.options.instanceId), leaseUntil: now, steps: [], startedAt: now, endedAt: now, recoveries: 1,
-        error: { code: 'orphan_locks', message: 'locks found without a log: the transaction died before logging, nothing was written' },
-      };
-      if (await this.store.insertLog(tombstone)) {
+      if (await this.store.insertLog(tombstone(txId, ownerToken(this.options.instanceId), 'orphan_locks', 'locks found without a log: the transaction died before logging, nothing was written'))) {
         await this.store.deleteLocks(txId);
         return 'orphan';
       }

@@ -14,6 +14,8 @@ export interface TransactionOptions {
   onCrash?: CrashPolicy;
   /** How long to wait for a locked document before failing with `lock_timeout`. */
   lockTimeoutMs?: number;
+  /** Runs the transaction at most once per key (per datastore); repeats get the first outcome. */
+  idempotencyKey?: string;
 }
 
 /** Finds the first NaN or ±Infinity anywhere inside a value; JSON cannot carry them. */
@@ -68,6 +70,7 @@ const optionsSchema = Joi.object({
   label: Joi.string().max(200),
   onCrash: Joi.string().valid('rollback', 'rollforward'),
   lockTimeoutMs: Joi.number().integer().min(0).max(600_000),
+  idempotencyKey: Joi.string().min(1).max(200),
 });
 
 function fromJoi(error: Joi.ValidationError, prefix: string): TransactError {
@@ -117,6 +120,9 @@ export function checkAgainstModel(operation: Operation, infoOf: (model: string) 
   for (const [name, value] of Object.entries(written)) {
     if (name === info.primaryKey) throw new TransactError('validation_failed', `the primary key is set by "id", not in ${field}`, { path: `${path}.${field}.${name}` });
     checkValue(info, name, value, `${path}.${field}.${name}`);
+  }
+  if (operation.op === 'destroy' && info.financial) {
+    throw new TransactError('destroy_forbidden', `${info.identity} is financial history and is never destroyed`, { path: `${path}.op` });
   }
   if (operation.op === 'increment') {
     const attribute = info.attributes[operation.field];

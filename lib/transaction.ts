@@ -8,6 +8,7 @@ import type { Documents } from './documents';
 import { TransactError } from './errors';
 import { newId } from './ids';
 import type { Lease } from './lease';
+import { touchedDocuments } from './log';
 import type { Locks } from './locks';
 import type { ModelInfo } from './model-info';
 import { documentKey, forwardAction, planOperation } from './operations';
@@ -102,7 +103,7 @@ export class Transaction {
       const { store, lease } = this.context;
       lease.assertHeld();
       const steps = [...this.written, step];
-      if (!(await store.updateLog(this.id, { states: ['pending'], owner: lease.owner }, { steps, leaseUntil: lease.renewal() }))) {
+      if (!(await store.updateLog(this.id, { states: ['pending'], owner: lease.owner }, { steps, documents: touchedDocuments(steps), leaseUntil: lease.renewal() }))) {
         lease.markLost();
         lease.assertHeld();
       }

@@ -108,6 +108,18 @@ export interface LogDocument {
   endedAt: number | null;
   /** How many times recovery has claimed this transaction. */
   recoveries: number;
+  /** `model:id` of every document the steps touch: what history queries look up. */
+  documents: string[];
+  /** What the transaction returned, stored with the commit so a repeated idempotency key gets it. */
+  result: unknown;
+  /** A hash of a keyed batch's operations: the same key with other operations is refused. */
+  fingerprint: string | null;
+  /** The committed transaction this one compensates. */
+  reverses: string | null;
+  /** The transaction that compensates this one (valid once that one is committed). */
+  reversedBy: string | null;
+  /** Why it was reversed (on the reversal). */
+  reason: string | null;
 }
 
 /** A lock on one document, held by one transaction. */
@@ -124,6 +136,7 @@ export interface LogGuard {
   states?: readonly TxState[];
   owner?: string;
   leaseUntil?: number;
+  reversedBy?: string | null;
 }
 
-export type LogPatch = Partial<Pick<LogDocument, 'state' | 'owner' | 'leaseUntil' | 'steps' | 'error' | 'endedAt' | 'recoveries'>>;
+export type LogPatch = Partial<Pick<LogDocument, 'state' | 'owner' | 'leaseUntil' | 'steps' | 'documents' | 'error' | 'endedAt' | 'recoveries' | 'result' | 'reversedBy'>>;

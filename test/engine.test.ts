@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { isTransactError, type TransactError } from '../lib/errors';
 import type { Engine } from '../lib/engine';
 import type { Image } from '../lib/types';
-import { type LoadedApp, loadApp, lowerApp } from './support/app';
+import { type LoadedApp, loadApp, lowerApp, wipe } from './support/app';
 import { forEachAdapter } from './support/targets';
 
 type Row = Record<string, unknown>;
@@ -47,7 +47,7 @@ forEachAdapter('engine', (target) => {
   });
 
   beforeEach(async function () {
-    for (const identity of ['account', 'transfer', 'transactlog', 'transactlock']) await app.models[identity].destroy({});
+    await wipe(app);
     const make = async (id: string, values: Row): Promise<Row> => {
       await app.models.account.create({ id, ...values });
       return (await app.models.account.findOne({ id })) as Row;

@@ -13,6 +13,8 @@ const account: ModelInfo = {
   attributes: { id: { type: 'string' }, owner: { type: 'string' }, balance: { type: 'number' }, meta: { type: 'json' }, createdAt: { type: 'number' }, updatedAt: { type: 'number' } },
   createdAt: 'createdAt',
   updatedAt: 'updatedAt',
+  financial: false,
+  reverseCreate: null,
 };
 const infoOf = (): ModelInfo => account;
 const alice: Image = { id: 'a1', owner: 'Alice', balance: 100, meta: { tags: ['x'] }, createdAt: 1, updatedAt: 2 };

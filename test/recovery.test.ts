@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Engine } from '../lib/engine';
 import { isTransactError } from '../lib/errors';
-import { type LoadedApp, loadApp, lowerApp } from './support/app';
+import { type LoadedApp, loadApp, lowerApp, wipe } from './support/app';
 import { runChild } from './support/child';
 import { IDS, type Row, seedAccounts, snapshot } from './support/scenario';
 import { forEachAdapter } from './support/targets';
@@ -25,7 +25,7 @@ forEachAdapter('recovery and locks', (target, adapter) => {
     if (app !== undefined) await lowerApp(app);
   });
   beforeEach(async function () {
-    for (const identity of ['account', 'transfer', 'transactlog', 'transactlock']) await app.models[identity].destroy({});
+    await wipe(app);
     await seedAccounts(app);
   });
 
@@ -96,7 +96,7 @@ forEachAdapter('recovery and locks', (target, adapter) => {
 
   // sails-disk is single-process: no second process may open it while this one runs (the crash suite covers its startup recovery).
   if (adapter !== 'disk') it("settles a killed instance's transaction on this instance's timer, once the lease is over", async function () {
-    for (const identity of ['account', 'transfer', 'transactlog', 'transactlock']) await app.models[identity].destroy({});
+    await wipe(app);
     {
       const run = await runChild(target(), ['run', 'batch'], 'batch:applied#3', { CHILD_MIGRATE: 'safe', TRANSACT_INSTANCE: 'dead-instance' });
       expect(run.signal, run.stderr).to.equal('SIGKILL');

@@ -1,4 +1,5 @@
 import type { LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
+import { rawDestroy } from '../history-guard';
 import type { WaterlineModel } from '../waterline';
 import { type AtomicStore, matchesGuard, toLockDocument, toLogDocument } from './store';
 
@@ -68,7 +69,7 @@ export class DiskStore implements AtomicStore {
 
   deleteLocks(owner: string, ids?: readonly string[]): Promise<void> {
     return this.exclusive(async () => {
-      await this.lockModel.destroy(ids === undefined ? { owner } : { owner, id: { in: [...ids] } });
+      await rawDestroy(this.lockModel)(ids === undefined ? { owner } : { owner, id: { in: [...ids] } });
     });
   }
 }

@@ -50,6 +50,7 @@ function guardFilter(id: string, guard: LogGuard): Record<string, unknown> {
   if (guard.states !== undefined) filter.state = { $in: [...guard.states] };
   if (guard.owner !== undefined) filter.owner = guard.owner;
   if (guard.leaseUntil !== undefined) filter.leaseUntil = guard.leaseUntil;
+  if (guard.reversedBy !== undefined) filter.reversedBy = guard.reversedBy;
   return filter;
 }
 

@@ -6,7 +6,7 @@ export interface PgPool {
   query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
 }
 
-const JSON_FIELDS = new Set<string>(['steps', 'error']);
+const JSON_FIELDS = new Set<string>(['steps', 'error', 'documents', 'result']);
 
 function ident(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
@@ -62,6 +62,8 @@ export class PostgresStore implements AtomicStore {
     if (guard.states !== undefined) where.push(`"state" = ANY(${add([...guard.states])}::text[])`);
     if (guard.owner !== undefined) where.push(`"owner" = ${add(guard.owner)}`);
     if (guard.leaseUntil !== undefined) where.push(`"leaseUntil" = ${add(guard.leaseUntil)}`);
+    if (guard.reversedBy === null) where.push(`"reversedBy" IS NULL`);
+    else if (guard.reversedBy !== undefined) where.push(`"reversedBy" = ${add(guard.reversedBy)}`);
     const result = await this.pool.query(`UPDATE ${this.logs} SET ${sets.join(', ')} WHERE ${where.join(' AND ')} RETURNING "id"`, params);
     return result.rows.length === 1;
   }

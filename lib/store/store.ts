@@ -35,13 +35,15 @@ export interface AtomicStore {
 /** The columns of the log, in one place for the stores that write them natively. */
 export const LOG_FIELDS = [
   'id', 'state', 'mode', 'onCrash', 'label', 'idempotencyKey', 'owner', 'leaseUntil',
-  'steps', 'error', 'startedAt', 'endedAt', 'recoveries',
+  'steps', 'error', 'startedAt', 'endedAt', 'recoveries', 'documents', 'result', 'fingerprint',
+  'reverses', 'reversedBy', 'reason',
 ] as const satisfies readonly (keyof LogDocument)[];
 
 export function matchesGuard(doc: LogDocument, guard: LogGuard): boolean {
   if (guard.states !== undefined && !guard.states.includes(doc.state)) return false;
   if (guard.owner !== undefined && doc.owner !== guard.owner) return false;
   if (guard.leaseUntil !== undefined && doc.leaseUntil !== guard.leaseUntil) return false;
+  if (guard.reversedBy !== undefined && doc.reversedBy !== guard.reversedBy) return false;
   return true;
 }
 
@@ -61,6 +63,12 @@ export function toLogDocument(row: Record<string, unknown>): LogDocument {
     startedAt: Number(row.startedAt),
     endedAt: row.endedAt === null || row.endedAt === undefined ? null : Number(row.endedAt),
     recoveries: Number(row.recoveries ?? 0),
+    documents: (row.documents as string[] | null | undefined) ?? [],
+    result: row.result ?? null,
+    fingerprint: (row.fingerprint as string | null | undefined) ?? null,
+    reverses: (row.reverses as string | null | undefined) ?? null,
+    reversedBy: (row.reversedBy as string | null | undefined) ?? null,
+    reason: (row.reason as string | null | undefined) ?? null,
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import type { TransactConfig } from '../../lib/config';
+import { rawDestroy } from '../../lib/history-guard';
 import type { SailsApp, TransactHook } from '../../lib/hook';
 import type { Target } from './targets';
 
@@ -65,4 +66,9 @@ export function loadApp(target: Target, options: LoadOptions): Promise<LoadedApp
 
 export function lowerApp(app: LoadedApp): Promise<void> {
   return new Promise((resolve, reject) => app.lower((err?: Error) => (err ? reject(err) : resolve())));
+}
+
+/** Empties the app's models and the hook's log and locks, past the history guard (tests only). */
+export async function wipe(app: LoadedApp): Promise<void> {
+  for (const identity of ['account', 'transfer', 'transactlog', 'transactlock']) await rawDestroy(app.models[identity])({});
 }

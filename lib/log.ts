@@ -1,0 +1,61 @@
+/**
+ * Building log documents, and reading back what a finished one says: one place for the shape
+ * the engine, recovery and reversal all write.
+ */
+import { createHash } from 'node:crypto';
+import { TransactError, type TransactErrorCode, TRANSACT_ERROR_CODES } from './errors';
+import { documentKey } from './operations';
+import type { LogDocument, Step } from './types';
+
+/** A new log document with every optional field at its empty value. */
+export function newLog(fields: Pick<LogDocument, 'id' | 'state' | 'mode' | 'onCrash' | 'owner' | 'leaseUntil' | 'startedAt'> & Partial<LogDocument>): LogDocument {
+  return {
+    label: null,
+    idempotencyKey: null,
+    steps: [],
+    error: null,
+    endedAt: null,
+    recoveries: 0,
+    documents: [],
+    result: null,
+    fingerprint: null,
+    reverses: null,
+    reversedBy: null,
+    reason: null,
+    ...fields,
+  };
+}
+
+/** The distinct documents the steps touch, as `model:id`, in first-touch order. */
+export function touchedDocuments(steps: readonly Step[]): string[] {
+  return [...new Set(steps.map((step) => documentKey(step.model, step.id)))];
+}
+
+/**
+ * The transaction id an idempotency key maps to: inserting the log under this id is the
+ * "at most once" check, made unique by the log's primary key on every datastore.
+ */
+export function keyedTransactionId(key: string): string {
+  return createHash('sha256').update(`sails-hook-transact:${key}`).digest('hex').slice(0, 24);
+}
+
+/** A stable hash of a batch's operations, to refuse one key reused for different work. */
+export function fingerprint(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The error a rolled-back transaction ended with, as a TransactError to rethrow on a repeat. */
+export function replayedError(log: LogDocument): TransactError {
+  const code = log.error?.code;
+  const known: TransactErrorCode = code !== undefined && (TRANSACT_ERROR_CODES as readonly string[]).includes(code) ? (code as TransactErrorCode) : 'aborted';
+  return new TransactError(known, log.error?.message ?? `transaction ${log.id} was rolled back`, { details: { transaction: log.id, replayed: true } });
+}
