@@ -23,6 +23,7 @@ export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
   onCrash: 'rollback',
   recoveryBatchSize: 100,
   recoveryIntervalMs: 10_000,
+  retry: { retries: 4, minTimeoutMs: 20, maxTimeoutMs: 1_000, factor: 2 },
 };
 
 const schema = Joi.object<TransactConfig>({
@@ -36,6 +37,12 @@ const schema = Joi.object<TransactConfig>({
   onCrash: Joi.string().valid('rollback', 'rollforward').required(),
   recoveryBatchSize: Joi.number().integer().min(1).required(),
   recoveryIntervalMs: Joi.number().integer().min(0).required(),
+  retry: Joi.object({
+    retries: Joi.number().integer().min(0).max(20).required(),
+    minTimeoutMs: Joi.number().integer().min(0).required(),
+    maxTimeoutMs: Joi.number().integer().min(Joi.ref('minTimeoutMs')).required(),
+    factor: Joi.number().min(1).required(),
+  }).required(),
 });
 
 /**
@@ -43,7 +50,7 @@ const schema = Joi.object<TransactConfig>({
  * unique one: safe, but a restarted process then waits for its dead transactions' leases.
  */
 export function resolveConfig(given: Partial<TransactConfig> | undefined): TransactConfig {
-  const merged = { ...DEFAULTS, instanceId: `${hostname()}:${process.pid}:${newId()}`, ...given };
+  const merged = { ...DEFAULTS, instanceId: `${hostname()}:${process.pid}:${newId()}`, ...given, retry: { ...DEFAULTS.retry, ...given?.retry } };
   const { error, value } = schema.validate(merged, { abortEarly: true, convert: false });
   if (error !== undefined) throw new Error(`sails-hook-transact: invalid config.transact: ${error.message}`);
   return value;

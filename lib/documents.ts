@@ -4,6 +4,7 @@
  */
 import { rawDestroy } from './history-guard';
 import { type Action, documentKey } from './operations';
+import type { RetryPolicy } from './retry';
 import type { Image } from './types';
 import { isUniqueViolation, type WaterlineModel } from './waterline';
 
@@ -15,10 +16,19 @@ export interface DocumentRef {
 }
 
 export class Documents {
-  constructor(private readonly modelOf: ModelResolver) {}
+  constructor(private readonly modelOf: ModelResolver, private readonly policy: RetryPolicy) {}
 
   /** Current images of the given documents, one query per model; absent ones map to null. */
-  async readImages(refs: readonly DocumentRef[]): Promise<Map<string, Image | null>> {
+  readImages(refs: readonly DocumentRef[]): Promise<Map<string, Image | null>> {
+    return this.policy.run(() => this.read(refs));
+  }
+
+  /** Applies one write; every action is idempotent, so a transient failure is simply retried. */
+  apply(action: Action): Promise<void> {
+    return this.policy.run(() => this.write(action));
+  }
+
+  private async read(refs: readonly DocumentRef[]): Promise<Map<string, Image | null>> {
     const images = new Map<string, Image | null>();
     const idsByModel = new Map<string, Set<string>>();
     for (const { model, id } of refs) {
@@ -33,7 +43,7 @@ export class Documents {
     return images;
   }
 
-  async apply(action: Action): Promise<void> {
+  private async write(action: Action): Promise<void> {
     const model = this.modelOf(action.model);
     const where = { [model.primaryKey]: action.id };
     switch (action.type) {

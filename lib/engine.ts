@@ -13,11 +13,15 @@ import { fingerprint, keyedTransactionId, newLog, replayedError, touchedDocument
 import { Locks } from './locks';
 import { describeModel, type ModelInfo } from './model-info';
 import { documentKey, planBatch, redoPlan } from './operations';
-import { Recovery, ownerToken } from './recovery';
-import { checkAgainstModel, type TransactionOptions, validateBatch, validateOptions } from './schema';
+import { type Version, stateAt, versionsOf } from './history';
+import { Recovery, ownerToken, tombstone } from './recovery';
+import { type RetryOptions, RetryPolicy, RetryingStore } from './retry';
+import { planReversal, stepsByDocument } from './reversal';
+import { isTerminal } from './state';
+import { checkAgainstModel, type ReversalInput, type TransactionOptions, validateBatch, validateOptions, validateReversal } from './schema';
 import type { AtomicStore } from './store';
 import { Transaction } from './transaction';
-import type { CrashPolicy, LogDocument, Operation, Step } from './types';
+import type { CrashPolicy, Image, LogDocument, Operation, Step } from './types';
 import type { WaterlineModel } from './waterline';
 
 export interface EngineOptions {
@@ -30,6 +34,20 @@ export interface EngineOptions {
   maxOps: number;
   onCrash: CrashPolicy;
   recoveryBatchSize: number;
+  retry: RetryOptions;
+}
+
+export interface ReversalResult {
+  /** The new, compensating transaction. */
+  id: string;
+  /** The transaction it reverses. */
+  reverses: string;
+}
+
+/** `model:id` back into its parts (ids may contain ':'; identities may not). */
+function splitKey(key: string): [string, string] {
+  const colon = key.indexOf(':');
+  return [key.slice(0, colon), key.slice(colon + 1)];
 }
 
 export interface TransactionResult {
@@ -41,16 +59,23 @@ export interface TransactionResult {
 
 export class Engine {
   readonly recovery: Recovery;
+  /** The datastore's atomic primitives, retried on transient errors. */
+  readonly store: AtomicStore;
+  /** Counts the retries made, for metrics and tests. */
+  readonly retries: RetryPolicy;
   private readonly locks: Locks;
   private readonly documents: Documents;
   private readonly infos = new Map<string, ModelInfo>();
 
   constructor(
-    readonly store: AtomicStore,
+    store: AtomicStore,
     private readonly modelOf: (identity: string) => WaterlineModel | undefined,
     readonly options: EngineOptions,
   ) {
-    this.documents = new Documents((identity) => this.modelOf(identity) as WaterlineModel);
+    this.retries = new RetryPolicy(options.retry);
+    this.store = store instanceof RetryingStore ? store : new RetryingStore(store, this.retries);
+    store = this.store;
+    this.documents = new Documents((identity) => this.modelOf(identity) as WaterlineModel, this.retries);
     const infoOf = (identity: string): ModelInfo => this.infoOf(identity) as ModelInfo;
     this.recovery = new Recovery(store, this.documents, infoOf, {
       instanceId: options.instanceId,
@@ -76,6 +101,92 @@ export class Engine {
 
   getLog(id: string): Promise<LogDocument | null> {
     return this.store.getLog(id);
+  }
+
+  /** Every committed version of a document, oldest first, from the log. */
+  async history(model: string, id: string): Promise<Version[]> {
+    this.requireModel(model);
+    return versionsOf(await this.store.findCommittedTouching(documentKey(model, id)), model, id);
+  }
+
+  /** The document as it was at `at` (a Date or epoch ms), as far as the log knows. */
+  async stateAt(model: string, id: string, at: Date | number): Promise<Image | null> {
+    const versions = await this.history(model, id);
+    const current = (await this.documents.readImages([{ model, id }])).get(documentKey(model, id)) ?? null;
+    return stateAt(versions, typeof at === 'number' ? at : at.getTime(), current);
+  }
+
+  /**
+   * Undoes a committed transaction with a new one that links to it (and it to the new one).
+   * Refused if a document it touched changed since (increments excepted: they are decremented,
+   * within their bounds), if it is already reversed, or if it created financial documents that
+   * cannot be taken back.
+   */
+  async reverse(txId: string, input: ReversalInput): Promise<ReversalResult> {
+    const { reason } = validateReversal(input);
+    const original = await this.store.getLog(txId);
+    if (original === null) throw new TransactError('not_found', `no transaction ${txId}`, { path: 'id' });
+    if (original.state !== 'committed') throw new TransactError('not_committed', `transaction ${txId} is ${original.state}; only committed transactions are reversed`);
+    const reversalId = newId();
+    await this.claimReversal(original, reversalId);
+    try {
+      await this.interactive(
+        async (tx) => {
+          const current = new Map<string, Image | null>();
+          for (const key of stepsByDocument(original.steps).keys()) {
+            const [model, id] = splitKey(key);
+            current.set(key, await tx.read(model, id));
+          }
+          const plan = planReversal(original, current, (identity) => this.infoOf(identity) as ModelInfo);
+          if (plan.conflicts.length > 0) {
+            throw new TransactError('conflict', `documents changed since ${txId} committed: ${plan.conflicts.join(', ')}`, { details: { documents: plan.conflicts } });
+          }
+          if (plan.irreversible.length > 0) {
+            throw new TransactError('irreversible', `financial documents created by ${txId} cannot be taken back: ${plan.irreversible.join(', ')}`, { details: { documents: plan.irreversible } });
+          }
+          for (const operation of plan.operations) await tx.apply(operation);
+        },
+        { label: `reversal of ${txId}` },
+        { txId: reversalId, reverses: txId, reason },
+      );
+    } catch (err) {
+      await this.store.updateLog(txId, { states: ['committed'], reversedBy: reversalId }, { reversedBy: null }).catch(() => undefined);
+      throw err;
+    }
+    return { id: reversalId, reverses: txId };
+  }
+
+  /**
+   * Marks the original as being reversed by `reversalId`, with a compare-and-set so that two
+   * reversals never both run. A mark left by a reversal that rolled back, or died before it
+   * logged (it gets a tombstone first), is taken over.
+   */
+  private async claimReversal(original: LogDocument, reversalId: string): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const current = (await this.store.getLog(original.id)) as LogDocument;
+      const previous = current.reversedBy;
+      if (previous !== null) {
+        const earlier = await this.store.getLog(previous);
+        if (earlier?.state === 'committed') {
+          throw new TransactError('already_reversed', `transaction ${original.id} was already reversed by ${previous}`, { details: { reversal: previous } });
+        }
+        if (earlier !== null && !isTerminal(earlier.state)) {
+          throw new TransactError('in_progress', `transaction ${original.id} is being reversed by ${previous}`, { details: { reversal: previous } });
+        }
+        if (earlier === null) {
+          await this.store.insertLog(tombstone(previous, ownerToken(this.options.instanceId), 'abandoned_reversal', 'a reversal claimed the transaction but never logged'));
+          continue;
+        }
+      }
+      if (await this.store.updateLog(original.id, { states: ['committed'], reversedBy: previous }, { reversedBy: reversalId })) return;
+    }
+    throw new TransactError('in_progress', `transaction ${original.id} is being reversed concurrently`);
+  }
+
+  private requireModel(model: string): ModelInfo {
+    const info = this.infoOf(model);
+    if (info === undefined) throw new TransactError('unknown_model', `no transactional model "${model}"`, { path: 'model' });
+    return info;
   }
 
   /**

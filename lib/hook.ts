@@ -10,6 +10,7 @@ import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models';
 import type { RecoverySummary } from './recovery';
 import type { TransactionOptions } from './schema';
 import { adapterKind, createStore } from './store';
+import { claimDiskDirectory } from './store/disk';
 import type { Transaction } from './transaction';
 import type { WaterlineModel } from './waterline';
 
@@ -77,6 +78,13 @@ export function transactHook(sails: SailsApp): TransactHook {
     for (const model of Object.values(sails.models)) if (isFinancial(model)) forbidDestroy(model, 'is financial history');
     const store = createStore(sails.models[LOG_IDENTITY], sails.models[LOCK_IDENTITY]);
     await store.setup();
+    if (store.kind === 'disk') {
+      const dir = String(sails.models[LOG_IDENTITY].getDatastore().config.dir ?? '.tmp/localDiskDb');
+      const other = claimDiskDirectory(dir);
+      if (other !== null) {
+        sails.log.warn(`sails-hook-transact: process ${other} also uses the sails-disk directory ${dir}. sails-disk is single-process: transactions are NOT safe across processes. Use sails-mongo or sails-postgresql to run several instances.`);
+      }
+    }
     const engine = new Engine(store, (identity) => sails.models[identity], config);
     target.engine = engine;
     const transact = (input: unknown, options?: TransactionOptions): Promise<unknown> =>

@@ -85,7 +85,8 @@ export function planOperation(
   if (operation.op === 'create') {
     const id = operation.id as string; // assigned before planning
     if (current !== null) throw new TransactError('already_exists', `${model} ${id} already exists`, { path: `${path}.id` });
-    const after = { ...operation.values, ...timestamps(info, now, true), [info.primaryKey]: id };
+    // Explicit timestamps win: re-creating a document (a reversal) restores its original ones.
+    const after = { ...timestamps(info, now, true), ...operation.values, [info.primaryKey]: id };
     return { seq, kind: 'create', model, id, before: null, after };
   }
   const { id } = operation;

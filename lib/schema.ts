@@ -73,6 +73,19 @@ const optionsSchema = Joi.object({
   idempotencyKey: Joi.string().min(1).max(200),
 });
 
+export interface ReversalInput {
+  /** Why: kept on the reversal's log for auditors. */
+  reason: string;
+}
+
+const reversalSchema = Joi.object({ reason: Joi.string().pattern(/\S/, 'not blank').max(500).required() });
+
+export function validateReversal(input: unknown): ReversalInput {
+  const { error, value } = reversalSchema.validate(input ?? {}, { abortEarly: true, convert: false });
+  if (error !== undefined) throw fromJoi(error, 'reversal');
+  return value as ReversalInput;
+}
+
 function fromJoi(error: Joi.ValidationError, prefix: string): TransactError {
   const [detail] = error.details;
   const path = [prefix, ...detail.path].filter((part) => part !== '').join('.');

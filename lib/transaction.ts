@@ -69,6 +69,11 @@ export class Transaction {
     await this.write({ op: 'destroy', model, id });
   }
 
+  /** Runs one operation given as data (the same shape as a batch's). */
+  async apply(operation: Operation): Promise<void> {
+    await this.write(operation);
+  }
+
   /** Ends the handle's life: calls after the callback returned are refused. */
   close(): void {
     this.open = false;

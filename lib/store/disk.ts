@@ -1,4 +1,6 @@
 import type { LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { rawDestroy } from '../history-guard';
 import type { WaterlineModel } from '../waterline';
 import { type AtomicStore, matchesGuard, toLockDocument, toLogDocument } from './store';
@@ -49,6 +51,12 @@ export class DiskStore implements AtomicStore {
     return rows.map(toLogDocument);
   }
 
+  /** sails-disk cannot query inside arrays: it scans committed logs (fine for development data). */
+  async findCommittedTouching(key: string): Promise<LogDocument[]> {
+    const rows = await this.logModel.find({ where: { state: 'committed' }, sort: 'endedAt ASC' });
+    return rows.map(toLogDocument).filter((log) => log.documents.includes(key));
+  }
+
   insertLocks(locks: readonly LockDocument[]): Promise<Set<string>> {
     return this.exclusive(async () => {
       if (locks.length === 0) return new Set<string>();
@@ -71,5 +79,33 @@ export class DiskStore implements AtomicStore {
     return this.exclusive(async () => {
       await rawDestroy(this.lockModel)(ids === undefined ? { owner } : { owner, id: { in: [...ids] } });
     });
+  }
+}
+
+/**
+ * Records this process as the user of a sails-disk directory, and returns the pid of another
+ * live process that recorded itself there first, if any: two processes on one sails-disk
+ * directory overwrite each other's data and break the mutex this store relies on.
+ */
+export function claimDiskDirectory(dir: string): number | null {
+  const file = join(dir, 'transact.pid');
+  let other: number | null = null;
+  try {
+    const pid = Number(readFileSync(file, 'utf8'));
+    if (Number.isInteger(pid) && pid !== process.pid && isAlive(pid)) other = pid;
+  } catch {
+    // no file yet
+  }
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(file, String(process.pid));
+  return other;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
   }
 }

@@ -68,6 +68,7 @@ export class MongoStore implements AtomicStore {
 
   async setup(): Promise<void> {
     await this.logs.createIndex({ state: 1, leaseUntil: 1 });
+    await this.logs.createIndex({ documents: 1 });
     await this.locks.createIndex({ leaseUntil: 1 });
   }
 
@@ -95,6 +96,11 @@ export class MongoStore implements AtomicStore {
     const docs = await this.logs
       .find({ state: { $in: [...states] }, leaseUntil: { $lt: leaseBefore } }, { sort: { leaseUntil: 1 }, limit })
       .toArray();
+    return docs.map((doc) => toLogDocument(fromMongo(doc)));
+  }
+
+  async findCommittedTouching(key: string): Promise<LogDocument[]> {
+    const docs = await this.logs.find({ documents: key, state: 'committed' }, { sort: { endedAt: 1 } }).toArray();
     return docs.map((doc) => toLogDocument(fromMongo(doc)));
   }
 

@@ -37,6 +37,8 @@ export class PostgresStore implements AtomicStore {
     const lockIndex = ident(`${this.locks.slice(1, -1)}_lease`);
     await this.pool.query(`CREATE INDEX IF NOT EXISTS ${logIndex} ON ${this.logs} ("state", "leaseUntil")`);
     await this.pool.query(`CREATE INDEX IF NOT EXISTS ${lockIndex} ON ${this.locks} ("leaseUntil")`);
+    const documentsIndex = ident(`${this.logs.slice(1, -1)}_documents`);
+    await this.pool.query(`CREATE INDEX IF NOT EXISTS ${documentsIndex} ON ${this.logs} USING GIN ((("documents")::jsonb))`);
   }
 
   async insertLog(doc: LogDocument): Promise<boolean> {
@@ -72,6 +74,14 @@ export class PostgresStore implements AtomicStore {
     const result = await this.pool.query(
       `SELECT * FROM ${this.logs} WHERE "state" = ANY($1::text[]) AND "leaseUntil" < $2 ORDER BY "leaseUntil" LIMIT $3`,
       [[...states], leaseBefore, limit],
+    );
+    return result.rows.map(toLogDocument);
+  }
+
+  async findCommittedTouching(key: string): Promise<LogDocument[]> {
+    const result = await this.pool.query(
+      `SELECT * FROM ${this.logs} WHERE "state" = 'committed' AND ("documents")::jsonb ? $1 ORDER BY "endedAt"`,
+      [key],
     );
     return result.rows.map(toLogDocument);
   }

@@ -23,6 +23,9 @@ export interface AtomicStore {
   /** Logs in one of `states` whose lease ended before `leaseBefore`, oldest lease first. */
   findExpiredLogs(states: readonly TxState[], leaseBefore: number, limit: number): Promise<LogDocument[]>;
 
+  /** Committed logs whose steps touch the document `key` (`model:id`). */
+  findCommittedTouching(key: string): Promise<LogDocument[]>;
+
   /** Inserts each lock whose id is free; returns the ids this call acquired. */
   insertLocks(locks: readonly LockDocument[]): Promise<Set<string>>;
   findLocks(ids: readonly string[]): Promise<LockDocument[]>;

@@ -1,0 +1,144 @@
+/**
+ * Transient adapter errors — a dropped connection, a pool that timed out, a write conflict —
+ * are retried (bounded attempts, jittered exponential backoff, with async-retry); every other
+ * error fails fast. Only idempotent calls are retried; the store wrapper below makes the
+ * non-idempotent ones safe by checking, after an ambiguous failure, whether the first try landed.
+ */
+import retry from 'async-retry';
+import { isDeepStrictEqual } from 'node:util';
+import type { AtomicStore } from './store';
+import type { LockDocument, LogDocument, LogGuard, LogPatch, TxState } from './types';
+
+export interface RetryOptions {
+  /** Retries after the first attempt (0 turns retrying off). */
+  retries: number;
+  minTimeoutMs: number;
+  maxTimeoutMs: number;
+  factor: number;
+}
+
+const NODE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH']);
+/** MongoDB server codes: WriteConflict, shutdown/stepdown, not primary, and the like. */
+const MONGO_CODES = new Set([112, 91, 189, 10107, 11600, 11602, 13435, 13436, 6, 7, 89, 9001, 262]);
+const MONGO_NAMES = new Set(['MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoServerSelectionError', 'MongoPoolClearedError', 'MongoWaitQueueTimeoutError']);
+/** PostgreSQL SQLSTATEs: serialization failure, deadlock, shutdown, connection failures, too many connections. */
+const PG_CODES = new Set(['40001', '40P01', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004', '53300']);
+const MESSAGES = [/timeout exceeded when trying to connect/i, /Connection terminated/i, /connection .*(closed|reset)/i];
+
+/** Whether an error (or what it wraps: Waterline puts the driver's error in `raw`) is worth retrying. */
+export function isTransient(err: unknown, depth = 0): boolean {
+  if (err === null || typeof err !== 'object' || depth > 4) return false;
+  const e = err as { code?: unknown; name?: unknown; message?: unknown; raw?: unknown; cause?: unknown; errorLabels?: unknown; hasErrorLabel?: unknown };
+  if (typeof e.code === 'string' && (NODE_CODES.has(e.code) || PG_CODES.has(e.code))) return true;
+  if (typeof e.code === 'number' && MONGO_CODES.has(e.code)) return true;
+  if (typeof e.name === 'string' && MONGO_NAMES.has(e.name)) return true;
+  if (Array.isArray(e.errorLabels) && e.errorLabels.some((label) => label === 'TransientTransactionError' || label === 'RetryableWriteError')) return true;
+  if (typeof e.message === 'string' && MESSAGES.some((pattern) => pattern.test(e.message as string))) return true;
+  return isTransient(e.raw, depth + 1) || isTransient(e.cause, depth + 1);
+}
+
+export class RetryPolicy {
+  retried = 0;
+
+  constructor(private readonly options: RetryOptions) {}
+
+  /** Runs `attempt` (told whether an earlier try failed), retrying transient failures only. */
+  run<T>(attempt: (afterFailure: boolean) => Promise<T>): Promise<T> {
+    let failed = false;
+    return retry(
+      async (bail) => {
+        try {
+          return await attempt(failed);
+        } catch (err) {
+          if (!isTransient(err)) {
+            bail(err instanceof Error ? err : new Error(String(err)));
+            return undefined as never;
+          }
+          failed = true;
+          throw err;
+        }
+      },
+      {
+        retries: this.options.retries,
+        minTimeout: this.options.minTimeoutMs,
+        maxTimeout: this.options.maxTimeoutMs,
+        factor: this.options.factor,
+        randomize: true,
+        onRetry: () => {
+          this.retried++;
+        },
+      },
+    );
+  }
+}
+
+function patchLanded(doc: LogDocument | null, patch: LogPatch): boolean {
+  return doc !== null && Object.entries(patch).every(([field, value]) => isDeepStrictEqual(doc[field as keyof LogDocument], value));
+}
+
+/** An AtomicStore whose every call is retried on transient errors, without ever applying twice. */
+export class RetryingStore implements AtomicStore {
+  readonly kind: AtomicStore['kind'];
+  readonly multiProcess: boolean;
+
+  constructor(private readonly inner: AtomicStore, private readonly policy: RetryPolicy) {
+    this.kind = inner.kind;
+    this.multiProcess = inner.multiProcess;
+  }
+
+  setup(): Promise<void> {
+    return this.policy.run(() => this.inner.setup());
+  }
+
+  insertLog(doc: LogDocument): Promise<boolean> {
+    return this.policy.run(async (afterFailure) => {
+      if (await this.inner.insertLog(doc)) return true;
+      // Refused after a failed try: our own first insert may have landed.
+      if (!afterFailure) return false;
+      const stored = await this.inner.getLog(doc.id);
+      return stored !== null && stored.owner === doc.owner && stored.startedAt === doc.startedAt;
+    });
+  }
+
+  getLog(id: string): Promise<LogDocument | null> {
+    return this.policy.run(() => this.inner.getLog(id));
+  }
+
+  updateLog(id: string, guard: LogGuard, patch: LogPatch): Promise<boolean> {
+    return this.policy.run(async (afterFailure) => {
+      if (await this.inner.updateLog(id, guard, patch)) return true;
+      return afterFailure && patchLanded(await this.inner.getLog(id), patch);
+    });
+  }
+
+  findExpiredLogs(states: readonly TxState[], leaseBefore: number, limit: number): Promise<LogDocument[]> {
+    return this.policy.run(() => this.inner.findExpiredLogs(states, leaseBefore, limit));
+  }
+
+  findCommittedTouching(key: string): Promise<LogDocument[]> {
+    return this.policy.run(() => this.inner.findCommittedTouching(key));
+  }
+
+  insertLocks(locks: readonly LockDocument[]): Promise<Set<string>> {
+    return this.policy.run(async (afterFailure) => {
+      const got = await this.inner.insertLocks(locks);
+      if (!afterFailure || got.size === locks.length) return got;
+      const owner = locks[0]?.owner;
+      const missing = locks.filter((lock) => !got.has(lock.id)).map((lock) => lock.id);
+      for (const lock of await this.inner.findLocks(missing)) if (lock.owner === owner) got.add(lock.id);
+      return got;
+    });
+  }
+
+  findLocks(ids: readonly string[]): Promise<LockDocument[]> {
+    return this.policy.run(() => this.inner.findLocks(ids));
+  }
+
+  findExpiredLocks(leaseBefore: number, limit: number): Promise<LockDocument[]> {
+    return this.policy.run(() => this.inner.findExpiredLocks(leaseBefore, limit));
+  }
+
+  deleteLocks(owner: string, ids?: readonly string[]): Promise<void> {
+    return this.policy.run(() => this.inner.deleteLocks(owner, ids));
+  }
+}
