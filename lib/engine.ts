@@ -73,7 +73,7 @@ export class Engine {
     readonly options: EngineOptions,
   ) {
     this.retries = new RetryPolicy(options.retry);
-    this.store = store instanceof RetryingStore ? store : new RetryingStore(store, this.retries);
+    this.store = new RetryingStore(store, this.retries);
     store = this.store;
     this.documents = new Documents((identity) => this.modelOf(identity) as WaterlineModel, this.retries);
     const infoOf = (identity: string): ModelInfo => this.infoOf(identity) as ModelInfo;

@@ -4,7 +4,7 @@ import type { WaterlineAttribute, WaterlineModel } from './waterline';
 export interface ModelInfo {
   identity: string;
   primaryKey: string;
-  attributes: Record<string, Pick<WaterlineAttribute, 'type' | 'required' | 'allowNull'>>;
+  attributes: Record<string, Pick<WaterlineAttribute, 'type' | 'required' | 'allowNull' | 'defaultsTo' | 'model'>>;
   /** Names of the auto-timestamp attributes, which the engine sets itself so images are exact. */
   createdAt: string | null;
   updatedAt: string | null;
@@ -20,7 +20,7 @@ export function describeModel(model: WaterlineModel): ModelInfo {
   let updatedAt: string | null = null;
   for (const [name, attribute] of Object.entries(model.attributes)) {
     if (attribute.collection !== undefined) continue; // plural associations have no column
-    attributes[name] = { type: attribute.model !== undefined ? 'string' : attribute.type, required: attribute.required, allowNull: attribute.allowNull };
+    attributes[name] = { type: attribute.model !== undefined ? 'string' : attribute.type, required: attribute.required, allowNull: attribute.allowNull, defaultsTo: attribute.defaultsTo, model: attribute.model };
     if (attribute.autoCreatedAt === true) createdAt = name;
     if (attribute.autoUpdatedAt === true) updatedAt = name;
   }
@@ -35,4 +35,27 @@ export function timestamps(info: ModelInfo, now: number, creating: boolean): Rec
   if (creating && info.createdAt !== null) values[info.createdAt] = stamp(info.createdAt);
   if (info.updatedAt !== null) values[info.updatedAt] = stamp(info.updatedAt);
   return values;
+}
+
+/** Waterline's base value of a type, used for an omitted optional attribute with no default. */
+const BASE_VALUES: Record<string, unknown> = { string: '', number: 0, boolean: false, json: null, ref: null };
+
+/**
+ * The record Waterline will store for a create: omitted attributes filled the way Waterline's
+ * normalize-new-record does (association → null, defaultsTo, timestamp, allowNull → null, else
+ * the type's base value). This makes a create's logged after-image equal the stored document.
+ */
+export function newRecordImage(info: ModelInfo, values: Record<string, unknown>, id: string, now: number): Record<string, unknown> {
+  const image: Record<string, unknown> = {};
+  const stamps = timestamps(info, now, true);
+  for (const [name, attribute] of Object.entries(info.attributes)) {
+    if (name === info.primaryKey) image[name] = id;
+    else if (values[name] !== undefined) image[name] = values[name];
+    else if (attribute.model !== undefined) image[name] = null;
+    else if (attribute.defaultsTo !== undefined) image[name] = structuredClone(attribute.defaultsTo);
+    else if (stamps[name] !== undefined) image[name] = stamps[name];
+    else if (attribute.allowNull === true) image[name] = null;
+    else image[name] = BASE_VALUES[attribute.type] ?? null;
+  }
+  return image;
 }

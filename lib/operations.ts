@@ -4,7 +4,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { TransactError } from './errors';
-import { type ModelInfo, timestamps } from './model-info';
+import { type ModelInfo, newRecordImage, timestamps } from './model-info';
 import type { Image, Operation, Step, Values } from './types';
 
 /** Identifies one document across models: also the id of its lock. */
@@ -86,7 +86,7 @@ export function planOperation(
     const id = operation.id as string; // assigned before planning
     if (current !== null) throw new TransactError('already_exists', `${model} ${id} already exists`, { path: `${path}.id` });
     // Explicit timestamps win: re-creating a document (a reversal) restores its original ones.
-    const after = { ...timestamps(info, now, true), ...operation.values, [info.primaryKey]: id };
+    const after = newRecordImage(info, operation.values, id, now);
     return { seq, kind: 'create', model, id, before: null, after };
   }
   const { id } = operation;

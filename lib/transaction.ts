@@ -46,7 +46,8 @@ export class Transaction {
   /** Reads a document under its lock: no other transaction can change it until this one ends. */
   read(model: string, id: string): Promise<Image | null> {
     return this.serial(async () => {
-      const info = checkAgainstModel({ op: 'destroy', model, id }, this.context.infoOf, 'read');
+      const info = this.context.infoOf(model);
+      if (info === undefined) throw new TransactError('unknown_model', `no transactional model "${model}"`, { path: 'model' });
       return structuredClone(await this.lock(info, id));
     });
   }

@@ -85,8 +85,9 @@ forEachAdapter('engine', (target) => {
       expect(log?.steps[0].before).to.deep.equal(seed.alice);
       expect(log?.steps[4].before).to.deep.equal(seed.dave);
       expect(log?.steps[4].after).to.equal(null);
-      // the logged after-image of an update is exactly what the database now holds
+      // the logged after-images of an update and of a create are exactly what the database now holds
       expect(log?.steps[3].after).to.deep.equal(byId.get(seed.carol.id));
+      expect(log?.steps[2].after).to.deep.equal(state.transfers[0]);
     });
 
     it('refuses a bound violation with nothing written, no log and no lock left', async function () {

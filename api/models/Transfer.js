@@ -1,12 +1,16 @@
 /**
  * Transfer — the record of one movement of money between two accounts, written in the same
- * transaction as the two balance changes.
+ * transaction as the two balance changes. Financial history: never destroyed; reversing the
+ * transaction that created it marks it `reversed` instead.
  */
 module.exports = {
+  financial: true,
+  reverseCreate: { set: { status: 'reversed' } },
   attributes: {
     from: { type: 'string', required: true },
     to: { type: 'string', required: true },
     amount: { type: 'number', isInteger: true, min: 1, autoMigrations: { columnType: 'double precision' } },
     memo: { type: 'string', allowNull: true },
+    status: { type: 'string', isIn: ['done', 'reversed'], defaultsTo: 'done' },
   },
 };
