@@ -35,6 +35,8 @@ export class Locks {
   async acquire(keys: Iterable<string>, owner: string, timeoutMs = this.options.timeoutMs): Promise<void> {
     let wanted = [...new Set(keys)].sort();
     const deadline = Date.now() + timeoutMs;
+    let renewedAt = Date.now();
+    let holding = false;
     for (let attempt = 0; wanted.length > 0; attempt++) {
       const leaseUntil = Date.now() + this.options.leaseMs;
       const got = await this.store.insertLocks(wanted.map((id) => ({ id, owner, leaseUntil })));
@@ -43,7 +45,13 @@ export class Locks {
       // Keep only the sorted prefix: holding a lock past one we wait for is how cycles form.
       const beyond = wanted.slice(firstMissing).filter((key) => got.has(key));
       if (beyond.length > 0) await this.store.deleteLocks(owner, beyond);
+      holding ||= firstMissing > 0;
       wanted = wanted.slice(firstMissing);
+      // A batch has no log while it waits: its held locks' leases are all that say it is alive.
+      if (holding && Date.now() - renewedAt > this.options.leaseMs / 3) {
+        renewedAt = Date.now();
+        await this.store.renewLocks(owner, renewedAt + this.options.leaseMs);
+      }
       await this.waitFor(wanted[0], deadline, attempt);
     }
   }

@@ -134,6 +134,10 @@ export class RetryingStore implements AtomicStore {
     return this.policy.run(() => this.inner.findLocks(ids));
   }
 
+  renewLocks(owner: string, leaseUntil: number): Promise<void> {
+    return this.policy.run(() => this.inner.renewLocks(owner, leaseUntil));
+  }
+
   findExpiredLocks(leaseBefore: number, limit: number): Promise<LockDocument[]> {
     return this.policy.run(() => this.inner.findExpiredLocks(leaseBefore, limit));
   }

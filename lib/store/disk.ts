@@ -71,6 +71,12 @@ export class DiskStore implements AtomicStore {
     return (await this.lockModel.find({ id: { in: [...ids] } })).map(toLockDocument);
   }
 
+  renewLocks(owner: string, leaseUntil: number): Promise<void> {
+    return this.exclusive(async () => {
+      await this.lockModel.update({ owner }).set({ leaseUntil });
+    });
+  }
+
   async findExpiredLocks(leaseBefore: number, limit: number): Promise<LockDocument[]> {
     return (await this.lockModel.find({ where: { leaseUntil: { '<': leaseBefore } }, limit })).map(toLockDocument);
   }

@@ -8,6 +8,7 @@ interface Collection {
   findOne(filter: Record<string, unknown>): Promise<Record<string, unknown> | null>;
   find(filter: Record<string, unknown>, options?: Record<string, unknown>): { toArray(): Promise<Record<string, unknown>[]> };
   updateOne(filter: Record<string, unknown>, update: Record<string, unknown>): Promise<{ matchedCount: number }>;
+  updateMany(filter: Record<string, unknown>, update: Record<string, unknown>): Promise<unknown>;
   deleteMany(filter: Record<string, unknown>): Promise<unknown>;
   createIndex(spec: Record<string, 1 | -1>, options?: Record<string, unknown>): Promise<unknown>;
 }
@@ -118,6 +119,10 @@ export class MongoStore implements AtomicStore {
   async findLocks(ids: readonly string[]): Promise<LockDocument[]> {
     const docs = await this.locks.find({ _id: { $in: [...ids] } }).toArray();
     return docs.map((doc) => toLockDocument(fromMongo(doc)));
+  }
+
+  async renewLocks(owner: string, leaseUntil: number): Promise<void> {
+    await this.locks.updateMany({ owner }, { $set: { leaseUntil } });
   }
 
   async findExpiredLocks(leaseBefore: number, limit: number): Promise<LockDocument[]> {

@@ -101,6 +101,10 @@ export class PostgresStore implements AtomicStore {
     return result.rows.map(toLockDocument);
   }
 
+  async renewLocks(owner: string, leaseUntil: number): Promise<void> {
+    await this.pool.query(`UPDATE ${this.locks} SET "leaseUntil" = $1 WHERE "owner" = $2`, [leaseUntil, owner]);
+  }
+
   async findExpiredLocks(leaseBefore: number, limit: number): Promise<LockDocument[]> {
     const result = await this.pool.query(`SELECT * FROM ${this.locks} WHERE "leaseUntil" < $1 LIMIT $2`, [leaseBefore, limit]);
     return result.rows.map(toLockDocument);

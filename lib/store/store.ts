@@ -29,6 +29,8 @@ export interface AtomicStore {
   /** Inserts each lock whose id is free; returns the ids this call acquired. */
   insertLocks(locks: readonly LockDocument[]): Promise<Set<string>>;
   findLocks(ids: readonly string[]): Promise<LockDocument[]>;
+  /** Moves the lease of every lock `owner` holds (a batch still waiting for the rest of its locks). */
+  renewLocks(owner: string, leaseUntil: number): Promise<void>;
   /** Locks whose lease ended before `leaseBefore`. */
   findExpiredLocks(leaseBefore: number, limit: number): Promise<LockDocument[]>;
   /** Deletes the locks `owner` holds (only those in `ids`, when given). */

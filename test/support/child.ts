@@ -11,6 +11,7 @@ export interface ChildResult {
   code: number | null;
   signal: NodeJS.Signals | null;
   lines: Map<string, string>;
+  stdout: string;
   stderr: string;
 }
 
@@ -31,7 +32,7 @@ export function runChild(target: Target, args: string[], crashAt?: string, extra
         const space = line.indexOf(' ');
         lines.set(space === -1 ? line : line.slice(0, space), space === -1 ? '' : line.slice(space + 1));
       }
-      resolve({ code, signal, lines, stderr });
+      resolve({ code, signal, lines, stdout, stderr });
     });
   });
 }

@@ -2,11 +2,13 @@
  * The process the crash suite kills. `run` seeds a fresh database and runs one scenario, with
  * TRANSACT_CRASH_AT making it SIGKILL itself at one protocol step; `recover` loads the app
  * (startup recovery runs), repeats recovery passes until nothing is left to settle, and prints
- * the resulting state. Output lines: `SEED <json>`, `DONE`, `STATE <json>`.
+ * the resulting state; `load <n>` is one of several instances running random transfers.
+ * Output lines: `SEED <json>`, `DONE`, `STATE <json>`, `LOADED <json>`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '../../lib/engine';
-import { loadApp, lowerApp } from './app';
+import { type LoadedApp, loadApp, lowerApp } from './app';
+import { runTransfers } from './load';
 import { runScenario, type ScenarioName, seedAccounts, snapshot } from './scenario';
 import type { AdapterName } from './targets';
 
@@ -27,7 +29,24 @@ async function main(): Promise<void> {
     await lowerApp(app);
     return;
   }
+  if (mode === 'load') {
+    // One of several instances sharing the database: random transfers, then recovery on its timer.
+    const app = await loadApp(target, { migrate: 'safe', transact: { ...transact, recoveryIntervalMs: 200 } });
+    const outcome = await runTransfers(app.hooks.transact.engine as Engine, Number(process.argv[3]), 4);
+    console.log(`LOADED ${JSON.stringify(outcome)}`);
+    await settle(app);
+    console.log('DONE');
+    await lowerApp(app);
+    return;
+  }
   const app = await loadApp(target, { migrate: 'safe', transact });
+  await settle(app);
+  console.log(`STATE ${JSON.stringify(await snapshot(app))}`);
+  await lowerApp(app);
+}
+
+/** Recovery passes until no transaction is active and no lock is left (bounded). */
+async function settle(app: LoadedApp): Promise<void> {
   const deadline = Date.now() + 20_000;
   for (;;) {
     const state = await snapshot(app);
@@ -36,8 +55,6 @@ async function main(): Promise<void> {
     await sleep(200);
     await app.hooks.transact.recover();
   }
-  console.log(`STATE ${JSON.stringify(await snapshot(app))}`);
-  await lowerApp(app);
 }
 
 main().then(
