@@ -113,7 +113,14 @@ export class Recovery {
     const claimed = await this.store.updateLog(
       log.id,
       { states: [log.state], owner: log.owner, leaseUntil: log.leaseUntil },
-      { state: decision === 'rollback' ? 'rolling-back' : 'pending', owner, leaseUntil: now + this.options.leaseMs, recoveries: log.recoveries + 1 },
+      {
+        state: decision === 'rollback' ? 'rolling-back' : 'pending',
+        owner,
+        leaseUntil: now + this.options.leaseMs,
+        recoveries: log.recoveries + 1,
+        // Say why, for auditors and for a repeated idempotency key, unless the owner already did.
+        ...(decision === 'rollback' && log.error === null ? { error: { code: 'owner_died', message: `the process running it (${instanceOf(log.owner)}) stopped before it committed; recovery rolled it back` } } : {}),
+      },
     );
     if (!claimed) return 'wait'; // another instance (or the owner) moved first
     if (decision === 'rollback') {

@@ -108,3 +108,31 @@ forEachAdapter('crash safety (SIGKILL at each protocol step)', (_target, adapter
     });
   }
 });
+
+/** A keyed batch killed mid-way, recovered, then submitted again: it must never run a second time. */
+const KEYED: { crashAt: string; expected: Outcome; repeat: string }[] = [
+  { crashAt: 'batch:logged', expected: 'none', repeat: 'aborted' },
+  { crashAt: 'batch:locked', expected: 'none', repeat: 'aborted' },
+  { crashAt: 'batch:applied#2', expected: 'none', repeat: 'aborted' },
+  { crashAt: 'batch:committed', expected: 'all', repeat: 'committed' },
+];
+
+forEachAdapter('idempotency across a crash', (_target, adapter: AdapterName) => {
+  for (const c of KEYED) {
+    it(`keyed batch killed at ${c.crashAt}, recovered, repeated → ${c.repeat === 'committed' ? "the first run's result" : "the first run's error"}, applied ${c.expected === 'all' ? 'once' : 'never'}`, async function () {
+      const target = await freshTarget(adapter);
+      const run = await runChild(target, ['run', 'batch-keyed'], c.crashAt);
+      expect(run.signal, run.stderr).to.equal('SIGKILL');
+      const seed = JSON.parse(run.lines.get('SEED') as string) as Row[];
+      const recovered = await runChild(target, ['recover']);
+      expect(recovered.code, recovered.stderr).to.equal(0);
+      const repeat = await runChild(target, ['repeat', 'batch-keyed']);
+      expect(repeat.code, repeat.stderr).to.equal(0);
+      expect(JSON.parse(repeat.lines.get('OUTCOME') as string)).to.equal(c.repeat);
+      const state = JSON.parse(repeat.lines.get('STATE') as string) as State;
+      expect(state.locks).to.deep.equal([]);
+      if (c.expected === 'all') expectAll(seed, state);
+      else expectNone(seed, state);
+    });
+  }
+});

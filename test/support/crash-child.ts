@@ -29,6 +29,18 @@ async function main(): Promise<void> {
     await lowerApp(app);
     return;
   }
+  if (mode === 'repeat') {
+    // The same scenario again, after a crash and a recovery: with its idempotency key it must not run.
+    const app = await loadApp(target, { migrate: 'safe', transact });
+    const outcome = await runScenario(app.hooks.transact.engine as Engine, process.argv[3] as ScenarioName).then(
+      () => 'committed',
+      (err: unknown) => (err as { code?: string }).code ?? String(err),
+    );
+    console.log(`OUTCOME ${JSON.stringify(outcome)}`);
+    console.log(`STATE ${JSON.stringify(await snapshot(app))}`);
+    await lowerApp(app);
+    return;
+  }
   if (mode === 'load') {
     // One of several instances sharing the database: random transfers, then recovery on its timer.
     const app = await loadApp(target, { migrate: 'safe', transact: { ...transact, recoveryIntervalMs: 200 } });

@@ -7,7 +7,7 @@ import type { Engine } from '../../lib/engine';
 import type { LoadedApp } from './app';
 
 export type Row = Record<string, unknown>;
-export type ScenarioName = 'batch' | 'batch-forward' | 'interactive' | 'interactive-abort';
+export type ScenarioName = 'batch' | 'batch-forward' | 'batch-keyed' | 'interactive' | 'interactive-abort';
 
 export const IDS = {
   alice: 'a00000000000000000000001',
@@ -30,7 +30,7 @@ const transfer = { from: IDS.alice, to: IDS.bob, amount: AMOUNT, memo: 'crash dr
 const carolSet = { frozen: false, meta: { note: 'unfrozen' } };
 
 export async function runScenario(engine: Engine, name: ScenarioName): Promise<void> {
-  if (name === 'batch' || name === 'batch-forward') {
+  if (name === 'batch' || name === 'batch-forward' || name === 'batch-keyed') {
     await engine.batch(
       [
         { op: 'increment', model: 'account', id: IDS.alice, field: 'balance', by: -AMOUNT, min: 0 },
@@ -39,7 +39,11 @@ export async function runScenario(engine: Engine, name: ScenarioName): Promise<v
         { op: 'update', model: 'account', id: IDS.carol, set: carolSet },
         { op: 'destroy', model: 'account', id: IDS.dave },
       ],
-      { label: 'crash drill', onCrash: name === 'batch' ? 'rollback' : 'rollforward' },
+      {
+        label: 'crash drill',
+        onCrash: name === 'batch-forward' ? 'rollforward' : 'rollback',
+        ...(name === 'batch-keyed' ? { idempotencyKey: 'crash-drill-payment' } : {}),
+      },
     );
     return;
   }
