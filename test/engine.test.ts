@@ -3,23 +3,13 @@
  * validation before any write, bounds, and the log's states.
  */
 import { expect } from 'chai';
-import { isTransactError, type TransactError } from '../lib/errors';
 import type { Engine } from '../lib/engine';
 import type { Image } from '../lib/types';
 import { type LoadedApp, loadApp, lowerApp, wipe } from './support/app';
+import { rejection } from './support/errors';
 import { forEachAdapter } from './support/targets';
 
 type Row = Record<string, unknown>;
-
-async function rejection(promise: Promise<unknown>): Promise<TransactError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isTransactError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a TransactError, but it resolved');
-}
 
 forEachAdapter('engine', (target) => {
   let app: LoadedApp;

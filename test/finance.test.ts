@@ -6,18 +6,13 @@
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Engine } from '../lib/engine';
-import { isTransactError, type TransactError } from '../lib/errors';
+import { isTransactError } from '../lib/errors';
 import type { Operation } from '../lib/types';
-import { type LoadedApp, loadApp, lowerApp, wipe } from './support/app';
+import { type LoadedApp, useApp } from './support/app';
+import { rejection } from './support/errors';
 import { FlakyStore } from './support/flaky';
 import { IDS, seedAccounts, snapshot } from './support/scenario';
 import { forEachAdapter } from './support/targets';
-
-async function rejection(promise: Promise<unknown>): Promise<TransactError> {
-  const outcome = await promise.then(() => null, (err: unknown) => err);
-  if (isTransactError(outcome)) return outcome;
-  throw new Error(`expected a TransactError, got ${String(outcome)}`);
-}
 
 const transfer = (from: string, to: string, amount: number): Operation[] => [
   { op: 'increment', model: 'account', id: from, field: 'balance', by: -amount, min: 0 },
@@ -26,20 +21,13 @@ const transfer = (from: string, to: string, amount: number): Operation[] => [
 ];
 
 forEachAdapter('finance rules', (target) => {
+  const getApp = useApp(target, { migrate: 'drop', transact: { leaseMs: 1000, clockSkewMs: 0, retry: { retries: 3, minTimeoutMs: 1, maxTimeoutMs: 5, factor: 2 } } }, seedAccounts);
   let app: LoadedApp;
   let engine: Engine;
   const balance = async (id: string): Promise<unknown> => (await app.models.account.findOne({ id }))?.balance;
-
-  before(async function () {
-    app = await loadApp(target(), { migrate: 'drop', transact: { leaseMs: 1000, clockSkewMs: 0, retry: { retries: 3, minTimeoutMs: 1, maxTimeoutMs: 5, factor: 2 } } });
+  beforeEach(function () {
+    app = getApp();
     engine = app.hooks.transact.engine as Engine;
-  });
-  after(async function () {
-    if (app !== undefined) await lowerApp(app);
-  });
-  beforeEach(async function () {
-    await wipe(app);
-    await seedAccounts(app);
   });
 
   describe('idempotency keys', function () {

@@ -7,26 +7,19 @@ import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Engine } from '../lib/engine';
 import { isTransactError } from '../lib/errors';
-import { type LoadedApp, loadApp, lowerApp, wipe } from './support/app';
+import { type LoadedApp, useApp, wipe } from './support/app';
 import { runChild } from './support/child';
 import { IDS, type Row, seedAccounts, snapshot } from './support/scenario';
 import { forEachAdapter } from './support/targets';
 
 forEachAdapter('recovery and locks', (target, adapter) => {
+  // Its recovery timer runs throughout: it must never disturb the live transactions of these tests.
+  const getApp = useApp(target, { migrate: 'drop', transact: { leaseMs: 300, clockSkewMs: 0, lockTimeoutMs: 2_000, instanceId: 'observer', recoveryIntervalMs: 100 } }, seedAccounts);
   let app: LoadedApp;
   let engine: Engine;
-
-  before(async function () {
-    // Its recovery timer runs throughout: it must never disturb the live transactions of these tests.
-    app = await loadApp(target(), { migrate: 'drop', transact: { leaseMs: 300, clockSkewMs: 0, lockTimeoutMs: 2_000, instanceId: 'observer', recoveryIntervalMs: 100 } });
+  beforeEach(function () {
+    app = getApp();
     engine = app.hooks.transact.engine as Engine;
-  });
-  after(async function () {
-    if (app !== undefined) await lowerApp(app);
-  });
-  beforeEach(async function () {
-    await wipe(app);
-    await seedAccounts(app);
   });
 
   /** Another instance on the same datastore (same store object: sails-disk's mutex is per process). */

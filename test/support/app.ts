@@ -72,3 +72,22 @@ export function lowerApp(app: LoadedApp): Promise<void> {
 export async function wipe(app: LoadedApp): Promise<void> {
   for (const identity of ['account', 'transfer', 'transactlog', 'transactlock']) await rawDestroy(app.models[identity])({});
 }
+
+/**
+ * Loads the app for one describe block (before), lowers it (after), and before each test
+ * empties it and runs `seed`. Returns a getter for the app.
+ */
+export function useApp(target: () => Target, options: LoadOptions, seed: (app: LoadedApp) => Promise<void>): () => LoadedApp {
+  let app: LoadedApp | undefined;
+  before(async function () {
+    app = await loadApp(target(), options);
+  });
+  after(async function () {
+    if (app !== undefined) await lowerApp(app);
+  });
+  beforeEach(async function () {
+    await wipe(app as LoadedApp);
+    await seed(app as LoadedApp);
+  });
+  return () => app as LoadedApp;
+}
