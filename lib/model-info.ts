@@ -12,6 +12,8 @@ export interface ModelInfo {
   financial: boolean;
   /** What reversing a create of this (financial) model sets instead of destroying, if anything. */
   reverseCreate: Record<string, unknown> | null;
+  /** The model's own rules for one value (Waterline's `Model.validate`); throws if violated. */
+  validate: ((attribute: string, value: unknown) => void) | null;
 }
 
 export function describeModel(model: WaterlineModel): ModelInfo {
@@ -25,7 +27,8 @@ export function describeModel(model: WaterlineModel): ModelInfo {
     if (attribute.autoUpdatedAt === true) updatedAt = name;
   }
   const reverseCreate = (model.reverseCreate as { set?: Record<string, unknown> } | undefined)?.set ?? null;
-  return { identity: model.identity, primaryKey: model.primaryKey, attributes, createdAt, updatedAt, financial: model.financial === true, reverseCreate };
+  const validate = typeof model.validate === 'function' ? (attribute: string, value: unknown) => (model.validate as (a: string, v: unknown) => void)(attribute, value) : null;
+  return { identity: model.identity, primaryKey: model.primaryKey, attributes, createdAt, updatedAt, financial: model.financial === true, reverseCreate, validate };
 }
 
 /** The timestamp values to write, given a model's auto-timestamp attributes and a time. */

@@ -122,6 +122,13 @@ function checkValue(info: ModelInfo, name: string, value: unknown, path: string)
   if (expected !== null && typeof value !== expected) {
     throw new TransactError('validation_failed', `${info.identity}.${name} must be a ${expected}, got ${typeof value}`, { path });
   }
+  // The model's own rules (isInteger, min, isIn, …), now rather than after the log is written.
+  try {
+    info.validate?.(name, value);
+  } catch (err) {
+    const message = err instanceof Error ? err.message.replace(/\s+/g, ' ').trim() : String(err);
+    throw new TransactError('validation_failed', `${info.identity}.${name}: ${message}`, { path });
+  }
 }
 
 /** Checks an operation against its model: known model, known attributes, matching types. */
@@ -130,6 +137,13 @@ export function checkAgainstModel(operation: Operation, infoOf: (model: string) 
   if (info === undefined) throw new TransactError('unknown_model', `no transactional model "${operation.model}"`, { path: `${path}.model` });
   const written = operation.op === 'create' ? operation.values : operation.op === 'update' ? operation.set : {};
   const field = operation.op === 'create' ? 'values' : 'set';
+  if (operation.op === 'create') {
+    for (const [name, attribute] of Object.entries(info.attributes)) {
+      if (attribute.required === true && name !== info.primaryKey && operation.values[name] === undefined) {
+        throw new TransactError('validation_failed', `${info.identity}.${name} is required`, { path: `${path}.values.${name}` });
+      }
+    }
+  }
   for (const [name, value] of Object.entries(written)) {
     if (name === info.primaryKey) throw new TransactError('validation_failed', `the primary key is set by "id", not in ${field}`, { path: `${path}.${field}.${name}` });
     checkValue(info, name, value, `${path}.${field}.${name}`);

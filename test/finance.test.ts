@@ -159,6 +159,16 @@ forEachAdapter('finance rules', (target) => {
       expect(await balance(IDS.alice)).to.equal(1000);
     });
 
+    it('takes over the mark of a reversal that died before logging, or was rolled back', async function () {
+      const original = await engine.batch(transfer(IDS.alice, IDS.bob, 300));
+      // a reversal that claimed the original, then died before writing its log
+      await engine.store.updateLog(original.id, { states: ['committed'], reversedBy: null }, { reversedBy: 'deadbeefdeadbeefdeadbeef' });
+      const reversal = await engine.reverse(original.id, { reason: 'retry after a crash' });
+      expect(await engine.getLog('deadbeefdeadbeefdeadbeef')).to.include({ state: 'rolled-back' });
+      expect(await engine.getLog(original.id)).to.include({ reversedBy: reversal.id });
+      expect(await balance(IDS.alice)).to.equal(1000);
+    });
+
     it('refuses with a conflict naming the documents changed since, and changes nothing', async function () {
       const original = await engine.batch([{ op: 'update', model: 'account', id: IDS.carol, set: { frozen: false } }, ...transfer(IDS.alice, IDS.bob, 10)]);
       await engine.batch([{ op: 'update', model: 'account', id: IDS.carol, set: { owner: 'Caroline' } }]);

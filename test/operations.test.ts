@@ -15,6 +15,7 @@ const account: ModelInfo = {
   updatedAt: 'updatedAt',
   financial: false,
   reverseCreate: null,
+  validate: null,
 };
 const infoOf = (): ModelInfo => account;
 const alice: Image = { id: 'a1', owner: 'Alice', balance: 100, meta: { tags: ['x'] }, createdAt: 1, updatedAt: 2 };

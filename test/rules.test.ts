@@ -19,6 +19,7 @@ const info = (identity: string, extra: Partial<ModelInfo> = {}): ModelInfo => ({
   updatedAt: 'updatedAt',
   financial: false,
   reverseCreate: null,
+  validate: null,
   ...extra,
 });
 const models: Record<string, ModelInfo> = {
