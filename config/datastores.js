@@ -1,9 +1,21 @@
 /**
- * The demo runs on sails-disk: embedded, no server. See the README for MongoDB and PostgreSQL.
+ * DATASTORE=disk (default: embedded sails-disk, no server) | mongo (MONGO_URL) | postgresql (PG_URL).
  */
-module.exports.datastores = {
-  default: {
-    // sails-disk keeps its files in .tmp/localDiskDb/.
-    adapter: 'sails-disk',
-  },
-};
+const kind = process.env.DATASTORE || 'disk';
+
+function datastore() {
+  switch (kind) {
+    case 'disk':
+      return { adapter: 'sails-disk' }; // files in .tmp/localDiskDb/
+    case 'mongo':
+      if (!process.env.MONGO_URL) throw new Error('DATASTORE=mongo needs MONGO_URL');
+      return { adapter: 'sails-mongo', url: process.env.MONGO_URL };
+    case 'postgresql':
+      if (!process.env.PG_URL) throw new Error('DATASTORE=postgresql needs PG_URL');
+      return { adapter: 'sails-postgresql', url: process.env.PG_URL };
+    default:
+      throw new Error(`DATASTORE must be disk, mongo or postgresql, not "${kind}"`);
+  }
+}
+
+module.exports.datastores = { default: datastore() };

@@ -1,6 +1,33 @@
 /**
- * Not Sails' default 1337: a money app should not sit on a port every scanner tries first.
- * Override with the PORT environment variable.
+ * HTTP: not Sails' default port 1337 (PORT overrides), and a strict JSON body parser that keeps
+ * the raw body (the payment callback's signature is computed over it) and answers malformed or
+ * oversized bodies with the API's error shape.
  */
+const express = require('express');
+
+const json = express.json({
+  limit: process.env.TRANSACT_BODY_LIMIT || '512kb',
+  strict: true,
+  verify: (req, _res, buffer) => {
+    req.rawBody = buffer;
+  },
+});
+
+function jsonBodyParser() {
+  return function parseJson(req, res, next) {
+    json(req, res, (err) => {
+      if (!err) return next();
+      const tooLarge = err.type === 'entity.too.large';
+      return res.status(tooLarge ? 413 : 400).json({
+        error: { code: tooLarge ? 'payload_too_large' : 'malformed_json', message: tooLarge ? `the body exceeds ${err.limit} bytes` : 'the body is not valid JSON' },
+      });
+    });
+  };
+}
+
 module.exports.port = Number(process.env.PORT) || 4117;
-module.exports.http = {};
+module.exports.http = {
+  middleware: {
+    bodyParser: jsonBodyParser(),
+  },
+};

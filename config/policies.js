@@ -1,16 +1,33 @@
 /**
- * Until roles arrive, only reads are open: blueprint writes would bypass the transaction log.
+ * Who may do what. Roles, from least to most: readonly, monitor, readwrite, admin.
+ *   readonly  — reads domain data and the transaction log
+ *   monitor   — also reads reconciliation
+ *   readwrite — also writes domain data (orders, deposits, withdrawals, batches, blueprint writes)
+ *   admin     — also reverses transactions and manages users
+ * Every action is closed unless listed here (`'*': 'authenticated'` + role policies).
  */
 module.exports.policies = {
-  'account/create': false,
-  'account/update': false,
-  'account/destroy': false,
-  'account/add': false,
-  'account/remove': false,
-  'account/replace': false,
-  'transfer/update': false,
-  'transfer/destroy': false,
-  'transfer/add': false,
-  'transfer/remove': false,
-  'transfer/replace': false,
+  '*': ['authenticated', 'canRead'],
+  home: true,
+  health: true,
+  'auth/login': true,
+  'fund/payment-callback': true, // authenticated by the gateway's HMAC signature instead
+
+  'reconciliation/get': ['authenticated', 'canMonitor'],
+
+  'fund/deposit': ['authenticated', 'canWrite'],
+  'fund/order': ['authenticated', 'canWrite'],
+  'fund/withdrawal': ['authenticated', 'canWrite'],
+  'transaction/run': ['authenticated', 'canWrite'],
+  'crud/create': ['authenticated', 'canWrite'],
+  'crud/update': ['authenticated', 'canWrite'],
+  'crud/destroy': ['authenticated', 'canWrite'],
+  'transfer/create': ['authenticated', 'canWrite'],
+
+  'transaction/reverse': ['authenticated', 'isAdmin'],
+  'user/create': ['authenticated', 'isAdmin'],
+  'user/*': ['authenticated', 'isAdmin'],
+  'token/*': false,
+  'transactlog/*': false,
+  'transactlock/*': false,
 };

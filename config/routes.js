@@ -1,4 +1,31 @@
+/**
+ * Routes. Explicit endpoints first; then the transactional blueprints (`POST /api/:model`,
+ * `PATCH /api/:model/:id`, `DELETE /api/:model/:id`), which run writes through the engine.
+ * Reads (`GET /api/:model`, `GET /api/:model/:id`) are Sails' own blueprints.
+ */
 module.exports.routes = {
   'GET /': { action: 'home' },
+  'GET /api/health': { action: 'health' },
+
+  'POST /api/auth/login': { action: 'auth/login' },
+  'POST /api/user': { action: 'user/create' },
+
+  'POST /api/deposit': { action: 'fund/deposit' },
+  'POST /api/order': { action: 'fund/order' },
+  'POST /api/payment/callback': { action: 'fund/payment-callback' },
+  'POST /api/withdrawal': { action: 'fund/withdrawal' },
+
+  'POST /api/transaction': { action: 'transaction/run' },
+  'GET /api/transaction': { action: 'transaction/list' },
+  'GET /api/transaction/:id': { action: 'transaction/get' },
+  'POST /api/transaction/:id/reverse': { action: 'transaction/reverse' },
+  'GET /api/history/:model/:id': { action: 'history/get' },
+  'GET /api/reconciliation': { action: 'reconciliation/get' },
+
   'POST /transfers': { action: 'transfer/create' },
+
+  'POST /api/:model': { action: 'crud/create' },
+  'PATCH /api/:model/:id': { action: 'crud/update' },
+  'PUT /api/:model/:id': { action: 'crud/update' },
+  'DELETE /api/:model/:id': { action: 'crud/destroy' },
 };

@@ -1,7 +1,9 @@
 /**
  * sails-hook-transact: crash-safe multi-document transactions for Sails on any Waterline datastore.
- * The default export is the Sails hook; the named exports are for typing and for use without Sails.
+ * The export is the Sails hook; its properties are the pieces an app may use directly.
  */
+import { TransactError, isTransactError } from './errors';
 import { transactHook } from './hook';
+import { newId } from './ids';
 
-export = Object.assign(transactHook, { transactHook });
+export = Object.assign(transactHook, { transactHook, newId, TransactError, isTransactError });

@@ -2,6 +2,7 @@
  * Account — an investor's cash account. Money is integer cents; the engine refuses anything else.
  */
 module.exports = {
+  http: { create: ['owner', 'currency'], update: ['owner', 'frozen', 'meta'], destroy: true },
   attributes: {
     owner: { type: 'string', required: true },
     currency: { type: 'string', isIn: ['EUR', 'CNY', 'USD'], defaultsTo: 'EUR' },

@@ -2,6 +2,7 @@
  * Loads the demo app (api/models, the transact hook from dist/) on a chosen datastore, without
  * the HTTP server: what the engine suites and the crash child run against.
  */
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { TransactConfig } from '../../lib/config';
 import { rawDestroy } from '../../lib/history-guard';
@@ -42,22 +43,46 @@ export interface LoadOptions {
   /** 'drop' for a fresh schema, 'safe' to reopen what another process wrote. */
   migrate: 'drop' | 'safe' | 'alter';
   transact?: Partial<TransactConfig>;
+  /** Lift the HTTP server too (on a free port), with the app's own hooks and policies. */
+  http?: boolean;
 }
 
-export function loadApp(target: Target, options: LoadOptions): Promise<LoadedApp> {
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function loadApp(target: Target, options: LoadOptions): Promise<LoadedApp> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const Sails = require('sails').constructor as new () => LoadedApp & { load(config: object, cb: (err?: Error) => void): void };
   const app = new Sails();
   const id = target.adapter === 'mongo' ? { type: 'string', required: true, columnName: '_id' } : { type: 'string', required: true };
-  const config = {
+  const common = {
     appPath: APP_PATH,
     environment: 'test',
     log: { level: process.env.SAILS_LOG_LEVEL ?? 'error' },
-    globals: { _: false, async: false, models: false, sails: false },
-    hooks: { http: false, sockets: false, pubsub: false, views: false, session: false, i18n: false, grunt: false, blueprints: false, security: false, cors: false, csrf: false, responses: false, request: false, policies: false },
     models: { migrate: options.migrate, datastore: 'default', attributes: { id } },
     datastores: { default: datastore(target) },
     transact: { recoveryIntervalMs: 0, ...options.transact },
+  };
+  if (options.http === true) {
+    // The app's actions use the `sails` global: only one lifted app at a time per process.
+    // Loopback only, on a free port (Sails ignores port 0).
+    const config = { ...common, port: await freePort(), explicitHost: '127.0.0.1', globals: { _: false, async: false, models: false, sails: true } };
+    return new Promise((resolve, reject) => {
+      (app as unknown as { lift(c: object, cb: (err?: Error) => void): void }).lift(config, (err?: Error) => (err ? reject(err) : resolve(app)));
+    });
+  }
+  const config = {
+    ...common,
+    globals: { _: false, async: false, models: false, sails: false },
+    hooks: { http: false, sockets: false, pubsub: false, views: false, session: false, i18n: false, grunt: false, blueprints: false, security: false, cors: false, csrf: false, responses: false, request: false, policies: false },
   };
   return new Promise((resolve, reject) => {
     app.load(config, (err?: Error) => (err ? reject(err) : resolve(app)));

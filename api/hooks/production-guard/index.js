@@ -1,0 +1,19 @@
+/**
+ * Refuses to start in production (NODE_ENV=production) with a missing or development secret,
+ * Sails' default port, or sails-disk — the mistakes that put money at risk before any request.
+ */
+module.exports = function productionGuard(sails) {
+  return {
+    configure() {
+      if (process.env.NODE_ENV !== 'production') return;
+      const problems = [];
+      const secret = process.env.PAYMENT_WEBHOOK_SECRET;
+      if (!secret || secret === sails.config.custom.DEV_WEBHOOK_SECRET || secret.length < 32) {
+        problems.push('PAYMENT_WEBHOOK_SECRET must be set to a production secret of at least 32 characters');
+      }
+      if (!process.env.PORT || Number(process.env.PORT) === 1337) problems.push('PORT must be set, and not to the default 1337');
+      if ((process.env.DATASTORE || 'disk') === 'disk') problems.push('DATASTORE must be mongo or postgresql: sails-disk is single-process and for development only');
+      if (problems.length > 0) throw new Error(`refusing to start in production:\n- ${problems.join('\n- ')}`);
+    },
+  };
+};

@@ -1,0 +1,15 @@
+/**
+ * LedgerEntry — one line of double-entry bookkeeping. Every money movement writes a set of lines
+ * that sums to zero, in the same transaction as the balances it explains. An investor's cash is
+ * the sum of its `cash` lines. Financial.
+ */
+module.exports = {
+  financial: true,
+  attributes: {
+    entry: { type: 'string', required: true, description: 'groups the lines of one movement' },
+    investor: { type: 'string', allowNull: true },
+    account: { type: 'string', isIn: ['cash', 'invested', 'gateway', 'loans', 'withdrawals'], required: true },
+    amount: { type: 'number', isInteger: true, required: true, autoMigrations: { columnType: 'double precision' } },
+    memo: { type: 'string', allowNull: true, maxLength: 500 },
+  },
+};

@@ -1,0 +1,14 @@
+/** Loan — a borrower's loan on a platform; `raised` never exceeds `target` (cents). Financial. */
+module.exports = {
+  http: { create: ['platform', 'borrower', 'target', 'rateBps', 'termMonths'], update: ['borrower', 'rateBps', 'termMonths', 'status'] },
+  financial: true,
+  attributes: {
+    platform: { type: 'string', required: true },
+    borrower: { type: 'string', required: true, maxLength: 200 },
+    target: { type: 'number', isInteger: true, min: 1, required: true, autoMigrations: { columnType: 'double precision' } },
+    raised: { type: 'number', isInteger: true, min: 0, defaultsTo: 0, autoMigrations: { columnType: 'double precision' } },
+    rateBps: { type: 'number', isInteger: true, min: 0, max: 100000, defaultsTo: 0, autoMigrations: { columnType: 'double precision' } },
+    termMonths: { type: 'number', isInteger: true, min: 1, max: 600, defaultsTo: 12, autoMigrations: { columnType: 'double precision' } },
+    status: { type: 'string', isIn: ['open', 'funded', 'closed'], defaultsTo: 'open' },
+  },
+};

@@ -1,0 +1,16 @@
+/**
+ * Order — an investor's order to invest `amount` cents, spread over open loans (each part at
+ * most `maxPerLoan`). Paid from cash, or through the payment gateway. Financial.
+ */
+module.exports = {
+  financial: true,
+  attributes: {
+    investor: { type: 'string', required: true },
+    amount: { type: 'number', isInteger: true, min: 1, required: true, autoMigrations: { columnType: 'double precision' } },
+    maxPerLoan: { type: 'number', isInteger: true, min: 1, allowNull: true, autoMigrations: { columnType: 'double precision' } },
+    funding: { type: 'string', isIn: ['cash', 'gateway'], required: true },
+    paymentId: { type: 'string', allowNull: true },
+    status: { type: 'string', isIn: ['allocated', 'awaiting_payment', 'paid', 'cancelled', 'needs_attention'], required: true },
+    reason: { type: 'string', allowNull: true },
+  },
+};

@@ -1,0 +1,16 @@
+/**
+ * Payment — money an investor pays at the gateway (a deposit, or an order paid directly).
+ * `paymentId` is the gateway's reference; each is credited at most once. Financial.
+ */
+module.exports = {
+  financial: true,
+  attributes: {
+    paymentId: { type: 'string', required: true },
+    investor: { type: 'string', required: true },
+    order: { type: 'string', allowNull: true },
+    amount: { type: 'number', isInteger: true, min: 1, required: true, autoMigrations: { columnType: 'double precision' } },
+    status: { type: 'string', isIn: ['pending', 'succeeded', 'failed', 'needs_attention'], defaultsTo: 'pending' },
+    /** Callbacks that did not match this payment (e.g. another amount), kept for the admin. */
+    anomalies: { type: 'json', defaultsTo: [] },
+  },
+};
