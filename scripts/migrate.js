@@ -1,0 +1,28 @@
+/**
+ * npm run migrate — creates or alters the tables/collections of every model (the app's and the
+ * hook's log and lock) in the configured datastore (DATASTORE, MONGO_URL / PG_URL), then exits.
+ * Production runs with `migrate: 'safe'` and never alters a schema at start: run this at deploy.
+ */
+process.chdir(`${__dirname}/..`);
+// Waterline refuses to alter a schema under NODE_ENV=production: this run is the migration itself.
+process.env.NODE_ENV = 'migration';
+const Sails = require('sails').constructor;
+
+const app = new Sails();
+app.load(
+  {
+    environment: 'migration',
+    log: { level: 'warn' },
+    models: { migrate: 'alter' },
+    hooks: { http: false, sockets: false, pubsub: false, views: false, session: false, grunt: false, i18n: false, blueprints: false, policies: false },
+    bootstrap: (done) => done(),
+  },
+  (err) => {
+    if (err) {
+      console.error(err);
+      process.exit(1);
+    }
+    console.log(`migrated: ${Object.keys(app.models).filter((identity) => !identity.includes('archive')).sort().join(', ')}`);
+    app.lower(() => process.exit(0));
+  },
+);
