@@ -6,7 +6,8 @@ const kind = process.env.DATASTORE || 'disk';
 function datastore() {
   switch (kind) {
     case 'disk':
-      return { adapter: 'sails-disk' }; // files in .tmp/localDiskDb/
+      // files in .tmp/localDiskDb/ unless TRANSACT_DISK_DIR says otherwise
+      return process.env.TRANSACT_DISK_DIR ? { adapter: 'sails-disk', dir: process.env.TRANSACT_DISK_DIR } : { adapter: 'sails-disk' };
     case 'mongo':
       if (!process.env.MONGO_URL) throw new Error('DATASTORE=mongo needs MONGO_URL');
       return { adapter: 'sails-mongo', url: process.env.MONGO_URL };
