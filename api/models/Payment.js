@@ -12,5 +12,7 @@ module.exports = {
     status: { type: 'string', isIn: ['pending', 'succeeded', 'failed', 'needs_attention'], defaultsTo: 'pending' },
     /** Callbacks that did not match this payment (e.g. another amount), kept for the admin. */
     anomalies: { type: 'json', defaultsTo: [] },
+    /** Settlements applied (0 or 1): every settling batch increments it with max 1, under the payment's lock. */
+    settlements: { type: 'number', isInteger: true, min: 0, max: 1, defaultsTo: 0, autoMigrations: { columnType: 'double precision' } },
   },
 };
