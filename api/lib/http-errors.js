@@ -23,6 +23,7 @@ const STATUS_OF_CODE = {
   conflict: 409,
   irreversible: 409,
   lock_timeout: 409,
+  aborted: 409,
   lease_lost: 503,
   payload_too_large: 413,
   rate_limited: 429,
