@@ -294,6 +294,31 @@ forEachAdapter('fund over HTTP', (target) => {
     await expectFundInvariants(fund.app);
   });
 
+  it('allocates a gateway order once when its callback is delivered 10 times concurrently', async function () {
+    const alice = await seedInvestor(fund.app, 'Alice', 0);
+    await seedLoans(fund.app, 3, Array.from({ length: 6 }, () => ({ target: 1000 })));
+    const order = await post('/api/order', 'readwrite', { investor: alice, amount: 4500, funding: 'gateway' }).expect(201);
+    const body = { paymentId: order.body.payment.paymentId as string, status: 'succeeded', amount: 4500 };
+    const answers = await Promise.all(Array.from({ length: 10 }, () => callback(body)));
+    expect(answers.map((a) => a.status)).to.deep.equal(Array(10).fill(200));
+    for (const answer of answers) expect(answer.body).to.deep.equal(answers[0].body);
+    expect(answers[0].body.order.status).to.equal('allocated');
+    expect(await count('allocation')).to.equal(6);
+    expect(await investor(alice)).to.include({ cash: 0, invested: 4500 });
+    await expectFundInvariants(fund.app);
+  });
+
+  it('never spends cash twice under concurrent orders: the cash bound in the batch refuses the rest', async function () {
+    const alice = await seedInvestor(fund.app, 'Alice', 10_000);
+    await seedLoans(fund.app, 2, Array.from({ length: 4 }, () => ({ target: 100_000 })));
+    const answers = await Promise.all(Array.from({ length: 5 }, () => post('/api/order', 'readwrite', { investor: alice, amount: 3000, funding: 'cash' })));
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses.filter((s) => s === 201)).to.have.length(3);
+    for (const refused of answers.filter((a) => a.status !== 201)) expect(refused.body.error.code).to.be.oneOf(['insufficient_funds', 'lock_timeout']);
+    expect(await investor(alice)).to.include({ cash: 1000, invested: 9000 });
+    await expectFundInvariants(fund.app);
+  });
+
   it('withdraws cash with ledger lines, and refuses more than the cash (409), writing nothing', async function () {
     const alice = await seedInvestor(fund.app, 'Alice', 5000);
     const res = await post('/api/withdrawal', 'readwrite', { investor: alice, amount: 1200 }).expect(201);
@@ -347,6 +372,7 @@ forEachAdapter('fund over HTTP', (target) => {
       [{ paymentId, status: 'succeeded', amount: 100.5 }, 400, 'validation_failed'],
       [{ paymentId, status: 'succeeded', amount: -100 }, 400, 'validation_failed'],
       [{ paymentId: 'pay_unknown', status: 'succeeded', amount: 100 }, 404, 'not_found'],
+      [JSON.stringify({ paymentId, status: 'succeeded', amount: 100, memo: huge }), 413, 'payload_too_large'],
     ];
     for (const [body, status, code] of callbacks) {
       const res = await callback(body);
