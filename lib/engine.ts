@@ -21,7 +21,7 @@ import { isTerminal } from './state';
 import { checkAgainstModel, type ReversalInput, type TransactionOptions, validateBatch, validateOptions, validateReversal } from './schema';
 import type { AtomicStore } from './store';
 import { Transaction } from './transaction';
-import type { CrashPolicy, Image, LogDocument, Operation, Step } from './types';
+import type { CrashPolicy, Image, LogDocument, Operation, Step, TxError } from './types';
 import type { WaterlineModel } from './waterline';
 
 export interface EngineOptions {
@@ -352,7 +352,8 @@ export class Engine {
   }
 
   private async abort(txId: string, lease: Lease, steps: Step[], cause: unknown): Promise<void> {
-    const error = { code: cause instanceof TransactError ? cause.code : 'aborted', message: cause instanceof Error ? cause.message : String(cause) };
+    const error: TxError = { code: cause instanceof TransactError ? cause.code : 'aborted', message: cause instanceof Error ? cause.message : String(cause) };
+    if (cause instanceof TransactError && cause.path !== undefined) error.path = cause.path;
     try {
       const claimed = await this.store.updateLog(txId, { states: ['pending'], owner: lease.owner }, { state: 'rolling-back', error, leaseUntil: lease.renewal() });
       if (!claimed) return;

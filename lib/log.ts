@@ -57,5 +57,5 @@ function canonicalJson(value: unknown): string {
 export function replayedError(log: LogDocument): TransactError {
   const code = log.error?.code;
   const known: TransactErrorCode = code !== undefined && (TRANSACT_ERROR_CODES as readonly string[]).includes(code) ? (code as TransactErrorCode) : 'aborted';
-  return new TransactError(known, log.error?.message ?? `transaction ${log.id} was rolled back`, { details: { transaction: log.id, replayed: true } });
+  return new TransactError(known, log.error?.message ?? `transaction ${log.id} was rolled back`, { path: log.error?.path, details: { transaction: log.id, replayed: true } });
 }

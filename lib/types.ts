@@ -88,6 +88,8 @@ export type CrashPolicy = 'rollback' | 'rollforward';
 export interface TxError {
   code: string;
   message: string;
+  /** Where in the input the problem was, for a TransactError that had one. */
+  path?: string;
 }
 
 /** The transaction log document: the one record of a transaction, and its commit point. */

@@ -71,6 +71,7 @@ forEachAdapter('finance rules', (target) => {
       await app.models.account.update({ id: IDS.dave }).set({ balance: 1000 }); // it would succeed now…
       const again = await rejection(engine.batch(transfer(IDS.dave, IDS.bob, 100), { idempotencyKey: 'too-much' }));
       expect(again.code).to.equal('bound_violation'); // …but it is never run again
+      expect(again.path, 'the replayed error points at the same operation').to.equal(first.path);
       expect(await balance(IDS.dave)).to.equal(1000);
       expect(await app.models.transfer.count({})).to.equal(0);
     });
