@@ -34,6 +34,15 @@ forEachAdapter('auth and roles over HTTP', (target) => {
     await fund.http().get('/api/investor').set('Authorization', 'Bearer forged-token-forged-token-forged').expect(401);
   });
 
+  it('refuses an expired token', async function () {
+    const res = await fund.http().post('/api/auth/login').send(ADMIN).expect(200);
+    await fund.http().get('/api/investor').set('Authorization', `Bearer ${res.body.token}`).expect(200);
+    const [token] = await fund.app.models.token.find({ where: {}, sort: 'expiresAt DESC', limit: 1 });
+    await fund.app.models.token.update({ id: token.id }).set({ expiresAt: Date.now() - 1 });
+    const expired = await fund.http().get('/api/investor').set('Authorization', `Bearer ${res.body.token}`).expect(401);
+    expect(expired.body.error.code).to.equal('unauthorized');
+  });
+
   it('rate-limits failed logins per username', async function () {
     const attempt = () => fund.http().post('/api/auth/login').send({ username: 'readonly-user', password: 'wrong-password' });
     const statuses = [];
