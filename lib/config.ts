@@ -5,12 +5,17 @@ import { hostname } from 'node:os';
 import Joi from 'joi';
 import { newId } from './ids';
 import type { EngineOptions } from './engine';
+import type { JobDefinition } from './scheduler';
 
 export interface TransactConfig extends EngineOptions {
   /** The datastore that holds the log and lock models. */
   datastore: string;
   /** How often recovery looks for dead transactions; 0 turns the timer off (recovery still runs at start). */
   recoveryIntervalMs: number;
+  /** false: no job runs on a timer (recovery still runs at start; jobs can be run by hand). */
+  scheduler: boolean;
+  /** The app's periodic jobs, by name. */
+  jobs: Record<string, JobDefinition>;
 }
 
 export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
@@ -24,6 +29,8 @@ export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
   recoveryBatchSize: 100,
   recoveryIntervalMs: 10_000,
   retry: { retries: 4, minTimeoutMs: 20, maxTimeoutMs: 1_000, factor: 2 },
+  scheduler: true,
+  jobs: {},
 };
 
 const schema = Joi.object<TransactConfig>({
@@ -37,6 +44,18 @@ const schema = Joi.object<TransactConfig>({
   onCrash: Joi.string().valid('rollback', 'rollforward').required(),
   recoveryBatchSize: Joi.number().integer().min(1).required(),
   recoveryIntervalMs: Joi.number().integer().min(0).required(),
+  scheduler: Joi.boolean().required(),
+  jobs: Joi.object()
+    .pattern(
+      /^[a-z][a-z0-9-]*$/,
+      Joi.object({
+        intervalMs: Joi.number().integer().min(0).required(),
+        jitterMs: Joi.number().integer().min(0),
+        enabled: Joi.boolean(),
+        run: Joi.function().required(),
+      }),
+    )
+    .required(),
   retry: Joi.object({
     retries: Joi.number().integer().min(0).max(20).required(),
     minTimeoutMs: Joi.number().integer().min(0).required(),

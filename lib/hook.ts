@@ -1,13 +1,15 @@
 /**
  * The Sails glue, and nothing else: registers the log and lock models, builds the engine once
- * the ORM is loaded, runs recovery at start and on a timer, stops it on lower, and exposes
+ * the ORM is loaded, runs recovery at start, starts the scheduler (recovery and the app's jobs)
+ * and stops it on lower, and exposes
  * `sails.transact(...)` and `sails.hooks.transact`.
  */
 import { resolveConfig, type TransactConfig } from './config';
 import { Engine, type TransactionResult } from './engine';
 import { forbidDestroy, isFinancial } from './history-guard';
 import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models';
-import type { RecoverySummary } from './recovery';
+import { ownerToken, type RecoverySummary } from './recovery';
+import { Scheduler } from './scheduler';
 import type { TransactionOptions } from './schema';
 import { adapterKind, createStore } from './store';
 import { claimDiskDirectory } from './store/disk';
@@ -40,13 +42,13 @@ export interface TransactHook {
   initialize(done: (err?: Error) => void): void;
   /** Set once the hook has initialized. */
   engine?: Engine;
+  /** Set once the hook has initialized: recovery and the app's jobs (config.transact.jobs). */
+  scheduler?: Scheduler;
   /** Runs one recovery pass now (the timer does this on its own). */
   recover(): Promise<RecoverySummary>;
 }
 
 export function transactHook(sails: SailsApp): TransactHook {
-  let timer: NodeJS.Timeout | undefined;
-  let recovering = false;
   let config: TransactConfig;
 
   const hook: TransactHook = {
@@ -93,28 +95,25 @@ export function transactHook(sails: SailsApp): TransactHook {
 
     const summary = await engine.recovery.runOnce(true);
     sails.log.verbose('sails-hook-transact: startup recovery', summary);
-    if (config.recoveryIntervalMs > 0) {
-      timer = setInterval(() => void tick(engine), config.recoveryIntervalMs);
-      timer.unref();
-    }
-    sails.on('lower', () => {
-      if (timer !== undefined) clearInterval(timer);
-      timer = undefined;
-    });
-  }
 
-  /** One timer pass; never two at once in one process. */
-  async function tick(engine: Engine): Promise<void> {
-    if (recovering) return;
-    recovering = true;
-    try {
-      const summary = await engine.recovery.runOnce();
-      if (summary.rolledBack + summary.rolledForward + summary.orphans > 0) sails.log.info('sails-hook-transact: recovered', summary);
-    } catch (err) {
-      sails.log.error('sails-hook-transact: recovery pass failed (will retry)', err);
-    } finally {
-      recovering = false;
-    }
+    const scheduler = new Scheduler(engine.store, ownerToken(config.instanceId), config.leaseMs, (job, err) => {
+      sails.log.error(`sails-hook-transact: job ${job} failed (it runs again at its next interval)`, err);
+    });
+    scheduler.register('recovery', {
+      intervalMs: config.recoveryIntervalMs,
+      jitterMs: Math.floor(config.recoveryIntervalMs / 10),
+      run: async () => {
+        const result = await engine.recovery.runOnce();
+        if (result.rolledBack + result.rolledForward + result.orphans > 0) sails.log.info('sails-hook-transact: recovered', result);
+        return result;
+      },
+    });
+    for (const [name, job] of Object.entries(config.jobs)) scheduler.register(name, job);
+    target.scheduler = scheduler;
+    if (config.scheduler) scheduler.start();
+    sails.on('lower', () => {
+      void scheduler.stop();
+    });
   }
 
   return hook;

@@ -12,6 +12,7 @@ import { newId } from './ids';
 import { newLog } from './log';
 import type { ModelInfo } from './model-info';
 import { compensationPlan, redoPlan } from './operations';
+import { CLAIM_PREFIX } from './scheduler';
 import { decideRecovery } from './state';
 import type { AtomicStore } from './store';
 import { ACTIVE_STATES, type LogDocument, type TxError } from './types';
@@ -73,7 +74,8 @@ export class Recovery {
       if (outcome === 'rollback') summary.rolledBack++;
       if (outcome === 'rollforward') summary.rolledForward++;
     }
-    const expiredLocks = await this.store.findExpiredLocks(now - this.options.clockSkewMs, this.options.batchSize);
+    // Job item leases share the lock records; an expired one is simply taken over by the next claim.
+    const expiredLocks = (await this.store.findExpiredLocks(now - this.options.clockSkewMs, this.options.batchSize)).filter((lock) => !lock.id.startsWith(CLAIM_PREFIX));
     for (const holder of new Set(expiredLocks.map((lock) => lock.owner))) {
       const outcome = await this.settleHolder(holder);
       if (outcome === 'orphan') summary.orphans++;

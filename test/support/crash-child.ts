@@ -18,7 +18,7 @@ const transact = { leaseMs: 1000, clockSkewMs: 100, instanceId: process.env.TRAN
 /** 'safe' when the parent already created the schema and keeps it open. */
 const migrate = process.env.CHILD_MIGRATE === 'safe' ? 'safe' : 'drop';
 
-async function main(): Promise<void> {
+async function main(): Promise<void | 'stay'> {
   const mode = process.argv[2];
   if (mode === 'run') {
     const app = await loadApp(target, { migrate, transact });
@@ -28,6 +28,15 @@ async function main(): Promise<void> {
     console.log('DONE');
     await lowerApp(app);
     return;
+  }
+  if (mode === 'lift-and-lower') {
+    // The scheduler runs a job every 20 ms; after lower, nothing may keep the process alive.
+    const scheduler = process.env.TRANSACT_SCHEDULER !== 'off';
+    const app = await loadApp(target, { migrate: 'safe', transact: { ...transact, scheduler, recoveryIntervalMs: 20, jobs: { tick: { intervalMs: 20, run: async () => 'tick' } } } });
+    await sleep(200);
+    console.log(`RUNS ${JSON.stringify(app.hooks.transact.scheduler?.status().map((job) => [job.name, job.runs > 0]))}`);
+    await lowerApp(app);
+    return 'stay';
   }
   if (mode === 'repeat') {
     // The same scenario again, after a crash and a recovery: with its idempotency key it must not run.
@@ -70,7 +79,8 @@ async function settle(app: LoadedApp): Promise<void> {
 }
 
 main().then(
-  () => process.exit(0),
+  // 'stay': end by itself, proving that nothing (timer, socket) is left running.
+  (outcome) => (outcome === 'stay' ? undefined : process.exit(0)),
   (err: unknown) => {
     console.error(err);
     process.exit(1);
