@@ -14,7 +14,7 @@ import { Locks } from './locks';
 import { describeModel, type ModelInfo } from './model-info';
 import { documentKey, planBatch, redoPlan } from './operations';
 import { type Version, stateAt, versionsOf } from './history';
-import { Recovery, ownerToken, tombstone } from './recovery';
+import { Recovery, ownerToken, tombstone, type TransactionStats } from './recovery';
 import { type RetryOptions, RetryPolicy, RetryingStore } from './retry';
 import { planReversal, stepsByDocument } from './reversal';
 import { isTerminal } from './state';
@@ -63,6 +63,8 @@ export class Engine {
   readonly store: AtomicStore;
   /** Counts the retries made, for metrics and tests. */
   readonly retries: RetryPolicy;
+  /** How transactions ended in this process, for metrics. */
+  readonly stats: TransactionStats = { committed: 0, rolledBack: 0, recovered: 0 };
   private readonly locks: Locks;
   private readonly documents: Documents;
   private readonly infos = new Map<string, ModelInfo>();
@@ -82,7 +84,7 @@ export class Engine {
       leaseMs: options.leaseMs,
       clockSkewMs: options.clockSkewMs,
       batchSize: options.recoveryBatchSize,
-    });
+    }, this.stats);
     this.locks = new Locks(store, { leaseMs: options.leaseMs, timeoutMs: options.lockTimeoutMs, pollMs: options.lockPollMs }, async (holder) => {
       await this.recovery.settleHolder(holder);
     });
@@ -249,6 +251,7 @@ export class Engine {
         crashPoint('batch:applied');
       }
     });
+    this.stats.committed++;
     crashPoint('batch:committed');
     await this.locks.release(txId);
     crashPoint('batch:released');
@@ -296,6 +299,7 @@ export class Engine {
     } finally {
       tx.close();
     }
+    this.stats.committed++;
     crashPoint('tx:committed');
     await this.locks.release(txId);
     crashPoint('tx:released');

@@ -25,6 +25,14 @@ export interface RecoveryOptions {
   batchSize: number;
 }
 
+/** Running counts of how transactions ended, in this process (for metrics). */
+export interface TransactionStats {
+  committed: number;
+  rolledBack: number;
+  /** Transactions recovery claimed from a dead owner (then rolled back or forward). */
+  recovered: number;
+}
+
 export interface RecoverySummary {
   rolledBack: number;
   rolledForward: number;
@@ -57,6 +65,7 @@ export class Recovery {
     private readonly documents: Documents,
     private readonly infoOf: (model: string) => ModelInfo,
     private readonly options: RecoveryOptions,
+    private readonly stats: TransactionStats = { committed: 0, rolledBack: 0, recovered: 0 },
   ) {}
 
   /**
@@ -125,6 +134,7 @@ export class Recovery {
       },
     );
     if (!claimed) return 'wait'; // another instance (or the owner) moved first
+    this.stats.recovered++;
     if (decision === 'rollback') {
       crashPoint('rollback:claimed');
       await this.compensate(log, owner);
@@ -146,6 +156,7 @@ export class Recovery {
     }
     const patch = error === null ? { state: 'rolled-back' as const, endedAt: Date.now() } : { state: 'rolled-back' as const, endedAt: Date.now(), error };
     await this.store.updateLog(log.id, { states: ['rolling-back'], owner }, patch);
+    this.stats.rolledBack++;
     crashPoint('rollback:ended');
     await this.store.deleteLocks(log.id);
   }
@@ -164,6 +175,7 @@ export class Recovery {
       return;
     }
     await this.store.updateLog(log.id, { states: ['pending'], owner }, { state: 'committed', endedAt: Date.now() });
+    this.stats.committed++;
     crashPoint('rollforward:ended');
     await this.store.deleteLocks(log.id);
   }

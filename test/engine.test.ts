@@ -52,6 +52,7 @@ forEachAdapter('engine', (target) => {
 
   describe('declarative batch', function () {
     it('commits every operation kind at once and logs each step with its before- and after-image', async function () {
+      const committedBefore = engine.stats.committed;
       const result = await engine.batch([
         { op: 'increment', model: 'account', id: seed.alice.id, field: 'balance', by: -300, min: 0 },
         { op: 'increment', model: 'account', id: seed.bob.id, field: 'balance', by: 300 },
@@ -68,6 +69,7 @@ forEachAdapter('engine', (target) => {
       expect(state.transfers).to.have.length(1);
       expect(state.transfers[0]).to.include({ id: result.steps[2].id, amount: 300 });
       expect(state.locks).to.deep.equal([]);
+      expect(engine.stats.committed, 'counted for metrics').to.equal(committedBefore + 1);
 
       const log = await engine.getLog(result.id);
       expect(log?.state).to.equal('committed');
@@ -173,6 +175,7 @@ forEachAdapter('engine', (target) => {
 
     it('rolls back exactly when the callback throws, and rethrows its error', async function () {
       const before = await snapshot();
+      const rolledBackBefore = engine.stats.rolledBack;
       const boom = new Error('business rule says no');
       const thrown = await engine.interactive(async (tx) => {
         await tx.increment('account', seed.alice.id as string, 'balance', -100, { min: 0 });
@@ -188,6 +191,7 @@ forEachAdapter('engine', (target) => {
       expect(after.locks).to.deep.equal([]);
       expect(after.logs[0]).to.include({ state: 'rolled-back' });
       expect(after.logs[0].error).to.deep.include({ message: 'business rule says no' });
+      expect(engine.stats.rolledBack, 'counted for metrics').to.equal(rolledBackBefore + 1);
     });
 
     it('writes the step with its before-image to the log before the document changes (write-ahead)', async function () {
