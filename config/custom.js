@@ -4,7 +4,32 @@
  */
 const DEV_WEBHOOK_SECRET = 'development-only-webhook-secret-do-not-use-in-production';
 
+function intFromEnv(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer (got ${JSON.stringify(raw)})`);
+  return value;
+}
+
 module.exports.custom = {
   DEV_WEBHOOK_SECRET,
   paymentWebhookSecret: process.env.PAYMENT_WEBHOOK_SECRET || DEV_WEBHOOK_SECRET,
+  /** The payment gateway, and the dropped-orders job that checks with it (api/lib/dropped-orders.js). */
+  gateway: {
+    /** Base URL (e.g. http://127.0.0.1:4100); unset, the job does nothing. */
+    url: process.env.PAYMENT_GATEWAY_URL || '',
+    /** Timeout of one call to the gateway. */
+    timeoutMs: intFromEnv('PAYMENT_GATEWAY_TIMEOUT_MS', 5000),
+    /** Status queries per item and run (the first and the retries), jittered exponential backoff between them. */
+    attempts: intFromEnv('DROPPED_ORDERS_ATTEMPTS', 4),
+    minBackoffMs: intFromEnv('DROPPED_ORDERS_MIN_BACKOFF_MS', 500),
+    maxBackoffMs: intFromEnv('DROPPED_ORDERS_MAX_BACKOFF_MS', 10000),
+    /** A payment still `pending` (an order `awaiting_payment` or `paid`) this long after its creation is a dropped order. */
+    droppedAfterMs: intFromEnv('DROPPED_ORDERS_AGE_MS', 15 * 60 * 1000),
+    /** Items worked per run at most (the rest wait for the next run). */
+    batchSize: intFromEnv('DROPPED_ORDERS_BATCH', 100),
+    /** How long one instance holds an item while it works it. */
+    claimMs: intFromEnv('DROPPED_ORDERS_CLAIM_MS', 120000),
+  },
 };

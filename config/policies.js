@@ -10,6 +10,7 @@ module.exports.policies = {
   '*': ['authenticated', 'canRead'],
   home: true,
   health: true,
+  metrics: true, // counts only, like health: scraped by Prometheus without a token
   'auth/login': true,
   'fund/payment-callback': true, // authenticated by the gateway's HMAC signature instead
 

@@ -6,6 +6,7 @@
 module.exports.routes = {
   'GET /': { action: 'home' },
   'GET /api/health': { action: 'health' },
+  'GET /metrics': { action: 'metrics' },
 
   'POST /api/auth/login': { action: 'auth/login' },
   'POST /api/user': { action: 'user/create' },

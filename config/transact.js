@@ -6,4 +6,18 @@ module.exports.transact = {
   leaseMs: 30000,
   lockTimeoutMs: 10000,
   recoveryIntervalMs: 10000,
+  jobs: {
+    /**
+     * Finds payments still pending / orders awaiting payment or paid-not-allocated, asks the
+     * gateway and repairs them once (api/lib/dropped-orders.js; settings in config/custom.js,
+     * `gateway`). Does nothing while PAYMENT_GATEWAY_URL is unset. DROPPED_ORDERS_JOB=off disables
+     * its timer (it can still be run by `sails.hooks.transact.scheduler.runNow('dropped-orders')`).
+     */
+    'dropped-orders': {
+      intervalMs: Number(process.env.DROPPED_ORDERS_INTERVAL_MS || 60000),
+      jitterMs: Number(process.env.DROPPED_ORDERS_JITTER_MS || 10000),
+      enabled: process.env.DROPPED_ORDERS_JOB !== 'off',
+      run: (ctx) => require('../api/lib/dropped-orders').runJob(ctx),
+    },
+  },
 };

@@ -440,6 +440,51 @@ async function handleCallback(app, body) {
   throw lastError;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Paid orders (credited, not allocated): allocated later, once
+
+/**
+ * Allocates a gateway order left `paid` (its payment credited, the loans then full): in one
+ * interactive transaction that reads the order under its lock and does nothing unless it is
+ * still `paid` (the guard: a second allocation, by a race or a repeat, finds it `allocated`),
+ * then debits cash, credits invested, raises the loans, creates the allocations and the ledger
+ * lines (entry `order:<id>`, as in the settlement) and sets it `allocated`. `attempt` makes the
+ * idempotency key (`allocate:<orderId>:<attempt>`): a keyed failure replays, a new attempt needs a
+ * new key. Resolves {outcome: 'allocated'|'already_allocated'|'not_paid'|'no_capacity', order, error?}.
+ */
+async function allocatePaidOrder(app, orderId, attempt = 0) {
+  const order = await findById(app, 'order', orderId, 'order');
+  if (order.status !== 'paid') return { outcome: order.status === 'allocated' ? 'already_allocated' : 'not_paid', order };
+  let parts;
+  try {
+    parts = planAllocation(await openLoans(app), order.amount, order.maxPerLoan, maxLoansOf(app));
+  } catch (err) {
+    if (err.code === 'insufficient_capacity') return { outcome: 'no_capacity', order, error: err.message };
+    throw err;
+  }
+  const batch = addAllocation(new Batch(), { investor: order.investor, orderId, amount: order.amount, parts, entry: `order:${orderId}` });
+  batch.add({ op: 'update', model: 'order', id: orderId, set: { status: 'allocated', reason: null } });
+  let outcome;
+  try {
+    outcome = await engineOf(app).interactive(
+      async (tx) => {
+        const current = await tx.read('order', orderId);
+        if (!current || current.status !== 'paid') return current && current.status === 'allocated' ? 'already_allocated' : 'not_paid';
+        for (const op of batch.ops) await tx.apply(op.op === 'create' && op.id === undefined ? { ...op, id: newId() } : op);
+        return 'allocated';
+      },
+      { label: 'allocate paid order', idempotencyKey: `allocate:${orderId}:${attempt}` },
+    );
+  } catch (err) {
+    const mapped = fundErrorOf(err, batch);
+    if (mapped.code === 'insufficient_capacity' || mapped.code === 'insufficient_funds') {
+      return { outcome: 'no_capacity', order: await app.models.order.findOne({ id: orderId }), error: mapped.message };
+    }
+    throw mapped;
+  }
+  return { outcome, order: await app.models.order.findOne({ id: orderId }) };
+}
+
 module.exports = {
   MAX_AMOUNT,
   FundError,
@@ -461,4 +506,5 @@ module.exports = {
   orderView,
   validSignature,
   handleCallback,
+  allocatePaidOrder,
 };

@@ -12,5 +12,7 @@ module.exports = {
     paymentId: { type: 'string', allowNull: true },
     status: { type: 'string', isIn: ['allocated', 'awaiting_payment', 'paid', 'cancelled', 'needs_attention'], required: true },
     reason: { type: 'string', allowNull: true },
+    /** Checks by the dropped-orders job: [{at, attempt, outcome, error?}] (the last 50). */
+    attempts: { type: 'json' },
   },
 };

@@ -8,6 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '../../lib/engine';
 import { type LoadedApp, loadApp, lowerApp } from './app';
+import { fundLib, seedInvestor, seedLoans } from './fund';
 import { runTransfers } from './load';
 import { runScenario, type ScenarioName, seedAccounts, snapshot } from './scenario';
 import type { AdapterName } from './targets';
@@ -47,6 +48,33 @@ async function main(): Promise<void | 'stay'> {
     );
     console.log(`OUTCOME ${JSON.stringify(outcome)}`);
     console.log(`STATE ${JSON.stringify(await snapshot(app))}`);
+    await lowerApp(app);
+    return;
+  }
+  if (mode === 'gateway-callback') {
+    // A gateway order whose callback is handled here: TRANSACT_CRASH_AT kills the process inside the settlement.
+    const app = await loadApp(target, { migrate, transact });
+    const lib = fundLib as unknown as {
+      placeOrder(app: LoadedApp, input: object): Promise<{ order: { id: string; paymentId: string } }>;
+      handleCallback(app: LoadedApp, body: object): Promise<unknown>;
+    };
+    const investor = await seedInvestor(app, 'Alice', 0);
+    await seedLoans(app, 1, [{ target: 5000 }, { target: 5000 }]);
+    const amount = 3000;
+    const placed = await lib.placeOrder(app, { investor, amount, maxPerLoan: null, funding: 'gateway' });
+    console.log(`ORDER ${JSON.stringify({ investor, orderId: placed.order.id, paymentId: placed.order.paymentId, amount })}`);
+    await lib.handleCallback(app, { paymentId: placed.order.paymentId, status: 'succeeded', amount });
+    console.log('SETTLED');
+    await lowerApp(app);
+    return;
+  }
+  if (mode === 'dropped-orders') {
+    // One app instance (HTTP lifted: the job uses the app's sails global) running the dropped-orders job once, at START_AT.
+    const app = await loadApp(target, { migrate, transact, http: true });
+    const startAt = Number(process.env.START_AT || 0);
+    if (startAt > Date.now()) await sleep(startAt - Date.now());
+    const summary = await app.hooks.transact.scheduler?.runNow('dropped-orders');
+    console.log(`SUMMARY ${JSON.stringify(summary)}`);
     await lowerApp(app);
     return;
   }

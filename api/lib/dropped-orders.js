@@ -1,0 +1,264 @@
+/**
+ * The dropped-orders job: finds the money that was paid but never took effect, and repairs it
+ * without ever crediting or allocating twice.
+ *
+ * A dropped order is
+ *   - a Payment still `pending` (a deposit, or the payment of an order `awaiting_payment`) created
+ *     more than `droppedAfterMs` ago: its callback was lost, the gateway was down, or the app
+ *     crashed while settling it (recovery rolled the settlement back);
+ *   - an Order `paid` (credited, never allocated: the loans were full, or the allocation was lost).
+ *
+ * For a payment the job asks the gateway (`GET /payments/:id`, bounded attempts with jittered
+ * exponential backoff) and applies the answer through `fund.handleCallback`, the callback's own
+ * idempotent path: succeeded → credited (and allocated) once, failed/expired → cancelled, nothing
+ * credited; pending → left for the next run. A paid order is allocated once by
+ * `fund.allocatePaidOrder`. When the gateway cannot answer after the last attempt (or answers
+ * another amount, or does not know the payment) the payment and its order become
+ * `needs_attention` with the reason: never silently dropped. Every check is recorded on the item
+ * (`attempts`: time, outcome, error), written through the engine.
+ *
+ * Each item is claimed (`payment:<paymentId>`, `order:<orderId>`) with a lease in the datastore
+ * before it is worked and released after: two instances never work one item at once; the
+ * settlement guard (`settlements` max 1) and the order's locked status read make a race with a
+ * callback harmless.
+ */
+const retry = require('async-retry');
+const fund = require('./fund');
+const gateway = require('./gateway-client');
+
+const KEEP_ATTEMPTS = 50;
+
+/** Counters per app (several apps may live in one process, e.g. in tests). */
+const countersByApp = new WeakMap();
+
+function countersOf(app) {
+  let counters = countersByApp.get(app);
+  if (counters === undefined) {
+    counters = { runs: 0, found: 0, repaired: 0, cancelled: 0, allocated: 0, escalated: 0, stillPending: 0, skipped: 0, errors: 0, gatewayCalls: 0, gatewayFailures: 0, lastRunMs: null };
+    countersByApp.set(app, counters);
+  }
+  return counters;
+}
+
+function settingsOf(app, overrides) {
+  const custom = (app.config.custom && app.config.custom.gateway) || {};
+  return {
+    url: '',
+    timeoutMs: 5000,
+    attempts: 4,
+    minBackoffMs: 500,
+    maxBackoffMs: 10000,
+    droppedAfterMs: 15 * 60 * 1000,
+    batchSize: 100,
+    claimMs: 120000,
+    ...custom,
+    ...overrides,
+  };
+}
+
+function messageOf(err) {
+  return err && err.message ? String(err.message) : String(err);
+}
+
+/** Appends an attempt to a payment's or order's `attempts` (locked read, then update), with `set` too. */
+async function record(app, model, recordId, attempt, set = {}, onlyIf = null) {
+  return app.hooks.transact.engine.interactive(
+    async (tx) => {
+      const current = await tx.read(model, recordId);
+      if (!current) return false;
+      if (onlyIf !== null && !onlyIf(current)) {
+        await tx.update(model, recordId, { attempts: [...(Array.isArray(current.attempts) ? current.attempts : []), attempt].slice(-KEEP_ATTEMPTS) });
+        return false;
+      }
+      await tx.update(model, recordId, { ...set, attempts: [...(Array.isArray(current.attempts) ? current.attempts : []), attempt].slice(-KEEP_ATTEMPTS) });
+      return true;
+    },
+    { label: `dropped-orders ${model} attempt` },
+  );
+}
+
+/** Marks a still-pending payment (and its order still waiting) `needs_attention` with the reason. */
+async function escalate(app, payment, reason, attempt) {
+  const marked = await record(app, 'payment', payment.id, attempt, { status: 'needs_attention', reason }, (current) => current.status === 'pending' || current.status === 'needs_attention');
+  if (payment.order) {
+    await record(app, 'order', payment.order, attempt, { status: 'needs_attention', reason }, (current) => current.status === 'awaiting_payment' || current.status === 'needs_attention');
+  }
+  return marked;
+}
+
+/** Asks the gateway, with bounded, jittered exponential retries; every call is recorded. */
+async function askGateway(app, settings, payment, counters) {
+  let calls = 0;
+  const answer = await retry(
+    async (bail) => {
+      calls++;
+      counters.gatewayCalls++;
+      try {
+        return await gateway.getPayment(settings, payment.paymentId);
+      } catch (err) {
+        counters.gatewayFailures++;
+        await record(app, 'payment', payment.id, { at: Date.now(), attempt: calls, outcome: 'gateway_error', error: messageOf(err) });
+        if (!err.retryable) {
+          bail(err);
+          return undefined;
+        }
+        throw err;
+      }
+    },
+    { retries: Math.max(0, settings.attempts - 1), minTimeout: settings.minBackoffMs, maxTimeout: settings.maxBackoffMs, factor: 2, randomize: true },
+  );
+  return { answer, calls };
+}
+
+/** One pending payment: ask, then settle through the callback's path (or escalate). */
+async function repairPayment(app, settings, paymentId, summary, counters) {
+  const payment = await app.models.payment.findOne({ paymentId });
+  if (!payment || payment.status !== 'pending') {
+    summary.skipped++; // settled meanwhile (a callback, another instance)
+    return;
+  }
+  let asked;
+  try {
+    asked = await askGateway(app, settings, payment, counters);
+  } catch (err) {
+    const reason = `gateway could not confirm the payment: ${messageOf(err)}`;
+    await escalate(app, payment, reason, { at: Date.now(), outcome: 'escalated', error: messageOf(err) });
+    summary.escalated++;
+    app.log.warn(`dropped-orders: payment ${paymentId} needs attention: ${reason}`);
+    return;
+  }
+  const { answer, calls } = asked;
+  const attempt = { at: Date.now(), attempt: calls, answer: answer.status };
+  if (answer.status === 'pending') {
+    await record(app, 'payment', payment.id, { ...attempt, outcome: 'still_pending' });
+    summary.stillPending++;
+    return;
+  }
+  const status = answer.status === 'succeeded' ? 'succeeded' : 'failed'; // failed or expired: cancel
+  try {
+    const view = await fund.handleCallback(app, { paymentId, status, amount: answer.amount });
+    const outcome = status === 'succeeded' ? (view.order && view.order.status === 'paid' ? 'credited_not_allocated' : 'repaired') : 'cancelled';
+    await record(app, 'payment', payment.id, { ...attempt, outcome });
+    if (status === 'succeeded') summary.repaired++;
+    else summary.cancelled++;
+  } catch (err) {
+    if (err.code === 'amount_mismatch' || err.code === 'conflict') {
+      // The gateway disagrees with what we hold (the anomaly is recorded by handleCallback).
+      const reason = `gateway answered ${answer.status} for ${answer.amount} cents: ${messageOf(err)}`;
+      await escalate(app, payment, reason, { ...attempt, outcome: 'escalated', error: messageOf(err) });
+      summary.escalated++;
+      app.log.warn(`dropped-orders: payment ${paymentId} needs attention: ${reason}`);
+      return;
+    }
+    await record(app, 'payment', payment.id, { ...attempt, outcome: 'error', error: messageOf(err) }).catch(() => undefined);
+    summary.errors++; // transient (lock timeout…): the next run tries again
+    app.log.warn(`dropped-orders: payment ${paymentId}: ${messageOf(err)}`);
+  }
+}
+
+/** One paid order: allocate it once; after `attempts` runs without room, escalate. */
+async function repairPaidOrder(app, settings, orderId, summary) {
+  const order = await app.models.order.findOne({ id: orderId });
+  if (!order || order.status !== 'paid') {
+    summary.skipped++;
+    return;
+  }
+  const previous = Array.isArray(order.attempts) ? order.attempts : [];
+  try {
+    const result = await fund.allocatePaidOrder(app, orderId, previous.length);
+    const attempt = { at: Date.now(), attempt: previous.length + 1, outcome: result.outcome, ...(result.error ? { error: result.error } : {}) };
+    if (result.outcome === 'allocated') {
+      await record(app, 'order', orderId, attempt);
+      summary.allocated++;
+      return;
+    }
+    if (result.outcome === 'no_capacity') {
+      const waited = previous.filter((a) => a.outcome === 'no_capacity').length + 1;
+      if (waited >= settings.attempts) {
+        const reason = `paid, but no loan could take it after ${waited} checks: allocate or refund`;
+        await record(app, 'order', orderId, { ...attempt, outcome: 'escalated' }, { status: 'needs_attention', reason }, (current) => current.status === 'paid');
+        summary.escalated++;
+        app.log.warn(`dropped-orders: order ${orderId} needs attention: ${reason}`);
+      } else {
+        await record(app, 'order', orderId, attempt);
+        summary.stillPending++;
+      }
+      return;
+    }
+    summary.skipped++;
+  } catch (err) {
+    await record(app, 'order', orderId, { at: Date.now(), attempt: previous.length + 1, outcome: 'error', error: messageOf(err) }).catch(() => undefined);
+    summary.errors++;
+    app.log.warn(`dropped-orders: order ${orderId}: ${messageOf(err)}`);
+  }
+}
+
+/** Works one item under its claim; false when another instance holds it. */
+async function claimed(ctx, item, leaseMs, work) {
+  if (!(await ctx.claim(item, leaseMs))) return false;
+  try {
+    await work();
+  } finally {
+    await ctx.release(item);
+  }
+  return true;
+}
+
+/**
+ * One run of the job on `app`: {found, repaired, cancelled, allocated, escalated, stillPending,
+ * skipped, errors, ms}. `overrides` replaces settings (tests).
+ */
+async function run(app, ctx, overrides = {}) {
+  const settings = settingsOf(app, overrides);
+  const counters = countersOf(app);
+  const started = Date.now();
+  const summary = { found: 0, repaired: 0, cancelled: 0, allocated: 0, escalated: 0, stillPending: 0, skipped: 0, errors: 0, ms: 0 };
+  if (!settings.url) {
+    summary.skippedReason = 'no payment gateway URL (PAYMENT_GATEWAY_URL)';
+    return summary;
+  }
+  const cutoff = started - settings.droppedAfterMs;
+  const old = { createdAt: { '<=': cutoff } };
+  const [payments, waiting, paid] = await Promise.all([
+    app.models.payment.find({ where: { status: 'pending', ...old }, sort: 'createdAt ASC', limit: settings.batchSize }),
+    app.models.order.find({ where: { status: 'awaiting_payment', ...old }, sort: 'createdAt ASC', limit: settings.batchSize }),
+    app.models.order.find({ where: { status: 'paid', ...old }, sort: 'createdAt ASC', limit: settings.batchSize }),
+  ]);
+  const paymentIds = [...new Set([...payments.map((p) => p.paymentId), ...waiting.map((o) => o.paymentId).filter(Boolean)])];
+  summary.found = paymentIds.length + paid.length;
+  for (const paymentId of paymentIds) {
+    if (ctx.stopping) break;
+    const worked = await claimed(ctx, `payment:${paymentId}`, settings.claimMs, () => repairPayment(app, settings, paymentId, summary, counters));
+    if (!worked) summary.skipped++;
+  }
+  // Orders a repair above just left `paid` are picked up by the next run (their loans were full now).
+  for (const order of paid) {
+    if (ctx.stopping) break;
+    const worked = await claimed(ctx, `order:${order.id}`, settings.claimMs, () => repairPaidOrder(app, settings, order.id, summary));
+    if (!worked) summary.skipped++;
+  }
+  summary.ms = Date.now() - started;
+  counters.runs++;
+  for (const key of ['found', 'repaired', 'cancelled', 'allocated', 'escalated', 'stillPending', 'skipped', 'errors']) counters[key] += summary[key];
+  counters.lastRunMs = summary.ms;
+  const metrics = require('./metrics');
+  metrics.observeRun(app, summary.ms / 1000);
+  app.log.info(
+    `dropped-orders: found ${summary.found}, repaired ${summary.repaired}, cancelled ${summary.cancelled}, allocated ${summary.allocated}, escalated ${summary.escalated}, still pending ${summary.stillPending}, skipped ${summary.skipped}, errors ${summary.errors} (${summary.ms} ms)`,
+  );
+  return summary;
+}
+
+/**
+ * The scheduler's entry (config/transact.js). The job gets no app from the scheduler, so it uses
+ * the app's `sails` global, as the app's actions do (one lifted app per process); a run started by
+ * another app's scheduler in the same process (tests) is refused rather than run on the wrong app.
+ */
+async function runJob(ctx) {
+  const app = typeof sails === 'undefined' ? undefined : sails; // eslint-disable-line no-undef
+  const own = app && app.hooks && app.hooks.transact && app.hooks.transact.scheduler && app.hooks.transact.scheduler.status().some((job) => job.name === 'dropped-orders' && job.running);
+  if (!own) return { skippedReason: 'not the lifted app' };
+  return run(app, ctx);
+}
+
+module.exports = { run, runJob, countersOf, settingsOf };

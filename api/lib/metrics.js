@@ -1,0 +1,88 @@
+/**
+ * Prometheus metrics of the fund app (prom-client), in a Registry of its own per app (never the
+ * global one: tests lift several apps in one process). Values are read at scrape time from the
+ * engine (`engine.stats`, `engine.retries`), the scheduler (`scheduler.status()`) and the
+ * dropped-orders job's counters; the job's run durations are a histogram it feeds.
+ */
+const client = require('prom-client');
+
+const registries = new WeakMap();
+
+/** A counter whose value is read at scrape time from a running total. */
+function readCounter(registry, name, help, read, labelNames = []) {
+  return new client.Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const value = read();
+      if (Array.isArray(value)) for (const [labels, v] of value) this.inc(labels, v);
+      else this.inc(value);
+    },
+  });
+}
+
+function build(app) {
+  const registry = new client.Registry();
+  const engine = () => app.hooks.transact.engine;
+  const jobs = () => (app.hooks.transact.scheduler ? app.hooks.transact.scheduler.status() : []);
+  const dropped = () => require('./dropped-orders').countersOf(app);
+
+  readCounter(registry, 'transact_transactions_committed_total', 'Transactions committed by this instance', () => engine().stats.committed);
+  readCounter(registry, 'transact_transactions_rolled_back_total', 'Transactions rolled back by this instance', () => engine().stats.rolledBack);
+  readCounter(registry, 'transact_transactions_recovered_total', 'Transactions of dead owners settled by this instance\'s recovery', () => engine().stats.recovered);
+  readCounter(registry, 'transact_transient_retries_total', 'Datastore calls retried after a transient error', () => engine().retries.retried);
+
+  readCounter(registry, 'fund_dropped_orders_found_total', 'Dropped orders found (pending payments, orders awaiting payment or paid)', () => dropped().found);
+  readCounter(registry, 'fund_dropped_orders_repaired_total', 'Dropped payments credited (and allocated) after asking the gateway', () => dropped().repaired);
+  readCounter(registry, 'fund_dropped_orders_cancelled_total', 'Dropped payments cancelled (failed or expired at the gateway)', () => dropped().cancelled);
+  readCounter(registry, 'fund_dropped_orders_allocated_total', 'Paid orders allocated by the job', () => dropped().allocated);
+  readCounter(registry, 'fund_dropped_orders_escalated_total', 'Dropped orders marked needs_attention', () => dropped().escalated);
+  readCounter(registry, 'fund_dropped_orders_errors_total', 'Items the job could not work (tried again next run)', () => dropped().errors);
+  readCounter(registry, 'fund_gateway_requests_total', 'Status queries sent to the payment gateway', () => dropped().gatewayCalls);
+  readCounter(registry, 'fund_gateway_request_failures_total', 'Status queries to the payment gateway that failed', () => dropped().gatewayFailures);
+
+  readCounter(registry, 'transact_job_runs_total', 'Runs of each scheduler job', () => jobs().map((job) => [{ job: job.name }, job.runs]), ['job']);
+  readCounter(registry, 'transact_job_failures_total', 'Runs of each scheduler job that threw', () => jobs().map((job) => [{ job: job.name }, job.failures]), ['job']);
+  new client.Gauge({
+    name: 'transact_job_last_duration_seconds',
+    help: 'Duration of the last run of each scheduler job',
+    labelNames: ['job'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const job of jobs()) if (job.lastDurationMs !== null) this.set({ job: job.name }, job.lastDurationMs / 1000);
+    },
+  });
+  const runs = new client.Histogram({
+    name: 'fund_dropped_orders_run_duration_seconds',
+    help: 'Duration of the dropped-orders job\'s runs',
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+    registers: [registry],
+  });
+  return { registry, runs };
+}
+
+function metricsOf(app) {
+  let metrics = registries.get(app);
+  if (metrics === undefined) {
+    metrics = build(app);
+    registries.set(app, metrics);
+  }
+  return metrics;
+}
+
+/** Records the duration of one dropped-orders run. */
+function observeRun(app, seconds) {
+  metricsOf(app).runs.observe(seconds);
+}
+
+/** The exposition text and its content type. */
+async function render(app) {
+  const { registry } = metricsOf(app);
+  return { contentType: registry.contentType, body: await registry.metrics() };
+}
+
+module.exports = { metricsOf, observeRun, render };
