@@ -133,6 +133,24 @@ forEachAdapter('dropped orders', (target, adapter) => {
     await expectFundInvariants(fund.app);
   });
 
+  it('times out a gateway that does not answer in time (per call), and escalates after the last attempt', async function () {
+    const alice = await seedInvestor(fund.app, 'Alice', 0);
+    await seedLoans(fund.app, 1, [{ target: 5000 }]);
+    sim.control({ loseCallbacks: 1 });
+    const placed = await gatewayOrder(fund, sim, alice, 1000);
+    await placed.delivered;
+    sim.control({ delayMs: 400 });
+    useGateway(fund.app, sim, { timeoutMs: 100, attempts: 2 });
+    const started = Date.now();
+    expect(await runJob(fund.app)).to.include({ found: 1, escalated: 1 });
+    expect(Date.now() - started, 'bounded by attempts × timeout + backoff').to.be.below(2000);
+    const payment = await one('payment', { paymentId: placed.paymentId });
+    expect(payment).to.include({ status: 'needs_attention', settlements: 0 });
+    expect(attemptsOf(payment).map((a) => a.outcome)).to.deep.equal(['gateway_error', 'gateway_error', 'escalated']);
+    expect(attemptsOf(payment)[0].error).to.match(/timed out after 100 ms/);
+    await expectFundInvariants(fund.app);
+  });
+
   it('cancels orders whose payment failed or expired at the gateway, crediting nothing', async function () {
     const alice = await seedInvestor(fund.app, 'Alice', 0);
     await seedLoans(fund.app, 1, [{ target: 9000 }]);

@@ -134,6 +134,13 @@ async function repairPayment(app, settings, paymentId, summary, counters) {
     summary.stillPending++;
     return;
   }
+  const now = await app.models.payment.findOne({ id: payment.id });
+  if (!now || now.status !== 'pending') {
+    // Settled (or escalated) while we asked: by its callback. Nothing to do; the answer is recorded.
+    await record(app, 'payment', payment.id, { ...attempt, outcome: 'settled_meanwhile' });
+    summary.skipped++;
+    return;
+  }
   const status = answer.status === 'succeeded' ? 'succeeded' : 'failed'; // failed or expired: cancel
   try {
     const view = await fund.handleCallback(app, { paymentId, status, amount: answer.amount });
@@ -224,7 +231,10 @@ async function run(app, ctx, overrides = {}) {
     app.models.order.find({ where: { status: 'awaiting_payment', ...old }, sort: 'createdAt ASC', limit: settings.batchSize }),
     app.models.order.find({ where: { status: 'paid', ...old }, sort: 'createdAt ASC', limit: settings.batchSize }),
   ]);
-  const paymentIds = [...new Set([...payments.map((p) => p.paymentId), ...waiting.map((o) => o.paymentId).filter(Boolean)])];
+  // An order awaiting payment is dropped when its payment is still pending (one in needs_attention is the operator's).
+  const waitingIds = waiting.map((o) => o.paymentId).filter(Boolean);
+  const waitingPending = waitingIds.length === 0 ? [] : await app.models.payment.find({ where: { paymentId: waitingIds, status: 'pending' } });
+  const paymentIds = [...new Set([...payments.map((p) => p.paymentId), ...waitingPending.map((p) => p.paymentId)])];
   summary.found = paymentIds.length + paid.length;
   for (const paymentId of paymentIds) {
     if (ctx.stopping) break;
