@@ -200,8 +200,8 @@ function boundRole(err, batch) {
 /** Turns a bound violation into the fund's own code; other errors pass through. */
 function fundErrorOf(err, batch) {
   const role = boundRole(err, batch);
-  if (role === 'funds') return new FundError('insufficient_funds', 'the investor has not enough cash', 'amount');
-  if (role === 'capacity') return new FundError('insufficient_capacity', 'a loan filled up meanwhile: not enough room in open loans', 'amount');
+  if (role === 'funds') return new FundError('insufficient_funds', 'the investor has not enough cash', 'body.amount');
+  if (role === 'capacity') return new FundError('insufficient_capacity', 'a loan filled up meanwhile: not enough room in open loans', 'body.amount');
   return err;
 }
 
