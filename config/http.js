@@ -25,9 +25,30 @@ function jsonBodyParser() {
   };
 }
 
+/**
+ * The admin page's HTML forms (application/x-www-form-urlencoded) are parsed on /admin routes
+ * only; everything else keeps the strict JSON parser above.
+ */
+const adminForm = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 50 });
+
+function isAdminPath(req) {
+  const path = req.path || '';
+  return path === '/admin' || path.startsWith('/admin/');
+}
+
+function bodyParser() {
+  const parseJson = jsonBodyParser();
+  return function parseBody(req, res, next) {
+    if (isAdminPath(req) && req.is('application/x-www-form-urlencoded')) {
+      return adminForm(req, res, (err) => (err ? res.status(err.status || 400).type('text/plain').send('bad form body') : next()));
+    }
+    return parseJson(req, res, next);
+  };
+}
+
 module.exports.port = Number(process.env.PORT) || 4117;
 module.exports.http = {
   middleware: {
-    bodyParser: jsonBodyParser(),
+    bodyParser: bodyParser(),
   },
 };

@@ -25,6 +25,20 @@ module.exports.routes = {
 
   'POST /transfers': { action: 'transfer/create' },
 
+  // The admin page (server-rendered, cookie session, CSRF on every POST; api/controllers/admin)
+  'GET /admin': { action: 'admin/dashboard' },
+  'GET /admin/login': { action: 'admin/login' },
+  'POST /admin/login': { action: 'admin/login' },
+  'POST /admin/logout': { action: 'admin/logout' },
+  'GET /admin/assets/:file': { action: 'admin/asset' },
+  'GET /admin/attention': { action: 'admin/attention' },
+  'POST /admin/act/:action': { action: 'admin/act' },
+  'GET /admin/reconciliation': { action: 'admin/reconciliation' },
+  'POST /admin/reconciliation': { action: 'admin/reconciliation' },
+  'GET /admin/transactions': { action: 'admin/transactions' },
+  'GET /admin/transactions/:id': { action: 'admin/transaction' },
+  'GET /admin/history/:model/:id': { action: 'admin/history' },
+
   'POST /api/:model': { action: 'crud/create' },
   'PATCH /api/:model/:id': { action: 'crud/update' },
   'PUT /api/:model/:id': { action: 'crud/update' },

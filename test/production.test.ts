@@ -48,7 +48,7 @@ function runScript(script: string, env: Record<string, string>): Promise<Exit> {
 describe('production guard (node app.js, NODE_ENV=production)', function () {
   this.timeout(60_000);
 
-  const base = { NODE_ENV: 'production', PORT: '4118', DATASTORE: 'postgresql', PG_URL: 'postgres://nobody@127.0.0.1:1/none', PAYMENT_WEBHOOK_SECRET: GOOD_SECRET };
+  const base = { NODE_ENV: 'production', PORT: '4118', DATASTORE: 'postgresql', PG_URL: 'postgres://nobody@127.0.0.1:1/none', PAYMENT_WEBHOOK_SECRET: GOOD_SECRET, SESSION_SECRET: `session-${GOOD_SECRET}` };
 
   const cases: [string, Record<string, string>, RegExp][] = [
     ['a missing webhook secret', { PAYMENT_WEBHOOK_SECRET: '' }, /PAYMENT_WEBHOOK_SECRET must be set/],
@@ -56,6 +56,7 @@ describe('production guard (node app.js, NODE_ENV=production)', function () {
     ["Sails' default port", { PORT: '1337' }, /PORT must be set, and not to the default 1337/],
     ['no port at all', { PORT: '' }, /PORT must be set/],
     ['sails-disk', { DATASTORE: 'disk' }, /DATASTORE must be mongo or postgresql/],
+    ['a missing session secret', { SESSION_SECRET: '' }, /SESSION_SECRET must be set/],
   ];
   for (const [name, env, message] of cases) {
     it(`refuses to start with ${name}`, async function () {

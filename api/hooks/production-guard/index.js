@@ -11,6 +11,10 @@ module.exports = function productionGuard(sails) {
       if (!secret || secret === sails.config.custom.DEV_WEBHOOK_SECRET || secret.length < 32) {
         problems.push('PAYMENT_WEBHOOK_SECRET must be set to a production secret of at least 32 characters');
       }
+      const sessionSecret = process.env.SESSION_SECRET;
+      if (!sessionSecret || sessionSecret === (sails.config.session || {}).DEV_SESSION_SECRET || sessionSecret.length < 32) {
+        problems.push('SESSION_SECRET must be set to a production secret of at least 32 characters (the admin page signs its session cookie with it)');
+      }
       if (!process.env.PORT || Number(process.env.PORT) === 1337) problems.push('PORT must be set, and not to the default 1337');
       if ((process.env.DATASTORE || 'disk') === 'disk') problems.push('DATASTORE must be mongo or postgresql: sails-disk is single-process and for development only');
       if (problems.length > 0) throw new Error(`refusing to start in production:\n- ${problems.join('\n- ')}`);

@@ -1,0 +1,257 @@
+/**
+ * The admin page's services (api/controllers/admin/*): session login and CSRF, the dashboard's
+ * figures, the items that need attention and the actions on them. Every write goes through the
+ * engine (or recovery) and records who, when and why.
+ */
+const { randomBytes, timingSafeEqual } = require('node:crypto');
+const { verifyPassword, LoginLimiter } = require('./auth');
+const { atLeast } = require('./roles');
+const fund = require('./fund');
+const gateway = require('./gateway-client');
+const dropped = require('./dropped-orders');
+
+const HOUR = 60 * 60 * 1000;
+const DAY = 24 * HOUR;
+const STATES = ['pending', 'committed', 'rolling-back', 'rolled-back'];
+const limiter = new LoginLimiter();
+
+class AdminError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session and CSRF
+
+/** {id, username, role} of a correct login, null otherwise (rate-limited like the API's). */
+async function login(app, username, password, ip) {
+  if (typeof username !== 'string' || typeof password !== 'string' || username.length > 100 || password.length > 200) return null;
+  const keys = [`user:${username}`, `ip:${ip}`];
+  if (limiter.blocked(keys)) throw new AdminError(429, 'too many failed logins; wait a minute');
+  const user = await app.models.user.findOne({ username });
+  if (!user || !(await verifyPassword(password, user.passwordHash))) {
+    limiter.fail(keys);
+    return null;
+  }
+  limiter.reset(keys);
+  return { id: user.id, username: user.username, role: user.role };
+}
+
+function newCsrfToken() {
+  return randomBytes(24).toString('base64url');
+}
+
+function validCsrf(session, token) {
+  if (!session || typeof session.csrf !== 'string' || typeof token !== 'string') return false;
+  const a = Buffer.from(session.csrf);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** What a role may see and do on the page. */
+function rightsOf(role) {
+  return { act: atLeast(role, 'admin'), reconcile: atLeast(role, 'monitor') || role === 'readonly' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard
+
+async function transactionCounts(app) {
+  const Log = app.models.transactlog;
+  const now = Date.now();
+  const windows = { hour: now - HOUR, day: now - DAY, all: null };
+  const rows = [];
+  for (const state of STATES) {
+    const row = { state };
+    for (const [name, since] of Object.entries(windows)) {
+      row[name] = await Log.count(since === null ? { state } : { state, startedAt: { '>=': since } });
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+function jobStatus(app) {
+  const scheduler = app.hooks.transact.scheduler;
+  return scheduler ? scheduler.status() : [];
+}
+
+function counters(app) {
+  const engine = app.hooks.transact.engine;
+  return { engine: { ...engine.stats }, droppedOrders: { ...dropped.countersOf(app) } };
+}
+
+/** Daily deposit volume and investment volume per platform over the last `days` days, as SVG geometry. */
+async function volumeChart(app, days = 30) {
+  const now = Date.now();
+  const start = Math.floor((now - (days - 1) * DAY) / DAY) * DAY;
+  const [deposits, allocations, platforms] = await Promise.all([
+    app.models.ledgerentry.find({ where: { account: 'gateway', createdAt: { '>=': start } } }),
+    app.models.allocation.find({ where: { createdAt: { '>=': start } } }),
+    app.models.platform.find({}),
+  ]);
+  const dayOf = (at) => Math.min(days - 1, Math.max(0, Math.floor((at - start) / DAY)));
+  const depositByDay = new Array(days).fill(0);
+  for (const line of deposits) depositByDay[dayOf(line.createdAt)] += -line.amount;
+  const names = new Map(platforms.map((p) => [p.id, p.name]));
+  const series = new Map();
+  for (const a of allocations) {
+    if (!series.has(a.platform)) series.set(a.platform, new Array(days).fill(0));
+    series.get(a.platform)[dayOf(a.createdAt)] += a.amount;
+  }
+  const palette = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#edc948', '#76b7b2', '#ff9da7', '#9c755f'];
+  const width = 900;
+  const height = 260;
+  const pad = { left: 70, right: 10, top: 10, bottom: 30 };
+  const slot = (width - pad.left - pad.right) / days;
+  const investedByDay = depositByDay.map((_, d) => [...series.values()].reduce((s, v) => s + v[d], 0));
+  const max = Math.max(1, ...depositByDay, ...investedByDay);
+  const y = (v) => pad.top + (height - pad.top - pad.bottom) * (1 - v / max);
+  const bars = [];
+  const legend = [{ name: 'deposits', color: '#888' }];
+  depositByDay.forEach((v, d) => {
+    if (v > 0) bars.push({ x: pad.left + d * slot + 1, y: y(v), w: slot / 2 - 1, h: y(0) - y(v), color: '#888', title: `${new Date(start + d * DAY).toISOString().slice(0, 10)} deposits ${(v / 100).toFixed(2)}` });
+  });
+  let i = 0;
+  const stacks = new Array(days).fill(0);
+  for (const [platform, values] of series) {
+    const color = palette[i++ % palette.length];
+    const name = names.get(platform) || platform;
+    legend.push({ name, color });
+    values.forEach((v, d) => {
+      if (v <= 0) return;
+      const top = y(stacks[d] + v);
+      bars.push({ x: pad.left + d * slot + slot / 2, y: top, w: slot / 2 - 1, h: y(stacks[d]) - top, color, title: `${new Date(start + d * DAY).toISOString().slice(0, 10)} ${name} ${(v / 100).toFixed(2)}` });
+      stacks[d] += v;
+    });
+  }
+  const ticks = [0, 0.5, 1].map((f) => ({ y: y(max * f), label: ((max * f) / 100).toFixed(0) }));
+  const labels = [0, Math.floor(days / 2), days - 1].map((d) => ({ x: pad.left + d * slot, label: new Date(start + d * DAY).toISOString().slice(5, 10) }));
+  return { width, height, pad, bars, legend, ticks, labels, baseline: y(0), totals: { deposits: depositByDay.reduce((a, b) => a + b, 0), invested: investedByDay.reduce((a, b) => a + b, 0) } };
+}
+
+async function dashboard(app) {
+  const [counts, chart] = await Promise.all([transactionCounts(app), volumeChart(app)]);
+  return { counts, jobs: jobStatus(app), counters: counters(app), chart };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Needs attention
+
+async function attention(app) {
+  const engine = app.hooks.transact.engine;
+  const now = Date.now();
+  const [payments, orders, stuck] = await Promise.all([
+    app.models.payment.find({ where: { status: 'needs_attention' }, sort: 'createdAt ASC', limit: 500 }),
+    app.models.order.find({ where: { status: 'needs_attention' }, sort: 'createdAt ASC', limit: 500 }),
+    app.models.transactlog.find({ where: { state: ['pending', 'rolling-back'], leaseUntil: { '<': now - engine.options.clockSkewMs } }, sort: 'startedAt ASC', limit: 500 }),
+  ]);
+  const itemOf = (kind) => (doc) => ({ kind, id: doc.id, ref: kind === 'payment' ? doc.paymentId : doc.paymentId || null, amount: doc.amount, investor: doc.investor, ageMs: now - doc.createdAt, reason: doc.reason || null, attempts: Array.isArray(doc.attempts) ? doc.attempts.length : 0, lastAttempt: Array.isArray(doc.attempts) && doc.attempts.length ? doc.attempts[doc.attempts.length - 1] : null });
+  return {
+    items: [...payments.map(itemOf('payment')), ...orders.map(itemOf('order'))],
+    stuck: stuck.map((log) => ({ id: log.id, state: log.state, label: log.label ?? null, ageMs: now - log.startedAt, leaseUntil: log.leaseUntil, attempts: log.recoveries ?? 0, reason: log.error ? log.error.message : 'lease expired before it finished' })),
+  };
+}
+
+function stamp(me, why) {
+  return `by ${me.username} at ${new Date().toISOString()}${why ? `: ${why}` : ''}`;
+}
+
+/** Appends an admin's attempt to a payment's or order's `attempts`, through the engine. */
+async function recordAttempt(app, model, id, attempt, set = {}) {
+  await app.hooks.transact.engine.interactive(
+    async (tx) => {
+      const current = await tx.read(model, id);
+      if (!current) return;
+      const attempts = Array.isArray(current.attempts) ? current.attempts : [];
+      await tx.update(model, id, { ...set, attempts: [...attempts, attempt].slice(-50) });
+    },
+    { label: `admin ${model} ${attempt.outcome} ${attempt.by}`.slice(0, 200) },
+  );
+}
+
+/**
+ * Retry now: the dropped-orders job's work for one payment (or an order's payment), under the
+ * job's claim on the item: ask the gateway, then settle through the callback's own idempotent
+ * path. Resolves {outcome}.
+ */
+async function retryItem(app, kind, id, me) {
+  const doc = await app.models[kind].findOne({ id });
+  if (!doc) throw new AdminError(404, `no ${kind} ${id}`);
+  const paymentId = doc.paymentId;
+  if (!paymentId) throw new AdminError(409, `${kind} ${id} has no gateway payment to ask about`);
+  const payment = kind === 'payment' ? doc : await app.models.payment.findOne({ paymentId });
+  if (!payment) throw new AdminError(404, `no payment ${paymentId}`);
+  const settings = dropped.settingsOf(app, {});
+  if (!settings.url) throw new AdminError(409, 'no payment gateway URL is configured (PAYMENT_GATEWAY_URL)');
+  const scheduler = app.hooks.transact.scheduler;
+  const ctx = scheduler && typeof scheduler.context === 'function' ? scheduler.context() : null;
+  const item = `payment:${paymentId}`;
+  if (ctx && !(await ctx.claim(item, settings.claimMs))) throw new AdminError(409, `the dropped-orders job is working on ${item} now; try again in a moment`);
+  const attempt = { at: Date.now(), by: me.username, admin: true };
+  try {
+    let answer;
+    try {
+      answer = await gateway.getPayment(settings, paymentId);
+    } catch (err) {
+      await recordAttempt(app, 'payment', payment.id, { ...attempt, outcome: 'gateway_error', error: err.message });
+      throw new AdminError(502, `the gateway could not answer: ${err.message}`);
+    }
+    if (answer.status === 'pending') {
+      await recordAttempt(app, 'payment', payment.id, { ...attempt, outcome: 'still_pending', answer: answer.status });
+      return { outcome: 'still_pending' };
+    }
+    const status = answer.status === 'succeeded' ? 'succeeded' : 'failed';
+    try {
+      await fund.handleCallback(app, { paymentId, status, amount: answer.amount });
+    } catch (err) {
+      await recordAttempt(app, 'payment', payment.id, { ...attempt, outcome: 'error', answer: answer.status, error: err.message });
+      throw new AdminError(409, `the gateway answered ${answer.status}, but it could not be applied: ${err.message}`);
+    }
+    await recordAttempt(app, 'payment', payment.id, { ...attempt, outcome: status === 'succeeded' ? 'repaired' : 'cancelled', answer: answer.status });
+    return { outcome: status === 'succeeded' ? 'repaired' : 'cancelled' };
+  } finally {
+    if (ctx) await ctx.release(item);
+  }
+}
+
+/** Mark resolved with a note: the payment becomes failed / the order cancelled, through the engine. */
+async function resolveItem(app, kind, id, me, note) {
+  const engine = app.hooks.transact.engine;
+  const reason = `resolved ${stamp(me, note)}`.slice(0, 500);
+  const status = kind === 'payment' ? 'failed' : 'cancelled';
+  const done = await engine.interactive(
+    async (tx) => {
+      const current = await tx.read(kind, id);
+      if (!current || current.status !== 'needs_attention') return false;
+      const attempts = Array.isArray(current.attempts) ? current.attempts : [];
+      await tx.update(kind, id, { status, reason, attempts: [...attempts, { at: Date.now(), by: me.username, admin: true, outcome: 'resolved', note }].slice(-50) });
+      return true;
+    },
+    { label: `admin resolve ${kind} ${stamp(me)}`.slice(0, 200) },
+  );
+  if (!done) throw new AdminError(409, `${kind} ${id} does not need attention`);
+}
+
+/** Rolls a stuck transaction back through recovery, then records who and why on its log. */
+async function rollbackStuck(app, txId, me, why) {
+  const engine = app.hooks.transact.engine;
+  const log = await engine.getLog(txId);
+  if (!log) throw new AdminError(404, `no transaction ${txId}`);
+  if (!['pending', 'rolling-back'].includes(log.state)) throw new AdminError(409, `transaction ${txId} is ${log.state}, not stuck`);
+  const outcome = await engine.recovery.settle(log, false);
+  const after = await engine.getLog(txId);
+  if (!after || after.state !== 'rolled-back') throw new AdminError(409, `recovery did not roll ${txId} back (${String(outcome)}): its lease may still be live`);
+  const error = { ...(after.error || {}), code: (after.error && after.error.code) || 'rolled_back_by_admin', message: `${(after.error && after.error.message) || 'rolled back'}; rolled back from the admin page ${stamp(me, why)}`.slice(0, 1000), admin: { by: me.username, at: Date.now(), reason: why } };
+  await engine.store.updateLog(txId, { states: ['rolled-back'] }, { error });
+  return outcome;
+}
+
+/** Reverses a committed transaction; the reason on the reversal names who and when. */
+async function reverseTransaction(app, txId, me, why) {
+  return app.hooks.transact.engine.reverse(txId, { reason: `${why} (${stamp(me)})`.slice(0, 500) });
+}
+
+module.exports = { AdminError, login, newCsrfToken, validCsrf, rightsOf, dashboard, attention, retryItem, resolveItem, rollbackStuck, reverseTransaction, HOUR, DAY, STATES };

@@ -1,0 +1,66 @@
+/**
+ * Reconciliation, shared by GET /api/reconciliation and the admin page:
+ *  - every investor's cash against the sum of its ledger lines on account 'cash';
+ *  - every loan's raised against the sum of its allocations;
+ *    each mismatch {model, id, field, expected (from the lines), actual (stored; null: no such document)};
+ *  - stuck: transactions pending or rolling back whose lease ended (beyond the clock-skew
+ *    allowance) and that recovery has not finished: {id, state, label, ageMs}.
+ * `detailed` adds the per-document rows and the money totals the admin page shows.
+ */
+function sumBy(rows, key) {
+  const sums = new Map();
+  for (const row of rows) sums.set(row[key], (sums.get(row[key]) || 0) + row.amount);
+  return sums;
+}
+
+function compare(model, field, documents, sums, rows) {
+  const mismatches = [];
+  for (const doc of documents) {
+    const expected = sums.get(doc.id) || 0;
+    const ok = doc[field] === expected;
+    if (!ok) mismatches.push({ model, id: doc.id, field, expected, actual: doc[field] });
+    if (rows) rows.push({ model, id: doc.id, name: doc.name ?? doc.borrower ?? null, field, expected, actual: doc[field], ok });
+    sums.delete(doc.id);
+  }
+  // lines for documents that do not exist
+  for (const [id, expected] of sums) {
+    if (id !== null && id !== undefined && expected !== 0) {
+      mismatches.push({ model, id, field, expected, actual: null });
+      if (rows) rows.push({ model, id, name: null, field, expected, actual: null, ok: false });
+    }
+  }
+  return mismatches;
+}
+
+function total(rows, field) {
+  return rows.reduce((sum, row) => sum + (Number(row[field]) || 0), 0);
+}
+
+async function reconcile(app, { detailed = false } = {}) {
+  const { models } = app;
+  const engine = app.hooks.transact.engine;
+  const now = Date.now();
+  const [investors, cashLines, loans, allocations, active, flowLines] = await Promise.all([
+    models.investor.find({}),
+    models.ledgerentry.find({ where: { account: 'cash' } }),
+    models.loan.find({}),
+    models.allocation.find({}),
+    models.transactlog.find({ where: { state: ['pending', 'rolling-back'], leaseUntil: { '<': now - engine.options.clockSkewMs } }, sort: 'startedAt ASC' }),
+    detailed ? models.ledgerentry.find({ where: { account: ['gateway', 'withdrawals'] } }) : Promise.resolve([]),
+  ]);
+  const investorRows = detailed ? [] : null;
+  const loanRows = detailed ? [] : null;
+  const mismatches = [...compare('investor', 'cash', investors, sumBy(cashLines, 'investor'), investorRows), ...compare('loan', 'raised', loans, sumBy(allocations, 'loan'), loanRows)];
+  const stuck = active.map((log) => ({ id: log.id, state: log.state, label: log.label ?? null, ageMs: now - log.startedAt, leaseUntil: log.leaseUntil, recoveries: log.recoveries ?? 0, error: log.error ?? null }));
+  const result = { ok: mismatches.length === 0 && stuck.length === 0, checkedAt: new Date(now).toISOString(), mismatches, stuck };
+  if (!detailed) return result;
+  const received = -total(flowLines.filter((l) => l.account === 'gateway'), 'amount');
+  const withdrawn = total(flowLines.filter((l) => l.account === 'withdrawals'), 'amount');
+  const cashHeld = total(investors, 'cash');
+  const invested = total(investors, 'invested');
+  const totals = { received, withdrawn, net: received - withdrawn, cashHeld, invested, held: cashHeld + invested, raised: total(loans, 'raised'), allocated: total(allocations, 'amount') };
+  totals.ok = totals.net === totals.held && totals.raised === totals.allocated;
+  return { ...result, investors: investorRows, loans: loanRows, totals };
+}
+
+module.exports = { reconcile };

@@ -1,0 +1,5 @@
+/** Server-rendered EJS views for the admin page (views/admin/*.ejs, layout views/admin/layout.ejs). */
+module.exports.views = {
+  extension: 'ejs',
+  layout: 'admin/layout',
+};
