@@ -30,7 +30,7 @@ module.exports.routes = {
   'GET /admin/login': { action: 'admin/login' },
   'POST /admin/login': { action: 'admin/login' },
   'POST /admin/logout': { action: 'admin/logout' },
-  'GET /admin/assets/:file': { action: 'admin/asset' },
+  'GET /admin/assets/:file': { action: 'admin/asset', skipAssets: false },
   'GET /admin/attention': { action: 'admin/attention' },
   'POST /admin/act/:action': { action: 'admin/act' },
   'GET /admin/reconciliation': { action: 'admin/reconciliation' },

@@ -69,6 +69,10 @@ forEachAdapter('admin page in a browser', (target, adapter) => {
     await investorWithCash('Dana', 50_000);
     await signIn(page, base, ADMIN.username, ADMIN.password);
     expect(await page.textContent('#role')).to.equal('admin');
+    const css = await page.request.get(`${base}/admin/assets/admin.css`);
+    expect(css.status()).to.equal(200);
+    expect(css.headers()['content-type']).to.contain('text/css');
+    expect(await page.evaluate<string>("getComputedStyle(document.querySelector('header')).display")).to.equal('flex');
     expect(await page.locator('#counts tr').count()).to.equal(5);
     expect(await page.textContent('#jobs')).to.contain('dropped-orders');
     expect(await page.locator('#chart rect').count()).to.be.greaterThan(1);
@@ -161,9 +165,9 @@ forEachAdapter('admin page in a browser', (target, adapter) => {
         const csrf = await p.getAttribute('input[name=_csrf]', 'value');
         expect(csrf).to.be.a('string');
         const forged = await p.request.post(`${base}/admin/act/reverse`, { form: { _csrf: csrf as string, id: tx, reason: 'forged' }, maxRedirects: 0 });
-        expect(forged.status()).to.equal(403);
+        expect(forged.status(), `${role}: ${await forged.text()}`).to.equal(403);
         const retry = await p.request.post(`${base}/admin/act/retry`, { form: { _csrf: csrf as string, kind: 'payment', id: payment.id }, maxRedirects: 0 });
-        expect(retry.status()).to.equal(403);
+        expect(retry.status(), `${role} retry: ${await retry.text()}`).to.equal(403);
       } finally {
         await other.close();
       }
@@ -172,7 +176,7 @@ forEachAdapter('admin page in a browser', (target, adapter) => {
     expect((await model('payment').findOne({ id: payment.id })).status).to.equal('needs_attention');
     // an admin's POST without the CSRF token is refused too
     const noCsrf = await page.request.post(`${base}/admin/act/resolve`, { form: { kind: 'payment', id: payment.id, note: 'x' }, maxRedirects: 0 });
-    expect(noCsrf.status()).to.equal(403);
+    expect(noCsrf.status(), `admin no csrf: ${await noCsrf.text()}`).to.equal(403);
     // the JSON API is untouched: no session cookie, bearer tokens as before
     const apiRes = await fund.http().get('/api/transaction').set('Authorization', fund.auth('readonly')).expect(200);
     expect(apiRes.headers['set-cookie']).to.equal(undefined);
