@@ -20,10 +20,6 @@ import { ADMIN } from './support/http';
 const EVIL = '<script>alert(1)</script>';
 
 forEachAdapter('admin page in a browser', (target, adapter) => {
-  if (adapter === 'mongo') {
-    it('is not run on sails-mongo (disk and postgresql cover the page; the services are adapter-neutral)');
-    return;
-  }
   let fund: FundApp;
   let context: BrowserContext;
   let page: Page;
