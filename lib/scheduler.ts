@@ -146,7 +146,8 @@ export class Scheduler {
     return job.current;
   }
 
-  private context(): JobContext {
+  /** A job's context for work done outside a run (e.g. an operator's "retry now"): the same claims. */
+  context(): JobContext {
     const scheduler = this;
     return {
       get stopping() {

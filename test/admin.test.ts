@@ -121,6 +121,38 @@ forEachAdapter('admin page in a browser', (target, adapter) => {
     expect(stored.attempts.at(-1)).to.include({ by: ADMIN.username, outcome: 'repaired' });
   });
 
+  it('retries a needs_attention order with one click: the gateway now says succeeded, the order is allocated once and leaves the list', async function () {
+    this.timeout(60_000);
+    const platform = (await api('post', '/api/platform', { name: 'Koala' })).body.id as string;
+    const loan = (await api('post', '/api/loan', { platform, borrower: 'Wu', target: 1_000_000, rateBps: 800, termMonths: 12 })).body.id as string;
+    const investor = (await api('post', '/api/investor', { name: 'Dee' })).body.id as string;
+    const placed = (await api('post', '/api/order', { investor, amount: 5_000, funding: 'gateway' })).body;
+    const order = placed.order.id as string;
+    // what the dropped-orders job leaves after its last attempt
+    await engine().batch(
+      [
+        { op: 'update', model: 'payment', id: placed.payment.id, set: { status: 'needs_attention', reason: 'gateway unreachable (test)' } },
+        { op: 'update', model: 'order', id: order, set: { status: 'needs_attention', reason: 'gateway unreachable (test)' } },
+      ],
+      { label: 'test: escalate' },
+    );
+    sim.take({ paymentId: placed.payment.paymentId, amount: 5_000, status: 'succeeded' });
+    await page.goto(`${base}/admin/attention`);
+    const row = page.locator(`#items tr.item[data-id="${order}"]`);
+    expect(await row.count()).to.equal(1);
+    await Promise.all([page.waitForURL(`${base}/admin/attention`), row.locator('button.retry').click()]);
+    expect(await page.locator(`#items tr.item[data-id="${order}"]`).count()).to.equal(0);
+    const stored = await model('order').findOne({ id: order });
+    expect(stored.status).to.equal('allocated');
+    const allocations: { amount: number; loan: string }[] = await model('allocation').find({ where: { order } });
+    expect(allocations.map((a) => [a.loan, a.amount])).to.deep.equal([[loan, 5_000]]);
+    expect((await model('loan').findOne({ id: loan })).raised).to.equal(5_000);
+    const after = await model('investor').findOne({ id: investor });
+    const lines: { amount: number }[] = await model('ledgerentry').find({ where: { investor, account: 'cash' } });
+    expect(lines.reduce((s, l) => s + l.amount, 0)).to.equal(after.cash);
+    expect(after.invested).to.equal(5_000);
+  });
+
   it('reverses a committed transaction with a reason; the reversal is linked both ways', async function () {
     this.timeout(60_000);
     const investor = (await api('post', '/api/investor', { name: 'Carl' })).body.id as string;
