@@ -13,13 +13,14 @@ import { runChild } from './support/child';
 import { all, type Doc, expectFundInvariants, seedInvestor, seedLoans, wipeFund } from './support/fund';
 import { contextOf, droppedLib, FAST, type GatewaySim, gatewayOrder, runJob, startSim, useGateway } from './support/gateway';
 import { type FundApp, liftFund, lowerFund, sign } from './support/http';
-import { forEachAdapter } from './support/targets';
+import { forEachAdapter, type Target } from './support/targets';
 
 type Attempt = { outcome: string; error?: string; attempt?: number };
 
-forEachAdapter('dropped orders', (target, adapter) => {
-  let fund: FundApp;
-  let sim: GatewaySim;
+/** Lifts the fund and a simulated gateway for one describe block; the getters are ready in tests. */
+function useFundWithGateway(target: () => Target): { fund: () => FundApp; sim: () => GatewaySim } {
+  let fund: FundApp | undefined;
+  let sim: GatewaySim | undefined;
   before(async function () {
     this.timeout(120000);
     sim = await startSim();
@@ -29,6 +30,17 @@ forEachAdapter('dropped orders', (target, adapter) => {
   after(async function () {
     await lowerFund(fund);
     if (sim !== undefined) await sim.close();
+  });
+  return { fund: () => fund as FundApp, sim: () => sim as GatewaySim };
+}
+
+forEachAdapter('dropped orders', (target, adapter) => {
+  const setup = useFundWithGateway(target);
+  let fund: FundApp;
+  let sim: GatewaySim;
+  beforeEach(function () {
+    fund = setup.fund();
+    sim = setup.sim();
   });
   beforeEach(async function () {
     await wipeFund(fund.app);
@@ -326,17 +338,12 @@ forEachAdapter('dropped orders after a crash mid-settlement', (target) => {
  */
 forEachAdapter('dropped orders with two instances', (target, adapter) => {
   if (adapter === 'disk') return;
+  const setup = useFundWithGateway(target);
   let fund: FundApp;
   let sim: GatewaySim;
-  before(async function () {
-    this.timeout(120000);
-    sim = await startSim();
-    fund = await liftFund(target());
-    useGateway(fund.app, sim);
-  });
-  after(async function () {
-    await lowerFund(fund);
-    if (sim !== undefined) await sim.close();
+  beforeEach(function () {
+    fund = setup.fund();
+    sim = setup.sim();
   });
 
   it('each item is repaired once', async function () {
