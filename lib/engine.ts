@@ -76,19 +76,20 @@ export class Engine {
   ) {
     this.retries = new RetryPolicy(options.retry);
     this.store = new RetryingStore(store, this.retries);
-    store = this.store;
     this.documents = new Documents((identity) => this.modelOf(identity) as WaterlineModel, this.retries);
-    const infoOf = (identity: string): ModelInfo => this.infoOf(identity) as ModelInfo;
-    this.recovery = new Recovery(store, this.documents, infoOf, {
+    this.recovery = new Recovery(this.store, this.documents, this.knownInfo, {
       instanceId: options.instanceId,
       leaseMs: options.leaseMs,
       clockSkewMs: options.clockSkewMs,
       batchSize: options.recoveryBatchSize,
     }, this.stats);
-    this.locks = new Locks(store, { leaseMs: options.leaseMs, timeoutMs: options.lockTimeoutMs, pollMs: options.lockPollMs }, async (holder) => {
+    this.locks = new Locks(this.store, { leaseMs: options.leaseMs, timeoutMs: options.lockTimeoutMs, pollMs: options.lockPollMs }, async (holder) => {
       await this.recovery.settleHolder(holder);
     });
   }
+
+  /** infoOf for models already checked (by validation, or because a log names them). */
+  private readonly knownInfo = (identity: string): ModelInfo => this.infoOf(identity) as ModelInfo;
 
   /** A model the engine may write: any app model; never the hook's own log and lock models. */
   infoOf(identity: string): ModelInfo | undefined {
@@ -139,7 +140,7 @@ export class Engine {
             const [model, id] = splitKey(key);
             current.set(key, await tx.read(model, id));
           }
-          const plan = planReversal(original, current, (identity) => this.infoOf(identity) as ModelInfo);
+          const plan = planReversal(original, current, this.knownInfo);
           if (plan.conflicts.length > 0) {
             throw new TransactError('conflict', `documents changed since ${txId} committed: ${plan.conflicts.join(', ')}`, { details: { documents: plan.conflicts } });
           }
@@ -228,7 +229,7 @@ export class Engine {
       crashPoint('batch:locked');
       const images = await this.documents.readImages(refs);
       const now = Date.now();
-      steps = planBatch(operations, images, (identity) => this.infoOf(identity) as ModelInfo, now);
+      steps = planBatch(operations, images, this.knownInfo, now);
       if (keyed) {
         const logged = await this.store.updateLog(txId, { states: ['pending'], owner }, { steps, documents: touchedDocuments(steps), leaseUntil: lease.renewal(now) });
         if (!logged) throw new TransactError('lease_lost', `transaction ${txId} was taken over by recovery before it could log its steps`);
@@ -245,7 +246,7 @@ export class Engine {
     }
     if (!keyed) crashPoint('batch:logged');
     await this.runToCommit(txId, lease, () => steps, null, async () => {
-      for (const action of redoPlan(steps, (identity) => this.infoOf(identity) as ModelInfo)) {
+      for (const action of redoPlan(steps, this.knownInfo)) {
         lease.assertHeld();
         await this.documents.apply(action);
         crashPoint('batch:applied');
