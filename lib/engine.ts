@@ -231,7 +231,7 @@ export class Engine {
       const now = Date.now();
       steps = planBatch(operations, images, this.knownInfo, now);
       if (keyed) {
-        const logged = await this.store.updateLog(txId, { states: ['pending'], owner }, { steps, documents: touchedDocuments(steps), leaseUntil: lease.renewal(now) });
+        const logged = await lease.writeLog({ states: ['pending'], owner }, { steps, documents: touchedDocuments(steps), leaseUntil: lease.renewal(now) });
         if (!logged) throw new TransactError('lease_lost', `transaction ${txId} was taken over by recovery before it could log its steps`);
       } else {
         lease = new Lease(this.store, txId, owner, this.options.leaseMs, now);
@@ -281,7 +281,6 @@ export class Engine {
     if (!(await this.store.insertLog(log))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
     crashPoint('tx:begun');
     const tx = new Transaction(txId, {
-      store: this.store,
       locks: this.locks,
       documents: this.documents,
       lease,
@@ -343,7 +342,7 @@ export class Engine {
       await writes();
       lease.assertHeld();
       const commit = { state: 'committed' as const, endedAt: Date.now(), result: result === null ? null : result() };
-      if (!(await this.store.updateLog(txId, { states: ['pending'], owner: lease.owner }, commit))) {
+      if (!(await lease.writeLog({ states: ['pending'], owner: lease.owner }, commit))) {
         lease.markLost();
         lease.assertHeld();
       }
@@ -360,7 +359,7 @@ export class Engine {
     const error: TxError = { code: cause instanceof TransactError ? cause.code : 'aborted', message: cause instanceof Error ? cause.message : String(cause) };
     if (cause instanceof TransactError && cause.path !== undefined) error.path = cause.path;
     try {
-      const claimed = await this.store.updateLog(txId, { states: ['pending'], owner: lease.owner }, { state: 'rolling-back', error, leaseUntil: lease.renewal() });
+      const claimed = await lease.writeLog({ states: ['pending'], owner: lease.owner }, { state: 'rolling-back', error, leaseUntil: lease.renewal() });
       if (!claimed) return;
       crashPoint('rollback:claimed');
       await this.recovery.compensate({ id: txId, steps }, lease.owner);

@@ -5,11 +5,13 @@
  */
 import { TransactError } from './errors';
 import type { AtomicStore } from './store';
+import type { LogGuard, LogPatch } from './types';
 
 export class Lease {
   private until: number;
   private lost = false;
   private timer: NodeJS.Timeout | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly store: AtomicStore,
@@ -31,12 +33,26 @@ export class Lease {
     return this.until;
   }
 
+  /**
+   * Writes to this transaction's log, one at a time (heartbeats included). Some MongoDB-compatible
+   * servers (FerretDB) apply an update as a read-modify-write of the whole document, so a
+   * heartbeat racing a step or the commit could write back the older state.
+   */
+  writeLog(guard: LogGuard, patch: LogPatch): Promise<boolean> {
+    const run = this.queue.then(
+      () => this.store.updateLog(this.txId, guard, patch),
+      () => this.store.updateLog(this.txId, guard, patch),
+    );
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   /** Renews the lease every third of its length while the transaction runs. */
   startHeartbeat(): void {
     const beat = async (): Promise<void> => {
       const next = Date.now() + this.leaseMs;
       try {
-        const renewed = await this.store.updateLog(this.txId, { states: ['pending'], owner: this.owner }, { leaseUntil: next });
+        const renewed = await this.writeLog({ states: ['pending'], owner: this.owner }, { leaseUntil: next });
         if (renewed) this.until = next;
         else this.lost = true;
       } catch {

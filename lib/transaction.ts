@@ -13,11 +13,9 @@ import type { Locks } from './locks';
 import type { ModelInfo } from './model-info';
 import { documentKey, forwardAction, planOperation } from './operations';
 import { checkAgainstModel, validateOperation } from './schema';
-import type { AtomicStore } from './store';
 import type { Image, Operation, Step, Values } from './types';
 
 export interface TransactionContext {
-  store: AtomicStore;
   locks: Locks;
   documents: Documents;
   lease: Lease;
@@ -106,10 +104,10 @@ export class Transaction {
       const id = operation.id as string;
       const current = await this.lock(info, id);
       const step = planOperation(operation, current, info, this.written.length, Date.now(), 'op');
-      const { store, lease } = this.context;
+      const { lease } = this.context;
       lease.assertHeld();
       const steps = [...this.written, step];
-      if (!(await store.updateLog(this.id, { states: ['pending'], owner: lease.owner }, { steps, documents: touchedDocuments(steps), leaseUntil: lease.renewal() }))) {
+      if (!(await lease.writeLog({ states: ['pending'], owner: lease.owner }, { steps, documents: touchedDocuments(steps), leaseUntil: lease.renewal() }))) {
         lease.markLost();
         lease.assertHeld();
       }
