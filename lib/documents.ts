@@ -1,66 +1,68 @@
 /**
- * Reading and writing application documents through Waterline. Every write here runs under
- * the document's lock, which is what makes a plain Waterline update safe to use.
+ * Reading application documents through Waterline, and writing them through the store, which
+ * accepts each write only while the writer's fence still owns the document.
  */
-import { rawDestroy } from './history-guard';
-import { type Action, documentKey } from './operations';
+import { documentKey, type FencedWrite } from './operations';
 import type { RetryPolicy } from './retry';
-import type { Image } from './types';
-import { isUniqueViolation, type WaterlineModel } from './waterline';
-
-export type ModelResolver = (identity: string) => WaterlineModel;
+import type { AtomicStore } from './store';
+import type { ModelResolver } from './store/waterline-writes';
+import type { Fence, Image } from './types';
 
 export interface DocumentRef {
   model: string;
   id: string;
 }
 
+/** Documents as read under lock: their images, and (sails-mongo) the fences they carried, both keyed `model:id`. */
+export interface ReadDocuments {
+  images: Map<string, Image | null>;
+  fences: Map<string, string | null>;
+}
+
 export class Documents {
-  constructor(private readonly modelOf: ModelResolver, private readonly policy: RetryPolicy) {}
+  constructor(
+    private readonly modelOf: ModelResolver,
+    /** Already retrying on transient errors. */
+    private readonly store: AtomicStore,
+    private readonly policy: RetryPolicy,
+  ) {}
 
   /** Current images of the given documents, one query per model; absent ones map to null. */
-  readImages(refs: readonly DocumentRef[]): Promise<Map<string, Image | null>> {
-    return this.policy.run(() => this.read(refs));
+  async readImages(refs: readonly DocumentRef[]): Promise<Map<string, Image | null>> {
+    return (await this.read(refs)).images;
   }
 
-  /** Applies one write; every action is idempotent, so a transient failure is simply retried. */
-  apply(action: Action): Promise<void> {
-    return this.policy.run(() => this.write(action));
+  /** Images and fences, one query per model. */
+  read(refs: readonly DocumentRef[]): Promise<ReadDocuments> {
+    return this.policy.run(() => this.readOnce(refs));
   }
 
-  private async read(refs: readonly DocumentRef[]): Promise<Map<string, Image | null>> {
+  /** Applies the writes under `fence`; throws `lease_lost` once the datastore refuses one. */
+  write(writes: readonly FencedWrite[], fence: Fence): Promise<void> {
+    return this.store.writeDocuments(writes, fence);
+  }
+
+  private async readOnce(refs: readonly DocumentRef[]): Promise<ReadDocuments> {
     const images = new Map<string, Image | null>();
+    const fences = new Map<string, string | null>();
     const idsByModel = new Map<string, Set<string>>();
     for (const { model, id } of refs) {
       images.set(documentKey(model, id), null);
       idsByModel.set(model, (idsByModel.get(model) ?? new Set()).add(id));
     }
+    const { fenceField } = this.store;
     for (const [identity, ids] of idsByModel) {
       const model = this.modelOf(identity);
-      const rows = await model.find({ [model.primaryKey]: { in: [...ids] } });
-      for (const row of rows) images.set(documentKey(identity, String(row[model.primaryKey])), row);
-    }
-    return images;
-  }
-
-  private async write(action: Action): Promise<void> {
-    const model = this.modelOf(action.model);
-    const where = { [model.primaryKey]: action.id };
-    switch (action.type) {
-      case 'insert':
-        try {
-          await model.create({ ...action.values, [model.primaryKey]: action.id });
-        } catch (err) {
-          // Already there: this insert ran before a crash. Inserts are idempotent by id.
-          if (!isUniqueViolation(err)) throw err;
+      const query = model.find({ [model.primaryKey]: { in: [...ids] } });
+      for (const row of await (fenceField === null ? query : query.meta({ transactFence: true }))) {
+        const key = documentKey(identity, String(row[model.primaryKey]));
+        if (fenceField !== null) {
+          fences.set(key, (row[fenceField] as string | undefined) ?? null);
+          delete row[fenceField];
         }
-        return;
-      case 'patch':
-        if (Object.keys(action.values).length > 0) await model.update(where).set(action.values);
-        return;
-      case 'remove':
-        await rawDestroy(model)(where);
-        return;
+        images.set(key, row);
+      }
     }
+    return { images, fences };
   }
 }

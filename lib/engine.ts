@@ -4,6 +4,7 @@
  * document, unlock — and one way out on failure: the compensation recovery also uses.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ServerClock } from './clock';
 import { crashPoint } from './crash-points';
 import { Documents } from './documents';
 import { TransactError } from './errors';
@@ -15,13 +16,13 @@ import { describeModel, type ModelInfo } from './model-info';
 import { documentKey, planBatch, redoPlan } from './operations';
 import { type Version, stateAt, versionsOf } from './history';
 import { Recovery, ownerToken, tombstone, type TransactionStats } from './recovery';
-import { type RetryOptions, RetryPolicy, RetryingStore } from './retry';
+import { isTransient, type RetryOptions, RetryPolicy, RetryingStore } from './retry';
 import { planReversal, stepsByDocument } from './reversal';
 import { isTerminal } from './state';
 import { checkAgainstModel, type ReversalInput, type TransactionOptions, validateBatch, validateOptions, validateReversal } from './schema';
 import type { AtomicStore } from './store';
 import { Transaction } from './transaction';
-import type { CrashPolicy, Image, LogDocument, Operation, Step, TxError } from './types';
+import type { CrashPolicy, Image, LogDocument, LogPatch, Operation, Step, TxError, TxState } from './types';
 import type { WaterlineModel } from './waterline';
 
 export interface EngineOptions {
@@ -57,14 +58,31 @@ export interface TransactionResult {
   steps: Step[];
 }
 
+/** How often an instance re-measures its offset from the datastore server's clock. */
+const CLOCK_REFRESH_MS = 30_000;
+
+/** Where the engine reports what it handles itself but an operator should know (cleanup after a commit, recovery failures). */
+export type EngineWarning = (message: string, err: unknown) => void;
+
+/** Steps planned against images read under lock, with the fences those documents carried (sails-mongo). */
+function withFences(steps: Step[], fences: ReadonlyMap<string, string | null>): Step[] {
+  if (fences.size === 0) return steps;
+  return steps.map((step) => {
+    const key = documentKey(step.model, step.id);
+    return fences.has(key) ? { ...step, fence: fences.get(key) ?? null } : step;
+  });
+}
+
 export class Engine {
   readonly recovery: Recovery;
+  /** The datastore server's clock, as this instance estimates it: what leases are written and judged by. */
+  readonly clock: ServerClock;
   /** The datastore's atomic primitives, retried on transient errors. */
   readonly store: AtomicStore;
   /** Counts the retries made, for metrics and tests. */
   readonly retries: RetryPolicy;
   /** How transactions ended in this process, for metrics. */
-  readonly stats: TransactionStats = { committed: 0, rolledBack: 0, recovered: 0 };
+  readonly stats: TransactionStats = { committed: 0, rolledBack: 0, recovered: 0, attention: 0 };
   private readonly locks: Locks;
   private readonly documents: Documents;
   private readonly infos = new Map<string, ModelInfo>();
@@ -73,19 +91,44 @@ export class Engine {
     store: AtomicStore,
     private readonly modelOf: (identity: string) => WaterlineModel | undefined,
     readonly options: EngineOptions,
+    private readonly warn: EngineWarning = () => undefined,
   ) {
     this.retries = new RetryPolicy(options.retry);
     this.store = new RetryingStore(store, this.retries);
-    this.documents = new Documents((identity) => this.modelOf(identity) as WaterlineModel, this.retries);
-    this.recovery = new Recovery(this.store, this.documents, this.knownInfo, {
-      instanceId: options.instanceId,
-      leaseMs: options.leaseMs,
-      clockSkewMs: options.clockSkewMs,
-      batchSize: options.recoveryBatchSize,
-    }, this.stats);
-    this.locks = new Locks(this.store, { leaseMs: options.leaseMs, timeoutMs: options.lockTimeoutMs, pollMs: options.lockPollMs }, async (holder) => {
+    this.clock = new ServerClock(() => this.store.serverTime(), CLOCK_REFRESH_MS);
+    this.documents = new Documents((identity) => this.modelOf(identity) as WaterlineModel, this.store, this.retries);
+    this.recovery = new Recovery(
+      this.store,
+      this.documents,
+      (identity) => this.infoOf(identity),
+      this.clock,
+      { instanceId: options.instanceId, leaseMs: options.leaseMs, clockSkewMs: options.clockSkewMs, batchSize: options.recoveryBatchSize },
+      this.stats,
+      (txId, err) => warn(`recovery could not settle transaction ${txId}; it is marked for attention and retried at the next pass`, err),
+    );
+    this.locks = new Locks(this.store, this.clock, { leaseMs: options.leaseMs, timeoutMs: options.lockTimeoutMs, pollMs: options.lockPollMs }, async (holder) => {
       await this.recovery.settleHolder(holder);
+      this.locks.abandon(holder);
     });
+  }
+
+  /** Measures the offset from the datastore server's clock: call once before the first transaction. */
+  start(): Promise<void> {
+    return this.clock.sync();
+  }
+
+  /**
+   * What became of a transaction — for a caller that got `outcome_unknown`. While it is still
+   * undecided (its owner, or recovery, is on it) this waits up to `waitMs` for the decision.
+   */
+  async outcome(txId: string, waitMs = 0): Promise<{ id: string; state: TxState; error: TxError | null }> {
+    const deadline = Date.now() + waitMs;
+    for (let wait = 20; ; wait = Math.min(wait * 2, 500)) {
+      const log = await this.store.getLog(txId);
+      if (log === null) throw new TransactError('not_found', `no transaction ${txId}`, { path: 'id' });
+      if (isTerminal(log.state) || Date.now() >= deadline) return { id: log.id, state: log.state, error: log.error };
+      await sleep(Math.min(wait, Math.max(0, deadline - Date.now())));
+    }
   }
 
   /** infoOf for models already checked (by validation, or because a log names them). */
@@ -177,7 +220,7 @@ export class Engine {
           throw new TransactError('in_progress', `transaction ${original.id} is being reversed by ${previous}`, { details: { reversal: previous } });
         }
         if (earlier === null) {
-          await this.store.insertLog(tombstone(previous, ownerToken(this.options.instanceId), 'abandoned_reversal', 'a reversal claimed the transaction but never logged'));
+          await this.store.insertLog(tombstone(previous, ownerToken(this.options.instanceId), 'abandoned_reversal', 'a reversal claimed the transaction but never logged', this.clock.now()));
           continue;
         }
       }
@@ -214,47 +257,47 @@ export class Engine {
 
   private async runBatch(txId: string, operations: Operation[], options: TransactionOptions, print: string | null): Promise<TransactionResult> {
     const owner = ownerToken(this.options.instanceId);
+    const fence = { txId, epoch: 0 };
     const refs = operations.map((operation) => ({ model: operation.model, id: operation.id as string }));
     const keyed = print !== null;
-    let lease = new Lease(this.store, txId, owner, this.options.leaseMs, Date.now());
+    let lease = new Lease(this.store, fence, owner, this.options.leaseMs, this.clock);
     if (keyed) {
       // A keyed batch logs first: inserting the log under the key's id is what makes it run once.
-      const log = this.logFor(txId, owner, 'batch', options, lease, Date.now(), []);
+      const log = this.logFor(txId, owner, 'batch', options, lease, []);
       if (!(await this.store.insertLog({ ...log, fingerprint: print }))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
       crashPoint('batch:logged');
     }
     let steps: Step[] = [];
     try {
-      await this.locks.acquire(refs.map((ref) => documentKey(ref.model, ref.id)), txId, options.lockTimeoutMs ?? this.options.lockTimeoutMs);
+      await this.locks.acquire(refs.map((ref) => documentKey(ref.model, ref.id)), txId, fence.epoch, options.lockTimeoutMs ?? this.options.lockTimeoutMs);
       crashPoint('batch:locked');
-      const images = await this.documents.readImages(refs);
-      const now = Date.now();
-      steps = planBatch(operations, images, this.knownInfo, now);
+      const { images, fences } = await this.documents.read(refs);
+      steps = withFences(planBatch(operations, images, this.knownInfo, Date.now()), fences);
       if (keyed) {
-        const logged = await lease.writeLog({ states: ['pending'], owner }, { steps, documents: touchedDocuments(steps), leaseUntil: lease.renewal(now) });
+        const logged = await lease.writeLog(lease.guard, { steps, documents: touchedDocuments(steps), leaseUntil: lease.renewal() });
         if (!logged) throw new TransactError('lease_lost', `transaction ${txId} was taken over by recovery before it could log its steps`);
       } else {
-        lease = new Lease(this.store, txId, owner, this.options.leaseMs, now);
-        if (!(await this.store.insertLog(this.logFor(txId, owner, 'batch', options, lease, now, steps)))) {
+        lease = new Lease(this.store, fence, owner, this.options.leaseMs, this.clock);
+        if (!(await this.store.insertLog(this.logFor(txId, owner, 'batch', options, lease, steps)))) {
           throw new TransactError('lease_lost', `transaction ${txId} was declared dead by recovery before it could log`);
         }
       }
     } catch (err) {
-      if (keyed) await this.abort(txId, lease, [], err);
+      if (keyed) await this.abort(lease, [], err);
       else await this.locks.release(txId).catch(() => undefined); // nothing written yet; recovery frees what this misses
-      throw err;
+      throw unavailableIfTransient(err);
     }
     if (!keyed) crashPoint('batch:logged');
-    await this.runToCommit(txId, lease, () => steps, null, async () => {
-      for (const action of redoPlan(steps, this.knownInfo)) {
+    await this.runToCommit(lease, () => steps, null, async () => {
+      for (const write of redoPlan(steps, this.knownInfo)) {
         lease.assertHeld();
-        await this.documents.apply(action);
+        await this.documents.write([write], fence);
         crashPoint('batch:applied');
       }
     });
     this.stats.committed++;
     crashPoint('batch:committed');
-    await this.locks.release(txId);
+    await this.releaseAfterCommit(txId);
     crashPoint('batch:released');
     return { id: txId, state: 'committed', steps };
   }
@@ -275,9 +318,8 @@ export class Engine {
   }
 
   private async runInteractive<T>(txId: string, work: (tx: Transaction) => Promise<T>, options: TransactionOptions, internal: InternalOptions): Promise<T> {
-    const now = Date.now();
-    const lease = new Lease(this.store, txId, ownerToken(this.options.instanceId), this.options.leaseMs, now);
-    const log = { ...this.logFor(txId, lease.owner, 'interactive', options, lease, now, []), reverses: internal.reverses ?? null, reason: internal.reason ?? null };
+    const lease = new Lease(this.store, { txId, epoch: 0 }, ownerToken(this.options.instanceId), this.options.leaseMs, this.clock);
+    const log = { ...this.logFor(txId, lease.owner, 'interactive', options, lease, []), reverses: internal.reverses ?? null, reason: internal.reason ?? null };
     if (!(await this.store.insertLog(log))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
     crashPoint('tx:begun');
     const tx = new Transaction(txId, {
@@ -286,22 +328,27 @@ export class Engine {
       lease,
       infoOf: (identity) => this.infoOf(identity),
       lockTimeoutMs: options.lockTimeoutMs ?? this.options.lockTimeoutMs,
+      now: () => Date.now(),
     });
     let result: T | undefined;
-    try {
-      await this.runToCommit(txId, lease, () => [...tx.steps], () => (options.idempotencyKey === undefined ? null : jsonResult(result)), async () => {
+    await this.runToCommit(
+      lease,
+      () => [...tx.steps],
+      () => (options.idempotencyKey === undefined ? null : jsonResult(result)),
+      async () => {
         try {
           result = await work(tx);
-        } finally {
-          tx.close();
+        } catch (err) {
+          // Calls the callback did not await may still run: let them finish (or fail) before undoing.
+          await tx.drain();
+          throw err;
         }
-      });
-    } finally {
-      tx.close();
-    }
+        await tx.settle();
+      },
+    );
     this.stats.committed++;
     crashPoint('tx:committed');
-    await this.locks.release(txId);
+    await this.releaseAfterCommit(txId);
     crashPoint('tx:released');
     return result as T;
   }
@@ -334,41 +381,78 @@ export class Engine {
 
   /**
    * Runs the writes under a heartbeat, then commits with one compare-and-set of the log's state;
-   * on any failure compensates what was written (if it still owns the transaction) and rethrows.
+   * on any failure before the commit point compensates what was written (if it still owns the
+   * transaction) and rethrows. At the commit point: a reply that was lost is looked up; when the
+   * outcome cannot be known it throws `outcome_unknown` (the log is then settled by recovery, and
+   * `outcome(id)` tells which way); when another owner took over first, that owner decides.
    */
-  private async runToCommit(txId: string, lease: Lease, steps: () => Step[], result: (() => unknown) | null, writes: () => Promise<void>): Promise<void> {
+  private async runToCommit(lease: Lease, steps: () => Step[], result: (() => unknown) | null, writes: () => Promise<void>): Promise<void> {
+    const { txId } = lease;
+    let commit: LogPatch;
     lease.startHeartbeat();
     try {
       await writes();
       lease.assertHeld();
-      const commit = { state: 'committed' as const, endedAt: Date.now(), result: result === null ? null : result() };
-      if (!(await lease.writeLog({ states: ['pending'], owner: lease.owner }, commit))) {
-        lease.markLost();
-        lease.assertHeld();
-      }
+      commit = { state: 'committed', endedAt: Date.now(), result: result === null ? null : result() };
     } catch (err) {
       lease.stopHeartbeat();
-      await this.abort(txId, lease, steps(), err);
-      throw err;
-    } finally {
+      await this.abort(lease, steps(), err);
+      throw unavailableIfTransient(err);
+    }
+    let landed: boolean;
+    try {
+      landed = await lease.writeLog(lease.guard, commit);
+    } catch (err) {
       lease.stopHeartbeat();
+      const log = await this.store.getLog(txId).catch(() => null);
+      if (log?.state === 'committed') return; // it landed; only the reply was lost
+      if (log?.state === 'pending' && log.owner === lease.owner) {
+        // It did not land and is still ours: undo it, and say the store failed.
+        await this.abort(lease, steps(), err);
+        throw unavailableIfTransient(err);
+      }
+      throw new TransactError('outcome_unknown', `transaction ${txId}: the commit was sent but its outcome is unknown (${err instanceof Error ? err.message : String(err)}); ask outcome("${txId}")`, {
+        details: { transaction: txId },
+        cause: err,
+      });
+    }
+    lease.stopHeartbeat();
+    if (landed) return;
+    // Recovery took the transaction over before the commit point; it decides (a batch may be rolled forward).
+    const decided = await this.outcome(txId, this.options.leaseMs);
+    if (decided.state === 'committed') return;
+    if (!isTerminal(decided.state)) {
+      throw new TransactError('outcome_unknown', `transaction ${txId} was taken over by recovery at its commit point and is not settled yet; ask outcome("${txId}")`, { details: { transaction: txId } });
+    }
+    throw new TransactError('lease_lost', `transaction ${txId} lost its lease before it committed; recovery rolled it back`, { details: { transaction: txId } });
+  }
+
+  /** After the commit point nothing may fail the caller: a lock left behind expires, and recovery releases it. */
+  private async releaseAfterCommit(txId: string): Promise<void> {
+    try {
+      await this.locks.release(txId);
+    } catch (err) {
+      this.locks.abandon(txId);
+      this.warn(`transaction ${txId} committed, but releasing its locks failed; recovery releases them once their lease ends`, err);
     }
   }
 
-  private async abort(txId: string, lease: Lease, steps: Step[], cause: unknown): Promise<void> {
-    const error: TxError = { code: cause instanceof TransactError ? cause.code : 'aborted', message: cause instanceof Error ? cause.message : String(cause) };
+  private async abort(lease: Lease, steps: Step[], cause: unknown): Promise<void> {
+    const error: TxError = { code: cause instanceof TransactError ? cause.code : isTransient(cause) ? 'unavailable' : 'aborted', message: cause instanceof Error ? cause.message : String(cause) };
     if (cause instanceof TransactError && cause.path !== undefined) error.path = cause.path;
     try {
-      const claimed = await lease.writeLog({ states: ['pending'], owner: lease.owner }, { state: 'rolling-back', error, leaseUntil: lease.renewal() });
+      const claimed = await lease.writeLog(lease.guard, { state: 'rolling-back', error, leaseUntil: lease.renewal() });
       if (!claimed) return;
       crashPoint('rollback:claimed');
-      await this.recovery.compensate({ id: txId, steps }, lease.owner);
+      await this.recovery.compensate({ id: lease.txId, steps }, new Lease(this.store, lease.fence, lease.owner, this.options.leaseMs, this.clock, 'rolling-back'));
     } catch {
       // The log still says pending/rolling-back under our lease: recovery finishes the rollback.
+    } finally {
+      this.locks.abandon(lease.txId);
     }
   }
 
-  private logFor(id: string, owner: string, mode: LogDocument['mode'], options: TransactionOptions, lease: Lease, now: number, steps: Step[]): LogDocument {
+  private logFor(id: string, owner: string, mode: LogDocument['mode'], options: TransactionOptions, lease: Lease, steps: Step[]): LogDocument {
     return newLog({
       id,
       state: 'pending',
@@ -380,9 +464,15 @@ export class Engine {
       leaseUntil: lease.leaseUntil,
       steps,
       documents: touchedDocuments(steps),
-      startedAt: now,
+      startedAt: Date.now(),
     });
   }
+}
+
+/** A transient store error that outlived its retries reaches the caller as `unavailable`. */
+function unavailableIfTransient(err: unknown): unknown {
+  if (err instanceof TransactError || !isTransient(err)) return err;
+  return new TransactError('unavailable', `the datastore failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }
 
 /** Options the hook's own features (reversal) pass; not part of the public API. */

@@ -20,6 +20,8 @@ export const TRANSACT_ERROR_CODES = [
   'conflict',
   'irreversible',
   'aborted',
+  'outcome_unknown',
+  'unavailable',
 ] as const;
 
 export type TransactErrorCode = (typeof TRANSACT_ERROR_CODES)[number];

@@ -78,8 +78,9 @@ export function transactHook(sails: SailsApp): TransactHook {
   async function start(target: TransactHook): Promise<void> {
     forbidDestroy(sails.models[LOG_IDENTITY], 'is the transaction log');
     for (const model of Object.values(sails.models)) if (isFinancial(model)) forbidDestroy(model, 'is financial history');
-    const store = createStore(sails.models[LOG_IDENTITY], sails.models[LOCK_IDENTITY]);
+    const store = createStore(sails.models[LOG_IDENTITY], sails.models[LOCK_IDENTITY], (identity) => sails.models[identity], config.leaseMs);
     await store.setup();
+    store.adopt(Object.values(sails.models));
     if (store.kind === 'disk') {
       const dir = String(sails.models[LOG_IDENTITY].getDatastore().config.dir ?? '.tmp/localDiskDb');
       const other = claimDiskDirectory(dir);
@@ -87,7 +88,8 @@ export function transactHook(sails: SailsApp): TransactHook {
         sails.log.warn(`sails-hook-transact: process ${other} also uses the sails-disk directory ${dir}. sails-disk is single-process: transactions are NOT safe across processes. Use sails-mongo or sails-postgresql to run several instances.`);
       }
     }
-    const engine = new Engine(store, (identity) => sails.models[identity], config);
+    const engine = new Engine(store, (identity) => sails.models[identity], config, (message, err) => sails.log.warn(`sails-hook-transact: ${message}`, err));
+    await engine.start();
     target.engine = engine;
     const transact = (input: unknown, options?: TransactionOptions): Promise<unknown> =>
       typeof input === 'function' ? engine.interactive(input as (tx: Transaction) => Promise<unknown>, options) : engine.batch(input, options);
@@ -104,7 +106,7 @@ export function transactHook(sails: SailsApp): TransactHook {
       jitterMs: Math.floor(config.recoveryIntervalMs / 10),
       run: async () => {
         const result = await engine.recovery.runOnce();
-        if (result.rolledBack + result.rolledForward + result.orphans > 0) sails.log.info('sails-hook-transact: recovered', result);
+        if (result.rolledBack + result.rolledForward + result.orphans + result.failed > 0) sails.log.info('sails-hook-transact: recovered', result);
         return result;
       },
     });

@@ -1,11 +1,13 @@
 /**
  * The lease a transaction's owner holds on its log document. Recovery may claim a transaction
- * only after its lease ran out, so a live owner keeps it fresh with a heartbeat, and refuses to
- * write once it can no longer be sure it still holds it.
+ * only after its lease ran out (on the server's clock), so a live owner keeps it fresh with a
+ * heartbeat. The lease decides *when* recovery may step in; whether a write lands is decided by
+ * the fence (transaction id and epoch), checked by the datastore with every write.
  */
+import type { ServerClock } from './clock';
 import { TransactError } from './errors';
 import type { AtomicStore } from './store';
-import type { LogGuard, LogPatch } from './types';
+import type { Fence, LogGuard, LogPatch, TxState } from './types';
 
 export class Lease {
   private until: number;
@@ -15,21 +17,32 @@ export class Lease {
 
   constructor(
     private readonly store: AtomicStore,
-    private readonly txId: string,
+    readonly fence: Fence,
     readonly owner: string,
     private readonly leaseMs: number,
-    now: number,
+    private readonly clock: ServerClock,
+    /** The state the transaction is in while this lease runs: pending for owners, rolling-back for compensators. */
+    private readonly state: TxState = 'pending',
   ) {
-    this.until = now + leaseMs;
+    this.until = clock.now() + leaseMs;
+  }
+
+  get txId(): string {
+    return this.fence.txId;
   }
 
   get leaseUntil(): number {
     return this.until;
   }
 
+  /** Guards a write to the log on still holding it: same state, same owner. */
+  get guard(): LogGuard {
+    return { states: [this.state], owner: this.owner };
+  }
+
   /** The next expiry to write along with a log update, which renews the lease for free. */
-  renewal(now = Date.now()): number {
-    this.until = now + this.leaseMs;
+  renewal(): number {
+    this.until = this.clock.now() + this.leaseMs;
     return this.until;
   }
 
@@ -47,16 +60,16 @@ export class Lease {
     return run;
   }
 
-  /** Renews the lease every third of its length while the transaction runs. */
+  /** Renews the lease every third of its length while the work runs. */
   startHeartbeat(): void {
     const beat = async (): Promise<void> => {
-      const next = Date.now() + this.leaseMs;
+      const next = this.clock.now() + this.leaseMs;
       try {
-        const renewed = await this.writeLog({ states: ['pending'], owner: this.owner }, { leaseUntil: next });
+        const renewed = await this.writeLog(this.guard, { leaseUntil: next });
         if (renewed) this.until = next;
         else this.lost = true;
       } catch {
-        // A failed heartbeat is retried at the next beat; assertHeld() guards the writes meanwhile.
+        // A failed heartbeat is retried at the next beat; the fence guards the writes meanwhile.
       }
     };
     this.timer = setInterval(() => void beat(), Math.max(1, Math.floor(this.leaseMs / 3)));
@@ -72,13 +85,17 @@ export class Lease {
     this.lost = true;
   }
 
+  get isLost(): boolean {
+    return this.lost;
+  }
+
   /**
    * Refuses to go on when the lease was taken over, or is within a tenth of its length of
-   * running out: past that point recovery on another instance may already be compensating.
+   * running out. Only spares work that would be refused: the fence is what refuses it.
    */
-  assertHeld(now = Date.now()): void {
-    if (this.lost || now > this.until - this.leaseMs / 10) {
-      throw new TransactError('lease_lost', `transaction ${this.txId} lost its lease; recovery owns it now`);
+  assertHeld(): void {
+    if (this.lost || this.clock.now() > this.until - this.leaseMs / 10) {
+      throw new TransactError('lease_lost', `transaction ${this.txId} lost its lease; recovery owns it now`, { details: { transaction: this.txId } });
     }
   }
 }

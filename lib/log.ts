@@ -22,6 +22,7 @@ export function newLog(fields: Pick<LogDocument, 'id' | 'state' | 'mode' | 'onCr
     reverses: null,
     reversedBy: null,
     reason: null,
+    attention: null,
     ...fields,
   };
 }

@@ -44,6 +44,7 @@ export function internalModels(kind: AdapterKind, datastore: string): Record<str
         reverses: { type: 'string', allowNull: true },
         reversedBy: { type: 'string', allowNull: true },
         reason: { type: 'string', allowNull: true },
+        attention: { type: 'json' },
       },
     },
     [LOCK_IDENTITY]: {
@@ -54,6 +55,7 @@ export function internalModels(kind: AdapterKind, datastore: string): Record<str
         updatedAt: false,
         owner: { type: 'string', required: true },
         leaseUntil: { ...exactNumber, required: true },
+        epoch: { ...exactNumber, defaultsTo: 0 },
       },
     },
   };

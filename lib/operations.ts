@@ -62,14 +62,25 @@ export function inverseAction(step: Step, info: ModelInfo): Action {
   }
 }
 
+/** One document write, with the fence the document carried before this transaction wrote it. */
+export interface FencedWrite {
+  action: Action;
+  /** Only known where fences live in the documents (sails-mongo); null elsewhere. */
+  fenceBefore: string | null;
+}
+
+function fenced(step: Step, action: Action): FencedWrite {
+  return { action, fenceBefore: step.fence ?? null };
+}
+
 /** Compensation of a whole transaction: inverse of each step, last step first. */
-export function compensationPlan(steps: readonly Step[], infoOf: (model: string) => ModelInfo): Action[] {
-  return [...steps].reverse().map((step) => inverseAction(step, infoOf(step.model)));
+export function compensationPlan(steps: readonly Step[], infoOf: (model: string) => ModelInfo): FencedWrite[] {
+  return [...steps].reverse().map((step) => fenced(step, inverseAction(step, infoOf(step.model))));
 }
 
 /** Redo of a whole transaction: each step's forward write, in order. */
-export function redoPlan(steps: readonly Step[], infoOf: (model: string) => ModelInfo): Action[] {
-  return steps.map((step) => forwardAction(step, infoOf(step.model)));
+export function redoPlan(steps: readonly Step[], infoOf: (model: string) => ModelInfo): FencedWrite[] {
+  return steps.map((step) => fenced(step, forwardAction(step, infoOf(step.model))));
 }
 
 /** Applies one operation to the working image of its document; returns the step it makes. */
@@ -108,6 +119,17 @@ export function planOperation(
           path,
           details: { model, id, field, value, by, min, max },
         });
+      }
+      if (info.validate !== null) {
+        // The model's own rules (min, max, isInteger…) bound an increment too, reversals included.
+        try {
+          info.validate(field, next);
+        } catch (err) {
+          throw new TransactError('bound_violation', `${model} ${id}: ${field} would become ${next}, which the model's rules refuse`, {
+            path,
+            details: { model, id, field, value, by, min, max, rule: err instanceof Error ? err.message : String(err) },
+          });
+        }
       }
       const after = { ...current, [field]: next, ...timestamps(info, now, false) };
       const delta = { field, by, ...(min === undefined ? {} : { min }), ...(max === undefined ? {} : { max }) };

@@ -1,14 +1,19 @@
 /**
- * Recovery: settles transactions whose owner died. It claims each one by moving its lease with
- * a compare-and-set (so exactly one instance works on it), then compensates it (or completes
- * it, for a batch whose crash policy is 'rollforward'), then releases its locks. Every step is
- * idempotent, so a crash during recovery is just one more crash to recover from.
+ * Recovery: settles transactions whose owner died or stalled. It claims each one with a
+ * compare-and-set on its log that moves the owner and raises the fence epoch, fences the
+ * transaction's locks at that epoch (so a write from any earlier owner is refused from then on),
+ * then compensates it (or completes it, for a batch whose crash policy is 'rollforward') under a
+ * lease it renews, and releases its locks only if its own final compare-and-set landed. Every
+ * step is idempotent, so a crash during recovery is just one more crash to recover from.
  *
  * The owner's own abort path uses the same compensation, so there is one way to undo.
  */
+import type { ServerClock } from './clock';
 import { crashPoint } from './crash-points';
 import type { Documents } from './documents';
+import { isTransactError } from './errors';
 import { newId } from './ids';
+import { Lease } from './lease';
 import { newLog } from './log';
 import type { ModelInfo } from './model-info';
 import { compensationPlan, redoPlan } from './operations';
@@ -31,6 +36,8 @@ export interface TransactionStats {
   rolledBack: number;
   /** Transactions recovery claimed from a dead owner (then rolled back or forward). */
   recovered: number;
+  /** Recovery could not settle a transaction and marked it for an operator. */
+  attention: number;
 }
 
 export interface RecoverySummary {
@@ -38,7 +45,11 @@ export interface RecoverySummary {
   rolledForward: number;
   locksReleased: number;
   orphans: number;
+  /** Transactions this pass could not settle (each marked `attention` on its log). */
+  failed: number;
 }
+
+export type SettleOutcome = ReturnType<typeof decideRecovery> | 'lost';
 
 /** An owner token: the instance, and a nonce that tells this holder from any other of the instance. */
 export function ownerToken(instanceId: string): string {
@@ -49,8 +60,7 @@ export function ownerToken(instanceId: string): string {
  * A rolled-back log under the id of a transaction that never logged: it settles that id, and
  * fences off the transaction should it still be alive (its own insert of that id now fails).
  */
-export function tombstone(txId: string, owner: string, code: string, message: string): LogDocument {
-  const now = Date.now();
+export function tombstone(txId: string, owner: string, code: string, message: string, now: number): LogDocument {
   return newLog({ id: txId, state: 'rolled-back', mode: 'batch', onCrash: 'rollback', owner, leaseUntil: now, startedAt: now, endedAt: now, recoveries: 1, error: { code, message } });
 }
 
@@ -59,36 +69,55 @@ export function instanceOf(owner: string): string {
   return hash === -1 ? owner : owner.slice(0, hash);
 }
 
+function describe(err: unknown): TxError {
+  return { code: isTransactError(err) ? err.code : 'recovery_failed', message: err instanceof Error ? err.message : String(err) };
+}
+
 export class Recovery {
   constructor(
     private readonly store: AtomicStore,
     private readonly documents: Documents,
-    private readonly infoOf: (model: string) => ModelInfo,
+    private readonly infoOf: (model: string) => ModelInfo | undefined,
+    private readonly clock: ServerClock,
     private readonly options: RecoveryOptions,
-    private readonly stats: TransactionStats = { committed: 0, rolledBack: 0, recovered: 0 },
+    private readonly stats: TransactionStats,
+    /** Told about each transaction recovery could not settle (logged by the hook). */
+    private readonly onFailure: (txId: string, err: unknown) => void = () => undefined,
   ) {}
 
   /**
-   * One pass: expired active transactions, then expired locks.
+   * One pass: expired active transactions, then expired locks. A transaction that cannot be
+   * settled is marked for attention and skipped; the pass goes on.
    * @param startup on the first pass after start, transactions owned by an earlier incarnation
    *   of this instance (same stable instanceId), or any on a single-process store, are known dead
-   *   and are recovered without waiting for their lease.
+   *   and are recovered without waiting for their lease. (If that earlier incarnation is in fact
+   *   still running, its writes are fenced out: it loses its transactions, nothing else.)
    */
   async runOnce(startup = false): Promise<RecoverySummary> {
-    const summary: RecoverySummary = { rolledBack: 0, rolledForward: 0, locksReleased: 0, orphans: 0 };
-    const now = Date.now();
+    const summary: RecoverySummary = { rolledBack: 0, rolledForward: 0, locksReleased: 0, orphans: 0, failed: 0 };
+    const now = this.clock.now();
     const horizon = startup ? Number.MAX_SAFE_INTEGER : now - this.options.clockSkewMs;
     for (const log of await this.store.findExpiredLogs(ACTIVE_STATES, horizon, this.options.batchSize)) {
-      const outcome = await this.settle(log, startup && this.diedWithUs(log));
-      if (outcome === 'rollback') summary.rolledBack++;
-      if (outcome === 'rollforward') summary.rolledForward++;
+      try {
+        const outcome = await this.settle(log, startup && this.diedWithUs(log));
+        if (outcome === 'rollback') summary.rolledBack++;
+        if (outcome === 'rollforward') summary.rolledForward++;
+      } catch (err) {
+        summary.failed++;
+        await this.markForAttention(log.id, err);
+      }
     }
-    // Job item leases share the lock records; an expired one is simply taken over by the next claim.
-    const expiredLocks = (await this.store.findExpiredLocks(now - this.options.clockSkewMs, this.options.batchSize)).filter((lock) => !lock.id.startsWith(CLAIM_PREFIX));
+    // Job item leases share the lock records but are not transactions: the query skips them.
+    const expiredLocks = await this.store.findExpiredLocks(now - this.options.clockSkewMs, this.options.batchSize, CLAIM_PREFIX);
     for (const holder of new Set(expiredLocks.map((lock) => lock.owner))) {
-      const outcome = await this.settleHolder(holder);
-      if (outcome === 'orphan') summary.orphans++;
-      if (outcome !== 'wait') summary.locksReleased += expiredLocks.filter((lock) => lock.owner === holder).length;
+      try {
+        const outcome = await this.settleHolder(holder);
+        if (outcome === 'orphan') summary.orphans++;
+        if (outcome !== 'wait') summary.locksReleased += expiredLocks.filter((lock) => lock.owner === holder).length;
+      } catch (err) {
+        summary.failed++;
+        await this.markForAttention(holder, err);
+      }
     }
     return summary;
   }
@@ -101,83 +130,116 @@ export class Recovery {
   async settleHolder(txId: string): Promise<'wait' | 'orphan' | 'settled'> {
     let log = await this.store.getLog(txId);
     if (log === null) {
-      if (await this.store.insertLog(tombstone(txId, ownerToken(this.options.instanceId), 'orphan_locks', 'locks found without a log: the transaction died before logging, nothing was written'))) {
+      const message = 'locks found without a log: the transaction died before logging, nothing was written';
+      if (await this.store.insertLog(tombstone(txId, ownerToken(this.options.instanceId), 'orphan_locks', message, this.clock.now()))) {
         await this.store.deleteLocks(txId);
         return 'orphan';
       }
       log = await this.store.getLog(txId);
       if (log === null) return 'wait';
     }
-    return (await this.settle(log, false)) === 'wait' ? 'wait' : 'settled';
+    const outcome = await this.settle(log, false);
+    return outcome === 'wait' || outcome === 'lost' ? 'wait' : 'settled';
   }
 
-  /** Recovers one transaction if recovery is due; returns what was decided. */
-  async settle(log: LogDocument, ignoreLease: boolean): Promise<ReturnType<typeof decideRecovery>> {
-    const now = Date.now();
+  /** Recovers one transaction if recovery is due; returns what was decided ('lost': another owner moved first). */
+  async settle(log: LogDocument, ignoreLease: boolean): Promise<SettleOutcome> {
+    const now = this.clock.now();
     const decision = decideRecovery(ignoreLease ? { ...log, leaseUntil: -Infinity } : log, now, this.options.clockSkewMs);
     if (decision === 'wait') return decision;
     if (decision === 'release-locks') {
       await this.store.deleteLocks(log.id);
       return decision;
     }
+    for (const step of log.steps) {
+      if (this.infoOf(step.model) === undefined) throw new Error(`the log names model "${step.model}", which this app does not define (or not as a transactional model)`);
+    }
     const owner = ownerToken(this.options.instanceId);
+    const epoch = log.recoveries + 1;
+    const state = decision === 'rollback' ? 'rolling-back' : 'pending';
     const claimed = await this.store.updateLog(
       log.id,
-      { states: [log.state], owner: log.owner, leaseUntil: log.leaseUntil },
+      { states: [log.state], owner: log.owner, leaseUntil: log.leaseUntil, recoveries: log.recoveries },
       {
-        state: decision === 'rollback' ? 'rolling-back' : 'pending',
+        state,
         owner,
         leaseUntil: now + this.options.leaseMs,
-        recoveries: log.recoveries + 1,
+        recoveries: epoch,
         // Say why, for auditors and for a repeated idempotency key, unless the owner already did.
-        ...(decision === 'rollback' && log.error === null ? { error: { code: 'owner_died', message: `the process running it (${instanceOf(log.owner)}) stopped before it committed; recovery rolled it back` } } : {}),
+        ...(decision === 'rollback' && log.error === null ? { error: { code: 'owner_died', message: `the process running it (${instanceOf(log.owner)}) stopped or stalled before it committed; recovery rolled it back` } } : {}),
       },
     );
     if (!claimed) return 'wait'; // another instance (or the owner) moved first
     this.stats.recovered++;
+    // From here on, only writes at this epoch land: the old owner, if it still runs, is fenced out.
+    await this.store.fenceLocks(log.id, epoch);
+    const lease = new Lease(this.store, { txId: log.id, epoch }, owner, this.options.leaseMs, this.clock, state);
     if (decision === 'rollback') {
       crashPoint('rollback:claimed');
-      await this.compensate(log, owner);
-    } else {
-      crashPoint('rollforward:claimed');
-      await this.complete(log, owner);
+      return (await this.compensate(log, lease)) ? decision : 'lost';
     }
-    return decision;
+    crashPoint('rollforward:claimed');
+    return (await this.complete(log, lease)) ? decision : 'lost';
   }
 
   /**
-   * Undoes every step, last first, then marks the transaction rolled back and unlocks it.
-   * The caller must hold the transaction in state rolling-back under `owner`.
+   * Undoes every step, last first, then marks the transaction rolled back and unlocks it. The
+   * caller holds the transaction in state rolling-back under `lease`, which is renewed while this
+   * runs. Returns false when it lost the transaction to another owner: it then stops writing
+   * and leaves the locks to that owner.
    */
-  async compensate(log: Pick<LogDocument, 'id' | 'steps'>, owner: string, error: TxError | null = null): Promise<void> {
-    for (const action of compensationPlan(log.steps, this.infoOf)) {
-      await this.documents.apply(action);
-      crashPoint('rollback:undone');
+  async compensate(log: Pick<LogDocument, 'id' | 'steps'>, lease: Lease, error: TxError | null = null): Promise<boolean> {
+    lease.startHeartbeat();
+    try {
+      for (const write of compensationPlan(log.steps, (model) => this.infoOf(model) as ModelInfo)) {
+        lease.assertHeld();
+        await this.documents.write([write], lease.fence);
+        crashPoint('rollback:undone');
+      }
+    } catch (err) {
+      lease.stopHeartbeat();
+      if (isTransactError(err, 'lease_lost')) return false;
+      throw err;
     }
-    const patch = error === null ? { state: 'rolled-back' as const, endedAt: Date.now() } : { state: 'rolled-back' as const, endedAt: Date.now(), error };
-    await this.store.updateLog(log.id, { states: ['rolling-back'], owner }, patch);
+    lease.stopHeartbeat();
+    const ended = { state: 'rolled-back' as const, endedAt: this.clock.now(), ...(error === null ? {} : { error }) };
+    if (!(await lease.writeLog(lease.guard, ended))) return false;
     this.stats.rolledBack++;
     crashPoint('rollback:ended');
     await this.store.deleteLocks(log.id);
+    return true;
   }
 
-  /** Re-applies every step of a pending batch, commits it, and unlocks it. */
-  private async complete(log: LogDocument, owner: string): Promise<void> {
+  /** Re-applies every step of a pending batch, commits it, and unlocks it (false: lost it to another owner). */
+  private async complete(log: LogDocument, lease: Lease): Promise<boolean> {
+    lease.startHeartbeat();
     try {
-      for (const action of redoPlan(log.steps, this.infoOf)) {
-        await this.documents.apply(action);
+      for (const write of redoPlan(log.steps, (model) => this.infoOf(model) as ModelInfo)) {
+        lease.assertHeld();
+        await this.documents.write([write], lease.fence);
         crashPoint('rollforward:redone');
       }
     } catch (err) {
+      lease.stopHeartbeat();
+      if (isTransactError(err, 'lease_lost')) return false;
       // It cannot be completed (e.g. the adapter refuses a value): undo it instead.
       const error = { code: 'rollforward_failed', message: err instanceof Error ? err.message : String(err) };
-      if (await this.store.updateLog(log.id, { states: ['pending'], owner }, { state: 'rolling-back', error })) await this.compensate(log, owner, error);
-      return;
+      if (!(await lease.writeLog(lease.guard, { state: 'rolling-back', error, leaseUntil: lease.renewal() }))) return false;
+      return this.compensate(log, new Lease(this.store, lease.fence, lease.owner, this.options.leaseMs, this.clock, 'rolling-back'), error);
     }
-    await this.store.updateLog(log.id, { states: ['pending'], owner }, { state: 'committed', endedAt: Date.now() });
+    lease.stopHeartbeat();
+    if (!(await lease.writeLog(lease.guard, { state: 'committed', endedAt: this.clock.now() }))) return false;
     this.stats.committed++;
     crashPoint('rollforward:ended');
     await this.store.deleteLocks(log.id);
+    return true;
+  }
+
+  /** Records on the log why recovery could not settle it; the next pass tries again. */
+  private async markForAttention(txId: string, err: unknown): Promise<void> {
+    this.stats.attention++;
+    this.onFailure(txId, err);
+    await this.store.updateLog(txId, {}, { attention: { ...describe(err), at: this.clock.now() } }).catch(() => undefined);
   }
 
   private diedWithUs(log: LogDocument): boolean {

@@ -7,7 +7,9 @@
 import retry from 'async-retry';
 import { isDeepStrictEqual } from 'node:util';
 import type { AtomicStore } from './store';
-import type { LockDocument, LogDocument, LogGuard, LogPatch, TxState } from './types';
+import type { FencedWrite } from './operations';
+import type { WaterlineModel } from './waterline';
+import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from './types';
 
 export interface RetryOptions {
   /** Retries after the first attempt (0 turns retrying off). */
@@ -80,10 +82,16 @@ function patchLanded(doc: LogDocument | null, patch: LogPatch): boolean {
 export class RetryingStore implements AtomicStore {
   readonly kind: AtomicStore['kind'];
   readonly multiProcess: boolean;
+  readonly fenceField: string | null;
 
   constructor(private readonly inner: AtomicStore, private readonly policy: RetryPolicy) {
     this.kind = inner.kind;
     this.multiProcess = inner.multiProcess;
+    this.fenceField = inner.fenceField;
+  }
+
+  adopt(models: readonly WaterlineModel[]): void {
+    this.inner.adopt(models);
   }
 
   setup(): Promise<void> {
@@ -138,11 +146,24 @@ export class RetryingStore implements AtomicStore {
     return this.policy.run(() => this.inner.renewLocks(owner, leaseUntil));
   }
 
-  findExpiredLocks(leaseBefore: number, limit: number): Promise<LockDocument[]> {
-    return this.policy.run(() => this.inner.findExpiredLocks(leaseBefore, limit));
+  findExpiredLocks(leaseBefore: number, limit: number, skipPrefix?: string): Promise<LockDocument[]> {
+    return this.policy.run(() => this.inner.findExpiredLocks(leaseBefore, limit, skipPrefix));
   }
 
   deleteLocks(owner: string, ids?: readonly string[]): Promise<void> {
     return this.policy.run(() => this.inner.deleteLocks(owner, ids));
+  }
+
+  serverTime(): Promise<number> {
+    return this.policy.run(() => this.inner.serverTime());
+  }
+
+  fenceLocks(txId: string, epoch: number): Promise<void> {
+    return this.policy.run(() => this.inner.fenceLocks(txId, epoch));
+  }
+
+  /** Fenced writes are idempotent under their fence: a retry after a lost reply re-applies the same images. */
+  writeDocuments(writes: readonly FencedWrite[], fence: Fence): Promise<void> {
+    return this.policy.run(() => this.inner.writeDocuments(writes, fence));
   }
 }

@@ -161,7 +161,7 @@ export class Scheduler {
   /** Inserts the item's lease record, or takes over one whose lease has ended. */
   private async claim(item: string, leaseMs: number): Promise<boolean> {
     const id = CLAIM_PREFIX + item;
-    const lease = { id, owner: this.owner, leaseUntil: Date.now() + leaseMs };
+    const lease = { id, owner: this.owner, leaseUntil: Date.now() + leaseMs, epoch: 0 };
     if ((await this.store.insertLocks([lease])).has(id)) return true;
     const [holder] = await this.store.findLocks([id]);
     if (holder === undefined || holder.leaseUntil >= Date.now()) return false;

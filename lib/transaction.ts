@@ -1,7 +1,12 @@
 /**
  * The handle an interactive transaction's callback works through. Each write locks its
- * document, appends its step (with the before-image) to the log, and only then writes:
- * the log always knows at least as much as the database, so recovery can undo it.
+ * document, appends its step (with the before-image) to the log, and only then writes, fenced:
+ * the log always knows at least as much as the database, so recovery can undo it, and a write
+ * from an owner that lost the transaction is refused by the datastore.
+ *
+ * Calls run one at a time in call order, awaited or not. When the callback returns, the engine
+ * waits for every call still running; a call that failed without the callback ever looking at
+ * its outcome fails the transaction (never a commit without one of its writes).
  */
 import { crashPoint } from './crash-points';
 import type { Documents } from './documents';
@@ -21,6 +26,7 @@ export interface TransactionContext {
   lease: Lease;
   infoOf: (model: string) => ModelInfo | undefined;
   lockTimeoutMs: number;
+  now: () => number;
 }
 
 export interface IncrementBounds {
@@ -28,11 +34,39 @@ export interface IncrementBounds {
   max?: number;
 }
 
+/**
+ * A call's promise that knows whether anyone looked at its outcome (`await`, `then`, `catch`):
+ * `await` on a Promise subclass goes through its `then`.
+ */
+class TrackedCall<T> extends Promise<T> {
+  observed = false;
+
+  static override get [Symbol.species](): PromiseConstructor {
+    return Promise;
+  }
+
+  override then<A = T, B = never>(ok?: ((value: T) => A | PromiseLike<A>) | null, ko?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+    this.observed = true;
+    return super.then(ok, ko);
+  }
+}
+
+interface CallRecord {
+  promise: TrackedCall<unknown>;
+  settled: boolean;
+  error: unknown;
+  failed: boolean;
+}
+
 export class Transaction {
   private readonly images = new Map<string, Image | null>();
+  private readonly fences = new Map<string, string | null>();
   private written: Step[] = [];
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly calls: CallRecord[] = [];
   private open = true;
+  /** A write failed after its step was logged: the document may or may not show it, so only a rollback is safe. */
+  private broken: unknown;
 
   constructor(readonly id: string, private readonly context: TransactionContext) {}
 
@@ -64,13 +98,36 @@ export class Transaction {
     return this.write({ op: 'increment', model, id, field, by, ...bounds }) as Promise<Image>;
   }
 
-  async destroy(model: string, id: string): Promise<void> {
-    await this.write({ op: 'destroy', model, id });
+  destroy(model: string, id: string): Promise<void> {
+    return this.serial(async () => {
+      await this.writeStep({ op: 'destroy', model, id });
+    });
   }
 
   /** Runs one operation given as data (the same shape as a batch's). */
-  async apply(operation: Operation): Promise<void> {
-    await this.write(operation);
+  apply(operation: Operation): Promise<void> {
+    return this.serial(async () => {
+      await this.writeStep(operation);
+    });
+  }
+
+  /**
+   * Called by the engine when the callback returned: waits for every call still running, then
+   * throws if the transaction must not commit — a write broke after logging, or a call failed
+   * and the callback never looked at its outcome.
+   */
+  async settle(): Promise<void> {
+    await this.queue;
+    this.open = false;
+    if (this.broken !== undefined) throw this.broken;
+    const unseen = this.calls.find((call) => call.failed && !call.promise.observed);
+    if (unseen !== undefined) throw unseen.error;
+  }
+
+  /** Closes the handle and waits for the calls still running (their outcome no longer matters: the transaction is failing). */
+  async drain(): Promise<void> {
+    this.open = false;
+    await this.queue;
   }
 
   /** Ends the handle's life: calls after the callback returned are refused. */
@@ -81,42 +138,72 @@ export class Transaction {
   /** Operations of one transaction run one at a time, in call order, even if not awaited. */
   private serial<T>(work: () => Promise<T>): Promise<T> {
     if (!this.open) return Promise.reject(new TransactError('aborted', `transaction ${this.id} has already ended`));
-    const run = this.queue.then(work, work);
+    const record: CallRecord = { promise: undefined as unknown as TrackedCall<unknown>, settled: false, error: undefined, failed: false };
+    const run = this.queue.then(work, work).then(
+      (value) => {
+        record.settled = true;
+        return value;
+      },
+      (err: unknown) => {
+        record.settled = true;
+        record.failed = true;
+        record.error = err;
+        throw err;
+      },
+    );
     this.queue = run.catch(() => undefined);
-    return run;
+    const tracked = new TrackedCall<T>((resolve, reject) => {
+      run.then(resolve, reject);
+    });
+    // The engine handles a rejection nobody awaited (settle() fails the transaction with it).
+    Promise.prototype.then.call(tracked, undefined, () => undefined);
+    record.promise = tracked as TrackedCall<unknown>;
+    this.calls.push(record);
+    return tracked;
   }
 
   private async lock(info: ModelInfo, id: string): Promise<Image | null> {
     const key = documentKey(info.identity, id);
     if (!this.images.has(key)) {
-      await this.context.locks.acquire([key], this.id, this.context.lockTimeoutMs);
+      await this.context.locks.acquire([key], this.id, this.context.lease.fence.epoch, this.context.lockTimeoutMs);
       crashPoint('tx:locked');
-      const images = await this.context.documents.readImages([{ model: info.identity, id }]);
+      const { images, fences } = await this.context.documents.read([{ model: info.identity, id }]);
       this.images.set(key, images.get(key) ?? null);
+      if (fences.has(key)) this.fences.set(key, fences.get(key) ?? null);
     }
     return this.images.get(key) ?? null;
   }
 
   private write(input: Operation): Promise<Image | null> {
-    return this.serial(async () => {
-      const operation = validateOperation(input, 'op');
-      const info = checkAgainstModel(operation, this.context.infoOf, 'op');
-      const id = operation.id as string;
-      const current = await this.lock(info, id);
-      const step = planOperation(operation, current, info, this.written.length, Date.now(), 'op');
-      const { lease } = this.context;
+    return this.serial(() => this.writeStep(input));
+  }
+
+  private async writeStep(input: Operation): Promise<Image | null> {
+    if (this.broken !== undefined) throw this.broken;
+    const operation = validateOperation(input, 'op');
+    const info = checkAgainstModel(operation, this.context.infoOf, 'op');
+    const id = operation.id as string;
+    const key = documentKey(info.identity, id);
+    const current = await this.lock(info, id);
+    const planned = planOperation(operation, current, info, this.written.length, this.context.now(), 'op');
+    const step: Step = this.fences.has(key) ? { ...planned, fence: this.fences.get(key) ?? null } : planned;
+    const { lease } = this.context;
+    lease.assertHeld();
+    const steps = [...this.written, step];
+    if (!(await lease.writeLog(lease.guard, { steps, documents: touchedDocuments(steps), leaseUntil: lease.renewal() }))) {
+      lease.markLost();
       lease.assertHeld();
-      const steps = [...this.written, step];
-      if (!(await lease.writeLog({ states: ['pending'], owner: lease.owner }, { steps, documents: touchedDocuments(steps), leaseUntil: lease.renewal() }))) {
-        lease.markLost();
-        lease.assertHeld();
-      }
-      this.written = steps;
-      crashPoint('tx:logged');
-      await this.context.documents.apply(forwardAction(step, info));
-      crashPoint('tx:applied');
-      this.images.set(documentKey(info.identity, id), step.after);
-      return structuredClone(step.after);
-    });
+    }
+    this.written = steps;
+    crashPoint('tx:logged');
+    try {
+      await this.context.documents.write([{ action: forwardAction(step, info), fenceBefore: step.fence ?? null }], lease.fence);
+    } catch (err) {
+      this.broken = err;
+      throw err;
+    }
+    crashPoint('tx:applied');
+    this.images.set(key, step.after);
+    return structuredClone(step.after);
   }
 }

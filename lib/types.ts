@@ -67,6 +67,22 @@ export interface Step {
   before: Image | null;
   after: Image | null;
   delta?: Delta;
+  /**
+   * The document's fence before this transaction first wrote it, where the adapter keeps fences
+   * in the documents themselves (sails-mongo); null elsewhere and for documents never fenced.
+   */
+  fence?: string | null;
+}
+
+/**
+ * Who may write a transaction's documents now: the transaction, at the epoch of its current
+ * owner. The original owner writes at epoch 0; every claim by recovery moves it one up, so a
+ * write from an owner that lost its transaction carries an old epoch and is refused by the
+ * datastore in the same atomic operation as the write.
+ */
+export interface Fence {
+  txId: string;
+  epoch: number;
 }
 
 /**
@@ -90,6 +106,11 @@ export interface TxError {
   message: string;
   /** Where in the input the problem was, for a TransactError that had one. */
   path?: string;
+}
+
+/** Why recovery could not settle a transaction, and when it last tried. */
+export interface Attention extends TxError {
+  at: number;
 }
 
 /** The transaction log document: the one record of a transaction, and its commit point. */
@@ -122,6 +143,8 @@ export interface LogDocument {
   reversedBy: string | null;
   /** Why it was reversed (on the reversal). */
   reason: string | null;
+  /** Set by recovery when it could not settle this transaction (an operator must look). */
+  attention: Attention | null;
 }
 
 /** A lock on one document, held by one transaction. */
@@ -131,6 +154,8 @@ export interface LockDocument {
   owner: string;
   /** Epoch ms; only used to find locks whose transaction never wrote its log. */
   leaseUntil: number;
+  /** The fence epoch writes to this document must carry (see Fence). */
+  epoch: number;
 }
 
 /** Guards of a compare-and-set on a log document; every given field must match. */
@@ -139,6 +164,7 @@ export interface LogGuard {
   owner?: string;
   leaseUntil?: number;
   reversedBy?: string | null;
+  recoveries?: number;
 }
 
-export type LogPatch = Partial<Pick<LogDocument, 'state' | 'owner' | 'leaseUntil' | 'steps' | 'documents' | 'error' | 'endedAt' | 'recoveries' | 'result' | 'reversedBy'>>;
+export type LogPatch = Partial<Pick<LogDocument, 'state' | 'owner' | 'leaseUntil' | 'steps' | 'documents' | 'error' | 'endedAt' | 'recoveries' | 'result' | 'reversedBy' | 'attention'>>;

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Source me: starts FerretDB on a free loopback port and creates a fresh
-# PostgreSQL database; exports MONGO_URL and PG_URL; defines test_env_cleanup.
+# Source me: starts FerretDB and Toxiproxy on free loopback ports and creates a
+# fresh PostgreSQL database; exports MONGO_URL, PG_URL and TOXIPROXY_URL; defines
+# test_env_cleanup.
 #   source scripts/test-env.sh && trap test_env_cleanup EXIT
 
 _TEST_ENV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,18 +42,31 @@ _test_env_setup() {
     || { _test_env_fail "FerretDB failed to start"; return 1; }
   export MONGO_URL="mongodb://127.0.0.1:$port/transact_test"
 
+  # --- Toxiproxy (network faults between one process and a database) on a free loopback port ---
+  port="$(node -e '
+    const s = require("net").createServer();
+    s.listen(0, "127.0.0.1", () => { process.stdout.write(String(s.address().port)); s.close(); });
+  ')" || { _test_env_fail "could not pick a free port"; return 1; }
+  TEST_ENV_TOXIPROXY_DIR="$TEST_ENV_TMPDIR/toxiproxy"
+  "$_TEST_ENV_ROOT/scripts/toxiproxy.sh" start "$TEST_ENV_TOXIPROXY_DIR" "$port" \
+    || { _test_env_fail "Toxiproxy failed to start"; return 1; }
+  export TOXIPROXY_URL="http://127.0.0.1:$port"
+
   # --- fresh PostgreSQL database ---
   TEST_ENV_PG_DB="transact_test_$(node -e 'process.stdout.write(require("crypto").randomBytes(6).toString("hex"))')"
   psql -h "$pg_host" -p "$pg_port" -U "$pg_user" -d postgres -v ON_ERROR_STOP=1 -qc "CREATE DATABASE \"$TEST_ENV_PG_DB\"" >&2 \
     || { _test_env_fail "could not create database $TEST_ENV_PG_DB"; return 1; }
   export PG_URL="postgres://$pg_user@$pg_host:$pg_port/$TEST_ENV_PG_DB"
 
-  echo "test-env.sh: MONGO_URL=$MONGO_URL PG_URL=$PG_URL" >&2
+  echo "test-env.sh: MONGO_URL=$MONGO_URL PG_URL=$PG_URL TOXIPROXY_URL=$TOXIPROXY_URL" >&2
 }
 
 test_env_cleanup() {
   if [ -n "${TEST_ENV_FERRET_DIR:-}" ]; then
     "$_TEST_ENV_ROOT/scripts/ferretdb.sh" stop "$TEST_ENV_FERRET_DIR" || true
+  fi
+  if [ -n "${TEST_ENV_TOXIPROXY_DIR:-}" ]; then
+    "$_TEST_ENV_ROOT/scripts/toxiproxy.sh" stop "$TEST_ENV_TOXIPROXY_DIR" || true
   fi
   if [ -n "${TEST_ENV_PG_DB:-}" ]; then
     psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS \"$TEST_ENV_PG_DB\" WITH (FORCE)" >/dev/null 2>&1 \
@@ -61,7 +75,7 @@ test_env_cleanup() {
   if [ -n "${TEST_ENV_TMPDIR:-}" ] && [ -d "$TEST_ENV_TMPDIR" ]; then
     rm -rf "$TEST_ENV_TMPDIR"
   fi
-  unset TEST_ENV_FERRET_DIR TEST_ENV_PG_DB TEST_ENV_TMPDIR
+  unset TEST_ENV_FERRET_DIR TEST_ENV_TOXIPROXY_DIR TEST_ENV_PG_DB TEST_ENV_TMPDIR
 }
 
 if ! _test_env_setup; then

@@ -122,15 +122,15 @@ forEachAdapter('engine', (target) => {
     it('compensates exactly when a write fails after the log: every attribute back, created gone, destroyed back', async function () {
       const before = await snapshot();
       // The datastore refuses the last write, after four went through (a non-transient failure);
-      // it works again for the compensation, which re-creates the destroyed account.
-      const account = app.models.account;
-      const create = account.create;
-      let refused = false;
-      account.create = ((values: Record<string, unknown>) => {
-        if (refused) return create.call(account, values);
-        refused = true;
-        throw Object.assign(new Error('disk full'), { code: 'E_DISK_FULL' });
-      }) as typeof account.create;
+      // it works again for the compensation, which re-creates the destroyed account. Injected where
+      // every adapter's document writes go: the store's fenced write.
+      const { store } = engine;
+      const original = store.writeDocuments.bind(store);
+      let writes = 0;
+      store.writeDocuments = async (list, fence) => {
+        if (++writes === 5) throw Object.assign(new Error('disk full'), { code: 'E_DISK_FULL' });
+        return original(list, fence);
+      };
       let err: unknown;
       try {
         err = await engine
@@ -143,7 +143,7 @@ forEachAdapter('engine', (target) => {
           ])
           .then(() => null, (e: unknown) => e);
       } finally {
-        account.create = create;
+        store.writeDocuments = original;
       }
       expect((err as { code?: string } | null)?.code).to.equal('E_DISK_FULL');
       const after = await snapshot();
@@ -195,31 +195,23 @@ forEachAdapter('engine', (target) => {
     });
 
     it('writes the step with its before-image to the log before the document changes (write-ahead)', async function () {
-      const account = app.models.account;
-      const original = account.update.bind(account);
+      // Intercepted where every adapter's document writes go: the store's fenced write.
+      const { store } = engine;
+      const original = store.writeDocuments.bind(store);
       const seenInLog: unknown[] = [];
-      account.update = ((criteria: Record<string, unknown>) => {
-        const deferred = original(criteria);
-        const set = deferred.set.bind(deferred);
-        deferred.set = (values: Record<string, unknown>) => {
-          const inner = set(values);
-          const then = inner.then.bind(inner);
-          // When the write runs, read the log first: the step must already be there.
-          (inner as { then: unknown }).then = (ok: (v: unknown) => unknown, ko: (e: unknown) => unknown) =>
-            app.models.transactlog.find({}).then((logs) => {
-              seenInLog.push(logs.flatMap((l) => (l.steps as { id: string; before: unknown }[]).filter((s) => s.id === criteria.id).map((s) => s.before)));
-              return then(ok, ko);
-            });
-          return inner;
-        };
-        return deferred;
-      }) as typeof account.update;
+      store.writeDocuments = async (writes, fence) => {
+        // When the write runs, read the log first: the step must already be there.
+        const logs = await app.models.transactlog.find({});
+        const ids = writes.map((write) => write.action.id);
+        seenInLog.push(logs.flatMap((l) => (l.steps as { id: string; before: unknown }[]).filter((s) => ids.includes(s.id)).map((s) => s.before)));
+        return original(writes, fence);
+      };
       try {
         await engine.interactive(async (tx) => {
           await tx.increment('account', seed.alice.id as string, 'balance', -5);
         });
       } finally {
-        account.update = original;
+        store.writeDocuments = original;
       }
       expect(seenInLog).to.deep.equal([[seed.alice]]);
     });

@@ -85,8 +85,8 @@ describe('operations (pure)', function () {
       NOW,
     );
     expect(forwardAction(steps[0], account)).to.deep.equal({ type: 'patch', model: 'account', id: 'a1', values: { balance: 101, updatedAt: NOW } });
-    expect(redoPlan(steps, infoOf).map((a) => a.type)).to.deep.equal(['patch', 'insert']);
-    expect(compensationPlan(steps, infoOf).map((a) => [a.type, a.id])).to.deep.equal([['remove', 'new'], ['patch', 'a1']]);
+    expect(redoPlan(steps, infoOf).map((w) => w.action.type)).to.deep.equal(['patch', 'insert']);
+    expect(compensationPlan(steps, infoOf).map((w) => [w.action.type, w.action.id])).to.deep.equal([['remove', 'new'], ['patch', 'a1']]);
   });
 
   it('compares attributes deeply when finding what changed', function () {

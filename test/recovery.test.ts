@@ -111,7 +111,7 @@ forEachAdapter('recovery and locks', (target, adapter) => {
   it('frees the locks of a batch that died before logging, with a tombstone that fences it off', async function () {
     const lockedAt = Date.now();
     const key = `account:${IDS.alice}`;
-    await engine.store.insertLocks([{ id: key, owner: 'ghost-tx', leaseUntil: lockedAt + 200 }]);
+    await engine.store.insertLocks([{ id: key, owner: 'ghost-tx', leaseUntil: lockedAt + 200, epoch: 0 }]);
     // a transaction that needs the document waits for the ghost's lease, then proceeds
     await engine.batch([{ op: 'increment', model: 'account', id: IDS.alice, field: 'balance', by: 1 }]);
     expect(Date.now() - lockedAt).to.be.at.least(200);

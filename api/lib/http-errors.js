@@ -25,6 +25,8 @@ const STATUS_OF_CODE = {
   lock_timeout: 409,
   aborted: 409,
   lease_lost: 503,
+  outcome_unknown: 503,
+  unavailable: 503,
   payload_too_large: 413,
   rate_limited: 429,
 };

@@ -1,9 +1,11 @@
-import type { LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { rawDestroy } from '../history-guard';
+import { documentKey } from '../operations';
+import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
 import type { WaterlineModel } from '../waterline';
-import { type AtomicStore, matchesGuard, toLockDocument, toLogDocument } from './store';
+import { type AtomicStore, type FencedWrite, fencedOut, matchesGuard, toLockDocument, toLogDocument } from './store';
+import { applyAction, type ModelResolver } from './waterline-writes';
 
 /**
  * sails-disk (NeDB) lives inside one process, so a mutex around read-check-write is a correct
@@ -11,16 +13,19 @@ import { type AtomicStore, matchesGuard, toLockDocument, toLogDocument } from '.
  */
 export class DiskStore implements AtomicStore {
   readonly kind = 'disk' as const;
+  readonly fenceField = null;
   readonly multiProcess = false;
   private tail: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly logModel: WaterlineModel, private readonly lockModel: WaterlineModel) {}
+  constructor(private readonly logModel: WaterlineModel, private readonly lockModel: WaterlineModel, private readonly modelOf: ModelResolver) {}
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
     const run = this.tail.then(work, work);
     this.tail = run.catch(() => undefined);
     return run;
   }
+
+  adopt(): void {}
 
   async setup(): Promise<void> {}
 
@@ -77,13 +82,35 @@ export class DiskStore implements AtomicStore {
     });
   }
 
-  async findExpiredLocks(leaseBefore: number, limit: number): Promise<LockDocument[]> {
-    return (await this.lockModel.find({ where: { leaseUntil: { '<': leaseBefore } }, limit })).map(toLockDocument);
+  async findExpiredLocks(leaseBefore: number, limit: number, skipPrefix?: string): Promise<LockDocument[]> {
+    // NeDB has no prefix match: filter here (sails-disk holds development-sized data).
+    const rows = (await this.lockModel.find({ where: { leaseUntil: { '<': leaseBefore } }, sort: 'leaseUntil ASC' })).map(toLockDocument);
+    return rows.filter((lock) => skipPrefix === undefined || !lock.id.startsWith(skipPrefix)).slice(0, limit);
   }
 
   deleteLocks(owner: string, ids?: readonly string[]): Promise<void> {
     return this.exclusive(async () => {
       await rawDestroy(this.lockModel)(ids === undefined ? { owner } : { owner, id: { in: [...ids] } });
+    });
+  }
+
+  async serverTime(): Promise<number> {
+    return Date.now(); // one process: its clock is the only one
+  }
+
+  fenceLocks(txId: string, epoch: number): Promise<void> {
+    return this.exclusive(async () => {
+      await this.lockModel.update({ owner: txId, epoch: { '<': epoch } }).set({ epoch });
+    });
+  }
+
+  /** The lock check and the writes run under the same mutex as fenceLocks: nothing comes between. */
+  writeDocuments(writes: readonly FencedWrite[], fence: Fence): Promise<void> {
+    return this.exclusive(async () => {
+      const keys = [...new Set(writes.map(({ action }) => documentKey(action.model, action.id)))];
+      const held = (await this.lockModel.find({ id: { in: keys } })).map(toLockDocument).filter((lock) => lock.owner === fence.txId && lock.epoch === fence.epoch);
+      if (held.length !== keys.length) throw fencedOut(fence, `${keys.length - held.length} of its locks moved on`);
+      for (const { action } of writes) await applyAction(this.modelOf(action.model), action);
     });
   }
 }

@@ -3,8 +3,9 @@ import { DiskStore } from './disk';
 import { type MongoDb, MongoStore } from './mongo';
 import { type PgPool, PostgresStore } from './postgres';
 import type { AtomicStore } from './store';
+import type { ModelResolver } from './waterline-writes';
 
-export type { AtomicStore } from './store';
+export type { AtomicStore, FencedWrite } from './store';
 export type AdapterKind = AtomicStore['kind'];
 
 /** Maps a datastore's adapter identity to the store family that implements it. */
@@ -22,15 +23,19 @@ export function adapterKind(adapter: unknown): AdapterKind {
   }
 }
 
-/** Builds the store for the datastore that holds the log and lock models. */
-export function createStore(logModel: WaterlineModel, lockModel: WaterlineModel): AtomicStore {
+/**
+ * Builds the store for the datastore that holds the log and lock models. The documents the
+ * engine writes must live on the same datastore: the fence check and the write are one operation.
+ * @param stalledWriterMs how long a writer stalled inside its native write may hold its lock rows (sails-postgresql)
+ */
+export function createStore(logModel: WaterlineModel, lockModel: WaterlineModel, modelOf: ModelResolver, stalledWriterMs: number): AtomicStore {
   const datastore = logModel.getDatastore();
   switch (adapterKind(datastore.config.adapter)) {
     case 'disk':
-      return new DiskStore(logModel, lockModel);
+      return new DiskStore(logModel, lockModel, modelOf);
     case 'mongo':
-      return new MongoStore(datastore.manager as MongoDb, logModel.tableName, lockModel.tableName);
+      return new MongoStore(datastore.manager as MongoDb, logModel.tableName, lockModel.tableName, modelOf);
     case 'postgresql':
-      return new PostgresStore((datastore.manager as { pool: PgPool }).pool, logModel.tableName, lockModel.tableName);
+      return new PostgresStore((datastore.manager as { pool: PgPool }).pool, logModel.tableName, lockModel.tableName, modelOf, stalledWriterMs);
   }
 }

@@ -1,5 +1,7 @@
-import type { LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
-import { type AtomicStore, toLockDocument, toLogDocument } from './store';
+import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
+import type { WaterlineModel } from '../waterline';
+import { acceptedFences, type AtomicStore, type FencedWrite, fencedOut, fenceToken, toLockDocument, toLogDocument } from './store';
+import type { ModelResolver } from './waterline-writes';
 
 /** The few mongodb driver calls used here, typed structurally (the driver is sails-mongo's). */
 interface Collection {
@@ -8,12 +10,72 @@ interface Collection {
   findOne(filter: Record<string, unknown>): Promise<Record<string, unknown> | null>;
   find(filter: Record<string, unknown>, options?: Record<string, unknown>): { toArray(): Promise<Record<string, unknown>[]> };
   updateOne(filter: Record<string, unknown>, update: Record<string, unknown>): Promise<{ matchedCount: number }>;
+  deleteOne(filter: Record<string, unknown>): Promise<{ deletedCount: number }>;
   updateMany(filter: Record<string, unknown>, update: Record<string, unknown>): Promise<unknown>;
   deleteMany(filter: Record<string, unknown>): Promise<unknown>;
   createIndex(spec: Record<string, 1 | -1>, options?: Record<string, unknown>): Promise<unknown>;
 }
 export interface MongoDb {
   collection(name: string): Collection;
+  command(command: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
+/**
+ * The field that holds a document's fence (`txId.epoch` of its last transactional writer).
+ * sails-mongo returns it with the document (it projects only on an explicit `select`): the
+ * engine strips it from the images it reads, and reads the fence from there.
+ */
+export const FENCE_FIELD = '_transactFence';
+
+/** The driver's ObjectId, for models that keep ObjectId primary keys (no `dontUseObjectIds`). */
+function objectIdOf(hex: string): unknown {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { ObjectId } = require('mongodb') as { ObjectId: new (hex: string) => unknown };
+  return new ObjectId(hex);
+}
+
+/** A document's `_id` as sails-mongo stores it. */
+function storedId(model: WaterlineModel, id: string): unknown {
+  return model.dontUseObjectIds === true ? id : objectIdOf(id);
+}
+
+/** Attribute values as sails-mongo stores them: under their column names, without the primary key. */
+function toColumns(model: WaterlineModel, values: Record<string, unknown>): Record<string, unknown> {
+  const stored: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(values)) {
+    if (name === model.primaryKey) continue;
+    stored[model.attributes[name]?.columnName ?? name] = value;
+  }
+  return stored;
+}
+
+/** sails-mongo's adapter object, as Waterline calls it for every read (find, findOne, populate). */
+interface MongoAdapter {
+  find(datastore: string, query: { meta?: Record<string, unknown> }, done: (err: unknown, records?: Record<string, unknown>[]) => void): void;
+}
+
+const HIDING = Symbol.for('sails-hook-transact.hidesFence');
+
+/**
+ * Wraps the adapter's find so that the app never sees the fence field: only the engine's own reads
+ * (meta `transactFence: true`) keep it. Once per adapter object.
+ */
+function hideFenceField(adapter: MongoAdapter): void {
+  const marked = adapter as MongoAdapter & { [HIDING]?: true };
+  if (marked[HIDING] === true) return;
+  const find = adapter.find.bind(adapter);
+  adapter.find = (datastore, query, done) => {
+    const keep = query.meta?.transactFence === true;
+    find(datastore, query, (err, records) => {
+      if (err === null || err === undefined) for (const record of keep ? [] : records ?? []) delete record[FENCE_FIELD];
+      done(err, records);
+    });
+  };
+  marked[HIDING] = true;
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 const DUPLICATE_KEY = 11000;
@@ -52,6 +114,7 @@ function guardFilter(id: string, guard: LogGuard): Record<string, unknown> {
   if (guard.owner !== undefined) filter.owner = guard.owner;
   if (guard.leaseUntil !== undefined) filter.leaseUntil = guard.leaseUntil;
   if (guard.reversedBy !== undefined) filter.reversedBy = guard.reversedBy;
+  if (guard.recoveries !== undefined) filter.recoveries = guard.recoveries;
   return filter;
 }
 
@@ -59,12 +122,20 @@ function guardFilter(id: string, guard: LogGuard): Record<string, unknown> {
 export class MongoStore implements AtomicStore {
   readonly kind = 'mongo' as const;
   readonly multiProcess = true;
+  readonly fenceField = FENCE_FIELD;
   private readonly logs: Collection;
   private readonly locks: Collection;
 
-  constructor(db: MongoDb, logCollection: string, lockCollection: string) {
+  constructor(private readonly db: MongoDb, logCollection: string, lockCollection: string, private readonly modelOf: ModelResolver) {
     this.logs = db.collection(logCollection);
     this.locks = db.collection(lockCollection);
+  }
+
+  adopt(models: readonly WaterlineModel[]): void {
+    for (const model of models) {
+      const adapter = (model as { _adapter?: { identity?: unknown } & MongoAdapter })._adapter;
+      if (adapter?.identity === 'sails-mongo' && typeof adapter.find === 'function') hideFenceField(adapter);
+    }
   }
 
   async setup(): Promise<void> {
@@ -125,12 +196,64 @@ export class MongoStore implements AtomicStore {
     await this.locks.updateMany({ owner }, { $set: { leaseUntil } });
   }
 
-  async findExpiredLocks(leaseBefore: number, limit: number): Promise<LockDocument[]> {
-    const docs = await this.locks.find({ leaseUntil: { $lt: leaseBefore } }, { limit }).toArray();
+  async findExpiredLocks(leaseBefore: number, limit: number, skipPrefix?: string): Promise<LockDocument[]> {
+    const filter: Record<string, unknown> = { leaseUntil: { $lt: leaseBefore } };
+    if (skipPrefix !== undefined) filter._id = { $not: { $regex: `^${escapeRegex(skipPrefix)}` } };
+    const docs = await this.locks.find(filter, { sort: { leaseUntil: 1 }, limit }).toArray();
     return docs.map((doc) => toLockDocument(fromMongo(doc)));
   }
 
   async deleteLocks(owner: string, ids?: readonly string[]): Promise<void> {
     await this.locks.deleteMany(ids === undefined ? { owner } : { owner, _id: { $in: [...ids] } });
+  }
+
+  async serverTime(): Promise<number> {
+    const reply = await this.db.command({ hello: 1 });
+    const time = reply.localTime;
+    if (!(time instanceof Date)) throw new Error('sails-hook-transact: the MongoDB server did not report its time (hello.localTime)');
+    return time.getTime();
+  }
+
+  async fenceLocks(txId: string, epoch: number): Promise<void> {
+    // The documents carry their fences here; the locks follow so that they say who owns them.
+    await this.locks.updateMany({ owner: txId, epoch: { $lt: epoch } }, { $set: { epoch } });
+  }
+
+  /**
+   * Each write filters on the document's fence (what it was before this transaction, or a token
+   * of this transaction at this epoch or earlier) and sets this writer's token, in one atomic
+   * document operation: once a newer owner wrote a document, an older one's write matches nothing.
+   */
+  async writeDocuments(writes: readonly FencedWrite[], fence: Fence): Promise<void> {
+    const token = fenceToken(fence);
+    for (const { action, fenceBefore } of writes) {
+      const model = this.modelOf(action.model);
+      const documents = this.db.collection(model.tableName);
+      const _id = storedId(model, action.id);
+      const guarded = { _id, [FENCE_FIELD]: { $in: acceptedFences(fenceBefore, fence) } };
+      switch (action.type) {
+        case 'insert': {
+          const values = { ...toColumns(model, action.values), [FENCE_FIELD]: token };
+          try {
+            await documents.insertOne({ _id, ...values });
+          } catch (err) {
+            if (!isDuplicateKey(err)) throw err;
+            // There already: our own earlier insert (a retry), or a destroy of ours that never landed.
+            if ((await documents.updateOne(guarded, { $set: values })).matchedCount !== 1) throw fencedOut(fence, `${action.model} ${action.id} was written by another transaction`);
+          }
+          break;
+        }
+        case 'patch':
+          if ((await documents.updateOne(guarded, { $set: { ...toColumns(model, action.values), [FENCE_FIELD]: token } })).matchedCount !== 1) {
+            throw fencedOut(fence, `${action.model} ${action.id} was written by another transaction, or is gone`);
+          }
+          break;
+        case 'remove':
+          if ((await documents.deleteOne(guarded)).deletedCount !== 1 && (await documents.findOne({ _id })) !== null) {
+            throw fencedOut(fence, `${action.model} ${action.id} was written by another transaction`);
+          }
+          break;
+      }
+    }
   }
 }

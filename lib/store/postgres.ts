@@ -1,12 +1,24 @@
-import type { LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
-import { type AtomicStore, LOG_FIELDS, toLockDocument, toLogDocument } from './store';
+import { documentKey } from '../operations';
+import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
+import { isUniqueViolation } from '../waterline';
+import { type AtomicStore, type FencedWrite, fencedOut, LOG_FIELDS, toLockDocument, toLogDocument } from './store';
+import { applyAction, type ModelResolver } from './waterline-writes';
 
-/** The pg Pool's query method, typed structurally (the driver is sails-postgresql's). */
-export interface PgPool {
-  query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
+type QueryResult = Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
+
+/** A pooled pg client: what a native transaction runs on. */
+export interface PgClient {
+  query(sql: string, params?: unknown[]): QueryResult;
+  release(destroy?: boolean | Error): void;
 }
 
-const JSON_FIELDS = new Set<string>(['steps', 'error', 'documents', 'result']);
+/** The pg Pool, typed structurally (the driver is sails-postgresql's). */
+export interface PgPool {
+  query(sql: string, params?: unknown[]): QueryResult;
+  connect(): Promise<PgClient>;
+}
+
+const JSON_FIELDS = new Set<string>(['steps', 'error', 'documents', 'result', 'attention']);
 
 function ident(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
@@ -23,14 +35,24 @@ function param(field: string, value: unknown): unknown {
  */
 export class PostgresStore implements AtomicStore {
   readonly kind = 'postgresql' as const;
+  readonly fenceField = null;
   readonly multiProcess = true;
   private readonly logs: string;
   private readonly locks: string;
 
-  constructor(private readonly pool: PgPool, logTable: string, lockTable: string) {
+  constructor(
+    private readonly pool: PgPool,
+    logTable: string,
+    lockTable: string,
+    private readonly modelOf: ModelResolver,
+    /** How long PostgreSQL keeps a stalled writer's transaction (and its lock rows) before ending its session. */
+    private readonly stalledWriterMs: number,
+  ) {
     this.logs = ident(logTable);
     this.locks = ident(lockTable);
   }
+
+  adopt(): void {}
 
   async setup(): Promise<void> {
     const logIndex = ident(`${this.logs.slice(1, -1)}_state_lease`);
@@ -64,6 +86,7 @@ export class PostgresStore implements AtomicStore {
     if (guard.states !== undefined) where.push(`"state" = ANY(${add([...guard.states])}::text[])`);
     if (guard.owner !== undefined) where.push(`"owner" = ${add(guard.owner)}`);
     if (guard.leaseUntil !== undefined) where.push(`"leaseUntil" = ${add(guard.leaseUntil)}`);
+    if (guard.recoveries !== undefined) where.push(`"recoveries" = ${add(guard.recoveries)}`);
     if (guard.reversedBy === null) where.push(`"reversedBy" IS NULL`);
     else if (guard.reversedBy !== undefined) where.push(`"reversedBy" = ${add(guard.reversedBy)}`);
     const result = await this.pool.query(`UPDATE ${this.logs} SET ${sets.join(', ')} WHERE ${where.join(' AND ')} RETURNING "id"`, params);
@@ -89,9 +112,9 @@ export class PostgresStore implements AtomicStore {
   async insertLocks(locks: readonly LockDocument[]): Promise<Set<string>> {
     if (locks.length === 0) return new Set();
     const result = await this.pool.query(
-      `INSERT INTO ${this.locks} ("id", "owner", "leaseUntil")
-       SELECT * FROM unnest($1::text[], $2::text[], $3::float8[]) ON CONFLICT ("id") DO NOTHING RETURNING "id"`,
-      [locks.map((l) => l.id), locks.map((l) => l.owner), locks.map((l) => l.leaseUntil)],
+      `INSERT INTO ${this.locks} ("id", "owner", "leaseUntil", "epoch")
+       SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[]) ON CONFLICT ("id") DO NOTHING RETURNING "id"`,
+      [locks.map((l) => l.id), locks.map((l) => l.owner), locks.map((l) => l.leaseUntil), locks.map((l) => l.epoch)],
     );
     return new Set(result.rows.map((row) => String(row.id)));
   }
@@ -105,8 +128,10 @@ export class PostgresStore implements AtomicStore {
     await this.pool.query(`UPDATE ${this.locks} SET "leaseUntil" = $1 WHERE "owner" = $2`, [leaseUntil, owner]);
   }
 
-  async findExpiredLocks(leaseBefore: number, limit: number): Promise<LockDocument[]> {
-    const result = await this.pool.query(`SELECT * FROM ${this.locks} WHERE "leaseUntil" < $1 LIMIT $2`, [leaseBefore, limit]);
+  async findExpiredLocks(leaseBefore: number, limit: number, skipPrefix?: string): Promise<LockDocument[]> {
+    const skip = skipPrefix === undefined ? '' : ` AND NOT starts_with("id", $3)`;
+    const params = skipPrefix === undefined ? [leaseBefore, limit] : [leaseBefore, limit, skipPrefix];
+    const result = await this.pool.query(`SELECT * FROM ${this.locks} WHERE "leaseUntil" < $1${skip} ORDER BY "leaseUntil" LIMIT $2`, params);
     return result.rows.map(toLockDocument);
   }
 
@@ -114,4 +139,55 @@ export class PostgresStore implements AtomicStore {
     if (ids === undefined) await this.pool.query(`DELETE FROM ${this.locks} WHERE "owner" = $1`, [owner]);
     else await this.pool.query(`DELETE FROM ${this.locks} WHERE "owner" = $1 AND "id" = ANY($2::text[])`, [owner, [...ids]]);
   }
+
+  async serverTime(): Promise<number> {
+    const result = await this.pool.query(`SELECT (extract(epoch from clock_timestamp()) * 1000)::float8 AS "now"`);
+    return Number(result.rows[0].now);
+  }
+
+  async fenceLocks(txId: string, epoch: number): Promise<void> {
+    // Waits for a writer holding the lock rows FOR SHARE to finish: once this returns, no write
+    // at an older epoch can land. A stalled writer's session ends after stalledWriterMs.
+    await this.pool.query(`UPDATE ${this.locks} SET "epoch" = $2 WHERE "owner" = $1 AND "epoch" < $2`, [txId, epoch]);
+  }
+
+  /**
+   * One native transaction: the lock rows are read FOR SHARE with the writer's owner and epoch
+   * (recovery's fenceLocks must wait for it), then the documents are written through Waterline on
+   * the same connection, then COMMIT. A stale writer finds the epoch moved and writes nothing.
+   */
+  async writeDocuments(writes: readonly FencedWrite[], fence: Fence): Promise<void> {
+    try {
+      await this.writeInTransaction(writes, fence, false);
+    } catch (err) {
+      // A retry after a lost COMMIT reply finds its own inserts: check them one by one this time.
+      if (!isUniqueViolation(err)) throw err;
+      await this.writeInTransaction(writes, fence, true);
+    }
+  }
+
+  private async writeInTransaction(writes: readonly FencedWrite[], fence: Fence, insertsMayExist: boolean): Promise<void> {
+    if (writes.length === 0) return;
+    const keys = [...new Set(writes.map(({ action }) => documentKey(action.model, action.id)))];
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(this.stalledWriterMs))}`);
+      const held = await client.query(`SELECT "id" FROM ${this.locks} WHERE "id" = ANY($1::text[]) AND "owner" = $2 AND "epoch" = $3 FOR SHARE`, [keys, fence.txId, fence.epoch]);
+      if (held.rows.length !== keys.length) throw fencedOut(fence, `${keys.length - held.rows.length} of its locks moved on`);
+      for (const { action } of writes) await applyAction(this.modelOf(action.model), action, client, insertsMayExist);
+      await client.query('COMMIT');
+    } catch (err) {
+      broken = err instanceof Error ? err : new Error(String(err));
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      // A failed connection (e.g. ended by idle_in_transaction_session_timeout) is not reused.
+      client.release(broken !== undefined && !isFenced(broken) ? broken : undefined);
+    }
+  }
+}
+
+function isFenced(err: Error): boolean {
+  return (err as { details?: { fenced?: unknown } }).details?.fenced === true;
 }

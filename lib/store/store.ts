@@ -1,19 +1,50 @@
-import type { LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
+import { TransactError } from '../errors';
+import type { FencedWrite } from '../operations';
+import type { WaterlineModel } from '../waterline';
+import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
+
+export type { FencedWrite } from '../operations';
+
+/** The fence a document carries in adapters that keep it in the document: `txId.epoch`. */
+export function fenceToken(fence: Fence): string {
+  return `${fence.txId}.${fence.epoch}`;
+}
+
+/** The fence tokens a writer at `fence` may overwrite: its transaction's earlier owners', and what was there before. */
+export function acceptedFences(fenceBefore: string | null, fence: Fence): (string | null)[] {
+  const own = Array.from({ length: fence.epoch + 1 }, (_, epoch) => fenceToken({ txId: fence.txId, epoch }));
+  return [fenceBefore, ...own];
+}
+
+/** The datastore refused a write because another owner (recovery) took the transaction over. */
+export function fencedOut(fence: Fence, detail: string): TransactError {
+  return new TransactError('lease_lost', `transaction ${fence.txId} (epoch ${fence.epoch}) no longer owns its documents: ${detail}`, {
+    details: { transaction: fence.txId, epoch: fence.epoch, fenced: true },
+  });
+}
 
 /**
- * The narrow contract each datastore implements: the few operations that must be atomic.
- * Documents themselves are written through Waterline (under locks); only the log's state
- * changes and lock acquisition need a native compare-and-set, because a where-guarded
- * Waterline update is not one on every adapter (sails-mongo drops the guard with `fetch`).
+ * The narrow contract each datastore implements: the few operations that must be atomic — the
+ * log's state changes, lock acquisition, and every document write, which the datastore accepts
+ * only while the writer's fence still owns the document (checked in the same atomic operation).
+ * A where-guarded Waterline update is not atomic on every adapter (sails-mongo drops the guard
+ * with `fetch`), so each store uses its native primitive.
  */
 export interface AtomicStore {
   /** Which adapter family this is; recovery and warnings read it, the protocol does not. */
   readonly kind: 'disk' | 'mongo' | 'postgresql';
   /** False where the datastore lives inside one process (sails-disk). */
   readonly multiProcess: boolean;
+  /**
+   * The field in which documents carry their fence, where the adapter keeps it there (sails-mongo);
+   * null where the fence is checked against the lock records. Reads strip it from images.
+   */
+  readonly fenceField: string | null;
 
   /** Indexes and anything else the primitives rely on. Idempotent. */
   setup(): Promise<void>;
+  /** Prepares the app's models for fenced writes (sails-mongo: hides the fence field from the app's reads). */
+  adopt(models: readonly WaterlineModel[]): void;
 
   /** Inserts a log document; false when its id is already taken. */
   insertLog(doc: LogDocument): Promise<boolean>;
@@ -31,17 +62,31 @@ export interface AtomicStore {
   findLocks(ids: readonly string[]): Promise<LockDocument[]>;
   /** Moves the lease of every lock `owner` holds (a batch still waiting for the rest of its locks). */
   renewLocks(owner: string, leaseUntil: number): Promise<void>;
-  /** Locks whose lease ended before `leaseBefore`. */
-  findExpiredLocks(leaseBefore: number, limit: number): Promise<LockDocument[]>;
+  /** Locks whose lease ended before `leaseBefore`, except those whose id starts with `skipPrefix`. */
+  findExpiredLocks(leaseBefore: number, limit: number, skipPrefix?: string): Promise<LockDocument[]>;
   /** Deletes the locks `owner` holds (only those in `ids`, when given). */
   deleteLocks(owner: string, ids?: readonly string[]): Promise<void>;
+
+  /** The datastore server's clock (epoch ms): the one clock leases are written and judged by. */
+  serverTime(): Promise<number>;
+  /**
+   * Moves every lock of `txId` to `epoch` (never down): from then on only writes fenced at that
+   * epoch land. Recovery calls it right after claiming a transaction, before it writes.
+   */
+  fenceLocks(txId: string, epoch: number): Promise<void>;
+  /**
+   * Applies the writes in order, each accepted only while `fence` still owns its document —
+   * checked by the datastore atomically with the write; throws `lease_lost` (details.fenced)
+   * at the first refused one. Re-applying the same writes under the same fence is harmless.
+   */
+  writeDocuments(writes: readonly FencedWrite[], fence: Fence): Promise<void>;
 }
 
 /** The columns of the log, in one place for the stores that write them natively. */
 export const LOG_FIELDS = [
   'id', 'state', 'mode', 'onCrash', 'label', 'idempotencyKey', 'owner', 'leaseUntil',
   'steps', 'error', 'startedAt', 'endedAt', 'recoveries', 'documents', 'result', 'fingerprint',
-  'reverses', 'reversedBy', 'reason',
+  'reverses', 'reversedBy', 'reason', 'attention',
 ] as const satisfies readonly (keyof LogDocument)[];
 
 export function matchesGuard(doc: LogDocument, guard: LogGuard): boolean {
@@ -49,6 +94,7 @@ export function matchesGuard(doc: LogDocument, guard: LogGuard): boolean {
   if (guard.owner !== undefined && doc.owner !== guard.owner) return false;
   if (guard.leaseUntil !== undefined && doc.leaseUntil !== guard.leaseUntil) return false;
   if (guard.reversedBy !== undefined && doc.reversedBy !== guard.reversedBy) return false;
+  if (guard.recoveries !== undefined && doc.recoveries !== guard.recoveries) return false;
   return true;
 }
 
@@ -74,9 +120,10 @@ export function toLogDocument(row: Record<string, unknown>): LogDocument {
     reverses: (row.reverses as string | null | undefined) ?? null,
     reversedBy: (row.reversedBy as string | null | undefined) ?? null,
     reason: (row.reason as string | null | undefined) ?? null,
+    attention: (row.attention as LogDocument['attention'] | undefined) ?? null,
   };
 }
 
 export function toLockDocument(row: Record<string, unknown>): LockDocument {
-  return { id: String(row.id), owner: String(row.owner), leaseUntil: Number(row.leaseUntil) };
+  return { id: String(row.id), owner: String(row.owner), leaseUntil: Number(row.leaseUntil), epoch: Number(row.epoch ?? 0) };
 }

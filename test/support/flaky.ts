@@ -9,8 +9,9 @@ export class FlakyStore {
   calls = 0;
   readonly callsByMethod = new Map<string, number>();
 
-  static wrap(inner: AtomicStore, failures: number, options: { lostReply?: boolean; error?: () => Error } = {}): AtomicStore & { flaky: FlakyStore } {
-    const flaky = new FlakyStore(failures, options.lostReply ?? false, options.error ?? transientError);
+  /** @param options.methods only calls of these methods fail (default: any call) */
+  static wrap(inner: AtomicStore, failures: number, options: { lostReply?: boolean; error?: () => Error; methods?: readonly string[] } = {}): AtomicStore & { flaky: FlakyStore } {
+    const flaky = new FlakyStore(failures, options.lostReply ?? false, options.error ?? transientError, options.methods);
     const proxy = new Proxy(inner, {
       get(target, property, receiver) {
         const value = Reflect.get(target, property, receiver) as unknown;
@@ -22,12 +23,17 @@ export class FlakyStore {
     return proxy as AtomicStore & { flaky: FlakyStore };
   }
 
-  private constructor(public remaining: number, private readonly lostReply: boolean, private readonly error: () => Error) {}
+  private constructor(
+    public remaining: number,
+    private readonly lostReply: boolean,
+    private readonly error: () => Error,
+    private readonly methods: readonly string[] | undefined,
+  ) {}
 
   async call(method: string, run: () => Promise<unknown>): Promise<unknown> {
     this.calls++;
     this.callsByMethod.set(method, (this.callsByMethod.get(method) ?? 0) + 1);
-    if (this.remaining <= 0) return run();
+    if (this.remaining <= 0 || (this.methods !== undefined && !this.methods.includes(method))) return run();
     this.remaining--;
     if (this.lostReply) await run();
     throw this.error();

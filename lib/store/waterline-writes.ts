@@ -1,0 +1,38 @@
+/**
+ * Document writes through Waterline, for the stores whose fence lives outside the documents
+ * (sails-disk under its mutex, sails-postgresql inside a native transaction that holds the lock
+ * rows): the store checks the fence, then these write. Every action is idempotent.
+ */
+import { rawDestroy } from '../history-guard';
+import type { Action } from '../operations';
+import { isUniqueViolation, type WaterlineModel } from '../waterline';
+
+export type ModelResolver = (identity: string) => WaterlineModel;
+
+/**
+ * @param connection a leased driver connection (sails-postgresql: a pg client inside BEGIN), or
+ *   undefined for the datastore's own pool.
+ * @param insertsMayExist check before inserting: an insert that already landed (a retry after a
+ *   lost reply) is then skipped instead of failing the surrounding native transaction.
+ */
+export async function applyAction(model: WaterlineModel, action: Action, connection?: unknown, insertsMayExist = false): Promise<void> {
+  const on = <T>(query: T): T => (connection === undefined ? query : ((query as unknown as { usingConnection(c: unknown): T }).usingConnection(connection)));
+  const where = { [model.primaryKey]: action.id };
+  switch (action.type) {
+    case 'insert':
+      if (insertsMayExist && (await on(model.findOne(where))) !== undefined) return;
+      try {
+        await on(model.create({ ...action.values, [model.primaryKey]: action.id }));
+      } catch (err) {
+        // Already there: this insert ran before (a crash, or a lost reply). Inserts are idempotent by id.
+        if (connection !== undefined || !isUniqueViolation(err)) throw err;
+      }
+      return;
+    case 'patch':
+      if (Object.keys(action.values).length > 0) await on(model.update(where).set(action.values));
+      return;
+    case 'remove':
+      await on(rawDestroy(model)(where));
+      return;
+  }
+}

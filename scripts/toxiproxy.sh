@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Build / start / stop a local Toxiproxy server, so tests can stall or slow the
+# TCP traffic between one process and a database on loopback.
+#   scripts/toxiproxy.sh build                  -> prints path of cached binary
+#   scripts/toxiproxy.sh start <datadir> <port> -> API on http://127.0.0.1:<port>
+#   scripts/toxiproxy.sh stop <datadir>
+set -euo pipefail
+
+TOXIPROXY_VERSION=v2.5.0
+CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/sails-hook-transact/toxiproxy-${TOXIPROXY_VERSION}"
+BIN="$CACHE_DIR/toxiproxy-server"
+
+die() { echo "toxiproxy.sh: $*" >&2; exit 1; }
+
+find_go() {
+  if command -v go >/dev/null 2>&1; then
+    command -v go
+  elif [ -x /usr/local/go/bin/go ]; then
+    echo /usr/local/go/bin/go
+  else
+    die "go toolchain not found (PATH or /usr/local/go/bin)"
+  fi
+}
+
+cmd_build() {
+  if [ -x "$BIN" ]; then
+    echo "$BIN"
+    return 0
+  fi
+  local go; go="$(find_go)"
+  export PATH="$(dirname "$go"):$PATH"
+  mkdir -p "$CACHE_DIR"
+  # `go install` names the binary after its package dir ("server"): install into a
+  # scratch GOBIN, then rename, so a half-written binary is never taken as cached.
+  local gobin; gobin="$(mktemp -d "$CACHE_DIR/gobin.XXXXXX")"
+  # The -X stamps the version GET /version reports (a plain go install says "git").
+  GOBIN="$gobin" GOFLAGS=-mod=mod \
+    go install -ldflags "-X github.com/Shopify/toxiproxy/v2.Version=${TOXIPROXY_VERSION#v}" \
+    "github.com/Shopify/toxiproxy/v2/cmd/server@${TOXIPROXY_VERSION}" >&2 \
+    || { rm -rf "$gobin"; die "go install failed"; }
+  [ -x "$gobin/server" ] || { rm -rf "$gobin"; die "go install produced no server binary"; }
+  mv -f "$gobin/server" "$BIN"
+  rm -rf "$gobin"
+  echo "$BIN"
+}
+
+api_up() {
+  node -e '
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 1000).unref();
+    fetch(`http://127.0.0.1:${process.argv[1]}/version`, { signal: ac.signal })
+      .then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1));
+  ' "$1"
+}
+
+cmd_start() {
+  local datadir="${1:?usage: toxiproxy.sh start <datadir> <port>}"
+  local port="${2:?usage: toxiproxy.sh start <datadir> <port>}"
+  local bin; bin="$(cmd_build)"
+  mkdir -p "$datadir"
+  datadir="$(cd "$datadir" && pwd)"
+  if api_up "$port"; then
+    die "something already answers on 127.0.0.1:$port"
+  fi
+  # Unset, LOG_LEVEL means trace: a line per chunk moved, far too much for a CI log.
+  LOG_LEVEL="${TOXIPROXY_LOG_LEVEL:-info}" \
+    "$bin" -host 127.0.0.1 -port "$port" >"$datadir/toxiproxy.log" 2>&1 </dev/null &
+  local pid=$!
+  echo "$pid" > "$datadir/toxiproxy.pid"
+  local i
+  for i in $(seq 1 60); do   # ~30 s
+    if api_up "$port"; then
+      echo "toxiproxy started (pid $pid) on 127.0.0.1:$port" >&2
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      cat "$datadir/toxiproxy.log" >&2 || true
+      die "toxiproxy exited during startup"
+    fi
+    sleep 0.5
+  done
+  cat "$datadir/toxiproxy.log" >&2 || true
+  kill "$pid" 2>/dev/null || true
+  die "toxiproxy API did not answer on http://127.0.0.1:$port/version within 30 s"
+}
+
+cmd_stop() {
+  local datadir="${1:?usage: toxiproxy.sh stop <datadir>}"
+  local pidfile="$datadir/toxiproxy.pid"
+  [ -f "$pidfile" ] || { echo "toxiproxy.sh: no pid file in $datadir" >&2; return 0; }
+  local pid; pid="$(cat "$pidfile")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    local i
+    for i in $(seq 1 20); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.25
+    done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+case "${1:-}" in
+  build) cmd_build ;;
+  start) shift; cmd_start "$@" ;;
+  stop)  shift; cmd_stop "$@" ;;
+  *) echo "usage: $0 build | start <datadir> <port> | stop <datadir>" >&2; exit 2 ;;
+esac
