@@ -10,7 +10,7 @@ import { Documents } from './documents';
 import { TransactError } from './errors';
 import { newId } from './ids';
 import { Lease } from './lease';
-import { fingerprint, keyedTransactionId, newLog, replayedError, touchedDocuments } from './log';
+import { fingerprint, isDecided, keyedTransactionId, newLog, replayedError, touchedDocuments } from './log';
 import { Locks } from './locks';
 import { describeModel, type ModelInfo } from './model-info';
 import { documentKey, planBatch, redoPlan } from './operations';
@@ -252,19 +252,19 @@ export class Engine {
     // Ids of created documents derive from the key too, so a repeat cannot create twice.
     const keyed = operations.map((operation, i) => (operation.op === 'create' && operation.id === undefined ? { ...operation, id: keyedTransactionId(`${options.idempotencyKey}#${i}`) } : operation));
     const replay = (log: LogDocument): TransactionResult => ({ id: log.id, state: 'committed', steps: log.steps });
-    return this.runOnce(txId, print, replay, () => this.runBatch(txId, keyed, options, print));
+    return this.runOnce(txId, print, replay, (reopened) => this.runBatch(txId, keyed, options, print, reopened));
   }
 
-  private async runBatch(txId: string, operations: Operation[], options: TransactionOptions, print: string | null): Promise<TransactionResult> {
-    const owner = ownerToken(this.options.instanceId);
-    const fence = { txId, epoch: 0 };
+  private async runBatch(txId: string, operations: Operation[], options: TransactionOptions, print: string | null, reopened?: Reopened): Promise<TransactionResult> {
+    const owner = reopened?.owner ?? ownerToken(this.options.instanceId);
+    const fence = { txId, epoch: reopened?.epoch ?? 0 };
     const refs = operations.map((operation) => ({ model: operation.model, id: operation.id as string }));
     const keyed = print !== null;
     let lease = new Lease(this.store, fence, owner, this.options.leaseMs, this.clock);
     if (keyed) {
       // A keyed batch logs first: inserting the log under the key's id is what makes it run once.
       const log = this.logFor(txId, owner, 'batch', options, lease, []);
-      if (!(await this.store.insertLog({ ...log, fingerprint: print }))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
+      if (reopened === undefined && !(await this.store.insertLog({ ...log, fingerprint: print }))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
       crashPoint('batch:logged');
     }
     let steps: Step[] = [];
@@ -291,6 +291,8 @@ export class Engine {
     await this.runToCommit(lease, () => steps, null, async () => {
       for (const write of redoPlan(steps, this.knownInfo)) {
         lease.assertHeld();
+        // A pause here (GC, a frozen VM) comes after the lease check: only the fence stops the write.
+        crashPoint('batch:writing');
         await this.documents.write([write], fence);
         crashPoint('batch:applied');
       }
@@ -314,13 +316,13 @@ export class Engine {
     }
     if (options.idempotencyKey === undefined) return this.runInteractive(internal.txId ?? newId(), work, options, internal);
     const txId = keyedTransactionId(options.idempotencyKey);
-    return this.runOnce(txId, null, (log) => log.result as T, () => this.runInteractive(txId, work, options, internal));
+    return this.runOnce(txId, null, (log) => log.result as T, (reopened) => this.runInteractive(txId, work, options, internal, reopened));
   }
 
-  private async runInteractive<T>(txId: string, work: (tx: Transaction) => Promise<T>, options: TransactionOptions, internal: InternalOptions): Promise<T> {
-    const lease = new Lease(this.store, { txId, epoch: 0 }, ownerToken(this.options.instanceId), this.options.leaseMs, this.clock);
+  private async runInteractive<T>(txId: string, work: (tx: Transaction) => Promise<T>, options: TransactionOptions, internal: InternalOptions, reopened?: Reopened): Promise<T> {
+    const lease = new Lease(this.store, { txId, epoch: reopened?.epoch ?? 0 }, reopened?.owner ?? ownerToken(this.options.instanceId), this.options.leaseMs, this.clock);
     const log = { ...this.logFor(txId, lease.owner, 'interactive', options, lease, []), reverses: internal.reverses ?? null, reason: internal.reason ?? null };
-    if (!(await this.store.insertLog(log))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
+    if (reopened === undefined && !(await this.store.insertLog(log))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
     crashPoint('tx:begun');
     const tx = new Transaction(txId, {
       locks: this.locks,
@@ -355,9 +357,10 @@ export class Engine {
 
   /**
    * At most once per idempotency key: the first caller runs `attempt`; any other gets the first
-   * run's outcome — waiting for it while it runs, and recovering it if its process died.
+   * run's decided outcome — waiting for it while it runs, recovering it if its process died, and
+   * running it again (once, whoever wins the reopening) when its failure decided nothing.
    */
-  private async runOnce<T>(txId: string, print: string | null, replay: (log: LogDocument) => T, attempt: () => Promise<T>): Promise<T> {
+  private async runOnce<T>(txId: string, print: string | null, replay: (log: LogDocument) => T, attempt: (reopened?: Reopened) => Promise<T>): Promise<T> {
     try {
       return await attempt();
     } catch (err) {
@@ -371,12 +374,30 @@ export class Engine {
         throw new TransactError('idempotency_conflict', 'this idempotency key was used for different operations', { details: { transaction: txId } });
       }
       if (log.state === 'committed') return replay(log);
-      if (log.state === 'rolled-back') throw replayedError(log);
+      if (log.state === 'rolled-back') {
+        if (isDecided(log)) throw replayedError(log);
+        const reopened = await this.reopen(log);
+        if (reopened !== null) return attempt(reopened);
+        continue; // another caller reopened it first: its run is the one to wait for
+      }
       // Still running, or its process died: recovery settles it once its lease is over.
       await this.recovery.settle(log, false);
       if (Date.now() > deadline) throw new TransactError('in_progress', `transaction ${txId} with this idempotency key is still running`, { details: { transaction: txId } });
       await sleep(wait);
     }
+  }
+
+  /**
+   * Takes a keyed transaction whose failure decided nothing back to pending, for one more run
+   * under the same id. The failed attempt stays in the log under an id of its own (`<id>.<epoch>`):
+   * history is never overwritten. The epoch moves on, so nothing of the old attempt can land.
+   */
+  private async reopen(log: LogDocument): Promise<Reopened | null> {
+    const owner = ownerToken(this.options.instanceId);
+    const epoch = log.epoch + 1;
+    await this.store.insertLog({ ...log, id: `${log.id}.${log.epoch}`, idempotencyKey: null });
+    const patch: LogPatch = { state: 'pending', owner, epoch, leaseUntil: this.clock.now() + this.options.leaseMs, steps: [], documents: [], error: null, endedAt: null, result: null, startedAt: Date.now() };
+    return (await this.store.updateLog(log.id, { states: ['rolled-back'], owner: log.owner, epoch: log.epoch }, patch)) ? { owner, epoch } : null;
   }
 
   /**
@@ -440,11 +461,15 @@ export class Engine {
   private async abort(lease: Lease, steps: Step[], cause: unknown): Promise<void> {
     const error: TxError = { code: cause instanceof TransactError ? cause.code : isTransient(cause) ? 'unavailable' : 'aborted', message: cause instanceof Error ? cause.message : String(cause) };
     if (cause instanceof TransactError && cause.path !== undefined) error.path = cause.path;
+    // The rollback moves to the next epoch: a write of ours still in flight (its reply lost, say)
+    // carries the old one and is refused once it arrives after the undo.
+    const fence = { txId: lease.txId, epoch: lease.fence.epoch + 1 };
     try {
-      const claimed = await lease.writeLog(lease.guard, { state: 'rolling-back', error, leaseUntil: lease.renewal() });
+      const claimed = await lease.writeLog(lease.guard, { state: 'rolling-back', error, leaseUntil: lease.renewal(), epoch: fence.epoch });
       if (!claimed) return;
       crashPoint('rollback:claimed');
-      await this.recovery.compensate({ id: lease.txId, steps }, new Lease(this.store, lease.fence, lease.owner, this.options.leaseMs, this.clock, 'rolling-back'));
+      await this.store.fenceLocks(lease.txId, fence.epoch);
+      await this.recovery.compensate({ id: lease.txId, steps }, new Lease(this.store, fence, lease.owner, this.options.leaseMs, this.clock, 'rolling-back'));
     } catch {
       // The log still says pending/rolling-back under our lease: recovery finishes the rollback.
     } finally {
@@ -473,6 +498,12 @@ export class Engine {
 function unavailableIfTransient(err: unknown): unknown {
   if (err instanceof TransactError || !isTransient(err)) return err;
   return new TransactError('unavailable', `the datastore failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
+
+/** A keyed transaction taken back to pending for another run: its new owner and epoch. */
+interface Reopened {
+  owner: string;
+  epoch: number;
 }
 
 /** Options the hook's own features (reversal) pass; not part of the public API. */

@@ -16,6 +16,7 @@ export function newLog(fields: Pick<LogDocument, 'id' | 'state' | 'mode' | 'onCr
     error: null,
     endedAt: null,
     recoveries: 0,
+    epoch: 0,
     documents: [],
     result: null,
     fingerprint: null,
@@ -52,6 +53,21 @@ function canonicalJson(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);
+}
+
+/**
+ * Failures that decided nothing about the request itself — it never got its turn (a lock wait
+ * ran out, its owner died or stalled, the datastore was unreachable). As with Stripe's keys, a
+ * retry under the same idempotency key runs such a request again; any other outcome (committed,
+ * or refused for a reason of its own, like `bound_violation`) is what every retry gets back.
+ */
+const UNDECIDED = new Set(['lock_timeout', 'lease_lost', 'owner_died', 'unavailable', 'orphan_locks', 'in_progress', 'outcome_unknown']);
+
+export function isDecided(log: Pick<LogDocument, 'state' | 'error'>): boolean {
+  if (log.state === 'committed') return true;
+  if (log.state !== 'rolled-back') return false;
+  const code = log.error?.code;
+  return code !== undefined && !UNDECIDED.has(code);
 }
 
 /** The error a rolled-back transaction ended with, as a TransactError to rethrow on a repeat. */

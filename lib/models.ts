@@ -38,6 +38,7 @@ export function internalModels(kind: AdapterKind, datastore: string): Record<str
         startedAt: { ...exactNumber, required: true },
         endedAt: { ...exactNumber, allowNull: true },
         recoveries: { ...exactNumber, defaultsTo: 0 },
+        epoch: { ...exactNumber, defaultsTo: 0 },
         documents: { type: 'json' },
         result: { type: 'json' },
         fingerprint: { type: 'string', allowNull: true },

@@ -61,7 +61,7 @@ export function ownerToken(instanceId: string): string {
  * fences off the transaction should it still be alive (its own insert of that id now fails).
  */
 export function tombstone(txId: string, owner: string, code: string, message: string, now: number): LogDocument {
-  return newLog({ id: txId, state: 'rolled-back', mode: 'batch', onCrash: 'rollback', owner, leaseUntil: now, startedAt: now, endedAt: now, recoveries: 1, error: { code, message } });
+  return newLog({ id: txId, state: 'rolled-back', mode: 'batch', onCrash: 'rollback', owner, leaseUntil: now, startedAt: now, endedAt: now, recoveries: 1, epoch: 1, error: { code, message } });
 }
 
 export function instanceOf(owner: string): string {
@@ -155,16 +155,17 @@ export class Recovery {
       if (this.infoOf(step.model) === undefined) throw new Error(`the log names model "${step.model}", which this app does not define (or not as a transactional model)`);
     }
     const owner = ownerToken(this.options.instanceId);
-    const epoch = log.recoveries + 1;
+    const epoch = log.epoch + 1;
     const state = decision === 'rollback' ? 'rolling-back' : 'pending';
     const claimed = await this.store.updateLog(
       log.id,
-      { states: [log.state], owner: log.owner, leaseUntil: log.leaseUntil, recoveries: log.recoveries },
+      { states: [log.state], owner: log.owner, leaseUntil: log.leaseUntil, epoch: log.epoch },
       {
         state,
         owner,
         leaseUntil: now + this.options.leaseMs,
-        recoveries: epoch,
+        recoveries: log.recoveries + 1,
+        epoch,
         // Say why, for auditors and for a repeated idempotency key, unless the owner already did.
         ...(decision === 'rollback' && log.error === null ? { error: { code: 'owner_died', message: `the process running it (${instanceOf(log.owner)}) stopped or stalled before it committed; recovery rolled it back` } } : {}),
       },

@@ -23,8 +23,12 @@ const NODE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 
 /** MongoDB server codes: WriteConflict, shutdown/stepdown, not primary, and the like. */
 const MONGO_CODES = new Set([112, 91, 189, 10107, 11600, 11602, 13435, 13436, 6, 7, 89, 9001, 262]);
 const MONGO_NAMES = new Set(['MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoServerSelectionError', 'MongoPoolClearedError', 'MongoWaitQueueTimeoutError']);
-/** PostgreSQL SQLSTATEs: serialization failure, deadlock, shutdown, connection failures, too many connections. */
-const PG_CODES = new Set(['40001', '40P01', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004', '53300']);
+/**
+ * PostgreSQL SQLSTATEs: serialization failure, deadlock, shutdown, connection failures, too many
+ * connections, and a session ended for idling in a transaction (a stalled writer: its retry is
+ * then refused by the fence, or goes through if nothing took over).
+ */
+const PG_CODES = new Set(['40001', '40P01', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004', '53300', '25P03']);
 const MESSAGES = [/timeout exceeded when trying to connect/i, /Connection terminated/i, /connection .*(closed|reset)/i];
 
 /** Whether an error (or what it wraps: Waterline puts the driver's error in `raw`) is worth retrying. */

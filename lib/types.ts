@@ -131,6 +131,11 @@ export interface LogDocument {
   endedAt: number | null;
   /** How many times recovery has claimed this transaction. */
   recoveries: number;
+  /**
+   * The fence epoch its current owner writes at: 0 for the first owner, one more at every change
+   * of hands (recovery's claim, the owner's own rollback, a retry under the same idempotency key).
+   */
+  epoch: number;
   /** `model:id` of every document the steps touch: what history queries look up. */
   documents: string[];
   /** What the transaction returned, stored with the commit so a repeated idempotency key gets it. */
@@ -164,7 +169,7 @@ export interface LogGuard {
   owner?: string;
   leaseUntil?: number;
   reversedBy?: string | null;
-  recoveries?: number;
+  epoch?: number;
 }
 
-export type LogPatch = Partial<Pick<LogDocument, 'state' | 'owner' | 'leaseUntil' | 'steps' | 'documents' | 'error' | 'endedAt' | 'recoveries' | 'result' | 'reversedBy' | 'attention'>>;
+export type LogPatch = Partial<Pick<LogDocument, 'state' | 'owner' | 'leaseUntil' | 'steps' | 'documents' | 'error' | 'endedAt' | 'recoveries' | 'result' | 'reversedBy' | 'attention' | 'epoch' | 'startedAt'>>;

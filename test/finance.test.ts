@@ -76,6 +76,34 @@ forEachAdapter('finance rules', (target) => {
       expect(await app.models.transfer.count({})).to.equal(0);
     });
 
+    it('runs a keyed request again when its first run decided nothing (a lock wait ran out), keeping the failed attempt in the log', async function () {
+      let release: () => void = () => undefined;
+      let holding: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => (holding = resolve));
+      // Another transaction holds Bob's account while the keyed transfer waits 100 ms for it, then gives up.
+      const holder = engine.interactive(async (tx) => {
+        await tx.read('account', IDS.bob);
+        holding();
+        await new Promise<void>((resolve) => (release = resolve));
+      });
+      await held;
+      const first = await rejection(engine.batch(transfer(IDS.alice, IDS.bob, 100), { idempotencyKey: 'retry-me', lockTimeoutMs: 100 }));
+      expect(first.code).to.equal('lock_timeout');
+      release();
+      await holder;
+      const again = await engine.batch(transfer(IDS.alice, IDS.bob, 100), { idempotencyKey: 'retry-me' });
+      expect(again.state).to.equal('committed');
+      const third = await engine.batch(transfer(IDS.alice, IDS.bob, 100), { idempotencyKey: 'retry-me' });
+      expect(third.id).to.equal(again.id);
+      expect(await balance(IDS.alice)).to.equal(900);
+      expect(await app.models.transfer.count({})).to.equal(1);
+      const attempts = (await snapshot(app)).logs.filter((log) => String(log.id).startsWith(again.id));
+      expect(attempts.map((log) => [log.state, (log.error as { code?: string } | null)?.code ?? null])).to.have.deep.members([
+        ['committed', null],
+        ['rolled-back', 'lock_timeout'],
+      ]);
+    });
+
     it('refuses a key reused for different operations', async function () {
       await engine.batch(transfer(IDS.alice, IDS.bob, 100), { idempotencyKey: 'pay-3' });
       const err = await rejection(engine.batch(transfer(IDS.alice, IDS.bob, 999), { idempotencyKey: 'pay-3' }));

@@ -114,7 +114,7 @@ function guardFilter(id: string, guard: LogGuard): Record<string, unknown> {
   if (guard.owner !== undefined) filter.owner = guard.owner;
   if (guard.leaseUntil !== undefined) filter.leaseUntil = guard.leaseUntil;
   if (guard.reversedBy !== undefined) filter.reversedBy = guard.reversedBy;
-  if (guard.recoveries !== undefined) filter.recoveries = guard.recoveries;
+  if (guard.epoch !== undefined) filter.epoch = guard.epoch;
   return filter;
 }
 

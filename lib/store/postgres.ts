@@ -10,6 +10,8 @@ type QueryResult = Promise<{ rows: Record<string, unknown>[]; rowCount: number |
 export interface PgClient {
   query(sql: string, params?: unknown[]): QueryResult;
   release(destroy?: boolean | Error): void;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  off(event: 'error', listener: (err: Error) => void): unknown;
 }
 
 /** The pg Pool, typed structurally (the driver is sails-postgresql's). */
@@ -86,7 +88,7 @@ export class PostgresStore implements AtomicStore {
     if (guard.states !== undefined) where.push(`"state" = ANY(${add([...guard.states])}::text[])`);
     if (guard.owner !== undefined) where.push(`"owner" = ${add(guard.owner)}`);
     if (guard.leaseUntil !== undefined) where.push(`"leaseUntil" = ${add(guard.leaseUntil)}`);
-    if (guard.recoveries !== undefined) where.push(`"recoveries" = ${add(guard.recoveries)}`);
+    if (guard.epoch !== undefined) where.push(`"epoch" = ${add(guard.epoch)}`);
     if (guard.reversedBy === null) where.push(`"reversedBy" IS NULL`);
     else if (guard.reversedBy !== undefined) where.push(`"reversedBy" = ${add(guard.reversedBy)}`);
     const result = await this.pool.query(`UPDATE ${this.logs} SET ${sets.join(', ')} WHERE ${where.join(' AND ')} RETURNING "id"`, params);
@@ -170,6 +172,10 @@ export class PostgresStore implements AtomicStore {
     if (writes.length === 0) return;
     const keys = [...new Set(writes.map(({ action }) => documentKey(action.model, action.id)))];
     const client = await this.pool.connect();
+    // A session PostgreSQL ends under us (idle_in_transaction_session_timeout after a stall) fails
+    // the query in progress; without a listener its 'error' event would also end the process.
+    const onError = (): void => undefined;
+    client.on('error', onError);
     let broken: Error | undefined;
     try {
       await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(this.stalledWriterMs))}`);
@@ -182,6 +188,7 @@ export class PostgresStore implements AtomicStore {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
+      client.off('error', onError);
       // A failed connection (e.g. ended by idle_in_transaction_session_timeout) is not reused.
       client.release(broken !== undefined && !isFenced(broken) ? broken : undefined);
     }

@@ -86,7 +86,7 @@ export interface AtomicStore {
 export const LOG_FIELDS = [
   'id', 'state', 'mode', 'onCrash', 'label', 'idempotencyKey', 'owner', 'leaseUntil',
   'steps', 'error', 'startedAt', 'endedAt', 'recoveries', 'documents', 'result', 'fingerprint',
-  'reverses', 'reversedBy', 'reason', 'attention',
+  'reverses', 'reversedBy', 'reason', 'attention', 'epoch',
 ] as const satisfies readonly (keyof LogDocument)[];
 
 export function matchesGuard(doc: LogDocument, guard: LogGuard): boolean {
@@ -94,7 +94,7 @@ export function matchesGuard(doc: LogDocument, guard: LogGuard): boolean {
   if (guard.owner !== undefined && doc.owner !== guard.owner) return false;
   if (guard.leaseUntil !== undefined && doc.leaseUntil !== guard.leaseUntil) return false;
   if (guard.reversedBy !== undefined && doc.reversedBy !== guard.reversedBy) return false;
-  if (guard.recoveries !== undefined && doc.recoveries !== guard.recoveries) return false;
+  if (guard.epoch !== undefined && doc.epoch !== guard.epoch) return false;
   return true;
 }
 
@@ -114,6 +114,7 @@ export function toLogDocument(row: Record<string, unknown>): LogDocument {
     startedAt: Number(row.startedAt),
     endedAt: row.endedAt === null || row.endedAt === undefined ? null : Number(row.endedAt),
     recoveries: Number(row.recoveries ?? 0),
+    epoch: Number(row.epoch ?? 0),
     documents: (row.documents as string[] | null | undefined) ?? [],
     result: row.result ?? null,
     fingerprint: (row.fingerprint as string | null | undefined) ?? null,

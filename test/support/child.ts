@@ -1,7 +1,9 @@
 /**
  * Spawns the crash child (test/support/crash-child.ts) against a target and collects what it printed.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { Target } from './targets';
 
@@ -16,14 +18,27 @@ export interface ChildResult {
 }
 
 export function runChild(target: Target, args: string[], crashAt?: string, extraEnv: Record<string, string> = {}): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env, ...extraEnv, TARGET_ADAPTER: target.adapter, TARGET_LOCATION: target.location, TRANSACT_CRASH_AT: crashAt ?? '' };
-    const child = spawn(process.execPath, [CHILD, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return startChild(target, args, crashAt, extraEnv).done;
+}
+
+/** A child that runs while the test acts on it (SIGSTOP/SIGCONT, faults); `done` resolves when it ends. */
+export interface RunningChild {
+  process: ChildProcess;
+  done: Promise<ChildResult>;
+}
+
+export function startChild(target: Target, args: string[], crashAt?: string, extraEnv: Record<string, string> = {}, timeoutMs = 60_000): RunningChild {
+  const env = { ...process.env, ...extraEnv, TARGET_ADAPTER: target.adapter, TARGET_LOCATION: target.location, TRANSACT_CRASH_AT: crashAt ?? '' };
+  const child = spawn(process.execPath, [CHILD, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const done = new Promise<ChildResult>((resolve, reject) => {
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGCONT');
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -35,5 +50,22 @@ export function runChild(target: Target, args: string[], crashAt?: string, extra
       resolve({ code, signal, lines, stdout, stderr });
     });
   });
+  return { process: child, done };
 }
 
+/** Waits (bounded) until the process is stopped (SIGSTOP): its state in /proc is `T`. */
+export async function waitStopped(pid: number, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    let state: string | undefined;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    } catch {
+      throw new Error(`process ${pid} ended before it stopped`);
+    }
+    if (state === 'T' || state === 't') return;
+    await sleep(20);
+  }
+  throw new Error(`process ${pid} did not stop within ${timeoutMs} ms`);
+}

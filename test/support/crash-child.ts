@@ -7,15 +7,31 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '../../lib/engine';
+import { isTransactError } from '../../lib/errors';
 import { type LoadedApp, loadApp, lowerApp } from './app';
 import { fundLib, seedInvestor, seedLoans } from './fund';
-import { runTransfers } from './load';
+import { LOAD_ACCOUNTS, runTransfers } from './load';
 import { runScenario, type ScenarioName, seedAccounts, snapshot } from './scenario';
 import type { AdapterName } from './targets';
 
 const target = { adapter: process.env.TARGET_ADAPTER as AdapterName, location: process.env.TARGET_LOCATION as string };
 /** Short leases so orphan locks expire within the test; a stable instance id so a restart recovers at once. */
 const transact = { leaseMs: 1000, clockSkewMs: 100, instanceId: process.env.TRANSACT_INSTANCE || 'crash-child' };
+
+// An instance whose wall clock is off (the clock-skew fault): every reading of it, the hook's included.
+const skewMs = Number(process.env.TRANSACT_TEST_CLOCK_SKEW_MS || 0);
+if (skewMs !== 0) {
+  const realNow = Date.now.bind(Date);
+  Date.now = () => realNow() + skewMs;
+}
+
+/** How a transaction of the fault suite ended, as one word. */
+function outcomeOf(run: Promise<unknown>): Promise<string> {
+  return run.then(
+    () => 'committed',
+    (err: unknown) => (isTransactError(err) ? err.code : `other: ${err instanceof Error ? err.stack : String(err)}`),
+  );
+}
 /** 'safe' when the parent already created the schema and keeps it open. */
 const migrate = process.env.CHILD_MIGRATE === 'safe' ? 'safe' : 'drop';
 
@@ -77,6 +93,35 @@ async function main(): Promise<void | 'stay'> {
     if (startAt > Date.now()) await sleep(startAt - Date.now());
     const summary = await app.hooks.transact.scheduler?.runNow('dropped-orders');
     console.log(`SUMMARY ${JSON.stringify(summary)}`);
+    await lowerApp(app);
+    return;
+  }
+  if (mode === 'fault-batch') {
+    // One debit and nine credits over the load accounts (label 'load', checked against the log);
+    // the fault suite freezes or delays this process in the middle of its writes.
+    const app = await loadApp(target, { migrate: 'safe', transact });
+    const engine = app.hooks.transact.engine as Engine;
+    const [from, ...to] = LOAD_ACCOUNTS;
+    const each = Number(process.argv[3] || 7);
+    const operations = [
+      { op: 'increment', model: 'account', id: from, field: 'balance', by: -to.length * each, min: 0 },
+      ...to.map((id) => ({ op: 'increment', model: 'account', id, field: 'balance', by: each })),
+    ];
+    console.log(`OUTCOME ${JSON.stringify(await outcomeOf(engine.batch(operations, { label: 'load' })))}`);
+    await lowerApp(app);
+    return;
+  }
+  if (mode === 'slow-transfer') {
+    // An interactive transfer that takes its time between the debit and the credit.
+    const app = await loadApp(target, { migrate: 'safe', transact });
+    const engine = app.hooks.transact.engine as Engine;
+    const pauseMs = Number(process.argv[3] || 2000);
+    const run = engine.interactive(async (tx) => {
+      await tx.increment('account', LOAD_ACCOUNTS[0], 'balance', -5, { min: 0 });
+      await sleep(pauseMs);
+      await tx.increment('account', LOAD_ACCOUNTS[1], 'balance', 5);
+    }, { label: 'load' });
+    console.log(`OUTCOME ${JSON.stringify(await outcomeOf(run))}`);
     await lowerApp(app);
     return;
   }
