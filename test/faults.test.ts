@@ -118,6 +118,48 @@ forEachAdapter('faults', (target, adapter) => {
       expect((await app.models.account.findOne({ id: TO }))?.balance).to.equal(START_BALANCE + 500);
     });
 
+    it('waiters on one document in this process line up: served in arrival order, without polling the datastore', async function () {
+      this.timeout(60_000);
+      let release: () => void = () => undefined;
+      let holding: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => (holding = resolve));
+      const holder = engine.interactive(async (tx) => {
+        await tx.read('account', TO);
+        holding();
+        await new Promise<void>((resolve) => (release = resolve));
+      });
+      await held;
+      // Count what reaches the datastore's lock primitives while the five wait.
+      const { store } = engine;
+      const calls = { insertLocks: 0, findLocks: 0 };
+      const insertLocks = store.insertLocks.bind(store);
+      const findLocks = store.findLocks.bind(store);
+      store.insertLocks = (locks) => (calls.insertLocks++, insertLocks(locks));
+      store.findLocks = (ids) => (calls.findLocks++, findLocks(ids));
+      const order: number[] = [];
+      const waiters: Promise<void>[] = [];
+      try {
+        for (let i = 0; i < 5; i++) {
+          waiters.push(engine.batch(transfer(FROM, TO, 1), { label: 'load', lockTimeoutMs: 30_000 }).then(() => void order.push(i)));
+          await sleep(30);
+        }
+        await sleep(1500);
+        const whileHeld = { ...calls };
+        release();
+        await holder;
+        await Promise.all(waiters);
+        expect(order).to.deep.equal([0, 1, 2, 3, 4]);
+        // One insert attempt each on arrival, and nothing more while the holder (in this process) held it.
+        expect(whileHeld.insertLocks).to.equal(5);
+        expect(whileHeld.findLocks).to.equal(0);
+      } finally {
+        store.insertLocks = insertLocks;
+        store.findLocks = findLocks;
+      }
+      expect((await app.models.account.findOne({ id: TO }))?.balance).to.equal(START_BALANCE + 5);
+      await expectConsistent(app);
+    });
+
     it('waits for tx calls the callback did not await before committing', async function () {
       await engine.interactive(async (tx) => {
         void tx.increment('account', FROM, 'balance', -5, { min: 0 });
