@@ -90,11 +90,7 @@ export class Locks {
 
   /** Forgets what `owner` holds here (its locks are settled elsewhere), waking the waiters. */
   abandon(owner: string): void {
-    for (const key of this.keysOf.get(owner) ?? []) {
-      this.holderOf.delete(key);
-      this.queues.notify(key);
-    }
-    this.keysOf.delete(owner);
+    for (const key of [...(this.keysOf.get(owner) ?? [])]) this.forget(owner, key);
   }
 
   private remember(owner: string, key: string): void {
@@ -102,11 +98,13 @@ export class Locks {
     this.keysOf.set(owner, (this.keysOf.get(owner) ?? new Set()).add(key));
   }
 
+  /** `owner` no longer holds `key`: the first waiter for it in this process looks again. */
   private forget(owner: string, key: string): void {
     if (this.holderOf.get(key) === owner) this.holderOf.delete(key);
     const keys = this.keysOf.get(owner);
     keys?.delete(key);
     if (keys?.size === 0) this.keysOf.delete(owner);
+    this.queues.notify(key);
   }
 
   /** Returns when the document at `place` is worth trying again; throws `lock_timeout` past the deadline. */

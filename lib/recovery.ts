@@ -16,7 +16,7 @@ import { newId } from './ids';
 import { Lease } from './lease';
 import { newLog } from './log';
 import type { ModelInfo } from './model-info';
-import { compensationPlan, redoPlan } from './operations';
+import { compensationPlan, type FencedWrite, redoPlan } from './operations';
 import { CLAIM_PREFIX } from './scheduler';
 import { decideRecovery } from './state';
 import type { AtomicStore } from './store';
@@ -190,19 +190,7 @@ export class Recovery {
    * and leaves the locks to that owner.
    */
   async compensate(log: Pick<LogDocument, 'id' | 'steps'>, lease: Lease, error: TxError | null = null): Promise<boolean> {
-    lease.startHeartbeat();
-    try {
-      for (const write of compensationPlan(log.steps, (model) => this.infoOf(model) as ModelInfo)) {
-        lease.assertHeld();
-        await this.documents.write([write], lease.fence);
-        crashPoint('rollback:undone');
-      }
-    } catch (err) {
-      lease.stopHeartbeat();
-      if (isTransactError(err, 'lease_lost')) return false;
-      throw err;
-    }
-    lease.stopHeartbeat();
+    if (!(await this.writeAll(compensationPlan(log.steps, this.knownInfo), lease, 'rollback:undone'))) return false;
     const ended = { state: 'rolled-back' as const, endedAt: this.clock.now(), ...(error === null ? {} : { error }) };
     if (!(await lease.writeLog(lease.guard, ended))) return false;
     this.stats.rolledBack++;
@@ -213,28 +201,41 @@ export class Recovery {
 
   /** Re-applies every step of a pending batch, commits it, and unlocks it (false: lost it to another owner). */
   private async complete(log: LogDocument, lease: Lease): Promise<boolean> {
-    lease.startHeartbeat();
     try {
-      for (const write of redoPlan(log.steps, (model) => this.infoOf(model) as ModelInfo)) {
-        lease.assertHeld();
-        await this.documents.write([write], lease.fence);
-        crashPoint('rollforward:redone');
-      }
+      if (!(await this.writeAll(redoPlan(log.steps, this.knownInfo), lease, 'rollforward:redone'))) return false;
     } catch (err) {
-      lease.stopHeartbeat();
-      if (isTransactError(err, 'lease_lost')) return false;
       // It cannot be completed (e.g. the adapter refuses a value): undo it instead.
       const error = { code: 'rollforward_failed', message: err instanceof Error ? err.message : String(err) };
       if (!(await lease.writeLog(lease.guard, { state: 'rolling-back', error, leaseUntil: lease.renewal() }))) return false;
       return this.compensate(log, new Lease(this.store, lease.fence, lease.owner, this.options.leaseMs, this.clock, 'rolling-back'), error);
     }
-    lease.stopHeartbeat();
     if (!(await lease.writeLog(lease.guard, { state: 'committed', endedAt: this.clock.now() }))) return false;
     this.stats.committed++;
     crashPoint('rollforward:ended');
     await this.store.deleteLocks(log.id);
     return true;
   }
+
+  /** Applies the writes one by one under `lease`, renewing it; false once the datastore refused one (another owner has it now). */
+  private async writeAll(writes: readonly FencedWrite[], lease: Lease, point: 'rollback:undone' | 'rollforward:redone'): Promise<boolean> {
+    lease.startHeartbeat();
+    try {
+      for (const write of writes) {
+        lease.assertHeld();
+        await this.documents.write([write], lease.fence);
+        crashPoint(point);
+      }
+      return true;
+    } catch (err) {
+      if (isTransactError(err, 'lease_lost')) return false;
+      throw err;
+    } finally {
+      lease.stopHeartbeat();
+    }
+  }
+
+  /** Models of a log that passed settle()'s check. */
+  private readonly knownInfo = (model: string): ModelInfo => this.infoOf(model) as ModelInfo;
 
   /** Records on the log why recovery could not settle it; the next pass tries again. */
   private async markForAttention(txId: string, err: unknown): Promise<void> {

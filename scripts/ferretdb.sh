@@ -4,6 +4,8 @@
 #   scripts/ferretdb.sh start <datadir> <port> -> starts on 127.0.0.1:<port>
 #   scripts/ferretdb.sh stop <datadir>
 set -euo pipefail
+# shellcheck source=lib/daemon.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/daemon.sh"
 
 FERRETDB_VERSION=v1.24.2
 CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/sails-hook-transact/ferretdb-${FERRETDB_VERSION}"
@@ -68,38 +70,12 @@ cmd_start() {
     >"$datadir/ferretdb.log" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" > "$datadir/ferretdb.pid"
-  local i
-  for i in $(seq 1 60); do   # ~30 s
-    if port_open "$port"; then
-      echo "ferretdb started (pid $pid) on 127.0.0.1:$port" >&2
-      return 0
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      cat "$datadir/ferretdb.log" >&2 || true
-      die "ferretdb exited during startup"
-    fi
-    sleep 0.5
-  done
-  cat "$datadir/ferretdb.log" >&2 || true
-  kill "$pid" 2>/dev/null || true
-  die "ferretdb did not accept connections on 127.0.0.1:$port within 30 s"
+  daemon_wait ferretdb "$pid" "$datadir/ferretdb.log" "127.0.0.1:$port" port_open "$port"
 }
 
 cmd_stop() {
   local datadir="${1:?usage: ferretdb.sh stop <datadir>}"
-  local pidfile="$datadir/ferretdb.pid"
-  [ -f "$pidfile" ] || { echo "ferretdb.sh: no pid file in $datadir" >&2; return 0; }
-  local pid; pid="$(cat "$pidfile")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    local i
-    for i in $(seq 1 20); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.25
-    done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$pidfile"
+  daemon_stop ferretdb "$datadir/ferretdb.pid"
 }
 
 case "${1:-}" in

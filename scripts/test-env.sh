@@ -8,6 +8,13 @@ _TEST_ENV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 _test_env_fail() { echo "test-env.sh: $*" >&2; return 1; }
 
+_test_env_free_port() {
+  node -e '
+    const s = require("net").createServer();
+    s.listen(0, "127.0.0.1", () => { process.stdout.write(String(s.address().port)); s.close(); });
+  '
+}
+
 _test_env_setup() {
   local pg_host=127.0.0.1 pg_port=5432 pg_user=postgres
 
@@ -33,20 +40,14 @@ _test_env_setup() {
 
   # --- FerretDB on a free loopback port ---
   local port
-  port="$(node -e '
-    const s = require("net").createServer();
-    s.listen(0, "127.0.0.1", () => { process.stdout.write(String(s.address().port)); s.close(); });
-  ')" || { _test_env_fail "could not pick a free port"; return 1; }
+  port="$(_test_env_free_port)" || { _test_env_fail "could not pick a free port"; return 1; }
   TEST_ENV_FERRET_DIR="$TEST_ENV_TMPDIR/ferretdb"
   "$_TEST_ENV_ROOT/scripts/ferretdb.sh" start "$TEST_ENV_FERRET_DIR" "$port" \
     || { _test_env_fail "FerretDB failed to start"; return 1; }
   export MONGO_URL="mongodb://127.0.0.1:$port/transact_test"
 
   # --- Toxiproxy (network faults between one process and a database) on a free loopback port ---
-  port="$(node -e '
-    const s = require("net").createServer();
-    s.listen(0, "127.0.0.1", () => { process.stdout.write(String(s.address().port)); s.close(); });
-  ')" || { _test_env_fail "could not pick a free port"; return 1; }
+  port="$(_test_env_free_port)" || { _test_env_fail "could not pick a free port"; return 1; }
   TEST_ENV_TOXIPROXY_DIR="$TEST_ENV_TMPDIR/toxiproxy"
   "$_TEST_ENV_ROOT/scripts/toxiproxy.sh" start "$TEST_ENV_TOXIPROXY_DIR" "$port" \
     || { _test_env_fail "Toxiproxy failed to start"; return 1; }

@@ -5,6 +5,8 @@
 #   scripts/toxiproxy.sh start <datadir> <port> -> API on http://127.0.0.1:<port>
 #   scripts/toxiproxy.sh stop <datadir>
 set -euo pipefail
+# shellcheck source=lib/daemon.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/daemon.sh"
 
 TOXIPROXY_VERSION=v2.5.0
 CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/sails-hook-transact/toxiproxy-${TOXIPROXY_VERSION}"
@@ -67,38 +69,12 @@ cmd_start() {
     "$bin" -host 127.0.0.1 -port "$port" >"$datadir/toxiproxy.log" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" > "$datadir/toxiproxy.pid"
-  local i
-  for i in $(seq 1 60); do   # ~30 s
-    if api_up "$port"; then
-      echo "toxiproxy started (pid $pid) on 127.0.0.1:$port" >&2
-      return 0
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      cat "$datadir/toxiproxy.log" >&2 || true
-      die "toxiproxy exited during startup"
-    fi
-    sleep 0.5
-  done
-  cat "$datadir/toxiproxy.log" >&2 || true
-  kill "$pid" 2>/dev/null || true
-  die "toxiproxy API did not answer on http://127.0.0.1:$port/version within 30 s"
+  daemon_wait toxiproxy "$pid" "$datadir/toxiproxy.log" "http://127.0.0.1:$port/version" api_up "$port"
 }
 
 cmd_stop() {
   local datadir="${1:?usage: toxiproxy.sh stop <datadir>}"
-  local pidfile="$datadir/toxiproxy.pid"
-  [ -f "$pidfile" ] || { echo "toxiproxy.sh: no pid file in $datadir" >&2; return 0; }
-  local pid; pid="$(cat "$pidfile")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    local i
-    for i in $(seq 1 20); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.25
-    done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$pidfile"
+  daemon_stop toxiproxy "$datadir/toxiproxy.pid"
 }
 
 case "${1:-}" in
