@@ -16,6 +16,11 @@ export interface TransactConfig extends EngineOptions {
   scheduler: boolean;
   /** The app's periodic jobs, by name. */
   jobs: Record<string, JobDefinition>;
+  /**
+   * 'auto': one native transaction per engine transaction where the adapter has them
+   * (sails-postgresql), the log protocol elsewhere; 'log': the log protocol everywhere.
+   */
+  protocol: 'auto' | 'log';
 }
 
 export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
@@ -31,6 +36,7 @@ export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
   retry: { retries: 4, minTimeoutMs: 20, maxTimeoutMs: 1_000, factor: 2 },
   scheduler: true,
   jobs: {},
+  protocol: 'auto',
 };
 
 const schema = Joi.object<TransactConfig>({
@@ -45,6 +51,7 @@ const schema = Joi.object<TransactConfig>({
   recoveryBatchSize: Joi.number().integer().min(1).required(),
   recoveryIntervalMs: Joi.number().integer().min(0).required(),
   scheduler: Joi.boolean().required(),
+  protocol: Joi.string().valid('auto', 'log').required(),
   jobs: Joi.object()
     .pattern(
       /^[a-z][a-z0-9-]*$/,

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ServerClock } from './clock';
 import { crashPoint } from './crash-points';
 import { Documents } from './documents';
-import { TransactError } from './errors';
+import { isTransactError, TransactError } from './errors';
 import { newId } from './ids';
 import { Lease } from './lease';
 import { fingerprint, isDecided, keyedTransactionId, newLog, replayedError, touchedDocuments } from './log';
@@ -21,7 +21,8 @@ import { planReversal, stepsByDocument } from './reversal';
 import { isTerminal } from './state';
 import { checkAgainstModel, type ReversalInput, type TransactionOptions, validateBatch, validateOptions, validateReversal } from './schema';
 import type { AtomicStore } from './store';
-import { Transaction } from './transaction';
+import type { NativePostgres, NativeTransaction } from './store/postgres-native';
+import { LoggedWrites, Transaction } from './transaction';
 import type { CrashPolicy, Image, LogDocument, LogPatch, Operation, Step, TxError, TxState } from './types';
 import type { WaterlineModel } from './waterline';
 
@@ -92,6 +93,8 @@ export class Engine {
     private readonly modelOf: (identity: string) => WaterlineModel | undefined,
     readonly options: EngineOptions,
     private readonly warn: EngineWarning = () => undefined,
+    /** One native transaction per engine transaction, where the datastore has them (sails-postgresql). */
+    private readonly native?: NativePostgres,
   ) {
     this.retries = new RetryPolicy(options.retry);
     this.store = new RetryingStore(store, this.retries);
@@ -256,6 +259,26 @@ export class Engine {
   }
 
   private async runBatch(txId: string, operations: Operation[], options: TransactionOptions, print: string | null, reopened?: Reopened): Promise<TransactionResult> {
+    // Roll-forward needs a log that outlives the crash: such a batch always takes the log protocol.
+    if (this.native !== undefined && (options.onCrash ?? this.options.onCrash) === 'rollback') return this.runNative(txId, 'batch', options, print, reopened, async (tx, log) => {
+      // A document the batch only creates needs no read: it is new, or the INSERT fails (already_exists).
+      const createdOnly = new Set(operations.filter((operation) => operation.op === 'create').map((operation) => documentKey(operation.model, operation.id as string)));
+      for (const operation of operations) if (operation.op !== 'create') createdOnly.delete(documentKey(operation.model, operation.id as string));
+      const refs = operations.map((operation) => ({ model: operation.model, id: operation.id as string })).filter((ref) => !createdOnly.has(documentKey(ref.model, ref.id)));
+      const images = await tx.lockAll(refs);
+      crashPoint('batch:locked');
+      const steps = planBatch(operations, images, this.knownInfo, Date.now());
+      for (const step of steps) {
+        await tx.apply(step, this.knownInfo(step.model)).catch((err: unknown) => {
+          if (step.kind !== 'create' || (err as { code?: unknown }).code !== '23505') throw err;
+          throw new TransactError('already_exists', `${step.model} ${step.id} already exists`, { path: `ops.${step.seq}.id`, cause: err });
+        });
+        crashPoint('batch:applied');
+      }
+      await tx.writeLog({ ...log, steps, documents: touchedDocuments(steps) });
+      crashPoint('batch:logged');
+      return { id: txId, state: 'committed' as const, steps };
+    }, 'batch');
     const owner = reopened?.owner ?? ownerToken(this.options.instanceId);
     const fence = { txId, epoch: reopened?.epoch ?? 0 };
     const refs = operations.map((operation) => ({ model: operation.model, id: operation.id as string }));
@@ -263,7 +286,7 @@ export class Engine {
     let lease = new Lease(this.store, fence, owner, this.options.leaseMs, this.clock);
     if (keyed) {
       // A keyed batch logs first: inserting the log under the key's id is what makes it run once.
-      const log = this.logFor(txId, owner, 'batch', options, lease, []);
+      const log = this.logFor(txId, owner, 'batch', options, lease.leaseUntil, []);
       if (reopened === undefined && !(await this.store.insertLog({ ...log, fingerprint: print }))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
       crashPoint('batch:logged');
     }
@@ -278,7 +301,7 @@ export class Engine {
         if (!logged) throw new TransactError('lease_lost', `transaction ${txId} was taken over by recovery before it could log its steps`);
       } else {
         lease = new Lease(this.store, fence, owner, this.options.leaseMs, this.clock);
-        if (!(await this.store.insertLog(this.logFor(txId, owner, 'batch', options, lease, steps)))) {
+        if (!(await this.store.insertLog(this.logFor(txId, owner, 'batch', options, lease.leaseUntil, steps)))) {
           throw new TransactError('lease_lost', `transaction ${txId} was declared dead by recovery before it could log`);
         }
       }
@@ -320,16 +343,25 @@ export class Engine {
   }
 
   private async runInteractive<T>(txId: string, work: (tx: Transaction) => Promise<T>, options: TransactionOptions, internal: InternalOptions, reopened?: Reopened): Promise<T> {
+    if (this.native !== undefined) {
+      return this.runNative(txId, 'interactive', options, null, reopened, async (native, log) => {
+        const tx = new Transaction(txId, { backend: native, infoOf: (identity) => this.infoOf(identity), now: () => Date.now() });
+        const result = await work(tx).catch(async (err: unknown) => {
+          await tx.drain();
+          throw err;
+        });
+        await tx.settle();
+        await native.writeLog({ ...log, reverses: internal.reverses ?? null, reason: internal.reason ?? null, steps: [...tx.steps], documents: touchedDocuments(tx.steps), result: options.idempotencyKey === undefined ? null : jsonResult(result) });
+        return result;
+      }, 'tx');
+    }
     const lease = new Lease(this.store, { txId, epoch: reopened?.epoch ?? 0 }, reopened?.owner ?? ownerToken(this.options.instanceId), this.options.leaseMs, this.clock);
-    const log = { ...this.logFor(txId, lease.owner, 'interactive', options, lease, []), reverses: internal.reverses ?? null, reason: internal.reason ?? null };
+    const log = { ...this.logFor(txId, lease.owner, 'interactive', options, lease.leaseUntil, []), reverses: internal.reverses ?? null, reason: internal.reason ?? null };
     if (reopened === undefined && !(await this.store.insertLog(log))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
     crashPoint('tx:begun');
     const tx = new Transaction(txId, {
-      locks: this.locks,
-      documents: this.documents,
-      lease,
+      backend: new LoggedWrites(txId, this.locks, this.documents, lease, options.lockTimeoutMs ?? this.options.lockTimeoutMs),
       infoOf: (identity) => this.infoOf(identity),
-      lockTimeoutMs: options.lockTimeoutMs ?? this.options.lockTimeoutMs,
       now: () => Date.now(),
     });
     let result: T | undefined;
@@ -384,6 +416,87 @@ export class Engine {
       await this.recovery.settle(log, false);
       if (Date.now() > deadline) throw new TransactError('in_progress', `transaction ${txId} with this idempotency key is still running`, { details: { transaction: txId } });
       await sleep(wait);
+    }
+  }
+
+  /**
+   * One transaction on the native path: everything, the log row included, in one BEGIN … COMMIT.
+   * A keyed one first inserts (or, reopened, takes) its log row, so a concurrent run with the
+   * same key waits on that row and then finds the outcome. A keyed refusal that decided something
+   * is recorded after the rollback, to be replayed; anything else leaves no trace, and the key may
+   * run again.
+   */
+  private async runNative<T>(
+    txId: string,
+    mode: LogDocument['mode'],
+    options: TransactionOptions,
+    print: string | null,
+    reopened: Reopened | undefined,
+    work: (tx: NativeTransaction, log: LogDocument) => Promise<T>,
+    points: 'batch' | 'tx',
+  ): Promise<T> {
+    const native = this.native as NativePostgres;
+    const owner = reopened?.owner ?? ownerToken(this.options.instanceId);
+    const keyed = options.idempotencyKey !== undefined;
+    const now = this.clock.now();
+    const log: LogDocument = { ...this.logFor(txId, owner, mode, options, now, []), fingerprint: print, epoch: reopened?.epoch ?? 0 };
+    let outcome: { value: T } | { refused: TransactError } | undefined;
+    try {
+      outcome = await native.run(options.lockTimeoutMs ?? this.options.lockTimeoutMs, this.knownInfo, async (tx) => {
+        if (!keyed) {
+          if (points === 'tx') crashPoint('tx:begun');
+          outcome = { value: await work(tx, { ...log, state: 'committed', endedAt: Date.now() }) };
+          return outcome;
+        }
+        const held = reopened === undefined ? await tx.claimKey(log) : await tx.holdReopened(txId, owner);
+        if (!held) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
+        if (points === 'tx') crashPoint('tx:begun');
+        await tx.savepoint();
+        try {
+          outcome = { value: await work(tx, { ...log, state: 'committed', endedAt: Date.now() }) };
+          return outcome;
+        } catch (err) {
+          // A refusal that decided something is kept with the key, in this same transaction, so a
+          // concurrent repeat (waiting on the row) finds it; anything else rolls the claim back too.
+          if (!(err instanceof TransactError) || !isDecided({ state: 'rolled-back', error: { code: err.code, message: err.message } })) throw err;
+          await tx.rollbackToSavepoint();
+          await tx.writeLog({ ...log, state: 'rolled-back', endedAt: Date.now(), error: { code: err.code, message: err.message, ...(err.path === undefined ? {} : { path: err.path }) } });
+          outcome = { refused: err };
+          return outcome;
+        }
+      });
+    } catch (err) {
+      if (isTransactError(err) && err.details?.duplicate === true) throw err;
+      // The COMMIT may have landed with only its reply lost: then this run's outcome stands.
+      if (outcome === undefined || !(await this.committedNatively(txId, owner, err))) {
+        this.stats.rolledBack++;
+        throw unavailableIfTransient(err);
+      }
+    }
+    const decided = outcome as { value: T } | { refused: TransactError };
+    if ('refused' in decided) {
+      this.stats.rolledBack++;
+      throw decided.refused;
+    }
+    const result = decided.value;
+    this.stats.committed++;
+    crashPoint(points === 'batch' ? 'batch:committed' : 'tx:committed');
+    crashPoint(points === 'batch' ? 'batch:released' : 'tx:released');
+    return result;
+  }
+
+  /**
+   * After a native transaction failed with a transient error once its work was done, whether its
+   * COMMIT landed anyway: its log row (written in that transaction) exists exactly when it did.
+   * Throws outcome_unknown when even that cannot be read.
+   */
+  private async committedNatively(txId: string, owner: string, err: unknown): Promise<boolean> {
+    if (!isTransient(err)) return false;
+    try {
+      const log = await this.store.getLog(txId);
+      return log !== null && log.owner === owner && log.state !== 'pending';
+    } catch (readErr) {
+      throw new TransactError('outcome_unknown', `transaction ${txId}: the datastore failed around its commit and its outcome is unknown; ask outcome("${txId}")`, { details: { transaction: txId }, cause: readErr });
     }
   }
 
@@ -477,7 +590,7 @@ export class Engine {
     }
   }
 
-  private logFor(id: string, owner: string, mode: LogDocument['mode'], options: TransactionOptions, lease: Lease, steps: Step[]): LogDocument {
+  private logFor(id: string, owner: string, mode: LogDocument['mode'], options: TransactionOptions, leaseUntil: number, steps: Step[]): LogDocument {
     return newLog({
       id,
       state: 'pending',
@@ -486,7 +599,7 @@ export class Engine {
       label: options.label ?? null,
       idempotencyKey: options.idempotencyKey ?? null,
       owner,
-      leaseUntil: lease.leaseUntil,
+      leaseUntil,
       steps,
       documents: touchedDocuments(steps),
       startedAt: Date.now(),

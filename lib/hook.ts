@@ -11,7 +11,7 @@ import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models';
 import { ownerToken, type RecoverySummary } from './recovery';
 import { Scheduler } from './scheduler';
 import type { TransactionOptions } from './schema';
-import { adapterKind, createStore } from './store';
+import { adapterKind, createNativePath, createStore } from './store';
 import { claimDiskDirectory } from './store/disk';
 import type { Transaction } from './transaction';
 import type { WaterlineModel } from './waterline';
@@ -88,7 +88,9 @@ export function transactHook(sails: SailsApp): TransactHook {
         sails.log.warn(`sails-hook-transact: process ${other} also uses the sails-disk directory ${dir}. sails-disk is single-process: transactions are NOT safe across processes. Use sails-mongo or sails-postgresql to run several instances.`);
       }
     }
-    const engine = new Engine(store, (identity) => sails.models[identity], config, (message, err) => sails.log.warn(`sails-hook-transact: ${message}`, err));
+    const modelOf = (identity: string): WaterlineModel => sails.models[identity];
+    const native = config.protocol === 'auto' ? createNativePath(sails.models[LOG_IDENTITY], modelOf, config.leaseMs) : undefined;
+    const engine = new Engine(store, modelOf, config, (message, err) => sails.log.warn(`sails-hook-transact: ${message}`, err), native);
     await engine.start();
     target.engine = engine;
     const transact = (input: unknown, options?: TransactionOptions): Promise<unknown> =>

@@ -20,13 +20,55 @@ import { documentKey, forwardAction, planOperation } from './operations';
 import { checkAgainstModel, validateOperation } from './schema';
 import type { Image, Operation, Step, Values } from './types';
 
+/**
+ * How a transaction locks, records and writes: the log protocol (lock records, the log, fenced
+ * writes) or a native database transaction. The handle's rules — call order, un-awaited calls,
+ * planning — are the same over both.
+ */
+export interface TxBackend {
+  /** Locks the document until the transaction ends and reads it; `fence` where documents carry one. */
+  lock(info: ModelInfo, id: string): Promise<{ image: Image | null; fence?: string | null }>;
+  /** Makes the steps so far durable before the last one is written (the log protocol's write-ahead entry). */
+  record(steps: readonly Step[]): Promise<void>;
+  /** Writes one step's document. */
+  apply(step: Step, info: ModelInfo): Promise<void>;
+}
+
 export interface TransactionContext {
-  locks: Locks;
-  documents: Documents;
-  lease: Lease;
+  backend: TxBackend;
   infoOf: (model: string) => ModelInfo | undefined;
-  lockTimeoutMs: number;
   now: () => number;
+}
+
+/** The log protocol: lock records, each step appended to the log (guarded by the lease) before its fenced write. */
+export class LoggedWrites implements TxBackend {
+  constructor(
+    private readonly txId: string,
+    private readonly locks: Locks,
+    private readonly documents: Documents,
+    private readonly lease: Lease,
+    private readonly lockTimeoutMs: number,
+  ) {}
+
+  async lock(info: ModelInfo, id: string): Promise<{ image: Image | null; fence?: string | null }> {
+    const key = documentKey(info.identity, id);
+    await this.locks.acquire([key], this.txId, this.lease.fence.epoch, this.lockTimeoutMs);
+    const { images, fences } = await this.documents.read([{ model: info.identity, id }]);
+    return fences.has(key) ? { image: images.get(key) ?? null, fence: fences.get(key) ?? null } : { image: images.get(key) ?? null };
+  }
+
+  async record(steps: readonly Step[]): Promise<void> {
+    const { lease } = this;
+    lease.assertHeld();
+    if (!(await lease.writeLog(lease.guard, { steps: [...steps], documents: touchedDocuments(steps), leaseUntil: lease.renewal() }))) {
+      lease.markLost();
+      lease.assertHeld();
+    }
+  }
+
+  apply(step: Step, info: ModelInfo): Promise<void> {
+    return this.documents.write([{ action: forwardAction(step, info), fenceBefore: step.fence ?? null }], this.lease.fence);
+  }
 }
 
 export interface IncrementBounds {
@@ -165,11 +207,10 @@ export class Transaction {
   private async lock(info: ModelInfo, id: string): Promise<Image | null> {
     const key = documentKey(info.identity, id);
     if (!this.images.has(key)) {
-      await this.context.locks.acquire([key], this.id, this.context.lease.fence.epoch, this.context.lockTimeoutMs);
+      const { image, fence } = await this.context.backend.lock(info, id);
       crashPoint('tx:locked');
-      const { images, fences } = await this.context.documents.read([{ model: info.identity, id }]);
-      this.images.set(key, images.get(key) ?? null);
-      if (fences.has(key)) this.fences.set(key, fences.get(key) ?? null);
+      this.images.set(key, image);
+      if (fence !== undefined) this.fences.set(key, fence);
     }
     return this.images.get(key) ?? null;
   }
@@ -187,17 +228,12 @@ export class Transaction {
     const current = await this.lock(info, id);
     const planned = planOperation(operation, current, info, this.written.length, this.context.now(), 'op');
     const step: Step = this.fences.has(key) ? { ...planned, fence: this.fences.get(key) ?? null } : planned;
-    const { lease } = this.context;
-    lease.assertHeld();
     const steps = [...this.written, step];
-    if (!(await lease.writeLog(lease.guard, { steps, documents: touchedDocuments(steps), leaseUntil: lease.renewal() }))) {
-      lease.markLost();
-      lease.assertHeld();
-    }
+    await this.context.backend.record(steps);
     this.written = steps;
     crashPoint('tx:logged');
     try {
-      await this.context.documents.write([{ action: forwardAction(step, info), fenceBefore: step.fence ?? null }], lease.fence);
+      await this.context.backend.apply(step, info);
     } catch (err) {
       this.broken = err;
       throw err;

@@ -19,7 +19,7 @@ import { rejection } from './support/errors';
 import { Gate } from './support/gated';
 import { newLog } from '../lib/log';
 import { checkLedger, LOAD_ACCOUNTS, seedLoadAccounts, START_BALANCE } from './support/load';
-import { forEachAdapter, required, type Target } from './support/targets';
+import { forEachPath, protocolConfig, required, type Target } from './support/targets';
 import { addToxic, createProxy, deleteProxy, proxiedUrl, removeToxic, toxiproxyUrl } from './support/toxiproxy';
 
 const LEASE_MS = 1000;
@@ -63,12 +63,16 @@ async function secondEngine(app: LoadedApp, instanceId: string, store: AtomicSto
   return other;
 }
 
-forEachAdapter('faults', (target, adapter) => {
+forEachPath('faults', (target, adapter, protocol) => {
   let app: LoadedApp;
   let engine: Engine;
+  const config = { leaseMs: LEASE_MS, clockSkewMs: 0, recoveryIntervalMs: 0, instanceId: 'observer', ...protocolConfig(protocol) };
+  /** The log protocol's own mechanics (fences, leases, lock queues, recovery): on the native path PostgreSQL's transaction does this. */
+  const logOnly = protocol === 'log' ? it : it.skip;
+  const childEnv = { TRANSACT_PROTOCOL: protocol };
 
   before(async function () {
-    app = await loadApp(target(), { migrate: 'drop', transact: { leaseMs: LEASE_MS, clockSkewMs: 0, recoveryIntervalMs: 0, instanceId: 'observer' } });
+    app = await loadApp(target(), { migrate: 'drop', transact: config });
     engine = app.hooks.transact.engine as Engine;
   });
   after(async function () {
@@ -79,7 +83,7 @@ forEachAdapter('faults', (target, adapter) => {
   });
 
   describe('in one process', function () {
-    it('a stalled owner and a stalled recoverer are both fenced out: the second recoverer and a new transaction win', async function () {
+    logOnly('a stalled owner and a stalled recoverer are both fenced out: the second recoverer and a new transaction win', async function () {
       this.timeout(120_000);
       // The owner: three of its ten document writes land, then its traffic stalls (heartbeats too).
       const ownerStore = Gate.wrap(engine.store);
@@ -118,7 +122,7 @@ forEachAdapter('faults', (target, adapter) => {
       expect((await app.models.account.findOne({ id: TO }))?.balance).to.equal(START_BALANCE + 500);
     });
 
-    it('waiters on one document in this process line up: served in arrival order, without polling the datastore', async function () {
+    logOnly('waiters on one document in this process line up: served in arrival order, without polling the datastore', async function () {
       this.timeout(60_000);
       let release: () => void = () => undefined;
       let holding: () => void = () => undefined;
@@ -182,7 +186,7 @@ forEachAdapter('faults', (target, adapter) => {
       expect((await app.models.account.findOne({ id: TO }))?.balance).to.equal(START_BALANCE);
     });
 
-    it('a commit whose reply is lost: outcome_unknown with the id, outcome() tells it committed, applied once', async function () {
+    logOnly('a commit whose reply is lost: outcome_unknown with the id, outcome() tells it committed, applied once', async function () {
       let broken = false;
       const lossy = await secondEngine(
         app,
@@ -215,7 +219,7 @@ forEachAdapter('faults', (target, adapter) => {
       expect((await app.models.account.findOne({ id: TO }))?.balance).to.equal(START_BALANCE + 300);
     });
 
-    it('a log naming a model the app no longer has is marked for attention; the pass goes on and the app lifts', async function () {
+    logOnly('a log naming a model the app no longer has is marked for attention; the pass goes on and the app lifts', async function () {
       this.timeout(60_000);
       const now = engine.clock.now();
       const ghost = { seq: 0, kind: 'update' as const, model: 'nosuchmodel', id: 'x1', before: { id: 'x1', n: 1 }, after: { id: 'x1', n: 2 } };
@@ -236,14 +240,14 @@ forEachAdapter('faults', (target, adapter) => {
       await stalled;
       // The hook still lifts over this log (startup recovery marks it again and goes on).
       await lowerApp(app);
-      app = await loadApp(target(), { migrate: 'safe', transact: { leaseMs: LEASE_MS, clockSkewMs: 0, recoveryIntervalMs: 0, instanceId: 'observer' } });
+      app = await loadApp(target(), { migrate: 'safe', transact: config });
       engine = app.hooks.transact.engine as Engine;
       const ledger = await checkLedger(app);
       expect(ledger.mismatched).to.deep.equal([]);
       expect(ledger.sum).to.equal(LOAD_ACCOUNTS.length * START_BALANCE);
     });
 
-    it('job claims never crowd real orphan locks out of the recovery sweep', async function () {
+    logOnly('job claims never crowd real orphan locks out of the recovery sweep', async function () {
       const expired = engine.clock.now() - 60_000;
       await engine.store.insertLocks(Array.from({ length: 150 }, (_, i) => ({ id: `~job:item-${i}`, owner: 'some-job#x', leaseUntil: expired, epoch: 0 })));
       await engine.store.insertLocks([{ id: `account:${FROM}`, owner: 'a0000000000000000000dead', leaseUntil: expired + 1, epoch: 0 }]);
@@ -270,10 +274,27 @@ forEachAdapter('faults', (target, adapter) => {
 
   if (adapter === 'disk') return;
 
+  if (protocol === 'native') {
+    it('a native owner frozen (SIGSTOP) inside its transaction holds its rows only until PostgreSQL ends its session; nothing of it lands', async function () {
+      this.timeout(120_000);
+      const owner = startChild(target(), ['fault-batch'], 'batch:applied#3', { ...childEnv, TRANSACT_CRASH_SIGNAL: 'SIGSTOP', CHILD_MIGRATE: 'safe', TRANSACT_INSTANCE: 'frozen-native' }, 90_000);
+      await waitStopped(owner.process.pid as number);
+      // Waits on the frozen owner's row locks, until the server ends its session (leaseMs idle).
+      await engine.batch(transfer(FROM, TO, 500), { label: 'load', lockTimeoutMs: 20_000 });
+      owner.process.kill('SIGCONT');
+      const result = await owner.done;
+      expect(result.lines.get('OUTCOME'), result.stderr).to.equal('"unavailable"');
+      await expectConsistent(app);
+      expect((await app.models.account.findOne({ id: TO }))?.balance).to.equal(START_BALANCE + 500);
+      expect((await app.models.transactlog.find({ label: 'load' })).length, 'only the transfer that committed is in the log').to.equal(1);
+    });
+    return;
+  }
+
   describe('across processes', function () {
     /** A child that runs the 10-write batch and freezes itself (SIGSTOP) before its third write is sent. */
     async function frozenOwner(childTarget: Target, instance: string): Promise<ReturnType<typeof startChild>> {
-      const child = startChild(childTarget, ['fault-batch'], 'batch:writing#3', { TRANSACT_CRASH_SIGNAL: 'SIGSTOP', CHILD_MIGRATE: 'safe', TRANSACT_INSTANCE: instance }, 90_000);
+      const child = startChild(childTarget, ['fault-batch'], 'batch:writing#3', { ...childEnv, TRANSACT_CRASH_SIGNAL: 'SIGSTOP', CHILD_MIGRATE: 'safe', TRANSACT_INSTANCE: instance }, 90_000);
       await waitStopped(child.process.pid as number);
       return child;
     }
@@ -296,7 +317,7 @@ forEachAdapter('faults', (target, adapter) => {
       this.timeout(120_000);
       const old = await frozenOwner(target(), 'node-1');
       // The new incarnation rolls the old one's transaction back at start (same instanceId), then runs its own.
-      const fresh = startChild(target(), ['fault-batch', '11'], undefined, { CHILD_MIGRATE: 'safe', TRANSACT_INSTANCE: 'node-1' }, 90_000);
+      const fresh = startChild(target(), ['fault-batch', '11'], undefined, { ...childEnv, CHILD_MIGRATE: 'safe', TRANSACT_INSTANCE: 'node-1' }, 90_000);
       const freshResult = await fresh.done;
       expect(freshResult.code, freshResult.stderr).to.equal(0);
       expect(JSON.parse(freshResult.lines.get('OUTCOME') as string)).to.equal('committed');
@@ -339,7 +360,7 @@ forEachAdapter('faults', (target, adapter) => {
 
     it('an instance whose clock is 5 s behind keeps its live transaction: leases are judged on the database clock', async function () {
       this.timeout(60_000);
-      const slow = startChild(target(), ['slow-transfer', '2500'], undefined, { CHILD_MIGRATE: 'safe', TRANSACT_INSTANCE: 'behind', TRANSACT_TEST_CLOCK_SKEW_MS: String(-5 * LEASE_MS) });
+      const slow = startChild(target(), ['slow-transfer', '2500'], undefined, { ...childEnv, CHILD_MIGRATE: 'safe', TRANSACT_INSTANCE: 'behind', TRANSACT_TEST_CLOCK_SKEW_MS: String(-5 * LEASE_MS) });
       let recovered = 0;
       let finished = false;
       void slow.done.then(() => (finished = true));

@@ -12,9 +12,10 @@ import { runChild } from './support/child';
 import { IDS, type Row, seedAccounts, snapshot } from './support/scenario';
 import { forEachAdapter } from './support/targets';
 
+/** The log protocol's locks, leases and recovery, on every adapter (PostgreSQL too, with `protocol: 'log'`). */
 forEachAdapter('recovery and locks', (target, adapter) => {
   // Its recovery timer runs throughout: it must never disturb the live transactions of these tests.
-  const getApp = useApp(target, { migrate: 'drop', transact: { leaseMs: 300, clockSkewMs: 0, lockTimeoutMs: 2_000, instanceId: 'observer', recoveryIntervalMs: 100 } }, seedAccounts);
+  const getApp = useApp(target, { migrate: 'drop', transact: { leaseMs: 300, clockSkewMs: 0, lockTimeoutMs: 2_000, instanceId: 'observer', recoveryIntervalMs: 100, protocol: 'log' } }, seedAccounts);
   let app: LoadedApp;
   let engine: Engine;
   beforeEach(function () {
@@ -91,7 +92,7 @@ forEachAdapter('recovery and locks', (target, adapter) => {
   if (adapter !== 'disk') it("settles a killed instance's transaction on this instance's timer, once the lease is over", async function () {
     await wipe(app);
     {
-      const run = await runChild(target(), ['run', 'batch'], 'batch:applied#3', { CHILD_MIGRATE: 'safe', TRANSACT_INSTANCE: 'dead-instance' });
+      const run = await runChild(target(), ['run', 'batch'], 'batch:applied#3', { CHILD_MIGRATE: 'safe', TRANSACT_INSTANCE: 'dead-instance', TRANSACT_PROTOCOL: 'log' });
       expect(run.signal, run.stderr).to.equal('SIGKILL');
       const seed = JSON.parse(run.lines.get('SEED') as string) as Row[];
       const deadline = Date.now() + 15_000;

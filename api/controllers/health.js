@@ -12,7 +12,7 @@ module.exports = async function health(req, res) {
   } catch (err) {
     datastore = 'unreachable';
   }
-  const stuck = datastore === 'ok' ? await sails.models.transactlog.count({ state: ['pending', 'rolling-back'], leaseUntil: { '<': Date.now() - engine.options.clockSkewMs } }) : null;
+  const stuck = datastore === 'ok' ? await sails.models.transactlog.count({ state: ['pending', 'rolling-back'], leaseUntil: { '<': engine.clock.now() - engine.options.clockSkewMs } }) : null;
   return res.status(datastore === 'ok' ? 200 : 503).json({
     status: datastore === 'ok' ? 'ok' : 'degraded',
     datastore: { adapter: engine.store.kind, status: datastore },

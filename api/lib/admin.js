@@ -151,7 +151,7 @@ async function attention(app) {
   const itemOf = (kind) => (doc) => ({ kind, id: doc.id, ref: kind === 'payment' ? doc.paymentId : doc.paymentId || null, amount: doc.amount, investor: doc.investor, ageMs: now - doc.createdAt, reason: doc.reason || null, attempts: Array.isArray(doc.attempts) ? doc.attempts.length : 0, lastAttempt: Array.isArray(doc.attempts) && doc.attempts.length ? doc.attempts[doc.attempts.length - 1] : null });
   return {
     items: [...payments.map(itemOf('payment')), ...orders.map(itemOf('order'))],
-    stuck: stuck.map((log) => ({ id: log.id, state: log.state, label: log.label ?? null, ageMs: now - log.startedAt, leaseUntil: log.leaseUntil, attempts: log.recoveries ?? 0, reason: log.error ? log.error.message : 'lease expired before it finished' })),
+    stuck: stuck.map((log) => ({ id: log.id, state: log.state, label: log.label ?? null, ageMs: now - log.startedAt, leaseUntil: log.leaseUntil, attempts: log.recoveries ?? 0, reason: log.attention ? `recovery could not settle it: ${log.attention.message}` : log.error ? log.error.message : 'lease expired before it finished' })),
   };
 }
 

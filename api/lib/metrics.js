@@ -33,6 +33,7 @@ function build(app) {
   readCounter(registry, 'transact_transactions_committed_total', 'Transactions committed by this instance', () => engine().stats.committed);
   readCounter(registry, 'transact_transactions_rolled_back_total', 'Transactions rolled back by this instance', () => engine().stats.rolledBack);
   readCounter(registry, 'transact_transactions_recovered_total', 'Transactions of dead owners settled by this instance\'s recovery', () => engine().stats.recovered);
+  readCounter(registry, 'transact_recovery_attention_total', 'Times this instance\'s recovery could not settle a transaction and marked it for attention', () => engine().stats.attention);
   readCounter(registry, 'transact_transient_retries_total', 'Datastore calls retried after a transient error', () => engine().retries.retried);
 
   readCounter(registry, 'fund_dropped_orders_found_total', 'Dropped orders found (pending payments, orders awaiting payment or paid)', () => dropped().found);

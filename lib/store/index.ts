@@ -2,6 +2,7 @@ import type { WaterlineModel } from '../waterline';
 import { DiskStore } from './disk';
 import { type MongoDb, MongoStore } from './mongo';
 import { type PgPool, PostgresStore } from './postgres';
+import { NativePostgres, NativeTables } from './postgres-native';
 import type { AtomicStore } from './store';
 import type { ModelResolver } from './waterline-writes';
 
@@ -21,6 +22,17 @@ export function adapterKind(adapter: unknown): AdapterKind {
     default:
       throw new Error(`sails-hook-transact: no atomic store for adapter "${String(identity)}" (supported: sails-disk, sails-mongo, sails-postgresql)`);
   }
+}
+
+/**
+ * The native path for the datastore that holds the log, where its adapter has transactions
+ * (sails-postgresql); undefined elsewhere.
+ */
+export function createNativePath(logModel: WaterlineModel, modelOf: ModelResolver, stalledWriterMs: number): NativePostgres | undefined {
+  const datastore = logModel.getDatastore();
+  if (adapterKind(datastore.config.adapter) !== 'postgresql') return undefined;
+  const { pool } = datastore.manager as { pool: PgPool };
+  return new NativePostgres(pool, new NativeTables(modelOf, `"${logModel.tableName.replace(/"/g, '""')}"`), { stalledWriterMs });
 }
 
 /**

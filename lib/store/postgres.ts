@@ -22,12 +22,19 @@ export interface PgPool {
 
 const JSON_FIELDS = new Set<string>(['steps', 'error', 'documents', 'result', 'attention']);
 
-function ident(name: string): string {
+export function ident(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
 function param(field: string, value: unknown): unknown {
   return JSON_FIELDS.has(field) && value !== null ? JSON.stringify(value) : value;
+}
+
+/** `INSERT` of a whole log row into `table` (already quoted), followed by `suffix` (e.g. an ON CONFLICT clause). */
+export function logInsert(table: string, doc: LogDocument, suffix: string): { sql: string; params: unknown[] } {
+  const columns = LOG_FIELDS.map(ident).join(', ');
+  const placeholders = LOG_FIELDS.map((_, i) => `$${i + 1}`).join(', ');
+  return { sql: `INSERT INTO ${table} (${columns}) VALUES (${placeholders}) ${suffix}`, params: LOG_FIELDS.map((field) => param(field, doc[field])) };
 }
 
 /**
@@ -66,13 +73,8 @@ export class PostgresStore implements AtomicStore {
   }
 
   async insertLog(doc: LogDocument): Promise<boolean> {
-    const columns = LOG_FIELDS.map(ident).join(', ');
-    const placeholders = LOG_FIELDS.map((_, i) => `$${i + 1}`).join(', ');
-    const result = await this.pool.query(
-      `INSERT INTO ${this.logs} (${columns}) VALUES (${placeholders}) ON CONFLICT ("id") DO NOTHING RETURNING "id"`,
-      LOG_FIELDS.map((field) => param(field, doc[field])),
-    );
-    return result.rows.length === 1;
+    const { sql, params } = logInsert(this.logs, doc, 'ON CONFLICT ("id") DO NOTHING RETURNING "id"');
+    return (await this.pool.query(sql, params)).rows.length === 1;
   }
 
   async getLog(id: string): Promise<LogDocument | null> {

@@ -16,7 +16,13 @@ import type { AdapterName } from './targets';
 
 const target = { adapter: process.env.TARGET_ADAPTER as AdapterName, location: process.env.TARGET_LOCATION as string };
 /** Short leases so orphan locks expire within the test; a stable instance id so a restart recovers at once. */
-const transact = { leaseMs: 1000, clockSkewMs: 100, instanceId: process.env.TRANSACT_INSTANCE || 'crash-child' };
+const transact = {
+  leaseMs: 1000,
+  clockSkewMs: 100,
+  instanceId: process.env.TRANSACT_INSTANCE || 'crash-child',
+  // The suites run PostgreSQL on both paths: its native transactions (the default) and the log protocol.
+  protocol: process.env.TRANSACT_PROTOCOL === 'log' ? ('log' as const) : ('auto' as const),
+};
 
 // An instance whose wall clock is off (the clock-skew fault): every reading of it, the hook's included.
 const skewMs = Number(process.env.TRANSACT_TEST_CLOCK_SKEW_MS || 0);

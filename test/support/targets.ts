@@ -92,3 +92,30 @@ export function forEachAdapter(title: string, body: (target: () => Target, adapt
     });
   }
 }
+
+/** How the engine runs transactions on a suite's datastore: PostgreSQL has both. */
+export type Protocol = 'native' | 'log';
+
+/**
+ * forEachAdapter, with PostgreSQL twice: on its native path (the default there) and on the log
+ * protocol (`protocol: 'log'`), so both stay tested. `protocol` goes into the app's config.
+ */
+export function forEachPath(title: string, body: (target: () => Target, adapter: AdapterName, protocol: Protocol) => void): void {
+  forEachAdapter(title, (target, adapter) => {
+    if (adapter !== 'postgresql') {
+      body(target, adapter, 'log');
+      return;
+    }
+    describe('native path', function () {
+      body(target, adapter, 'native');
+    });
+    describe('log protocol', function () {
+      body(target, adapter, 'log');
+    });
+  });
+}
+
+/** The hook's `protocol` setting for a suite's path. */
+export function protocolConfig(protocol: Protocol): { protocol: 'auto' | 'log' } {
+  return { protocol: protocol === 'log' ? 'log' : 'auto' };
+}

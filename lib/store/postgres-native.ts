@@ -1,0 +1,223 @@
+/**
+ * The native path on sails-postgresql: the whole transaction in one `BEGIN … COMMIT` — row locks
+ * (`SELECT … FOR UPDATE`, in one fixed order for a batch), the document writes, and the log row,
+ * written `committed` in the same transaction, so history, reversal and idempotency keep working.
+ * PostgreSQL's own atomicity is the commit point: a crash or a stall anywhere before COMMIT leaves
+ * nothing to recover, and a stalled session is ended (and rolled back) by the server after
+ * `stalledWriterMs` idle in its transaction. One WAL flush per transaction instead of one per
+ * protocol step.
+ *
+ * Documents are read and written with SQL over the model's table and columns, not through
+ * Waterline: Waterline's per-query CPU cost bounds every Waterline path on a small machine. The
+ * images it reads equal what Waterline's find returns (auto-timestamps as numbers, JSON parsed).
+ */
+import { TransactError } from '../errors';
+import type { ModelInfo } from '../model-info';
+import { type Action, documentKey, forwardAction } from '../operations';
+import type { TxBackend } from '../transaction';
+import type { Image, LogDocument, Step } from '../types';
+import type { WaterlineModel } from '../waterline';
+import { ident, logInsert, type PgClient, type PgPool } from './postgres';
+import { LOG_FIELDS } from './store';
+import type { ModelResolver } from './waterline-writes';
+
+/** A model's table as SQL sees it. */
+interface Table {
+  name: string;
+  primaryKey: string;
+  /** attribute → its column, and how its values cross the wire. */
+  columns: Map<string, { column: string; json: boolean; timestamp: boolean }>;
+}
+
+function tableOf(model: WaterlineModel): Table {
+  const columns = new Map<string, { column: string; json: boolean; timestamp: boolean }>();
+  for (const [name, attribute] of Object.entries(model.attributes)) {
+    if (attribute.collection !== undefined) continue;
+    const timestamp = (attribute.autoCreatedAt === true || attribute.autoUpdatedAt === true) && attribute.type === 'number';
+    columns.set(name, { column: attribute.columnName ?? name, json: attribute.type === 'json', timestamp });
+  }
+  return { name: ident(model.tableName), primaryKey: ident(model.attributes[model.primaryKey]?.columnName ?? model.primaryKey), columns };
+}
+
+/** PostgreSQL refused to wait longer for a row lock, found a deadlock, or an id was taken: the transaction gave up. */
+function lockFailure(err: unknown): TransactError | null {
+  const code = (err as { code?: unknown }).code;
+  if (code === '55P03') return new TransactError('lock_timeout', 'timed out waiting for a row lock', { cause: err });
+  if (code === '40P01') return new TransactError('lock_timeout', 'gave up a row lock to break a deadlock', { cause: err, details: { deadlock: true } });
+  if (code === '23505') return new TransactError('already_exists', `a document with that id already exists (${(err as { detail?: string }).detail ?? 'unique violation'})`, { cause: err });
+  return null;
+}
+
+export interface NativeOptions {
+  /** How long a session may sit idle inside its transaction (a stalled owner) before PostgreSQL ends it. */
+  stalledWriterMs: number;
+}
+
+/** One open native transaction: what the engine runs a batch or an interactive callback in. */
+export class NativeTransaction implements TxBackend {
+  constructor(
+    private readonly client: PgClient,
+    private readonly tables: NativeTables,
+    private readonly infoOf: (model: string) => ModelInfo,
+  ) {}
+
+  /** Inserts the keyed log row first: a concurrent run with the same key waits on it, then finds it. */
+  async claimKey(log: LogDocument): Promise<boolean> {
+    const { sql, params } = logInsert(this.tables.logTable, log, 'ON CONFLICT ("id") DO NOTHING RETURNING "id"');
+    return (await this.client.query(sql, params)).rows.length === 1;
+  }
+
+  /** Marks the point a keyed run can roll back to and still keep its claimed log row. */
+  async savepoint(): Promise<void> {
+    await this.client.query('SAVEPOINT keyed');
+  }
+
+  /** Undoes everything since the savepoint: the documents, not the claimed log row. */
+  async rollbackToSavepoint(): Promise<void> {
+    await this.client.query('ROLLBACK TO SAVEPOINT keyed');
+  }
+
+  /** Takes over a keyed log row reopened for this run (pending, under `owner`); false if it moved on. */
+  async holdReopened(id: string, owner: string): Promise<boolean> {
+    const result = await this.client.query(`SELECT "id" FROM ${this.tables.logTable} WHERE "id" = $1 AND "owner" = $2 AND "state" = 'pending' FOR UPDATE`, [id, owner]);
+    return result.rows.length === 1;
+  }
+
+  /** Locks and reads documents: one `SELECT … FOR UPDATE` per model, models and ids in a fixed order. */
+  async lockAll(refs: readonly { model: string; id: string }[]): Promise<Map<string, Image | null>> {
+    const images = new Map<string, Image | null>();
+    const idsByModel = new Map<string, Set<string>>();
+    for (const { model, id } of refs) {
+      images.set(documentKey(model, id), null);
+      idsByModel.set(model, (idsByModel.get(model) ?? new Set()).add(id));
+    }
+    for (const model of [...idsByModel.keys()].sort()) {
+      const table = this.tables.of(model);
+      const ids = [...(idsByModel.get(model) as Set<string>)].sort();
+      const result = await this.client.query(`SELECT * FROM ${table.name} WHERE ${table.primaryKey} = ANY($1) ORDER BY ${table.primaryKey} FOR UPDATE`, [ids]);
+      for (const row of result.rows) {
+        const image = this.tables.imageOf(model, row);
+        images.set(documentKey(model, String(image[this.infoOf(model).primaryKey])), image);
+      }
+    }
+    return images;
+  }
+
+  async lock(info: ModelInfo, id: string): Promise<{ image: Image | null }> {
+    const images = await this.lockAll([{ model: info.identity, id }]);
+    return { image: images.get(documentKey(info.identity, id)) ?? null };
+  }
+
+  /** Nothing to record before a write: the log row is written with the commit, atomically with the writes. */
+  async record(): Promise<void> {}
+
+  apply(step: Step, info: ModelInfo): Promise<void> {
+    return this.write(forwardAction(step, info));
+  }
+
+  /** One document write, as SQL. */
+  async write(action: Action): Promise<void> {
+    const table = this.tables.of(action.model);
+    const params: unknown[] = [];
+    const add = (attribute: string, value: unknown): string => {
+      const column = table.columns.get(attribute);
+      params.push(column?.json === true && value !== null && value !== undefined ? JSON.stringify(value) : value);
+      return `$${params.length}`;
+    };
+    const column = (attribute: string): string => ident(table.columns.get(attribute)?.column ?? attribute);
+    const primaryKey = this.infoOf(action.model).primaryKey;
+    switch (action.type) {
+      case 'insert': {
+        const values = { ...action.values, [primaryKey]: action.id };
+        const names = Object.keys(values).filter((name) => table.columns.has(name));
+        const placeholders = names.map((name) => add(name, values[name]));
+        await this.client.query(`INSERT INTO ${table.name} (${names.map(column).join(', ')}) VALUES (${placeholders.join(', ')})`, params);
+        return;
+      }
+      case 'patch': {
+        const sets = Object.keys(action.values)
+          .filter((name) => table.columns.has(name) && name !== primaryKey)
+          .map((name) => `${column(name)} = ${add(name, action.values[name])}`);
+        if (sets.length === 0) return;
+        params.push(action.id);
+        await this.client.query(`UPDATE ${table.name} SET ${sets.join(', ')} WHERE ${table.primaryKey} = $${params.length}`, params);
+        return;
+      }
+      case 'remove':
+        await this.client.query(`DELETE FROM ${table.name} WHERE ${table.primaryKey} = $1`, [action.id]);
+        return;
+    }
+  }
+
+  /**
+   * The log row, committed, written in the transaction it describes. A keyed row was inserted (or
+   * reopened) at the start of this same transaction: it is completed in place.
+   */
+  async writeLog(log: LogDocument): Promise<void> {
+    const { sql, params } = logInsert(this.tables.logTable, log, 'ON CONFLICT ("id") DO UPDATE SET ' + LOG_FIELDS.filter((f) => f !== 'id').map((f) => `${ident(f)} = EXCLUDED.${ident(f)}`).join(', '));
+    await this.client.query(sql, params);
+  }
+}
+
+/** The models' tables, described once each, and the log table. */
+export class NativeTables {
+  private readonly tables = new Map<string, Table>();
+
+  constructor(private readonly modelOf: ModelResolver, readonly logTable: string) {}
+
+  of(identity: string): Table {
+    let table = this.tables.get(identity);
+    if (table === undefined) {
+      table = tableOf(this.modelOf(identity));
+      this.tables.set(identity, table);
+    }
+    return table;
+  }
+
+  /** A row as Waterline's find returns it: attribute names, auto-timestamps as numbers (they are BIGINT). */
+  imageOf(identity: string, row: Record<string, unknown>): Image {
+    const image: Image = {};
+    for (const [attribute, { column, timestamp }] of this.of(identity).columns) {
+      const value = row[column];
+      image[attribute] = timestamp && value !== null && value !== undefined ? Number(value) : value;
+    }
+    return image;
+  }
+}
+
+/** The native path of one datastore: runs work in native transactions on its pool. */
+export class NativePostgres {
+  constructor(private readonly pool: PgPool, private readonly tables: NativeTables, private readonly options: NativeOptions) {}
+
+  run<T>(lockTimeoutMs: number, infoOf: (model: string) => ModelInfo, work: (tx: NativeTransaction) => Promise<T>): Promise<T> {
+    return inNativeTransaction(this.pool, { ...this.options, lockTimeoutMs }, (client) => work(new NativeTransaction(client, this.tables, infoOf)));
+  }
+}
+
+/**
+ * Runs `work` in one native transaction: BEGIN (with the stall and lock-wait limits), work, COMMIT.
+ * Any error rolls it all back.
+ */
+async function inNativeTransaction<T>(pool: PgPool, options: NativeOptions & { lockTimeoutMs: number }, work: (client: PgClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  // A session PostgreSQL ends under us (a stall past stalledWriterMs) fails the query in progress;
+  // without a listener its 'error' event would also end the process.
+  const onError = (): void => undefined;
+  client.on('error', onError);
+  let broken: unknown;
+  try {
+    await client.query(
+      `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(options.stalledWriterMs))}; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(options.lockTimeoutMs))}`,
+    );
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    broken = err;
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw lockFailure(err) ?? err;
+  } finally {
+    client.off('error', onError);
+    client.release(broken instanceof TransactError || broken === undefined ? undefined : (broken as Error));
+  }
+}
