@@ -16,6 +16,7 @@ import type { Engine } from '../lib/engine';
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../lib/models';
 import { type LoadedApp, loadApp, lowerApp } from '../test/support/app';
 import { type AdapterName, freshTarget, type Target } from '../test/support/targets';
+import { unavailable } from './adapters';
 
 const WARMUP = 5;
 const MEASURED = 50;
@@ -314,28 +315,6 @@ function printHistogram(title: string, kinds: ReadonlyMap<string, number> | null
 
 // ---------------------------------------------------------------------------------------------
 // Per adapter
-
-function loopbackOnly(url: string): string | undefined {
-  let host: string;
-  try {
-    host = new URL(url).hostname;
-  } catch {
-    return `not a URL: ${url}`;
-  }
-  return ['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host) ? undefined : `host ${host} is not a loopback address`;
-}
-
-/** Why the adapter cannot run here, or undefined when it can. */
-function unavailable(adapter: AdapterName): string | undefined {
-  switch (adapter) {
-    case 'disk':
-      return undefined;
-    case 'mongo':
-      return process.env.MONGO_URL ? loopbackOnly(process.env.MONGO_URL) : 'MONGO_URL is not set';
-    case 'postgresql':
-      return process.env.PG_URL ? loopbackOnly(process.env.PG_URL) : 'PG_URL is not set';
-  }
-}
 
 /** The mongo URL with command monitoring on from the first connection (see mongoCounter). */
 function withMonitoring(target: Target): Target {

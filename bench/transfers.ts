@@ -2,8 +2,8 @@
  * Throughput, latency and money-correctness of 2-account transfers, per adapter and per way of
  * writing them, at concurrency 1, 16 and 64.
  *
- *   npm run bench:transfers          (builds, then runs dist/bench/transfers.js)
- *   PG_URL=postgres://postgres@127.0.0.1:5432/postgres MONGO_URL=mongodb://127.0.0.1:27017/x npm run bench:transfers
+ *   npm run bench          (builds, then runs dist/bench/transfers.js)
+ *   PG_URL=postgres://postgres@127.0.0.1:5432/postgres MONGO_URL=mongodb://127.0.0.1:27017/x npm run bench
  *
  * One transfer: debit one of 10 accounts (never below 0), credit another, record a Transfer.
  * Pairs (distinct) and amounts (1..100 cents) come from a seeded PRNG, the same sequence for
@@ -37,6 +37,7 @@ import { Pool, type PoolClient } from 'pg';
 import { newId } from '../lib/ids';
 import { type LoadedApp, loadApp, lowerApp } from '../test/support/app';
 import { type AdapterName, freshTarget, type Target } from '../test/support/targets';
+import { unavailable } from './adapters';
 
 const ACCOUNTS = 10;
 const START_BALANCE = 1_000_000;
@@ -503,28 +504,6 @@ function printAdapter(results: readonly CellResult[], ways: readonly Way[], conc
 
 // ---------------------------------------------------------------------------------------------
 // Per adapter
-
-function loopbackOnly(url: string): string | undefined {
-  let host: string;
-  try {
-    host = new URL(url).hostname;
-  } catch {
-    return `not a URL: ${url}`;
-  }
-  return ['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host) ? undefined : `host ${host} is not a loopback address`;
-}
-
-/** Why the adapter cannot run here, or undefined when it can. */
-function unavailable(adapter: AdapterName): string | undefined {
-  switch (adapter) {
-    case 'disk':
-      return undefined;
-    case 'mongo':
-      return process.env.MONGO_URL ? loopbackOnly(process.env.MONGO_URL) : 'MONGO_URL is not set';
-    case 'postgresql':
-      return process.env.PG_URL ? loopbackOnly(process.env.PG_URL) : 'PG_URL is not set';
-  }
-}
 
 /** The real columns of the two tables, printed once so the native SQL can be checked against them. */
 async function describeTables(pool: Pool, names: readonly string[]): Promise<string> {

@@ -4,24 +4,14 @@
 #   scripts/ferretdb.sh start <datadir> <port> -> starts on 127.0.0.1:<port>
 #   scripts/ferretdb.sh stop <datadir>
 set -euo pipefail
-# shellcheck source=lib/daemon.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/daemon.sh"
+# shellcheck source=lib/tools.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/tools.sh"
 
 FERRETDB_VERSION=v1.24.2
 CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/sails-hook-transact/ferretdb-${FERRETDB_VERSION}"
 BIN="$CACHE_DIR/ferretdb"
 
 die() { echo "ferretdb.sh: $*" >&2; exit 1; }
-
-find_go() {
-  if command -v go >/dev/null 2>&1; then
-    command -v go
-  elif [ -x /usr/local/go/bin/go ]; then
-    echo /usr/local/go/bin/go
-  else
-    die "go toolchain not found (PATH or /usr/local/go/bin)"
-  fi
-}
 
 cmd_build() {
   if [ -x "$BIN" ]; then

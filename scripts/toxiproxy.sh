@@ -5,24 +5,14 @@
 #   scripts/toxiproxy.sh start <datadir> <port> -> API on http://127.0.0.1:<port>
 #   scripts/toxiproxy.sh stop <datadir>
 set -euo pipefail
-# shellcheck source=lib/daemon.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/daemon.sh"
+# shellcheck source=lib/tools.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/tools.sh"
 
 TOXIPROXY_VERSION=v2.5.0
 CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/sails-hook-transact/toxiproxy-${TOXIPROXY_VERSION}"
 BIN="$CACHE_DIR/toxiproxy-server"
 
 die() { echo "toxiproxy.sh: $*" >&2; exit 1; }
-
-find_go() {
-  if command -v go >/dev/null 2>&1; then
-    command -v go
-  elif [ -x /usr/local/go/bin/go ]; then
-    echo /usr/local/go/bin/go
-  else
-    die "go toolchain not found (PATH or /usr/local/go/bin)"
-  fi
-}
 
 cmd_build() {
   if [ -x "$BIN" ]; then

@@ -1,6 +1,18 @@
 # shellcheck shell=bash
-# Shared by the scripts that start a test server in the background (ferretdb.sh, toxiproxy.sh):
-# wait until it is ready, or report why not; stop it by its pid file. Callers define `die`.
+# Shared by the scripts that build a test server with Go and start it in the background
+# (ferretdb.sh, toxiproxy.sh): find Go, wait until the server is ready or report why not, stop it
+# by its pid file. Callers define `die`.
+
+# find_go: the go binary, on PATH or where the Go tarball installs it.
+find_go() {
+  if command -v go >/dev/null 2>&1; then
+    command -v go
+  elif [ -x /usr/local/go/bin/go ]; then
+    echo /usr/local/go/bin/go
+  else
+    die "go toolchain not found (PATH or /usr/local/go/bin)"
+  fi
+}
 
 # daemon_wait NAME PID LOGFILE WHAT READY_COMMAND...: polls READY_COMMAND for ~30 s.
 daemon_wait() {

@@ -1,0 +1,27 @@
+/**
+ * Which adapters a benchmark may run here: disk always; mongo and postgresql only with a URL
+ * that points at this machine (benchmarks send load to loopback addresses only).
+ */
+import type { AdapterName } from '../test/support/targets';
+
+function loopbackOnly(url: string): string | undefined {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return `not a URL: ${url}`;
+  }
+  return ['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host) ? undefined : `host ${host} is not a loopback address`;
+}
+
+/** Why the adapter cannot run here, or undefined when it can. */
+export function unavailable(adapter: AdapterName): string | undefined {
+  switch (adapter) {
+    case 'disk':
+      return undefined;
+    case 'mongo':
+      return process.env.MONGO_URL ? loopbackOnly(process.env.MONGO_URL) : 'MONGO_URL is not set';
+    case 'postgresql':
+      return process.env.PG_URL ? loopbackOnly(process.env.PG_URL) : 'PG_URL is not set';
+  }
+}
