@@ -13,7 +13,7 @@ import { Lease } from './lease';
 import { fingerprint, isDecided, keyedTransactionId, newLog, replayedError, touchedDocuments } from './log';
 import { Locks } from './locks';
 import { describeModel, type ModelInfo } from './model-info';
-import { documentKey, planBatch, redoPlan } from './operations';
+import { documentKey, netActions, planBatch, redoPlan } from './operations';
 import { type Version, stateAt, versionsOf } from './history';
 import { Recovery, ownerToken, tombstone, type TransactionStats } from './recovery';
 import { isTransient, type RetryOptions, RetryPolicy, RetryingStore } from './retry';
@@ -268,14 +268,13 @@ export class Engine {
       const images = await tx.lockAll(refs);
       crashPoint('batch:locked');
       const steps = planBatch(operations, images, this.knownInfo, Date.now());
-      for (const step of steps) {
-        await tx.apply(step, this.knownInfo(step.model)).catch((err: unknown) => {
-          if (step.kind !== 'create' || (err as { code?: unknown }).code !== '23505') throw err;
-          throw new TransactError('already_exists', `${step.model} ${step.id} already exists`, { path: `ops.${step.seq}.id`, cause: err });
-        });
-        crashPoint('batch:applied');
-      }
-      await tx.writeLog({ ...log, steps, documents: touchedDocuments(steps) });
+      // Every document's net write and the log row, in one statement.
+      await tx.writeAllWithLog(netActions(steps, this.knownInfo), { ...log, steps, documents: touchedDocuments(steps) }).catch((err: unknown) => {
+        const taken = (err as { code?: unknown }).code === '23505' ? steps.find((step) => step.kind === 'create' && String((err as { detail?: unknown }).detail).includes(step.id)) : undefined;
+        if (taken === undefined) throw err;
+        throw new TransactError('already_exists', `${taken.model} ${taken.id} already exists`, { path: `ops.${taken.seq}.id`, cause: err });
+      });
+      crashPoint('batch:applied');
       crashPoint('batch:logged');
       return { id: txId, state: 'committed' as const, steps };
     }, 'batch');

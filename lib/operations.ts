@@ -73,6 +73,32 @@ function fenced(step: Step, action: Action): FencedWrite {
   return { action, fenceBefore: step.fence ?? null };
 }
 
+/**
+ * The net write per document of a whole transaction, in first-touch order: what the documents
+ * must become, whatever steps led there (several steps on one document make one write).
+ */
+export function netActions(steps: readonly Step[], infoOf: (model: string) => ModelInfo): Action[] {
+  const byDocument = new Map<string, { first: Step; last: Step }>();
+  for (const step of steps) {
+    const key = documentKey(step.model, step.id);
+    const seen = byDocument.get(key);
+    byDocument.set(key, { first: seen?.first ?? step, last: step });
+  }
+  const actions: Action[] = [];
+  for (const { first, last } of byDocument.values()) {
+    const { model, id } = first;
+    const info = infoOf(model);
+    if (first.before === null && last.after === null) continue;
+    if (first.before === null) actions.push({ type: 'insert', model, id, values: withoutKey(last.after as Image, info.primaryKey) });
+    else if (last.after === null) actions.push({ type: 'remove', model, id });
+    else {
+      const values = changedFields(first.before, last.after);
+      if (Object.keys(values).length > 0) actions.push({ type: 'patch', model, id, values });
+    }
+  }
+  return actions;
+}
+
 /** Compensation of a whole transaction: inverse of each step, last step first. */
 export function compensationPlan(steps: readonly Step[], infoOf: (model: string) => ModelInfo): FencedWrite[] {
   return [...steps].reverse().map((step) => fenced(step, inverseAction(step, infoOf(step.model))));

@@ -277,7 +277,7 @@ forEachPath('faults', (target, adapter, protocol) => {
   if (protocol === 'native') {
     it('a native owner frozen (SIGSTOP) inside its transaction holds its rows only until PostgreSQL ends its session; nothing of it lands', async function () {
       this.timeout(120_000);
-      const owner = startChild(target(), ['fault-batch'], 'batch:applied#3', { ...childEnv, TRANSACT_CRASH_SIGNAL: 'SIGSTOP', CHILD_MIGRATE: 'safe', TRANSACT_INSTANCE: 'frozen-native' }, 90_000);
+      const owner = startChild(target(), ['fault-batch'], 'batch:applied', { ...childEnv, TRANSACT_CRASH_SIGNAL: 'SIGSTOP', CHILD_MIGRATE: 'safe', TRANSACT_INSTANCE: 'frozen-native' }, 90_000);
       await waitStopped(owner.process.pid as number);
       // Waits on the frozen owner's row locks, until the server ends its session (leaseMs idle).
       await engine.batch(transfer(FROM, TO, 500), { label: 'load', lockTimeoutMs: 20_000 });

@@ -3,7 +3,7 @@
  */
 import { expect } from 'chai';
 import type { ModelInfo } from '../lib/model-info';
-import { changedFields, compensationPlan, forwardAction, inverseAction, planBatch, redoPlan } from '../lib/operations';
+import { changedFields, compensationPlan, forwardAction, inverseAction, netActions, planBatch, redoPlan } from '../lib/operations';
 import { canTransition, decideRecovery, isTerminal } from '../lib/state';
 import type { Image, Operation, TxState } from '../lib/types';
 
@@ -72,6 +72,26 @@ describe('operations (pure)', function () {
     expect(inverseAction(create, account)).to.deep.equal({ type: 'remove', model: 'account', id: 'new' });
     expect(forwardAction(create, account)).to.deep.equal({ type: 'insert', model: 'account', id: 'new', values: { owner: 'Nia', balance: 0, meta: null, createdAt: NOW, updatedAt: NOW } });
     expect(inverseAction(destroy, account)).to.deep.equal({ type: 'insert', model: 'account', id: 'a1', values: { ...aliceRest, balance: 101, updatedAt: NOW } });
+  });
+
+  it('nets a transaction to one write per document: steps on one document collapse, create-then-destroy vanishes', function () {
+    const steps = planBatch(
+      [
+        { op: 'increment', model: 'account', id: 'a1', field: 'balance', by: 1 },
+        { op: 'create', model: 'account', id: 'tmp', values: { owner: 'Tim' } },
+        { op: 'increment', model: 'account', id: 'a1', field: 'balance', by: 2 },
+        { op: 'destroy', model: 'account', id: 'tmp' },
+        { op: 'create', model: 'account', id: 'new', values: { owner: 'Nia' } },
+        { op: 'update', model: 'account', id: 'new', set: { owner: 'Nina' } },
+      ],
+      images,
+      infoOf,
+      NOW,
+    );
+    const actions = netActions(steps, infoOf);
+    expect(actions.map((a) => [a.type, a.id])).to.deep.equal([['patch', 'a1'], ['insert', 'new']]);
+    expect(actions[0]).to.deep.include({ values: { balance: 103, updatedAt: NOW } });
+    expect((actions[1] as { values: Record<string, unknown> }).values).to.include({ owner: 'Nina' });
   });
 
   it('redoes only what changed, and compensates last step first', function () {

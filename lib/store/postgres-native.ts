@@ -17,9 +17,12 @@ import { type Action, documentKey, forwardAction } from '../operations';
 import type { TxBackend } from '../transaction';
 import type { Image, LogDocument, Step } from '../types';
 import type { WaterlineModel } from '../waterline';
-import { ident, logInsert, type PgClient, type PgPool } from './postgres';
+import { ident, logInsert, type PgClient, type PgPool, SqlParams } from './postgres';
 import { LOG_FIELDS } from './store';
 import type { ModelResolver } from './waterline-writes';
+
+/** A keyed log row was inserted (or reopened) at the start of the same transaction: the final write completes it in place. */
+const LOG_UPSERT = `ON CONFLICT ("id") DO UPDATE SET ${LOG_FIELDS.filter((field) => field !== 'id').map((field) => `${ident(field)} = EXCLUDED.${ident(field)}`).join(', ')}`;
 
 /** A model's table as SQL sees it. */
 interface Table {
@@ -117,12 +120,29 @@ export class NativeTransaction implements TxBackend {
 
   /** One document write, as SQL. */
   async write(action: Action): Promise<void> {
+    const params = new SqlParams();
+    const sql = this.statement(action, params);
+    if (sql !== null) await this.client.query(sql, params.values);
+  }
+
+  /**
+   * A whole batch's writes and its log row in one statement (data-modifying CTEs): one round trip
+   * however many documents. `actions` holds at most one write per document (netActions).
+   */
+  async writeAllWithLog(actions: readonly Action[], log: LogDocument): Promise<void> {
+    const params = new SqlParams();
+    const writes = actions.map((action) => this.statement(action, params)).filter((sql): sql is string => sql !== null);
+    const { sql } = logInsert(this.tables.logTable, log, LOG_UPSERT, params);
+    const ctes = writes.map((write, i) => `w${i} AS (${write})`);
+    await this.client.query(ctes.length === 0 ? sql : `WITH ${ctes.join(', ')} ${sql}`, params.values);
+  }
+
+  /** The SQL of one document write (null: nothing to write), its values added to `params`. */
+  private statement(action: Action, params: SqlParams): string | null {
     const table = this.tables.of(action.model);
-    const params: unknown[] = [];
     const add = (attribute: string, value: unknown): string => {
       const column = table.columns.get(attribute);
-      params.push(column?.json === true && value !== null && value !== undefined ? JSON.stringify(value) : value);
-      return `$${params.length}`;
+      return params.add(column?.json === true && value !== null && value !== undefined ? JSON.stringify(value) : value);
     };
     const column = (attribute: string): string => ident(table.columns.get(attribute)?.column ?? attribute);
     const primaryKey = this.infoOf(action.model).primaryKey;
@@ -131,21 +151,16 @@ export class NativeTransaction implements TxBackend {
         const values = { ...action.values, [primaryKey]: action.id };
         const names = Object.keys(values).filter((name) => table.columns.has(name));
         const placeholders = names.map((name) => add(name, values[name]));
-        await this.client.query(`INSERT INTO ${table.name} (${names.map(column).join(', ')}) VALUES (${placeholders.join(', ')})`, params);
-        return;
+        return `INSERT INTO ${table.name} (${names.map(column).join(', ')}) VALUES (${placeholders.join(', ')})`;
       }
       case 'patch': {
         const sets = Object.keys(action.values)
           .filter((name) => table.columns.has(name) && name !== primaryKey)
           .map((name) => `${column(name)} = ${add(name, action.values[name])}`);
-        if (sets.length === 0) return;
-        params.push(action.id);
-        await this.client.query(`UPDATE ${table.name} SET ${sets.join(', ')} WHERE ${table.primaryKey} = $${params.length}`, params);
-        return;
+        return sets.length === 0 ? null : `UPDATE ${table.name} SET ${sets.join(', ')} WHERE ${table.primaryKey} = ${params.add(action.id)}`;
       }
       case 'remove':
-        await this.client.query(`DELETE FROM ${table.name} WHERE ${table.primaryKey} = $1`, [action.id]);
-        return;
+        return `DELETE FROM ${table.name} WHERE ${table.primaryKey} = ${params.add(action.id)}`;
     }
   }
 
@@ -154,7 +169,7 @@ export class NativeTransaction implements TxBackend {
    * reopened) at the start of this same transaction: it is completed in place.
    */
   async writeLog(log: LogDocument): Promise<void> {
-    const { sql, params } = logInsert(this.tables.logTable, log, 'ON CONFLICT ("id") DO UPDATE SET ' + LOG_FIELDS.filter((f) => f !== 'id').map((f) => `${ident(f)} = EXCLUDED.${ident(f)}`).join(', '));
+    const { sql, params } = logInsert(this.tables.logTable, log, LOG_UPSERT);
     await this.client.query(sql, params);
   }
 }

@@ -30,11 +30,23 @@ function param(field: string, value: unknown): unknown {
   return JSON_FIELDS.has(field) && value !== null ? JSON.stringify(value) : value;
 }
 
-/** `INSERT` of a whole log row into `table` (already quoted), followed by `suffix` (e.g. an ON CONFLICT clause). */
-export function logInsert(table: string, doc: LogDocument, suffix: string): { sql: string; params: unknown[] } {
+/** The parameters of one SQL statement, numbered as they are added. */
+export class SqlParams {
+  readonly values: unknown[] = [];
+
+  add(value: unknown): string {
+    return `$${this.values.push(value)}`;
+  }
+}
+
+/**
+ * `INSERT` of a whole log row into `table` (already quoted), followed by `suffix` (e.g. an ON
+ * CONFLICT clause); its parameters are added to `params` (a statement may hold more than this).
+ */
+export function logInsert(table: string, doc: LogDocument, suffix: string, params = new SqlParams()): { sql: string; params: unknown[] } {
   const columns = LOG_FIELDS.map(ident).join(', ');
-  const placeholders = LOG_FIELDS.map((_, i) => `$${i + 1}`).join(', ');
-  return { sql: `INSERT INTO ${table} (${columns}) VALUES (${placeholders}) ${suffix}`, params: LOG_FIELDS.map((field) => param(field, doc[field])) };
+  const placeholders = LOG_FIELDS.map((field) => params.add(param(field, doc[field]))).join(', ');
+  return { sql: `INSERT INTO ${table} (${columns}) VALUES (${placeholders}) ${suffix}`, params: params.values };
 }
 
 /**
