@@ -260,24 +260,9 @@ export class Engine {
 
   private async runBatch(txId: string, operations: Operation[], options: TransactionOptions, print: string | null, reopened?: Reopened): Promise<TransactionResult> {
     // Roll-forward needs a log that outlives the crash: such a batch always takes the log protocol.
-    if (this.native !== undefined && (options.onCrash ?? this.options.onCrash) === 'rollback') return this.runNative(txId, 'batch', options, print, reopened, async (tx, log) => {
-      // A document the batch only creates needs no read: it is new, or the INSERT fails (already_exists).
-      const createdOnly = new Set(operations.filter((operation) => operation.op === 'create').map((operation) => documentKey(operation.model, operation.id as string)));
-      for (const operation of operations) if (operation.op !== 'create') createdOnly.delete(documentKey(operation.model, operation.id as string));
-      const refs = operations.map((operation) => ({ model: operation.model, id: operation.id as string })).filter((ref) => !createdOnly.has(documentKey(ref.model, ref.id)));
-      const images = await tx.lockAll(refs);
-      crashPoint('batch:locked');
-      const steps = planBatch(operations, images, this.knownInfo, Date.now());
-      // Every document's net write and the log row, in one statement.
-      await tx.writeAllWithLog(netActions(steps, this.knownInfo), { ...log, steps, documents: touchedDocuments(steps) }).catch((err: unknown) => {
-        const taken = (err as { code?: unknown }).code === '23505' ? steps.find((step) => step.kind === 'create' && String((err as { detail?: unknown }).detail).includes(step.id)) : undefined;
-        if (taken === undefined) throw err;
-        throw new TransactError('already_exists', `${taken.model} ${taken.id} already exists`, { path: `ops.${taken.seq}.id`, cause: err });
-      });
-      crashPoint('batch:applied');
-      crashPoint('batch:logged');
-      return { id: txId, state: 'committed' as const, steps };
-    }, 'batch');
+    if (this.native !== undefined && (options.onCrash ?? this.options.onCrash) === 'rollback') {
+      return this.runNative(txId, 'batch', options, print, reopened, (tx, log) => this.nativeBatch(tx, log, operations), 'batch');
+    }
     const owner = reopened?.owner ?? ownerToken(this.options.instanceId);
     const fence = { txId, epoch: reopened?.epoch ?? 0 };
     const refs = operations.map((operation) => ({ model: operation.model, id: operation.id as string }));
@@ -324,6 +309,26 @@ export class Engine {
     await this.releaseAfterCommit(txId);
     crashPoint('batch:released');
     return { id: txId, state: 'committed', steps };
+  }
+
+  /** A batch on the native path, inside its transaction: lock and read, plan, one statement for every write and the log row. */
+  private async nativeBatch(tx: NativeTransaction, log: LogDocument, operations: Operation[]): Promise<TransactionResult> {
+    // A document the batch only creates needs no read: it is new, or the INSERT fails (already_exists).
+    const createdOnly = new Set(operations.filter((operation) => operation.op === 'create').map((operation) => documentKey(operation.model, operation.id as string)));
+    for (const operation of operations) if (operation.op !== 'create') createdOnly.delete(documentKey(operation.model, operation.id as string));
+    const refs = operations.map((operation) => ({ model: operation.model, id: operation.id as string })).filter((ref) => !createdOnly.has(documentKey(ref.model, ref.id)));
+    const images = await tx.lockAll(refs);
+    crashPoint('batch:locked');
+    const steps = planBatch(operations, images, this.knownInfo, Date.now());
+    // Every document's net write and the log row, in one statement.
+    await tx.writeAllWithLog(netActions(steps, this.knownInfo), { ...log, steps, documents: touchedDocuments(steps) }).catch((err: unknown) => {
+      const taken = (err as { code?: unknown }).code === '23505' ? steps.find((step) => step.kind === 'create' && String((err as { detail?: unknown }).detail).includes(step.id)) : undefined;
+      if (taken === undefined) throw err;
+      throw new TransactError('already_exists', `${taken.model} ${taken.id} already exists`, { path: `ops.${taken.seq}.id`, cause: err });
+    });
+    crashPoint('batch:applied');
+    crashPoint('batch:logged');
+    return { id: log.id, state: 'committed' as const, steps };
   }
 
   /**
