@@ -16,7 +16,7 @@ import type { Engine } from '../lib/engine';
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../lib/models';
 import { type LoadedApp, loadApp, lowerApp } from '../test/support/app';
 import { type AdapterName, freshTarget, type Target } from '../test/support/targets';
-import { unavailable } from './adapters';
+import { runWithWatchdog, unavailable } from './common';
 
 const WARMUP = 5;
 const MEASURED = 50;
@@ -466,18 +466,4 @@ async function main(): Promise<number> {
   return ok ? 0 : 1;
 }
 
-const watchdog = setTimeout(() => {
-  console.log(`\nwatchdog: still running after ${WATCHDOG_MS / 60_000} min, giving up`);
-  process.exit(2);
-}, WATCHDOG_MS);
-
-main().then(
-  (code) => {
-    clearTimeout(watchdog);
-    process.exit(code);
-  },
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runWithWatchdog(main, WATCHDOG_MS);

@@ -37,7 +37,7 @@ import { Pool, type PoolClient } from 'pg';
 import { newId } from '../lib/ids';
 import { type LoadedApp, loadApp, lowerApp } from '../test/support/app';
 import { type AdapterName, freshTarget, type Target } from '../test/support/targets';
-import { unavailable } from './adapters';
+import { runWithWatchdog, unavailable } from './common';
 
 const ACCOUNTS = 10;
 const START_BALANCE = 1_000_000;
@@ -616,18 +616,4 @@ async function main(): Promise<number> {
   return ok ? 0 : 1;
 }
 
-const watchdog = setTimeout(() => {
-  console.log(`\nwatchdog: still running after ${WATCHDOG_MS / 60_000} min, giving up`);
-  process.exit(2);
-}, WATCHDOG_MS);
-
-main().then(
-  (code) => {
-    clearTimeout(watchdog);
-    process.exit(code);
-  },
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runWithWatchdog(main, WATCHDOG_MS);

@@ -1,6 +1,7 @@
 /**
- * Which adapters a benchmark may run here: disk always; mongo and postgresql only with a URL
- * that points at this machine (benchmarks send load to loopback addresses only).
+ * What the benchmarks share: which adapters may run here (disk always; mongo and postgresql only
+ * with a URL that points at this machine — load goes to loopback addresses only), and running a
+ * benchmark under a watchdog so that every run ends by itself.
  */
 import type { AdapterName } from '../test/support/targets';
 
@@ -24,4 +25,22 @@ export function unavailable(adapter: AdapterName): string | undefined {
     case 'postgresql':
       return process.env.PG_URL ? loopbackOnly(process.env.PG_URL) : 'PG_URL is not set';
   }
+}
+
+/** Runs `main` and exits with its code; after `watchdogMs` the process gives up (exit 2). */
+export function runWithWatchdog(main: () => Promise<number>, watchdogMs: number): void {
+  const watchdog = setTimeout(() => {
+    console.log(`\nwatchdog: still running after ${watchdogMs / 60_000} min, giving up`);
+    process.exit(2);
+  }, watchdogMs);
+  main().then(
+    (code) => {
+      clearTimeout(watchdog);
+      process.exit(code);
+    },
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
 }
