@@ -1,9 +1,67 @@
 /**
  * sails-hook-transact: crash-safe multi-document transactions for Sails on any Waterline datastore.
- * The export is the Sails hook; its properties are the pieces an app may use directly.
+ * The export is the Sails hook (what Sails calls when it loads the package from `node_modules`);
+ * its namespace carries the pieces an app may use directly and the public types:
+ *
+ *   import transact = require('sails-hook-transact');
+ *   const run: transact.Transact = sails.transact;
  */
-import { TransactError, isTransactError } from './errors';
-import { transactHook } from './hook';
-import { newId } from './ids';
+import type * as config from './config';
+import type * as engine from './engine';
+import * as errors from './errors';
+import * as hook from './hook';
+import type * as history from './history';
+import * as ids from './ids';
+import type * as recovery from './recovery';
+import type * as scheduler from './scheduler';
+import type * as schema from './schema';
+import type * as transaction from './transaction';
+import type * as types from './types';
 
-export = Object.assign(transactHook, { transactHook, newId, TransactError, isTransactError });
+function sailsHookTransact(sails: hook.SailsApp): hook.TransactHook {
+  return hook.transactHook(sails);
+}
+
+// `export =` (the shape Sails requires of a hook) carries names only through a merged namespace.
+// eslint-disable-next-line @typescript-eslint/no-namespace
+namespace sailsHookTransact {
+  export const transactHook = hook.transactHook;
+  export const newId = ids.newId;
+  export const TransactError = errors.TransactError;
+  export type TransactError = errors.TransactError;
+  export const isTransactError = errors.isTransactError;
+  export const TRANSACT_ERROR_CODES = errors.TRANSACT_ERROR_CODES;
+  export type TransactErrorCode = errors.TransactErrorCode;
+
+  export type SailsApp = hook.SailsApp;
+  export type Transact = hook.Transact;
+  export type TransactHook = hook.TransactHook;
+  export type TransactConfig = config.TransactConfig;
+  export type Transaction = transaction.Transaction;
+  export type TransactionOptions = schema.TransactionOptions;
+  export type ReversalInput = schema.ReversalInput;
+  export type Engine = engine.Engine;
+  export type EngineOptions = engine.EngineOptions;
+  export type TransactionResult = engine.TransactionResult;
+  export type ReversalResult = engine.ReversalResult;
+  export type Operation = types.Operation;
+  export type CreateOperation = types.CreateOperation;
+  export type UpdateOperation = types.UpdateOperation;
+  export type IncrementOperation = types.IncrementOperation;
+  export type DestroyOperation = types.DestroyOperation;
+  export type Image = types.Image;
+  export type Values = types.Values;
+  export type LogDocument = types.LogDocument;
+  export type Step = types.Step;
+  export type TxState = types.TxState;
+  export type TxError = types.TxError;
+  export type Version = history.Version;
+  export type RecoverySummary = recovery.RecoverySummary;
+  export type TransactionStats = recovery.TransactionStats;
+  export type JobContext = scheduler.JobContext;
+  export type JobDefinition = scheduler.JobDefinition;
+  export type JobStatus = scheduler.JobStatus;
+  export type Scheduler = scheduler.Scheduler;
+}
+
+export = sailsHookTransact;
