@@ -39,6 +39,22 @@ const APP_FILES: Record<string, string> = {
   return req.headers['x-user'] ? proceed() : res.forbidden();
 };
 `,
+  // A TypeScript user's view of the published types (compiled, never run).
+  'types-check.ts': `import transact = require('sails-hook-transact');
+
+export async function moveMoney(run: transact.Transact): Promise<transact.TransactionResult> {
+  await run(async (tx: transact.Transaction) => {
+    const account: transact.Image | null = await tx.read('account', 'a');
+    if (account === null) throw new transact.TransactError('not_found', 'no account a');
+  });
+  const codes: readonly transact.TransactErrorCode[] = transact.TRANSACT_ERROR_CODES;
+  const options: transact.TransactionOptions = { label: codes[0] };
+  return run([{ op: 'increment', model: 'account', id: 'a', field: 'balance', by: -1, min: 0 }], options);
+}
+export function hookOf(sails: { hooks: { transact: transact.TransactHook } }): transact.Engine | undefined {
+  return sails.hooks.transact.engine;
+}
+`,
   'api/models/Account.js': `module.exports = {
   transactional: true,
   http: { create: ['owner', 'balance'], update: ['owner'] },
@@ -127,6 +143,12 @@ describe('the packed hook in a new Sails app (sails-disk)', function () {
   it('installs only the hook and its runtime dependencies (sails is a peer)', function () {
     const manifest = JSON.parse(readFileSync(join(dir, 'app', 'node_modules', 'sails-hook-transact', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     expect(Object.keys(manifest.dependencies).sort()).to.deep.equal(['async-retry', 'joi']);
+  });
+
+  it('publishes its types: a strict TypeScript app compiles against them', function () {
+    const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
+    const flags = ['--noEmit', '--strict', '--module', 'commonjs', '--moduleResolution', 'node', '--target', 'es2022', '--types', 'node', '--typeRoots', join(REPO, 'node_modules', '@types')];
+    run(process.execPath, [tsc, ...flags, 'types-check.ts'], join(dir, 'app'));
   });
 
   it('runs sails.transact batches and interactive transactions', function () {
