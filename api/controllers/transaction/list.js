@@ -1,7 +1,7 @@
 /**
  * GET /api/transaction?state=&model=&limit=&skip= (readonly) → {items, limit, skip}: log
  * documents newest first (by startedAt), without their bulky steps (GET /api/transaction/:id has
- * them); api/lib/transactions.js, shared with the admin page. `model` keeps transactions that touched a document of that model (the log's
+ * them); the hook's listTransactions, shared with the admin page. `model` keeps transactions that touched a document of that model (the log's
  * `documents` holds `model:id` strings: filtered here, in pages, since sails-disk cannot query
  * inside arrays).
  */
@@ -9,7 +9,7 @@ const Joi = require('joi');
 const { identitySchema } = require('../../lib/crud');
 const { validateQuery } = require('../../lib/validate');
 
-const { listTransactions } = require('../../lib/transactions');
+const { listTransactions } = require('../../hooks/transact');
 
 const schema = Joi.object({
   state: Joi.string().valid('pending', 'committed', 'rolling-back', 'rolled-back'),
@@ -21,6 +21,6 @@ const schema = Joi.object({
 module.exports = async function list(req, res) {
   const query = validateQuery(req, res, schema);
   if (query === undefined) return;
-  const { items } = await listTransactions(sails, query);
+  const { items } = await listTransactions(sails.hooks.transact.engine, query);
   return res.json({ items, limit: query.limit, skip: query.skip });
 };
