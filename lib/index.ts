@@ -6,6 +6,7 @@
  * `transact.TransactionSummary`.
  */
 import * as errors from './errors';
+import * as http from './http';
 import { transactHook, type SailsApp, type TransactHook } from './hook';
 import * as ids from './ids';
 import * as queries from './queries';
@@ -36,6 +37,22 @@ namespace sailsHookTransact {
   export type StuckPage = queries.StuckPage;
   export type SettleNote = queries.SettleNote;
   export type SettleResult = queries.SettleResult;
+
+  /** The HTTP layer's pieces an app builds on (its own error codes, its own actions). */
+  export const STATUS_OF_CODE = http.STATUS_OF_CODE;
+  export const statusOf = http.statusOf;
+  export const errorBody = http.errorBody;
+  export const sendError = http.sendError;
+  export const sendEngineError = http.sendEngineError;
+  export const restRoutes = http.restRoutes;
+  export const transactionalModels = http.transactionalModels;
+  export const valuesSchema = http.valuesSchema;
+  export type HttpErrorCode = http.HttpErrorCode;
+  export type RoutesConfig = http.RoutesConfig;
+  export type HttpAllowlist = http.HttpAllowlist;
+  export type HttpRequest = http.HttpRequest;
+  export type HttpResponse = http.HttpResponse;
+  export type ErrorBody = http.ErrorBody;
 }
 
 export = sailsHookTransact;
