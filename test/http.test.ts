@@ -216,6 +216,14 @@ forEachAdapter('the hook\'s HTTP layer in a minimal app', (target) => {
       expectError(await app.http().get('/tx/history/nosuch/x'), 404, 'unknown_model', 'model');
     });
 
+    it('keeps its actions over the blueprints\' after sails.reloadActions()', async function () {
+      await app.reloadActions();
+      const created = await app.http().post('/wallet').send({ owner: 'jan' }).expect(201);
+      expect(await app.engine.getLog(created.get('X-Transaction-Id') as string)).to.include({ state: 'committed' });
+      expectError(await app.http().delete(`/wallet/${created.body.id as string}`), 403, 'forbidden');
+      await app.http().get('/tx/transaction?limit=1').expect(200);
+    });
+
     it('lists stuck transactions and settles one through recovery, recording who and why', async function () {
       const now = Date.now();
       const stuckId = newId();

@@ -15,6 +15,10 @@ export interface MinimalApp {
   engine: Engine;
   models: Record<string, { find(c: object): Promise<Record<string, unknown>[]>; findOne(c: object): Promise<Record<string, unknown> | undefined>; count(c: object): Promise<number> }>;
   http: () => request.Agent;
+  /** sails.reloadActions(): every hook registers its actions again, then the app's controllers. */
+  reloadActions(): Promise<void>;
+  /** The identities of the loaded hooks, in Sails' order. */
+  hooks: string[];
   lower(): Promise<void>;
 }
 
@@ -79,7 +83,7 @@ export function models(target: Target): Record<string, unknown> {
 
 export async function liftMinimal(target: Target, options: MinimalOptions = {}): Promise<MinimalApp> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const Sails = require('sails').constructor as new () => { lift(config: object, cb: (err?: Error) => void): void; lower(cb: (err?: Error) => void): void; hooks: Record<string, unknown>; models: MinimalApp['models'] };
+  const Sails = require('sails').constructor as new () => { lift(config: object, cb: (err?: Error) => void): void; lower(cb: (err?: Error) => void): void; reloadActions(cb: (err?: Error) => void): void; hooks: Record<string, unknown>; models: MinimalApp['models'] };
   const appPath = mkdtempSync(join(tmpdir(), 'transact-minimal-app-'));
   writeFileSync(join(appPath, 'package.json'), JSON.stringify({ name: 'minimal-app', private: true }));
   const app = new Sails();
@@ -116,6 +120,8 @@ export async function liftMinimal(target: Target, options: MinimalOptions = {}):
     engine: (app.hooks.transact as { engine: Engine }).engine,
     models: app.models,
     http: () => request.agent(expressApp),
+    reloadActions: () => new Promise<void>((resolve, reject) => app.reloadActions((err) => (err ? reject(err) : resolve()))),
+    hooks: Object.keys(app.hooks),
     lower: () => new Promise<void>((resolve, reject) => app.lower((err) => (err ? reject(err) : resolve()))),
   };
 }
