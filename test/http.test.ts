@@ -6,6 +6,9 @@
  */
 import { expect } from 'chai';
 import type { Response } from 'supertest';
+import { resolveConfig } from '../lib/config';
+import { TRANSACT_ERROR_CODES } from '../lib/errors';
+import { STATUS_OF_CODE } from '../lib/http';
 import { newId } from '../lib/ids';
 import { newLog } from '../lib/log';
 import type { LogDocument } from '../lib/types';
@@ -28,6 +31,22 @@ function isAlice(req: { get(h: string): string | undefined }, res: { status(n: n
   if (req.get('x-user') === 'alice') return next();
   res.status(403).json({ error: { code: 'forbidden', message: 'alice only (the app\'s policy)' } });
 }
+
+describe('the hook\'s HTTP settings and codes', function () {
+  it('keeps the REST endpoints off by default; checks a configured prefix', function () {
+    expect(resolveConfig({}).routes).to.equal(false);
+    expect(resolveConfig({ routes: { prefix: '/api/v2' } }).routes).to.deep.equal({ prefix: '/api/v2' });
+    expect(resolveConfig({ routes: { prefix: '' } }).routes).to.deep.equal({ prefix: '' });
+    for (const routes of [{ prefix: 'api' }, { prefix: '/api/' }, { prefix: '/:model' }, {}, true, { prefix: '/api', extra: 1 }, { prefix: '/api', who: 'me' }]) {
+      expect(() => resolveConfig({ routes } as never), JSON.stringify(routes)).to.throw(/invalid config.transact/);
+    }
+  });
+
+  it('gives every engine code and every HTTP-only code a status', function () {
+    for (const code of TRANSACT_ERROR_CODES) expect(STATUS_OF_CODE[code], code).to.be.within(400, 599);
+    expect(STATUS_OF_CODE).to.include({ malformed_json: 400, unauthorized: 401, forbidden: 403, method_not_allowed: 405, payload_too_large: 413, rate_limited: 429 });
+  });
+});
 
 forEachAdapter('the hook\'s HTTP layer in a minimal app', (target) => {
   async function counts(app: MinimalApp): Promise<Record<string, number>> {
