@@ -115,6 +115,9 @@ forEachAdapter('the hook\'s HTTP layer in a minimal app', (target) => {
         [app.http().post('/transactlog').send({ state: 'committed' }), 405, 'method_not_allowed'],
         [app.http().patch('/transactlock/x').send({ owner: 'me' }), 405, 'method_not_allowed'],
         [app.http().get('/transactlog'), 403, 'forbidden'],
+        [app.http().put(`/wallet/${wallet.id as string}/receipts/${receipt.id as string}`), 405, 'method_not_allowed'],
+        [app.http().put(`/wallet/${wallet.id as string}/receipts`).send([receipt.id]), 405, 'method_not_allowed'],
+        [app.http().delete(`/wallet/${wallet.id as string}/receipts/${receipt.id as string}`), 405, 'method_not_allowed'],
       ];
       for (const [pending, status, code, path] of refusals) expectError(await pending, status, code, path);
       expect(await counts(app)).to.deep.equal(before);

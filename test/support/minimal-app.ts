@@ -59,8 +59,8 @@ function adapterOf(target: Target): Record<string, unknown> {
 }
 
 /**
- * Three models: `wallet` (transactional, with an allowlist), `receipt` (transactional and
- * financial) and `note` (unmarked: Sails' own blueprints).
+ * Three models: `wallet` (transactional, with an allowlist, and its `receipts`), `receipt`
+ * (transactional and financial) and `note` (unmarked: Sails' own blueprints).
  */
 export function models(target: Target): Record<string, unknown> {
   const id = target.adapter === 'mongo' ? { type: 'string', required: true, columnName: '_id' } : { type: 'string', required: true };
@@ -69,13 +69,13 @@ export function models(target: Target): Record<string, unknown> {
     wallet: {
       transactional: true,
       http: { create: ['owner', 'balance', 'tags'], update: ['owner', 'tags'], destroy: true },
-      attributes: { id, owner: { type: 'string', required: true, maxLength: 50 }, balance: { ...money, min: 0, defaultsTo: 0 }, tags: { type: 'json' } },
+      attributes: { id, owner: { type: 'string', required: true, maxLength: 50 }, balance: { ...money, min: 0, defaultsTo: 0 }, tags: { type: 'json' }, receipts: { collection: 'receipt', via: 'wallet' } },
     },
     receipt: {
       transactional: true,
       financial: true,
       http: { create: ['amount'], update: ['memo'] },
-      attributes: { id, amount: { ...money, required: true, min: 1 }, memo: { type: 'string', allowNull: true } },
+      attributes: { id, amount: { ...money, required: true, min: 1 }, memo: { type: 'string', allowNull: true }, wallet: { model: 'wallet' } },
     },
     note: { attributes: { id, text: { type: 'string' } } },
   };
