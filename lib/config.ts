@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import Joi from 'joi';
 import { newId } from './ids';
 import type { EngineOptions } from './engine';
+import type { RoutesConfig } from './http/rest';
 import type { JobDefinition } from './scheduler';
 
 export interface TransactConfig extends EngineOptions {
@@ -21,6 +22,12 @@ export interface TransactConfig extends EngineOptions {
    * (sails-postgresql), the log protocol elsewhere; 'log': the log protocol everywhere.
    */
   protocol: 'auto' | 'log';
+  /**
+   * The hook's REST endpoints over the log (list, get, run a batch, reverse, history, stuck,
+   * settle): false (the default) or `{prefix, who?, mayReadHistory?}`. Their action identities
+   * are `transact/<name>`, for the app's policies.
+   */
+  routes: RoutesConfig | false;
 }
 
 export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
@@ -37,6 +44,7 @@ export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
   scheduler: true,
   jobs: {},
   protocol: 'auto',
+  routes: false,
 };
 
 const schema = Joi.object<TransactConfig>({
@@ -52,6 +60,15 @@ const schema = Joi.object<TransactConfig>({
   recoveryIntervalMs: Joi.number().integer().min(0).required(),
   scheduler: Joi.boolean().required(),
   protocol: Joi.string().valid('auto', 'log').required(),
+  routes: Joi.alternatives(
+    Joi.boolean().valid(false),
+    Joi.object({
+      // '' (the root) or /segments: Sails binds it as given, so no trailing slash or pattern characters.
+      prefix: Joi.string().allow('').pattern(/^(\/[A-Za-z0-9_.~-]+)*$/).required(),
+      who: Joi.function(),
+      mayReadHistory: Joi.function(),
+    }),
+  ).required(),
   jobs: Joi.object()
     .pattern(
       /^[a-z][a-z0-9-]*$/,

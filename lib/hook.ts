@@ -1,12 +1,14 @@
 /**
  * The Sails glue, and nothing else: registers the log and lock models, builds the engine once
  * the ORM is loaded, runs recovery at start, starts the scheduler (recovery and the app's jobs)
- * and stops it on lower, and exposes
- * `sails.transact(...)` and `sails.hooks.transact`.
+ * and stops it on lower, installs the HTTP layer (lib/http: transactional blueprints, and the REST
+ * endpoints when configured), and exposes `sails.transact(...)` and `sails.hooks.transact`.
  */
 import { resolveConfig, type TransactConfig } from './config';
 import { Engine, type TransactionResult } from './engine';
 import { forbidDestroy, isFinancial } from './history-guard';
+import { installHttp, type InstalledHttp } from './http';
+import type { HttpApp } from './http/types';
 import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models';
 import { ownerToken, type RecoverySummary } from './recovery';
 import { Scheduler } from './scheduler';
@@ -25,7 +27,11 @@ export interface SailsApp {
   };
   models: Record<string, WaterlineModel>;
   log: { info(...args: unknown[]): void; warn(...args: unknown[]): void; error(...args: unknown[]): void; verbose(...args: unknown[]): void };
-  after(event: string, handler: () => void): void;
+  hooks?: Record<string, unknown>;
+  /** Sails' action registry and router (lib/http uses them). */
+  registerAction?: HttpApp['registerAction'];
+  router?: HttpApp['router'];
+  after(event: string | string[], handler: () => void): void;
   on(event: string, handler: () => void): void;
   transact?: Transact;
 }
@@ -46,10 +52,13 @@ export interface TransactHook {
   scheduler?: Scheduler;
   /** Runs one recovery pass now (the timer does this on its own). */
   recover(): Promise<RecoverySummary>;
+  /** Sails calls it on sails.reloadActions(): the hook's blueprint and REST actions, again. */
+  registerActions(cb: (err?: Error) => void): void;
 }
 
 export function transactHook(sails: SailsApp): TransactHook {
   let config: TransactConfig;
+  let http: InstalledHttp | undefined;
 
   const hook: TransactHook = {
     defaults: { transact: {} },
@@ -64,9 +73,29 @@ export function transactHook(sails: SailsApp): TransactHook {
 
     // Sails copies this definition into its own hook object, which is `this` in these methods.
     initialize(this: TransactHook, done) {
-      sails.after('hook:orm:loaded', () => {
+      if (typeof sails.registerAction === 'function') http = installHttp(this, sails as unknown as HttpApp, config);
+      // The hook's actions replace the blueprints' of the same identities: register them once the
+      // blueprints hook has registered its own (it does so when the ORM has loaded).
+      const ready = sails.hooks?.blueprints === undefined ? 'hook:orm:loaded' : ['hook:orm:loaded', 'hook:blueprints:loaded'];
+      sails.after(ready, () => {
+        try {
+          http?.registerActions();
+        } catch (err) {
+          done(err instanceof Error ? err : new Error(String(err)));
+          return;
+        }
         start(this).then(() => done(), (err: unknown) => done(err instanceof Error ? err : new Error(String(err))));
       });
+    },
+
+    registerActions(cb) {
+      try {
+        http?.registerActions();
+      } catch (err) {
+        cb(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      cb();
     },
 
     async recover(this: TransactHook) {

@@ -10,8 +10,10 @@ import type * as config from './config';
 import type * as engine from './engine';
 import * as errors from './errors';
 import * as hook from './hook';
+import * as http from './http';
 import type * as history from './history';
 import * as ids from './ids';
+import * as queries from './queries';
 import type * as recovery from './recovery';
 import type * as scheduler from './scheduler';
 import type * as schema from './schema';
@@ -62,6 +64,36 @@ namespace sailsHookTransact {
   export type JobDefinition = scheduler.JobDefinition;
   export type JobStatus = scheduler.JobStatus;
   export type Scheduler = scheduler.Scheduler;
+
+  /** The read side of the log (what the REST endpoints and the ops page show). */
+  export const listTransactions = queries.listTransactions;
+  export const stuckTransactions = queries.stuckTransactions;
+  export const settleStuck = queries.settleStuck;
+  export const summaryOf = queries.summaryOf;
+  export type TransactionQuery = queries.TransactionQuery;
+  export type TransactionSummary = queries.TransactionSummary;
+  export type TransactionPage = queries.TransactionPage;
+  export type ListOptions = queries.ListOptions;
+  export type StuckTransaction = queries.StuckTransaction;
+  export type StuckPage = queries.StuckPage;
+  export type SettleNote = queries.SettleNote;
+  export type SettleResult = queries.SettleResult;
+
+  /** The HTTP layer's pieces an app builds on (its own error codes, its own actions). */
+  export const STATUS_OF_CODE = http.STATUS_OF_CODE;
+  export const statusOf = http.statusOf;
+  export const errorBody = http.errorBody;
+  export const sendError = http.sendError;
+  export const sendEngineError = http.sendEngineError;
+  export const restRoutes = http.restRoutes;
+  export const transactionalModels = http.transactionalModels;
+  export const valuesSchema = http.valuesSchema;
+  export type HttpErrorCode = http.HttpErrorCode;
+  export type RoutesConfig = http.RoutesConfig;
+  export type HttpAllowlist = http.HttpAllowlist;
+  export type HttpRequest = http.HttpRequest;
+  export type HttpResponse = http.HttpResponse;
+  export type ErrorBody = http.ErrorBody;
 }
 
 export = sailsHookTransact;

@@ -9,6 +9,7 @@ const { atLeast } = require('./roles');
 const fund = require('./fund');
 const gateway = require('./gateway-client');
 const dropped = require('./dropped-orders');
+const { stuckTransactions, settleStuck, isTransactError } = require('../hooks/transact');
 
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
@@ -146,12 +147,12 @@ async function attention(app) {
   const [payments, orders, stuck] = await Promise.all([
     app.models.payment.find({ where: { status: 'needs_attention' }, sort: 'createdAt ASC', limit: 500 }),
     app.models.order.find({ where: { status: 'needs_attention' }, sort: 'createdAt ASC', limit: 500 }),
-    app.models.transactlog.find({ where: { state: ['pending', 'rolling-back'], leaseUntil: { '<': now - engine.options.clockSkewMs } }, sort: 'startedAt ASC', limit: 500 }),
+    stuckTransactions(engine, { limit: 500, skip: 0 }),
   ]);
   const itemOf = (kind) => (doc) => ({ kind, id: doc.id, ref: kind === 'payment' ? doc.paymentId : doc.paymentId || null, amount: doc.amount, investor: doc.investor, ageMs: now - doc.createdAt, reason: doc.reason || null, attempts: Array.isArray(doc.attempts) ? doc.attempts.length : 0, lastAttempt: Array.isArray(doc.attempts) && doc.attempts.length ? doc.attempts[doc.attempts.length - 1] : null });
   return {
     items: [...payments.map(itemOf('payment')), ...orders.map(itemOf('order'))],
-    stuck: stuck.map((log) => ({ id: log.id, state: log.state, label: log.label ?? null, ageMs: now - log.startedAt, leaseUntil: log.leaseUntil, attempts: log.recoveries ?? 0, reason: log.attention ? `recovery could not settle it: ${log.attention.message}` : log.error ? log.error.message : 'lease expired before it finished' })),
+    stuck: stuck.items.map((log) => ({ id: log.id, state: log.state, label: log.label, ageMs: log.ageMs, leaseUntil: log.leaseUntil, attempts: log.recoveries, reason: log.reason })),
   };
 }
 
@@ -237,16 +238,14 @@ async function resolveItem(app, kind, id, me, note) {
 
 /** Rolls a stuck transaction back through recovery, then records who and why on its log. */
 async function rollbackStuck(app, txId, me, why) {
-  const engine = app.hooks.transact.engine;
-  const log = await engine.getLog(txId);
-  if (!log) throw new AdminError(404, `no transaction ${txId}`);
-  if (!['pending', 'rolling-back'].includes(log.state)) throw new AdminError(409, `transaction ${txId} is ${log.state}, not stuck`);
-  const outcome = await engine.recovery.settle(log, false);
-  const after = await engine.getLog(txId);
-  if (!after || after.state !== 'rolled-back') throw new AdminError(409, `recovery did not roll ${txId} back (${String(outcome)}): its lease may still be live`);
-  const error = { ...(after.error || {}), code: (after.error && after.error.code) || 'rolled_back_by_admin', message: `${(after.error && after.error.message) || 'rolled back'}; rolled back from the admin page ${stamp(me, why)}`.slice(0, 1000), admin: { by: me.username, at: Date.now(), reason: why } };
-  await engine.store.updateLog(txId, { states: ['rolled-back'] }, { error });
-  return outcome;
+  try {
+    const { outcome } = await settleStuck(app.hooks.transact.engine, txId, { by: me.username, reason: why || null });
+    return outcome;
+  } catch (err) {
+    if (isTransactError(err, 'not_found')) throw new AdminError(404, err.message);
+    if (isTransactError(err, 'not_stuck')) throw new AdminError(409, err.message);
+    throw err;
+  }
 }
 
 /** Reverses a committed transaction; the reason on the reversal names who and when. */

@@ -1,9 +1,9 @@
 /**
  * GET /admin/transactions?state=&model=&label=&from=&to=&key=&page=: the transaction log,
- * newest first, 50 a page, paginated on the server (api/lib/transactions.js, as GET /api/transaction).
+ * newest first, 50 a page, paginated on the server (the hook's listTransactions, as GET /api/transaction).
  */
 const { page, when } = require('../../lib/admin-page');
-const { listTransactions } = require('../../lib/transactions');
+const { listTransactions } = require('../../hooks/transact');
 const { STATES } = require('../../lib/admin');
 
 const PAGE = 50;
@@ -29,7 +29,7 @@ module.exports = page(async (req, res, { render }) => {
   const started = Date.now();
   const query = { ...filters, limit: PAGE, skip: (pageNo - 1) * PAGE };
   for (const key of Object.keys(query)) if (query[key] === undefined) delete query[key];
-  const result = await listTransactions(sails, query, { count: true, maxScan: 20000 });
+  const result = await listTransactions(sails.hooks.transact.engine, query, { count: true, maxScan: 20000 });
   const ms = Date.now() - started;
   const params = { state: filters.state, model: filters.model, label: filters.label, key: filters.idempotencyKey, from: q.from && filters.from ? q.from : undefined, to: q.to && filters.to ? q.to : undefined };
   const link = (n) => {
