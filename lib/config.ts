@@ -21,6 +21,13 @@ export interface TransactConfig extends EngineOptions {
    * (sails-postgresql), the log protocol elsewhere; 'log': the log protocol everywhere.
    */
   protocol: 'auto' | 'log';
+  /**
+   * Who runs Waterline's own `datastore.transaction(fn)` on the log's datastore when it is
+   * sails-postgresql: 'native' leaves it to sails-postgresql (BEGIN…COMMIT, nothing logged);
+   * 'engine' runs it through the engine, so it is logged (history, reversal). On sails-mongo and
+   * sails-disk, which have no transactions of their own, it always runs through the engine.
+   */
+  waterlineTransactions: 'native' | 'engine';
 }
 
 export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
@@ -37,6 +44,7 @@ export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
   scheduler: true,
   jobs: {},
   protocol: 'auto',
+  waterlineTransactions: 'native',
 };
 
 const schema = Joi.object<TransactConfig>({
@@ -52,6 +60,7 @@ const schema = Joi.object<TransactConfig>({
   recoveryIntervalMs: Joi.number().integer().min(0).required(),
   scheduler: Joi.boolean().required(),
   protocol: Joi.string().valid('auto', 'log').required(),
+  waterlineTransactions: Joi.string().valid('native', 'engine').required(),
   jobs: Joi.object()
     .pattern(
       /^[a-z][a-z0-9-]*$/,

@@ -24,6 +24,8 @@ const STATUS_OF_CODE = {
   irreversible: 409,
   lock_timeout: 409,
   aborted: 409,
+  transaction_ended: 409,
+  unsupported_query: 400,
   lease_lost: 503,
   outcome_unknown: 503,
   unavailable: 503,
