@@ -54,7 +54,10 @@ export class ModelStatements {
     /** Why this model cannot take part in engine transactions, if it cannot. */
     private readonly refusal: string | null,
   ) {
-    this.columns = columnMap(model.attributes);
+    // Waterline's normalized `schema` names every attribute's column; `attributes` may not
+    // (sails-mongo's `_id` primary key shows only there).
+    const schema = model.schema as Record<string, { columnName?: string }> | undefined;
+    this.columns = columnMap(schema ?? model.attributes);
     this.primaryKey = model.primaryKey;
   }
 
