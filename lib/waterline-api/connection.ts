@@ -21,7 +21,7 @@ export class EngineConnection {
   readonly [BRAND] = true;
   private ended = false;
   /** The first statement that failed: the transaction must not commit. */
-  private failure: { error: unknown } | undefined;
+  private failed: { error: unknown } | undefined;
   private readonly running = new Set<Promise<unknown>>();
 
   constructor(
@@ -48,7 +48,7 @@ export class EngineConnection {
       );
     }
     const run = statement(this.tx).catch((err: unknown) => {
-      this.failure ??= { error: err };
+      this.failed ??= { error: err };
       throw err;
     });
     const tracked = run.finally(() => this.running.delete(tracked));
@@ -65,7 +65,12 @@ export class EngineConnection {
   async settle(): Promise<void> {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
     this.ended = true;
-    if (this.failure !== undefined) throw this.failure.error;
+    if (this.failed !== undefined) throw this.failed.error;
+  }
+
+  /** The first statement's failure, if one failed. */
+  get failure(): unknown {
+    return this.failed?.error;
   }
 
   /** Ends the token without waiting (the callback threw: the transaction rolls back anyway). */
@@ -79,7 +84,7 @@ export class EngineConnection {
    */
   query(_sql: unknown, _bindings: unknown, callback: (err: Error) => void): void {
     const refusal = new TransactError('unsupported_query', 'a native query cannot run inside an engine transaction (the engine cannot lock, log or undo what it writes); nothing was run');
-    this.failure ??= { error: refusal };
+    this.failed ??= { error: refusal };
     callback(refusal);
   }
 

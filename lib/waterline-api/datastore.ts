@@ -3,7 +3,6 @@
  * calls `.usingConnection(db)` run inside one engine interactive transaction, which commits when
  * `during` returns and rolls back (every write compensated) when it throws.
  */
-import { isTransactError, type TransactError } from '../errors';
 import type { TransactionOptions } from '../schema';
 import type { Transaction } from '../transaction';
 import { EngineConnection } from './connection';
@@ -34,12 +33,19 @@ function callDuring(during: During, db: EngineConnection): Promise<unknown> {
 }
 
 /**
- * The error the transaction reports: a statement's own TransactError rather than the
- * `AdapterError` Waterline wrapped it in (its `raw`), so that `err.code` says what happened.
+ * The error the transaction reports. When the callback's error is a failed statement's — as is,
+ * or wrapped by Waterline (`AdapterError`, whose `raw` it is) or by a driver (`cause`) — the
+ * statement's own error, so that `err.code` says what happened (e.g. `unsupported_query`).
  */
-function unwrapped(err: unknown): unknown {
-  const raw = (err as { raw?: unknown } | null)?.raw;
-  return isTransactError(raw) ? (raw as TransactError) : err;
+function reported(err: unknown, failure: unknown): unknown {
+  if (failure === undefined) return err;
+  let current: unknown = err;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
+    if (current === failure) return failure;
+    const { raw, cause } = current as { raw?: unknown; cause?: unknown };
+    current = raw ?? cause;
+  }
+  return err;
 }
 
 /** Builds the `transaction` method of the datastore named `datastore`. */
@@ -57,7 +63,7 @@ export function engineTransactionMethod(run: RunInteractive, datastore: string) 
             result = await callDuring(during, db);
           } catch (err) {
             db.end();
-            throw unwrapped(err);
+            throw reported(err, db.failure);
           }
           await db.settle();
           return result;
