@@ -105,6 +105,8 @@ forEachPath('waterline-api', (target, adapter, protocol) => {
   const logs = async (): Promise<Row[]> => modelOf(getApp(), 'transactlog').find({});
 
   it('commits a transfer written in Waterline\'s API, logged with every step', async function () {
+    // sails-hook-orm's shortcut to the default datastore's method is the engine's too.
+    expect((getApp() as unknown as { transaction: unknown }).transaction).to.equal(datastore().transaction);
     const created = await waterlineTransfer(getApp(), ACCOUNTS.a, ACCOUNTS.b, 300, TRANSFER_ID);
     expect(created).to.include({ id: TRANSFER_ID, from: ACCOUNTS.a, to: ACCOUNTS.b, amount: 300, status: 'done' });
     expect((await accounts()).map((row) => row.balance)).to.deep.equal([700, 800, 0]);

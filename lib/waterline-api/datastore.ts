@@ -39,11 +39,15 @@ function callDuring(during: During, db: EngineConnection): Promise<unknown> {
  */
 function reported(err: unknown, failure: unknown): unknown {
   if (failure === undefined) return err;
-  let current: unknown = err;
-  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
-    if (current === failure) return failure;
-    const { raw, cause } = current as { raw?: unknown; cause?: unknown };
-    current = raw ?? cause;
+  // Waterline keeps the adapter's error as `raw`, a driver's exit as `raw.error`, flaverr as `cause`.
+  let layer: unknown[] = [err];
+  for (let depth = 0; depth < 4 && layer.length > 0; depth++) {
+    if (layer.includes(failure)) return failure;
+    layer = layer.flatMap((current) => {
+      if (typeof current !== 'object' || current === null) return [];
+      const { raw, cause, error } = current as { raw?: unknown; cause?: unknown; error?: unknown };
+      return [raw, cause, error];
+    });
   }
   return err;
 }
