@@ -120,6 +120,13 @@ forEachPath('waterline-api', (target, adapter, protocol) => {
     expect((await accounts()).map((row) => row.balance)).to.deep.equal([1000, 500, 0]);
   });
 
+  it("takes the engine's options from .meta({transact})", async function () {
+    await datastore()
+      .transaction(async (db) => account().updateOne({ id: C }).set({ balance: 1 }).usingConnection(db))
+      .meta({ transact: { label: 'waterline transfer' } });
+    expect((await logs()).map((log) => [log.state, log.label])).to.deep.equal([['committed', 'waterline transfer']]);
+  });
+
   it('rolls everything back when the callback throws, and rethrows its error', async function () {
     const before = await accounts();
     const boom = new Error('rolls everything back');
@@ -153,13 +160,14 @@ forEachPath('waterline-api', (target, adapter, protocol) => {
       const one = await account().findOne({ owner: 'Dave' }).usingConnection(db);
       const frozen = await account().count({ frozen: true }).usingConnection(db);
       const total = await account().sum('balance', { frozen: false }).usingConnection(db);
+      const mean = await account().avg('balance', { id: { in: [ACCOUNTS.a, ACCOUNTS.b] } }).usingConnection(db);
       const updated = await account().update({ owner: { in: ['Dave', 'Erin'] } }).set({ frozen: true }).fetch().usingConnection(db);
       const unfetched = await account().update({ owner: 'Nobody' }).set({ frozen: true }).usingConnection(db);
       const single = await account().updateOne({ id: C }).set({ frozen: false, balance: 5 }).usingConnection(db);
       const missing = await account().updateOne({ id: 'nope' }).set({ balance: 5 }).usingConnection(db);
       const destroyed = await account().destroy({ owner: 'Zed' }).fetch().usingConnection(db);
       const destroyedOne = await account().destroyOne({ id: e }).usingConnection(db);
-      return { created, none, each, rich, one, frozen, total, updated, unfetched, single, missing, destroyed, destroyedOne };
+      return { created, none, each, rich, one, frozen, total, mean, updated, unfetched, single, missing, destroyed, destroyedOne };
     });
     expect(seen.created).to.include({ id: d, owner: 'Dave', balance: 40, currency: 'EUR', frozen: false });
     expect(seen.none).to.equal(undefined);
@@ -168,6 +176,7 @@ forEachPath('waterline-api', (target, adapter, protocol) => {
     expect(seen.one).to.include({ id: d, owner: 'Dave' });
     expect(seen.frozen).to.equal(1);
     expect(seen.total).to.equal(1000 + 500 + 40 + 1 + 60);
+    expect(seen.mean).to.equal(750);
     expect(byId(seen.updated as Row[]).map((row) => [row.id, row.frozen])).to.deep.equal(byId([{ id: d, frozen: true }, { id: e, frozen: true }]).map((row) => [row.id, row.frozen]));
     expect(seen.unfetched).to.equal(undefined);
     expect(seen.single).to.include({ id: C, frozen: false, balance: 5 });

@@ -21,6 +21,7 @@ export interface Model {
   findOne(criteria: Row): Query<Row | undefined>;
   count(criteria?: Row): Query<number>;
   sum(attribute: string, criteria?: Row): Query<number>;
+  avg(attribute: string, criteria?: Row): Query<number>;
   create(values: Row): Query<Row | undefined>;
   createEach(values: Row[]): Query<Row[] | undefined>;
   update(criteria: Row): Query<Row[] | undefined>;
