@@ -127,6 +127,21 @@ forEachPath('waterline-api', (target, adapter, protocol) => {
     expect((await logs()).map((log) => [log.state, log.label])).to.deep.equal([['committed', 'waterline transfer']]);
   });
 
+  it("takes Waterline's callback style too: (db, proceed)", async function () {
+    const updated = await datastore().transaction(((db: unknown, proceed: (err?: unknown, result?: unknown) => void) => {
+      account()
+        .updateOne({ id: C })
+        .set({ balance: 3 })
+        .usingConnection(db)
+        .then(
+          (row) => proceed(undefined, row),
+          (err: unknown) => proceed(err),
+        );
+    }) as unknown as (db: unknown) => Promise<Row | undefined>);
+    expect(updated).to.include({ id: C, balance: 3 });
+    expect((await logs()).map((log) => log.state)).to.deep.equal(['committed']);
+  });
+
   it('rolls everything back when the callback throws, and rethrows its error', async function () {
     const before = await accounts();
     const boom = new Error('rolls everything back');
@@ -169,6 +184,8 @@ forEachPath('waterline-api', (target, adapter, protocol) => {
       const destroyedOne = await account().destroyOne({ id: e }).usingConnection(db);
       return { created, none, each, rich, one, frozen, total, mean, updated, unfetched, single, missing, destroyed, destroyedOne };
     });
+    // One logged transaction (PostgreSQL's own transaction would run all of this too, unlogged).
+    expect((await logs()).map((log) => log.state)).to.deep.equal(['committed']);
     expect(seen.created).to.include({ id: d, owner: 'Dave', balance: 40, currency: 'EUR', frozen: false });
     expect(seen.none).to.equal(undefined);
     expect((seen.each as Row[]).map((row) => row.id)).to.deep.equal([e]);
