@@ -127,6 +127,31 @@ forEachPath('waterline-api', (target, adapter, protocol) => {
     expect((await logs()).map((log) => [log.state, log.label])).to.deep.equal([['committed', 'waterline transfer']]);
   });
 
+  it("runs Waterline's lifecycle callbacks around each statement, and logs what beforeCreate set", async function () {
+    type Callbacks = Record<string, (record: Row, proceed: (err?: unknown) => void) => void>;
+    const callbacks = (getApp().models.transfer as unknown as { _callbacks: Callbacks })._callbacks;
+    const saved = { ...callbacks };
+    const seenAfter: Row[] = [];
+    callbacks.beforeCreate = (record, proceed) => {
+      record.memo = 'set by beforeCreate';
+      proceed();
+    };
+    callbacks.afterCreate = (record, proceed) => {
+      seenAfter.push(record);
+      proceed();
+    };
+    try {
+      await waterlineTransfer(getApp(), ACCOUNTS.a, ACCOUNTS.b, 10, TRANSFER_ID);
+    } finally {
+      for (const name of ['beforeCreate', 'afterCreate']) delete callbacks[name];
+      Object.assign(callbacks, saved);
+    }
+    expect(seenAfter.map((row) => [row.id, row.memo])).to.deep.equal([[TRANSFER_ID, 'set by beforeCreate']]);
+    const [log] = (await logs()) as Array<{ steps: Array<{ kind: string; after: Row | null }> }>;
+    expect(log.steps.find((step) => step.kind === 'create')?.after).to.include({ id: TRANSFER_ID, memo: 'set by beforeCreate' });
+    expect((await transfer().findOne({ id: TRANSFER_ID }))?.memo).to.equal('set by beforeCreate');
+  });
+
   it("takes Waterline's callback style too: (db, proceed)", async function () {
     const updated = await datastore().transaction(((db: unknown, proceed: (err?: unknown, result?: unknown) => void) => {
       account()
