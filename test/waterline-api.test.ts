@@ -303,6 +303,25 @@ forEachPath('waterline-api', (target, adapter, protocol) => {
     expect(await accounts()).to.deep.equal(before);
   });
 
+  it('runs by-criteria statements in more concurrent transactions than the connection pool holds', async function () {
+    // sails-postgresql's pool has 10 connections; the engine's native path holds one per
+    // transaction, so a candidate query taking a second one would wait for the others forever.
+    const owners = Array.from({ length: 12 }, (_, i) => `pool-${i}`);
+    await account().createEach(owners.map((owner) => ({ id: newId(), owner, balance: 10 })));
+    const started = Date.now();
+    const results = await Promise.all(
+      owners.map((owner) =>
+        datastore().transaction(async (db) => {
+          await account().findOne({ owner }).usingConnection(db);
+          await sleep(100);
+          return account().update({ owner }).set({ balance: 11 }).fetch().usingConnection(db);
+        }),
+      ),
+    );
+    expect(results.map((rows) => (rows as Row[]).map((row) => row.balance))).to.deep.equal(owners.map(() => [11]));
+    expect(Date.now() - started).to.be.below(10_000);
+  });
+
   it('conserves money under concurrent transfers (4 workers × 8 transfers)', async function () {
     this.timeout(120_000);
     const ids = [ACCOUNTS.a, ACCOUNTS.b, C];

@@ -99,14 +99,19 @@ export class ModelStatements {
 
   /**
    * The ids that may match: the ones the criteria name (`{id}` / `{id: {in}}`), else the ones the
-   * adapter finds now (a plain read) — plus every document this transaction wrote, which a
-   * plain read may not see yet (on PostgreSQL's native path they are not committed).
+   * adapter finds now (a plain read; on PostgreSQL's native path, on the transaction's own
+   * connection) — plus every document this transaction wrote (kept for any backend whose plain
+   * reads would not see them).
    */
   private async candidates(tx: Transaction, query: StageThreeQuery, condition: Condition, limit?: number): Promise<string[]> {
     const named = restrictedIds(condition, this.primaryKey);
     const ids = new Set<string>(named ?? []);
     if (named === null) {
-      const { leasedConnection: _connection, ...meta } = query.meta ?? {};
+      // On PostgreSQL's native path the read runs on the transaction's own client: it sees the
+      // transaction's writes, and needs no second pooled connection (N transactions each waiting
+      // for a second connection from a pool of N would wait for each other until their leases end).
+      const { leasedConnection: _token, ...rest } = query.meta ?? {};
+      const meta = tx.connection === undefined ? rest : { ...rest, leasedConnection: tx.connection };
       const criteria = { where: query.criteria?.where ?? {}, sort: query.criteria?.sort ?? [], skip: 0, limit: limit ?? Number.MAX_SAFE_INTEGER };
       const rows = (await this.plainFind({ method: 'find', using: query.using, criteria, meta, joins: [] })) ?? [];
       const pkColumn = this.columns.toColumn.get(this.primaryKey) ?? this.primaryKey;
