@@ -388,6 +388,7 @@ function runChild(target: Target, protocol: Protocol, mode: 'run' | 'recover', c
 forEachPath('waterline-api crash', (_target, adapter: AdapterName, protocol) => {
   const cases: Array<{ crashAt: string; expected: 'none' | 'all' }> = [
     { crashAt: 'tx:applied#2', expected: 'none' }, // both balances written, the transfer not yet
+    { crashAt: 'tx:logged#3', expected: 'none' }, // the transfer's create logged, not written
     { crashAt: 'tx:committed', expected: 'all' },
   ];
   for (const { crashAt, expected } of cases) {
