@@ -28,6 +28,13 @@ export interface TransactConfig extends EngineOptions {
    * are `transact/<name>`, for the app's policies.
    */
   routes: RoutesConfig | false;
+  /**
+   * Who runs Waterline's own `datastore.transaction(fn)` on the log's datastore when it is
+   * sails-postgresql: 'native' leaves it to sails-postgresql (BEGIN…COMMIT, nothing logged);
+   * 'engine' runs it through the engine, so it is logged (history, reversal). On sails-mongo and
+   * sails-disk, which have no transactions of their own, it always runs through the engine.
+   */
+  waterlineTransactions: 'native' | 'engine';
 }
 
 export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
@@ -45,6 +52,7 @@ export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
   jobs: {},
   protocol: 'auto',
   routes: false,
+  waterlineTransactions: 'native',
 };
 
 const schema = Joi.object<TransactConfig>({
@@ -69,6 +77,7 @@ const schema = Joi.object<TransactConfig>({
       mayReadHistory: Joi.function(),
     }),
   ).required(),
+  waterlineTransactions: Joi.string().valid('native', 'engine').required(),
   jobs: Joi.object()
     .pattern(
       /^[a-z][a-z0-9-]*$/,

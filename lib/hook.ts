@@ -17,6 +17,7 @@ import { adapterKind, createNativePath, createStore } from './store';
 import { claimDiskDirectory } from './store/disk';
 import type { Transaction } from './transaction';
 import type { WaterlineModel } from './waterline';
+import { installWaterlineTransactions, type RegisteredDatastore } from './waterline-api';
 
 /** The part of a Sails app the hook touches. */
 export interface SailsApp {
@@ -34,6 +35,9 @@ export interface SailsApp {
   after(event: string | string[], handler: () => void): void;
   on(event: string, handler: () => void): void;
   transact?: Transact;
+  /** sails-hook-orm's registered datastores, and its copy of the default one's `transaction`. */
+  getDatastore?: (name?: string) => RegisteredDatastore;
+  transaction?: unknown;
 }
 
 /** `sails.transact(batch, options)` or `sails.transact(async tx => …, options)`. */
@@ -125,6 +129,8 @@ export function transactHook(sails: SailsApp): TransactHook {
     const transact = (input: unknown, options?: TransactionOptions): Promise<unknown> =>
       typeof input === 'function' ? engine.interactive(input as (tx: Transaction) => Promise<unknown>, options) : engine.batch(input, options);
     sails.transact = transact as Transact;
+    // Waterline's own `datastore.transaction(fn)` + `.usingConnection(db)`, through the engine.
+    installWaterlineTransactions(engine, sails, config);
 
     const summary = await engine.recovery.runOnce(true);
     sails.log.verbose('sails-hook-transact: startup recovery', summary);

@@ -30,6 +30,8 @@ export const ENGINE_CODE_STATUS = {
   outcome_unknown: 503,
   unavailable: 503,
   not_stuck: 409,
+  unsupported_query: 400,
+  transaction_ended: 409,
 } as const satisfies Record<TransactErrorCode, number>;
 
 /** Codes the HTTP layer alone answers (the engine never throws them). */
