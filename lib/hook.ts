@@ -4,10 +4,11 @@
  * and stops it on lower, and exposes
  * `sails.transact(...)` and `sails.hooks.transact`.
  */
-import { resolveConfig, type TransactConfig } from './config';
+import { type OpsSettings, resolveConfig, type TransactConfig } from './config';
 import { Engine, type TransactionResult } from './engine';
 import { forbidDestroy, isFinancial } from './history-guard';
 import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models';
+import { type InstalledOps, installOps, type OpsSails } from './ops';
 import { ownerToken, type RecoverySummary } from './recovery';
 import { Scheduler } from './scheduler';
 import type { TransactionOptions } from './schema';
@@ -19,11 +20,15 @@ import type { WaterlineModel } from './waterline';
 /** The part of a Sails app the hook touches. */
 export interface SailsApp {
   config: {
-    transact?: Partial<TransactConfig>;
+    transact?: Omit<Partial<TransactConfig>, 'ops'> & { ops?: OpsSettings | false };
     datastores: Record<string, { adapter: unknown }>;
+    policies?: Record<string, unknown>;
     orm: { moduleDefinitions?: { models?: Record<string, unknown>; adapters?: Record<string, unknown> } };
   };
   models: Record<string, WaterlineModel>;
+  /** Used by the ops page (lib/ops) when it is mounted. */
+  registerAction: OpsSails['registerAction'];
+  router: OpsSails['router'];
   log: { info(...args: unknown[]): void; warn(...args: unknown[]): void; error(...args: unknown[]): void; verbose(...args: unknown[]): void };
   after(event: string, handler: () => void): void;
   on(event: string, handler: () => void): void;
@@ -46,10 +51,13 @@ export interface TransactHook {
   scheduler?: Scheduler;
   /** Runs one recovery pass now (the timer does this on its own). */
   recover(): Promise<RecoverySummary>;
+  /** Sails calls this on `reloadActions()`: the ops page's actions, when it is mounted. */
+  registerActions(done: (err?: Error) => void): void;
 }
 
 export function transactHook(sails: SailsApp): TransactHook {
   let config: TransactConfig;
+  let ops: InstalledOps | undefined;
 
   const hook: TransactHook = {
     defaults: { transact: {} },
@@ -64,9 +72,16 @@ export function transactHook(sails: SailsApp): TransactHook {
 
     // Sails copies this definition into its own hook object, which is `this` in these methods.
     initialize(this: TransactHook, done) {
+      // The ops page's actions exist from the start (routes bind before the engine is up; they answer 503 until it is).
+      if (config.ops !== false) ops = installOps(this, sails, config.ops);
       sails.after('hook:orm:loaded', () => {
         start(this).then(() => done(), (err: unknown) => done(err instanceof Error ? err : new Error(String(err))));
       });
+    },
+
+    registerActions(done) {
+      ops?.registerActions();
+      done();
     },
 
     async recover(this: TransactHook) {
