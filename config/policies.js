@@ -29,6 +29,9 @@ module.exports.policies = {
   'user/create': ['authenticated', 'isAdmin'],
   'user/*': ['authenticated', 'isAdmin'],
   'admin/*': true, // the admin page checks its cookie session, role and CSRF token itself (api/lib/admin-page.js)
+  // The hook's ops page (/admin/ops, config/transact.js): anyone signed in to the admin page may
+  // look; who may act is its `actor` (admins only). Its CSRF token is its own.
+  'transact/ops/*': 'adminSession',
   'token/*': false,
   'transactlog/*': false,
   'transactlock/*': false,

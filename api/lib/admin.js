@@ -55,6 +55,12 @@ function rightsOf(role) {
   return { act: atLeast(role, 'admin'), reconcile: atLeast(role, 'monitor') || role === 'readonly' };
 }
 
+/** The hook's ops page's `actor`: the signed-in admin's username; any other role only looks. */
+function opsActor(req) {
+  const me = req.session && req.session.me;
+  return me && rightsOf(me.role).act ? me.username : null;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Dashboard
 
@@ -235,23 +241,4 @@ async function resolveItem(app, kind, id, me, note) {
   if (!done) throw new AdminError(409, `${kind} ${id} does not need attention`);
 }
 
-/** Rolls a stuck transaction back through recovery, then records who and why on its log. */
-async function rollbackStuck(app, txId, me, why) {
-  const engine = app.hooks.transact.engine;
-  const log = await engine.getLog(txId);
-  if (!log) throw new AdminError(404, `no transaction ${txId}`);
-  if (!['pending', 'rolling-back'].includes(log.state)) throw new AdminError(409, `transaction ${txId} is ${log.state}, not stuck`);
-  const outcome = await engine.recovery.settle(log, false);
-  const after = await engine.getLog(txId);
-  if (!after || after.state !== 'rolled-back') throw new AdminError(409, `recovery did not roll ${txId} back (${String(outcome)}): its lease may still be live`);
-  const error = { ...(after.error || {}), code: (after.error && after.error.code) || 'rolled_back_by_admin', message: `${(after.error && after.error.message) || 'rolled back'}; rolled back from the admin page ${stamp(me, why)}`.slice(0, 1000), admin: { by: me.username, at: Date.now(), reason: why } };
-  await engine.store.updateLog(txId, { states: ['rolled-back'] }, { error });
-  return outcome;
-}
-
-/** Reverses a committed transaction; the reason on the reversal names who and when. */
-async function reverseTransaction(app, txId, me, why) {
-  return app.hooks.transact.engine.reverse(txId, { reason: `${why} (${stamp(me)})`.slice(0, 500) });
-}
-
-module.exports = { AdminError, login, newCsrfToken, validCsrf, rightsOf, dashboard, attention, retryItem, resolveItem, rollbackStuck, reverseTransaction, HOUR, DAY, STATES };
+module.exports = { AdminError, login, newCsrfToken, validCsrf, rightsOf, opsActor, dashboard, attention, retryItem, resolveItem, HOUR, DAY, STATES };
