@@ -16,6 +16,16 @@ module.exports.transact = {
   leaseMs: 30000,
   lockTimeoutMs: 10000,
   recoveryIntervalMs: 10000,
+  /**
+   * The hook's REST endpoints at /api: /api/transaction (list, run a batch), /api/transaction/:id
+   * (get, /reverse, /settle), /api/transaction/stuck, /api/history/:model/:id. Protected in
+   * config/policies.js under `transact/*`.
+   */
+  routes: {
+    prefix: '/api',
+    who: (req) => (req.me ? `user ${req.me.id}` : 'anonymous'),
+    mayReadHistory: (req, model) => require('../api/lib/roles').mayReadHistory(req, model),
+  },
   jobs: {
     /**
      * Finds payments still pending / orders awaiting payment or paid-not-allocated, asks the

@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import Joi from 'joi';
 import { newId } from './ids';
 import type { EngineOptions } from './engine';
+import type { RoutesConfig } from './http/rest';
 import type { OpsConfig } from './ops';
 import type { JobDefinition } from './scheduler';
 
@@ -22,6 +23,12 @@ export interface TransactConfig extends EngineOptions {
    * (sails-postgresql), the log protocol elsewhere; 'log': the log protocol everywhere.
    */
   protocol: 'auto' | 'log';
+  /**
+   * The hook's REST endpoints over the log (list, get, run a batch, reverse, history, stuck,
+   * settle): false (the default) or `{prefix, who?, mayReadHistory?}`. Their action identities
+   * are `transact/<name>`, for the app's policies.
+   */
+  routes: RoutesConfig | false;
   /**
    * The ops page (lib/ops): off unless given. `{path, actor}` mounts it at `path`, behind the
    * app's policies for `transact/ops/*`; `actor(req)` names who acts (null: read only).
@@ -48,6 +55,7 @@ export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
   scheduler: true,
   jobs: {},
   protocol: 'auto',
+  routes: false,
   ops: false,
 };
 
@@ -64,6 +72,15 @@ const schema = Joi.object<TransactConfig>({
   recoveryIntervalMs: Joi.number().integer().min(0).required(),
   scheduler: Joi.boolean().required(),
   protocol: Joi.string().valid('auto', 'log').required(),
+  routes: Joi.alternatives(
+    Joi.boolean().valid(false),
+    Joi.object({
+      // '' (the root) or /segments: Sails binds it as given, so no trailing slash or pattern characters.
+      prefix: Joi.string().allow('').pattern(/^(\/[A-Za-z0-9_.~-]+)*$/).required(),
+      who: Joi.function(),
+      mayReadHistory: Joi.function(),
+    }),
+  ).required(),
   ops: Joi.alternatives()
     .try(
       Joi.valid(false),

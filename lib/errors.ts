@@ -22,6 +22,7 @@ export const TRANSACT_ERROR_CODES = [
   'aborted',
   'outcome_unknown',
   'unavailable',
+  'not_stuck',
 ] as const;
 
 export type TransactErrorCode = (typeof TRANSACT_ERROR_CODES)[number];

@@ -1,12 +1,14 @@
 /**
  * The Sails glue, and nothing else: registers the log and lock models, builds the engine once
  * the ORM is loaded, runs recovery at start, starts the scheduler (recovery and the app's jobs)
- * and stops it on lower, and exposes
- * `sails.transact(...)` and `sails.hooks.transact`.
+ * and stops it on lower, installs the HTTP layer (lib/http: transactional blueprints, and the REST
+ * endpoints when configured), and exposes `sails.transact(...)` and `sails.hooks.transact`.
  */
 import { type OpsSettings, resolveConfig, type TransactConfig } from './config';
 import { Engine, type TransactionResult } from './engine';
 import { forbidDestroy, isFinancial } from './history-guard';
+import { installHttp, type InstalledHttp } from './http';
+import type { HttpApp } from './http/types';
 import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models';
 import { type InstalledOps, installOps, type OpsSails } from './ops';
 import { ownerToken, type RecoverySummary } from './recovery';
@@ -22,15 +24,17 @@ export interface SailsApp {
   config: {
     transact?: Omit<Partial<TransactConfig>, 'ops'> & { ops?: OpsSettings | false };
     datastores: Record<string, { adapter: unknown }>;
+    /** Read by lib/ops, to warn when nothing guards the ops page. */
     policies?: Record<string, unknown>;
     orm: { moduleDefinitions?: { models?: Record<string, unknown>; adapters?: Record<string, unknown> } };
   };
   models: Record<string, WaterlineModel>;
-  /** Used by the ops page (lib/ops) when it is mounted. */
-  registerAction: OpsSails['registerAction'];
-  router: OpsSails['router'];
   log: { info(...args: unknown[]): void; warn(...args: unknown[]): void; error(...args: unknown[]): void; verbose(...args: unknown[]): void };
-  after(event: string, handler: () => void): void;
+  hooks?: Record<string, unknown>;
+  /** Sails' action registry and router (lib/http and lib/ops use them): Sails takes any `(req, res)` function. */
+  registerAction?(action: (req: never, res: never) => unknown, identity: string, force?: boolean): void;
+  router?: HttpApp['router'];
+  after(event: string | string[], handler: () => void): void;
   on(event: string, handler: () => void): void;
   transact?: Transact;
 }
@@ -51,13 +55,14 @@ export interface TransactHook {
   scheduler?: Scheduler;
   /** Runs one recovery pass now (the timer does this on its own). */
   recover(): Promise<RecoverySummary>;
-  /** Sails calls this on `reloadActions()`: the ops page's actions, when it is mounted. */
-  registerActions(done: (err?: Error) => void): void;
+  /** Sails calls it on sails.reloadActions(): the hook's blueprint, REST and ops page actions, again. */
+  registerActions(cb: (err?: Error) => void): void;
 }
 
 export function transactHook(sails: SailsApp): TransactHook {
   let config: TransactConfig;
   let ops: InstalledOps | undefined;
+  let http: InstalledHttp | undefined;
 
   const hook: TransactHook = {
     defaults: { transact: {} },
@@ -72,16 +77,32 @@ export function transactHook(sails: SailsApp): TransactHook {
 
     // Sails copies this definition into its own hook object, which is `this` in these methods.
     initialize(this: TransactHook, done) {
-      // The ops page's actions exist from the start (routes bind before the engine is up; they answer 503 until it is).
-      if (config.ops !== false) ops = installOps(this, sails, config.ops);
-      sails.after('hook:orm:loaded', () => {
+      if (typeof sails.registerAction === 'function') http = installHttp(this, sails as unknown as HttpApp, config);
+      // The ops page's actions exist from the start (its routes bind before the engine is up; they answer 503 until it is).
+      if (config.ops !== false) ops = installOps(this, opsView(sails), config.ops);
+      // The hook's actions replace the blueprints' of the same identities: register them once the
+      // blueprints hook has registered its own (it does so when the ORM has loaded).
+      const ready = sails.hooks?.blueprints === undefined ? 'hook:orm:loaded' : ['hook:orm:loaded', 'hook:blueprints:loaded'];
+      sails.after(ready, () => {
+        try {
+          http?.registerActions();
+        } catch (err) {
+          done(err instanceof Error ? err : new Error(String(err)));
+          return;
+        }
         start(this).then(() => done(), (err: unknown) => done(err instanceof Error ? err : new Error(String(err))));
       });
     },
 
-    registerActions(done) {
-      ops?.registerActions();
-      done();
+    registerActions(cb) {
+      try {
+        http?.registerActions();
+        ops?.registerActions();
+      } catch (err) {
+        cb(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      cb();
     },
 
     async recover(this: TransactHook) {
@@ -136,4 +157,18 @@ export function transactHook(sails: SailsApp): TransactHook {
   }
 
   return hook;
+}
+
+/** What the ops page needs of the app: Sails' registry and router, which a loaded app always has. */
+function opsView(sails: SailsApp): OpsSails {
+  const { registerAction, router } = sails;
+  if (registerAction === undefined || router === undefined) throw new Error("sails-hook-transact: config.transact.ops needs Sails' router and action registry");
+  return {
+    registerAction: (action, identity, force) => registerAction(action, identity, force),
+    router,
+    on: (event, handler) => sails.on(event, handler),
+    models: sails.models,
+    config: sails.config,
+    log: sails.log,
+  };
 }

@@ -9,6 +9,7 @@ const { atLeast } = require('./roles');
 const fund = require('./fund');
 const gateway = require('./gateway-client');
 const dropped = require('./dropped-orders');
+const { stuckTransactions } = require('../hooks/transact');
 
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
@@ -152,12 +153,12 @@ async function attention(app) {
   const [payments, orders, stuck] = await Promise.all([
     app.models.payment.find({ where: { status: 'needs_attention' }, sort: 'createdAt ASC', limit: 500 }),
     app.models.order.find({ where: { status: 'needs_attention' }, sort: 'createdAt ASC', limit: 500 }),
-    app.models.transactlog.find({ where: { state: ['pending', 'rolling-back'], leaseUntil: { '<': now - engine.options.clockSkewMs } }, sort: 'startedAt ASC', limit: 500 }),
+    stuckTransactions(engine, { limit: 500, skip: 0 }),
   ]);
   const itemOf = (kind) => (doc) => ({ kind, id: doc.id, ref: kind === 'payment' ? doc.paymentId : doc.paymentId || null, amount: doc.amount, investor: doc.investor, ageMs: now - doc.createdAt, reason: doc.reason || null, attempts: Array.isArray(doc.attempts) ? doc.attempts.length : 0, lastAttempt: Array.isArray(doc.attempts) && doc.attempts.length ? doc.attempts[doc.attempts.length - 1] : null });
   return {
     items: [...payments.map(itemOf('payment')), ...orders.map(itemOf('order'))],
-    stuck: stuck.map((log) => ({ id: log.id, state: log.state, label: log.label ?? null, ageMs: now - log.startedAt, leaseUntil: log.leaseUntil, attempts: log.recoveries ?? 0, reason: log.attention ? `recovery could not settle it: ${log.attention.message}` : log.error ? log.error.message : 'lease expired before it finished' })),
+    stuck: stuck.items.map((log) => ({ id: log.id, state: log.state, label: log.label, ageMs: log.ageMs, leaseUntil: log.leaseUntil, attempts: log.recoveries, reason: log.reason })),
   };
 }
 

@@ -153,7 +153,7 @@ export function installOps(hook: { engine?: Engine }, sails: OpsSails, config: O
     return Number(text);
   };
 
-  const queries = (engine: Engine) => queriesFor(engine, sails.models.transactlog);
+  const queries = (engine: Engine) => queriesFor(engine);
 
   const list = action('list', async (req, res, engine, page) => {
     const q = queryOf(req);
