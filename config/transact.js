@@ -10,6 +10,7 @@ module.exports.transact = {
   ops: {
     path: '/admin/ops',
     title: 'Fund operations',
+    back: { href: '/admin', label: 'Fund admin' },
     actor: (req) => require('../api/lib/admin').opsActor(req),
   },
   datastore: 'default',

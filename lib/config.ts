@@ -39,7 +39,7 @@ export interface TransactConfig extends EngineOptions {
 /** What the app writes in `config.transact.ops`; the rest has defaults. */
 export type OpsSettings = Pick<OpsConfig, 'path' | 'actor'> & Partial<OpsConfig>;
 
-export const OPS_DEFAULTS: Omit<OpsConfig, 'path' | 'actor'> = { title: 'Transactions', pageSize: 50, maxScan: 20_000 };
+export const OPS_DEFAULTS: Omit<OpsConfig, 'path' | 'actor'> = { title: 'Transactions', back: null, pageSize: 50, maxScan: 20_000 };
 
 export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
   datastore: 'default',
@@ -89,6 +89,10 @@ const schema = Joi.object<TransactConfig>({
         path: Joi.string().pattern(/^(\/[A-Za-z0-9_-]+)+$/).max(200).required(),
         actor: Joi.function().required(),
         title: Joi.string().min(1).max(100).required(),
+        // A path in the same app (never another origin, never a javascript: URL).
+        back: Joi.alternatives()
+          .try(Joi.valid(null), Joi.object({ href: Joi.string().pattern(/^\/[A-Za-z0-9_\-/]*$/).max(200).required(), label: Joi.string().min(1).max(60).required() }))
+          .required(),
         pageSize: Joi.number().integer().min(1).max(500).required(),
         maxScan: Joi.number().integer().min(1).required(),
       }),

@@ -92,7 +92,10 @@ forEachAdapter('admin page in a browser', (target, adapter) => {
     await Promise.all([page.waitForURL(`${base}/admin/ops/stuck`), page.click('#ops-stuck')]);
     expect(await page.textContent('#no-stuck')).to.contain('No transaction is stuck');
     expect(await page.textContent('#actor')).to.equal(ADMIN.username);
-    await shot(page, `ops-stuck-${adapter}`);
+    await page.click('#back');
+    await page.waitForURL(`${base}/admin`);
+    await page.goto(`${base}/admin/ops/stuck`);
+    await shot(page, `admin-ops-stuck-${adapter}`);
   });
 
   it('highlights a mismatch written behind the engine, and the name "<script>" renders as text; the history is one click away', async function () {

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect } from 'chai';
 import type { BrowserContext, Page } from 'playwright-core';
+import { resolveConfig } from '../lib/config';
 import { Engine } from '../lib/engine';
 import { isTransactError } from '../lib/errors';
 import { newId } from '../lib/ids';
@@ -106,12 +107,29 @@ async function liftMinimal(target: Target): Promise<{ app: LoadedApp; base: stri
       recoveryIntervalMs: 0,
       leaseMs: LEASE_MS,
       clockSkewMs: 0,
-      ops: { path: '/ops', title: 'Ops test', pageSize: PAGE_SIZE, actor: (req: IncomingMessage) => (req.headers['x-operator'] === OPERATOR ? OPERATOR : null) },
+      ops: { path: '/ops', title: 'Ops test', back: { href: '/', label: 'the app' }, pageSize: PAGE_SIZE, actor: (req: IncomingMessage) => (req.headers['x-operator'] === OPERATOR ? OPERATOR : null) },
     },
   };
   await new Promise<void>((ok, fail) => app.lift(config, (err?: Error) => (err ? fail(err) : ok())));
   return { app, base: `http://127.0.0.1:${port}` };
 }
+
+describe('ops page config', function () {
+  const actor = (): null => null;
+  it('is off by default; on, it gets defaults for what the app left out', function () {
+    expect(resolveConfig({}).ops).to.equal(false);
+    expect(resolveConfig({ ops: { path: '/admin/ops', actor } }).ops).to.deep.include({ path: '/admin/ops', title: 'Transactions', pageSize: 50, back: null });
+  });
+  it('refuses a path that is not plain absolute segments, a missing actor, and a back link that leaves the app', function () {
+    for (const path of ['ops', '/ops/', '/', '/o ps', '/ops/:id', '/ops?x', '//evil.example']) {
+      expect(() => resolveConfig({ ops: { path, actor } }), path).to.throw(/invalid config.transact: "ops.path"/);
+    }
+    expect(() => resolveConfig({ ops: { path: '/ops' } as never })).to.throw(/invalid config.transact/);
+    for (const href of ['javascript:alert(1)', 'https://evil.example/', '//evil.example']) {
+      expect(() => resolveConfig({ ops: { path: '/ops', actor, back: { href, label: 'x' } } }), href).to.throw(/invalid config.transact/);
+    }
+  });
+});
 
 forEachAdapter('ops page in a browser', (target, adapter) => {
   let app: LoadedApp;

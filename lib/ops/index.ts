@@ -32,6 +32,8 @@ export interface OpsConfig {
   actor: (req: OpsRequest) => string | null | undefined | Promise<string | null | undefined>;
   /** Shown in the header and the window title. */
   title: string;
+  /** A link back into the app (its own admin pages), shown first in the header. */
+  back: { href: string; label: string } | null;
   /** Transactions per page of the list. */
   pageSize: number;
   /** With a model filter, at most this many logs are read for one page. */
@@ -103,12 +105,12 @@ export function installOps(hook: { engine?: Engine }, sails: OpsSails, config: O
   /** Runs one page: a refusal (bad input, no actor, bad token, engine refusal) is a 4xx page; nothing is written. */
   const action = (name: string, handler: (req: OpsRequest, res: OpsResponse, engine: Engine, page: PageContext) => Promise<void>) => {
     const run = async (req: OpsRequest, res: OpsResponse): Promise<void> => {
-      const frame = { base, title: config.title, actor: null as string | null };
+      const frame: Pick<PageContext, 'base' | 'title' | 'back' | 'actor'> = { base, title: config.title, back: config.back, actor: null };
       try {
         const engine = hook.engine;
         if (engine === undefined) throw new OpsHttpError(503, 'the transaction engine is not started yet');
         const actor = (await config.actor(req)) ?? null;
-        const page: PageContext = { base, title: config.title, actor: typeof actor === 'string' && actor !== '' ? actor : null, csrf: csrfToken(req, res, base) };
+        const page: PageContext = { base, title: config.title, back: config.back, actor: typeof actor === 'string' && actor !== '' ? actor : null, csrf: csrfToken(req, res, base) };
         frame.actor = page.actor;
         await handler(req, res, engine, page);
       } catch (err) {

@@ -15,6 +15,8 @@ export interface PageContext {
   /** The mount path, e.g. `/ops` (no trailing slash). */
   base: string;
   title: string;
+  /** The app's link back, if it gave one. */
+  back: { href: string; label: string } | null;
   /** Who would act, or null: the page then shows no action forms. */
   actor: string | null;
   /** The double-submit token every form carries. */
@@ -52,18 +54,18 @@ function stateCell(state: TxState): SafeHtml {
   return html`<span class="state-${state}">${state}</span>`;
 }
 
-export function layout(ctx: Pick<PageContext, 'base' | 'title' | 'actor'>, heading: string, body: SafeHtml, notice?: string): SafeHtml {
+export function layout(ctx: Pick<PageContext, 'base' | 'title' | 'back' | 'actor'>, heading: string, body: SafeHtml, notice?: string): SafeHtml {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${heading} · ${ctx.title}</title>
 <link rel="stylesheet" href="${links.css(ctx.base)}"></head>
-<body><header><strong>${ctx.title}</strong><a href="${links.list(ctx.base)}">Transactions</a><a href="${links.stuck(ctx.base)}">Stuck and needs attention</a>
+<body><header>${ctx.back === null ? '' : html`<a id="back" href="${ctx.back.href}">← ${ctx.back.label}</a>`}<strong>${ctx.title}</strong><a href="${links.list(ctx.base)}">Transactions</a><a href="${links.stuck(ctx.base)}">Stuck and needs attention</a>
 <span class="actor">${ctx.actor === null ? 'read only' : html`acting as <b id="actor">${ctx.actor}</b>`}</span></header>
 <main>${notice === undefined ? '' : html`<div class="notice" id="notice">${notice}</div>`}
 <h1>${heading}</h1>
 ${body}</main></body></html>`;
 }
 
-export function errorPage(ctx: Pick<PageContext, 'base' | 'title' | 'actor'>, status: number, message: string): SafeHtml {
+export function errorPage(ctx: Pick<PageContext, 'base' | 'title' | 'back' | 'actor'>, status: number, message: string): SafeHtml {
   return layout(ctx, `Error ${status}`, html`<p class="error" id="error">${message}</p><p><a href="${links.list(ctx.base)}">Back to the transactions</a></p>`);
 }
 
