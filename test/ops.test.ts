@@ -14,7 +14,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect } from 'chai';
 import type { BrowserContext, Page } from 'playwright-core';
+import { Readable } from 'node:stream';
 import { resolveConfig } from '../lib/config';
+import { html, joinHtml } from '../lib/ops/html';
+import { formOf, type OpsRequest } from '../lib/ops/http';
 import { Engine } from '../lib/engine';
 import { isTransactError } from '../lib/errors';
 import { newId } from '../lib/ids';
@@ -113,6 +116,30 @@ async function liftMinimal(target: Target): Promise<{ app: LoadedApp; base: stri
   await new Promise<void>((ok, fail) => app.lift(config, (err?: Error) => (err ? fail(err) : ok())));
   return { app, base: `http://127.0.0.1:${port}` };
 }
+
+describe('ops page building blocks', function () {
+  it('escapes every interpolated value, in text and in attributes; nested templates and lists pass as markup', function () {
+    const evil = `"><script>alert('x')</script>&`;
+    const cell = html`<td title="${evil}">${evil}</td>`;
+    expect(cell.markup).to.equal('<td title="&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;">&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;</td>');
+    expect(html`<tr>${[cell, 'a<b', null, undefined, false, 0]}</tr>`.markup).to.equal(`<tr>${cell.markup}a&lt;b0</tr>`);
+    expect(joinHtml(['<a>', html`<b></b>`], '<br>').markup).to.equal('&lt;a&gt;&lt;br&gt;<b></b>');
+  });
+
+  it("reads a form itself when the app's body parser left it alone (bounded), and ignores other content types", async function () {
+    const request = (body: string, type: string): OpsRequest => Object.assign(Readable.from([Buffer.from(body)]), { headers: { 'content-type': type } }) as unknown as OpsRequest;
+    const form = await formOf(request('_csrf=abc&reason=why%20not&reason=second', 'application/x-www-form-urlencoded; charset=utf-8'));
+    expect([...form]).to.deep.equal([['_csrf', 'abc'], ['reason', 'why not']]);
+    expect((await formOf(request('{"reason":"x"}', 'application/json'))).size).to.equal(0);
+    await formOf(request(`reason=${'x'.repeat(20_000)}`, 'application/x-www-form-urlencoded')).then(
+      () => expect.fail('a 20 kB form was read'),
+      (err: { status?: number }) => expect(err.status).to.equal(413),
+    );
+    // what a parser already read wins (only its string values)
+    const parsed = Object.assign(Readable.from([]), { headers: {}, body: { _csrf: 't', reason: 'r', extra: ['a'] } }) as unknown as OpsRequest;
+    expect([...(await formOf(parsed))]).to.deep.equal([['_csrf', 't'], ['reason', 'r']]);
+  });
+});
 
 describe('ops page config', function () {
   const actor = (): null => null;
