@@ -6,6 +6,9 @@
  */
 import { expect } from 'chai';
 import type { Response } from 'supertest';
+import { resolveConfig } from '../lib/config';
+import { TRANSACT_ERROR_CODES } from '../lib/errors';
+import { STATUS_OF_CODE } from '../lib/http';
 import { newId } from '../lib/ids';
 import { newLog } from '../lib/log';
 import type { LogDocument } from '../lib/types';
@@ -28,6 +31,22 @@ function isAlice(req: { get(h: string): string | undefined }, res: { status(n: n
   if (req.get('x-user') === 'alice') return next();
   res.status(403).json({ error: { code: 'forbidden', message: 'alice only (the app\'s policy)' } });
 }
+
+describe('the hook\'s HTTP settings and codes', function () {
+  it('keeps the REST endpoints off by default; checks a configured prefix', function () {
+    expect(resolveConfig({}).routes).to.equal(false);
+    expect(resolveConfig({ routes: { prefix: '/api/v2' } }).routes).to.deep.equal({ prefix: '/api/v2' });
+    expect(resolveConfig({ routes: { prefix: '' } }).routes).to.deep.equal({ prefix: '' });
+    for (const routes of [{ prefix: 'api' }, { prefix: '/api/' }, { prefix: '/:model' }, {}, true, { prefix: '/api', extra: 1 }, { prefix: '/api', who: 'me' }]) {
+      expect(() => resolveConfig({ routes } as never), JSON.stringify(routes)).to.throw(/invalid config.transact/);
+    }
+  });
+
+  it('gives every engine code and every HTTP-only code a status', function () {
+    for (const code of TRANSACT_ERROR_CODES) expect(STATUS_OF_CODE[code], code).to.be.within(400, 599);
+    expect(STATUS_OF_CODE).to.include({ malformed_json: 400, unauthorized: 401, forbidden: 403, method_not_allowed: 405, payload_too_large: 413, rate_limited: 429 });
+  });
+});
 
 forEachAdapter('the hook\'s HTTP layer in a minimal app', (target) => {
   async function counts(app: MinimalApp): Promise<Record<string, number>> {
@@ -96,6 +115,9 @@ forEachAdapter('the hook\'s HTTP layer in a minimal app', (target) => {
         [app.http().post('/transactlog').send({ state: 'committed' }), 405, 'method_not_allowed'],
         [app.http().patch('/transactlock/x').send({ owner: 'me' }), 405, 'method_not_allowed'],
         [app.http().get('/transactlog'), 403, 'forbidden'],
+        [app.http().put(`/wallet/${wallet.id as string}/receipts/${receipt.id as string}`), 405, 'method_not_allowed'],
+        [app.http().put(`/wallet/${wallet.id as string}/receipts`).send([receipt.id]), 405, 'method_not_allowed'],
+        [app.http().delete(`/wallet/${wallet.id as string}/receipts/${receipt.id as string}`), 405, 'method_not_allowed'],
       ];
       for (const [pending, status, code, path] of refusals) expectError(await pending, status, code, path);
       expect(await counts(app)).to.deep.equal(before);
@@ -214,6 +236,14 @@ forEachAdapter('the hook\'s HTTP layer in a minimal app', (target) => {
       expectError(await app.http().get('/tx/history/note/n1'), 403, 'forbidden', 'model');
       expectError(await app.http().get('/tx/history/transactlog/x'), 403, 'forbidden', 'model');
       expectError(await app.http().get('/tx/history/nosuch/x'), 404, 'unknown_model', 'model');
+    });
+
+    it('keeps its actions over the blueprints\' after sails.reloadActions()', async function () {
+      await app.reloadActions();
+      const created = await app.http().post('/wallet').send({ owner: 'jan' }).expect(201);
+      expect(await app.engine.getLog(created.get('X-Transaction-Id') as string)).to.include({ state: 'committed' });
+      expectError(await app.http().delete(`/wallet/${created.body.id as string}`), 403, 'forbidden');
+      await app.http().get('/tx/transaction?limit=1').expect(200);
     });
 
     it('lists stuck transactions and settles one through recovery, recording who and why', async function () {

@@ -24,10 +24,12 @@ export interface InstalledHttp {
 }
 
 /**
- * Installs the HTTP layer: returns the registration to run once the blueprints hook has
- * registered its actions (the hook's replace them), and binds the REST endpoints, when on, at
- * every `router:before`. Does nothing of HTTP when Sails runs without a router (sails.load
- * without the http hook): then `sails.router` is absent.
+ * Installs the HTTP layer: binds the REST endpoints, when on, at every `router:before` (ahead of
+ * the app's routes) and the unknown-model fallback at every `router:after` (behind them), and
+ * returns the action registration, to run once the blueprints hook has registered its own
+ * actions (the hook's replace those of the same identities). Without the http hook
+ * (`sails.load` with `http: false`) the routes are bound to a router that serves nothing:
+ * harmless. `reads` is where read actions for transactional models plug in (lib/reads).
  */
 export function installHttp(hook: HttpHook, sails: HttpApp, settings: HttpSettings, reads: ReadActions = {}): InstalledHttp {
   const { routes } = settings;

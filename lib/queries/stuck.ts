@@ -44,7 +44,7 @@ function isStuck(log: LogDocument, now: number, clockSkewMs: number): boolean {
 
 function stuckOf(log: LogDocument, now: number): StuckTransaction {
   const reason = log.attention !== null ? `recovery could not settle it: ${log.attention.message}` : log.error !== null ? log.error.message : 'its lease expired before it finished';
-  return { id: log.id, state: log.state, label: log.label, startedAt: log.startedAt, ageMs: now - log.startedAt, leaseUntil: log.leaseUntil, recoveries: log.recoveries, attention: log.attention, error: log.error, reason };
+  return { id: log.id, state: log.state, label: log.label, startedAt: log.startedAt, ageMs: Math.round(now - log.startedAt), leaseUntil: log.leaseUntil, recoveries: log.recoveries, attention: log.attention, error: log.error, reason };
 }
 
 /**
@@ -53,6 +53,7 @@ function stuckOf(log: LogDocument, now: number): StuckTransaction {
  * adapters do not compare with null alike.
  */
 export async function stuckTransactions(engine: Needs, page: { limit: number; skip: number }): Promise<StuckPage> {
+  // The datastore's clock, as leases are judged (an estimate: fractional ms).
   const now = engine.clock.now();
   const found: StuckTransaction[] = [];
   for (let scanned = 0; found.length < page.skip + page.limit && scanned < MAX_SCAN; scanned += SCAN_PAGE) {

@@ -15,6 +15,10 @@ export interface MinimalApp {
   engine: Engine;
   models: Record<string, { find(c: object): Promise<Record<string, unknown>[]>; findOne(c: object): Promise<Record<string, unknown> | undefined>; count(c: object): Promise<number> }>;
   http: () => request.Agent;
+  /** sails.reloadActions(): every hook registers its actions again, then the app's controllers. */
+  reloadActions(): Promise<void>;
+  /** The identities of the loaded hooks, in Sails' order. */
+  hooks: string[];
   lower(): Promise<void>;
 }
 
@@ -55,8 +59,8 @@ function adapterOf(target: Target): Record<string, unknown> {
 }
 
 /**
- * Three models: `wallet` (transactional, with an allowlist), `receipt` (transactional and
- * financial) and `note` (unmarked: Sails' own blueprints).
+ * Three models: `wallet` (transactional, with an allowlist, and its `receipts`), `receipt`
+ * (transactional and financial) and `note` (unmarked: Sails' own blueprints).
  */
 export function models(target: Target): Record<string, unknown> {
   const id = target.adapter === 'mongo' ? { type: 'string', required: true, columnName: '_id' } : { type: 'string', required: true };
@@ -65,13 +69,13 @@ export function models(target: Target): Record<string, unknown> {
     wallet: {
       transactional: true,
       http: { create: ['owner', 'balance', 'tags'], update: ['owner', 'tags'], destroy: true },
-      attributes: { id, owner: { type: 'string', required: true, maxLength: 50 }, balance: { ...money, min: 0, defaultsTo: 0 }, tags: { type: 'json' } },
+      attributes: { id, owner: { type: 'string', required: true, maxLength: 50 }, balance: { ...money, min: 0, defaultsTo: 0 }, tags: { type: 'json' }, receipts: { collection: 'receipt', via: 'wallet' } },
     },
     receipt: {
       transactional: true,
       financial: true,
       http: { create: ['amount'], update: ['memo'] },
-      attributes: { id, amount: { ...money, required: true, min: 1 }, memo: { type: 'string', allowNull: true } },
+      attributes: { id, amount: { ...money, required: true, min: 1 }, memo: { type: 'string', allowNull: true }, wallet: { model: 'wallet' } },
     },
     note: { attributes: { id, text: { type: 'string' } } },
   };
@@ -79,7 +83,7 @@ export function models(target: Target): Record<string, unknown> {
 
 export async function liftMinimal(target: Target, options: MinimalOptions = {}): Promise<MinimalApp> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const Sails = require('sails').constructor as new () => { lift(config: object, cb: (err?: Error) => void): void; lower(cb: (err?: Error) => void): void; hooks: Record<string, unknown>; models: MinimalApp['models'] };
+  const Sails = require('sails').constructor as new () => { lift(config: object, cb: (err?: Error) => void): void; lower(cb: (err?: Error) => void): void; reloadActions(cb: (err?: Error) => void): void; hooks: Record<string, unknown>; models: MinimalApp['models'] };
   const appPath = mkdtempSync(join(tmpdir(), 'transact-minimal-app-'));
   writeFileSync(join(appPath, 'package.json'), JSON.stringify({ name: 'minimal-app', private: true }));
   const app = new Sails();
@@ -116,6 +120,8 @@ export async function liftMinimal(target: Target, options: MinimalOptions = {}):
     engine: (app.hooks.transact as { engine: Engine }).engine,
     models: app.models,
     http: () => request.agent(expressApp),
+    reloadActions: () => new Promise<void>((resolve, reject) => app.reloadActions((err) => (err ? reject(err) : resolve()))),
+    hooks: Object.keys(app.hooks),
     lower: () => new Promise<void>((resolve, reject) => app.lower((err) => (err ? reject(err) : resolve()))),
   };
 }
