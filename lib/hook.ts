@@ -10,7 +10,7 @@ import { forbidDestroy, isFinancial } from './history-guard';
 import { installHttp, type InstalledHttp } from './http';
 import type { HttpApp } from './http/types';
 import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models';
-import { type InstalledOps, installOps, type OpsSails } from './ops';
+import { type InstalledOps, installOps } from './ops';
 import { ownerToken, type RecoverySummary } from './recovery';
 import { Scheduler } from './scheduler';
 import type { TransactionOptions } from './schema';
@@ -79,7 +79,7 @@ export function transactHook(sails: SailsApp): TransactHook {
     initialize(this: TransactHook, done) {
       if (typeof sails.registerAction === 'function') http = installHttp(this, sails as unknown as HttpApp, config);
       // The ops page's actions exist from the start (its routes bind before the engine is up; they answer 503 until it is).
-      if (config.ops !== false) ops = installOps(this, opsView(sails), config.ops);
+      if (config.ops !== false) ops = installOps(this, sails, config.ops);
       // The hook's actions replace the blueprints' of the same identities: register them once the
       // blueprints hook has registered its own (it does so when the ORM has loaded).
       const ready = sails.hooks?.blueprints === undefined ? 'hook:orm:loaded' : ['hook:orm:loaded', 'hook:blueprints:loaded'];
@@ -157,18 +157,4 @@ export function transactHook(sails: SailsApp): TransactHook {
   }
 
   return hook;
-}
-
-/** What the ops page needs of the app: Sails' registry and router, which a loaded app always has. */
-function opsView(sails: SailsApp): OpsSails {
-  const { registerAction, router } = sails;
-  if (registerAction === undefined || router === undefined) throw new Error("sails-hook-transact: config.transact.ops needs Sails' router and action registry");
-  return {
-    registerAction: (action, identity, force) => registerAction(action, identity, force),
-    router,
-    on: (event, handler) => sails.on(event, handler),
-    models: sails.models,
-    config: sails.config,
-    log: sails.log,
-  };
 }

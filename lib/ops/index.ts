@@ -16,7 +16,6 @@ import { formOf, OpsHttpError, type OpsRequest, type OpsResponse, paramOf, query
 import { errorPage, historyPage, links, type ListFilters, listPage, type PageContext, STATES, stuckPage, transactionPage } from './pages';
 import { queriesFor, type TransactionQuery } from './queries';
 import { OPS_CSS } from './style';
-import type { SafeHtml } from './html';
 import type { TxState } from '../types';
 
 export type { OpsRequest, OpsResponse } from './http';
@@ -40,11 +39,11 @@ export interface OpsConfig {
   maxScan: number;
 }
 
-/** The part of a Sails app the ops page uses. */
+/** The part of a Sails app the ops page uses (a lifted app has them all; the types say optional for apps loaded without HTTP). */
 export interface OpsSails {
-  registerAction(action: (req: OpsRequest, res: OpsResponse) => unknown, identity: string, force?: boolean): void;
+  registerAction?(action: (req: OpsRequest, res: OpsResponse) => unknown, identity: string, force?: boolean): void;
   on(event: 'router:before', handler: () => void): void;
-  router: { bind(path: string, target: { action: string }, verb?: string): void };
+  router?: { bind(path: string, target: { action: string }, verb?: string): void };
   models: Record<string, WaterlineModel>;
   config: { policies?: Record<string, unknown> };
   log: { warn(...args: unknown[]): void; error(...args: unknown[]): void };
@@ -66,7 +65,7 @@ const ID = /^[A-Za-z0-9_:.-]{1,200}$/;
 const MODEL = /^[a-z][a-z0-9_]{0,60}$/;
 const MAX_REASON = 400;
 const MAX_PAGE = 100_000;
-/** Settle results and notices the pages show after a redirect: a fixed set, never reflected text. */
+/** What the pages say after a redirect (`?done=`): a fixed set, so no text from the URL is ever shown. */
 const NOTICES: Record<string, string> = {
   reversed: 'Reversed: this is the new transaction that undoes the original.',
   settled: 'Settled: rolled back through recovery.',
@@ -101,6 +100,8 @@ function statusOf(code: string): number {
  */
 export function installOps(hook: { engine?: Engine }, sails: OpsSails, config: OpsConfig): InstalledOps {
   const base = config.path;
+  const { router } = sails;
+  if (sails.registerAction === undefined || router === undefined) throw new Error("sails-hook-transact: config.transact.ops needs Sails' router and action registry");
 
   /** Runs one page: a refusal (bad input, no actor, bad token, engine refusal) is a 4xx page; nothing is written. */
   const action = (name: string, handler: (req: OpsRequest, res: OpsResponse, engine: Engine, page: PageContext) => Promise<void>) => {
@@ -255,18 +256,18 @@ export function installOps(hook: { engine?: Engine }, sails: OpsSails, config: O
     [OPS_ACTIONS.stylesheet, stylesheet],
   ];
   const registerActions = (): void => {
-    for (const [identity, fn] of actions) sails.registerAction(fn, identity, true);
+    for (const [identity, fn] of actions) sails.registerAction?.(fn, identity, true);
   };
   registerActions();
 
   sails.on('router:before', () => {
-    sails.router.bind(`GET ${base}`, { action: OPS_ACTIONS.list });
-    sails.router.bind(`GET ${base}/ops.css`, { action: OPS_ACTIONS.stylesheet });
-    sails.router.bind(`GET ${base}/stuck`, { action: OPS_ACTIONS.stuck });
-    sails.router.bind(`GET ${base}/transactions/:id`, { action: OPS_ACTIONS.transaction });
-    sails.router.bind(`POST ${base}/transactions/:id/reverse`, { action: OPS_ACTIONS.reverse });
-    sails.router.bind(`POST ${base}/transactions/:id/settle`, { action: OPS_ACTIONS.settle });
-    sails.router.bind(`GET ${base}/history/:model/:id`, { action: OPS_ACTIONS.history });
+    router.bind(`GET ${base}`, { action: OPS_ACTIONS.list });
+    router.bind(`GET ${base}/ops.css`, { action: OPS_ACTIONS.stylesheet });
+    router.bind(`GET ${base}/stuck`, { action: OPS_ACTIONS.stuck });
+    router.bind(`GET ${base}/transactions/:id`, { action: OPS_ACTIONS.transaction });
+    router.bind(`POST ${base}/transactions/:id/reverse`, { action: OPS_ACTIONS.reverse });
+    router.bind(`POST ${base}/transactions/:id/settle`, { action: OPS_ACTIONS.settle });
+    router.bind(`GET ${base}/history/:model/:id`, { action: OPS_ACTIONS.history });
   });
 
   if (!hasOpsPolicy(sails.config.policies)) {
@@ -290,4 +291,3 @@ function hasOpsPolicy(policies: Record<string, unknown> | undefined): boolean {
   });
 }
 
-export type { SafeHtml };
