@@ -47,6 +47,10 @@ module.exports.policies = {
   'user/create': ['authenticated', 'isAdmin'],
   'user/*': ['authenticated', 'isAdmin'],
   'admin/*': true, // the admin page checks its cookie session, role and CSRF token itself (api/lib/admin-page.js)
+  // The hook's ops page (/admin/ops, config/transact.js): anyone signed in to the admin page may
+  // look; who may act is its `actor` (admins only). Its CSRF token is its own. (More specific
+  // than 'transact/*' above, so it replaces those policies: Sails' policies are not cumulative.)
+  'transact/ops/*': 'adminSession',
   'token/*': false, // reads; its writes are the blueprint writes above (closed by the hook: 405)
   // transactlog/transactlock: the hook closes their blueprints itself (reads 403, writes 405).
 };

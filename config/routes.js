@@ -34,7 +34,6 @@ module.exports.routes = {
   'POST /admin/act/:action': { action: 'admin/act' },
   'GET /admin/reconciliation': { action: 'admin/reconciliation' },
   'POST /admin/reconciliation': { action: 'admin/reconciliation' },
-  'GET /admin/transactions': { action: 'admin/transactions' },
-  'GET /admin/transactions/:id': { action: 'admin/transaction' },
-  'GET /admin/history/:model/:id': { action: 'admin/history' },
+  // /admin/ops/…: the hook's ops page (transactions, one transaction and its reversal, stuck
+  // transactions, a document's history), mounted in config/transact.js; its routes are the hook's.
 };

@@ -2,6 +2,17 @@
  * sails-hook-transact settings (all optional; the defaults are shown in the README).
  */
 module.exports.transact = {
+  /**
+   * The hook's ops page at /admin/ops, behind the admin page's session (policy adminSession in
+   * config/policies.js). Every role may look; only an admin acts (reverse, settle), and that
+   * admin's username is recorded with what they did.
+   */
+  ops: {
+    path: '/admin/ops',
+    title: 'Fund operations',
+    back: { href: '/admin', label: 'Fund admin' },
+    actor: (req) => require('../api/lib/admin').opsActor(req),
+  },
   datastore: 'default',
   leaseMs: 30000,
   lockTimeoutMs: 10000,

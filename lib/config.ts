@@ -6,6 +6,7 @@ import Joi from 'joi';
 import { newId } from './ids';
 import type { EngineOptions } from './engine';
 import type { RoutesConfig } from './http/rest';
+import type { OpsConfig } from './ops';
 import type { JobDefinition } from './scheduler';
 
 export interface TransactConfig extends EngineOptions {
@@ -35,7 +36,17 @@ export interface TransactConfig extends EngineOptions {
    * sails-disk, which have no transactions of their own, it always runs through the engine.
    */
   waterlineTransactions: 'native' | 'engine';
+  /**
+   * The ops page (lib/ops): off unless given. `{path, actor}` mounts it at `path`, behind the
+   * app's policies for `transact/ops/*`; `actor(req)` names who acts (null: read only).
+   */
+  ops: OpsConfig | false;
 }
+
+/** What the app writes in `config.transact.ops`; the rest has defaults. */
+export type OpsSettings = Pick<OpsConfig, 'path' | 'actor'> & Partial<OpsConfig>;
+
+export const OPS_DEFAULTS: Omit<OpsConfig, 'path' | 'actor'> = { title: 'Transactions', back: null, pageSize: 50, maxScan: 20_000 };
 
 export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
   datastore: 'default',
@@ -53,6 +64,7 @@ export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
   protocol: 'auto',
   routes: false,
   waterlineTransactions: 'native',
+  ops: false,
 };
 
 const schema = Joi.object<TransactConfig>({
@@ -78,6 +90,23 @@ const schema = Joi.object<TransactConfig>({
     }),
   ).required(),
   waterlineTransactions: Joi.string().valid('native', 'engine').required(),
+  ops: Joi.alternatives()
+    .try(
+      Joi.valid(false),
+      Joi.object({
+        // An absolute path of plain segments, no trailing slash: it is put into links and the CSRF cookie's Path.
+        path: Joi.string().pattern(/^(\/[A-Za-z0-9_-]+)+$/).max(200).required(),
+        actor: Joi.function().required(),
+        title: Joi.string().min(1).max(100).required(),
+        // A path in the same app (never another origin, never a javascript: URL).
+        back: Joi.alternatives()
+          .try(Joi.valid(null), Joi.object({ href: Joi.string().pattern(/^\/[A-Za-z0-9_\-/]*$/).max(200).required(), label: Joi.string().min(1).max(60).required() }))
+          .required(),
+        pageSize: Joi.number().integer().min(1).max(500).required(),
+        maxScan: Joi.number().integer().min(1).required(),
+      }),
+    )
+    .required(),
   jobs: Joi.object()
     .pattern(
       /^[a-z][a-z0-9-]*$/,
@@ -101,8 +130,9 @@ const schema = Joi.object<TransactConfig>({
  * Fills defaults and checks the result. Without a configured instanceId each process gets a
  * unique one: safe, but a restarted process then waits for its dead transactions' leases.
  */
-export function resolveConfig(given: Partial<TransactConfig> | undefined): TransactConfig {
-  const merged = { ...DEFAULTS, instanceId: `${hostname()}:${process.pid}:${newId()}`, ...given, retry: { ...DEFAULTS.retry, ...given?.retry } };
+export function resolveConfig(given: (Omit<Partial<TransactConfig>, 'ops'> & { ops?: OpsSettings | false }) | undefined): TransactConfig {
+  const ops = given?.ops === undefined || given.ops === false ? false : { ...OPS_DEFAULTS, ...given.ops };
+  const merged = { ...DEFAULTS, instanceId: `${hostname()}:${process.pid}:${newId()}`, ...given, retry: { ...DEFAULTS.retry, ...given?.retry }, ops };
   const { error, value } = schema.validate(merged, { abortEarly: true, convert: false });
   if (error !== undefined) throw new Error(`sails-hook-transact: invalid config.transact: ${error.message}`);
   return value;

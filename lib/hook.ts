@@ -4,12 +4,13 @@
  * and stops it on lower, installs the HTTP layer (lib/http: transactional blueprints, and the REST
  * endpoints when configured), and exposes `sails.transact(...)` and `sails.hooks.transact`.
  */
-import { resolveConfig, type TransactConfig } from './config';
+import { type OpsSettings, resolveConfig, type TransactConfig } from './config';
 import { Engine, type TransactionResult } from './engine';
 import { forbidDestroy, isFinancial } from './history-guard';
 import { installHttp, type InstalledHttp } from './http';
 import type { HttpApp } from './http/types';
 import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models';
+import { type InstalledOps, installOps } from './ops';
 import { ownerToken, type RecoverySummary } from './recovery';
 import { Scheduler } from './scheduler';
 import type { TransactionOptions } from './schema';
@@ -22,15 +23,17 @@ import { installWaterlineTransactions, type RegisteredDatastore } from './waterl
 /** The part of a Sails app the hook touches. */
 export interface SailsApp {
   config: {
-    transact?: Partial<TransactConfig>;
+    transact?: Omit<Partial<TransactConfig>, 'ops'> & { ops?: OpsSettings | false };
     datastores: Record<string, { adapter: unknown }>;
+    /** Read by lib/ops, to warn when nothing guards the ops page. */
+    policies?: Record<string, unknown>;
     orm: { moduleDefinitions?: { models?: Record<string, unknown>; adapters?: Record<string, unknown> } };
   };
   models: Record<string, WaterlineModel>;
   log: { info(...args: unknown[]): void; warn(...args: unknown[]): void; error(...args: unknown[]): void; verbose(...args: unknown[]): void };
   hooks?: Record<string, unknown>;
-  /** Sails' action registry and router (lib/http uses them). */
-  registerAction?: HttpApp['registerAction'];
+  /** Sails' action registry and router (lib/http and lib/ops use them): Sails takes any `(req, res)` function. */
+  registerAction?(action: (req: never, res: never) => unknown, identity: string, force?: boolean): void;
   router?: HttpApp['router'];
   after(event: string | string[], handler: () => void): void;
   on(event: string, handler: () => void): void;
@@ -56,12 +59,13 @@ export interface TransactHook {
   scheduler?: Scheduler;
   /** Runs one recovery pass now (the timer does this on its own). */
   recover(): Promise<RecoverySummary>;
-  /** Sails calls it on sails.reloadActions(): the hook's blueprint and REST actions, again. */
+  /** Sails calls it on sails.reloadActions(): the hook's blueprint, REST and ops page actions, again. */
   registerActions(cb: (err?: Error) => void): void;
 }
 
 export function transactHook(sails: SailsApp): TransactHook {
   let config: TransactConfig;
+  let ops: InstalledOps | undefined;
   let http: InstalledHttp | undefined;
 
   const hook: TransactHook = {
@@ -78,6 +82,8 @@ export function transactHook(sails: SailsApp): TransactHook {
     // Sails copies this definition into its own hook object, which is `this` in these methods.
     initialize(this: TransactHook, done) {
       if (typeof sails.registerAction === 'function') http = installHttp(this, sails as unknown as HttpApp, config);
+      // The ops page's actions exist from the start (its routes bind before the engine is up; they answer 503 until it is).
+      if (config.ops !== false) ops = installOps(this, sails, config.ops);
       // The hook's actions replace the blueprints' of the same identities: register them once the
       // blueprints hook has registered its own (it does so when the ORM has loaded).
       const ready = sails.hooks?.blueprints === undefined ? 'hook:orm:loaded' : ['hook:orm:loaded', 'hook:blueprints:loaded'];
@@ -95,6 +101,7 @@ export function transactHook(sails: SailsApp): TransactHook {
     registerActions(cb) {
       try {
         http?.registerActions();
+        ops?.registerActions();
       } catch (err) {
         cb(err instanceof Error ? err : new Error(String(err)));
         return;

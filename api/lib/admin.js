@@ -9,7 +9,7 @@ const { atLeast } = require('./roles');
 const fund = require('./fund');
 const gateway = require('./gateway-client');
 const dropped = require('./dropped-orders');
-const { stuckTransactions, settleStuck, isTransactError } = require('../hooks/transact');
+const { stuckTransactions } = require('../hooks/transact');
 
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
@@ -54,6 +54,12 @@ function validCsrf(session, token) {
 /** What a role may see and do on the page. */
 function rightsOf(role) {
   return { act: atLeast(role, 'admin'), reconcile: atLeast(role, 'monitor') || role === 'readonly' };
+}
+
+/** The hook's ops page's `actor`: the signed-in admin's username; any other role only looks. */
+function opsActor(req) {
+  const me = req.session && req.session.me;
+  return me && rightsOf(me.role).act ? me.username : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,21 +242,4 @@ async function resolveItem(app, kind, id, me, note) {
   if (!done) throw new AdminError(409, `${kind} ${id} does not need attention`);
 }
 
-/** Rolls a stuck transaction back through recovery, then records who and why on its log. */
-async function rollbackStuck(app, txId, me, why) {
-  try {
-    const { outcome } = await settleStuck(app.hooks.transact.engine, txId, { by: me.username, reason: why || null });
-    return outcome;
-  } catch (err) {
-    if (isTransactError(err, 'not_found')) throw new AdminError(404, err.message);
-    if (isTransactError(err, 'not_stuck')) throw new AdminError(409, err.message);
-    throw err;
-  }
-}
-
-/** Reverses a committed transaction; the reason on the reversal names who and when. */
-async function reverseTransaction(app, txId, me, why) {
-  return app.hooks.transact.engine.reverse(txId, { reason: `${why} (${stamp(me)})`.slice(0, 500) });
-}
-
-module.exports = { AdminError, login, newCsrfToken, validCsrf, rightsOf, dashboard, attention, retryItem, resolveItem, rollbackStuck, reverseTransaction, HOUR, DAY, STATES };
+module.exports = { AdminError, login, newCsrfToken, validCsrf, rightsOf, opsActor, dashboard, attention, retryItem, resolveItem, HOUR, DAY, STATES };
