@@ -2,7 +2,7 @@
  * The hook's configuration (`sails.config.transact`), with its defaults and its checks.
  */
 import { hostname } from 'node:os';
-import Joi from 'joi';
+import Joi = require('joi');
 import { newId } from './ids';
 import type { EngineOptions } from './engine';
 import type { RoutesConfig } from './http/rest';

@@ -4,7 +4,7 @@
  * error fails fast. Only idempotent calls are retried; the store wrapper below makes the
  * non-idempotent ones safe by checking, after an ambiguous failure, whether the first try landed.
  */
-import retry from 'async-retry';
+import retry = require('async-retry');
 import { isDeepStrictEqual } from 'node:util';
 import type { AtomicStore } from './store';
 import type { FencedWrite } from './operations';

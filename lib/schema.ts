@@ -2,7 +2,7 @@
  * Strict input checks, before anything is written: the shape of operations and options with
  * joi, then each operation against its model's attributes. Errors carry a code and a path.
  */
-import Joi from 'joi';
+import Joi = require('joi');
 import { TransactError } from './errors';
 import type { ModelInfo } from './model-info';
 import type { CrashPolicy, Operation } from './types';

@@ -165,15 +165,16 @@ describe('the packed hook in a new Sails app (sails-disk)', function () {
 
   it('writes through the transactional blueprints, logged, and refuses what the allowlist does not allow', async function () {
     const created = await fetch(`${base}/account`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ owner: 'dee', balance: 40 }) });
-    expect(created.status).to.equal(200);
+    expect(created.status).to.equal(201);
     const account = (await created.json()) as { id: string };
     const patched = await fetch(`${base}/account/${account.id}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ owner: 'dee2' }) });
     expect(patched.status).to.equal(200);
     const refused = await fetch(`${base}/account/${account.id}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ balance: 1e6 }) });
-    expect(refused.status).to.equal(403);
+    expect(refused.status).to.equal(400);
+    expect(((await refused.json()) as { error: { code: string; path: string } }).error).to.include({ code: 'validation_failed', path: 'body.balance' });
     const history = await fetch(`${base}/transact/history/account/${account.id}`, { headers: { 'x-user': 'ops' } });
-    const versions = ((await history.json()) as { versions: { state: { owner: string; balance: number } }[] }).versions;
-    expect(versions.map((v) => [v.state.owner, v.state.balance])).to.deep.equal([
+    const versions = ((await history.json()) as { versions: { after: { owner: string; balance: number } }[] }).versions;
+    expect(versions.map((v) => [v.after.owner, v.after.balance])).to.deep.equal([
       ['dee', 40],
       ['dee2', 40],
     ]);

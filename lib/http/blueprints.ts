@@ -10,7 +10,7 @@
  * the log holds whole documents; it is read through the REST endpoints, under their policies).
  * Unmarked models keep Sails' blueprints.
  */
-import type Joi from 'joi';
+import Joi = require('joi');
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../models';
 import type { WaterlineModel } from '../waterline';
 import { sendEngineError, sendError, serverError } from './respond';

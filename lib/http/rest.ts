@@ -4,7 +4,7 @@
  * them in its own config/policies.js (`'transact/*'`, `'transact/reverse'`, …) exactly as its
  * own actions.
  */
-import Joi from 'joi';
+import Joi = require('joi');
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../models';
 import { listTransactions, settleStuck, stuckTransactions, type TransactionQuery } from '../queries';
 import type { TransactionOptions } from '../schema';

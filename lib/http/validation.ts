@@ -3,7 +3,7 @@
  * built from a model's attributes and its `http` allowlist; nothing is converted (a "5" is not
  * a number), unknown fields are refused, the first problem answers with its path.
  */
-import Joi from 'joi';
+import Joi = require('joi');
 import type { WaterlineAttribute, WaterlineModel } from '../waterline';
 import type { HttpErrorCode } from './status';
 
