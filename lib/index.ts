@@ -5,5 +5,6 @@
 import { TransactError, isTransactError } from './errors';
 import { transactHook } from './hook';
 import { newId } from './ids';
+import { CommittedReads, findAction, findOneAction } from './reads';
 
-export = Object.assign(transactHook, { transactHook, newId, TransactError, isTransactError });
+export = Object.assign(transactHook, { transactHook, newId, TransactError, isTransactError, CommittedReads, findAction, findOneAction });

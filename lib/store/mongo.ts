@@ -1,6 +1,10 @@
-import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TransactError } from '../errors';
+import { documentKey } from '../operations';
+import { heldCount, stableRead } from '../reads/view';
+import { ACTIVE_STATES, type Fence, type LockDocument, type LogDocument, type LogGuard, type LogPatch, type TxState } from '../types';
 import type { WaterlineModel } from '../waterline';
-import { acceptedFences, type AtomicStore, type FencedWrite, fencedOut, fenceToken, toLockDocument, toLogDocument } from './store';
+import { acceptedFences, type AtomicStore, type FencedWrite, fencedOut, fenceToken, type StoreView, toLockDocument, toLogDocument, type ViewRequest } from './store';
 import type { ModelResolver } from './waterline-writes';
 
 /** The few mongodb driver calls used here, typed structurally (the driver is sails-mongo's). */
@@ -118,6 +122,25 @@ function guardFilter(id: string, guard: LogGuard): Record<string, unknown> {
   return filter;
 }
 
+/** The transaction id of a fence token `txId.epoch` (ids of archived attempts contain a dot too: split at the last). */
+export function fenceOwner(token: string): string {
+  const dot = token.lastIndexOf('.');
+  return dot === -1 ? token : token.slice(0, dot);
+}
+
+/** How often a committed read tries for a stable view before it gives up (`unavailable`). */
+const VIEW_ATTEMPTS = 12;
+/** Committed transactions stay committed: remembering some saves the first attempt of most reads. */
+const COMMITTED_MEMORY = 10_000;
+
+interface RowsRead {
+  rows: Record<string, unknown>[][];
+  /** Per request, `model:id` of each row, in order. */
+  keys: string[][];
+  /** `model:id` → fence owner, for every row that carries a fence. */
+  writers: Map<string, string>;
+}
+
 /** MongoDB (and FerretDB): updateOne with a guarded filter is atomic per document; _id is unique. */
 export class MongoStore implements AtomicStore {
   readonly kind = 'mongo' as const;
@@ -125,6 +148,8 @@ export class MongoStore implements AtomicStore {
   readonly fenceField = FENCE_FIELD;
   private readonly logs: Collection;
   private readonly locks: Collection;
+  /** Transactions seen committed (a final state), oldest first: known without a read at t. */
+  private readonly committed = new Set<string>();
 
   constructor(private readonly db: MongoDb, logCollection: string, lockCollection: string, private readonly modelOf: ModelResolver) {
     this.logs = db.collection(logCollection);
@@ -256,4 +281,75 @@ export class MongoStore implements AtomicStore {
       }
     }
   }
+
+  /**
+   * No snapshot across documents here: logs (L1), rows (t), logs again (L2), rows again (t'). The
+   * read stands when the logs bracket t consistently (see stableRead) and the second rows are the
+   * same documents with the same fences as the first — so no transaction's write landed on any of
+   * them in between (a fence changes with every new writer). Else it tries again, with the rows'
+   * writers added to L1, up to VIEW_ATTEMPTS times; under constant writes to the very documents
+   * read, it may then give up with `unavailable`.
+   */
+  async readView(requests: readonly ViewRequest[]): Promise<StoreView> {
+    let known = new Set<string>();
+    const limited = [...new Set(requests.filter((request) => request.limit !== undefined).map((request) => request.model))];
+    for (let attempt = 0; attempt < VIEW_ATTEMPTS; attempt++) {
+      const l1 = await this.viewLogs(known);
+      const first = await this.readRows(requests, l1);
+      const writers = new Set(first.writers.values());
+      const l2 = await this.viewLogs(new Set([...l1.keys(), ...writers]));
+      // Writers seen committed before this read began were committed at t too (committed is final).
+      for (const writer of writers) if (this.committed.has(writer) && !l1.has(writer) && l2.get(writer)?.state === 'committed') l1.set(writer, l2.get(writer) as LogDocument);
+      for (const log of l2.values()) if (log.state === 'committed') this.remember(log.id);
+      if (stableRead(l1, l2, writers, limited)) {
+        const second = await this.readRows(requests, l1);
+        if (sameRows(first, second)) return { rows: first.rows, writers: first.writers, logs: l2 };
+      }
+      known = new Set([...known, ...writers]);
+      await sleep(Math.random() * Math.min(100, 2 ** attempt));
+    }
+    throw new TransactError('unavailable', `a committed read of ${requests.map((request) => request.model).join(', ')} found no stable view in ${VIEW_ATTEMPTS} attempts: its documents are written continuously`);
+  }
+
+  private remember(txId: string): void {
+    if (this.committed.has(txId)) return;
+    this.committed.add(txId);
+    if (this.committed.size > COMMITTED_MEMORY) this.committed.delete(this.committed.values().next().value as string);
+  }
+
+  /** Every unfinished log, and the given ones whatever their state, in one query. */
+  private async viewLogs(ids: ReadonlySet<string>): Promise<Map<string, LogDocument>> {
+    const active = { state: { $in: [...ACTIVE_STATES] } };
+    const filter = ids.size === 0 ? active : { $or: [active, { _id: { $in: [...ids] } }] };
+    const docs = await this.logs.find(filter).toArray();
+    return new Map(docs.map((doc) => { const log = toLogDocument(fromMongo(doc)); return [log.id, log]; }));
+  }
+
+  /** Each request through Waterline (its criteria semantics), keeping the fence field. */
+  private async readRows(requests: readonly ViewRequest[], logs: ReadonlyMap<string, LogDocument>): Promise<RowsRead> {
+    const rows: RowsRead['rows'] = [];
+    const keys: RowsRead['keys'] = [];
+    const writers = new Map<string, string>();
+    for (const request of requests) {
+      const model = this.modelOf(request.model);
+      const extra = request.limit === undefined ? undefined : request.limit + heldCount(logs.values(), request.model);
+      const found = await model.find({ where: request.where, sort: request.sort, ...(extra === undefined ? {} : { limit: extra }) }).meta({ transactFence: true });
+      for (const row of found) {
+        const fence = row[FENCE_FIELD];
+        delete row[FENCE_FIELD];
+        if (typeof fence === 'string') writers.set(documentKey(request.model, String(row[model.primaryKey])), fenceOwner(fence));
+      }
+      rows.push(found);
+      keys.push(found.map((row) => documentKey(request.model, String(row[model.primaryKey]))));
+    }
+    return { rows, keys, writers };
+  }
+
+}
+
+/** The same documents, in the same order, with the same fences (contents may differ only under a writer that was unfinished). */
+function sameRows(first: RowsRead, second: RowsRead): boolean {
+  if (first.writers.size !== second.writers.size) return false;
+  for (const [key, writer] of first.writers) if (second.writers.get(key) !== writer) return false;
+  return first.keys.every((keys, i) => keys.length === second.keys[i].length && keys.every((key, j) => key === second.keys[i][j]));
 }
