@@ -108,10 +108,11 @@ export function committedRows(model: string, primaryKey: string, query: ParsedQu
 }
 
 /**
- * sails-mongo has no snapshot across documents, so its store reads the logs (L1), then the rows,
- * then the logs again (L2), and keeps the read only if it is the same as one taken at the rows'
- * instant t. L1 and L2 bracket t, and a log's state only moves forward (pending → committed, or
- * → rolling-back → rolled-back; a keyed reopen moves its epoch):
+ * sails-mongo has no snapshot across documents, so its store reads the logs (L1: every lock
+ * holder on the requested models, plus writers already known), then the rows (t), then the logs
+ * again (L2: the same, plus the rows' writers), then the rows again, and keeps the read only if it
+ * is the same as one taken at t. L1 and L2 bracket t, and a log's state only moves forward
+ * (pending → committed, or → rolling-back → rolled-back; a keyed reopen moves its epoch):
  *   - a transaction in L1 whose state and epoch are equal in L2 had them at t too;
  *   - a writer of a row (its fence) that is not in L1 but unfinished in L2 was unfinished at t (it
  *     had already written that row, so it existed): its images are before-images either way;
@@ -121,7 +122,8 @@ export function committedRows(model: string, primaryKey: string, query: ParsedQu
  *     documents that are not among the rows; their before-images are what was stored at t (it had
  *     locked them, so nobody else wrote them), so answering them from L2 is right;
  *   - with a limit, the rows were read for L1's count of held documents: L2 must not hold more.
- * Rows themselves are read once, at t. Returns whether the read stands.
+ * The store also requires the second rows to be the same documents with the same fences (no new
+ * writer landed on any of them); this function is the part about the logs.
  */
 export function stableRead(l1: ReadonlyMap<string, LogDocument>, l2: ReadonlyMap<string, LogDocument>, rowWriters: Iterable<string>, limitedModels: readonly string[] = []): boolean {
   for (const [id, first] of l1) {

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactError } from '../errors';
 import { documentKey } from '../operations';
 import { heldCount, stableRead } from '../reads/view';
-import { ACTIVE_STATES, type Fence, type LockDocument, type LogDocument, type LogGuard, type LogPatch, type TxState } from '../types';
+import { type Fence, type LockDocument, type LogDocument, type LogGuard, type LogPatch, type TxState } from '../types';
 import type { WaterlineModel } from '../waterline';
 import { acceptedFences, type AtomicStore, type FencedWrite, fencedOut, fenceToken, type StoreView, toLockDocument, toLogDocument, type ViewRequest } from './store';
 import type { ModelResolver } from './waterline-writes';
@@ -292,12 +292,13 @@ export class MongoStore implements AtomicStore {
    */
   async readView(requests: readonly ViewRequest[]): Promise<StoreView> {
     let known = new Set<string>();
+    const prefixes = new Set(requests.map((request) => `${request.model}:`));
     const limited = [...new Set(requests.filter((request) => request.limit !== undefined).map((request) => request.model))];
     for (let attempt = 0; attempt < VIEW_ATTEMPTS; attempt++) {
-      const l1 = await this.viewLogs(known);
+      const l1 = await this.viewLogs(known, prefixes);
       const first = await this.readRows(requests, l1);
       const writers = new Set(first.writers.values());
-      const l2 = await this.viewLogs(new Set([...l1.keys(), ...writers]));
+      const l2 = await this.viewLogs(new Set([...l1.keys(), ...writers]), prefixes);
       // Writers seen committed before this read began were committed at t too (committed is final).
       for (const writer of writers) if (this.committed.has(writer) && !l1.has(writer) && l2.get(writer)?.state === 'committed') l1.set(writer, l2.get(writer) as LogDocument);
       for (const log of l2.values()) if (log.state === 'committed') this.remember(log.id);
@@ -317,11 +318,21 @@ export class MongoStore implements AtomicStore {
     if (this.committed.size > COMMITTED_MEMORY) this.committed.delete(this.committed.values().next().value as string);
   }
 
-  /** Every unfinished log, and the given ones whatever their state, in one query. */
-  private async viewLogs(ids: ReadonlySet<string>): Promise<Map<string, LogDocument>> {
-    const active = { state: { $in: [...ACTIVE_STATES] } };
-    const filter = ids.size === 0 ? active : { $or: [active, { _id: { $in: [...ids] } }] };
-    const docs = await this.logs.find(filter).toArray();
+  /**
+   * The logs of every transaction holding a lock on a document of the requested models — every
+   * unfinished transaction with steps on them holds such a lock, from before its first write until
+   * after its commit or compensation — and the given ones, whatever their state. The lock
+   * collection holds only what is locked now (small), and logs are then read by _id: cheaper than
+   * a query on the log's state, which FerretDB answers by scanning the whole log.
+   */
+  private async viewLogs(ids: ReadonlySet<string>, prefixes: ReadonlySet<string>): Promise<Map<string, LogDocument>> {
+    const owners = new Set(ids);
+    for (const doc of await this.locks.find({}).toArray()) {
+      const id = String(doc._id);
+      if (prefixes.has(id.slice(0, id.indexOf(':') + 1))) owners.add(String(doc.owner));
+    }
+    if (owners.size === 0) return new Map();
+    const docs = await this.logs.find({ _id: { $in: [...owners] } }).toArray();
     return new Map(docs.map((doc) => { const log = toLogDocument(fromMongo(doc)); return [log.id, log]; }));
   }
 
