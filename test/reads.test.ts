@@ -326,6 +326,8 @@ forEachPath('committed reads', (target, adapter, protocol) => {
 
 interface FundService {
   withdraw(app: LoadedApp, input: { investor: string; amount: number }): Promise<unknown>;
+  deposit(app: LoadedApp, input: { investor: string; amount: number }): Promise<{ payment: Row }>;
+  handleCallback(app: LoadedApp, body: { paymentId: string; status: string; amount: number }): Promise<{ payment: Row }>;
 }
 interface Reconciliation {
   reconcile(app: LoadedApp): Promise<{ ok: boolean; mismatches: unknown[]; stuck: unknown[] }>;
@@ -389,6 +391,39 @@ forEachPath('reconciliation under load', (target, adapter, protocol) => {
     expect(seen.checks).to.be.greaterThan(3);
     expect(seen.mismatched, JSON.stringify(seen.sample)).to.equal(0);
     expect((await reconciliation.reconcile(app)).ok).to.equal(true);
+  });
+});
+
+forEachPath('payment callback answers from committed state', (target, _adapter, protocol) => {
+  let app: LoadedApp;
+  before(async function () {
+    app = await loadApp(target(), { migrate: 'drop', transact: { ...protocolConfig(protocol), lockTimeoutMs: 300 } });
+  });
+  after(async function () {
+    if (app !== undefined) await lowerApp(app);
+  });
+
+  it('never acknowledges a settlement that is still in flight (it may roll back)', async function () {
+    await wipeFund(app);
+    const engine = app.hooks.transact.engine as Engine;
+    const investor = await seedInvestor(app, 'Ann', 0);
+    const { payment } = await fundService.deposit(app, { investor, amount: 5_000 });
+    const body = { paymentId: payment.paymentId as string, status: 'succeeded', amount: 5_000 };
+    // Another settlement of this payment has written 'succeeded' and not committed yet.
+    const held = holdTransaction(engine, async (tx) => {
+      await tx.update('payment', payment.id as string, { status: 'succeeded' });
+    });
+    await held.ready;
+    let answer: unknown;
+    try {
+      answer = await fundService.handleCallback(app, body).then((view) => view.payment.status, (err: { code?: string }) => err.code);
+    } finally {
+      await held.finish(false); // ... and it rolls back
+    }
+    expect(answer, 'the gateway must retry, not be told "succeeded"').to.equal('lock_timeout');
+    const settled = await fundService.handleCallback(app, body);
+    expect(settled.payment).to.include({ status: 'succeeded', settlements: 1 });
+    expect((await app.models.investor.findOne({ id: investor }))?.cash).to.equal(5_000);
   });
 });
 
