@@ -299,12 +299,13 @@ export class MongoStore implements AtomicStore {
     this.viewStats.reads++;
     for (let attempt = 0; attempt < VIEW_ATTEMPTS; attempt++) {
       this.viewStats.attempts++;
-      const l1 = await this.viewLogs(known, prefixes);
+      // Writers seen committed before this read began were committed at t too (committed is final):
+      // their logs are not read at all — a committed writer's document is read as stored.
+      const unseen = (ids: Iterable<string>): string[] => [...ids].filter((id) => !this.committed.has(id));
+      const l1 = await this.viewLogs(new Set(unseen(known)), prefixes);
       const first = await this.readRows(requests, l1);
       const writers = new Set(first.writers.values());
-      const l2 = await this.viewLogs(new Set([...l1.keys(), ...writers]), prefixes);
-      // Writers seen committed before this read began were committed at t too (committed is final).
-      for (const writer of writers) if (this.committed.has(writer) && !l1.has(writer) && l2.get(writer)?.state === 'committed') l1.set(writer, l2.get(writer) as LogDocument);
+      const l2 = await this.viewLogs(new Set([...l1.keys(), ...unseen(writers)]), prefixes);
       for (const log of l2.values()) if (log.state === 'committed') this.remember(log.id);
       if (stableRead(l1, l2, writers, limited)) {
         const second = await this.readRows(requests, l1);
