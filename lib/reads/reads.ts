@@ -38,7 +38,8 @@ export class CommittedReads {
   /** One document by id (or by criteria matching at most one), committed; null when there is none. */
   async findOne(model: string, idOrCriteria: string | Record<string, unknown>): Promise<Image | null> {
     const info = this.require(model);
-    const where = typeof idOrCriteria === 'string' ? { [info.primaryKey]: idOrCriteria } : idOrCriteria;
+    // An id, a bare where clause, or `{where}` (sort/skip/limit mean nothing for at most one).
+    const where = typeof idOrCriteria === 'string' ? { [info.primaryKey]: idOrCriteria } : 'where' in idOrCriteria ? idOrCriteria.where : idOrCriteria;
     const rows = await this.find(model, { where, limit: 2 });
     if (rows.length > 1) throw new TransactError('validation_failed', `more than one ${model} matches: findOne needs criteria that match at most one`, { path: 'criteria' });
     return rows[0] ?? null;
