@@ -2,6 +2,7 @@ module.exports.blueprints = {
   prefix: '/api',
   shortcuts: false,
   actions: false,
-  // Writes go through the engine (see api/controllers); the REST API over it comes later.
+  // Writes of the models marked `transactional: true` (every model here) reach sails-hook-transact's
+  // actions, which run them through the engine; reads are Sails' own blueprints.
   rest: true,
 };

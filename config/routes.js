@@ -1,7 +1,10 @@
 /**
- * Routes. Explicit endpoints first; then the transactional blueprints (`POST /api/:model`,
- * `PATCH /api/:model/:id`, `DELETE /api/:model/:id`), which run writes through the engine.
- * Reads (`GET /api/:model`, `GET /api/:model/:id`) are Sails' own blueprints.
+ * Routes: the fund's own endpoints and the admin page. Not here, because Sails and the hook bind
+ * them:
+ *  - the blueprints (config/blueprints.js, prefix /api): `POST /api/:model`, `PATCH|PUT|DELETE
+ *    /api/:model/:id` reach sails-hook-transact's transactional actions (every model is marked
+ *    `transactional: true`), reads `GET /api/:model[/:id]` are Sails' own;
+ *  - the hook's REST endpoints (config/transact.js `routes`): /api/transaction…, /api/history….
  */
 module.exports.routes = {
   'GET /': { action: 'home' },
@@ -16,14 +19,10 @@ module.exports.routes = {
   'POST /api/payment/callback': { action: 'fund/payment-callback' },
   'POST /api/withdrawal': { action: 'fund/withdrawal' },
 
-  'POST /api/transaction': { action: 'transaction/run' },
-  'GET /api/transaction': { action: 'transaction/list' },
-  'GET /api/transaction/:id': { action: 'transaction/get' },
-  'POST /api/transaction/:id/reverse': { action: 'transaction/reverse' },
-  'GET /api/history/:model/:id': { action: 'history/get' },
   'GET /api/reconciliation': { action: 'reconciliation/get' },
 
-  'POST /transfers': { action: 'transfer/create' },
+  // Not `transfer/create`: that identity is the Transfer model's blueprint action (the hook's, closed).
+  'POST /transfers': { action: 'transfers/create' },
 
   // The admin page (server-rendered, cookie session, CSRF on every POST; api/controllers/admin)
   'GET /admin': { action: 'admin/dashboard' },
@@ -35,12 +34,6 @@ module.exports.routes = {
   'POST /admin/act/:action': { action: 'admin/act' },
   'GET /admin/reconciliation': { action: 'admin/reconciliation' },
   'POST /admin/reconciliation': { action: 'admin/reconciliation' },
-  'GET /admin/transactions': { action: 'admin/transactions' },
-  'GET /admin/transactions/:id': { action: 'admin/transaction' },
-  'GET /admin/history/:model/:id': { action: 'admin/history' },
-
-  'POST /api/:model': { action: 'crud/create' },
-  'PATCH /api/:model/:id': { action: 'crud/update' },
-  'PUT /api/:model/:id': { action: 'crud/update' },
-  'DELETE /api/:model/:id': { action: 'crud/destroy' },
+  // /admin/ops/…: the hook's ops page (transactions, one transaction and its reversal, stuck
+  // transactions, a document's history), mounted in config/transact.js; its routes are the hook's.
 };

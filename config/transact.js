@@ -2,10 +2,31 @@
  * sails-hook-transact settings (all optional; the defaults are shown in the README).
  */
 module.exports.transact = {
+  /**
+   * The hook's ops page at /admin/ops, behind the admin page's session (policy adminSession in
+   * config/policies.js). Every role may look; only an admin acts (reverse, settle), and that
+   * admin's username is recorded with what they did.
+   */
+  ops: {
+    path: '/admin/ops',
+    title: 'Fund operations',
+    back: { href: '/admin', label: 'Fund admin' },
+    actor: (req) => require('../api/lib/admin').opsActor(req),
+  },
   datastore: 'default',
   leaseMs: 30000,
   lockTimeoutMs: 10000,
   recoveryIntervalMs: 10000,
+  /**
+   * The hook's REST endpoints at /api: /api/transaction (list, run a batch), /api/transaction/:id
+   * (get, /reverse, /settle), /api/transaction/stuck, /api/history/:model/:id. Protected in
+   * config/policies.js under `transact/*`.
+   */
+  routes: {
+    prefix: '/api',
+    who: (req) => (req.me ? `user ${req.me.id}` : 'anonymous'),
+    mayReadHistory: (req, model) => require('../api/lib/roles').mayReadHistory(req, model),
+  },
   jobs: {
     /**
      * Finds payments still pending / orders awaiting payment or paid-not-allocated, asks the

@@ -5,6 +5,8 @@ import { hostname } from 'node:os';
 import Joi from 'joi';
 import { newId } from './ids';
 import type { EngineOptions } from './engine';
+import type { RoutesConfig } from './http/rest';
+import type { OpsConfig } from './ops';
 import type { JobDefinition } from './scheduler';
 
 export interface TransactConfig extends EngineOptions {
@@ -21,7 +23,30 @@ export interface TransactConfig extends EngineOptions {
    * (sails-postgresql), the log protocol elsewhere; 'log': the log protocol everywhere.
    */
   protocol: 'auto' | 'log';
+  /**
+   * The hook's REST endpoints over the log (list, get, run a batch, reverse, history, stuck,
+   * settle): false (the default) or `{prefix, who?, mayReadHistory?}`. Their action identities
+   * are `transact/<name>`, for the app's policies.
+   */
+  routes: RoutesConfig | false;
+  /**
+   * Who runs Waterline's own `datastore.transaction(fn)` on the log's datastore when it is
+   * sails-postgresql: 'native' leaves it to sails-postgresql (BEGIN…COMMIT, nothing logged);
+   * 'engine' runs it through the engine, so it is logged (history, reversal). On sails-mongo and
+   * sails-disk, which have no transactions of their own, it always runs through the engine.
+   */
+  waterlineTransactions: 'native' | 'engine';
+  /**
+   * The ops page (lib/ops): off unless given. `{path, actor}` mounts it at `path`, behind the
+   * app's policies for `transact/ops/*`; `actor(req)` names who acts (null: read only).
+   */
+  ops: OpsConfig | false;
 }
+
+/** What the app writes in `config.transact.ops`; the rest has defaults. */
+export type OpsSettings = Pick<OpsConfig, 'path' | 'actor'> & Partial<OpsConfig>;
+
+export const OPS_DEFAULTS: Omit<OpsConfig, 'path' | 'actor'> = { title: 'Transactions', back: null, pageSize: 50, maxScan: 20_000 };
 
 export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
   datastore: 'default',
@@ -37,6 +62,9 @@ export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
   scheduler: true,
   jobs: {},
   protocol: 'auto',
+  routes: false,
+  waterlineTransactions: 'native',
+  ops: false,
 };
 
 const schema = Joi.object<TransactConfig>({
@@ -52,6 +80,33 @@ const schema = Joi.object<TransactConfig>({
   recoveryIntervalMs: Joi.number().integer().min(0).required(),
   scheduler: Joi.boolean().required(),
   protocol: Joi.string().valid('auto', 'log').required(),
+  routes: Joi.alternatives(
+    Joi.boolean().valid(false),
+    Joi.object({
+      // '' (the root) or /segments: Sails binds it as given, so no trailing slash or pattern characters.
+      prefix: Joi.string().allow('').pattern(/^(\/[A-Za-z0-9_.~-]+)*$/).required(),
+      who: Joi.function(),
+      mayReadHistory: Joi.function(),
+    }),
+  ).required(),
+  waterlineTransactions: Joi.string().valid('native', 'engine').required(),
+  ops: Joi.alternatives()
+    .try(
+      Joi.valid(false),
+      Joi.object({
+        // An absolute path of plain segments, no trailing slash: it is put into links and the CSRF cookie's Path.
+        path: Joi.string().pattern(/^(\/[A-Za-z0-9_-]+)+$/).max(200).required(),
+        actor: Joi.function().required(),
+        title: Joi.string().min(1).max(100).required(),
+        // A path in the same app (never another origin, never a javascript: URL).
+        back: Joi.alternatives()
+          .try(Joi.valid(null), Joi.object({ href: Joi.string().pattern(/^\/[A-Za-z0-9_\-/]*$/).max(200).required(), label: Joi.string().min(1).max(60).required() }))
+          .required(),
+        pageSize: Joi.number().integer().min(1).max(500).required(),
+        maxScan: Joi.number().integer().min(1).required(),
+      }),
+    )
+    .required(),
   jobs: Joi.object()
     .pattern(
       /^[a-z][a-z0-9-]*$/,
@@ -75,8 +130,9 @@ const schema = Joi.object<TransactConfig>({
  * Fills defaults and checks the result. Without a configured instanceId each process gets a
  * unique one: safe, but a restarted process then waits for its dead transactions' leases.
  */
-export function resolveConfig(given: Partial<TransactConfig> | undefined): TransactConfig {
-  const merged = { ...DEFAULTS, instanceId: `${hostname()}:${process.pid}:${newId()}`, ...given, retry: { ...DEFAULTS.retry, ...given?.retry } };
+export function resolveConfig(given: (Omit<Partial<TransactConfig>, 'ops'> & { ops?: OpsSettings | false }) | undefined): TransactConfig {
+  const ops = given?.ops === undefined || given.ops === false ? false : { ...OPS_DEFAULTS, ...given.ops };
+  const merged = { ...DEFAULTS, instanceId: `${hostname()}:${process.pid}:${newId()}`, ...given, retry: { ...DEFAULTS.retry, ...given?.retry }, ops };
   const { error, value } = schema.validate(merged, { abortEarly: true, convert: false });
   if (error !== undefined) throw new Error(`sails-hook-transact: invalid config.transact: ${error.message}`);
   return value;

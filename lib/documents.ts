@@ -51,10 +51,18 @@ export class Documents {
       idsByModel.set(model, (idsByModel.get(model) ?? new Set()).add(id));
     }
     const { fenceField } = this.store;
-    for (const [identity, ids] of idsByModel) {
-      const model = this.modelOf(identity);
-      const query = model.find({ [model.primaryKey]: { in: [...ids] } });
-      for (const row of await (fenceField === null ? query : query.meta({ transactFence: true }))) {
+    const rowsByModel = await Promise.all(
+      [...idsByModel].map(async ([identity, ids]) => {
+        const model = this.modelOf(identity);
+        // One id is an equality, not `in`: FerretDB scans the whole collection for `_id: {$in}`
+        // (MongoDB and PostgreSQL use the primary key either way), and most reads are of one document.
+        const [only] = ids;
+        const query = model.find({ [model.primaryKey]: ids.size === 1 ? only : { in: [...ids] } });
+        return { identity, model, rows: await (fenceField === null ? query : query.meta({ transactFence: true })) };
+      }),
+    );
+    for (const { identity, model, rows } of rowsByModel) {
+      for (const row of rows) {
         const key = documentKey(identity, String(row[model.primaryKey]));
         if (fenceField !== null) {
           fences.set(key, (row[fenceField] as string | undefined) ?? null);

@@ -13,6 +13,7 @@ import { Lease } from './lease';
 import { fingerprint, isDecided, keyedTransactionId, newLog, replayedError, touchedDocuments } from './log';
 import { Locks } from './locks';
 import { describeModel, type ModelInfo } from './model-info';
+import { LOG_IDENTITY } from './models';
 import { documentKey, netActions, planBatch, redoPlan } from './operations';
 import { type Version, stateAt, versionsOf } from './history';
 import { CommittedReads } from './reads';
@@ -20,11 +21,12 @@ import { Recovery, ownerToken, tombstone, type TransactionStats } from './recove
 import { isTransient, type RetryOptions, RetryPolicy, RetryingStore } from './retry';
 import { planReversal, stepsByDocument } from './reversal';
 import { isTerminal } from './state';
+import { toLogDocument } from './store/store';
 import { checkAgainstModel, type ReversalInput, type TransactionOptions, validateBatch, validateOptions, validateReversal } from './schema';
 import type { AtomicStore } from './store';
 import type { NativePostgres, NativeTransaction } from './store/postgres-native';
 import { LoggedWrites, Transaction } from './transaction';
-import type { CrashPolicy, Image, LogDocument, LogPatch, Operation, Step, TxError, TxState } from './types';
+import type { CrashPolicy, Image, LogDocument, LogPatch, Operation, Settlement, Step, TxError, TxState } from './types';
 import type { WaterlineModel } from './waterline';
 
 export interface EngineOptions {
@@ -59,6 +61,14 @@ export interface TransactionResult {
   /** What was written, in order, with before- and after-images (created ids are in `steps[i].id`). */
   steps: Step[];
 }
+
+/** A Waterline criteria over the log model (lib/queries builds them). */
+export type LogCriteria = {
+  where: Record<string, unknown>;
+  sort?: Record<string, 'ASC' | 'DESC'>[] | string;
+  skip?: number;
+  limit?: number;
+};
 
 /** How often an instance re-measures its offset from the datastore server's clock. */
 const CLOCK_REFRESH_MS = 30_000;
@@ -154,6 +164,41 @@ export class Engine {
 
   getLog(id: string): Promise<LogDocument | null> {
     return this.store.getLog(id);
+  }
+
+  /**
+   * Log documents matching a Waterline criteria (`where`, `sort`, `skip`, `limit`), for read-only
+   * listings (lib/queries). Plain model reads, not the store's atomic primitives: a listing needs
+   * no compare-and-set, and every adapter answers these criteria alike.
+   */
+  async findLogs(criteria: LogCriteria): Promise<LogDocument[]> {
+    const rows = await this.retries.run(async () => this.logModel().find(criteria));
+    return rows.map(toLogDocument);
+  }
+
+  /** How many log documents match `where` (see findLogs). */
+  countLogs(where: Record<string, unknown>): Promise<number> {
+    return this.retries.run(async () => this.logModel().count(where));
+  }
+
+  /**
+   * Records on a rolled-back transaction who settled it by hand and why (an operator rolling back
+   * a stuck one): only its `error` gains `settled`, the reason it ended stays. False when the log
+   * is not rolled back (nothing written).
+   */
+  async recordSettlement(txId: string, settlement: Settlement): Promise<boolean> {
+    const log = await this.store.getLog(txId);
+    if (log === null || log.state !== 'rolled-back') return false;
+    const previous = log.error ?? { code: 'rolled_back_by_operator', message: 'rolled back' };
+    const note = `settled by ${settlement.by} at ${new Date(settlement.at).toISOString()}${settlement.reason === null ? '' : `: ${settlement.reason}`}`;
+    const error: TxError = { ...previous, message: `${previous.message}; ${note}`.slice(0, 1000), settled: settlement };
+    return this.store.updateLog(txId, { states: ['rolled-back'] }, { error });
+  }
+
+  private logModel(): WaterlineModel {
+    const model = this.modelOf(LOG_IDENTITY);
+    if (model === undefined) throw new Error(`sails-hook-transact: the log model "${LOG_IDENTITY}" is not registered`);
+    return model;
   }
 
   /** Every committed version of a document, oldest first, from the log. */

@@ -22,6 +22,10 @@ export const TRANSACT_ERROR_CODES = [
   'aborted',
   'outcome_unknown',
   'unavailable',
+  'not_stuck',
+  // Waterline's API inside an engine transaction (lib/waterline-api):
+  'unsupported_query',
+  'transaction_ended',
 ] as const;
 
 export type TransactErrorCode = (typeof TRANSACT_ERROR_CODES)[number];

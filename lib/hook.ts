@@ -1,13 +1,16 @@
 /**
  * The Sails glue, and nothing else: registers the log and lock models, builds the engine once
  * the ORM is loaded, runs recovery at start, starts the scheduler (recovery and the app's jobs)
- * and stops it on lower, and exposes
- * `sails.transact(...)` and `sails.hooks.transact`.
+ * and stops it on lower, installs the HTTP layer (lib/http: transactional blueprints, and the REST
+ * endpoints when configured), and exposes `sails.transact(...)` and `sails.hooks.transact`.
  */
-import { resolveConfig, type TransactConfig } from './config';
+import { type OpsSettings, resolveConfig, type TransactConfig } from './config';
 import { Engine, type TransactionResult } from './engine';
 import { forbidDestroy, isFinancial } from './history-guard';
+import { installHttp, type InstalledHttp } from './http';
+import type { HttpApp } from './http/types';
 import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models';
+import { type InstalledOps, installOps } from './ops';
 import { ownerToken, type RecoverySummary } from './recovery';
 import { Scheduler } from './scheduler';
 import type { TransactionOptions } from './schema';
@@ -15,19 +18,29 @@ import { adapterKind, createNativePath, createStore } from './store';
 import { claimDiskDirectory } from './store/disk';
 import type { Transaction } from './transaction';
 import type { WaterlineModel } from './waterline';
+import { installWaterlineTransactions, type RegisteredDatastore } from './waterline-api';
 
 /** The part of a Sails app the hook touches. */
 export interface SailsApp {
   config: {
-    transact?: Partial<TransactConfig>;
+    transact?: Omit<Partial<TransactConfig>, 'ops'> & { ops?: OpsSettings | false };
     datastores: Record<string, { adapter: unknown }>;
+    /** Read by lib/ops, to warn when nothing guards the ops page. */
+    policies?: Record<string, unknown>;
     orm: { moduleDefinitions?: { models?: Record<string, unknown>; adapters?: Record<string, unknown> } };
   };
   models: Record<string, WaterlineModel>;
   log: { info(...args: unknown[]): void; warn(...args: unknown[]): void; error(...args: unknown[]): void; verbose(...args: unknown[]): void };
-  after(event: string, handler: () => void): void;
+  hooks?: Record<string, unknown>;
+  /** Sails' action registry and router (lib/http and lib/ops use them): Sails takes any `(req, res)` function. */
+  registerAction?(action: (req: never, res: never) => unknown, identity: string, force?: boolean): void;
+  router?: HttpApp['router'];
+  after(event: string | string[], handler: () => void): void;
   on(event: string, handler: () => void): void;
   transact?: Transact;
+  /** sails-hook-orm's registered datastores, and its copy of the default one's `transaction`. */
+  getDatastore?: (name?: string) => RegisteredDatastore;
+  transaction?: unknown;
 }
 
 /** `sails.transact(batch, options)` or `sails.transact(async tx => …, options)`. */
@@ -46,10 +59,14 @@ export interface TransactHook {
   scheduler?: Scheduler;
   /** Runs one recovery pass now (the timer does this on its own). */
   recover(): Promise<RecoverySummary>;
+  /** Sails calls it on sails.reloadActions(): the hook's blueprint, REST and ops page actions, again. */
+  registerActions(cb: (err?: Error) => void): void;
 }
 
 export function transactHook(sails: SailsApp): TransactHook {
   let config: TransactConfig;
+  let ops: InstalledOps | undefined;
+  let http: InstalledHttp | undefined;
 
   const hook: TransactHook = {
     defaults: { transact: {} },
@@ -64,9 +81,32 @@ export function transactHook(sails: SailsApp): TransactHook {
 
     // Sails copies this definition into its own hook object, which is `this` in these methods.
     initialize(this: TransactHook, done) {
-      sails.after('hook:orm:loaded', () => {
+      if (typeof sails.registerAction === 'function') http = installHttp(this, sails as unknown as HttpApp, config);
+      // The ops page's actions exist from the start (its routes bind before the engine is up; they answer 503 until it is).
+      if (config.ops !== false) ops = installOps(this, sails, config.ops);
+      // The hook's actions replace the blueprints' of the same identities: register them once the
+      // blueprints hook has registered its own (it does so when the ORM has loaded).
+      const ready = sails.hooks?.blueprints === undefined ? 'hook:orm:loaded' : ['hook:orm:loaded', 'hook:blueprints:loaded'];
+      sails.after(ready, () => {
+        try {
+          http?.registerActions();
+        } catch (err) {
+          done(err instanceof Error ? err : new Error(String(err)));
+          return;
+        }
         start(this).then(() => done(), (err: unknown) => done(err instanceof Error ? err : new Error(String(err))));
       });
+    },
+
+    registerActions(cb) {
+      try {
+        http?.registerActions();
+        ops?.registerActions();
+      } catch (err) {
+        cb(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      cb();
     },
 
     async recover(this: TransactHook) {
@@ -96,6 +136,8 @@ export function transactHook(sails: SailsApp): TransactHook {
     const transact = (input: unknown, options?: TransactionOptions): Promise<unknown> =>
       typeof input === 'function' ? engine.interactive(input as (tx: Transaction) => Promise<unknown>, options) : engine.batch(input, options);
     sails.transact = transact as Transact;
+    // Waterline's own `datastore.transaction(fn)` + `.usingConnection(db)`, through the engine.
+    installWaterlineTransactions(engine, sails, config);
 
     const summary = await engine.recovery.runOnce(true);
     sails.log.verbose('sails-hook-transact: startup recovery', summary);

@@ -1,10 +1,107 @@
 /**
  * sails-hook-transact: crash-safe multi-document transactions for Sails on any Waterline datastore.
- * The export is the Sails hook; its properties are the pieces an app may use directly.
+ * The export is the Sails hook (what Sails calls when it loads the package from `node_modules`);
+ * its namespace carries the pieces an app may use directly and the public types:
+ *
+ *   import transact = require('sails-hook-transact');
+ *   const run: transact.Transact = sails.transact;
  */
-import { TransactError, isTransactError } from './errors';
-import { transactHook } from './hook';
-import { newId } from './ids';
-import { CommittedReads, findAction, findOneAction } from './reads';
+import type * as config from './config';
+import type * as engine from './engine';
+import * as errors from './errors';
+import * as hook from './hook';
+import * as http from './http';
+import type * as history from './history';
+import * as ids from './ids';
+import * as queries from './queries';
+import * as reads from './reads';
+import type * as recovery from './recovery';
+import type * as scheduler from './scheduler';
+import type * as schema from './schema';
+import type * as transaction from './transaction';
+import type * as types from './types';
 
-export = Object.assign(transactHook, { transactHook, newId, TransactError, isTransactError, CommittedReads, findAction, findOneAction });
+function sailsHookTransact(sails: hook.SailsApp): hook.TransactHook {
+  return hook.transactHook(sails);
+}
+
+// `export =` (the shape Sails requires of a hook) carries names only through a merged namespace.
+// eslint-disable-next-line @typescript-eslint/no-namespace
+namespace sailsHookTransact {
+  export const transactHook = hook.transactHook;
+  export const newId = ids.newId;
+  export const TransactError = errors.TransactError;
+  export type TransactError = errors.TransactError;
+  export const isTransactError = errors.isTransactError;
+  export const TRANSACT_ERROR_CODES = errors.TRANSACT_ERROR_CODES;
+  export type TransactErrorCode = errors.TransactErrorCode;
+
+  export type SailsApp = hook.SailsApp;
+  export type Transact = hook.Transact;
+  export type TransactHook = hook.TransactHook;
+  export type TransactConfig = config.TransactConfig;
+  export type Transaction = transaction.Transaction;
+  export type TransactionOptions = schema.TransactionOptions;
+  export type ReversalInput = schema.ReversalInput;
+  export type Engine = engine.Engine;
+  export type EngineOptions = engine.EngineOptions;
+  export type TransactionResult = engine.TransactionResult;
+  export type ReversalResult = engine.ReversalResult;
+  export type Operation = types.Operation;
+  export type CreateOperation = types.CreateOperation;
+  export type UpdateOperation = types.UpdateOperation;
+  export type IncrementOperation = types.IncrementOperation;
+  export type DestroyOperation = types.DestroyOperation;
+  export type Image = types.Image;
+  export type Values = types.Values;
+  export type LogDocument = types.LogDocument;
+  export type Step = types.Step;
+  export type TxState = types.TxState;
+  export type TxError = types.TxError;
+  export type Version = history.Version;
+  export type RecoverySummary = recovery.RecoverySummary;
+  export type TransactionStats = recovery.TransactionStats;
+  export type JobContext = scheduler.JobContext;
+  export type JobDefinition = scheduler.JobDefinition;
+  export type JobStatus = scheduler.JobStatus;
+  export type Scheduler = scheduler.Scheduler;
+
+  /** The read side of the log (what the REST endpoints and the ops page show). */
+  export const listTransactions = queries.listTransactions;
+  export const stuckTransactions = queries.stuckTransactions;
+  export const settleStuck = queries.settleStuck;
+  export const summaryOf = queries.summaryOf;
+  export type TransactionQuery = queries.TransactionQuery;
+  export type TransactionSummary = queries.TransactionSummary;
+  export type TransactionPage = queries.TransactionPage;
+  export type ListOptions = queries.ListOptions;
+  export type StuckTransaction = queries.StuckTransaction;
+  export type StuckPage = queries.StuckPage;
+  export type SettleNote = queries.SettleNote;
+  export type SettleResult = queries.SettleResult;
+
+  /** Committed reads (`engine.reads`) and the GET blueprint actions built on them. */
+  export const CommittedReads = reads.CommittedReads;
+  export type CommittedReads = reads.CommittedReads;
+  export type ReadQuery = reads.ReadQuery;
+  export const findAction = reads.findAction;
+  export const findOneAction = reads.findOneAction;
+
+  /** The HTTP layer's pieces an app builds on (its own error codes, its own actions). */
+  export const STATUS_OF_CODE = http.STATUS_OF_CODE;
+  export const statusOf = http.statusOf;
+  export const errorBody = http.errorBody;
+  export const sendError = http.sendError;
+  export const sendEngineError = http.sendEngineError;
+  export const restRoutes = http.restRoutes;
+  export const transactionalModels = http.transactionalModels;
+  export const valuesSchema = http.valuesSchema;
+  export type HttpErrorCode = http.HttpErrorCode;
+  export type RoutesConfig = http.RoutesConfig;
+  export type HttpAllowlist = http.HttpAllowlist;
+  export type HttpRequest = http.HttpRequest;
+  export type HttpResponse = http.HttpResponse;
+  export type ErrorBody = http.ErrorBody;
+}
+
+export = sailsHookTransact;

@@ -32,6 +32,13 @@ export interface TxBackend {
   record(steps: readonly Step[]): Promise<void>;
   /** Writes one step's document. */
   apply(step: Step, info: ModelInfo): Promise<void>;
+  /**
+   * A connection inside this transaction, where it has one (the native path's client): what a
+   * Waterline read given it as `meta.leasedConnection` runs on, seeing the transaction's own
+   * writes without taking a second pooled connection. The log protocol has none (its writes
+   * are visible to every reader).
+   */
+  readonly connection?: unknown;
 }
 
 export interface TransactionContext {
@@ -111,6 +118,11 @@ export class Transaction {
   private broken: unknown;
 
   constructor(readonly id: string, private readonly context: TransactionContext) {}
+
+  /** The backend's connection inside this transaction, if it has one (TxBackend.connection). */
+  get connection(): unknown {
+    return this.context.backend.connection;
+  }
 
   /** The steps written so far, in order. */
   get steps(): readonly Step[] {

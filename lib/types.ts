@@ -106,6 +106,15 @@ export interface TxError {
   message: string;
   /** Where in the input the problem was, for a TransactError that had one. */
   path?: string;
+  /** Set when an operator had the transaction rolled back by hand (lib/queries settleStuck). */
+  settled?: Settlement;
+}
+
+/** Who settled a stuck transaction by hand, when, and why. */
+export interface Settlement {
+  by: string;
+  at: number;
+  reason: string | null;
 }
 
 /** Why recovery could not settle a transaction, and when it last tried. */

@@ -1,10 +1,12 @@
 /**
  * The admin page in a real browser (Debian's chromium through playwright-core): sign-in with a
  * cookie session, a mismatch planted behind the engine's back shown highlighted with the
- * document's history one click away, a needs_attention payment retried with one click against
- * the simulated gateway, a reversal linked both ways, what a readonly user sees and a forged
- * POST refused, user text escaped, screenshots in artifacts/; and the transaction browser's
- * first page over a seeded log of 100,000 transactions (sails-disk; the time is printed).
+ * document's history (the hook's ops page, mounted at /admin/ops) one click away, a
+ * needs_attention payment retried with one click against the simulated gateway, a reversal on the
+ * ops page linked both ways and recorded under the admin's name, the ops page behind the admin
+ * session (the app's policy), what a readonly user sees and its forged POSTs refused, user text
+ * escaped, screenshots in artifacts/; and the ops page's first page over a seeded log of 100,000
+ * transactions (sails-disk; the time is printed).
  */
 import { expect } from 'chai';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -75,6 +77,27 @@ forEachAdapter('admin page in a browser', (target, adapter) => {
     await shot(page, `dashboard-${adapter}`);
   });
 
+  it("puts the hook's ops page behind the admin session (the app's policy): anonymous and bearer-token requests never reach it", async function () {
+    const page1 = await fund.http().get('/admin/ops').redirects(0);
+    expect(page1.status).to.equal(302);
+    expect(page1.headers.location).to.equal('/admin/login');
+    const bearer = await fund.http().get('/admin/ops/stuck').set('Authorization', fund.auth('admin')).redirects(0);
+    expect(bearer.status).to.equal(302); // the API's tokens are not the admin page's session
+    const css = await fund.http().get('/admin/ops/ops.css').redirects(0);
+    expect(css.status).to.equal(302);
+    const post = await fund.http().post(`/admin/ops/transactions/${'a'.repeat(24)}/settle`).type('form').send({ reason: 'anonymous' }).redirects(0);
+    expect(post.status).to.equal(401);
+    // signed in, the admin page links into it
+    await page.goto(`${base}/admin/attention`);
+    await Promise.all([page.waitForURL(`${base}/admin/ops/stuck`), page.click('#ops-stuck')]);
+    expect(await page.textContent('#no-stuck')).to.contain('No transaction is stuck');
+    expect(await page.textContent('#actor')).to.equal(ADMIN.username);
+    await page.click('#back');
+    await page.waitForURL(`${base}/admin`);
+    await page.goto(`${base}/admin/ops/stuck`);
+    await shot(page, `admin-ops-stuck-${adapter}`);
+  });
+
   it('highlights a mismatch written behind the engine, and the name "<script>" renders as text; the history is one click away', async function () {
     this.timeout(60_000);
     const investor = await investorWithCash(EVIL, 10_000);
@@ -91,8 +114,8 @@ forEachAdapter('admin page in a browser', (target, adapter) => {
     expect(await page.textContent('#status')).to.contain('1 mismatch');
     expect(alerts).to.equal(0);
     await shot(page, `reconciliation-${adapter}`);
-    await Promise.all([page.waitForURL(`**/admin/history/investor/${investor}`), row.locator('a').first().click()]);
-    expect(await page.locator('#versions tr').count()).to.be.greaterThan(1);
+    await Promise.all([page.waitForURL(`**/admin/ops/history/investor/${investor}`), row.locator('a').first().click()]);
+    expect(await page.locator('#versions tr.version').count()).to.be.greaterThan(0);
     expect(await page.locator('#drift').count()).to.equal(1);
     await shot(page, `history-${adapter}`);
     await model('investor').updateOne({ id: investor }).set({ cash: 10_000 }); // put it back for the next scenarios
@@ -153,23 +176,27 @@ forEachAdapter('admin page in a browser', (target, adapter) => {
     expect(after.invested).to.equal(5_000);
   });
 
-  it('reverses a committed transaction with a reason; the reversal is linked both ways', async function () {
+  it('reverses a committed transaction with a reason on the ops page; the reversal is linked both ways and names the admin', async function () {
     this.timeout(60_000);
     const investor = (await api('post', '/api/investor', { name: 'Carl' })).body.id as string;
     const tx = (await api('patch', `/api/investor/${investor}`, { name: 'Carla' })).get('X-Transaction-Id') as string;
-    await page.goto(`${base}/admin/transactions/${tx}`);
+    await page.goto(`${base}/admin/ops/transactions/${tx}`);
+    expect(await page.textContent('#actor')).to.equal(ADMIN.username);
     await page.fill('#reverse-form input[name=reason]', 'renamed by mistake');
-    await Promise.all([page.waitForURL(/\/admin\/transactions\/(?!.*\?)/), page.click('#reverse')]);
+    await Promise.all([page.waitForURL(/\/admin\/ops\/transactions\/[^/?]+\?done=reversed$/), page.click('#reverse')]);
     await page.waitForSelector('#reverses');
     expect(await page.textContent('#reverses')).to.equal(tx);
-    expect(await page.textContent('#reason')).to.match(/^renamed by mistake \(by root at /);
-    const reversal = page.url().split('/').pop() as string;
+    expect(await page.textContent('#reason')).to.equal(`renamed by mistake (by ${ADMIN.username} on the ops page)`);
+    const reversal = new URL(page.url()).pathname.split('/').pop() as string;
+    expect((await engine().getLog(tx))?.reversedBy).to.equal(reversal);
+    expect((await engine().getLog(reversal))?.reverses).to.equal(tx);
     await shot(page, `reversal-${adapter}`);
     await page.click('#reverses');
     await page.waitForSelector('#reversed-by');
     expect(await page.textContent('#reversed-by')).to.equal(reversal);
     expect((await model('investor').findOne({ id: investor })).name).to.equal('Carl');
-    await page.goto(`${base}/admin/transactions?label=reverse`);
+    await page.goto(`${base}/admin/ops?label=reversal`);
+    expect(await page.locator('#transactions tr[data-id]').count()).to.be.greaterThan(0);
     await shot(page, `transactions-${adapter}`);
   });
 
@@ -186,13 +213,17 @@ forEachAdapter('admin page in a browser', (target, adapter) => {
         await signIn(p, base, `${role}-user`, `password-of-${role}-user`);
         await p.goto(`${base}/admin/attention`);
         expect(await p.locator(`#items tr.item[data-id="${payment.id}"]`).count()).to.equal(1);
-        expect(await p.locator('button.retry, button.resolve, button.rollback').count()).to.equal(0);
+        expect(await p.locator('button.retry, button.resolve, button.settle').count()).to.equal(0);
         if (role === 'readonly') await shot(p, `attention-readonly-${adapter}`);
-        await p.goto(`${base}/admin/transactions/${tx}`);
-        expect(await p.locator('#reverse').count()).to.equal(0);
         const csrf = await p.getAttribute('input[name=_csrf]', 'value');
         expect(csrf).to.be.a('string');
-        const forged = await p.request.post(`${base}/admin/act/reverse`, { form: { _csrf: csrf as string, id: tx, reason: 'forged' }, maxRedirects: 0 });
+        // the ops page: readable, no action for this role, and its forged POST (with the ops page's own valid token) refused
+        await p.goto(`${base}/admin/ops/transactions/${tx}`);
+        expect(await p.textContent('#state')).to.equal('committed');
+        expect(await p.locator('#reverse, #settle').count()).to.equal(0);
+        const opsToken = (await other.cookies(`${base}/admin/ops`)).find((c) => c.name === 'transact_ops_csrf')?.value;
+        expect(opsToken).to.be.a('string');
+        const forged = await p.request.post(`${base}/admin/ops/transactions/${tx}/reverse`, { form: { _csrf: opsToken as string, reason: 'forged' }, maxRedirects: 0 });
         expect(forged.status(), `${role}: ${await forged.text()}`).to.equal(403);
         const retry = await p.request.post(`${base}/admin/act/retry`, { form: { _csrf: csrf as string, kind: 'payment', id: payment.id }, maxRedirects: 0 });
         expect(retry.status(), `${role} retry: ${await retry.text()}`).to.equal(403);
@@ -205,6 +236,9 @@ forEachAdapter('admin page in a browser', (target, adapter) => {
     // an admin's POST without the CSRF token is refused too
     const noCsrf = await page.request.post(`${base}/admin/act/resolve`, { form: { kind: 'payment', id: payment.id, note: 'x' }, maxRedirects: 0 });
     expect(noCsrf.status(), `admin no csrf: ${await noCsrf.text()}`).to.equal(403);
+    const opsNoCsrf = await page.request.post(`${base}/admin/ops/transactions/${tx}/reverse`, { form: { reason: 'no token' }, maxRedirects: 0 });
+    expect(opsNoCsrf.status(), `admin ops no csrf: ${await opsNoCsrf.text()}`).to.equal(403);
+    expect((await engine().getLog(tx))?.reversedBy ?? null).to.equal(null);
     // the JSON API is untouched: no session cookie, bearer tokens as before
     const apiRes = await fund.http().get('/api/transaction').set('Authorization', fund.auth('readonly')).expect(200);
     expect(apiRes.headers['set-cookie']).to.equal(undefined);
@@ -227,16 +261,16 @@ forEachAdapter('admin page in a browser', (target, adapter) => {
       }
       console.log(`      seeded ${total} log documents in ${Date.now() - started} ms`);
       const t0 = Date.now();
-      await page.goto(`${base}/admin/transactions`);
+      await page.goto(`${base}/admin/ops`);
       const firstPageMs = Date.now() - t0;
       const summary = await page.textContent('#summary');
-      console.log(`      first page of the transaction browser over ${total}+ transactions: ${firstPageMs} ms in the browser (${summary})`);
-      expect(await page.locator('#txs tr').count()).to.equal(51);
+      console.log(`      first page of the ops page's transactions over ${total}+ transactions: ${firstPageMs} ms in the browser (${summary})`);
+      expect(await page.locator('#transactions tr[data-id]').count()).to.equal(50);
       const t1 = Date.now();
       await page.click('#next');
       await page.waitForURL(/page=2/);
       console.log(`      second page: ${Date.now() - t1} ms`);
-      expect(await page.locator('#txs tr').count()).to.equal(51);
+      expect(await page.locator('#transactions tr[data-id]').count()).to.equal(50);
       const t2 = Date.now();
       await page.goto(`${base}/admin`);
       console.log(`      dashboard over ${total}+ transactions: ${Date.now() - t2} ms`);

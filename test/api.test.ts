@@ -438,6 +438,25 @@ forEachAdapter('REST API over the engine', (target) => {
       await call('readwrite', 'get', '/api/reconciliation').expect(200);
     });
 
+    it('lets monitor+ see stuck transactions and only admin settle one', async function () {
+      const now = Date.now();
+      const stuckId = newId();
+      const store = engine().store;
+      await store.insertLog(newLog({ id: stuckId, state: 'pending', mode: 'batch', onCrash: 'rollback', owner: 'dead-instance', leaseUntil: now - 120_000, startedAt: now - 180_000, label: 'died' }));
+      try {
+        expectError(await call('readonly', 'get', '/api/transaction/stuck'), 403, 'forbidden');
+        expect(((await call('monitor', 'get', '/api/transaction/stuck').expect(200)).body.items as Doc[]).map((item) => item.id)).to.deep.equal([stuckId]);
+        for (const role of ['readonly', 'monitor', 'readwrite'] as const) expectError(await call(role, 'post', `/api/transaction/${stuckId}/settle`, { reason: 'no' }), 403, 'forbidden');
+        expectError(await call(null, 'post', `/api/transaction/${stuckId}/settle`, {}), 401, 'unauthorized');
+        expect(await engine().getLog(stuckId)).to.include({ state: 'pending' });
+        const settled = await call('admin', 'post', `/api/transaction/${stuckId}/settle`, { reason: 'instance gone' }).expect(200);
+        expect(settled.body).to.include({ id: stuckId, state: 'rolled-back' });
+        expect(((await engine().getLog(stuckId)) as LogDocument).error?.settled).to.include({ reason: 'instance gone' });
+      } finally {
+        await store.updateLog(stuckId, { states: ['pending', 'rolling-back'] }, { state: 'rolled-back', endedAt: Date.now() });
+      }
+    });
+
     it('answers 401 to every endpoint without a token, writing nothing', async function () {
       const { doc, tx } = await createVia('investor', { name: 'Anonymous target' });
       const before = await counts();

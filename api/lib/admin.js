@@ -9,6 +9,7 @@ const { atLeast } = require('./roles');
 const fund = require('./fund');
 const gateway = require('./gateway-client');
 const dropped = require('./dropped-orders');
+const { stuckTransactions } = require('../hooks/transact');
 
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
@@ -53,6 +54,12 @@ function validCsrf(session, token) {
 /** What a role may see and do on the page. */
 function rightsOf(role) {
   return { act: atLeast(role, 'admin'), reconcile: atLeast(role, 'monitor') || role === 'readonly' };
+}
+
+/** The hook's ops page's `actor`: the signed-in admin's username; any other role only looks. */
+function opsActor(req) {
+  const me = req.session && req.session.me;
+  return me && rightsOf(me.role).act ? me.username : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -146,12 +153,12 @@ async function attention(app) {
   const [payments, orders, stuck] = await Promise.all([
     app.models.payment.find({ where: { status: 'needs_attention' }, sort: 'createdAt ASC', limit: 500 }),
     app.models.order.find({ where: { status: 'needs_attention' }, sort: 'createdAt ASC', limit: 500 }),
-    app.models.transactlog.find({ where: { state: ['pending', 'rolling-back'], leaseUntil: { '<': now - engine.options.clockSkewMs } }, sort: 'startedAt ASC', limit: 500 }),
+    stuckTransactions(engine, { limit: 500, skip: 0 }),
   ]);
   const itemOf = (kind) => (doc) => ({ kind, id: doc.id, ref: kind === 'payment' ? doc.paymentId : doc.paymentId || null, amount: doc.amount, investor: doc.investor, ageMs: now - doc.createdAt, reason: doc.reason || null, attempts: Array.isArray(doc.attempts) ? doc.attempts.length : 0, lastAttempt: Array.isArray(doc.attempts) && doc.attempts.length ? doc.attempts[doc.attempts.length - 1] : null });
   return {
     items: [...payments.map(itemOf('payment')), ...orders.map(itemOf('order'))],
-    stuck: stuck.map((log) => ({ id: log.id, state: log.state, label: log.label ?? null, ageMs: now - log.startedAt, leaseUntil: log.leaseUntil, attempts: log.recoveries ?? 0, reason: log.attention ? `recovery could not settle it: ${log.attention.message}` : log.error ? log.error.message : 'lease expired before it finished' })),
+    stuck: stuck.items.map((log) => ({ id: log.id, state: log.state, label: log.label, ageMs: log.ageMs, leaseUntil: log.leaseUntil, attempts: log.recoveries, reason: log.reason })),
   };
 }
 
@@ -235,23 +242,4 @@ async function resolveItem(app, kind, id, me, note) {
   if (!done) throw new AdminError(409, `${kind} ${id} does not need attention`);
 }
 
-/** Rolls a stuck transaction back through recovery, then records who and why on its log. */
-async function rollbackStuck(app, txId, me, why) {
-  const engine = app.hooks.transact.engine;
-  const log = await engine.getLog(txId);
-  if (!log) throw new AdminError(404, `no transaction ${txId}`);
-  if (!['pending', 'rolling-back'].includes(log.state)) throw new AdminError(409, `transaction ${txId} is ${log.state}, not stuck`);
-  const outcome = await engine.recovery.settle(log, false);
-  const after = await engine.getLog(txId);
-  if (!after || after.state !== 'rolled-back') throw new AdminError(409, `recovery did not roll ${txId} back (${String(outcome)}): its lease may still be live`);
-  const error = { ...(after.error || {}), code: (after.error && after.error.code) || 'rolled_back_by_admin', message: `${(after.error && after.error.message) || 'rolled back'}; rolled back from the admin page ${stamp(me, why)}`.slice(0, 1000), admin: { by: me.username, at: Date.now(), reason: why } };
-  await engine.store.updateLog(txId, { states: ['rolled-back'] }, { error });
-  return outcome;
-}
-
-/** Reverses a committed transaction; the reason on the reversal names who and when. */
-async function reverseTransaction(app, txId, me, why) {
-  return app.hooks.transact.engine.reverse(txId, { reason: `${why} (${stamp(me)})`.slice(0, 500) });
-}
-
-module.exports = { AdminError, login, newCsrfToken, validCsrf, rightsOf, dashboard, attention, retryItem, resolveItem, rollbackStuck, reverseTransaction, HOUR, DAY, STATES };
+module.exports = { AdminError, login, newCsrfToken, validCsrf, rightsOf, opsActor, dashboard, attention, retryItem, resolveItem, HOUR, DAY, STATES };

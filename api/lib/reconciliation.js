@@ -4,9 +4,15 @@
  *  - every loan's raised against the sum of its allocations;
  *    each mismatch {model, id, field, expected (from the lines), actual (stored; null: no such document)};
  *  - stuck: transactions pending or rolling back whose lease ended (beyond the clock-skew
- *    allowance) and that recovery has not finished: {id, state, label, ageMs}.
+ *    allowance) or that recovery marked for attention (the hook's stuckTransactions):
+ *    {id, state, label, ageMs, leaseUntil, recoveries, error}.
  * `detailed` adds the per-document rows and the money totals the admin page shows.
  */
+const { stuckTransactions } = require('../hooks/transact');
+
+/** More stuck transactions than this and the list is cut (the first are the oldest). */
+const STUCK_LIMIT = 1000;
+
 function sumBy(rows, key) {
   const sums = new Map();
   for (const row of rows) sums.set(row[key], (sums.get(row[key]) || 0) + row.amount);
@@ -37,7 +43,6 @@ function total(rows, field) {
 }
 
 async function reconcile(app, { detailed = false } = {}) {
-  const { models } = app;
   const engine = app.hooks.transact.engine;
   const now = Date.now();
   // One committed snapshot of every document compared: a transaction still running (or rolling
@@ -52,12 +57,12 @@ async function reconcile(app, { detailed = false } = {}) {
   if (detailed) queries.push({ model: 'ledgerentry', criteria: { where: { account: ['gateway', 'withdrawals'] } } });
   const [[investors, cashLines, loans, allocations, flowLines = []], active] = await Promise.all([
     engine.reads.snapshot(queries),
-    models.transactlog.find({ where: { state: ['pending', 'rolling-back'], leaseUntil: { '<': now - engine.options.clockSkewMs } }, sort: 'startedAt ASC' }),
+    stuckTransactions(engine, { limit: STUCK_LIMIT, skip: 0 }),
   ]);
   const investorRows = detailed ? [] : null;
   const loanRows = detailed ? [] : null;
   const mismatches = [...compare('investor', 'cash', investors, sumBy(cashLines, 'investor'), investorRows), ...compare('loan', 'raised', loans, sumBy(allocations, 'loan'), loanRows)];
-  const stuck = active.map((log) => ({ id: log.id, state: log.state, label: log.label ?? null, ageMs: now - log.startedAt, leaseUntil: log.leaseUntil, recoveries: log.recoveries ?? 0, error: log.error ?? null }));
+  const stuck = active.items.map((log) => ({ id: log.id, state: log.state, label: log.label, ageMs: log.ageMs, leaseUntil: log.leaseUntil, recoveries: log.recoveries, error: log.error }));
   const result = { ok: mismatches.length === 0 && stuck.length === 0, checkedAt: new Date(now).toISOString(), mismatches, stuck };
   if (!detailed) return result;
   const received = -total(flowLines.filter((l) => l.account === 'gateway'), 'amount');

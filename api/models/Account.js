@@ -2,6 +2,8 @@
  * Account — an investor's cash account. Money is integer cents; the engine refuses anything else.
  */
 module.exports = {
+  /** Blueprint writes run through the engine (sails-hook-transact), only of what `http` allows (no `http`: none). */
+  transactional: true,
   http: { create: ['owner', 'currency'], update: ['owner', 'frozen', 'meta'], destroy: true },
   attributes: {
     owner: { type: 'string', required: true },

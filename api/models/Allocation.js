@@ -1,5 +1,7 @@
 /** Allocation — the part of an order invested in one loan (cents). Financial. */
 module.exports = {
+  /** Blueprint writes run through the engine (sails-hook-transact), only of what `http` allows (no `http`: none). */
+  transactional: true,
   financial: true,
   attributes: {
     order: { type: 'string', required: true },

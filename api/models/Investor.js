@@ -1,5 +1,7 @@
 /** Investor — cash waiting to be invested and the total invested, in integer cents. Financial. */
 module.exports = {
+  /** Blueprint writes run through the engine (sails-hook-transact), only of what `http` allows (no `http`: none). */
+  transactional: true,
   /** Attributes the transactional blueprints accept (money moves only through deposits, orders, withdrawals). */
   http: { create: ['name'], update: ['name'] },
   financial: true,

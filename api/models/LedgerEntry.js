@@ -4,6 +4,8 @@
  * the sum of its `cash` lines. Financial.
  */
 module.exports = {
+  /** Blueprint writes run through the engine (sails-hook-transact), only of what `http` allows (no `http`: none). */
+  transactional: true,
   financial: true,
   attributes: {
     entry: { type: 'string', required: true, description: 'groups the lines of one movement' },

@@ -1,5 +1,7 @@
 /** Loan — a borrower's loan on a platform; `raised` never exceeds `target` (cents). Financial. */
 module.exports = {
+  /** Blueprint writes run through the engine (sails-hook-transact), only of what `http` allows (no `http`: none). */
+  transactional: true,
   http: { create: ['platform', 'borrower', 'target', 'rateBps', 'termMonths'], update: ['borrower', 'rateBps', 'termMonths', 'status'] },
   financial: true,
   attributes: {

@@ -3,6 +3,8 @@
  * most `maxPerLoan`). Paid from cash, or through the payment gateway. Financial.
  */
 module.exports = {
+  /** Blueprint writes run through the engine (sails-hook-transact), only of what `http` allows (no `http`: none). */
+  transactional: true,
   financial: true,
   attributes: {
     investor: { type: 'string', required: true },

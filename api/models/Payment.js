@@ -3,6 +3,8 @@
  * `paymentId` is the gateway's reference; each is credited at most once. Financial.
  */
 module.exports = {
+  /** Blueprint writes run through the engine (sails-hook-transact), only of what `http` allows (no `http`: none). */
+  transactional: true,
   financial: true,
   attributes: {
     paymentId: { type: 'string', required: true },

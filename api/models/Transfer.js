@@ -4,6 +4,8 @@
  * transaction that created it marks it `reversed` instead.
  */
 module.exports = {
+  /** Blueprint writes run through the engine (sails-hook-transact), only of what `http` allows (no `http`: none). */
+  transactional: true,
   financial: true,
   reverseCreate: { set: { status: 'reversed' } },
   attributes: {

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactError } from '../errors';
 import { documentKey } from '../operations';
@@ -31,11 +32,19 @@ export interface MongoDb {
  */
 export const FENCE_FIELD = '_transactFence';
 
-/** The driver's ObjectId, for models that keep ObjectId primary keys (no `dontUseObjectIds`). */
+let driverObjectId: (new (hex: string) => unknown) | undefined;
+
+/**
+ * The driver's ObjectId, for models that keep ObjectId primary keys (no `dontUseObjectIds`).
+ * The hook does not depend on the driver: it takes the one the app's sails-mongo loads, so that
+ * the ObjectIds it builds are the class that driver serializes.
+ */
 function objectIdOf(hex: string): unknown {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { ObjectId } = require('mongodb') as { ObjectId: new (hex: string) => unknown };
-  return new ObjectId(hex);
+  if (driverObjectId === undefined) {
+    const adapter = require.resolve('sails-mongo', { paths: [process.cwd(), __dirname] });
+    ({ ObjectId: driverObjectId } = createRequire(adapter)('mongodb') as { ObjectId: new (hex: string) => unknown });
+  }
+  return new driverObjectId(hex);
 }
 
 /** A document's `_id` as sails-mongo stores it. */

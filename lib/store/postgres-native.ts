@@ -64,6 +64,11 @@ export class NativeTransaction implements TxBackend {
     private readonly infoOf: (model: string) => ModelInfo,
   ) {}
 
+  /** This transaction's client: Waterline reads leasing it run inside the transaction (TxBackend.connection). */
+  get connection(): PgClient {
+    return this.client;
+  }
+
   /** Inserts the keyed log row first: a concurrent run with the same key waits on it, then finds it. */
   async claimKey(log: LogDocument): Promise<boolean> {
     const { sql, params } = logInsert(this.tables.logTable, log, 'ON CONFLICT ("id") DO NOTHING RETURNING "id"');

@@ -1,6 +1,7 @@
 /**
- * POST /admin/act/:action (admin, CSRF): retry | resolve | rollback | reverse. Each records who,
- * when and why (on the item's attempts, the rolled-back log's error, the reversal's reason).
+ * POST /admin/act/:action (admin, CSRF): retry | resolve, on payments and orders that need
+ * attention. Each records who, when and why on the item's attempts. (Reversing and settling
+ * transactions are the hook's ops page's actions: /admin/ops.)
  */
 const { page } = require('../../lib/admin-page');
 const admin = require('../../lib/admin');
@@ -33,16 +34,6 @@ module.exports = page(
         await admin.resolveItem(sails, body.kind, id, me, text(body.note, 'a note', true));
         flash(`${body.kind} ${id} marked resolved`);
         break;
-      }
-      case 'rollback': {
-        const outcome = await admin.rollbackStuck(sails, id, me, text(body.reason, 'a reason', false));
-        flash(`transaction ${id} rolled back through recovery (${String(outcome)})`);
-        break;
-      }
-      case 'reverse': {
-        const result = await admin.reverseTransaction(sails, id, me, text(body.reason, 'a reason', true));
-        flash(`transaction ${id} reversed by ${result.id}`);
-        return res.redirect(`/admin/transactions/${result.id}`);
       }
       default:
         throw new admin.AdminError(404, 'no such action');

@@ -1,0 +1,53 @@
+/**
+ * The hook's HTTP layer: transactional blueprint actions for the models an app marks, and
+ * (opt-in) REST endpoints over the log. It knows models and the engine, never an adapter; the
+ * core (engine, stores, recovery) knows nothing of it. lib/hook.ts makes the one call below.
+ */
+import type { Engine } from '../engine';
+import { bindUnknownModelFallback, type ReadActions, registerBlueprintActions } from './blueprints';
+import { bindRestRoutes, registerRestActions, type RoutesConfig } from './rest';
+import type { HttpApp } from './types';
+
+export interface HttpSettings {
+  /** config.transact.routes: false (the default) or where the REST endpoints live. */
+  routes: RoutesConfig | false;
+}
+
+/** What installHttp needs of the hook: where the engine will be, once initialized. */
+export interface HttpHook {
+  engine?: Engine;
+}
+
+export interface InstalledHttp {
+  /** Registers (again) every action of the hook: at start, and on sails.reloadActions(). */
+  registerActions(): void;
+}
+
+/**
+ * Installs the HTTP layer: binds the REST endpoints, when on, at every `router:before` (ahead of
+ * the app's routes) and the unknown-model fallback at every `router:after` (behind them), and
+ * returns the action registration, to run once the blueprints hook has registered its own
+ * actions (the hook's replace those of the same identities). Without the http hook
+ * (`sails.load` with `http: false`) the routes are bound to a router that serves nothing:
+ * harmless. `reads` is where read actions for transactional models plug in (lib/reads).
+ */
+export function installHttp(hook: HttpHook, sails: HttpApp, settings: HttpSettings, reads: ReadActions = {}): InstalledHttp {
+  const { routes } = settings;
+  if (routes !== false) {
+    sails.on('router:before', () => bindRestRoutes(sails, routes));
+  }
+  sails.on('router:after', () => bindUnknownModelFallback(sails));
+  return {
+    registerActions() {
+      registerBlueprintActions(sails, hook, reads);
+      if (routes !== false) registerRestActions(sails, hook, routes);
+    },
+  };
+}
+
+export { blueprintPath, registerBlueprintActions, transactionalModels, type ReadActions } from './blueprints';
+export { errorBody, sendEngineError, sendError, type ErrorBody } from './respond';
+export { restIdentity, restRoutes, type RoutesConfig } from './rest';
+export { ENGINE_CODE_STATUS, HTTP_CODE_STATUS, STATUS_OF_CODE, statusOf, type HttpErrorCode } from './status';
+export type { Action, HttpApp, HttpRequest, HttpResponse } from './types';
+export { allowlistOf, attributeSchema, idSchema, identitySchema, isTransactional, operationRefusal, valuesSchema, type HttpAllowlist, type Refusal } from './validation';

@@ -1,0 +1,293 @@
+/**
+ * The ops page: an operator's view of the transaction log, shipped with the hook and mounted by
+ * the app at a path of its choosing (`config.transact.ops = {path, actor}`), like a queue
+ * library's web UI. Its routes are Sails actions under `transact/ops/…`, so the app protects them
+ * with its own policies (`'transact/ops/*': [...]` in config/policies.js). Who acts comes from the
+ * app (`actor(req)`): without one the pages are read-only and every POST is refused.
+ *
+ * Server-rendered from the hook itself (html.ts, pages.ts, style.ts): no view engine, no assets,
+ * no script; a double-submit CSRF token on every POST (csrf.ts); strict security headers.
+ */
+import type { Engine } from '../engine';
+import { isTransactError } from '../errors';
+import type { WaterlineModel } from '../waterline';
+import { csrfToken, validCsrf } from './csrf';
+import { formOf, OpsHttpError, type OpsRequest, type OpsResponse, paramOf, queryOf, redirect, securityHeaders, sendHtml } from './http';
+import { errorPage, historyPage, links, type ListFilters, listPage, type PageContext, STATES, stuckPage, transactionPage } from './pages';
+import { queriesFor, type TransactionQuery } from './queries';
+import { OPS_CSS } from './style';
+import type { TxState } from '../types';
+
+export type { OpsRequest, OpsResponse } from './http';
+
+/** `config.transact.ops`, resolved (lib/config.ts validates it). */
+export interface OpsConfig {
+  /** Where the pages are mounted, e.g. `/ops` or `/admin/ops`. */
+  path: string;
+  /**
+   * Who is acting, from the request (the app's session or auth): a name recorded with every
+   * action, or null for someone who may only look. Policies decide who may look at all.
+   */
+  actor: (req: OpsRequest) => string | null | undefined | Promise<string | null | undefined>;
+  /** Shown in the header and the window title. */
+  title: string;
+  /** A link back into the app (its own admin pages), shown first in the header. */
+  back: { href: string; label: string } | null;
+  /** Transactions per page of the list. */
+  pageSize: number;
+  /** With a model filter, at most this many logs are read for one page. */
+  maxScan: number;
+}
+
+/** The part of a Sails app the ops page uses (a lifted app has them all; the types say optional for apps loaded without HTTP). */
+export interface OpsSails {
+  registerAction?(action: (req: OpsRequest, res: OpsResponse) => unknown, identity: string, force?: boolean): void;
+  on(event: 'router:before', handler: () => void): void;
+  router?: { bind(path: string, target: { action: string }, verb?: string): void };
+  models: Record<string, WaterlineModel>;
+  config: { policies?: Record<string, unknown> };
+  log: { warn(...args: unknown[]): void; error(...args: unknown[]): void };
+}
+
+/** Action identities: the app's policies target `transact/ops/*` (or each one). */
+export const OPS_ACTIONS = {
+  list: 'transact/ops/list',
+  transaction: 'transact/ops/transaction',
+  reverse: 'transact/ops/reverse',
+  stuck: 'transact/ops/stuck',
+  settle: 'transact/ops/settle',
+  history: 'transact/ops/history',
+  stylesheet: 'transact/ops/stylesheet',
+} as const;
+
+/** Ids the log and the app's models use (24-hex, keyed `<id>.<epoch>`, `model:id` parts…). */
+const ID = /^[A-Za-z0-9_:.-]{1,200}$/;
+const MODEL = /^[a-z][a-z0-9_]{0,60}$/;
+const MAX_REASON = 400;
+const MAX_PAGE = 100_000;
+/** What the pages say after a redirect (`?done=`): a fixed set, so no text from the URL is ever shown. */
+const NOTICES: Record<string, string> = {
+  reversed: 'Reversed: this is the new transaction that undoes the original.',
+  settled: 'Settled: rolled back through recovery.',
+};
+
+/** Time inputs are UTC: a value without a zone (what datetime-local sends) gets one. */
+export function parseTime(text: string): number | null {
+  const zoned = /[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : `${text}Z`;
+  const at = Date.parse(zoned);
+  return /^\d{4}-\d\d-\d\d/.test(text) && Number.isFinite(at) ? at : null;
+}
+
+/** Statuses for the engine's refusals: what the operator asked for could not be done. */
+function statusOf(code: string): number {
+  switch (code) {
+    case 'not_found':
+    case 'unknown_model':
+      return 404;
+    case 'validation_failed':
+      return 400;
+    case 'lock_timeout':
+    case 'unavailable':
+      return 503;
+    default:
+      return 409;
+  }
+}
+
+/**
+ * Registers the ops actions and binds their routes under `config.path` (on `router:before`, so
+ * they come before the app's own routes and get the app's policies for their identities).
+ */
+export function installOps(hook: { engine?: Engine }, sails: OpsSails, config: OpsConfig): InstalledOps {
+  const base = config.path;
+  const { router } = sails;
+  if (sails.registerAction === undefined || router === undefined) throw new Error("sails-hook-transact: config.transact.ops needs Sails' router and action registry");
+
+  /** Runs one page: a refusal (bad input, no actor, bad token, engine refusal) is a 4xx page; nothing is written. */
+  const action = (name: string, handler: (req: OpsRequest, res: OpsResponse, engine: Engine, page: PageContext) => Promise<void>) => {
+    const run = async (req: OpsRequest, res: OpsResponse): Promise<void> => {
+      const frame: Pick<PageContext, 'base' | 'title' | 'back' | 'actor'> = { base, title: config.title, back: config.back, actor: null };
+      try {
+        const engine = hook.engine;
+        if (engine === undefined) throw new OpsHttpError(503, 'the transaction engine is not started yet');
+        const actor = (await config.actor(req)) ?? null;
+        const page: PageContext = { base, title: config.title, back: config.back, actor: typeof actor === 'string' && actor !== '' ? actor : null, csrf: csrfToken(req, res, base) };
+        frame.actor = page.actor;
+        await handler(req, res, engine, page);
+      } catch (err) {
+        if (res.headersSent) return;
+        if (err instanceof OpsHttpError) return sendHtml(res, err.status, errorPage(frame, err.status, err.message));
+        if (isTransactError(err)) return sendHtml(res, statusOf(err.code), errorPage(frame, statusOf(err.code), `${err.code}: ${err.message}`));
+        sails.log.error(`sails-hook-transact: the ops page (${name}) failed`, err);
+        sendHtml(res, 500, errorPage(frame, 500, 'the page failed; the server log has the details'));
+      }
+    };
+    return (req: OpsRequest, res: OpsResponse): void => {
+      void run(req, res);
+    };
+  };
+
+  /** A POST: refused (403) without an actor or a matching CSRF token, before anything is read or written. */
+  const post = async (req: OpsRequest, page: PageContext): Promise<{ actor: string; form: Map<string, string> }> => {
+    if (page.actor === null) throw new OpsHttpError(403, 'you may look at these pages but not act on them');
+    const form = await formOf(req);
+    if (!validCsrf(req, form)) throw new OpsHttpError(403, 'missing or wrong CSRF token: reload the page and try again');
+    return { actor: page.actor, form };
+  };
+
+  const reasonOf = (form: Map<string, string>): string => {
+    const reason = (form.get('reason') ?? '').trim();
+    if (reason === '') throw new OpsHttpError(400, 'a reason is required');
+    if (reason.length > MAX_REASON) throw new OpsHttpError(400, `the reason is too long (${MAX_REASON} characters at most)`);
+    return reason;
+  };
+
+  const idParam = (req: OpsRequest, name: string, what: string): string => {
+    const id = paramOf(req, name);
+    if (!ID.test(id)) throw new OpsHttpError(400, `not a valid ${what}`);
+    return id;
+  };
+
+  const noticeOf = (req: OpsRequest): string | undefined => NOTICES[queryOf(req).get('done') ?? ''];
+
+  const pageNumber = (text: string | undefined): number => {
+    if (text === undefined || text === '') return 1;
+    if (!/^\d{1,6}$/.test(text) || Number(text) < 1 || Number(text) > MAX_PAGE) throw new OpsHttpError(400, 'page must be a whole number from 1');
+    return Number(text);
+  };
+
+  const queries = (engine: Engine) => queriesFor(engine);
+
+  const list = action('list', async (req, res, engine, page) => {
+    const q = queryOf(req);
+    const filters: ListFilters = { state: q.get('state') ?? '', model: (q.get('model') ?? '').trim(), label: (q.get('label') ?? '').trim(), key: (q.get('key') ?? '').trim(), from: q.get('from') ?? '', to: q.get('to') ?? '' };
+    if (filters.state !== '' && !(STATES as readonly string[]).includes(filters.state)) throw new OpsHttpError(400, `state must be one of ${STATES.join(', ')}`);
+    if (filters.model !== '' && !MODEL.test(filters.model)) throw new OpsHttpError(400, 'model must be a model identity (lowercase)');
+    if (filters.label.length > 200 || filters.key.length > 200) throw new OpsHttpError(400, 'label and key are at most 200 characters');
+    const from = filters.from === '' ? undefined : parseTime(filters.from);
+    const to = filters.to === '' ? undefined : parseTime(filters.to);
+    if (from === null || to === null) throw new OpsHttpError(400, 'from and to must be dates and times (UTC)');
+    const pageNo = pageNumber(q.get('page'));
+    const query: TransactionQuery = { limit: config.pageSize, skip: (pageNo - 1) * config.pageSize };
+    if (filters.state !== '') query.state = filters.state as TxState;
+    if (filters.model !== '') query.model = filters.model;
+    if (filters.label !== '') query.label = filters.label;
+    if (filters.key !== '') query.idempotencyKey = filters.key;
+    if (from !== undefined) query.from = from;
+    if (to !== undefined) query.to = to;
+    const started = Date.now();
+    const result = await queries(engine).list(query, { count: true, maxScan: config.maxScan });
+    const pages = result.total === undefined ? null : Math.max(1, Math.ceil(result.total / config.pageSize));
+    const pageLink = (n: number): string => {
+      const params = new URLSearchParams();
+      for (const [key, value] of Object.entries(filters)) if (value !== '') params.set(key, value);
+      params.set('page', String(n));
+      return links.list(base, params);
+    };
+    const hasNext = pages === null ? result.items.length === config.pageSize : pageNo < pages;
+    sendHtml(res, 200, listPage(page, { filters, result, pageNo, pages, hasNext, pageLink, ms: Date.now() - started }));
+  });
+
+  const transaction = action('transaction', async (req, res, engine, page) => {
+    const id = idParam(req, 'id', 'transaction id');
+    const log = await engine.getLog(id);
+    if (log === null) throw new OpsHttpError(404, `no transaction ${id}`);
+    const active = log.state === 'pending' || log.state === 'rolling-back';
+    const locks = active && log.documents.length > 0 ? (await engine.store.findLocks(log.documents.slice(0, 1000))).filter((lock) => lock.owner === log.id) : [];
+    sendHtml(res, 200, transactionPage(page, log, locks, engine.clock.now(), noticeOf(req)));
+  });
+
+  const reverse = action('reverse', async (req, res, engine, page) => {
+    const { actor, form } = await post(req, page);
+    const id = idParam(req, 'id', 'transaction id');
+    const reason = reasonOf(form);
+    // Who acted is kept with the reason, on the reversal's own log.
+    const result = await engine.reverse(id, { reason: `${reason} (by ${actor} on the ops page)`.slice(0, 500) });
+    redirect(res, `${links.transaction(base, result.id)}?done=reversed`);
+  });
+
+  const stuck = action('stuck', async (req, res, engine, page) => {
+    const pageNo = pageNumber(queryOf(req).get('page'));
+    const result = await queries(engine).stuck({ limit: config.pageSize + 1, skip: (pageNo - 1) * config.pageSize });
+    sendHtml(res, 200, stuckPage(page, result.items.slice(0, config.pageSize), pageNo, result.items.length > config.pageSize, noticeOf(req)));
+  });
+
+  const settle = action('settle', async (req, res, engine, page) => {
+    const { actor, form } = await post(req, page);
+    const id = idParam(req, 'id', 'transaction id');
+    const reason = reasonOf(form);
+    await queries(engine).settle(id, { by: actor, reason });
+    redirect(res, form.get('back') === 'stuck' ? `${links.stuck(base)}?done=settled` : `${links.transaction(base, id)}?done=settled`);
+  });
+
+  const history = action('history', async (req, res, engine, page) => {
+    const model = paramOf(req, 'model');
+    const info = MODEL.test(model) ? engine.infoOf(model) : undefined;
+    if (info === undefined) throw new OpsHttpError(404, 'no such model');
+    const id = idParam(req, 'id', 'document id');
+    const atInput = queryOf(req).get('at') ?? '';
+    const at = atInput === '' ? null : parseTime(atInput);
+    if (at === null && atInput !== '') throw new OpsHttpError(400, 'at must be a date and time (UTC)');
+    const [versions, current, then] = await Promise.all([
+      engine.history(model, id),
+      sails.models[model].findOne({ [info.primaryKey]: id }),
+      at === null ? Promise.resolve(null) : engine.stateAt(model, id, at),
+    ]);
+    // The form shows the time back in the input's own format (no zone).
+    const shown = at === null ? '' : new Date(at).toISOString().slice(0, 23);
+    sendHtml(res, 200, historyPage(page, { model, id, versions, current: current ?? null, at, atInput: shown, stateAt: then }));
+  });
+
+  const stylesheet = (_req: OpsRequest, res: OpsResponse): void => {
+    securityHeaders(res);
+    res.statusCode = 200;
+    res.setHeader('Content-Type', 'text/css; charset=utf-8');
+    res.setHeader('Cache-Control', 'private, max-age=300');
+    res.end(OPS_CSS);
+  };
+
+  const actions: [string, (req: OpsRequest, res: OpsResponse) => void][] = [
+    [OPS_ACTIONS.list, list],
+    [OPS_ACTIONS.transaction, transaction],
+    [OPS_ACTIONS.reverse, reverse],
+    [OPS_ACTIONS.stuck, stuck],
+    [OPS_ACTIONS.settle, settle],
+    [OPS_ACTIONS.history, history],
+    [OPS_ACTIONS.stylesheet, stylesheet],
+  ];
+  const registerActions = (): void => {
+    for (const [identity, fn] of actions) sails.registerAction?.(fn, identity, true);
+  };
+  registerActions();
+
+  sails.on('router:before', () => {
+    router.bind(`GET ${base}`, { action: OPS_ACTIONS.list });
+    router.bind(`GET ${base}/ops.css`, { action: OPS_ACTIONS.stylesheet });
+    router.bind(`GET ${base}/stuck`, { action: OPS_ACTIONS.stuck });
+    router.bind(`GET ${base}/transactions/:id`, { action: OPS_ACTIONS.transaction });
+    router.bind(`POST ${base}/transactions/:id/reverse`, { action: OPS_ACTIONS.reverse });
+    router.bind(`POST ${base}/transactions/:id/settle`, { action: OPS_ACTIONS.settle });
+    router.bind(`GET ${base}/history/:model/:id`, { action: OPS_ACTIONS.history });
+  });
+
+  if (!hasOpsPolicy(sails.config.policies)) {
+    sails.log.warn(`sails-hook-transact: the ops page is mounted at ${base} with no policy for transact/ops/*: anyone who can reach the app can read the transaction log. Add one in config/policies.js.`);
+  }
+  return { registerActions };
+}
+
+export interface InstalledOps {
+  /** Registers the actions again: Sails forgets every action on `sails.reloadActions()`. */
+  registerActions(): void;
+}
+
+/** Whether config/policies.js says anything about the ops actions (a '*' of `true` does not count). */
+function hasOpsPolicy(policies: Record<string, unknown> | undefined): boolean {
+  if (policies === undefined) return false;
+  return Object.entries(policies).some(([key, value]) => {
+    const targets = key.split(',').map((t) => t.trim());
+    const matches = targets.some((t) => t === 'transact/ops/*' || t === 'transact/*' || t.startsWith('transact/ops/') || (t === '*' && value !== true));
+    return matches && value !== true;
+  });
+}
+

@@ -1,0 +1,225 @@
+/**
+ * The ops page's templates: plain typed functions from data to escaped HTML (see html.ts). No
+ * script: actions are forms; a required reason is the confirmation.
+ */
+import type { Version } from '../history';
+import type { Image, LockDocument, LogDocument, Step, TxState } from '../types';
+import { CSRF_FIELD } from './csrf';
+import { html, type HtmlValue, joinHtml, type SafeHtml } from './html';
+import type { StuckTransaction, TransactionPage, TransactionSummary } from './queries';
+
+export const STATES: readonly TxState[] = ['pending', 'committed', 'rolling-back', 'rolled-back'];
+
+/** Where the pages live and who is looking: what every page needs. */
+export interface PageContext {
+  /** The mount path, e.g. `/ops` (no trailing slash). */
+  base: string;
+  title: string;
+  /** The app's link back, if it gave one. */
+  back: { href: string; label: string } | null;
+  /** Who would act, or null: the page then shows no action forms. */
+  actor: string | null;
+  /** The double-submit token every form carries. */
+  csrf: string;
+}
+
+/** Links inside the ops page, built in one place so that every path segment is encoded. */
+export const links = {
+  list: (base: string, params?: URLSearchParams) => `${base}${params !== undefined && [...params].length > 0 ? `?${params.toString()}` : ''}`,
+  transaction: (base: string, id: string) => `${base}/transactions/${encodeURIComponent(id)}`,
+  reverse: (base: string, id: string) => `${base}/transactions/${encodeURIComponent(id)}/reverse`,
+  settle: (base: string, id: string) => `${base}/transactions/${encodeURIComponent(id)}/settle`,
+  stuck: (base: string) => `${base}/stuck`,
+  history: (base: string, model: string, id: string, at?: number) => `${base}/history/${encodeURIComponent(model)}/${encodeURIComponent(id)}${at === undefined ? '' : `?at=${encodeURIComponent(new Date(at).toISOString())}`}`,
+  css: (base: string) => `${base}/ops.css`,
+};
+
+export function when(at: number | null | undefined): string {
+  return at === null || at === undefined ? '—' : new Date(at).toISOString().replace('T', ' ').replace('Z', ' UTC');
+}
+
+function age(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.floor(s / 60)} min`;
+  if (s < 172_800) return `${Math.floor(s / 3600)} h`;
+  return `${Math.floor(s / 86_400)} d`;
+}
+
+function json(value: unknown): string {
+  return value === undefined ? '' : JSON.stringify(value, null, 2);
+}
+
+function stateCell(state: TxState): SafeHtml {
+  return html`<span class="state-${state}">${state}</span>`;
+}
+
+export function layout(ctx: Pick<PageContext, 'base' | 'title' | 'back' | 'actor'>, heading: string, body: SafeHtml, notice?: string): SafeHtml {
+  return html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${heading} · ${ctx.title}</title>
+<link rel="stylesheet" href="${links.css(ctx.base)}"></head>
+<body><header>${ctx.back === null ? '' : html`<a id="back" href="${ctx.back.href}">← ${ctx.back.label}</a>`}<strong>${ctx.title}</strong><a href="${links.list(ctx.base)}">Transactions</a><a href="${links.stuck(ctx.base)}">Stuck and needs attention</a>
+<span class="actor">${ctx.actor === null ? 'read only' : html`acting as <b id="actor">${ctx.actor}</b>`}</span></header>
+<main>${notice === undefined ? '' : html`<div class="notice" id="notice">${notice}</div>`}
+<h1>${heading}</h1>
+${body}</main></body></html>`;
+}
+
+export function errorPage(ctx: Pick<PageContext, 'base' | 'title' | 'back' | 'actor'>, status: number, message: string): SafeHtml {
+  return layout(ctx, `Error ${status}`, html`<p class="error" id="error">${message}</p><p><a href="${links.list(ctx.base)}">Back to the transactions</a></p>`);
+}
+
+function csrfField(ctx: PageContext): SafeHtml {
+  return html`<input type="hidden" name="${CSRF_FIELD}" value="${ctx.csrf}">`;
+}
+
+// ------------------------------------------------------------------------------------------------
+// The transaction list
+
+/** The filters as the form shows them back (the raw text the user typed). */
+export interface ListFilters {
+  state: string;
+  model: string;
+  label: string;
+  key: string;
+  from: string;
+  to: string;
+}
+
+export interface ListView {
+  filters: ListFilters;
+  result: TransactionPage;
+  pageNo: number;
+  pages: number | null;
+  hasNext: boolean;
+  /** The query string of a page with the same filters. */
+  pageLink: (pageNo: number) => string;
+  ms: number;
+}
+
+function summaryRow(base: string, log: TransactionSummary): SafeHtml {
+  const linksCell: HtmlValue[] = [];
+  if (log.reverses !== null) linksCell.push(html`reverses <a href="${links.transaction(base, log.reverses)}">${log.reverses}</a> `);
+  if (log.reversedBy !== null) linksCell.push(html`reversed by <a href="${links.transaction(base, log.reversedBy)}">${log.reversedBy}</a>`);
+  return html`<tr data-id="${log.id}"><td><a href="${links.transaction(base, log.id)}">${log.id}</a></td><td>${stateCell(log.state)}</td><td>${log.mode}</td><td>${log.label ?? '—'}</td><td>${when(log.startedAt)}</td><td>${when(log.endedAt)}</td><td class="num">${log.documents.length}</td><td>${linksCell}</td></tr>`;
+}
+
+export function listPage(ctx: PageContext, view: ListView): SafeHtml {
+  const { filters, result } = view;
+  const option = (state: string): SafeHtml => html`<option value="${state}"${filters.state === state ? html` selected` : ''}>${state === '' ? 'any' : state}</option>`;
+  const summary = `${result.total === undefined ? '' : `${result.total} transaction(s); `}page ${view.pageNo}${view.pages === null ? '' : ` of ${view.pages}`}${result.scanned === undefined ? '' : `; ${result.scanned} scanned for the model filter`} (${view.ms} ms)`;
+  const body = html`<form method="get" action="${links.list(ctx.base)}" class="filters" id="filters">
+<label>state <select name="state">${['', ...STATES].map(option)}</select></label>
+<label>model <input name="model" size="10" value="${filters.model}"></label>
+<label>label contains <input name="label" size="14" value="${filters.label}"></label>
+<label>idempotency key <input name="key" size="14" value="${filters.key}"></label>
+<label>started from <input name="from" type="datetime-local" step="1" value="${filters.from}"></label>
+<label>to <input name="to" type="datetime-local" step="1" value="${filters.to}"></label> (UTC)
+<button id="filter">Filter</button></form>
+<p id="summary">${summary}</p>
+<table id="transactions"><tr><th>id</th><th>state</th><th>mode</th><th>label</th><th>started</th><th>ended</th><th>documents</th><th>links</th></tr>
+${result.items.map((log) => summaryRow(ctx.base, log))}</table>
+<p class="pager">${view.pageNo > 1 ? html`<a id="prev" href="${view.pageLink(view.pageNo - 1)}">← newer</a>` : ''}${view.hasNext ? html`<a id="next" href="${view.pageLink(view.pageNo + 1)}">older →</a>` : ''}</p>`;
+  return layout(ctx, 'Transactions', body);
+}
+
+// ------------------------------------------------------------------------------------------------
+// One transaction
+
+function diffRows(before: Image | null, after: Image | null): SafeHtml[] {
+  const keys = [...new Set([...Object.keys(before ?? {}), ...Object.keys(after ?? {})])].sort();
+  return keys.map((key) => {
+    const b = before === null ? '' : json(before[key]);
+    const a = after === null ? '' : json(after[key]);
+    return html`<tr class="${b === a ? '' : 'changed'}"><td>${key}</td><td><pre>${b}</pre></td><td><pre>${a}</pre></td></tr>`;
+  });
+}
+
+function stepBlock(base: string, step: Step): SafeHtml {
+  const delta = step.delta === undefined ? '' : ` (${step.delta.field} by ${step.delta.by}${step.delta.min === undefined ? '' : `, min ${step.delta.min}`}${step.delta.max === undefined ? '' : `, max ${step.delta.max}`})`;
+  return html`<h3 class="step">#${step.seq} ${step.kind} <a href="${links.history(base, step.model, step.id)}">${step.model} ${step.id}</a>${delta}</h3>
+<table class="diff"><tr><th>attribute</th><th>before</th><th>after</th></tr>${diffRows(step.before, step.after)}</table>`;
+}
+
+export function transactionPage(ctx: PageContext, log: LogDocument, locks: readonly LockDocument[], now: number, notice?: string): SafeHtml {
+  const active = log.state === 'pending' || log.state === 'rolling-back';
+  const leaseNote = active && log.leaseUntil < now ? ' (expired)' : '';
+  const reverseForm =
+    ctx.actor !== null && log.state === 'committed' && log.reversedBy === null
+      ? html`<h2>Reverse</h2><form method="post" action="${links.reverse(ctx.base, log.id)}" id="reverse-form">${csrfField(ctx)}
+<label>reason <input name="reason" required maxlength="400" size="50" placeholder="why (required, kept on the reversal)"></label> <button id="reverse">Reverse with a new, linked transaction</button></form>`
+      : '';
+  const settleForm =
+    ctx.actor !== null && active
+      ? html`<h2>Settle</h2><form method="post" action="${links.settle(ctx.base, log.id)}" id="settle-form">${csrfField(ctx)}
+<label>reason <input name="reason" required maxlength="400" size="50" placeholder="why (required)"></label> <button id="settle">Settle (roll back through recovery)</button></form>`
+      : '';
+  const body = html`<table id="transaction">
+<tr><td>state</td><td id="state">${stateCell(log.state)}</td></tr><tr><td>mode</td><td>${log.mode}</td></tr>
+<tr><td>label</td><td id="label">${log.label ?? '—'}</td></tr>
+<tr><td>idempotency key</td><td>${log.idempotencyKey ?? '—'}</td></tr>
+<tr><td>started / ended</td><td>${when(log.startedAt)} / ${when(log.endedAt)}</td></tr>
+<tr><td>owner / lease until</td><td>${log.owner} / ${when(log.leaseUntil)}${leaseNote}</td></tr>
+<tr><td>epoch / recoveries</td><td>${log.epoch} / ${log.recoveries}</td></tr>
+<tr><td>error</td><td id="tx-error">${log.error === null ? '—' : `${log.error.code}: ${log.error.message}`}</td></tr>
+<tr><td>attention</td><td>${log.attention === null ? '—' : `${log.attention.code}: ${log.attention.message} (${when(log.attention.at)})`}</td></tr>
+${log.reverses === null ? '' : html`<tr><td>reverses</td><td><a id="reverses" href="${links.transaction(ctx.base, log.reverses)}">${log.reverses}</a> — reason: <span id="reason">${log.reason ?? ''}</span></td></tr>`}
+${log.reversedBy === null ? '' : html`<tr><td>reversed by</td><td><a id="reversed-by" href="${links.transaction(ctx.base, log.reversedBy)}">${log.reversedBy}</a></td></tr>`}
+</table>
+${reverseForm}${settleForm}
+<h2>Locks held</h2>
+${locks.length === 0 ? html`<p id="no-locks">None.</p>` : html`<table id="locks"><tr><th>document</th><th>epoch</th><th>lease until</th></tr>${locks.map((lock) => html`<tr><td>${lock.id}</td><td class="num">${lock.epoch}</td><td>${when(lock.leaseUntil)}</td></tr>`)}</table>`}
+<h2>Steps (${log.steps.length})</h2>
+${log.steps.map((step) => stepBlock(ctx.base, step))}`;
+  return layout(ctx, `Transaction ${log.id}`, body, notice);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Stuck and needs attention
+
+export function stuckPage(ctx: PageContext, items: readonly StuckTransaction[], pageNo: number, hasNext: boolean, notice?: string): SafeHtml {
+  const row = (item: StuckTransaction): SafeHtml => html`<tr class="stuck" data-id="${item.id}"><td><a href="${links.transaction(ctx.base, item.id)}">${item.id}</a></td><td>${stateCell(item.state)}</td><td>${item.label ?? '—'}</td><td>${age(item.ageMs)}</td><td>${when(item.leaseUntil)}</td><td class="num">${item.recoveries}</td><td>${item.attention === null ? '' : html`<span class="bad">needs attention</span> `}${item.reason}</td>
+${ctx.actor === null ? '' : html`<td><form class="inline settle" method="post" action="${links.settle(ctx.base, item.id)}">${csrfField(ctx)}<input type="hidden" name="back" value="stuck"><input name="reason" required maxlength="400" placeholder="why (required)"> <button class="settle">Settle (roll back)</button></form></td>`}</tr>`;
+  const body =
+    items.length === 0
+      ? html`<p id="no-stuck">No transaction is stuck past its lease or waiting for an operator.</p>`
+      : html`<p>Transactions whose owner's lease ran out before they finished (recovery settles them at its next pass), and those recovery could not settle (needs attention). Settling rolls one back now, through recovery.</p>
+<table id="stuck"><tr><th>transaction</th><th>state</th><th>label</th><th>age</th><th>lease ended</th><th>recoveries</th><th>why</th>${ctx.actor === null ? '' : html`<th>action</th>`}</tr>
+${items.map(row)}</table>`;
+  const pager = html`<p class="pager">${pageNo > 1 ? html`<a id="prev" href="${links.stuck(ctx.base)}?page=${pageNo - 1}">← previous</a>` : ''}${hasNext ? html`<a id="next" href="${links.stuck(ctx.base)}?page=${pageNo + 1}">next →</a>` : ''}</p>`;
+  return layout(ctx, 'Stuck and needs attention', joinHtml([body, pager]), notice);
+}
+
+// ------------------------------------------------------------------------------------------------
+// A document's history
+
+export interface HistoryView {
+  model: string;
+  id: string;
+  versions: readonly Version[];
+  /** The document as stored now (null: it does not exist). */
+  current: Image | null;
+  /** The time asked for (`?at=`), and the state then. */
+  at: number | null;
+  atInput: string;
+  stateAt: Image | null;
+}
+
+export function historyPage(ctx: PageContext, view: HistoryView): SafeHtml {
+  const last = view.versions.length > 0 ? view.versions[view.versions.length - 1].after : null;
+  const drift = view.versions.length > 0 && JSON.stringify(last) !== JSON.stringify(view.current);
+  const versionRow = (version: Version): SafeHtml => {
+    const marks: HtmlValue[] = [];
+    if (version.reverses !== null) marks.push(html` (reverses <a href="${links.transaction(ctx.base, version.reverses)}">${version.reverses}</a>)`);
+    if (version.reversedBy !== null) marks.push(html` (reversed by <a href="${links.transaction(ctx.base, version.reversedBy)}">${version.reversedBy}</a>)`);
+    return html`<tr class="version" data-transaction="${version.transaction}"><td><a class="at" href="${links.history(ctx.base, view.model, view.id, version.committedAt)}">${when(version.committedAt)}</a></td><td><a href="${links.transaction(ctx.base, version.transaction)}">${version.transaction}</a>${marks}</td><td>${version.label ?? '—'}</td><td>${version.kinds.join(', ')}</td><td><pre>${json(version.after)}</pre></td></tr>`;
+  };
+  const body = html`${drift ? html`<p class="bad" id="drift">The stored document differs from its last logged version: it was written outside the engine.</p>` : ''}
+<h2>State at a time</h2>
+<form method="get" action="${links.history(ctx.base, view.model, view.id)}" id="time-travel"><label>at <input name="at" type="datetime-local" step="0.001" value="${view.atInput}"></label> (UTC) <button id="show-at">Show</button></form>
+${view.at === null ? html`<p>Pick a time, or a version's commit time below.</p>` : html`<p>As of <span id="at">${when(view.at)}</span>:</p><pre id="state-at">${view.stateAt === null ? 'did not exist' : json(view.stateAt)}</pre>`}
+<h2>Stored now</h2><pre id="current">${view.current === null ? 'does not exist' : json(view.current)}</pre>
+<h2>Committed versions (${view.versions.length})</h2>
+<table id="versions"><tr><th>committed (state then)</th><th>transaction</th><th>label</th><th>writes</th><th>after</th></tr>${view.versions.map(versionRow)}</table>`;
+  return layout(ctx, `History of ${view.model} ${view.id}`, body);
+}

@@ -1,0 +1,227 @@
+/**
+ * Where Waterline's model calls meet the engine. Waterline runs a model call (`Account.update(…)
+ * .set(…).usingConnection(db)`) in full — normalization, validation, `beforeUpdate`, `.fetch()`,
+ * `afterUpdate` — and hands the adapter one stage-3 query, whose `meta.leasedConnection` is the
+ * `db` given. Each model's `_adapter` is replaced by a thin object that inherits the real adapter
+ * and, only when that connection is an engine token (./connection.ts), runs the query through
+ * the token's transaction: locked reads, logged and fenced writes. Any other query goes to the
+ * real adapter untouched. So lifecycle callbacks and validation are never bypassed, and a query
+ * given an engine token can never run outside its transaction: it is run inside, or refused.
+ */
+import { TransactError } from '../errors';
+import type { Transaction } from '../transaction';
+import type { Image } from '../types';
+import type { WaterlineModel } from '../waterline';
+import { type ColumnMap, columnMap, compileWhere, type Condition, fromColumns, matches, restrictedIds, type SortClause, sortImages, toColumns, window } from './criteria';
+import { type EngineConnection, isEngineConnection } from './connection';
+
+/** The stage-3 query Waterline hands an adapter method (the parts this module reads). */
+export interface StageThreeQuery {
+  method: string;
+  using: string;
+  criteria?: { where?: unknown; sort?: SortClause; skip?: number; limit?: number; select?: string[] };
+  newRecord?: Record<string, unknown>;
+  newRecords?: Record<string, unknown>[];
+  valuesToSet?: Record<string, unknown>;
+  numericAttrName?: string;
+  meta?: { leasedConnection?: unknown; fetch?: boolean; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+type AdapterCallback = (err?: unknown, result?: unknown) => void;
+type AdapterMethod = (datastore: string, query: StageThreeQuery, done: AdapterCallback) => unknown;
+type Adapter = Record<string | symbol, unknown>;
+
+/** A Waterline model as this module sees it: its adapter is reachable (and replaceable) as `_adapter`. */
+export type AdaptedModel = WaterlineModel & { _adapter: Adapter };
+
+/** The adapter methods a model call may reach with a connection; each is run or refused. */
+const STATEMENTS = ['find', 'count', 'sum', 'avg', 'create', 'createEach', 'update', 'destroy', 'join'] as const;
+type Statement = (typeof STATEMENTS)[number];
+
+/** Marks an adapter this module already wrapped, so installing twice wraps once. */
+const WRAPPED = Symbol.for('sails-hook-transact.wrapped-adapter');
+
+/** The statements of one model, run inside an engine transaction. */
+export class ModelStatements {
+  private readonly columns: ColumnMap;
+  private readonly primaryKey: string;
+
+  constructor(
+    private readonly model: WaterlineModel,
+    /** The real adapter: asked for candidate ids (a plain read), never to write. */
+    private readonly adapter: Adapter,
+    /** Why this model cannot take part in engine transactions, if it cannot. */
+    private readonly refusal: string | null,
+  ) {
+    // Waterline's normalized `schema` names every attribute's column; `attributes` may not
+    // (sails-mongo's `_id` primary key shows only there).
+    const schema = model.schema as Record<string, { columnName?: string }> | undefined;
+    this.columns = columnMap(schema ?? model.attributes);
+    this.primaryKey = model.primaryKey;
+  }
+
+  get identity(): string {
+    return this.model.identity;
+  }
+
+  run(statement: Statement, query: StageThreeQuery, connection: EngineConnection): Promise<unknown> {
+    return connection.run(async (tx) => {
+      if (this.refusal !== null) throw new TransactError('unsupported_query', `${this.identity}: ${this.refusal}; nothing was run`, { details: { model: this.identity } });
+      if (this.model.datastore !== connection.datastore) {
+        throw new TransactError('unsupported_query', `${this.identity} lives on datastore "${this.model.datastore}", and this transaction spans datastore "${connection.datastore}" only; nothing was run`, { details: { model: this.identity } });
+      }
+      switch (statement) {
+        case 'find':
+          return this.find(tx, query);
+        case 'count':
+          return (await this.lockedMatches(tx, query)).length;
+        case 'sum':
+        case 'avg':
+          return this.aggregate(tx, query, statement);
+        case 'create':
+          return this.create(tx, [query.newRecord ?? {}], query.meta?.fetch === true).then((records) => records?.[0]);
+        case 'createEach':
+          return this.create(tx, query.newRecords ?? [], query.meta?.fetch === true);
+        case 'update':
+          return this.update(tx, query);
+        case 'destroy':
+          return this.destroy(tx, query);
+        case 'join':
+          throw new TransactError('unsupported_query', `${this.identity}: .populate() as a database join inside an engine transaction; nothing was run (read the associated records with their own find)`, { details: { model: this.identity } });
+      }
+    });
+  }
+
+  private condition(query: StageThreeQuery): Condition {
+    return compileWhere(query.criteria?.where, this.columns, this.identity);
+  }
+
+  /**
+   * The ids that may match: the ones the criteria name (`{id}` / `{id: {in}}`), else the ones the
+   * adapter finds now (a plain read; on PostgreSQL's native path, on the transaction's own
+   * connection) — plus every document this transaction wrote (kept for any backend whose plain
+   * reads would not see them).
+   */
+  private async candidates(tx: Transaction, query: StageThreeQuery, condition: Condition, limit?: number): Promise<string[]> {
+    const named = restrictedIds(condition, this.primaryKey);
+    const ids = new Set<string>(named ?? []);
+    if (named === null) {
+      // On PostgreSQL's native path the read runs on the transaction's own client: it sees the
+      // transaction's writes, and needs no second pooled connection (N transactions each waiting
+      // for a second connection from a pool of N would wait for each other until their leases end).
+      const { leasedConnection: _token, ...rest } = query.meta ?? {};
+      const meta = tx.connection === undefined ? rest : { ...rest, leasedConnection: tx.connection };
+      const criteria = { where: query.criteria?.where ?? {}, sort: query.criteria?.sort ?? [], skip: 0, limit: limit ?? Number.MAX_SAFE_INTEGER };
+      const rows = (await this.plainFind({ method: 'find', using: query.using, criteria, meta, joins: [] })) ?? [];
+      const pkColumn = this.columns.toColumn.get(this.primaryKey) ?? this.primaryKey;
+      for (const row of rows) ids.add(String(row[pkColumn]));
+      for (const step of tx.steps) if (step.model === this.identity && step.after !== null) ids.add(step.id);
+    }
+    // Locks in one order: two transactions locking overlapping sets meet on the first shared id.
+    return [...ids].sort();
+  }
+
+  private plainFind(query: StageThreeQuery): Promise<Record<string, unknown>[] | undefined> {
+    const find = this.adapter.find as AdapterMethod;
+    return new Promise((resolve, reject) => {
+      find.call(this.adapter, this.model.datastore, query, (err, rows) => (err ? reject(err) : resolve(rows as Record<string, unknown>[] | undefined)));
+    });
+  }
+
+  /**
+   * Every document that matches, each locked and re-checked after locking: one that stopped
+   * matching meanwhile is left out (and stays locked until the transaction ends).
+   */
+  private async lockedMatches(tx: Transaction, query: StageThreeQuery, limit?: number): Promise<Image[]> {
+    const condition = this.condition(query);
+    const found: Image[] = [];
+    for (const id of await this.candidates(tx, query, condition, limit)) {
+      const image = await tx.read(this.identity, id);
+      if (image !== null && matches(condition, image)) found.push(image);
+    }
+    return found;
+  }
+
+  private async find(tx: Transaction, query: StageThreeQuery): Promise<Record<string, unknown>[]> {
+    const { skip, limit, sort, select } = query.criteria ?? {};
+    // Asking the adapter for the first skip+limit is enough: the window is cut again after locking.
+    const enough = limit === undefined || limit >= Number.MAX_SAFE_INTEGER ? undefined : (skip ?? 0) + limit;
+    const images = window(sortImages(await this.lockedMatches(tx, query, enough), sort, this.columns), skip, limit);
+    return images.map((image) => toColumns(this.project(image, select), this.columns));
+  }
+
+  private project(image: Image, select: string[] | undefined): Image {
+    if (select === undefined || select.includes('*')) return image;
+    const attributes = new Set([this.primaryKey, ...select.map((column) => this.columns.toAttribute.get(column) ?? column)]);
+    return Object.fromEntries(Object.entries(image).filter(([name]) => attributes.has(name)));
+  }
+
+  private async aggregate(tx: Transaction, query: StageThreeQuery, kind: 'sum' | 'avg'): Promise<number> {
+    const column = query.numericAttrName ?? '';
+    const attribute = this.columns.toAttribute.get(column) ?? column;
+    const values = (await this.lockedMatches(tx, query)).map((image) => image[attribute]).filter((value): value is number => typeof value === 'number');
+    const total = values.reduce((sum, value) => sum + value, 0);
+    return kind === 'sum' ? total : values.length === 0 ? 0 : total / values.length;
+  }
+
+  private async create(tx: Transaction, records: Record<string, unknown>[], fetch: boolean): Promise<Record<string, unknown>[] | undefined> {
+    const created: Record<string, unknown>[] = [];
+    for (const record of records) {
+      const { [this.primaryKey]: id, ...values } = fromColumns(record, this.columns);
+      // No id given: the engine picks one now, so that the log can undo the create.
+      const image = id === undefined || id === null ? await tx.create(this.identity, values) : await tx.create(this.identity, values, String(id));
+      created.push(toColumns(image, this.columns));
+    }
+    return fetch ? created : undefined;
+  }
+
+  private async update(tx: Transaction, query: StageThreeQuery): Promise<Record<string, unknown>[] | undefined> {
+    const set = fromColumns(query.valuesToSet ?? {}, this.columns);
+    if (Object.hasOwn(set, this.primaryKey)) {
+      throw new TransactError('unsupported_query', `${this.identity}: changing the primary key inside an engine transaction; nothing was run`, { details: { model: this.identity } });
+    }
+    const updated: Record<string, unknown>[] = [];
+    for (const image of await this.lockedMatches(tx, query)) {
+      const id = String(image[this.primaryKey]);
+      updated.push(toColumns(Object.keys(set).length === 0 ? image : await tx.update(this.identity, id, set), this.columns));
+    }
+    return query.meta?.fetch === true ? updated : undefined;
+  }
+
+  private async destroy(tx: Transaction, query: StageThreeQuery): Promise<Record<string, unknown>[] | undefined> {
+    const destroyed: Record<string, unknown>[] = [];
+    for (const image of await this.lockedMatches(tx, query)) {
+      await tx.destroy(this.identity, String(image[this.primaryKey]));
+      destroyed.push(toColumns(image, this.columns));
+    }
+    return query.meta?.fetch === true ? destroyed : undefined;
+  }
+}
+
+/**
+ * Replaces the model's `_adapter` with one that runs queries carrying an engine connection
+ * through the engine, and passes every other query to the real adapter. Adds no method the real
+ * adapter lacks (Waterline decides how to populate by whether the adapter has `join`).
+ */
+export function wrapModelAdapter(model: AdaptedModel, refusal: string | null): void {
+  const adapter = model._adapter;
+  if (adapter[WRAPPED] === true) return;
+  const statements = new ModelStatements(model, adapter, refusal);
+  const wrapped: Adapter = Object.create(adapter) as Adapter;
+  wrapped[WRAPPED] = true;
+  for (const statement of STATEMENTS) {
+    const real = adapter[statement];
+    if (typeof real !== 'function') continue;
+    wrapped[statement] = function (datastore: string, query: StageThreeQuery, done: AdapterCallback): unknown {
+      const connection = query?.meta?.leasedConnection;
+      if (!isEngineConnection(connection)) return (real as AdapterMethod).call(adapter, datastore, query, done);
+      statements.run(statement, query, connection).then(
+        (result) => done(undefined, result),
+        (err: unknown) => done(err),
+      );
+      return undefined;
+    };
+  }
+  model._adapter = wrapped;
+}

@@ -1,0 +1,99 @@
+/**
+ * The `db` a `datastore.transaction(async (db) => …)` callback gets when the engine runs it: a
+ * token bound to one engine interactive transaction. Model calls given it with
+ * `.usingConnection(db)` reach the adapter with `meta.leasedConnection === db`, and the wrapped
+ * adapter (./adapter.ts) sends them through the transaction instead.
+ *
+ * It also keeps PostgreSQL's rule for a transaction's statements: one that failed aborts the
+ * whole transaction, even if the callback caught its error — so a statement that failed halfway
+ * (some documents written, not all) can never be committed.
+ */
+import { TransactError } from '../errors';
+import type { Transaction } from '../transaction';
+
+/**
+ * Recognizes a token by a registered symbol, not by class: Sails may load the hook's modules
+ * twice (it clears the require cache of user hooks), and two copies have two classes.
+ */
+const BRAND = Symbol.for('sails-hook-transact.engine-connection');
+
+export class EngineConnection {
+  readonly [BRAND] = true;
+  private ended = false;
+  /** The first statement that failed: the transaction must not commit. */
+  private failed: { error: unknown } | undefined;
+  private readonly running = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly tx: Transaction,
+    /** The datastore whose models this transaction may touch. */
+    readonly datastore: string,
+  ) {}
+
+  /** The engine transaction's id: what its log document and history are found by. */
+  get transactionId(): string {
+    return this.tx.id;
+  }
+
+  /**
+   * Runs one Waterline statement through the transaction. Refused once the transaction ended
+   * (the token outlived its callback, or a statement was started and not awaited).
+   */
+  run<T>(statement: (tx: Transaction) => Promise<T>): Promise<T> {
+    if (this.ended) {
+      return Promise.reject(
+        new TransactError('transaction_ended', `the connection of transaction ${this.tx.id} was used after that transaction ended; nothing was run (pass a live transaction's db to .usingConnection())`, {
+          details: { transaction: this.tx.id },
+        }),
+      );
+    }
+    const run = statement(this.tx).catch((err: unknown) => {
+      this.failed ??= { error: err };
+      throw err;
+    });
+    const tracked = run.finally(() => this.running.delete(tracked));
+    // The caller gets `run`; `tracked` only tells settle() when it is over.
+    tracked.catch(() => undefined);
+    this.running.add(tracked);
+    return run;
+  }
+
+  /**
+   * Called when the callback returned: waits for statements still running (started and not
+   * awaited), then ends the token and throws the first failure, if any.
+   */
+  async settle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    this.ended = true;
+    if (this.failed !== undefined) throw this.failed.error;
+  }
+
+  /** The first statement's failure, if one failed. */
+  get failure(): unknown {
+    return this.failed?.error;
+  }
+
+  /** Ends the token without waiting (the callback threw: the transaction rolls back anyway). */
+  end(): void {
+    this.ended = true;
+  }
+
+  /**
+   * A node-postgres client's face, so that `datastore.sendNativeQuery(sql).usingConnection(db)`
+   * fails with this error instead of running on some other connection, outside the transaction.
+   */
+  query(_sql: unknown, _bindings: unknown, callback: (err: Error) => void): void {
+    const refusal = new TransactError('unsupported_query', 'a native query cannot run inside an engine transaction (the engine cannot lock, log or undo what it writes); nothing was run');
+    this.failed ??= { error: refusal };
+    callback(refusal);
+  }
+
+  /** Part of the same face: releasing is the transaction's business. */
+  release(): void {
+    // Nothing to release: the engine owns the transaction's resources.
+  }
+}
+
+export function isEngineConnection(value: unknown): value is EngineConnection {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}

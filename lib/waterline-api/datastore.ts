@@ -1,0 +1,107 @@
+/**
+ * `datastore.transaction(during)` run by the engine: `during` gets an engine connection, its model
+ * calls `.usingConnection(db)` run inside one engine interactive transaction, which commits when
+ * `during` returns and rolls back (every write compensated) when it throws.
+ */
+import type { TransactionOptions } from '../schema';
+import type { Transaction } from '../transaction';
+import { EngineConnection } from './connection';
+
+/** Runs `work` as one engine interactive transaction (Engine.interactive). */
+export type RunInteractive = <T>(work: (tx: Transaction) => Promise<T>, options?: TransactionOptions) => Promise<T>;
+
+/** `async (db) => …`, or Waterline's older callback style `(db, proceed) => …`. */
+export type During = (db: EngineConnection, proceed?: (err?: unknown, result?: unknown) => void) => unknown;
+
+type Callback = (err?: unknown, result?: unknown) => void;
+
+/** What Waterline's `datastore.transaction()` returns: a deferred that runs when awaited or exec'd. */
+export interface TransactionDeferred extends PromiseLike<unknown> {
+  /** Waterline's meta; `meta.transact` may carry the engine's options (label, idempotencyKey, lockTimeoutMs). */
+  meta(meta: Record<string, unknown>): TransactionDeferred;
+  exec(callback: Callback): void;
+  catch(onRejected: (reason: unknown) => unknown): Promise<unknown>;
+}
+
+function callDuring(during: During, db: EngineConnection): Promise<unknown> {
+  // Waterline tells the styles apart by a second parameter; so does this.
+  if (during.length < 2) return Promise.resolve().then(() => during(db));
+  return new Promise((resolve, reject) => {
+    const returned = during(db, (err, result) => (err ? reject(err) : resolve(result)));
+    if (returned instanceof Promise) returned.catch(reject);
+  });
+}
+
+/**
+ * The error the transaction reports. When the callback's error is a failed statement's — as is,
+ * or wrapped by Waterline (`AdapterError`, whose `raw` it is) or by a driver (`cause`) — the
+ * statement's own error, so that `err.code` says what happened (e.g. `unsupported_query`).
+ */
+function reported(err: unknown, failure: unknown): unknown {
+  if (failure === undefined) return err;
+  // Waterline keeps the adapter's error as `raw`, a driver's exit as `raw.error`, flaverr as `cause`.
+  let layer: unknown[] = [err];
+  for (let depth = 0; depth < 4 && layer.length > 0; depth++) {
+    if (layer.includes(failure)) return failure;
+    layer = layer.flatMap((current) => {
+      if (typeof current !== 'object' || current === null) return [];
+      const { raw, cause, error } = current as { raw?: unknown; cause?: unknown; error?: unknown };
+      return [raw, cause, error];
+    });
+  }
+  return err;
+}
+
+/** Builds the `transaction` method of the datastore named `datastore`. */
+export function engineTransactionMethod(run: RunInteractive, datastore: string) {
+  return function transaction(during: During, explicitCallback?: Callback, meta?: Record<string, unknown>): TransactionDeferred | undefined {
+    let options: TransactionOptions | undefined = transactOptions(meta);
+    let started: Promise<unknown> | undefined;
+    const start = (): Promise<unknown> => {
+      started ??= (async () => {
+        if (typeof during !== 'function') throw new TypeError('datastore.transaction(during): `during` must be a function');
+        return run(async (tx) => {
+          const db = new EngineConnection(tx, datastore);
+          let result: unknown;
+          try {
+            result = await callDuring(during, db);
+          } catch (err) {
+            db.end();
+            throw reported(err, db.failure);
+          }
+          await db.settle();
+          return result;
+        }, options);
+      })();
+      return started;
+    };
+    const deferred: TransactionDeferred = {
+      meta(given) {
+        options = transactOptions(given);
+        return deferred;
+      },
+      exec(callback) {
+        start().then(
+          (result) => callback(undefined, result),
+          (err: unknown) => callback(err),
+        );
+      },
+      then(onFulfilled, onRejected) {
+        return start().then(onFulfilled, onRejected);
+      },
+      catch(onRejected) {
+        return start().catch(onRejected);
+      },
+    };
+    if (explicitCallback !== undefined) {
+      deferred.exec(explicitCallback);
+      return undefined;
+    }
+    return deferred;
+  };
+}
+
+function transactOptions(meta: Record<string, unknown> | undefined): TransactionOptions | undefined {
+  const given = meta?.transact;
+  return typeof given === 'object' && given !== null ? (given as TransactionOptions) : undefined;
+}

@@ -1,0 +1,66 @@
+/**
+ * Waterline's own transaction API on every adapter:
+ *
+ *   await sails.getDatastore().transaction(async (db) => {
+ *     const a = await Account.findOne({ id }).usingConnection(db);          // locked read
+ *     await Account.updateOne({ id }).set({ balance: a.balance - 100 }).usingConnection(db);
+ *   });
+ *
+ * On sails-mongo and sails-disk (no transactions of their own) and, with
+ * `waterlineTransactions: 'engine'`, on sails-postgresql, the datastore that holds the engine's
+ * log gets a `transaction` method that runs `during` as one engine interactive transaction, and
+ * every model's adapter is wrapped so that calls `.usingConnection(db)` run inside it
+ * (./adapter.ts). The engine then gives them what it gives `sails.transact(async tx => …)`:
+ * locks, the log (history, reversal), fenced writes, crash recovery.
+ */
+import type { TransactConfig } from '../config';
+import type { Engine } from '../engine';
+import { adapterKind } from '../store';
+import type { WaterlineModel } from '../waterline';
+import { type AdaptedModel, wrapModelAdapter } from './adapter';
+import { engineTransactionMethod } from './datastore';
+
+export { EngineConnection, isEngineConnection } from './connection';
+
+/** A datastore as sails-hook-orm registers it (its "RDI"): the parts replaced here. */
+export interface RegisteredDatastore {
+  config: { adapter: unknown };
+  transaction: unknown;
+}
+
+/** The part of a Sails app this feature touches. */
+export interface WaterlineTransactionsHost {
+  models: Record<string, WaterlineModel>;
+  getDatastore?: (name?: string) => RegisteredDatastore;
+  /** sails-hook-orm copies the default datastore's `transaction` here. */
+  transaction?: unknown;
+}
+
+/** Who runs `datastore.transaction()` on the log's datastore, as installed. */
+export type WaterlineTransactionsMode = 'engine' | 'native';
+
+/**
+ * Installs the engine-backed `datastore.transaction()` (see the module comment), or leaves
+ * sails-postgresql's native one alone when `waterlineTransactions` is 'native' there. Returns
+ * which one the app now has.
+ */
+export function installWaterlineTransactions(engine: Engine, sails: WaterlineTransactionsHost, config: TransactConfig): WaterlineTransactionsMode {
+  if (sails.getDatastore === undefined) throw new Error('sails-hook-transact: sails.getDatastore is missing (is sails-hook-orm loaded?)');
+  const datastore = sails.getDatastore(config.datastore);
+  if (adapterKind(datastore.config.adapter) === 'postgresql' && config.waterlineTransactions === 'native') return 'native';
+
+  for (const model of Object.values(sails.models)) {
+    const adapted = model as AdaptedModel;
+    if (typeof adapted._adapter !== 'object' || adapted._adapter === null) continue;
+    // The hook's own log and lock models are written by the engine alone.
+    const refusal = model.transactInternal === true ? 'the transaction log and locks are written by the engine alone' : null;
+    wrapModelAdapter(adapted, refusal);
+  }
+
+  const original = datastore.transaction;
+  const transaction = engineTransactionMethod((work, options) => engine.interactive(work, options), config.datastore);
+  datastore.transaction = transaction;
+  // `sails.transaction` is a copy of the default datastore's method, taken when the ORM loaded.
+  if (sails.transaction !== undefined && sails.transaction === original) sails.transaction = transaction;
+  return 'engine';
+}
