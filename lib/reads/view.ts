@@ -107,33 +107,3 @@ export function committedRows(model: string, primaryKey: string, query: ParsedQu
   return query.limit === undefined ? merged.slice(query.skip) : merged.slice(query.skip, query.skip + query.limit);
 }
 
-/**
- * sails-mongo has no snapshot across documents, so its store reads the logs (L1: every lock
- * holder on the requested models, plus writers already known), then the rows (t), then the logs
- * again (L2: the same, plus the rows' writers), then the rows again, and keeps the read only if it
- * is the same as one taken at t. L1 and L2 bracket t, and a log's state only moves forward
- * (pending → committed, or → rolling-back → rolled-back; a keyed reopen moves its epoch):
- *   - a transaction in L1 whose state and epoch are equal in L2 had them at t too;
- *   - a writer of a row (its fence) that is not in L1 but unfinished in L2 was unfinished at t (it
- *     had already written that row, so it existed): its images are before-images either way;
- *   - a writer of a row not in L1 and finished in L2 may have finished before or after t: unknown,
- *     read again (with it in L1 this time);
- *   - an unfinished transaction in L2 that was not in L1 started after L1: it may have steps on
- *     documents that are not among the rows; their before-images are what was stored at t (it had
- *     locked them, so nobody else wrote them), so answering them from L2 is right;
- *   - with a limit, the rows were read for L1's count of held documents: L2 must not hold more.
- * The store also requires the second rows to be the same documents with the same fences (no new
- * writer landed on any of them); this function is the part about the logs.
- */
-export function stableRead(l1: ReadonlyMap<string, LogDocument>, l2: ReadonlyMap<string, LogDocument>, rowWriters: Iterable<string>, limitedModels: readonly string[] = []): boolean {
-  for (const [id, first] of l1) {
-    const second = l2.get(id);
-    if (second === undefined || second.state !== first.state || second.epoch !== first.epoch) return false;
-  }
-  for (const writer of rowWriters) {
-    if (l1.has(writer)) continue;
-    const second = l2.get(writer);
-    if (second !== undefined && !isActive(second)) return false;
-  }
-  return limitedModels.every((model) => heldCount(l2.values(), model) <= heldCount(l1.values(), model));
-}
