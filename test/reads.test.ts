@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { expect } from 'chai';
 import type { Engine } from '../lib/engine';
+import type { ReadActions } from '../lib/http/blueprints';
 import { isTransactError, type TransactError } from '../lib/errors';
 import { newId } from '../lib/ids';
 import { newLog } from '../lib/log';
@@ -417,6 +418,12 @@ forEachPath('payment callback answers from committed state', (target, _adapter, 
 
 // ---------------------------------------------------------------------------------------------
 // GET blueprint actions, through a lifted app
+
+/** The actions plug into lib/http's blueprints as they are (checked by the compiler). */
+export const committedReadActions: ReadActions = {
+  find: (holder, identity) => findAction(() => holder.engine as Engine, { model: identity }),
+  findOne: (holder, identity) => findOneAction(() => holder.engine as Engine, { model: identity }),
+};
 
 forEachPath('committed GET blueprint actions', (target, adapter, protocol) => {
   if (adapter === 'postgresql' && protocol === 'native') return; // same reads as the log protocol's; one lifted app per adapter is enough

@@ -99,15 +99,19 @@ export function criteriaOf(req: BlueprintRequest, attributes: Record<string, { t
   return { where, sort, skip: parseInteger(query.skip, 'skip') ?? 0, limit: parseInteger(query.limit, 'limit') ?? defaultLimit };
 }
 
-function send(res: BlueprintResponse, err: unknown): unknown {
+function send(res: BlueprintResponse, err: unknown): void {
   if (isTransactError(err) && STATUS[err.code] !== undefined) {
-    return res.status(STATUS[err.code]).json({ error: { code: err.code, message: err.message, ...(err.path === undefined ? {} : { path: err.path }) } });
+    res.status(STATUS[err.code]).json({ error: { code: err.code, message: err.message, ...(err.path === undefined ? {} : { path: err.path }) } });
+    return;
   }
   throw err;
 }
 
+/** A Sails action as lib/http's ReadActions take it (answers, never calls next). */
+export type BlueprintAction = (req: BlueprintRequest, res: BlueprintResponse) => Promise<void>;
+
 /** GET /<model>: committed documents matching the request's criteria (200, an array). */
-export function findAction(getEngine: EngineGetter, options: ActionOptions = {}): (req: BlueprintRequest, res: BlueprintResponse) => Promise<unknown> {
+export function findAction(getEngine: EngineGetter, options: ActionOptions = {}): BlueprintAction {
   return async (req, res) => {
     try {
       const engine = getEngine();
@@ -115,15 +119,15 @@ export function findAction(getEngine: EngineGetter, options: ActionOptions = {})
       const info = engine.infoOf(model);
       if (info === undefined) throw new TransactError('unknown_model', `no model "${model}"`, { path: 'model' });
       const rows = await engine.reads.find(model, criteriaOf(req, info.attributes, options.defaultLimit));
-      return res.status(200).json(rows);
+      res.status(200).json(rows);
     } catch (err) {
-      return send(res, err);
+      send(res, err);
     }
   };
 }
 
 /** GET /<model>/:id: the committed document (200), or 404 not_found. */
-export function findOneAction(getEngine: EngineGetter, options: ActionOptions = {}): (req: BlueprintRequest, res: BlueprintResponse) => Promise<unknown> {
+export function findOneAction(getEngine: EngineGetter, options: ActionOptions = {}): BlueprintAction {
   return async (req, res) => {
     try {
       const engine = getEngine();
@@ -132,9 +136,9 @@ export function findOneAction(getEngine: EngineGetter, options: ActionOptions = 
       if (typeof id !== 'string' || id === '') fail('id', 'an id is required');
       const doc = await engine.reads.findOne(model, id);
       if (doc === null) throw new TransactError('not_found', `${model} ${id} does not exist`, { path: 'id' });
-      return res.status(200).json(doc);
+      res.status(200).json(doc);
     } catch (err) {
-      return send(res, err);
+      send(res, err);
     }
   };
 }
