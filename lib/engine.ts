@@ -16,6 +16,7 @@ import { describeModel, type ModelInfo } from './model-info';
 import { LOG_IDENTITY } from './models';
 import { documentKey, netActions, planBatch, redoPlan } from './operations';
 import { type Version, stateAt, versionsOf } from './history';
+import { CommittedReads } from './reads';
 import { Recovery, ownerToken, tombstone, type TransactionStats } from './recovery';
 import { isTransient, type RetryOptions, RetryPolicy, RetryingStore } from './retry';
 import { planReversal, stepsByDocument } from './reversal';
@@ -94,6 +95,8 @@ export class Engine {
   readonly retries: RetryPolicy;
   /** How transactions ended in this process, for metrics. */
   readonly stats: TransactionStats = { committed: 0, rolledBack: 0, recovered: 0, attention: 0 };
+  /** Reads that never return uncommitted state: `reads.find`, `findOne`, `count`, `snapshot`. */
+  readonly reads: CommittedReads;
   private readonly locks: Locks;
   private readonly documents: Documents;
   private readonly infos = new Map<string, ModelInfo>();
@@ -110,6 +113,7 @@ export class Engine {
     this.store = new RetryingStore(store, this.retries);
     this.clock = new ServerClock(() => this.store.serverTime(), CLOCK_REFRESH_MS);
     this.documents = new Documents((identity) => this.modelOf(identity) as WaterlineModel, this.store, this.retries);
+    this.reads = new CommittedReads(this.store, (identity) => this.infoOf(identity));
     this.recovery = new Recovery(
       this.store,
       this.documents,

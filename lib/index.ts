@@ -14,6 +14,7 @@ import * as http from './http';
 import type * as history from './history';
 import * as ids from './ids';
 import * as queries from './queries';
+import * as reads from './reads';
 import type * as recovery from './recovery';
 import type * as scheduler from './scheduler';
 import type * as schema from './schema';
@@ -78,6 +79,13 @@ namespace sailsHookTransact {
   export type StuckPage = queries.StuckPage;
   export type SettleNote = queries.SettleNote;
   export type SettleResult = queries.SettleResult;
+
+  /** Committed reads (`engine.reads`) and the GET blueprint actions built on them. */
+  export const CommittedReads = reads.CommittedReads;
+  export type CommittedReads = reads.CommittedReads;
+  export type ReadQuery = reads.ReadQuery;
+  export const findAction = reads.findAction;
+  export const findOneAction = reads.findOneAction;
 
   /** The HTTP layer's pieces an app builds on (its own error codes, its own actions). */
   export const STATUS_OF_CODE = http.STATUS_OF_CODE;

@@ -7,6 +7,7 @@
 import retry = require('async-retry');
 import { isDeepStrictEqual } from 'node:util';
 import type { AtomicStore } from './store';
+import type { StoreView, ViewRequest } from './store/store';
 import type { FencedWrite } from './operations';
 import type { WaterlineModel } from './waterline';
 import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from './types';
@@ -164,6 +165,11 @@ export class RetryingStore implements AtomicStore {
 
   fenceLocks(txId: string, epoch: number): Promise<void> {
     return this.policy.run(() => this.inner.fenceLocks(txId, epoch));
+  }
+
+  /** Read-only: a retry reads again. */
+  readView(requests: readonly ViewRequest[]): Promise<StoreView> {
+    return this.policy.run(() => this.inner.readView(requests));
   }
 
   /** Fenced writes are idempotent under their fence: a retry after a lost reply re-applies the same images. */

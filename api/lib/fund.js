@@ -337,9 +337,15 @@ function validSignature(rawBody, signature, secret) {
   return timingSafeEqual(expected, Buffer.from(signature, 'hex'));
 }
 
+/**
+ * A payment and its order as committed: what the gateway is told is never a settlement that may
+ * still roll back (a concurrent delivery's batch in flight). The payment is what decides the
+ * answer; the order is read committed right after it.
+ */
 async function paymentView(app, paymentId) {
-  const payment = await app.models.payment.findOne({ paymentId });
-  const order = payment && payment.order ? await app.models.order.findOne({ id: payment.order }) : null;
+  const reads = engineOf(app).reads;
+  const [[payment = null]] = await reads.snapshot([{ model: 'payment', criteria: { where: { paymentId }, limit: 1 } }]);
+  const order = payment && payment.order ? await reads.findOne('order', payment.order) : null;
   return { payment, order };
 }
 
@@ -408,7 +414,7 @@ async function settlementBatch(app, payment, order, status, mode) {
  * FundError not_found, amount_mismatch (recorded), conflict (another final status).
  */
 async function handleCallback(app, body) {
-  const first = await app.models.payment.findOne({ paymentId: body.paymentId });
+  const first = await engineOf(app).reads.findOne('payment', { paymentId: body.paymentId });
   if (!first) throw new FundError('not_found', `payment ${body.paymentId} does not exist`, 'body.paymentId');
   if (body.amount !== first.amount) {
     await recordAnomaly(app, first, body);

@@ -43,16 +43,21 @@ function total(rows, field) {
 }
 
 async function reconcile(app, { detailed = false } = {}) {
-  const { models } = app;
   const engine = app.hooks.transact.engine;
   const now = Date.now();
-  const [investors, cashLines, loans, allocations, active, flowLines] = await Promise.all([
-    models.investor.find({}),
-    models.ledgerentry.find({ where: { account: 'cash' } }),
-    models.loan.find({}),
-    models.allocation.find({}),
+  // One committed snapshot of every document compared: a transaction still running (or rolling
+  // back) is read as if it had not started, and no transaction is seen half-applied — so load
+  // never shows as a false mismatch. Writes made behind the engine's back still show.
+  const queries = [
+    { model: 'investor' },
+    { model: 'ledgerentry', criteria: { where: { account: 'cash' } } },
+    { model: 'loan' },
+    { model: 'allocation' },
+  ];
+  if (detailed) queries.push({ model: 'ledgerentry', criteria: { where: { account: ['gateway', 'withdrawals'] } } });
+  const [[investors, cashLines, loans, allocations, flowLines = []], active] = await Promise.all([
+    engine.reads.snapshot(queries),
     stuckTransactions(engine, { limit: STUCK_LIMIT, skip: 0 }),
-    detailed ? models.ledgerentry.find({ where: { account: ['gateway', 'withdrawals'] } }) : Promise.resolve([]),
   ]);
   const investorRows = detailed ? [] : null;
   const loanRows = detailed ? [] : null;

@@ -4,7 +4,8 @@ import { rawDestroy } from '../history-guard';
 import { documentKey } from '../operations';
 import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
 import type { WaterlineModel } from '../waterline';
-import { type AtomicStore, type FencedWrite, fencedOut, matchesGuard, toLockDocument, toLogDocument } from './store';
+import { heldCount } from '../reads/view';
+import { type AtomicStore, type FencedWrite, fencedOut, matchesGuard, type StoreView, toLockDocument, toLogDocument, type ViewRequest } from './store';
 import { applyAction, type ModelResolver } from './waterline-writes';
 
 /**
@@ -111,6 +112,26 @@ export class DiskStore implements AtomicStore {
       const held = (await this.lockModel.find({ id: { in: keys } })).map(toLockDocument).filter((lock) => lock.owner === fence.txId && lock.epoch === fence.epoch);
       if (held.length !== keys.length) throw fencedOut(fence, `${keys.length - held.length} of its locks moved on`);
       for (const { action } of writes) await applyAction(this.modelOf(action.model), action);
+    });
+  }
+
+  /**
+   * Under the mutex that every document write, lock change and log compare-and-set takes: nothing
+   * changes while the rows, the locks and their owners' logs are read, so they are one instant.
+   */
+  readView(requests: readonly ViewRequest[]): Promise<StoreView> {
+    return this.exclusive(async () => {
+      const prefixes = new Set(requests.map((request) => `${request.model}:`));
+      // The lock table holds only what is locked right now: scanning it is cheap.
+      const locks = (await this.lockModel.find({})).map(toLockDocument).filter((lock) => prefixes.has(lock.id.slice(0, lock.id.indexOf(':') + 1)));
+      const owners = [...new Set(locks.map((lock) => lock.owner))];
+      const logs = new Map((owners.length === 0 ? [] : await this.logModel.find({ id: { in: owners } })).map((row) => [String(row.id), toLogDocument(row)]));
+      const rows: StoreView['rows'] = [];
+      for (const request of requests) {
+        const extra = request.limit === undefined ? undefined : request.limit + heldCount(logs.values(), request.model);
+        rows.push(await this.modelOf(request.model).find({ where: request.where, sort: request.sort, ...(extra === undefined ? {} : { limit: extra }) }));
+      }
+      return { rows, writers: new Map(locks.map((lock) => [lock.id, lock.owner])), logs };
     });
   }
 }

@@ -1,7 +1,11 @@
 import { createRequire } from 'node:module';
-import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TransactError } from '../errors';
+import { documentKey } from '../operations';
+import { heldCount } from '../reads/view';
+import { type Fence, type LockDocument, type LogDocument, type LogGuard, type LogPatch, type TxState } from '../types';
 import type { WaterlineModel } from '../waterline';
-import { acceptedFences, type AtomicStore, type FencedWrite, fencedOut, fenceToken, toLockDocument, toLogDocument } from './store';
+import { acceptedFences, type AtomicStore, type FencedWrite, fencedOut, fenceToken, type StoreView, toLockDocument, toLogDocument, type ViewRequest } from './store';
 import type { ModelResolver } from './waterline-writes';
 
 /** The few mongodb driver calls used here, typed structurally (the driver is sails-mongo's). */
@@ -127,6 +131,25 @@ function guardFilter(id: string, guard: LogGuard): Record<string, unknown> {
   return filter;
 }
 
+/** The transaction id of a fence token `txId.epoch` (ids of archived attempts contain a dot too: split at the last). */
+export function fenceOwner(token: string): string {
+  const dot = token.lastIndexOf('.');
+  return dot === -1 ? token : token.slice(0, dot);
+}
+
+/** How often a committed read tries for a stable view before it gives up (`unavailable`). */
+const VIEW_ATTEMPTS = 25;
+/** Committed transactions stay committed: remembering some saves the first attempt of most reads. */
+const COMMITTED_MEMORY = 10_000;
+
+export interface RowsRead {
+  rows: Record<string, unknown>[][];
+  /** Per request, `model:id` of each row, in order. */
+  keys: string[][];
+  /** `model:id` → fence owner, for every row that carries a fence. */
+  writers: Map<string, string>;
+}
+
 /** MongoDB (and FerretDB): updateOne with a guarded filter is atomic per document; _id is unique. */
 export class MongoStore implements AtomicStore {
   readonly kind = 'mongo' as const;
@@ -134,6 +157,10 @@ export class MongoStore implements AtomicStore {
   readonly fenceField = FENCE_FIELD;
   private readonly logs: Collection;
   private readonly locks: Collection;
+  /** Committed reads: attempts, and why attempts did not stand (for tuning and the report). */
+  readonly viewStats = { reads: 0, attempts: 0, logsMoved: 0, rowsChanged: 0, gaveUp: 0 };
+  /** Transactions seen committed (a final state), oldest first: known without reading their logs again. */
+  private readonly committed = new Set<string>();
 
   constructor(private readonly db: MongoDb, logCollection: string, lockCollection: string, private readonly modelOf: ModelResolver) {
     this.logs = db.collection(logCollection);
@@ -265,4 +292,122 @@ export class MongoStore implements AtomicStore {
       }
     }
   }
+
+  /**
+   * No snapshot across documents here, so: the rows (t0), then the lock holders of the requested
+   * models and the logs of those holders and of the rows' writers in ONE query (tL), then the rows
+   * again (t1). The read stands when the second rows are the same documents with the same fences
+   * as the first (no new writer landed on any of them in [t0, t1]) — documents created meanwhile
+   * by a transaction unfinished at tL excepted (see sameRows) — and it is then the committed state
+   * as of tL: every row's writer wrote it before t0 and its state is read at tL (a committed one
+   * wrote nothing after its commit, so the second rows show its final image); every transaction
+   * unfinished at tL that had written a document of these models before t0 held its lock since
+   * then, so its log is read too; one that wrote a matching document after t0 changed the rows.
+   * Otherwise it reads again, up to VIEW_ATTEMPTS times; under constant writes to the very
+   * documents read, it may then give up with `unavailable`.
+   */
+  async readView(requests: readonly ViewRequest[]): Promise<StoreView> {
+    const prefixes = new Set(requests.map((request) => `${request.model}:`));
+    const limited = requests.some((request) => request.limit !== undefined);
+    this.viewStats.reads++;
+    for (let attempt = 0; attempt < VIEW_ATTEMPTS; attempt++) {
+      this.viewStats.attempts++;
+      // With a limit, the rows must cover every document that may read differently: the locked ones.
+      const locked = limited ? (await this.lockHolders(prefixes)).locked : new Map<string, number>();
+      const extra = (model: string): number => locked.get(model) ?? 0;
+      const first = await this.readRows(requests, extra);
+      const { owners } = await this.lockHolders(prefixes);
+      // Writers seen committed before this read began are committed at tL too (committed is final):
+      // their logs are not read again — a committed writer's document is read as stored.
+      const ids = new Set([...owners, ...[...first.writers.values()].filter((id) => !this.committed.has(id))]);
+      const logs = await this.logsById(ids);
+      for (const log of logs.values()) if (log.state === 'committed') this.remember(log.id);
+      if (limited && requests.some((request) => request.limit !== undefined && heldCount(logs.values(), request.model) > extra(request.model))) {
+        this.viewStats.logsMoved++;
+        continue;
+      }
+      const second = await this.readRows(requests, extra);
+      if (sameRows(first, second, logs)) return { rows: second.rows, writers: second.writers, logs };
+      this.viewStats.rowsChanged++;
+      await sleep(Math.random() * Math.min(20, 2 ** attempt));
+    }
+    this.viewStats.gaveUp++;
+    throw new TransactError('unavailable', `a committed read of ${requests.map((request) => request.model).join(', ')} found no stable view in ${VIEW_ATTEMPTS} attempts: its documents are written continuously`);
+  }
+
+  private remember(txId: string): void {
+    if (this.committed.has(txId)) return;
+    this.committed.add(txId);
+    if (this.committed.size > COMMITTED_MEMORY) this.committed.delete(this.committed.values().next().value as string);
+  }
+
+  /**
+   * Who holds locks on documents of the requested models (every unfinished transaction with steps
+   * on them holds one, from before its first write until after its commit or compensation), and
+   * how many documents of each model are locked. The lock collection holds only what is locked
+   * now: small, read whole.
+   */
+  private async lockHolders(prefixes: ReadonlySet<string>): Promise<{ owners: Set<string>; locked: Map<string, number> }> {
+    const owners = new Set<string>();
+    const locked = new Map<string, number>();
+    for (const doc of await this.locks.find({}).toArray()) {
+      const id = String(doc._id);
+      const prefix = id.slice(0, id.indexOf(':') + 1);
+      if (!prefixes.has(prefix)) continue;
+      owners.add(String(doc.owner));
+      locked.set(prefix.slice(0, -1), (locked.get(prefix.slice(0, -1)) ?? 0) + 1);
+    }
+    return { owners, locked };
+  }
+
+  /** Logs by id, in one query (one instant); by _id, which FerretDB does not answer by scanning the whole log. */
+  private async logsById(ids: ReadonlySet<string>): Promise<Map<string, LogDocument>> {
+    if (ids.size === 0) return new Map();
+    const docs = await this.logs.find({ _id: { $in: [...ids] } }).toArray();
+    return new Map(docs.map((doc) => { const log = toLogDocument(fromMongo(doc)); return [log.id, log]; }));
+  }
+
+  /** Each request through Waterline (its criteria semantics), keeping the fence field. */
+  private async readRows(requests: readonly ViewRequest[], held: (model: string) => number): Promise<RowsRead> {
+    const rows: RowsRead['rows'] = [];
+    const keys: RowsRead['keys'] = [];
+    const writers = new Map<string, string>();
+    for (const request of requests) {
+      const model = this.modelOf(request.model);
+      const extra = request.limit === undefined ? undefined : request.limit + held(request.model);
+      const found = await model.find({ where: request.where, sort: request.sort, ...(extra === undefined ? {} : { limit: extra }) }).meta({ transactFence: true });
+      for (const row of found) {
+        const fence = row[FENCE_FIELD];
+        delete row[FENCE_FIELD];
+        if (typeof fence === 'string') writers.set(documentKey(request.model, String(row[model.primaryKey])), fenceOwner(fence));
+      }
+      rows.push(found);
+      keys.push(found.map((row) => documentKey(request.model, String(row[model.primaryKey]))));
+    }
+    return { rows, keys, writers };
+  }
+
+}
+
+/**
+ * The same documents, in the same order, with the same fences (contents may differ only under the
+ * same writer) — except documents created after the first read by a transaction unfinished in the
+ * logs read between the two reads, whose first step on them is that create: it holds their lock since it
+ * created them (nobody else could have written them in between), and they are hidden from the
+ * committed view anyway. Without that exception a read over a collection that grows under load
+ * (transfers, ledger lines) would find no stable view.
+ */
+export function sameRows(first: RowsRead, second: RowsRead, logs: ReadonlyMap<string, LogDocument>): boolean {
+  const createdSince = (key: string): boolean => {
+    const writer = second.writers.get(key);
+    const log = writer === undefined ? undefined : logs.get(writer);
+    if (log === undefined || (log.state !== 'pending' && log.state !== 'rolling-back')) return false;
+    const step = log.steps.find((candidate) => documentKey(candidate.model, candidate.id) === key);
+    return step !== undefined && step.kind === 'create';
+  };
+  return first.keys.every((keys, i) => {
+    const known = new Set(keys);
+    const kept = second.keys[i].filter((key) => known.has(key) || !createdSince(key));
+    return kept.length === keys.length && kept.every((key, j) => key === keys[j] && second.writers.get(key) === first.writers.get(key));
+  });
 }

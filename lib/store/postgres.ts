@@ -1,7 +1,8 @@
 import { documentKey } from '../operations';
 import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
 import { isUniqueViolation } from '../waterline';
-import { type AtomicStore, type FencedWrite, fencedOut, LOG_FIELDS, toLockDocument, toLogDocument } from './store';
+import { heldCount } from '../reads/view';
+import { type AtomicStore, type FencedWrite, fencedOut, LOG_FIELDS, type StoreView, toLockDocument, toLogDocument, type ViewRequest } from './store';
 import { applyAction, type ModelResolver } from './waterline-writes';
 
 type QueryResult = Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
@@ -205,6 +206,46 @@ export class PostgresStore implements AtomicStore {
       client.off('error', onError);
       // A failed connection (e.g. ended by idle_in_transaction_session_timeout) is not reused.
       client.release(broken !== undefined && !isFenced(broken) ? broken : undefined);
+    }
+  }
+
+  /**
+   * One REPEATABLE READ, READ ONLY transaction: its first statement fixes the snapshot, so the lock
+   * rows, their owners' logs and the documents are all read as of one instant. A log-protocol
+   * writer holds its lock row from before its first write until after its commit or compensation,
+   * so every document an unfinished transaction may have written has its lock row in the snapshot.
+   * The native path's transactions are invisible until COMMIT: their documents need nothing, and
+   * a native instance's roll-forward batches (log protocol) are covered like any other.
+   */
+  async readView(requests: readonly ViewRequest[]): Promise<StoreView> {
+    const client = await this.pool.connect();
+    const onError = (): void => undefined;
+    client.on('error', onError);
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const prefixes = [...new Set(requests.map((request) => `${request.model}:`))];
+      // Identities contain no ':', ids may: the prefix is everything up to the first one.
+      const locks = (await client.query(`SELECT * FROM ${this.locks} WHERE left("id", strpos("id", ':')) = ANY($1::text[])`, [prefixes])).rows.map(toLockDocument);
+      const owners = [...new Set(locks.map((lock) => lock.owner))];
+      const logRows = owners.length === 0 ? [] : (await client.query(`SELECT * FROM ${this.logs} WHERE "id" = ANY($1::text[])`, [owners])).rows;
+      const logs = new Map(logRows.map((row) => [String(row.id), toLogDocument(row)]));
+      const rows: StoreView['rows'] = [];
+      for (const request of requests) {
+        const extra = request.limit === undefined ? undefined : request.limit + heldCount(logs.values(), request.model);
+        const query = this.modelOf(request.model).find({ where: request.where, sort: request.sort, ...(extra === undefined ? {} : { limit: extra }) });
+        // Waterline's own find (criteria, column types, JSON) on this connection, inside the snapshot.
+        rows.push(await (query as unknown as { usingConnection(c: unknown): Promise<Record<string, unknown>[]> }).usingConnection(client));
+      }
+      await client.query('COMMIT');
+      return { rows, writers: new Map(locks.map((lock) => [lock.id, lock.owner])), logs };
+    } catch (err) {
+      broken = err instanceof Error ? err : new Error(String(err));
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
     }
   }
 }

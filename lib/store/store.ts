@@ -1,9 +1,25 @@
 import { TransactError } from '../errors';
 import type { FencedWrite } from '../operations';
 import type { WaterlineModel } from '../waterline';
+import type { SortClause, Where } from '../reads/criteria';
+import type { StoreView } from '../reads/view';
 import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
 
 export type { FencedWrite } from '../operations';
+export type { StoreView } from '../reads/view';
+
+/** One query of a committed read: documents of `model` matching `where`, in `sort` order. */
+export interface ViewRequest {
+  model: string;
+  where: Where;
+  sort: SortClause;
+  /**
+   * skip + limit of the caller's page, or undefined for every match. The store reads this many
+   * rows plus one per document of the model an unfinished transaction holds (those may read
+   * differently once their committed image replaces them).
+   */
+  limit?: number;
+}
 
 /** The fence a document carries in adapters that keep it in the document: `txId.epoch`. */
 export function fenceToken(fence: Fence): string {
@@ -80,6 +96,16 @@ export interface AtomicStore {
    * at the first refused one. Re-applying the same writes under the same fence is harmless.
    */
   writeDocuments(writes: readonly FencedWrite[], fence: Fence): Promise<void>;
+
+  /**
+   * Committed reads' primitive: the rows of every request, with the logs and writers that tell
+   * which of them an unfinished transaction wrote — all as of ONE instant (or validated to be
+   * equal to what one instant would give), so that the committed view built from them never shows
+   * half of a transaction: PostgreSQL reads them in one REPEATABLE READ snapshot, sails-disk
+   * under its mutex, sails-mongo reads twice and keeps a read only when nothing it depends on
+   * changed in between. Read-only; safe to retry.
+   */
+  readView(requests: readonly ViewRequest[]): Promise<StoreView>;
 }
 
 /** The columns of the log, in one place for the stores that write them natively. */

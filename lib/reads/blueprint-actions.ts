@@ -1,0 +1,144 @@
+/**
+ * GET blueprint actions that read committed state, for models marked `transactional: true`.
+ * Plain action factories: whoever registers the blueprints (`sails.registerAction(findAction(…),
+ * '<model>/find', true)`) decides where they are bound; nothing here registers a route.
+ *
+ * Query parameters follow Sails' blueprints: `where` (JSON), `limit` (default 30, like Sails),
+ * `skip`, `sort` (`"balance DESC"` or JSON), and any other parameter is an equality on that
+ * attribute (its text converted to the attribute's type). Bad criteria get a 400
+ * `{error: {code, message, path}}`, never a guess.
+ */
+import { isTransactError, TransactError } from '../errors';
+import type { CommittedReads } from './reads';
+
+/** The engine's committed reads, resolved per request (the engine exists once the hook started). */
+export type EngineGetter = () => { reads: CommittedReads; infoOf(identity: string): { attributes: Record<string, { type: string }>; primaryKey: string } | undefined };
+
+/** The slice of a Sails request these actions use. */
+export interface BlueprintRequest {
+  query: Record<string, unknown>;
+  params?: Record<string, unknown>;
+  options?: { model?: unknown };
+  param?(name: string): unknown;
+}
+
+export interface BlueprintResponse {
+  status(code: number): BlueprintResponse;
+  json(body: unknown): unknown;
+}
+
+export interface ActionOptions {
+  /** The model's identity; by default the blueprint route's `req.options.model`, else the `model` route parameter. */
+  model?: string;
+  /** Sails' `blueprints.defaultLimit`. */
+  defaultLimit?: number;
+}
+
+const RESERVED = new Set(['where', 'limit', 'skip', 'sort', 'populate', 'select', 'omit', 'callback', '_csrf', 'model', 'id']);
+
+const STATUS: Record<string, number> = { validation_failed: 400, unknown_attribute: 400, unknown_model: 404, not_found: 404, unavailable: 503 };
+
+function fail(path: string, message: string): never {
+  throw new TransactError('validation_failed', message, { path });
+}
+
+function parseJson(text: unknown, path: string): unknown {
+  if (typeof text !== 'string') return text;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return fail(path, `${path} is not valid JSON`);
+  }
+}
+
+function parseInteger(text: unknown, path: string): number | undefined {
+  if (text === undefined) return undefined;
+  const value = typeof text === 'number' ? text : typeof text === 'string' && /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < 0) fail(path, `${path} is a non-negative integer`);
+  return value;
+}
+
+/** A query-string value as the attribute's type: Sails' blueprints accept `?balance=10` for a number. */
+function typed(value: unknown, type: string | undefined, path: string): unknown {
+  if (typeof value !== 'string') return value;
+  switch (type) {
+    case 'number': {
+      const number = Number(value);
+      if (value.trim() === '' || !Number.isFinite(number)) fail(path, `${path} must be a number`);
+      return number;
+    }
+    case 'boolean':
+      if (value !== 'true' && value !== 'false') fail(path, `${path} must be true or false`);
+      return value === 'true';
+    default:
+      return value === 'null' ? null : value;
+  }
+}
+
+function modelOf(req: BlueprintRequest, options: ActionOptions): string {
+  const model = options.model ?? req.options?.model ?? req.params?.model ?? req.param?.('model');
+  if (typeof model !== 'string' || model === '') throw new TransactError('unknown_model', 'no model for this blueprint action', { path: 'model' });
+  return model;
+}
+
+/** The criteria of a find request, Sails-style. */
+export function criteriaOf(req: BlueprintRequest, attributes: Record<string, { type: string }>, defaultLimit = 30): Record<string, unknown> {
+  const query = req.query ?? {};
+  const parsedWhere = parseJson(query.where, 'where');
+  if (parsedWhere !== undefined && (typeof parsedWhere !== 'object' || parsedWhere === null || Array.isArray(parsedWhere))) fail('where', 'where must be a JSON object');
+  const where: Record<string, unknown> = { ...((parsedWhere as Record<string, unknown> | undefined) ?? {}) };
+  for (const [name, value] of Object.entries(query)) {
+    if (RESERVED.has(name)) continue;
+    if (Array.isArray(value)) fail(name, `${name} is given more than once`);
+    if (attributes[name] === undefined) throw new TransactError('unknown_attribute', `no attribute "${name}"`, { path: name });
+    if (name in where) fail(name, `${name} is given both as a parameter and in where`);
+    where[name] = typed(value, attributes[name].type, name);
+  }
+  const sortText = query.sort;
+  const sort = typeof sortText === 'string' && /^\s*[[{]/.test(sortText) ? parseJson(sortText, 'sort') : sortText;
+  return { where, sort, skip: parseInteger(query.skip, 'skip') ?? 0, limit: parseInteger(query.limit, 'limit') ?? defaultLimit };
+}
+
+function send(res: BlueprintResponse, err: unknown): void {
+  if (isTransactError(err) && STATUS[err.code] !== undefined) {
+    res.status(STATUS[err.code]).json({ error: { code: err.code, message: err.message, ...(err.path === undefined ? {} : { path: err.path }) } });
+    return;
+  }
+  throw err;
+}
+
+/** A Sails action as lib/http's ReadActions take it (answers, never calls next). */
+export type BlueprintAction = (req: BlueprintRequest, res: BlueprintResponse) => Promise<void>;
+
+/** GET /<model>: committed documents matching the request's criteria (200, an array). */
+export function findAction(getEngine: EngineGetter, options: ActionOptions = {}): BlueprintAction {
+  return async (req, res) => {
+    try {
+      const engine = getEngine();
+      const model = modelOf(req, options);
+      const info = engine.infoOf(model);
+      if (info === undefined) throw new TransactError('unknown_model', `no model "${model}"`, { path: 'model' });
+      const rows = await engine.reads.find(model, criteriaOf(req, info.attributes, options.defaultLimit));
+      res.status(200).json(rows);
+    } catch (err) {
+      send(res, err);
+    }
+  };
+}
+
+/** GET /<model>/:id: the committed document (200), or 404 not_found. */
+export function findOneAction(getEngine: EngineGetter, options: ActionOptions = {}): BlueprintAction {
+  return async (req, res) => {
+    try {
+      const engine = getEngine();
+      const model = modelOf(req, options);
+      const id = req.params?.id ?? req.param?.('id');
+      if (typeof id !== 'string' || id === '') fail('id', 'an id is required');
+      const doc = await engine.reads.findOne(model, id);
+      if (doc === null) throw new TransactError('not_found', `${model} ${id} does not exist`, { path: 'id' });
+      res.status(200).json(doc);
+    } catch (err) {
+      send(res, err);
+    }
+  };
+}

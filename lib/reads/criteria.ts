@@ -1,0 +1,215 @@
+/**
+ * Criteria of committed reads, as pure functions: parsing (Waterline's shapes, refused with a
+ * TransactError and a path when they are not understood), matching a document in memory, and
+ * ordering documents.
+ *
+ * Why in memory at all: a document an unfinished transaction holds is answered with its committed
+ * image (the transaction's before-image), which lives in the log, not in the datastore. Whether
+ * that image matches the query, and where it sorts, must be decided here. So committed reads
+ * accept only what this module decides exactly like the datastores do: equality, `in`/`nin`,
+ * `<`, `<=`, `>`, `>=`, `!=`, `and`, `or`. String modifiers (`contains`, `like`, `startsWith`,
+ * `endsWith`) are refused, never guessed: their case rules differ per adapter.
+ */
+import { TransactError } from '../errors';
+import type { ModelInfo } from '../model-info';
+import type { Image } from '../types';
+
+export type Direction = 'ASC' | 'DESC';
+/** Waterline's normalized sort: `[{attribute: 'ASC'}, …]`. */
+export type SortClause = Record<string, Direction>[];
+export type Where = Record<string, unknown>;
+
+/** A query, checked against its model: where (attribute names), sort (primary key last, always), skip, limit. */
+export interface ParsedQuery {
+  where: Where;
+  sort: SortClause;
+  skip: number;
+  /** undefined: every match. */
+  limit: number | undefined;
+}
+
+const COMPARISONS = ['<', '<=', '>', '>=', '!='] as const;
+const LISTS = ['in', 'nin'] as const;
+const STRING_MODIFIERS = ['contains', 'like', 'startsWith', 'endsWith'];
+const CRITERIA_KEYS = new Set(['where', 'sort', 'skip', 'limit', 'select', 'omit']);
+
+function refuse(message: string, path: string, code: 'validation_failed' | 'unknown_attribute' = 'validation_failed'): never {
+  throw new TransactError(code, message, { path });
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A scalar a where clause may compare with: what JSON can carry, except objects. */
+function isScalar(value: unknown): boolean {
+  return value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
+}
+
+/**
+ * Checks a where clause against the model and returns it unchanged in meaning (arrays given as a
+ * value become `{in: […]}`, as Waterline reads them).
+ */
+export function parseWhere(info: ModelInfo, where: unknown, path = 'where'): Where {
+  if (where === undefined || where === null) return {};
+  if (!isPlainObject(where)) refuse('a where clause must be an object', path);
+  const out: Where = {};
+  for (const [key, value] of Object.entries(where)) {
+    if (key === 'and' || key === 'or') {
+      if (!Array.isArray(value) || value.length === 0) refuse(`${key} takes a non-empty array of where clauses`, `${path}.${key}`);
+      out[key] = value.map((clause, i) => parseWhere(info, clause, `${path}.${key}.${i}`));
+      continue;
+    }
+    if (info.attributes[key] === undefined) refuse(`${info.identity} has no attribute "${key}"`, `${path}.${key}`, 'unknown_attribute');
+    out[key] = parseConstraint(value, `${path}.${key}`);
+  }
+  return out;
+}
+
+function parseConstraint(value: unknown, path: string): unknown {
+  if (isScalar(value)) return value;
+  if (Array.isArray(value)) return parseConstraint({ in: value }, path);
+  if (!isPlainObject(value)) refuse('a constraint is a scalar, a list, or an object of modifiers', path);
+  const keys = Object.keys(value);
+  if (keys.length === 0) refuse('an empty modifier object matches nothing sensible', path);
+  const out: Record<string, unknown> = {};
+  for (const [modifier, operand] of Object.entries(value)) {
+    if ((LISTS as readonly string[]).includes(modifier)) {
+      if (!Array.isArray(operand) || !operand.every(isScalar)) refuse(`${modifier} takes a list of scalars`, `${path}.${modifier}`);
+      out[modifier] = operand;
+    } else if ((COMPARISONS as readonly string[]).includes(modifier)) {
+      if (!isScalar(operand) || (modifier !== '!=' && operand === null)) refuse(`${modifier} takes a number, string or boolean`, `${path}.${modifier}`);
+      out[modifier] = operand;
+    } else if (STRING_MODIFIERS.includes(modifier)) {
+      refuse(`committed reads do not support "${modifier}" (its case rules differ per adapter); use equality, in, nin, <, <=, >, >=, !=`, `${path}.${modifier}`);
+    } else {
+      refuse(`unknown modifier "${modifier}"`, `${path}.${modifier}`);
+    }
+  }
+  return out;
+}
+
+/** `'a ASC, b DESC'`, `[{a: 'ASC'}]`, `{a: 'ASC'}` or `{a: 1}` → `[{a: 'ASC'}, …, {pk: 'ASC'}]`. */
+export function parseSort(info: ModelInfo, sort: unknown, path = 'sort'): SortClause {
+  const out: SortClause = [];
+  const add = (attribute: string, direction: unknown, at: string): void => {
+    if (info.attributes[attribute] === undefined) refuse(`${info.identity} has no attribute "${attribute}"`, at, 'unknown_attribute');
+    const dir = typeof direction === 'string' ? direction.toUpperCase() : direction === 1 ? 'ASC' : direction === -1 ? 'DESC' : undefined;
+    if (dir !== 'ASC' && dir !== 'DESC') refuse('a sort direction is ASC or DESC', at);
+    if (!out.some((clause) => clause[attribute] !== undefined)) out.push({ [attribute]: dir });
+  };
+  if (typeof sort === 'string') {
+    sort.split(',').map((part) => part.trim()).filter((part) => part !== '').forEach((part, i) => {
+      const [attribute, direction = 'ASC', ...rest] = part.split(/\s+/);
+      if (rest.length > 0) refuse('a sort is "attribute [ASC|DESC]", comma separated', `${path}.${i}`);
+      add(attribute, direction, `${path}.${i}`);
+    });
+  } else if (Array.isArray(sort)) {
+    sort.forEach((clause, i) => {
+      if (!isPlainObject(clause) || Object.keys(clause).length !== 1) refuse('each sort clause is {attribute: "ASC"|"DESC"}', `${path}.${i}`);
+      const [[attribute, direction]] = Object.entries(clause);
+      add(attribute, direction, `${path}.${i}`);
+    });
+  } else if (isPlainObject(sort)) {
+    for (const [attribute, direction] of Object.entries(sort)) add(attribute, direction, `${path}.${attribute}`);
+  } else if (sort !== undefined && sort !== null) {
+    refuse('a sort is a string, a list of {attribute: direction}, or an object', path);
+  }
+  // The primary key breaks ties, in the datastore and here alike: pages are stable, and the
+  // merge of committed images into the datastore's order is well defined.
+  if (!out.some((clause) => clause[info.primaryKey] !== undefined)) out.push({ [info.primaryKey]: 'ASC' });
+  return out;
+}
+
+function parseCount(value: unknown, name: 'skip' | 'limit'): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) refuse(`${name} is a non-negative integer`, name);
+  return value;
+}
+
+/**
+ * A query in any of Waterline's shapes: `{where, sort, skip, limit}`, or a bare where clause.
+ * `select`/`omit` are refused (images are whole documents).
+ */
+export function parseQuery(info: ModelInfo, input: unknown): ParsedQuery {
+  if (input === undefined || input === null) return { where: {}, sort: parseSort(info, undefined), skip: 0, limit: undefined };
+  if (!isPlainObject(input)) refuse('criteria must be an object', 'criteria');
+  const keys = Object.keys(input);
+  const isCriteria = keys.length > 0 && keys.every((key) => CRITERIA_KEYS.has(key));
+  if (!isCriteria) return { where: parseWhere(info, input, 'where'), sort: parseSort(info, undefined), skip: 0, limit: undefined };
+  if (input.select !== undefined || input.omit !== undefined) refuse('committed reads return whole documents: no select/omit', input.select !== undefined ? 'select' : 'omit');
+  return { where: parseWhere(info, input.where), sort: parseSort(info, input.sort), skip: parseCount(input.skip, 'skip') ?? 0, limit: parseCount(input.limit, 'limit') };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matching and ordering
+
+/** Where nulls sort: PostgreSQL puts them after every value in ASC; MongoDB and NeDB before. */
+export type NullOrder = 'first' | 'last';
+
+function rank(value: unknown): number {
+  if (value === null || value === undefined) return 0;
+  if (typeof value === 'number') return 1;
+  if (typeof value === 'string') return 2;
+  if (typeof value === 'boolean') return 3;
+  return 4;
+}
+
+/** Orders two attribute values like the datastores do for the scalars committed reads accept. */
+export function compareValues(a: unknown, b: unknown, nulls: NullOrder = 'first'): number {
+  const ra = rank(a);
+  const rb = rank(b);
+  if (ra === 0 || rb === 0) {
+    if (ra === rb) return 0;
+    const nullFirst = nulls === 'first' ? -1 : 1;
+    return ra === 0 ? nullFirst : -nullFirst;
+  }
+  if (ra !== rb) return ra - rb;
+  if (ra === 4) return JSON.stringify(a) < JSON.stringify(b) ? -1 : JSON.stringify(a) > JSON.stringify(b) ? 1 : 0;
+  return (a as number | string | boolean) < (b as number | string | boolean) ? -1 : (a as number | string | boolean) > (b as number | string | boolean) ? 1 : 0;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return (a ?? null) === (b ?? null);
+}
+
+function matchesConstraint(value: unknown, constraint: unknown): boolean {
+  if (!isPlainObject(constraint)) return sameValue(value, constraint);
+  return Object.entries(constraint).every(([modifier, operand]) => {
+    switch (modifier) {
+      case 'in':
+        return (operand as unknown[]).some((item) => sameValue(value, item));
+      case 'nin':
+        return !(operand as unknown[]).some((item) => sameValue(value, item));
+      case '!=':
+        return !sameValue(value, operand);
+      default: {
+        // Comparisons never match null, and only compare values of one kind (as SQL and MongoDB do).
+        if (value === null || value === undefined || rank(value) !== rank(operand)) return false;
+        const order = compareValues(value, operand);
+        return modifier === '<' ? order < 0 : modifier === '<=' ? order <= 0 : modifier === '>' ? order > 0 : order >= 0;
+      }
+    }
+  });
+}
+
+/** Whether a document matches a where clause that parseWhere accepted. */
+export function matches(doc: Image, where: Where): boolean {
+  return Object.entries(where).every(([key, constraint]) => {
+    if (key === 'and') return (constraint as Where[]).every((clause) => matches(doc, clause));
+    if (key === 'or') return (constraint as Where[]).some((clause) => matches(doc, clause));
+    return matchesConstraint(doc[key], constraint);
+  });
+}
+
+/** A comparator for a parsed sort. */
+export function comparator(sort: SortClause, nulls: NullOrder = 'first'): (a: Image, b: Image) => number {
+  return (a, b) => {
+    for (const clause of sort) {
+      const [[attribute, direction]] = Object.entries(clause);
+      const order = compareValues(a[attribute], b[attribute], nulls);
+      if (order !== 0) return direction === 'ASC' ? order : -order;
+    }
+    return 0;
+  };
+}
