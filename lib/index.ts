@@ -84,8 +84,8 @@ namespace sailsHookTransact {
   export const CommittedReads = reads.CommittedReads;
   export type CommittedReads = reads.CommittedReads;
   export type ReadQuery = reads.ReadQuery;
-  export const findAction = reads.findAction;
-  export const findOneAction = reads.findOneAction;
+  export const findAction = http.findAction;
+  export const findOneAction = http.findOneAction;
 
   /** The HTTP layer's pieces an app builds on (its own error codes, its own actions). */
   export const STATUS_OF_CODE = http.STATUS_OF_CODE;

@@ -12,11 +12,10 @@ import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { expect } from 'chai';
 import type { Engine } from '../lib/engine';
-import type { ReadActions } from '../lib/http/blueprints';
 import { isTransactError, type TransactError } from '../lib/errors';
 import { newId } from '../lib/ids';
 import { newLog } from '../lib/log';
-import { committedRows, findAction, findOneAction, heldImages, parseQuery } from '../lib/reads';
+import { committedRows, heldImages, parseQuery } from '../lib/reads';
 import { comparator, matches } from '../lib/reads/criteria';
 import type { ModelInfo } from '../lib/model-info';
 import type { Transaction } from '../lib/transaction';
@@ -417,25 +416,13 @@ forEachPath('payment callback answers from committed state', (target, _adapter, 
 });
 
 // ---------------------------------------------------------------------------------------------
-// GET blueprint actions, through a lifted app
-
-/** The actions plug into lib/http's blueprints as they are (checked by the compiler). */
-export const committedReadActions: ReadActions = {
-  find: (holder, identity) => findAction(() => holder.engine as Engine, { model: identity }),
-  findOne: (holder, identity) => findOneAction(() => holder.engine as Engine, { model: identity }),
-};
+// GET blueprint actions of transactional models (the fund app marks every model), through a lifted app
 
 forEachPath('committed GET blueprint actions', (target, adapter, protocol) => {
   if (adapter === 'postgresql' && protocol === 'native') return; // same reads as the log protocol's; one lifted app per adapter is enough
   let fund: FundApp;
   before(async function () {
     fund = await liftFund(target());
-    const app = fund.app as LoadedApp & { registerAction(fn: unknown, identity: string, force?: boolean): void; router: { bind(path: string, target: unknown): void } };
-    const getEngine = () => app.hooks.transact.engine as Engine;
-    app.registerAction(findAction(getEngine), 'committedreads/find', true);
-    app.registerAction(findOneAction(getEngine), 'committedreads/findone', true);
-    app.router.bind('get /test/committed/:model', { action: 'committedreads/find' });
-    app.router.bind('get /test/committed/:model/:id', { action: 'committedreads/findone' });
   });
   after(async function () {
     await lowerFund(fund);
@@ -457,19 +444,19 @@ forEachPath('committed GET blueprint actions', (target, adapter, protocol) => {
     });
     await held.ready;
     try {
-      const list = await get(`/test/committed/account?where=${encodeURIComponent(JSON.stringify({ id: [alice, bob] }))}&sort=balance%20DESC`).expect(200);
+      const list = await get(`/api/account?where=${encodeURIComponent(JSON.stringify({ id: [alice, bob] }))}&sort=balance%20DESC`).expect(200);
       expect((list.body as Row[]).map((r) => [r.owner, r.balance])).to.deep.equal([['Alice', 100], ['Bob', 5]]);
-      expect((await get(`/test/committed/account?owner=Alice&balance=100`).expect(200)).body).to.have.length(1);
-      expect((await get(`/test/committed/account/${bob}`).expect(200)).body).to.include({ owner: 'Bob', balance: 5 });
-      expect((await get(`/test/committed/account/${alice}`).expect(200)).body).to.include({ balance: 100 });
+      expect((await get(`/api/account?owner=Alice&balance=100`).expect(200)).body).to.have.length(1);
+      expect((await get(`/api/account/${bob}`).expect(200)).body).to.include({ owner: 'Bob', balance: 5 });
+      expect((await get(`/api/account/${alice}`).expect(200)).body).to.include({ balance: 100 });
       for (const [url, status, code, path] of [
-        ['/test/committed/account?where=%7Bnope', 400, 'validation_failed', 'where'],
-        ['/test/committed/account?limit=-2', 400, 'validation_failed', 'limit'],
-        ['/test/committed/account?balance=lots', 400, 'validation_failed', 'balance'],
-        ['/test/committed/account?colour=red', 400, 'unknown_attribute', 'colour'],
-        [`/test/committed/account?where=${encodeURIComponent('{"owner":{"like":"A%"}}')}`, 400, 'validation_failed', 'where.owner.like'],
-        ['/test/committed/account?sort=balance%20UP', 400, 'validation_failed', 'sort.0'],
-        [`/test/committed/account/${newId()}`, 404, 'not_found', 'id'],
+        ['/api/account?where=%7Bnope', 400, 'validation_failed', 'where'],
+        ['/api/account?limit=-2', 400, 'validation_failed', 'limit'],
+        ['/api/account?balance=lots', 400, 'validation_failed', 'balance'],
+        ['/api/account?colour=red', 400, 'unknown_attribute', 'colour'],
+        [`/api/account?where=${encodeURIComponent('{"owner":{"like":"A%"}}')}`, 400, 'validation_failed', 'where.owner.like'],
+        ['/api/account?sort=balance%20UP', 400, 'validation_failed', 'sort.0'],
+        [`/api/account/${newId()}`, 404, 'not_found', 'id'],
       ] as const) {
         const res = await get(url);
         expect(res.status, `${url}: ${JSON.stringify(res.body)}`).to.equal(status);
@@ -478,7 +465,7 @@ forEachPath('committed GET blueprint actions', (target, adapter, protocol) => {
     } finally {
       await held.finish(true);
     }
-    expect((await get(`/test/committed/account/${alice}`).expect(200)).body).to.include({ balance: 150 });
-    await get(`/test/committed/account/${bob}`).expect(404);
+    expect((await get(`/api/account/${alice}`).expect(200)).body).to.include({ balance: 150 });
+    await get(`/api/account/${bob}`).expect(404);
   });
 });

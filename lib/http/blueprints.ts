@@ -11,8 +11,10 @@
  * Unmarked models keep Sails' blueprints.
  */
 import Joi = require('joi');
+import { TransactError } from '../errors';
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../models';
 import type { WaterlineModel } from '../waterline';
+import { findAction, findOneAction } from './read-actions';
 import { sendEngineError, sendError, serverError } from './respond';
 import type { Action, EngineHolder, HttpApp, HttpRequest, HttpResponse, Middleware } from './types';
 import { allowlistOf, check, idRefusal, idSchema, isTransactional, modelOf, valuesSchema } from './validation';
@@ -28,6 +30,12 @@ export function blueprintPath(path: string | undefined): string | undefined {
 }
 
 /** The engine, or a 503 answer when the hook has not initialized (it never serves before that). */
+/** The engine for the read actions, which answer a thrown TransactError as its HTTP error. */
+function readyEngine(holder: EngineHolder): NonNullable<EngineHolder['engine']> {
+  if (holder.engine === undefined) throw new TransactError('unavailable', 'the transaction engine is not ready');
+  return holder.engine;
+}
+
 function engineOf(holder: EngineHolder, res: HttpResponse): EngineHolder['engine'] {
   if (holder.engine === undefined) sendError(res, 'unavailable', 'the transaction engine is not ready');
   return holder.engine;
@@ -136,12 +144,6 @@ function refuse(code: 'method_not_allowed' | 'forbidden', message: string): Acti
   return async (_req, res) => sendError(res, code, message);
 }
 
-/** Read actions for transactional models, supplied by whoever implements them (they replace Sails' find/findOne). */
-export interface ReadActions {
-  find?: (holder: EngineHolder, identity: string) => Action;
-  findOne?: (holder: EngineHolder, identity: string) => Action;
-}
-
 /** Write actions of Sails' blueprints, and the association actions that write. */
 const WRITES = ['create', 'update', 'destroy'] as const;
 const ASSOCIATION_WRITES = ['add', 'remove', 'replace'] as const;
@@ -152,7 +154,7 @@ const ASSOCIATION_WRITES = ['add', 'remove', 'replace'] as const;
  * them) and again on `sails.reloadActions()`. An app controller `api/controllers/<model>/create.js`
  * still wins: Sails loads controllers after hooks, as it does over its own blueprints.
  */
-export function registerBlueprintActions(sails: HttpApp, holder: EngineHolder, reads: ReadActions = {}): void {
+export function registerBlueprintActions(sails: HttpApp, holder: EngineHolder): void {
   for (const [identity, model] of Object.entries(sails.models)) {
     if (identity === LOG_IDENTITY || identity === LOCK_IDENTITY) {
       closeInternal(sails, identity);
@@ -165,10 +167,10 @@ export function registerBlueprintActions(sails: HttpApp, holder: EngineHolder, r
     for (const action of ASSOCIATION_WRITES) {
       sails.registerAction(refuse('method_not_allowed', `${identity}: association writes (${action}) are not transactional; write the records themselves`), `${identity}/${action}`, true);
     }
-    // Reads of transactional models: Sails' find/findOne (they may see uncommitted writes) unless
-    // read actions are supplied here — the read-committed reads (lib/reads) plug in at this point.
-    if (reads.find !== undefined) sails.registerAction(reads.find(holder, identity), `${identity}/find`, true);
-    if (reads.findOne !== undefined) sails.registerAction(reads.findOne(holder, identity), `${identity}/findOne`, true);
+    // Reads of transactional models see committed state only (Sails' find/findOne would show a
+    // document as an unfinished transaction left it).
+    sails.registerAction(findAction(() => readyEngine(holder), { model: identity }), `${identity}/find`, true);
+    sails.registerAction(findOneAction(() => readyEngine(holder), { model: identity }), `${identity}/findOne`, true);
   }
 }
 

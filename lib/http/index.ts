@@ -4,7 +4,7 @@
  * core (engine, stores, recovery) knows nothing of it. lib/hook.ts makes the one call below.
  */
 import type { Engine } from '../engine';
-import { bindUnknownModelFallback, type ReadActions, registerBlueprintActions } from './blueprints';
+import { bindUnknownModelFallback, registerBlueprintActions } from './blueprints';
 import { bindRestRoutes, registerRestActions, type RoutesConfig } from './rest';
 import type { HttpApp } from './types';
 
@@ -29,9 +29,9 @@ export interface InstalledHttp {
  * returns the action registration, to run once the blueprints hook has registered its own
  * actions (the hook's replace those of the same identities). Without the http hook
  * (`sails.load` with `http: false`) the routes are bound to a router that serves nothing:
- * harmless. `reads` is where read actions for transactional models plug in (lib/reads).
+ * harmless.
  */
-export function installHttp(hook: HttpHook, sails: HttpApp, settings: HttpSettings, reads: ReadActions = {}): InstalledHttp {
+export function installHttp(hook: HttpHook, sails: HttpApp, settings: HttpSettings): InstalledHttp {
   const { routes } = settings;
   if (routes !== false) {
     sails.on('router:before', () => bindRestRoutes(sails, routes));
@@ -39,13 +39,14 @@ export function installHttp(hook: HttpHook, sails: HttpApp, settings: HttpSettin
   sails.on('router:after', () => bindUnknownModelFallback(sails));
   return {
     registerActions() {
-      registerBlueprintActions(sails, hook, reads);
+      registerBlueprintActions(sails, hook);
       if (routes !== false) registerRestActions(sails, hook, routes);
     },
   };
 }
 
-export { blueprintPath, registerBlueprintActions, transactionalModels, type ReadActions } from './blueprints';
+export { blueprintPath, registerBlueprintActions, transactionalModels } from './blueprints';
+export { findAction, findOneAction, type EngineGetter } from './read-actions';
 export { errorBody, sendEngineError, sendError, type ErrorBody } from './respond';
 export { restIdentity, restRoutes, type RoutesConfig } from './rest';
 export { ENGINE_CODE_STATUS, HTTP_CODE_STATUS, STATUS_OF_CODE, statusOf, type HttpErrorCode } from './status';

@@ -1,5 +1,4 @@
-/** Committed reads: the engine's `reads`, the pure parts they are built from, and the GET blueprint actions. */
+/** Committed reads: the engine's `reads` and the pure parts they are built from (the GET blueprint actions are in lib/http/read-actions.ts). */
 export { CommittedReads, type ReadQuery } from './reads';
 export { comparator, matches, parseQuery, parseSort, parseWhere, type ParsedQuery, type SortClause, type Where } from './criteria';
 export { committedRows, heldImages, type StoreView } from './view';
-export { findAction, findOneAction, type EngineGetter } from './blueprint-actions';

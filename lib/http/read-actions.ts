@@ -8,8 +8,10 @@
  * attribute (its text converted to the attribute's type). Bad criteria get a 400
  * `{error: {code, message, path}}`, never a guess.
  */
-import { isTransactError, TransactError } from '../errors';
-import type { CommittedReads } from './reads';
+import { TransactError } from '../errors';
+import type { CommittedReads } from '../reads';
+import { sendEngineError } from './respond';
+import type { HttpResponse } from './types';
 
 /** The engine's committed reads, resolved per request (the engine exists once the hook started). */
 export type EngineGetter = () => { reads: CommittedReads; infoOf(identity: string): { attributes: Record<string, { type: string }>; primaryKey: string } | undefined };
@@ -35,8 +37,6 @@ export interface ActionOptions {
 }
 
 const RESERVED = new Set(['where', 'limit', 'skip', 'sort', 'populate', 'select', 'omit', 'callback', '_csrf', 'model', 'id']);
-
-const STATUS: Record<string, number> = { validation_failed: 400, unknown_attribute: 400, unknown_model: 404, not_found: 404, unavailable: 503 };
 
 function fail(path: string, message: string): never {
   throw new TransactError('validation_failed', message, { path });
@@ -99,14 +99,6 @@ export function criteriaOf(req: BlueprintRequest, attributes: Record<string, { t
   return { where, sort, skip: parseInteger(query.skip, 'skip') ?? 0, limit: parseInteger(query.limit, 'limit') ?? defaultLimit };
 }
 
-function send(res: BlueprintResponse, err: unknown): void {
-  if (isTransactError(err) && STATUS[err.code] !== undefined) {
-    res.status(STATUS[err.code]).json({ error: { code: err.code, message: err.message, ...(err.path === undefined ? {} : { path: err.path }) } });
-    return;
-  }
-  throw err;
-}
-
 /** A Sails action as lib/http's ReadActions take it (answers, never calls next). */
 export type BlueprintAction = (req: BlueprintRequest, res: BlueprintResponse) => Promise<void>;
 
@@ -121,7 +113,7 @@ export function findAction(getEngine: EngineGetter, options: ActionOptions = {})
       const rows = await engine.reads.find(model, criteriaOf(req, info.attributes, options.defaultLimit));
       res.status(200).json(rows);
     } catch (err) {
-      send(res, err);
+      sendEngineError(res as HttpResponse, err);
     }
   };
 }
@@ -138,7 +130,7 @@ export function findOneAction(getEngine: EngineGetter, options: ActionOptions = 
       if (doc === null) throw new TransactError('not_found', `${model} ${id} does not exist`, { path: 'id' });
       res.status(200).json(doc);
     } catch (err) {
-      send(res, err);
+      sendEngineError(res as HttpResponse, err);
     }
   };
 }
