@@ -9,7 +9,6 @@
  */
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect } from 'chai';
@@ -23,7 +22,7 @@ import { isTransactError } from '../lib/errors';
 import { newId } from '../lib/ids';
 import type { LogDocument } from '../lib/types';
 import type { LoadedApp } from './support/app';
-import { lowerApp } from './support/app';
+import { freePort, lowerApp } from './support/app';
 import { newPage, openContext, shot } from './support/browser';
 import { Gate } from './support/gated';
 import { forEachAdapter, type Target } from './support/targets';
@@ -53,17 +52,6 @@ function minimalApp(): string {
     `module.exports = { attributes: { owner: { type: 'string', required: true }, balance: { type: 'number', isInteger: true, defaultsTo: 0, autoMigrations: { columnType: 'double precision' } } } };\n`,
   );
   return dir;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => ok(port));
-    });
-  });
 }
 
 function datastoreOf(target: Target): Record<string, unknown> {

@@ -47,7 +47,8 @@ export interface LoadOptions {
   http?: boolean;
 }
 
-function freePort(): Promise<number> {
+/** A free loopback port (Sails ignores port 0). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

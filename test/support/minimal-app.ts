@@ -4,11 +4,11 @@
  * no `sails` global (the hook's actions must reach the app through `req._sails`).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import type { Engine } from '../../lib/engine';
+import { freePort } from './app';
 import type { Target } from './targets';
 
 export interface MinimalApp {
@@ -27,18 +27,6 @@ export interface MinimalOptions {
   transact?: Record<string, unknown>;
   /** config.policies (its policy functions go in `moduleDefinitions`). */
   policies?: Record<string, unknown>;
-}
-
-/** A free loopback port (Sails ignores port 0). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function adapterOf(target: Target): Record<string, unknown> {
