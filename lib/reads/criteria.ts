@@ -169,7 +169,8 @@ export function compareValues(a: unknown, b: unknown, nulls: NullOrder = 'first'
   return (a as number | string | boolean) < (b as number | string | boolean) ? -1 : (a as number | string | boolean) > (b as number | string | boolean) ? 1 : 0;
 }
 
-function sameValue(a: unknown, b: unknown): boolean {
+/** Equality as every datastore decides it for scalars (absent and null are the same). */
+export function sameValue(a: unknown, b: unknown): boolean {
   return (a ?? null) === (b ?? null);
 }
 

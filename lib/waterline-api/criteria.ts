@@ -10,9 +10,11 @@
  * sails-postgresql are accepted (equality, in/nin, comparisons, and/or). `like` (and
  * contains/startsWith/endsWith, which Waterline turns into `like`) differs in case handling
  * between adapters, so it is refused (`unsupported_query`) rather than answered differently.
+ * Values are compared and ordered as committed reads do (lib/reads/criteria.ts): one meaning of
+ * equality and order in the hook.
  */
-import { isDeepStrictEqual } from 'node:util';
 import { TransactError } from '../errors';
+import { compareValues, sameValue } from '../reads/criteria';
 import type { Image } from '../types';
 
 /** A value a condition compares with: what JSON and every adapter agree on. */
@@ -108,26 +110,9 @@ export function compileWhere(where: unknown, columns: ColumnMap, model: string):
   return conditions.length === 1 ? conditions[0] : { kind: 'all', conditions };
 }
 
-/** Orders two values the way a sort does: absent/null first, then numbers, booleans, strings. */
-export function compareValues(a: unknown, b: unknown): number {
-  const rank = (value: unknown): number => (value === undefined || value === null ? 0 : typeof value === 'number' ? 1 : typeof value === 'boolean' ? 2 : 3);
-  const ra = rank(a);
-  const rb = rank(b);
-  if (ra !== rb) return ra - rb;
-  if (ra === 0) return 0;
-  const x = ra === 3 ? String(a) : (a as number | boolean);
-  const y = ra === 3 ? String(b) : (b as number | boolean);
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-function equal(actual: unknown, expected: Scalar): boolean {
-  if (expected === null) return actual === null || actual === undefined;
-  return isDeepStrictEqual(actual, expected);
-}
-
 function compare(actual: unknown, comparison: Comparison, expected: Scalar): boolean {
-  if (comparison === 'eq') return equal(actual, expected);
-  if (comparison === 'ne') return !equal(actual, expected);
+  if (comparison === 'eq') return sameValue(actual, expected);
+  if (comparison === 'ne') return !sameValue(actual, expected);
   // Ordering only between values of one type: every adapter agrees there.
   if (expected === null || actual === null || actual === undefined || typeof actual !== typeof expected) return false;
   const order = compareValues(actual, expected);
@@ -153,7 +138,7 @@ export function matches(condition: Condition, image: Image): boolean {
     case 'compare':
       return compare(image[condition.attribute], condition.comparison, condition.value);
     case 'in': {
-      const found = condition.values.some((value) => equal(image[condition.attribute], value));
+      const found = condition.values.some((value) => sameValue(image[condition.attribute], value));
       return condition.negated ? !found : found;
     }
   }
