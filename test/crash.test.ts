@@ -6,7 +6,7 @@
  * recovery is idempotent.
  */
 import { expect } from 'chai';
-import { runChild } from './support/child';
+import { type ChildResult, runChild } from './support/child';
 import { AMOUNT, IDS, type Row, type ScenarioName } from './support/scenario';
 import { type AdapterName, forEachPath, freshTarget, type Protocol } from './support/targets';
 
@@ -97,33 +97,75 @@ function expectAll(seed: Row[], state: State): void {
   }
 }
 
+/** What one case's children did: the run, the recoveries killed on purpose, the final recovery, and a second one. */
+interface CaseRun {
+  run: ChildResult;
+  killed: { point: string; result: ChildResult }[];
+  recovered: ChildResult;
+  again: ChildResult;
+}
+
+async function runCase(adapter: AdapterName, c: CrashCase, env: Record<string, string>): Promise<CaseRun> {
+  const target = await freshTarget(adapter);
+  const run = await runChild(target, ['run', c.scenario], c.crashAt, env);
+  const killed: CaseRun['killed'] = [];
+  for (const point of c.recoveryCrashes ?? []) killed.push({ point, result: await runChild(target, ['recover'], point, env) });
+  const recovered = await runChild(target, ['recover'], undefined, env);
+  const again = await runChild(target, ['recover'], undefined, env);
+  return { run, killed, recovered, again };
+}
+
+/**
+ * Two cases at a time: each case has its own database and its children run one after another, so
+ * cases are independent; running two overlaps one child's start-up with another's (CI time).
+ * Results are settled values, asserted in each case's own test.
+ */
+function pooled<T>(tasks: (() => Promise<T>)[], concurrency: number): Promise<PromiseSettledResult<T>>[] {
+  const settled = tasks.map(() => {
+    let resolve!: (value: PromiseSettledResult<T>) => void;
+    const promise = new Promise<PromiseSettledResult<T>>((r) => (resolve = r));
+    return { promise, resolve };
+  });
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < tasks.length; i = next++) {
+      try {
+        settled[i].resolve({ status: 'fulfilled', value: await tasks[i]() });
+      } catch (reason) {
+        settled[i].resolve({ status: 'rejected', reason });
+      }
+    }
+  };
+  for (let w = 0; w < concurrency; w++) void worker();
+  return settled.map((one) => one.promise);
+}
+
 forEachPath('crash safety (SIGKILL at each protocol step)', (_target, adapter: AdapterName, protocol) => {
   const env = { TRANSACT_PROTOCOL: protocol };
-  for (const c of CASES.filter((one) => appliesTo(one, protocol))) {
+  const cases = CASES.filter((one) => appliesTo(one, protocol));
+  let runs: Promise<PromiseSettledResult<CaseRun>>[] = [];
+  before(function () {
+    runs = pooled(cases.map((c) => () => runCase(adapter, c, env)), 2);
+  });
+  cases.forEach((c, i) => {
     const title = `${c.scenario}: ${c.crashAt === undefined ? 'no crash' : `killed at ${c.crashAt}`}${c.recoveryCrashes ? `, recovery killed at ${c.recoveryCrashes.join(', ')}` : ''} → ${c.expected === 'all' ? 'wholly applied' : 'wholly absent'}`;
     it(title, async function () {
-      const target = await freshTarget(adapter);
-      const run = await runChild(target, ['run', c.scenario], c.crashAt, env);
+      const settled = await runs[i];
+      if (settled.status === 'rejected') throw settled.reason;
+      const { run, killed, recovered, again } = settled.value;
       expect(run.lines.has('SEED'), run.stderr).to.equal(true);
       if (c.crashAt === undefined) expect(run.code, run.stderr).to.equal(0);
       else expect(run.signal, `the child must die at ${c.crashAt}, not finish\n${run.stderr}`).to.equal('SIGKILL');
       const seed = JSON.parse(run.lines.get('SEED') as string) as Row[];
-
-      for (const point of c.recoveryCrashes ?? []) {
-        const killed = await runChild(target, ['recover'], point, env);
-        expect(killed.signal, `recovery must die at ${point}\n${killed.stderr}`).to.equal('SIGKILL');
-      }
-      const recovered = await runChild(target, ['recover'], undefined, env);
+      for (const { point, result } of killed) expect(result.signal, `recovery must die at ${point}\n${result.stderr}`).to.equal('SIGKILL');
       expect(recovered.code, recovered.stderr).to.equal(0);
       const state = JSON.parse(recovered.lines.get('STATE') as string) as State;
       expect(state.locks, 'no lock survives recovery').to.deep.equal([]);
       if (c.expected === 'all') expectAll(seed, state);
       else expectNone(seed, state, c.scenario === 'batch-forward' ? 'log' : protocol);
-
-      const again = await runChild(target, ['recover'], undefined, env);
       expect(JSON.parse(again.lines.get('STATE') as string), 'recovering again changes nothing').to.deep.equal(state);
     });
-  }
+  });
 });
 
 /** A keyed batch killed mid-way, recovered, then submitted again: it must never run a second time. */
@@ -138,15 +180,28 @@ const KEYED: { crashAt: string; expected: Outcome; repeat: string }[] = [
 forEachPath('idempotency across a crash', (_target, adapter: AdapterName, protocol) => {
   const env = { TRANSACT_PROTOCOL: protocol };
   // A native batch passes batch:applied once (all its writes are one statement).
-  for (const c of KEYED.filter((one) => protocol === 'log' || one.crashAt !== 'batch:applied#2')) {
+  const cases = KEYED.filter((one) => protocol === 'log' || one.crashAt !== 'batch:applied#2');
+  let runs: Promise<PromiseSettledResult<{ run: ChildResult; recovered: ChildResult; repeat: ChildResult }>>[] = [];
+  before(function () {
+    runs = pooled(
+      cases.map((c) => async () => {
+        const target = await freshTarget(adapter);
+        const run = await runChild(target, ['run', 'batch-keyed'], c.crashAt, env);
+        const recovered = await runChild(target, ['recover'], undefined, env);
+        const repeat = await runChild(target, ['repeat', 'batch-keyed'], undefined, env);
+        return { run, recovered, repeat };
+      }),
+      2,
+    );
+  });
+  cases.forEach((c, i) => {
     it(`keyed batch killed at ${c.crashAt}, recovered, repeated → ${c.crashAt === 'batch:committed' ? "the first run's result" : 'run again'}, applied ${c.expected === 'all' ? 'once' : 'never'}`, async function () {
-      const target = await freshTarget(adapter);
-      const run = await runChild(target, ['run', 'batch-keyed'], c.crashAt, env);
+      const settled = await runs[i];
+      if (settled.status === 'rejected') throw settled.reason;
+      const { run, recovered, repeat } = settled.value;
       expect(run.signal, run.stderr).to.equal('SIGKILL');
       const seed = JSON.parse(run.lines.get('SEED') as string) as Row[];
-      const recovered = await runChild(target, ['recover'], undefined, env);
       expect(recovered.code, recovered.stderr).to.equal(0);
-      const repeat = await runChild(target, ['repeat', 'batch-keyed'], undefined, env);
       expect(repeat.code, repeat.stderr).to.equal(0);
       expect(JSON.parse(repeat.lines.get('OUTCOME') as string)).to.equal(c.repeat);
       const state = JSON.parse(repeat.lines.get('STATE') as string) as State;
@@ -154,5 +209,5 @@ forEachPath('idempotency across a crash', (_target, adapter: AdapterName, protoc
       if (c.expected === 'all') expectAll(seed, state);
       else expectNone(seed, state, protocol);
     });
-  }
+  });
 });
