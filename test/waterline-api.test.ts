@@ -5,7 +5,6 @@
  * what it cannot run inside is refused with nothing written. Plus the pure criteria checks, and
  * PostgreSQL's own native transaction left in place by default.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
@@ -14,6 +13,7 @@ import { isTransactError, type TransactError } from '../lib/errors';
 import { newId } from '../lib/ids';
 import { columnMap, compileWhere, matches, restrictedIds, sortImages, window } from '../lib/waterline-api/criteria';
 import { type LoadedApp, loadApp, lowerApp, useApp } from './support/app';
+import { type ChildResult, runChild } from './support/child';
 import { type AdapterName, forEachAdapter, forEachPath, freshTarget, type Protocol, protocolConfig, type Target } from './support/targets';
 import { ACCOUNTS, datastoreOf, modelOf, type Row, TRANSFER_ID, waterlineTransfer } from './support/waterline-api';
 
@@ -361,28 +361,11 @@ forEachPath('waterline-api', (target, adapter, protocol) => {
   });
 });
 
+const WATERLINE_CHILD = join(__dirname, 'support', 'waterline-api-child.js');
+
 /** Runs the crash child (test/support/waterline-api-child.ts) and collects its `KEY json` lines. */
-function runChild(target: Target, protocol: Protocol, mode: 'run' | 'recover', crashAt = ''): Promise<{ code: number | null; signal: NodeJS.Signals | null; lines: Map<string, string>; stderr: string }> {
-  const env = { ...process.env, TARGET_ADAPTER: target.adapter, TARGET_LOCATION: target.location, TRANSACT_PROTOCOL: protocol, TRANSACT_CRASH_AT: crashAt };
-  const child = spawn(process.execPath, [join(__dirname, 'support', 'waterline-api-child.js'), mode], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const lines = new Map<string, string>();
-      for (const line of stdout.split('\n')) {
-        const space = line.indexOf(' ');
-        if (space > 0) lines.set(line.slice(0, space), line.slice(space + 1));
-        else if (line !== '') lines.set(line, '');
-      }
-      resolve({ code, signal, lines, stderr });
-    });
-  });
+function runWaterlineChild(target: Target, protocol: Protocol, mode: 'run' | 'recover', crashAt?: string): Promise<ChildResult> {
+  return runChild(target, [mode], crashAt, { TRANSACT_PROTOCOL: protocol }, WATERLINE_CHILD);
 }
 
 forEachPath('waterline-api crash', (_target, adapter: AdapterName, protocol) => {
@@ -395,11 +378,11 @@ forEachPath('waterline-api crash', (_target, adapter: AdapterName, protocol) => 
     it(`a child killed at ${crashAt} recovers to ${expected === 'none' ? 'nothing' : 'the whole transfer'}`, async function () {
       this.timeout(120_000);
       const target = await freshTarget(adapter);
-      const run = await runChild(target, protocol, 'run', crashAt);
+      const run = await runWaterlineChild(target, protocol, 'run', crashAt);
       expect(run.signal, run.stderr).to.equal('SIGKILL');
       expect(run.lines.has('DONE')).to.equal(false);
       const seed = JSON.parse(run.lines.get('SEED') as string) as Row[];
-      const recovered = await runChild(target, protocol, 'recover');
+      const recovered = await runWaterlineChild(target, protocol, 'recover');
       expect(recovered.code, recovered.stderr).to.equal(0);
       const state = JSON.parse(recovered.lines.get('STATE') as string) as { accounts: Row[]; transfers: Row[]; logs: Row[]; locks: Row[] };
       expect(state.locks).to.deep.equal([]);

@@ -7,7 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { Target } from './targets';
 
-const CHILD = join(__dirname, 'crash-child.js');
+/** The crash child's script; a suite with a child of its own passes another. */
+export const CRASH_CHILD = join(__dirname, 'crash-child.js');
 
 export interface ChildResult {
   code: number | null;
@@ -17,8 +18,8 @@ export interface ChildResult {
   stderr: string;
 }
 
-export function runChild(target: Target, args: string[], crashAt?: string, extraEnv: Record<string, string> = {}): Promise<ChildResult> {
-  return startChild(target, args, crashAt, extraEnv).done;
+export function runChild(target: Target, args: string[], crashAt?: string, extraEnv: Record<string, string> = {}, script = CRASH_CHILD): Promise<ChildResult> {
+  return startChild(target, args, crashAt, extraEnv, 60_000, script).done;
 }
 
 /** A child that runs while the test acts on it (SIGSTOP/SIGCONT, faults); `done` resolves when it ends. */
@@ -27,9 +28,9 @@ export interface RunningChild {
   done: Promise<ChildResult>;
 }
 
-export function startChild(target: Target, args: string[], crashAt?: string, extraEnv: Record<string, string> = {}, timeoutMs = 60_000): RunningChild {
+export function startChild(target: Target, args: string[], crashAt?: string, extraEnv: Record<string, string> = {}, timeoutMs = 60_000, script = CRASH_CHILD): RunningChild {
   const env = { ...process.env, ...extraEnv, TARGET_ADAPTER: target.adapter, TARGET_LOCATION: target.location, TRANSACT_CRASH_AT: crashAt ?? '' };
-  const child = spawn(process.execPath, [CHILD, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const done = new Promise<ChildResult>((resolve, reject) => {
     let stdout = '';
     let stderr = '';
