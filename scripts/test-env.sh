@@ -70,6 +70,11 @@ test_env_cleanup() {
     "$_TEST_ENV_ROOT/scripts/toxiproxy.sh" stop "$TEST_ENV_TOXIPROXY_DIR" || true
   fi
   if [ -n "${TEST_ENV_PG_DB:-}" ]; then
+    # the suites' own databases (test/support/targets.ts names them <run database>_<id>)
+    local db
+    for db in $(psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -Atc "SELECT datname FROM pg_database WHERE datname LIKE '${TEST_ENV_PG_DB}\_%'" 2>/dev/null); do
+      psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+    done
     psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS \"$TEST_ENV_PG_DB\" WITH (FORCE)" >/dev/null 2>&1 \
       || psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS \"$TEST_ENV_PG_DB\"" >/dev/null 2>&1 || true
   fi

@@ -44,9 +44,19 @@ function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
+/**
+ * Test databases are named after the run's own PostgreSQL database (scripts/test-env.sh creates
+ * `transact_test_<hex>` and, at cleanup, drops every database under that prefix): on a machine
+ * that runs the suite again and again, none is left behind.
+ */
+function databasePrefix(): string {
+  const base = process.env.PG_URL === undefined ? '' : new URL(process.env.PG_URL).pathname.slice(1);
+  return /^transact_test_[0-9a-f]+$/.test(base) ? `${base}_` : 'transact_';
+}
+
 /** A fresh, empty database on the adapter; throws with the reason if the server is missing. */
 export async function freshTarget(adapter: AdapterName): Promise<Target> {
-  const name = `transact_${newId()}`;
+  const name = `${databasePrefix()}${newId()}`;
   switch (adapter) {
     case 'disk':
       return { adapter, location: mkdtempSync(join(tmpdir(), 'transact-disk-')) };
