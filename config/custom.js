@@ -27,6 +27,10 @@ module.exports.custom = {
     maxBackoffMs: intFromEnv('DROPPED_ORDERS_MAX_BACKOFF_MS', 10000),
     /** A payment still `pending` (an order `awaiting_payment` or `paid`) this long after its creation is a dropped order. */
     droppedAfterMs: intFromEnv('DROPPED_ORDERS_AGE_MS', 15 * 60 * 1000),
+    /** A payment the gateway still reports `pending` this long after its creation needs attention (it is not asked about forever). */
+    pendingMaxAgeMs: intFromEnv('DROPPED_ORDERS_PENDING_MAX_AGE_MS', 24 * 60 * 60 * 1000),
+    /** Where the gateway calls back (registered with each payment); unset, this app on 127.0.0.1 (development; production requires it). */
+    callbackUrl: process.env.PAYMENT_CALLBACK_URL || '',
     /** Items worked per run at most (the rest wait for the next run). */
     batchSize: intFromEnv('DROPPED_ORDERS_BATCH', 100),
     /** How long one instance holds an item while it works it. */

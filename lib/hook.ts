@@ -142,9 +142,9 @@ export function transactHook(sails: SailsApp): TransactHook {
     const summary = await engine.recovery.runOnce(true);
     sails.log.verbose('sails-hook-transact: startup recovery', summary);
 
-    const scheduler = new Scheduler(engine.store, ownerToken(config.instanceId), config.leaseMs, (job, err) => {
+    const scheduler = new Scheduler<unknown>(engine.store, ownerToken(config.instanceId), config.leaseMs, (job, err) => {
       sails.log.error(`sails-hook-transact: job ${job} failed (it runs again at its next interval)`, err);
-    });
+    }, sails);
     scheduler.register('recovery', {
       intervalMs: config.recoveryIntervalMs,
       jitterMs: Math.floor(config.recoveryIntervalMs / 10),

@@ -6,7 +6,9 @@
  */
 import type { AtomicStore } from './store';
 
-export interface JobContext {
+export interface JobContext<App = unknown> {
+  /** The app the job runs for (the Sails app that lifted the hook): jobs read nothing global. */
+  readonly app: App;
   /** Claims an item for this instance for `leaseMs`; false if another instance holds it. */
   claim(item: string, leaseMs?: number): Promise<boolean>;
   /** Gives an item back before its lease ends. */
@@ -15,14 +17,14 @@ export interface JobContext {
   readonly stopping: boolean;
 }
 
-export interface JobDefinition {
+export interface JobDefinition<App = unknown> {
   /** Every `intervalMs` (plus up to `jitterMs`, random), the job runs once. */
   intervalMs: number;
   jitterMs?: number;
   /** `false` registers the job but never runs it on its timer. */
   enabled?: boolean;
   /** The work; what it returns is kept as the run's summary. */
-  run(context: JobContext): Promise<unknown>;
+  run(context: JobContext<App>): Promise<unknown>;
 }
 
 export interface JobStatus {
@@ -39,8 +41,8 @@ export interface JobStatus {
   nextRunAt: number | null;
 }
 
-interface Job extends JobStatus {
-  definition: JobDefinition;
+interface Job<App> extends JobStatus {
+  definition: JobDefinition<App>;
   timer: NodeJS.Timeout | undefined;
   current: Promise<void> | undefined;
 }
@@ -48,8 +50,8 @@ interface Job extends JobStatus {
 /** Item leases share the lock records, under a prefix no `model:id` lock can have ('~' is not in identities). */
 export const CLAIM_PREFIX = '~job:';
 
-export class Scheduler {
-  private readonly jobs = new Map<string, Job>();
+export class Scheduler<App = unknown> {
+  private readonly jobs = new Map<string, Job<App>>();
   private started = false;
   private stopped = false;
 
@@ -59,11 +61,13 @@ export class Scheduler {
     private readonly owner: string,
     private readonly defaultLeaseMs: number,
     private readonly onError: (job: string, err: unknown) => void,
+    /** Handed to every run in its context. */
+    private readonly app: App,
   ) {}
 
-  register(name: string, definition: JobDefinition): void {
+  register(name: string, definition: JobDefinition<App>): void {
     if (this.jobs.has(name)) throw new Error(`sails-hook-transact: job "${name}" is registered twice`);
-    const job: Job = {
+    const job: Job<App> = {
       name,
       definition,
       enabled: definition.enabled !== false,
@@ -111,7 +115,7 @@ export class Scheduler {
     return [...this.jobs.values()].map(({ definition: _d, timer: _t, current: _c, ...status }) => ({ ...status }));
   }
 
-  private schedule(job: Job): void {
+  private schedule(job: Job<App>): void {
     if (!job.enabled || this.stopped || job.intervalMs <= 0) return;
     const delay = job.intervalMs + Math.floor(Math.random() * (job.definition.jitterMs ?? 0));
     job.nextRunAt = Date.now() + delay;
@@ -123,7 +127,7 @@ export class Scheduler {
   }
 
   /** Starts a run unless one is in progress, which is then joined: never two at once. */
-  private execute(job: Job): Promise<void> {
+  private execute(job: Job<App>): Promise<void> {
     if (job.current !== undefined) return job.current;
     const run = async (): Promise<void> => {
       job.running = true;
@@ -147,9 +151,10 @@ export class Scheduler {
   }
 
   /** A job's context for work done outside a run (e.g. an operator's "retry now"): the same claims. */
-  context(): JobContext {
+  context(): JobContext<App> {
     const scheduler = this;
     return {
+      app: this.app,
       get stopping() {
         return scheduler.stopped;
       },

@@ -2,10 +2,13 @@
 /**
  * A simulated payment gateway, for tests and local development. Plain node http on 127.0.0.1.
  *
- *   POST /payments {paymentId, amount, callbackUrl, status?}  takes a payment (status of the
- *        payment at the gateway: 'succeeded' by default, or 'failed', 'expired', 'pending') and
- *        calls `callbackUrl` back with {paymentId, status, amount} (unless told to lose it),
- *        signed: X-Signature = hex HMAC-SHA256 of the raw JSON body with the webhook secret.
+ *   POST /payments {paymentId, amount, callbackUrl, status?}  registers a payment, as the app does
+ *        when an order or a deposit is placed: `pending` (the investor has not paid yet) unless
+ *        `status` says otherwise ('succeeded', 'failed', 'expired'), in which case it calls
+ *        `callbackUrl` back with {paymentId, status, amount} (unless told to lose it), signed:
+ *        X-Signature = hex HMAC-SHA256 of the raw JSON body with the webhook secret.
+ *   POST /payments/:id/pay {status?}  the investor pays (or fails to): the payment takes the
+ *        status ('succeeded' by default) and its callback is delivered.
  *   GET  /payments/:id     {paymentId, status, amount}, 404 when unknown.
  *   POST /control {...}    changes behaviour (all optional, merged into the current settings):
  *        delayMs: n              wait n ms before every answer and before every callback
@@ -18,7 +21,8 @@
  *   GET  /control          the settings, and counters: {queries, failedQueries, callbacks, lost}
  *
  * Module: `const sim = await startGatewaySim({secret, port?})` → {url, port, payments, settings,
- * counters, control(settings), take(payment), deliver(paymentId, copies?), close()}. CLI: `node scripts/gateway-sim.js [--port 4100]`
+ * counters, control(settings), take(payment) (registers it with its final status, 'succeeded' by
+ * default, and calls back), deliver(paymentId, copies?), close()}. CLI: `node scripts/gateway-sim.js [--port 4100]`
  * (secret from PAYMENT_WEBHOOK_SECRET, or the development secret).
  */
 'use strict';
@@ -129,8 +133,16 @@ function startGatewaySim({ secret, port = 0, host = '127.0.0.1' } = {}) {
       if (req.method === 'POST' && url.pathname === '/payments') {
         const body = await readJson(req);
         if (typeof body.paymentId !== 'string' || !Number.isInteger(body.amount)) return send(res, 400, { error: 'paymentId and amount are required' });
-        const { payment } = take(body);
+        const { payment } = take({ ...body, status: body.status || 'pending' });
         return send(res, 201, statusOf(payment));
+      }
+      const paying = /^\/payments\/([^/]+)\/pay$/.exec(url.pathname);
+      if (req.method === 'POST' && paying) {
+        const known = payments.get(decodeURIComponent(paying[1]));
+        if (!known) return send(res, 404, { error: 'unknown payment' });
+        const body = await readJson(req);
+        const { payment } = take({ ...known, status: body.status || 'succeeded' });
+        return send(res, 200, statusOf(payment));
       }
       const match = /^\/payments\/([^/]+)$/.exec(url.pathname);
       if (req.method === 'GET' && match) {

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type LoadedApp, loadApp, lowerApp } from './support/app';
 import { runChild } from './support/child';
 import { all, type Doc, expectFundInvariants, seedInvestor, seedLoans, wipeFund } from './support/fund';
-import { contextOf, droppedLib, FAST, type GatewaySim, gatewayOrder, runJob, startSim, useGateway } from './support/gateway';
+import { callbackUrl, contextOf, droppedLib, FAST, type GatewaySim, gatewayOrder, runJob, startSim, useGateway } from './support/gateway';
 import { type FundApp, liftFund, lowerFund, sign } from './support/http';
 import { forEachAdapter, type Target } from './support/targets';
 
@@ -81,6 +81,63 @@ forEachAdapter('dropped orders', (target, adapter) => {
     const late = await sim.deliver(placed.paymentId, 2);
     expect(late).to.deep.equal([200, 200]);
     expect(await investor(alice)).to.include({ cash: 0, invested: 3000 });
+    await expectFundInvariants(fund.app);
+  });
+
+  it('registers each gateway order and deposit with the gateway itself (amount, callback URL); the investor pays, the callback settles it', async function () {
+    const alice = await seedInvestor(fund.app, 'Alice', 0);
+    await seedLoans(fund.app, 1, [{ target: 5000 }]);
+    const order = await fund.http().post('/api/order').set('Authorization', fund.auth('readwrite')).send({ investor: alice, amount: 2000, funding: 'gateway' }).expect(201);
+    const deposit = await fund.http().post('/api/deposit').set('Authorization', fund.auth('readwrite')).send({ investor: alice, amount: 700 }).expect(201);
+    for (const [paymentId, amount] of [[order.body.payment.paymentId as string, 2000], [deposit.body.payment.paymentId as string, 700]] as const) {
+      const atGateway = sim.payments.get(paymentId);
+      expect(atGateway, `${paymentId} registered at the gateway`).to.include({ amount, status: 'pending', callbackUrl: callbackUrl(fund.app) });
+      expect((await one('payment', { paymentId })).registeredAt).to.be.a('number');
+    }
+    const paid = await fetch(`${sim.url}/payments/${order.body.payment.paymentId as string}/pay`, { method: 'POST', body: '{}' });
+    expect(paid.status).to.equal(200);
+    for (let i = 0; i < 100 && (await one('order', { id: order.body.order.id as string })).status !== 'allocated'; i++) await sleep(50);
+    expect(await one('order', { id: order.body.order.id as string })).to.include({ status: 'allocated' });
+    expect(await investor(alice)).to.include({ cash: 0, invested: 2000 });
+    await expectFundInvariants(fund.app);
+  });
+
+  it('registers later a payment placed while the gateway was down, instead of escalating it', async function () {
+    const alice = await seedInvestor(fund.app, 'Alice', 0);
+    await seedLoans(fund.app, 1, [{ target: 5000 }]);
+    useGateway(fund.app, sim, { url: 'http://127.0.0.1:1' }); // nothing listens there: connection refused
+    const res = await fund.http().post('/api/order').set('Authorization', fund.auth('readwrite')).send({ investor: alice, amount: 1500, funding: 'gateway' }).expect(201);
+    const paymentId = res.body.payment.paymentId as string;
+    expect(res.body.payment.registeredAt).to.equal(null);
+    expect(sim.payments.has(paymentId)).to.equal(false);
+
+    useGateway(fund.app, sim);
+    expect(await runJob(fund.app)).to.include({ found: 1, registered: 1, escalated: 0 });
+    expect(sim.payments.get(paymentId)).to.include({ amount: 1500, status: 'pending' });
+    const payment = await one('payment', { paymentId });
+    expect(payment).to.include({ status: 'pending' });
+    expect(payment.registeredAt).to.be.a('number');
+    expect(attemptsOf(payment).map((a) => a.outcome)).to.deep.equal(['gateway_error', 'registered']);
+    // Registered now: the next run asks about it like any other.
+    expect(await runJob(fund.app)).to.include({ found: 1, stillPending: 1, registered: 0 });
+    await expectFundInvariants(fund.app);
+  });
+
+  it('escalates a payment the gateway keeps reporting pending past the configured age, instead of asking forever', async function () {
+    const alice = await seedInvestor(fund.app, 'Alice', 0);
+    await seedLoans(fund.app, 1, [{ target: 5000 }]);
+    const res = await fund.http().post('/api/order').set('Authorization', fund.auth('readwrite')).send({ investor: alice, amount: 1200, funding: 'gateway' }).expect(201);
+    const paymentId = res.body.payment.paymentId as string;
+    expect(await runJob(fund.app)).to.include({ found: 1, stillPending: 1, escalated: 0 });
+    useGateway(fund.app, sim, { pendingMaxAgeMs: 0 });
+    await sleep(5);
+    expect(await runJob(fund.app)).to.include({ found: 1, stillPending: 0, escalated: 1 });
+    const payment = await one('payment', { paymentId });
+    expect(payment).to.include({ status: 'needs_attention', settlements: 0 });
+    expect(String(payment.reason)).to.match(/still pending at the gateway/);
+    expect(attemptsOf(payment).map((a) => a.outcome)).to.deep.equal(['still_pending', 'escalated']);
+    expect(await one('order', { id: res.body.order.id as string })).to.include({ status: 'needs_attention' });
+    expect(await runJob(fund.app)).to.include({ found: 0 });
     await expectFundInvariants(fund.app);
   });
 

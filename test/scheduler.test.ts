@@ -16,7 +16,7 @@ forEachAdapter('scheduler', (target) => {
   const getApp = useApp(target, { migrate: 'drop' }, seedAccounts);
   const scheduler = (owner: string): Scheduler => {
     const engine = getApp().hooks.transact.engine as Engine;
-    return new Scheduler(engine.store, owner, 300, () => undefined);
+    return new Scheduler(engine.store, owner, 300, () => undefined, null);
   };
 
   it('runs a job on its interval, never two runs of it at once', async function () {

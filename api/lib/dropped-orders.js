@@ -11,7 +11,10 @@
  * For a payment the job asks the gateway (`GET /payments/:id`, bounded attempts with jittered
  * exponential backoff) and applies the answer through `fund.handleCallback`, the callback's own
  * idempotent path: succeeded → credited (and allocated) once, failed/expired → cancelled, nothing
- * credited; pending → left for the next run. A paid order is allocated once by
+ * credited; pending → left for the next run, until the payment is older than
+ * `pendingMaxAgeMs`: then it needs attention (a payment never finished at the gateway is not asked
+ * about forever). A payment the gateway does not know and that was never registered (the gateway
+ * was down when the order was placed) is registered now, and asked about at the next run. A paid order is allocated once by
  * `fund.allocatePaidOrder`. When the gateway cannot answer after the last attempt (or answers
  * another amount, or does not know the payment) the payment and its order become
  * `needs_attention` with the reason: never silently dropped. Every check is recorded on the item
@@ -34,7 +37,7 @@ const countersByApp = new WeakMap();
 function countersOf(app) {
   let counters = countersByApp.get(app);
   if (counters === undefined) {
-    counters = { runs: 0, found: 0, repaired: 0, cancelled: 0, allocated: 0, escalated: 0, stillPending: 0, skipped: 0, errors: 0, gatewayCalls: 0, gatewayFailures: 0, lastRunMs: null };
+    counters = { runs: 0, found: 0, repaired: 0, cancelled: 0, allocated: 0, escalated: 0, stillPending: 0, registered: 0, skipped: 0, errors: 0, gatewayCalls: 0, gatewayFailures: 0, lastRunMs: null };
     countersByApp.set(app, counters);
   }
   return counters;
@@ -49,6 +52,7 @@ function settingsOf(app, overrides) {
     minBackoffMs: 500,
     maxBackoffMs: 10000,
     droppedAfterMs: 15 * 60 * 1000,
+    pendingMaxAgeMs: 24 * 60 * 60 * 1000,
     batchSize: 100,
     claimMs: 120000,
     ...custom,
@@ -121,6 +125,13 @@ async function repairPayment(app, settings, paymentId, summary, counters) {
   try {
     asked = await askGateway(app, settings, payment, counters);
   } catch (err) {
+    if (err.code === 'gateway_unknown_payment' && !payment.registeredAt) {
+      const registered = await fund.registerPayment(app, payment, settings);
+      await record(app, 'payment', payment.id, { at: Date.now(), outcome: registered ? 'registered' : 'error', ...(registered ? {} : { error: 'registration failed' }) });
+      if (registered) summary.registered++;
+      else summary.errors++;
+      return;
+    }
     const reason = `gateway could not confirm the payment: ${messageOf(err)}`;
     await escalate(app, payment, reason, { at: Date.now(), outcome: 'escalated', error: messageOf(err) });
     summary.escalated++;
@@ -130,6 +141,14 @@ async function repairPayment(app, settings, paymentId, summary, counters) {
   const { answer, calls } = asked;
   const attempt = { at: Date.now(), attempt: calls, answer: answer.status };
   if (answer.status === 'pending') {
+    const ageMs = Date.now() - payment.createdAt;
+    if (ageMs > settings.pendingMaxAgeMs) {
+      const reason = `still pending at the gateway ${Math.round(ageMs / 60000)} min after it was created (limit ${Math.round(settings.pendingMaxAgeMs / 60000)} min): check it at the gateway, then cancel or settle it`;
+      await escalate(app, payment, reason, { ...attempt, outcome: 'escalated' });
+      summary.escalated++;
+      app.log.warn(`dropped-orders: payment ${paymentId} needs attention: ${reason}`);
+      return;
+    }
     await record(app, 'payment', payment.id, { ...attempt, outcome: 'still_pending' });
     summary.stillPending++;
     return;
@@ -219,7 +238,7 @@ async function run(app, ctx, overrides = {}) {
   const settings = settingsOf(app, overrides);
   const counters = countersOf(app);
   const started = Date.now();
-  const summary = { found: 0, repaired: 0, cancelled: 0, allocated: 0, escalated: 0, stillPending: 0, skipped: 0, errors: 0, ms: 0 };
+  const summary = { found: 0, repaired: 0, cancelled: 0, allocated: 0, escalated: 0, stillPending: 0, registered: 0, skipped: 0, errors: 0, ms: 0 };
   if (!settings.url) {
     summary.skippedReason = 'no payment gateway URL (PAYMENT_GATEWAY_URL)';
     return summary;
@@ -249,26 +268,19 @@ async function run(app, ctx, overrides = {}) {
   }
   summary.ms = Date.now() - started;
   counters.runs++;
-  for (const key of ['found', 'repaired', 'cancelled', 'allocated', 'escalated', 'stillPending', 'skipped', 'errors']) counters[key] += summary[key];
+  for (const key of ['found', 'repaired', 'cancelled', 'allocated', 'escalated', 'stillPending', 'registered', 'skipped', 'errors']) counters[key] += summary[key];
   counters.lastRunMs = summary.ms;
   const metrics = require('./metrics');
   metrics.observeRun(app, summary.ms / 1000);
   app.log.info(
-    `dropped-orders: found ${summary.found}, repaired ${summary.repaired}, cancelled ${summary.cancelled}, allocated ${summary.allocated}, escalated ${summary.escalated}, still pending ${summary.stillPending}, skipped ${summary.skipped}, errors ${summary.errors} (${summary.ms} ms)`,
+    `dropped-orders: found ${summary.found}, repaired ${summary.repaired}, cancelled ${summary.cancelled}, allocated ${summary.allocated}, escalated ${summary.escalated}, still pending ${summary.stillPending}, registered ${summary.registered}, skipped ${summary.skipped}, errors ${summary.errors} (${summary.ms} ms)`,
   );
   return summary;
 }
 
-/**
- * The scheduler's entry (config/transact.js). The job gets no app from the scheduler, so it uses
- * the app's `sails` global, as the app's actions do (one lifted app per process); a run started by
- * another app's scheduler in the same process (tests) is refused rather than run on the wrong app.
- */
-async function runJob(ctx) {
-  const app = typeof sails === 'undefined' ? undefined : sails; // eslint-disable-line no-undef
-  const own = app && app.hooks && app.hooks.transact && app.hooks.transact.scheduler && app.hooks.transact.scheduler.status().some((job) => job.name === 'dropped-orders' && job.running);
-  if (!own) return { skippedReason: 'not the lifted app' };
-  return run(app, ctx);
+/** The scheduler's entry (config/transact.js): the app is the one whose hook runs the job. */
+function runJob(ctx) {
+  return run(ctx.app, ctx);
 }
 
 module.exports = { run, runJob, countersOf, settingsOf };

@@ -9,6 +9,7 @@
 const { createHash } = require('node:crypto');
 const Joi = require('joi');
 const { newId } = require('./ids');
+const gateway = require('./gateway-client');
 
 /** Largest amount accepted, in cents (100 billion): far below Number.MAX_SAFE_INTEGER. */
 const MAX_AMOUNT = 1e13;
@@ -227,8 +228,39 @@ async function deposit(app, { investor, amount: cents }) {
   await findById(app, 'investor', investor, 'body.investor');
   const paymentId = `pay_${newId()}`;
   const payment = newId();
-  await runBatch(app, new Batch().add({ op: 'create', model: 'payment', id: payment, values: { paymentId, investor, order: null, amount: cents, status: 'pending', anomalies: [], settlements: 0 } }), { label: 'deposit' });
+  await runBatch(app, new Batch().add({ op: 'create', model: 'payment', id: payment, values: { paymentId, investor, order: null, amount: cents, status: 'pending', anomalies: [], settlements: 0, registeredAt: null } }), { label: 'deposit' });
+  await registerPayment(app, await app.models.payment.findOne({ id: payment }));
   return { payment: await app.models.payment.findOne({ id: payment }) };
+}
+
+/** Where the gateway calls back: PAYMENT_CALLBACK_URL, else (development) this app on loopback. */
+function callbackUrlOf(app, settings) {
+  return settings.callbackUrl || `http://127.0.0.1:${app.config.port}/api/payment/callback`;
+}
+
+/**
+ * Tells the gateway to expect a payment (amount, callback URL) and records when it did
+ * (`registeredAt`). The payment is committed first, so a registration that fails — the gateway
+ * down, a timeout — loses nothing: the payment stays `pending` with `registeredAt: null`, and the
+ * dropped-orders job registers it when the gateway does not know it. Without a gateway URL
+ * (development without a gateway) nothing is registered. Returns whether the gateway took it.
+ */
+async function registerPayment(app, payment, settings = (app.config.custom && app.config.custom.gateway) || {}) {
+  if (!settings.url || !payment || payment.status !== 'pending') return false;
+  try {
+    await gateway.createPayment(settings, { paymentId: payment.paymentId, amount: payment.amount, callbackUrl: callbackUrlOf(app, settings) });
+  } catch (err) {
+    app.log.warn(`payment ${payment.paymentId} not registered with the gateway (the dropped-orders job retries): ${err && err.message}`);
+    return false;
+  }
+  await app.hooks.transact.engine.interactive(
+    async (tx) => {
+      const current = await tx.read('payment', payment.id);
+      if (current && !current.registeredAt) await tx.update('payment', payment.id, { registeredAt: Date.now() });
+    },
+    { label: 'payment registered' },
+  );
+  return true;
 }
 
 async function withdraw(app, { investor, amount: cents }) {
@@ -309,8 +341,9 @@ async function placeOrder(app, input, idempotencyKey) {
     const paymentId = key === undefined ? `pay_${newId()}` : `pay_${derivedId(key, 'paymentId')}`;
     const batch = new Batch()
       .add({ op: 'create', model: 'order', id: orderId, values: { investor: input.investor, amount: input.amount, maxPerLoan: input.maxPerLoan ?? null, funding: 'gateway', paymentId, status: 'awaiting_payment', reason: null } })
-      .add({ op: 'create', model: 'payment', id: key === undefined ? newId() : derivedId(key, 'payment'), values: { paymentId, investor: input.investor, order: orderId, amount: input.amount, status: 'pending', anomalies: [], settlements: 0 } });
+      .add({ op: 'create', model: 'payment', id: key === undefined ? newId() : derivedId(key, 'payment'), values: { paymentId, investor: input.investor, order: orderId, amount: input.amount, status: 'pending', anomalies: [], settlements: 0, registeredAt: null } });
     await runBatch(app, batch, { label: 'order', ...options });
+    await registerPayment(app, await app.models.payment.findOne({ paymentId }));
     return orderView(app, orderId);
   } catch (err) {
     if (key !== undefined && (err.code === 'idempotency_conflict' || err.code === 'in_progress')) {
@@ -505,6 +538,7 @@ module.exports = {
   boundRole,
   fundErrorOf,
   deposit,
+  registerPayment,
   withdraw,
   planCashOrder,
   executeOrder,

@@ -14,11 +14,13 @@ module.exports = {
     status: { type: 'string', isIn: ['pending', 'succeeded', 'failed', 'needs_attention'], defaultsTo: 'pending' },
     /** Callbacks that did not match this payment (e.g. another amount), kept for the admin. */
     anomalies: { type: 'json', defaultsTo: [] },
-    /** Settlements applied (0 or 1): every settling batch increments it with max 1, under the payment's lock. */
     /** Checks by the dropped-orders job: [{at, attempt, outcome, error?}] (the last 50). */
     attempts: { type: 'json' },
     /** Why the payment needs attention (set with status needs_attention), for the admin. */
     reason: { type: 'string', allowNull: true },
+    /** When the gateway took the payment (epoch ms); null until then (the dropped-orders job registers it). */
+    registeredAt: { type: 'number', allowNull: true, autoMigrations: { columnType: 'double precision' } },
+    /** Settlements applied (0 or 1): every settling batch increments it with max 1, under the payment's lock. */
     settlements: { type: 'number', isInteger: true, min: 0, max: 1, defaultsTo: 0, autoMigrations: { columnType: 'double precision' } },
   },
 };

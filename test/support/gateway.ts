@@ -45,6 +45,7 @@ export interface DroppedSummary {
   allocated: number;
   escalated: number;
   stillPending: number;
+  registered: number;
   skipped: number;
   errors: number;
   ms: number;
@@ -67,7 +68,7 @@ export function startSim(): Promise<GatewaySim> {
 }
 
 /** Fast settings for tests: every pending item is dropped at once, short backoff and timeout. */
-export const FAST = { droppedAfterMs: 0, attempts: 3, minBackoffMs: 5, maxBackoffMs: 20, timeoutMs: 2000, claimMs: 30000 };
+export const FAST = { droppedAfterMs: 0, pendingMaxAgeMs: 3_600_000, attempts: 3, minBackoffMs: 5, maxBackoffMs: 20, timeoutMs: 2000, claimMs: 30000 };
 
 /** Points the app's dropped-orders job at the simulator (the job reads `config.custom.gateway` at each run). */
 export function useGateway(app: LoadedApp, sim: GatewaySim, settings: Record<string, unknown> = {}): void {
@@ -102,7 +103,7 @@ export interface PlacedOrder {
   delivered: Promise<unknown[]>;
 }
 
-/** Places a gateway order through the API, then pays it at the simulator (which calls back unless told not to). */
+/** Places a gateway order through the API (the app registers its payment at the simulator), then pays it there (the simulator calls back unless told not to). */
 export async function gatewayOrder(fund: FundApp, sim: GatewaySim, investor: string, amount: number, status = 'succeeded'): Promise<PlacedOrder> {
   const res = await fund.http().post('/api/order').set('Authorization', fund.auth('readwrite')).send({ investor, amount, funding: 'gateway' }).expect(201);
   const paymentId = res.body.payment.paymentId as string;

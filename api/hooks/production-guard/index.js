@@ -15,6 +15,7 @@ module.exports = function productionGuard(sails) {
       if (!sessionSecret || sessionSecret === (sails.config.session || {}).DEV_SESSION_SECRET || sessionSecret.length < 32) {
         problems.push('SESSION_SECRET must be set to a production secret of at least 32 characters (the admin page signs its session cookie with it)');
       }
+      if (process.env.PAYMENT_GATEWAY_URL && !process.env.PAYMENT_CALLBACK_URL) problems.push('PAYMENT_CALLBACK_URL must be set with PAYMENT_GATEWAY_URL (the public URL of POST /api/payment/callback, registered with every payment)');
       if (!process.env.PORT || Number(process.env.PORT) === 1337) problems.push('PORT must be set, and not to the default 1337');
       if ((process.env.DATASTORE || 'disk') === 'disk') problems.push('DATASTORE must be mongo or postgresql: sails-disk is single-process and for development only');
       if (problems.length > 0) throw new Error(`refusing to start in production:\n- ${problems.join('\n- ')}`);
