@@ -14,11 +14,13 @@ import { forEachPath, freshTarget, protocolConfig } from './support/targets';
 
 forEachPath('several instances, one killed mid-load', (target, adapter, protocol) => {
   if (adapter === 'disk') return;
-  const env = { TRANSACT_PROTOCOL: protocol };
+  // Leases long enough that the survivor keeps its own under two loaded processes on FerretDB
+  // (losing them there would be safe, but is not what this test is about).
+  const env = { TRANSACT_PROTOCOL: protocol, CHILD_LEASE_MS: '3000' };
   let app: LoadedApp;
 
   before(async function () {
-    app = await loadApp(target(), { migrate: 'drop', transact: { leaseMs: 1000, clockSkewMs: 0, recoveryIntervalMs: 150, instanceId: 'observer', ...protocolConfig(protocol) } });
+    app = await loadApp(target(), { migrate: 'drop', transact: { leaseMs: 3000, clockSkewMs: 0, recoveryIntervalMs: 150, instanceId: 'observer', ...protocolConfig(protocol) } });
     await seedLoadAccounts(app);
   });
   after(async function () {

@@ -15,9 +15,12 @@ import { runScenario, type ScenarioName, seedAccounts, snapshot } from './scenar
 import type { AdapterName } from './targets';
 
 const target = { adapter: process.env.TARGET_ADAPTER as AdapterName, location: process.env.TARGET_LOCATION as string };
-/** Short leases so orphan locks expire within the test; a stable instance id so a restart recovers at once. */
+/**
+ * Short leases so orphan locks expire within the test (CHILD_LEASE_MS where a suite's load needs
+ * longer ones); a stable instance id so a restart recovers at once.
+ */
 const transact = {
-  leaseMs: 1000,
+  leaseMs: Number(process.env.CHILD_LEASE_MS || 1000),
   clockSkewMs: 100,
   instanceId: process.env.TRANSACT_INSTANCE || 'crash-child',
   // The suites run PostgreSQL on both paths: its native transactions (the default) and the log protocol.
