@@ -13,6 +13,7 @@ import * as hook from './hook';
 import * as http from './http';
 import type * as history from './history';
 import * as ids from './ids';
+import * as indexes from './indexes';
 import * as queries from './queries';
 import * as reads from './reads';
 import type * as recovery from './recovery';
@@ -65,6 +66,13 @@ namespace sailsHookTransact {
   export type JobDefinition = scheduler.JobDefinition;
   export type JobStatus = scheduler.JobStatus;
   export type Scheduler = scheduler.Scheduler;
+
+  /** Indexes declared by models (`indexes: [{fields, unique?, elements?, name?}]`), created natively. */
+  export const createIndexes = indexes.createIndexes;
+  export const declaredIndexes = indexes.declaredIndexes;
+  export type IndexDeclaration = indexes.IndexDeclaration;
+  export type IndexSpec = indexes.IndexSpec;
+  export type CreatedIndex = indexes.CreatedIndex;
 
   /** The read side of the log (what the REST endpoints and the ops page show). */
   export const listTransactions = queries.listTransactions;

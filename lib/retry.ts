@@ -4,6 +4,7 @@
  * error fails fast. Only idempotent calls are retried; the store wrapper below makes the
  * non-idempotent ones safe by checking, after an ambiguous failure, whether the first try landed.
  */
+import type { CreatedIndex, IndexSpec } from './indexes';
 import retry = require('async-retry');
 import { isDeepStrictEqual } from 'node:util';
 import type { AtomicStore } from './store';
@@ -101,6 +102,10 @@ export class RetryingStore implements AtomicStore {
 
   setup(): Promise<void> {
     return this.policy.run(() => this.inner.setup());
+  }
+
+  createIndexes(specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
+    return this.policy.run(() => this.inner.createIndexes(specs));
   }
 
   insertLog(doc: LogDocument): Promise<boolean> {

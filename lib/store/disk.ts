@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { rawDestroy } from '../history-guard';
+import type { CreatedIndex, IndexSpec } from '../indexes';
 import { documentKey } from '../operations';
 import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
 import type { WaterlineModel } from '../waterline';
@@ -29,6 +30,11 @@ export class DiskStore implements AtomicStore {
   adopt(): void {}
 
   async setup(): Promise<void> {}
+
+  /** NeDB keeps every document in memory and has no planner: declared indexes are not created. */
+  async createIndexes(specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
+    return specs.map((spec) => ({ model: spec.model, name: spec.name, adapter: 'disk' as const, created: false }));
+  }
 
   insertLog(doc: LogDocument): Promise<boolean> {
     return this.exclusive(async () => {

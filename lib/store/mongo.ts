@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactError } from '../errors';
+import type { CreatedIndex, IndexSpec } from '../indexes';
 import { documentKey } from '../operations';
 import { heldCount } from '../reads/view';
 import { type Fence, type LockDocument, type LogDocument, type LogGuard, type LogPatch, type TxState } from '../types';
@@ -18,7 +19,7 @@ interface Collection {
   deleteOne(filter: Record<string, unknown>): Promise<{ deletedCount: number }>;
   updateMany(filter: Record<string, unknown>, update: Record<string, unknown>): Promise<unknown>;
   deleteMany(filter: Record<string, unknown>): Promise<unknown>;
-  createIndex(spec: Record<string, 1 | -1>, options?: Record<string, unknown>): Promise<unknown>;
+  createIndex(spec: Record<string, 1 | -1>, options?: Record<string, unknown>): Promise<string>;
 }
 export interface MongoDb {
   collection(name: string): Collection;
@@ -92,6 +93,23 @@ function escapeRegex(text: string): string {
 }
 
 const DUPLICATE_KEY = 11000;
+
+/**
+ * createIndex per spec: idempotent for the same keys and options. MongoDB names an index by its
+ * keys (the declared PostgreSQL name is not used: an existing index of the same keys under
+ * another name would be refused). An elements index is a plain index: on an array field MongoDB
+ * makes it multikey, one entry per element.
+ */
+export async function createMongoIndexes(db: MongoDb, specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
+  const created: CreatedIndex[] = [];
+  for (const spec of specs) {
+    const keys: Record<string, 1 | -1> = {};
+    for (const { column, descending } of spec.columns) keys[column] = descending ? -1 : 1;
+    const name = await db.collection(spec.table).createIndex(keys, spec.unique ? { unique: true } : {});
+    created.push({ model: spec.model, name: String(name), adapter: 'mongo', created: true });
+  }
+  return created;
+}
 
 function isDuplicateKey(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === DUPLICATE_KEY;
@@ -174,10 +192,10 @@ export class MongoStore implements AtomicStore {
     }
   }
 
-  async setup(): Promise<void> {
-    await this.logs.createIndex({ state: 1, leaseUntil: 1 });
-    await this.logs.createIndex({ documents: 1 });
-    await this.locks.createIndex({ leaseUntil: 1 });
+  async setup(): Promise<void> {}
+
+  createIndexes(specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
+    return createMongoIndexes(this.db, specs);
   }
 
   async insertLog(doc: LogDocument): Promise<boolean> {

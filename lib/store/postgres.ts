@@ -1,3 +1,4 @@
+import type { CreatedIndex, IndexSpec } from '../indexes';
 import { documentKey } from '../operations';
 import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
 import { isUniqueViolation } from '../waterline';
@@ -25,6 +26,29 @@ const JSON_FIELDS = new Set<string>(['steps', 'error', 'documents', 'result', 'a
 
 export function ident(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** A table as sails-postgresql addresses it: in the datastore's `schemaName` when one is configured. */
+export function qualifiedTable(table: string, schema: string | null): string {
+  return schema === null ? ident(table) : `${ident(schema)}.${ident(table)}`;
+}
+
+/**
+ * CREATE INDEX IF NOT EXISTS, one per spec, named as declared (lib/indexes.ts). An elements index
+ * is a GIN index on the JSON array (`documents @> …` / `? key` containment). A unique index on a
+ * column that already holds duplicates fails here, loudly: the data needs fixing first.
+ */
+export async function createPgIndexes(pool: Pick<PgPool, 'query'>, specs: readonly IndexSpec[], schema: string | null): Promise<CreatedIndex[]> {
+  const created: CreatedIndex[] = [];
+  for (const spec of specs) {
+    const table = qualifiedTable(spec.table, schema);
+    const columns = spec.elements
+      ? `USING GIN (((${ident(spec.columns[0].column)})::jsonb))`
+      : `(${spec.columns.map((c) => `${ident(c.column)}${c.descending ? ' DESC' : ''}`).join(', ')})`;
+    await pool.query(`CREATE ${spec.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${ident(spec.name)} ON ${table} ${columns}`);
+    created.push({ model: spec.model, name: spec.name, adapter: 'postgresql', created: true });
+  }
+  return created;
 }
 
 function param(field: string, value: unknown): unknown {
@@ -76,13 +100,10 @@ export class PostgresStore implements AtomicStore {
 
   adopt(): void {}
 
-  async setup(): Promise<void> {
-    const logIndex = ident(`${this.logs.slice(1, -1)}_state_lease`);
-    const lockIndex = ident(`${this.locks.slice(1, -1)}_lease`);
-    await this.pool.query(`CREATE INDEX IF NOT EXISTS ${logIndex} ON ${this.logs} ("state", "leaseUntil")`);
-    await this.pool.query(`CREATE INDEX IF NOT EXISTS ${lockIndex} ON ${this.locks} ("leaseUntil")`);
-    const documentsIndex = ident(`${this.logs.slice(1, -1)}_documents`);
-    await this.pool.query(`CREATE INDEX IF NOT EXISTS ${documentsIndex} ON ${this.logs} USING GIN ((("documents")::jsonb))`);
+  async setup(): Promise<void> {}
+
+  createIndexes(specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
+    return createPgIndexes(this.pool, specs, null);
   }
 
   async insertLog(doc: LogDocument): Promise<boolean> {
