@@ -92,6 +92,9 @@ namespace sailsHookTransact {
   export const CommittedReads = reads.CommittedReads;
   export type CommittedReads = reads.CommittedReads;
   export type ReadQuery = reads.ReadQuery;
+  export type SumCheck = reads.SumCheck;
+  export type SumCheckPage = reads.SumCheckPage;
+  export type SumMismatch = reads.SumMismatch;
   export const findAction = http.findAction;
   export const findOneAction = http.findOneAction;
 

@@ -2,8 +2,11 @@ import type { CreatedIndex, IndexSpec } from '../indexes';
 import { documentKey } from '../operations';
 import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
 import { isUniqueViolation } from '../waterline';
+import type { Where } from '../reads/criteria';
+import type { SumCandidates, SumCandidatesRequest } from '../reads/sums';
 import { heldCount } from '../reads/view';
-import { type AtomicStore, type FencedWrite, fencedOut, LOG_FIELDS, type StoreView, toLockDocument, toLogDocument, type ViewRequest } from './store';
+import type { WaterlineModel } from '../waterline';
+import { type AtomicStore, type FencedWrite, fencedOut, LOG_FIELDS, type StoreView, toLockDocument, toLogDocument, type ViewRequest, waterlineSum } from './store';
 import { applyAction, type ModelResolver } from './waterline-writes';
 
 type QueryResult = Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
@@ -230,6 +233,18 @@ export class PostgresStore implements AtomicStore {
     }
   }
 
+  async sumCandidates(request: SumCandidatesRequest): Promise<SumCandidates> {
+    const documents = this.modelOf(request.model);
+    const schema = documents.getDatastore().config.schemaName;
+    const { sql, params } = sumCandidatesSql(documents, this.modelOf(request.lines.model), request, typeof schema === 'string' ? schema : null);
+    const keys = (await this.pool.query(sql, params)).rows.map((row) => String(row.k));
+    return keys.length > request.limit ? { keys: keys.slice(0, request.limit), next: keys[request.limit - 1] } : { keys, next: null };
+  }
+
+  sum(model: string, field: string, where: Where): Promise<number> {
+    return waterlineSum(this.modelOf(model), field, where);
+  }
+
   /**
    * One REPEATABLE READ, READ ONLY transaction: its first statement fixes the snapshot, so the lock
    * rows, their owners' logs and the documents are all read as of one instant. A log-protocol
@@ -269,6 +284,41 @@ export class PostgresStore implements AtomicStore {
       client.release(broken);
     }
   }
+}
+
+/** A model's column for an attribute, quoted. */
+function column(model: WaterlineModel, attribute: string): string {
+  return ident(model.attributes[attribute]?.columnName ?? attribute);
+}
+
+/**
+ * One statement: the lines' totals per key (GROUP BY), full-joined with the documents by key,
+ * keeping the keys whose stored value is not the total (0 without lines; lines without a
+ * document count when nonzero). Keys compare as text in byte order (`COLLATE "C"`), the order the
+ * other stores and the merge use. Only the page's keys come back; PostgreSQL holds the rest.
+ */
+export function sumCandidatesSql(documents: WaterlineModel, lines: WaterlineModel, request: SumCandidatesRequest, schema: string | null = null): { sql: string; params: unknown[] } {
+  const params = new SqlParams();
+  const conditions = [`l.${column(lines, request.lines.by)} IS NOT NULL`];
+  for (const [attribute, value] of Object.entries(request.lines.where)) {
+    if (Array.isArray(value)) conditions.push(`l.${column(lines, attribute)} = ANY(${params.add(value)})`);
+    else if (value === null) conditions.push(`l.${column(lines, attribute)} IS NULL`);
+    else conditions.push(`l.${column(lines, attribute)} = ${params.add(value)}`);
+  }
+  const lineKey = `(l.${column(lines, request.lines.by)})::text COLLATE "C"`;
+  const docKey = `(d.${column(documents, documents.primaryKey)})::text COLLATE "C"`;
+  let docWhere = '';
+  if (request.after !== null) {
+    const after = params.add(request.after);
+    conditions.push(`${lineKey} > ${after}`);
+    docWhere = `WHERE ${docKey} > ${after}`;
+  }
+  const sql = `WITH s AS (SELECT ${lineKey} AS k, SUM(l.${column(lines, request.lines.sum)})::float8 AS total FROM ${qualifiedTable(lines.tableName, schema)} l WHERE ${conditions.join(' AND ')} GROUP BY 1),
+    d AS (SELECT ${docKey} AS k, d.${column(documents, request.field)} AS v FROM ${qualifiedTable(documents.tableName, schema)} d ${docWhere})
+    SELECT COALESCE(d.k, s.k) AS k FROM d FULL JOIN s ON d.k = s.k
+    WHERE CASE WHEN d.k IS NULL THEN s.total <> 0 ELSE d.v IS DISTINCT FROM COALESCE(s.total, 0) END
+    ORDER BY 1 LIMIT ${params.add(request.limit + 1)}`;
+  return { sql, params: params.values };
 }
 
 function isFenced(err: Error): boolean {
