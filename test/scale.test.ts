@@ -44,7 +44,7 @@ async function allPages(app: LoadedApp, limit: number): Promise<Page[]> {
   for (let i = 0; i < 1000; i++) {
     const page = await reconciliation.reconcile(app, { page: reconciliation.pageOf({ limit, ...(after === null ? {} : { after }) }) });
     pages.push(page);
-    if (page.next === null) return pages;
+    if (page.next === null || page.next === undefined) return pages;
     after = page.next;
   }
   throw new Error('more than 1000 pages');
@@ -161,17 +161,19 @@ forEachAdapter('indexes as part of the schema', (target, adapter) => {
 const LINES_PER_INVESTOR = 10;
 /**
  * 20,000 cash lines on PostgreSQL. sails-disk and FerretDB compute every page by streaming all
- * lines (Waterline chunks; FerretDB runs $group in its own process): 4,000 there keeps the suite
- * inside the CI budget while still paging through thousands of documents.
+ * lines (Waterline chunks; FerretDB runs $group in its own process, over a collection scan) and
+ * write slowly: 4,000 lines on sails-disk and 2,000 on FerretDB keep the suite inside the CI
+ * budget while still paging through thousands of documents.
  */
-const investorsOn = (adapter: string): number => (adapter === 'postgresql' ? 2_000 : 400);
-const LOANS = 200;
+const investorsOn = (adapter: string): number => (adapter === 'postgresql' ? 2_000 : adapter === 'disk' ? 400 : 200);
+const loansOn = (adapter: string): number => (adapter === 'postgresql' ? 200 : 50);
 const ALLOCATIONS_PER_LOAN = 10;
 
 forEachAdapter('reconciliation at scale', (target, adapter) => {
   let app: LoadedApp;
   const injected: Mismatch[] = [];
   const INVESTORS = investorsOn(adapter);
+  const LOANS = loansOn(adapter);
   before(async function () {
     this.timeout(120_000);
     app = await loadApp(target(), { migrate: 'drop' });
@@ -211,7 +213,7 @@ forEachAdapter('reconciliation at scale', (target, adapter) => {
     const ghost = newId();
     lines.push({ id: newId(), entry: 'ghost', investor: ghost, account: 'cash', amount: 42, memo: null, paymentId: null, order: null });
     injected.push({ model: 'investor', id: ghost, field: 'cash', expected: 42, actual: null });
-    for (const index of [3, 150]) {
+    for (const index of [3, LOANS - 7]) {
       const loan = loans[index];
       injected.push({ model: 'loan', id: String(loan.id), field: 'raised', expected: Number(loan.raised), actual: 0 });
       loan.raised = 0;
@@ -240,10 +242,11 @@ forEachAdapter('reconciliation at scale', (target, adapter) => {
     const found = pages.flatMap((page) => page.mismatches);
     expect(found.map(key)).to.deep.equal([...new Set(found.map(key))]); // no key twice
     expect(found).to.have.deep.members(injected);
-    expect(pages.length).to.equal(Math.ceil(injected.length / 2));
-    expect(pages[0].ok).to.equal(false);
     // The committed re-check reads only the candidates' documents and lines, never the collections.
     expect(counter.rows, `rows handed to committed reads for ${found.length} mismatches`).to.be.below(400);
+    expect(pages.length).to.equal(Math.ceil(injected.length / 2));
+    expect(pages.every((page) => page.mismatches.length <= 2)).to.equal(true);
+    expect(pages[0].ok).to.equal(false);
     console.log(`      ${adapter}: ${INVESTORS * LINES_PER_INVESTOR} cash lines, ${pages.length} pages in ${ms} ms, ${counter.rows} rows through committed reads`);
 
     const detailed = await reconciliation.reconcile(app, { detailed: true, page: reconciliation.pageOf({ limit: 100 }) });
@@ -300,7 +303,7 @@ forEachAdapter('reconciliation at scale', (target, adapter) => {
     let done = 0;
     const worker = async (): Promise<void> => {
       // sails-disk and FerretDB take seconds per order over this many documents (they scan collections).
-      while (done < (adapter === 'postgresql' ? 30 : 9)) {
+      while (done < (adapter === 'postgresql' ? 30 : adapter === 'disk' ? 9 : 6)) {
         done++;
         const investor = investorIds[randomInt(investorIds.length)];
         try {
