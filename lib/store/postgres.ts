@@ -305,19 +305,21 @@ export function sumCandidatesSql(documents: WaterlineModel, lines: WaterlineMode
     else if (value === null) conditions.push(`l.${column(lines, attribute)} IS NULL`);
     else conditions.push(`l.${column(lines, attribute)} = ${params.add(value)}`);
   }
-  const lineKey = `(l.${column(lines, request.lines.by)})::text COLLATE "C"`;
-  const docKey = `(d.${column(documents, documents.primaryKey)})::text COLLATE "C"`;
+  // Grouped and joined on the raw columns (a hash aggregate; a collation on the grouping key would
+  // force a sort); byte order only where keys are compared with the cursor and sorted.
+  const by = `l.${column(lines, request.lines.by)}`;
+  const pk = `d.${column(documents, documents.primaryKey)}`;
   let docWhere = '';
   if (request.after !== null) {
     const after = params.add(request.after);
-    conditions.push(`${lineKey} > ${after}`);
-    docWhere = `WHERE ${docKey} > ${after}`;
+    conditions.push(`(${by})::text COLLATE "C" > ${after}`);
+    docWhere = `WHERE (${pk})::text COLLATE "C" > ${after}`;
   }
-  const sql = `WITH s AS (SELECT ${lineKey} AS k, SUM(l.${column(lines, request.lines.sum)})::float8 AS total FROM ${qualifiedTable(lines.tableName, schema)} l WHERE ${conditions.join(' AND ')} GROUP BY 1),
-    d AS (SELECT ${docKey} AS k, d.${column(documents, request.field)} AS v FROM ${qualifiedTable(documents.tableName, schema)} d ${docWhere})
-    SELECT COALESCE(d.k, s.k) AS k FROM d FULL JOIN s ON d.k = s.k
+  const sql = `WITH s AS (SELECT ${by} AS k, SUM(l.${column(lines, request.lines.sum)})::float8 AS total FROM ${qualifiedTable(lines.tableName, schema)} l WHERE ${conditions.join(' AND ')} GROUP BY ${by}),
+    d AS (SELECT ${pk} AS k, d.${column(documents, request.field)} AS v FROM ${qualifiedTable(documents.tableName, schema)} d ${docWhere})
+    SELECT COALESCE((d.k)::text, (s.k)::text) AS k FROM d FULL JOIN s ON (d.k)::text = (s.k)::text
     WHERE CASE WHEN d.k IS NULL THEN s.total <> 0 ELSE d.v IS DISTINCT FROM COALESCE(s.total, 0) END
-    ORDER BY 1 LIMIT ${params.add(request.limit + 1)}`;
+    ORDER BY COALESCE((d.k)::text, (s.k)::text) COLLATE "C" LIMIT ${params.add(request.limit + 1)}`;
   return { sql, params: params.values };
 }
 
