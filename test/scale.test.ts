@@ -303,7 +303,7 @@ forEachAdapter('reconciliation at scale', (target, adapter) => {
     let done = 0;
     const worker = async (): Promise<void> => {
       // sails-disk and FerretDB take seconds per order over this many documents (they scan collections).
-      while (done < (adapter === 'postgresql' ? 30 : adapter === 'disk' ? 9 : 6)) {
+      while (done < (adapter === 'postgresql' ? 30 : adapter === 'disk' ? 9 : 4)) {
         done++;
         const investor = investorIds[randomInt(investorIds.length)];
         try {
