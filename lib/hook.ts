@@ -7,6 +7,7 @@
 import { type OpsSettings, resolveConfig, type TransactConfig } from './config';
 import { Engine, type TransactionResult } from './engine';
 import { forbidDestroy, isFinancial } from './history-guard';
+import { type CreatedIndex, createIndexes, declaredIndexes } from './indexes';
 import { installHttp, type InstalledHttp } from './http';
 import type { HttpApp } from './http/types';
 import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models';
@@ -25,6 +26,8 @@ export interface SailsApp {
   config: {
     transact?: Omit<Partial<TransactConfig>, 'ops'> & { ops?: OpsSettings | false };
     datastores: Record<string, { adapter: unknown }>;
+    /** sails-hook-orm's model defaults: `migrate` decides whether lift creates the declared indexes. */
+    models?: { migrate?: string };
     /** Read by lib/ops, to warn when nothing guards the ops page. */
     policies?: Record<string, unknown>;
     orm: { moduleDefinitions?: { models?: Record<string, unknown>; adapters?: Record<string, unknown> } };
@@ -59,6 +62,8 @@ export interface TransactHook {
   scheduler?: Scheduler;
   /** Runs one recovery pass now (the timer does this on its own). */
   recover(): Promise<RecoverySummary>;
+  /** Creates the indexes every model declares (lib/indexes.ts): what `npm run migrate` runs. */
+  createIndexes(): Promise<CreatedIndex[]>;
   /** Sails calls it on sails.reloadActions(): the hook's blueprint, REST and ops page actions, again. */
   registerActions(cb: (err?: Error) => void): void;
 }
@@ -109,6 +114,10 @@ export function transactHook(sails: SailsApp): TransactHook {
       cb();
     },
 
+    createIndexes() {
+      return createIndexes(sails);
+    },
+
     async recover(this: TransactHook) {
       if (this.engine === undefined) throw new Error('sails-hook-transact: not initialized yet');
       return this.engine.recovery.runOnce();
@@ -120,6 +129,13 @@ export function transactHook(sails: SailsApp): TransactHook {
     for (const model of Object.values(sails.models)) if (isFinancial(model)) forbidDestroy(model, 'is financial history');
     const store = createStore(sails.models[LOG_IDENTITY], sails.models[LOCK_IDENTITY], (identity) => sails.models[identity], config.leaseMs);
     await store.setup();
+    // The hook's own indexes, at every start: recovery and history depend on them.
+    await store.createIndexes([...declaredIndexes(sails.models[LOG_IDENTITY]), ...declaredIndexes(sails.models[LOCK_IDENTITY])]);
+    // The app's, when the ORM migrates schemas at lift (development): 'alter' and 'drop' rebuild
+    // tables, which loses their indexes. Under 'safe' (production) lift never builds one: an index
+    // build on a large table blocks its writes, so it belongs to the deploy (`npm run migrate`).
+    const migrate = sails.config.models?.migrate;
+    if (migrate === 'alter' || migrate === 'drop') await createIndexes(sails);
     store.adopt(Object.values(sails.models));
     if (store.kind === 'disk') {
       const dir = String(sails.models[LOG_IDENTITY].getDatastore().config.dir ?? '.tmp/localDiskDb');

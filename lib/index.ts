@@ -13,6 +13,7 @@ import * as hook from './hook';
 import * as http from './http';
 import type * as history from './history';
 import * as ids from './ids';
+import * as indexes from './indexes';
 import * as queries from './queries';
 import * as reads from './reads';
 import type * as recovery from './recovery';
@@ -66,6 +67,13 @@ namespace sailsHookTransact {
   export type JobStatus = scheduler.JobStatus;
   export type Scheduler = scheduler.Scheduler;
 
+  /** Indexes declared by models (`indexes: [{fields, unique?, elements?, name?}]`), created natively. */
+  export const createIndexes = indexes.createIndexes;
+  export const declaredIndexes = indexes.declaredIndexes;
+  export type IndexDeclaration = indexes.IndexDeclaration;
+  export type IndexSpec = indexes.IndexSpec;
+  export type CreatedIndex = indexes.CreatedIndex;
+
   /** The read side of the log (what the REST endpoints and the ops page show). */
   export const listTransactions = queries.listTransactions;
   export const stuckTransactions = queries.stuckTransactions;
@@ -84,6 +92,9 @@ namespace sailsHookTransact {
   export const CommittedReads = reads.CommittedReads;
   export type CommittedReads = reads.CommittedReads;
   export type ReadQuery = reads.ReadQuery;
+  export type SumCheck = reads.SumCheck;
+  export type SumCheckPage = reads.SumCheckPage;
+  export type SumMismatch = reads.SumMismatch;
   export const findAction = http.findAction;
   export const findOneAction = http.findOneAction;
 

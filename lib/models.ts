@@ -22,6 +22,8 @@ export function internalModels(kind: AdapterKind, datastore: string): Record<str
   return {
     [LOG_IDENTITY]: {
       ...common,
+      // Recovery finds expired logs by state and lease; history finds committed logs by document.
+      indexes: [{ fields: ['state', 'leaseUntil'], name: 'state_lease' }, { fields: ['documents'], elements: true, name: 'documents' }],
       attributes: {
         id: idAttribute(kind),
         createdAt: false,
@@ -50,6 +52,7 @@ export function internalModels(kind: AdapterKind, datastore: string): Record<str
     },
     [LOCK_IDENTITY]: {
       ...common,
+      indexes: [{ fields: ['leaseUntil'], name: 'lease' }],
       attributes: {
         id: idAttribute(kind),
         createdAt: false,

@@ -4,6 +4,9 @@
  * error fails fast. Only idempotent calls are retried; the store wrapper below makes the
  * non-idempotent ones safe by checking, after an ambiguous failure, whether the first try landed.
  */
+import type { CreatedIndex, IndexSpec } from './indexes';
+import type { Where } from './reads/criteria';
+import type { SumCandidates, SumCandidatesRequest } from './reads/sums';
 import retry = require('async-retry');
 import { isDeepStrictEqual } from 'node:util';
 import type { AtomicStore } from './store';
@@ -101,6 +104,18 @@ export class RetryingStore implements AtomicStore {
 
   setup(): Promise<void> {
     return this.policy.run(() => this.inner.setup());
+  }
+
+  sumCandidates(request: SumCandidatesRequest): Promise<SumCandidates> {
+    return this.policy.run(() => this.inner.sumCandidates(request));
+  }
+
+  sum(model: string, field: string, where: Where): Promise<number> {
+    return this.policy.run(() => this.inner.sum(model, field, where));
+  }
+
+  createIndexes(specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
+    return this.policy.run(() => this.inner.createIndexes(specs));
   }
 
   insertLog(doc: LogDocument): Promise<boolean> {

@@ -1,6 +1,7 @@
 /**
  * npm run migrate — creates or alters the tables/collections of every model (the app's and the
- * hook's log and lock) in the configured datastore (DATASTORE, MONGO_URL / PG_URL), then exits.
+ * hook's log and lock) in the configured datastore (DATASTORE, MONGO_URL / PG_URL), then the
+ * indexes the models declare (`indexes: [...]`, through the hook's createIndexes), then exits.
  * Production runs with `migrate: 'safe'` and never alters a schema at start: run this at deploy.
  */
 process.chdir(`${__dirname}/..`);
@@ -23,6 +24,16 @@ app.load(
       process.exit(1);
     }
     console.log(`migrated: ${Object.keys(app.models).filter((identity) => !identity.includes('archive')).sort().join(', ')}`);
-    app.lower(() => process.exit(0));
+    app.hooks.transact.createIndexes().then(
+      (indexes) => {
+        const made = indexes.filter((index) => index.created);
+        console.log(made.length === 0 ? `indexes: none created (${indexes.length} declared; sails-disk has none)` : `indexes: ${made.map((index) => `${index.model}.${index.name}`).join(', ')}`);
+        app.lower(() => process.exit(0));
+      },
+      (indexErr) => {
+        console.error(indexErr);
+        app.lower(() => process.exit(1));
+      },
+    );
   },
 );

@@ -147,18 +147,41 @@ async function dashboard(app) {
 // ---------------------------------------------------------------------------------------------
 // Needs attention
 
-async function attention(app) {
+/** Items per list on one page of the attention page. */
+const ATTENTION_PAGE = 100;
+/** Deeper than this, skip-based pages get slow: the oldest items are the ones to act on. */
+const ATTENTION_MAX_SKIP = 100_000;
+
+/** `?skip=` of the attention page: a multiple of its page size, else the first page. */
+function attentionSkip(query = {}) {
+  const skip = Number(query.skip);
+  return Number.isSafeInteger(skip) && skip > 0 && skip <= ATTENTION_MAX_SKIP ? skip - (skip % ATTENTION_PAGE) : 0;
+}
+
+/**
+ * One page of what needs attention: payments and orders marked needs_attention (oldest first,
+ * through the status+createdAt indexes) and transactions stuck past their lease, each at most
+ * ATTENTION_PAGE from `skip`; `next` is the next page's skip (null: none).
+ */
+async function attention(app, skip = 0) {
   const engine = app.hooks.transact.engine;
   const now = Date.now();
+  const page = { skip, limit: ATTENTION_PAGE + 1 };
   const [payments, orders, stuck] = await Promise.all([
-    app.models.payment.find({ where: { status: 'needs_attention' }, sort: 'createdAt ASC', limit: 500 }),
-    app.models.order.find({ where: { status: 'needs_attention' }, sort: 'createdAt ASC', limit: 500 }),
-    stuckTransactions(engine, { limit: 500, skip: 0 }),
+    app.models.payment.find({ where: { status: 'needs_attention' }, sort: [{ createdAt: 'ASC' }, { id: 'ASC' }], ...page }),
+    app.models.order.find({ where: { status: 'needs_attention' }, sort: [{ createdAt: 'ASC' }, { id: 'ASC' }], ...page }),
+    stuckTransactions(engine, page),
   ]);
+  const more = [payments, orders, stuck.items].some((list) => list.length > ATTENTION_PAGE);
+  payments.splice(ATTENTION_PAGE);
+  orders.splice(ATTENTION_PAGE);
+  stuck.items.splice(ATTENTION_PAGE);
   const itemOf = (kind) => (doc) => ({ kind, id: doc.id, ref: kind === 'payment' ? doc.paymentId : doc.paymentId || null, amount: doc.amount, investor: doc.investor, ageMs: now - doc.createdAt, reason: doc.reason || null, attempts: Array.isArray(doc.attempts) ? doc.attempts.length : 0, lastAttempt: Array.isArray(doc.attempts) && doc.attempts.length ? doc.attempts[doc.attempts.length - 1] : null });
   return {
     items: [...payments.map(itemOf('payment')), ...orders.map(itemOf('order'))],
     stuck: stuck.items.map((log) => ({ id: log.id, state: log.state, label: log.label, ageMs: log.ageMs, leaseUntil: log.leaseUntil, attempts: log.recoveries, reason: log.reason })),
+    skip,
+    next: more ? skip + ATTENTION_PAGE : null,
   };
 }
 
@@ -242,4 +265,4 @@ async function resolveItem(app, kind, id, me, note) {
   if (!done) throw new AdminError(409, `${kind} ${id} does not need attention`);
 }
 
-module.exports = { AdminError, login, newCsrfToken, validCsrf, rightsOf, opsActor, dashboard, attention, retryItem, resolveItem, HOUR, DAY, STATES };
+module.exports = { AdminError, login, newCsrfToken, validCsrf, rightsOf, opsActor, dashboard, attention, attentionSkip, retryItem, resolveItem, HOUR, DAY, STATES };

@@ -3,6 +3,8 @@ module.exports = {
   /** Blueprint writes run through the engine (sails-hook-transact), only of what `http` allows (no `http`: none). */
   transactional: true,
   financial: true,
+  /** Created by `npm run migrate`: an order's allocations, a loan's allocations (reconciliation), recent ones (dashboard). */
+  indexes: [{ fields: ['order'] }, { fields: ['loan'] }, { fields: ['createdAt'] }],
   attributes: {
     order: { type: 'string', required: true },
     loan: { type: 'string', required: true },

@@ -4,6 +4,8 @@ module.exports = {
   transactional: true,
   http: { create: ['platform', 'borrower', 'target', 'rateBps', 'termMonths'], update: ['borrower', 'rateBps', 'termMonths', 'status'] },
   financial: true,
+  /** Created by `npm run migrate`: orders read the open loans. */
+  indexes: [{ fields: ['status'] }],
   attributes: {
     platform: { type: 'string', required: true },
     borrower: { type: 'string', required: true, maxLength: 200 },

@@ -6,6 +6,8 @@ module.exports = {
   /** Blueprint writes run through the engine (sails-hook-transact), only of what `http` allows (no `http`: none). */
   transactional: true,
   financial: true,
+  /** Created by `npm run migrate`: the dropped-orders job and the attention page list by status, oldest first; an order is found by its payment. */
+  indexes: [{ fields: ['status', 'createdAt'] }, { fields: ['paymentId'] }],
   attributes: {
     investor: { type: 'string', required: true },
     amount: { type: 'number', isInteger: true, min: 1, required: true, autoMigrations: { columnType: 'double precision' } },

@@ -6,6 +6,8 @@ module.exports = {
   /** Blueprint writes run through the engine (sails-hook-transact), only of what `http` allows (no `http`: none). */
   transactional: true,
   financial: true,
+  /** Created by `npm run migrate` (and by lift in development): callbacks find a payment by paymentId; the dropped-orders job and the attention page list by status, oldest first. */
+  indexes: [{ fields: ['paymentId'], unique: true }, { fields: ['status', 'createdAt'] }],
   attributes: {
     paymentId: { type: 'string', required: true },
     investor: { type: 'string', required: true },

@@ -13,13 +13,32 @@ import { TransactError } from '../errors';
 import type { ModelInfo } from '../model-info';
 import type { AtomicStore } from '../store';
 import type { Image } from '../types';
-import { type NullOrder, type ParsedQuery, parseQuery } from './criteria';
+import { type NullOrder, type ParsedQuery, parseQuery, parseWhere } from './criteria';
+import { parseSumCheck, type SumCheck } from './sums';
 import { committedRows } from './view';
 
 /** One query of a snapshot: a model and its criteria (`{where, sort, skip, limit}` or a bare where clause). */
 export interface ReadQuery {
   model: string;
   criteria?: unknown;
+}
+
+/** A document whose stored total is not the sum of its lines, committed. */
+export interface SumMismatch {
+  id: string;
+  /** The sum of its lines (0: none). */
+  expected: number;
+  /** What the document holds; null when there is no such document (lines name a missing one). */
+  actual: number | null;
+  document: Image | null;
+}
+
+export interface SumCheckPage {
+  items: SumMismatch[];
+  /** Pass as `after` for the next page; null when the check is complete. */
+  next: string | null;
+  /** How many keys the datastore proposed (items are those the committed re-check confirmed). */
+  candidates: number;
 }
 
 export class CommittedReads {
@@ -58,6 +77,49 @@ export class CommittedReads {
       const info = this.require(model);
       return { info, parsed: parseQuery(info, criteria) };
     }));
+  }
+
+  /**
+   * One page of a sum check (see lib/reads/sums.ts): the documents of `check.model` whose `field`
+   * is not the sum of their lines, committed, in key order. The datastore proposes candidates from
+   * the raw data (a GROUP BY or a $group pipeline: nothing loaded here but the page); each is then
+   * re-checked through committed reads — its document and its lines, as of one instant — so a
+   * transaction in flight never shows as a mismatch. `next` continues the check (null: complete).
+   * Lines without a document show with `actual: null, document: null`.
+   */
+  async checkSums(check: SumCheck, page: { after?: string | null; limit: number }): Promise<SumCheckPage> {
+    const { documents, linesInfo, ...lines } = parseSumCheck(check, this.infoOf);
+    if (!Number.isSafeInteger(page.limit) || page.limit < 1) throw new TransactError('validation_failed', 'limit is a positive integer', { path: 'limit' });
+    const after = page.after ?? null;
+    if (after !== null && typeof after !== 'string') throw new TransactError('validation_failed', 'after is a key from an earlier page', { path: 'after' });
+    const found = await this.store.sumCandidates({ model: documents.identity, field: check.field, lines, after, limit: page.limit });
+    if (found.keys.length === 0) return { items: [], next: found.next, candidates: 0 };
+    const [docs, lineRows] = await this.run([
+      { info: documents, parsed: parseQuery(documents, { where: { [documents.primaryKey]: { in: found.keys } } }) },
+      { info: linesInfo, parsed: parseQuery(linesInfo, { where: { and: [lines.where, { [lines.by]: { in: found.keys } }] } }) },
+    ]);
+    const totals = new Map<string, number>();
+    for (const line of lineRows) totals.set(String(line[lines.by]), (totals.get(String(line[lines.by])) ?? 0) + Number(line[lines.sum]));
+    const byKey = new Map(docs.map((doc) => [String(doc[documents.primaryKey]), doc]));
+    const items: SumMismatch[] = [];
+    for (const key of found.keys) {
+      const expected = totals.get(key) ?? 0;
+      const document = byKey.get(key) ?? null;
+      const actual = document === null ? null : ((document[check.field] as number | null | undefined) ?? null);
+      if (document === null ? expected !== 0 : actual !== expected) items.push({ id: key, expected, actual, document });
+    }
+    return { items, next: found.next, candidates: found.keys.length };
+  }
+
+  /**
+   * SUM of `field` over the documents matching `where`, computed by the datastore. Raw, not
+   * committed: a transaction in flight counts with what it has written so far (totals for a
+   * report; per-document answers come from checkSums and the committed reads).
+   */
+  async aggregateSum(model: string, field: string, where: Record<string, unknown> = {}): Promise<number> {
+    const info = this.require(model);
+    if (info.attributes[field] === undefined) throw new TransactError('unknown_attribute', `${model} has no attribute "${field}"`, { path: 'field' });
+    return this.store.sum(info.identity, field, parseWhere(info, where));
   }
 
   private async run(queries: readonly { info: ModelInfo; parsed: ParsedQuery }[]): Promise<Image[][]> {

@@ -1,11 +1,14 @@
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { rawDestroy } from '../history-guard';
+import type { CreatedIndex, IndexSpec } from '../indexes';
 import { documentKey } from '../operations';
 import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
 import type { WaterlineModel } from '../waterline';
+import type { Where } from '../reads/criteria';
+import { documentValues, lineTotals, mergeCandidates, type SumCandidates, type SumCandidatesRequest } from '../reads/sums';
 import { heldCount } from '../reads/view';
-import { type AtomicStore, type FencedWrite, fencedOut, matchesGuard, type StoreView, toLockDocument, toLogDocument, type ViewRequest } from './store';
+import { type AtomicStore, type FencedWrite, fencedOut, matchesGuard, type StoreView, toLockDocument, toLogDocument, type ViewRequest, waterlineSum } from './store';
 import { applyAction, type ModelResolver } from './waterline-writes';
 
 /**
@@ -29,6 +32,11 @@ export class DiskStore implements AtomicStore {
   adopt(): void {}
 
   async setup(): Promise<void> {}
+
+  /** NeDB keeps every document in memory and has no planner: declared indexes are not created. */
+  async createIndexes(specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
+    return specs.map((spec) => ({ model: spec.model, name: spec.name, adapter: 'disk' as const, created: false }));
+  }
 
   insertLog(doc: LogDocument): Promise<boolean> {
     return this.exclusive(async () => {
@@ -133,6 +141,19 @@ export class DiskStore implements AtomicStore {
       }
       return { rows, writers: new Map(locks.map((lock) => [lock.id, lock.owner])), logs };
     });
+  }
+
+  /** Streams both sides through Waterline in key order (sails-disk keeps them in memory anyway: no copy is made). */
+  async sumCandidates(request: SumCandidatesRequest): Promise<SumCandidates> {
+    return mergeCandidates(
+      documentValues(this.modelOf(request.model), request.field, request.after),
+      lineTotals(this.modelOf(request.lines.model), request.lines, request.after),
+      request.limit,
+    );
+  }
+
+  sum(model: string, field: string, where: Where): Promise<number> {
+    return waterlineSum(this.modelOf(model), field, where);
   }
 }
 

@@ -1,7 +1,8 @@
-import type { WaterlineModel } from '../waterline';
+import type { CreatedIndex, IndexSpec } from '../indexes';
+import type { WaterlineDatastore, WaterlineModel } from '../waterline';
 import { DiskStore } from './disk';
-import { type MongoDb, MongoStore } from './mongo';
-import { type PgPool, PostgresStore } from './postgres';
+import { createMongoIndexes, type MongoDb, MongoStore } from './mongo';
+import { createPgIndexes, type PgPool, PostgresStore } from './postgres';
 import { NativePostgres, NativeTables } from './postgres-native';
 import type { AtomicStore } from './store';
 import type { ModelResolver } from './waterline-writes';
@@ -21,6 +22,23 @@ export function adapterKind(adapter: unknown): AdapterKind {
       return 'postgresql';
     default:
       throw new Error(`sails-hook-transact: no atomic store for adapter "${String(identity)}" (supported: sails-disk, sails-mongo, sails-postgresql)`);
+  }
+}
+
+/**
+ * Creates `specs` (lib/indexes.ts) on one datastore, natively: CREATE INDEX on sails-postgresql
+ * (in the datastore's `schemaName`, if any), createIndex on sails-mongo, nothing on sails-disk.
+ */
+export async function createIndexesOn(datastore: WaterlineDatastore, specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
+  switch (adapterKind(datastore.config.adapter)) {
+    case 'disk':
+      return specs.map((spec) => ({ model: spec.model, name: spec.name, adapter: 'disk' as const, created: false }));
+    case 'mongo':
+      return createMongoIndexes(datastore.manager as MongoDb, specs);
+    case 'postgresql': {
+      const schema = typeof datastore.config.schemaName === 'string' ? datastore.config.schemaName : null;
+      return createPgIndexes((datastore.manager as { pool: PgPool }).pool, specs, schema);
+    }
   }
 }
 

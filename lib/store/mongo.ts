@@ -1,24 +1,34 @@
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactError } from '../errors';
+import type { CreatedIndex, IndexSpec } from '../indexes';
 import { documentKey } from '../operations';
+import type { Where } from '../reads/criteria';
+import { mergeCandidates, type SumCandidates, type SumCandidatesRequest } from '../reads/sums';
 import { heldCount } from '../reads/view';
 import { type Fence, type LockDocument, type LogDocument, type LogGuard, type LogPatch, type TxState } from '../types';
 import type { WaterlineModel } from '../waterline';
-import { acceptedFences, type AtomicStore, type FencedWrite, fencedOut, fenceToken, type StoreView, toLockDocument, toLogDocument, type ViewRequest } from './store';
+import { acceptedFences, type AtomicStore, type FencedWrite, fencedOut, fenceToken, type StoreView, toLockDocument, toLogDocument, type ViewRequest, waterlineSum } from './store';
 import type { ModelResolver } from './waterline-writes';
+
+/** A driver cursor: read whole, or streamed (a batch at a time) and closed. */
+interface Cursor extends AsyncIterable<Record<string, unknown>> {
+  toArray(): Promise<Record<string, unknown>[]>;
+  close(): Promise<void>;
+}
 
 /** The few mongodb driver calls used here, typed structurally (the driver is sails-mongo's). */
 interface Collection {
   insertOne(doc: Record<string, unknown>): Promise<unknown>;
   insertMany(docs: Record<string, unknown>[], options: { ordered: boolean }): Promise<unknown>;
   findOne(filter: Record<string, unknown>): Promise<Record<string, unknown> | null>;
-  find(filter: Record<string, unknown>, options?: Record<string, unknown>): { toArray(): Promise<Record<string, unknown>[]> };
+  find(filter: Record<string, unknown>, options?: Record<string, unknown>): Cursor;
+  aggregate(pipeline: Record<string, unknown>[], options?: Record<string, unknown>): Cursor;
   updateOne(filter: Record<string, unknown>, update: Record<string, unknown>): Promise<{ matchedCount: number }>;
   deleteOne(filter: Record<string, unknown>): Promise<{ deletedCount: number }>;
   updateMany(filter: Record<string, unknown>, update: Record<string, unknown>): Promise<unknown>;
   deleteMany(filter: Record<string, unknown>): Promise<unknown>;
-  createIndex(spec: Record<string, 1 | -1>, options?: Record<string, unknown>): Promise<unknown>;
+  createIndex(spec: Record<string, 1 | -1>, options?: Record<string, unknown>): Promise<string>;
 }
 export interface MongoDb {
   collection(name: string): Collection;
@@ -92,6 +102,25 @@ function escapeRegex(text: string): string {
 }
 
 const DUPLICATE_KEY = 11000;
+/** Documents per cursor batch in sum checks: what one holds in memory at once. */
+const SUM_BATCH = 1000;
+
+/**
+ * createIndex per spec: idempotent for the same keys and options. MongoDB names an index by its
+ * keys (the declared PostgreSQL name is not used: an existing index of the same keys under
+ * another name would be refused). An elements index is a plain index: on an array field MongoDB
+ * makes it multikey, one entry per element.
+ */
+export async function createMongoIndexes(db: MongoDb, specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
+  const created: CreatedIndex[] = [];
+  for (const spec of specs) {
+    const keys: Record<string, 1 | -1> = {};
+    for (const { column, descending } of spec.columns) keys[column] = descending ? -1 : 1;
+    const name = await db.collection(spec.table).createIndex(keys, spec.unique ? { unique: true } : {});
+    created.push({ model: spec.model, name: String(name), adapter: 'mongo', created: true });
+  }
+  return created;
+}
 
 function isDuplicateKey(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === DUPLICATE_KEY;
@@ -174,10 +203,10 @@ export class MongoStore implements AtomicStore {
     }
   }
 
-  async setup(): Promise<void> {
-    await this.logs.createIndex({ state: 1, leaseUntil: 1 });
-    await this.logs.createIndex({ documents: 1 });
-    await this.locks.createIndex({ leaseUntil: 1 });
+  async setup(): Promise<void> {}
+
+  createIndexes(specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
+    return createMongoIndexes(this.db, specs);
   }
 
   async insertLog(doc: LogDocument): Promise<boolean> {
@@ -333,6 +362,40 @@ export class MongoStore implements AtomicStore {
     }
     this.viewStats.gaveUp++;
     throw new TransactError('unavailable', `a committed read of ${requests.map((request) => request.model).join(', ')} found no stable view in ${VIEW_ATTEMPTS} attempts: its documents are written continuously`);
+  }
+
+  /**
+   * Two cursors in key order, merged here: the documents' values (by _id), and the lines' totals
+   * from a $group pipeline ($match, $group, $sort: what every MongoDB version supports, and
+   * FerretDB). Both stream a batch at a time; the merge stops once the page is full.
+   */
+  async sumCandidates(request: SumCandidatesRequest): Promise<SumCandidates> {
+    const documents = this.modelOf(request.model);
+    const lines = this.modelOf(request.lines.model);
+    const col = (model: WaterlineModel, attribute: string): string => (attribute === model.primaryKey ? '_id' : model.attributes[attribute]?.columnName ?? attribute);
+    const field = col(documents, request.field);
+    const docFilter = request.after === null ? {} : { _id: { $gt: storedId(documents, request.after) } };
+    const docCursor = this.db.collection(documents.tableName).find(docFilter, { projection: { [field]: 1 }, sort: { _id: 1 }, batchSize: SUM_BATCH });
+    const match: Record<string, unknown> = {};
+    for (const [attribute, value] of Object.entries(request.lines.where)) match[col(lines, attribute)] = Array.isArray(value) ? { $in: value } : value;
+    const by = col(lines, request.lines.by);
+    match[by] = request.after === null ? { $ne: null } : { $ne: null, $gt: request.after };
+    const sumCursor = this.db.collection(lines.tableName).aggregate(
+      [{ $match: match }, { $group: { _id: `$${by}`, total: { $sum: `$${col(lines, request.lines.sum)}` } } }, { $sort: { _id: 1 } }],
+      { allowDiskUse: true, batchSize: SUM_BATCH },
+    );
+    async function* values(cursor: Cursor, value: string): AsyncGenerator<[string, unknown]> {
+      try {
+        for await (const doc of cursor) yield [String(doc._id), doc[value]];
+      } finally {
+        await cursor.close();
+      }
+    }
+    return mergeCandidates(values(docCursor, field), values(sumCursor, 'total') as AsyncGenerator<[string, number]>, request.limit);
+  }
+
+  sum(model: string, field: string, where: Where): Promise<number> {
+    return waterlineSum(this.modelOf(model), field, where);
   }
 
   private remember(txId: string): void {

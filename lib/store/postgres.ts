@@ -1,8 +1,12 @@
+import type { CreatedIndex, IndexSpec } from '../indexes';
 import { documentKey } from '../operations';
 import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
 import { isUniqueViolation } from '../waterline';
+import type { Where } from '../reads/criteria';
+import type { SumCandidates, SumCandidatesRequest } from '../reads/sums';
 import { heldCount } from '../reads/view';
-import { type AtomicStore, type FencedWrite, fencedOut, LOG_FIELDS, type StoreView, toLockDocument, toLogDocument, type ViewRequest } from './store';
+import type { WaterlineModel } from '../waterline';
+import { type AtomicStore, type FencedWrite, fencedOut, LOG_FIELDS, type StoreView, toLockDocument, toLogDocument, type ViewRequest, waterlineSum } from './store';
 import { applyAction, type ModelResolver } from './waterline-writes';
 
 type QueryResult = Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
@@ -25,6 +29,29 @@ const JSON_FIELDS = new Set<string>(['steps', 'error', 'documents', 'result', 'a
 
 export function ident(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** A table as sails-postgresql addresses it: in the datastore's `schemaName` when one is configured. */
+export function qualifiedTable(table: string, schema: string | null): string {
+  return schema === null ? ident(table) : `${ident(schema)}.${ident(table)}`;
+}
+
+/**
+ * CREATE INDEX IF NOT EXISTS, one per spec, named as declared (lib/indexes.ts). An elements index
+ * is a GIN index on the JSON array (`documents @> …` / `? key` containment). A unique index on a
+ * column that already holds duplicates fails here, loudly: the data needs fixing first.
+ */
+export async function createPgIndexes(pool: Pick<PgPool, 'query'>, specs: readonly IndexSpec[], schema: string | null): Promise<CreatedIndex[]> {
+  const created: CreatedIndex[] = [];
+  for (const spec of specs) {
+    const table = qualifiedTable(spec.table, schema);
+    const columns = spec.elements
+      ? `USING GIN (((${ident(spec.columns[0].column)})::jsonb))`
+      : `(${spec.columns.map((c) => `${ident(c.column)}${c.descending ? ' DESC' : ''}`).join(', ')})`;
+    await pool.query(`CREATE ${spec.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${ident(spec.name)} ON ${table} ${columns}`);
+    created.push({ model: spec.model, name: spec.name, adapter: 'postgresql', created: true });
+  }
+  return created;
 }
 
 function param(field: string, value: unknown): unknown {
@@ -76,13 +103,10 @@ export class PostgresStore implements AtomicStore {
 
   adopt(): void {}
 
-  async setup(): Promise<void> {
-    const logIndex = ident(`${this.logs.slice(1, -1)}_state_lease`);
-    const lockIndex = ident(`${this.locks.slice(1, -1)}_lease`);
-    await this.pool.query(`CREATE INDEX IF NOT EXISTS ${logIndex} ON ${this.logs} ("state", "leaseUntil")`);
-    await this.pool.query(`CREATE INDEX IF NOT EXISTS ${lockIndex} ON ${this.locks} ("leaseUntil")`);
-    const documentsIndex = ident(`${this.logs.slice(1, -1)}_documents`);
-    await this.pool.query(`CREATE INDEX IF NOT EXISTS ${documentsIndex} ON ${this.logs} USING GIN ((("documents")::jsonb))`);
+  async setup(): Promise<void> {}
+
+  createIndexes(specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
+    return createPgIndexes(this.pool, specs, null);
   }
 
   async insertLog(doc: LogDocument): Promise<boolean> {
@@ -209,6 +233,18 @@ export class PostgresStore implements AtomicStore {
     }
   }
 
+  async sumCandidates(request: SumCandidatesRequest): Promise<SumCandidates> {
+    const documents = this.modelOf(request.model);
+    const schema = documents.getDatastore().config.schemaName;
+    const { sql, params } = sumCandidatesSql(documents, this.modelOf(request.lines.model), request, typeof schema === 'string' ? schema : null);
+    const keys = (await this.pool.query(sql, params)).rows.map((row) => String(row.k));
+    return keys.length > request.limit ? { keys: keys.slice(0, request.limit), next: keys[request.limit - 1] } : { keys, next: null };
+  }
+
+  sum(model: string, field: string, where: Where): Promise<number> {
+    return waterlineSum(this.modelOf(model), field, where);
+  }
+
   /**
    * One REPEATABLE READ, READ ONLY transaction: its first statement fixes the snapshot, so the lock
    * rows, their owners' logs and the documents are all read as of one instant. A log-protocol
@@ -248,6 +284,43 @@ export class PostgresStore implements AtomicStore {
       client.release(broken);
     }
   }
+}
+
+/** A model's column for an attribute, quoted. */
+function column(model: WaterlineModel, attribute: string): string {
+  return ident(model.attributes[attribute]?.columnName ?? attribute);
+}
+
+/**
+ * One statement: the lines' totals per key (GROUP BY), full-joined with the documents by key,
+ * keeping the keys whose stored value is not the total (0 without lines; lines without a
+ * document count when nonzero). Keys compare as text in byte order (`COLLATE "C"`), the order the
+ * other stores and the merge use. Only the page's keys come back; PostgreSQL holds the rest.
+ */
+export function sumCandidatesSql(documents: WaterlineModel, lines: WaterlineModel, request: SumCandidatesRequest, schema: string | null = null): { sql: string; params: unknown[] } {
+  const params = new SqlParams();
+  const conditions = [`l.${column(lines, request.lines.by)} IS NOT NULL`];
+  for (const [attribute, value] of Object.entries(request.lines.where)) {
+    if (Array.isArray(value)) conditions.push(`l.${column(lines, attribute)} = ANY(${params.add(value)})`);
+    else if (value === null) conditions.push(`l.${column(lines, attribute)} IS NULL`);
+    else conditions.push(`l.${column(lines, attribute)} = ${params.add(value)}`);
+  }
+  // Grouped and joined on the raw columns (a hash aggregate; a collation on the grouping key would
+  // force a sort); byte order only where keys are compared with the cursor and sorted.
+  const by = `l.${column(lines, request.lines.by)}`;
+  const pk = `d.${column(documents, documents.primaryKey)}`;
+  let docWhere = '';
+  if (request.after !== null) {
+    const after = params.add(request.after);
+    conditions.push(`(${by})::text COLLATE "C" > ${after}`);
+    docWhere = `WHERE (${pk})::text COLLATE "C" > ${after}`;
+  }
+  const sql = `WITH s AS (SELECT ${by} AS k, SUM(l.${column(lines, request.lines.sum)})::float8 AS total FROM ${qualifiedTable(lines.tableName, schema)} l WHERE ${conditions.join(' AND ')} GROUP BY ${by}),
+    d AS (SELECT ${pk} AS k, d.${column(documents, request.field)} AS v FROM ${qualifiedTable(documents.tableName, schema)} d ${docWhere})
+    SELECT COALESCE((d.k)::text, (s.k)::text) AS k FROM d FULL JOIN s ON (d.k)::text = (s.k)::text
+    WHERE CASE WHEN d.k IS NULL THEN s.total <> 0 ELSE d.v IS DISTINCT FROM COALESCE(s.total, 0) END
+    ORDER BY COALESCE((d.k)::text, (s.k)::text) COLLATE "C" LIMIT ${params.add(request.limit + 1)}`;
+  return { sql, params: params.values };
 }
 
 function isFenced(err: Error): boolean {

@@ -1,7 +1,9 @@
 import { TransactError } from '../errors';
+import type { CreatedIndex, IndexSpec } from '../indexes';
 import type { FencedWrite } from '../operations';
 import type { WaterlineModel } from '../waterline';
 import type { SortClause, Where } from '../reads/criteria';
+import type { SumCandidates, SumCandidatesRequest } from '../reads/sums';
 import type { StoreView } from '../reads/view';
 import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
 
@@ -57,8 +59,13 @@ export interface AtomicStore {
    */
   readonly fenceField: string | null;
 
-  /** Indexes and anything else the primitives rely on. Idempotent. */
+  /** Anything the primitives rely on, other than indexes. Idempotent. */
   setup(): Promise<void>;
+  /**
+   * Creates indexes on this datastore (lib/indexes.ts resolves the models' declarations):
+   * idempotent; a no-op on sails-disk. The hook passes its log and lock indexes at start.
+   */
+  createIndexes(specs: readonly IndexSpec[]): Promise<CreatedIndex[]>;
   /** Prepares the app's models for fenced writes (sails-mongo: hides the fence field from the app's reads). */
   adopt(models: readonly WaterlineModel[]): void;
 
@@ -106,6 +113,23 @@ export interface AtomicStore {
    * changed in between. Read-only; safe to retry.
    */
   readView(requests: readonly ViewRequest[]): Promise<StoreView>;
+
+  /**
+   * Sum checks' primitive (lib/reads/sums.ts), computed by the datastore from the raw data —
+   * uncommitted writes included, so the caller re-checks the keys through committed reads: the
+   * keys after `after` whose document's field differs from its lines' total (PostgreSQL: one
+   * GROUP BY and join; MongoDB: a $group pipeline merged with the documents, both streamed in key
+   * order; sails-disk: the same merge over Waterline reads in chunks). Memory: one page.
+   */
+  sumCandidates(request: SumCandidatesRequest): Promise<SumCandidates>;
+  /** SUM of `field` over the documents matching `where` (Waterline criteria), raw: uncommitted writes included. */
+  sum(model: string, field: string, where: Where): Promise<number>;
+}
+
+/** Waterline's own `sum` (every adapter implements it natively): what `AtomicStore.sum` is on each store. */
+export async function waterlineSum(model: WaterlineModel, field: string, where: Where): Promise<number> {
+  const total = await (model as unknown as { sum(field: string, criteria: Where): PromiseLike<unknown> }).sum(field, where);
+  return Number(total ?? 0);
 }
 
 /** The columns of the log, in one place for the stores that write them natively. */

@@ -1,10 +1,11 @@
 /**
- * GET /admin/reconciliation: every investor's cash against its ledger, every loan's raised
- * against its allocations (mismatches highlighted, linked to the document's history), totals.
+ * GET /admin/reconciliation?after=&limit=&stuckSkip=: every investor's cash against its ledger,
+ * every loan's raised against its allocations — the mismatches, a page at a time (linked to the
+ * document's history), the stuck transactions a page at a time, and the money totals.
  * POST /admin/reconciliation (CSRF): run now. The same service as GET /api/reconciliation.
  */
 const { page, money, age, when } = require('../../lib/admin-page');
-const { reconcile } = require('../../lib/reconciliation');
+const { reconcile, pageOf } = require('../../lib/reconciliation');
 
 const lastRun = new WeakMap();
 
@@ -16,7 +17,7 @@ module.exports = page(
       return res.redirect('/admin/reconciliation');
     }
     const started = Date.now();
-    const data = await reconcile(sails, { detailed: true });
+    const data = await reconcile(sails, { detailed: true, page: pageOf(req.query) });
     const run = lastRun.get(sails) || { at: started, by: 'page load' };
     return render('reconciliation', { title: 'Reconciliation', data, ms: Date.now() - started, lastRun: run, money, age, when });
   },
