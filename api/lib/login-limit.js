@@ -154,7 +154,11 @@ class LoginLimiter {
   }
 }
 
-const limiters = new WeakMap();
+/**
+ * Kept on the app itself, not in this module: Sails re-requires controllers and their children
+ * when an app lifts again in the same process, so this module may exist twice.
+ */
+const LIMITER = Symbol.for('fund.loginLimiter');
 
 /**
  * The app's limiter: in Redis when the session store is (config/session.js, REDIS_URL), over the
@@ -162,13 +166,13 @@ const limiters = new WeakMap();
  * test's) starts with no counts.
  */
 function limiterOf(app) {
-  let limiter = limiters.get(app);
+  let limiter = app[LIMITER];
   if (limiter === undefined) {
     const session = app.config.session || {};
     const settings = (app.config.custom && app.config.custom.loginLimits) || {};
     const store = session.client && typeof session.client.eval === 'function' ? new RedisLimitStore(session.client, `${session.REDIS_PREFIX || 'fund:'}login:`) : new MemoryLimitStore();
     limiter = new LoginLimiter(store, { user: settings.perUser || 5, ip: settings.perAddress || 30 }, settings.windowMs || 60_000);
-    limiters.set(app, limiter);
+    Object.defineProperty(app, LIMITER, { value: limiter });
   }
   return limiter;
 }

@@ -27,8 +27,9 @@ export interface FundApp {
 
 type HttpApp = LoadedApp & { hooks: LoadedApp['hooks'] & { http: { app: Parameters<typeof request>[0] } } };
 
-export async function liftFund(target: Target): Promise<FundApp> {
-  const app = (await loadApp(target, { migrate: 'drop', http: true })) as HttpApp;
+/** `config`: more Sails configuration, e.g. `{ http: { trustProxy: 'loopback' } }` to test per-address rules with X-Forwarded-For. */
+export async function liftFund(target: Target, config?: Record<string, unknown>): Promise<FundApp> {
+  const app = (await loadApp(target, { migrate: 'drop', http: true, config })) as HttpApp;
   const http = (): request.Agent => request.agent(app.hooks.http.app);
   const login = async (username: string, password: string): Promise<string> => {
     const res = await http().post('/api/auth/login').send({ username, password }).expect(200);
