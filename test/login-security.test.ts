@@ -20,12 +20,11 @@ const newAddress = (): string => {
   return `198.18.${Math.floor(n / 250) % 250}.${(n % 250) + 1}`;
 };
 
-/** The admin form's CSRF token, read from the form an agent just fetched. */
+/** The admin form's CSRF token, read from the form an agent just fetched ('' if it has none). */
 async function formToken(agent: request.Agent, address: string): Promise<string> {
   const form = await agent.get('/admin/login').set('X-Forwarded-For', address).expect(200);
   const match = /name="_csrf" value="([^"]+)"/.exec(form.text);
-  expect(match, 'the login form carries a CSRF token').to.not.equal(null);
-  return (match as RegExpExecArray)[1];
+  return match === null ? '' : match[1];
 }
 
 const median = (values: number[]): number => {
@@ -165,6 +164,7 @@ forEachAdapter('login limits, timing, headers and login CSRF', (target) => {
     // the form itself, same origin: signed in
     const browser = fund.http();
     const token = await formToken(browser, address);
+    expect(token, 'the login form carries a CSRF token').to.not.equal('');
     const port = String((fund.app as unknown as { config: { port: number } }).config.port);
     const ok = await browser.post('/admin/login').set('X-Forwarded-For', address).set('Origin', `http://127.0.0.1:${port}`).set('Sec-Fetch-Site', 'same-origin').type('form').send({ ...ADMIN, _csrf: token }).redirects(0);
     expect(ok.status, ok.text).to.equal(302);
