@@ -99,7 +99,7 @@ forEachAdapter('two instances share admin sessions and login limits (Redis)', (t
     const env = {
       NODE_ENV: 'test',
       DATASTORE: adapter,
-      [adapter === 'mongo' ? 'MONGO_URL' : 'PG_URL']: target().location,
+      PG_URL: target().location,
       REDIS_URL: TEST_REDIS_URL,
       REDIS_PREFIX: prefix,
       TRUST_PROXY: 'loopback',
