@@ -161,6 +161,11 @@ forEachAdapter('login limits, timing, headers and login CSRF', (target) => {
     const _csrf = await formToken(crossSite, address);
     expect((await crossSite.post('/admin/login').set('X-Forwarded-For', address).set('Sec-Fetch-Site', 'cross-site').type('form').send({ ...ADMIN, _csrf }).redirects(0)).status).to.equal(403);
     expect(await signedIn(crossSite)).to.equal(false);
+    // a valid token, no Sec-Fetch-Site (an older browser), an Origin naming another host
+    const oldBrowser = fund.http();
+    const token2 = await formToken(oldBrowser, address);
+    expect((await oldBrowser.post('/admin/login').set('X-Forwarded-For', address).set('Origin', 'http://evil.example').type('form').send({ ...ADMIN, _csrf: token2 }).redirects(0)).status).to.equal(403);
+    expect(await signedIn(oldBrowser)).to.equal(false);
     // the form itself, same origin: signed in
     const browser = fund.http();
     const token = await formToken(browser, address);
