@@ -158,6 +158,10 @@ forEachAdapter('two instances share admin sessions and login limits (Redis)', (t
     for (let i = 0; i < 12; i++) perAddress.push((await login(i, '198.19.1.1', `nobody-${i}`)).status);
     expect(perAddress.filter((s) => s === 401).length, 'LOGIN_LIMIT_PER_ADDRESS=10').to.equal(10);
     expect(perAddress.slice(10)).to.deep.equal([429, 429]);
+    // 20 guesses at once, split over both instances: the check-and-count is atomic in Redis
+    const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => login(i, `198.19.2.${i + 1}`, 'burst-target').then((res) => res.status)));
+    expect(burst.filter((s) => s === 401).length, 'checked, of 20 concurrent guesses on both instances').to.equal(5);
+    expect(burst.filter((s) => s === 429).length).to.equal(15);
     const limited = await login(1, '198.19.1.1', 'nobody-else').expect(429);
     expect(limited.body.error.code).to.equal('rate_limited');
     expect(limited.headers['retry-after']).to.match(/^\d+$/);
