@@ -15,6 +15,9 @@ export type Role = 'admin' | 'monitor' | 'readwrite' | 'readonly';
 process.env.TRANSACT_ADMIN_USER = ADMIN.username;
 process.env.TRANSACT_ADMIN_PASSWORD = ADMIN.password;
 process.env.PAYMENT_WEBHOOK_SECRET = WEBHOOK_SECRET;
+// Apps lifted in this process keep sessions and login counts in memory, each app its own, whatever
+// the shell says; Redis is tested with real processes (instances.test, production.test).
+delete process.env.REDIS_URL;
 
 export interface FundApp {
   app: LoadedApp;
