@@ -15,6 +15,16 @@ function intFromEnv(name, fallback) {
 module.exports.custom = {
   DEV_WEBHOOK_SECRET,
   paymentWebhookSecret: process.env.PAYMENT_WEBHOOK_SECRET || DEV_WEBHOOK_SECRET,
+  /**
+   * Login attempts per window, for the API and the admin form together (api/lib/login-limit.js):
+   * per username, and per client address (higher, so one office behind a NAT is not locked out
+   * by one user). In Redis with the sessions when REDIS_URL is set, so shared by every instance.
+   */
+  loginLimits: {
+    perUser: intFromEnv('LOGIN_LIMIT_PER_USER', 5) || 5,
+    perAddress: intFromEnv('LOGIN_LIMIT_PER_ADDRESS', 30) || 30,
+    windowMs: intFromEnv('LOGIN_LIMIT_WINDOW_MS', 60_000) || 60_000,
+  },
   /** The payment gateway, and the dropped-orders job that checks with it (api/lib/dropped-orders.js). */
   gateway: {
     /** Base URL (e.g. http://127.0.0.1:4100); unset, the job does nothing. */

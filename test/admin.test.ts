@@ -133,7 +133,15 @@ forEachAdapter('admin page in a browser', (target, adapter) => {
     expect(await row.count()).to.equal(1);
     expect(String(await row.textContent())).to.contain('gateway unreachable (test)');
     await shot(page, `attention-${adapter}`);
+    const confirms: string[] = [];
+    const onDialog = (d: { type(): string; message(): string }): void => {
+      if (d.type() === 'confirm') confirms.push(d.message());
+    };
+    page.on('dialog', onDialog);
     await Promise.all([page.waitForURL(`${base}/admin/attention`), row.locator('button.retry').click()]);
+    page.off('dialog', onDialog);
+    // asked first: the page's own script (admin.js) runs under its Content-Security-Policy
+    expect(confirms).to.deep.equal(['Ask the gateway and settle this item now?']);
     expect(await page.textContent('#flash')).to.contain('repaired');
     expect(await page.locator(`#items tr.item[data-id="${payment.id}"]`).count()).to.equal(0);
     const after = await model('investor').findOne({ id: investor });

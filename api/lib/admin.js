@@ -4,7 +4,7 @@
  * engine (or recovery) and records who, when and why.
  */
 const { randomBytes, timingSafeEqual } = require('node:crypto');
-const { verifyPassword, LoginLimiter } = require('./auth');
+const { checkLogin, retryAfterSeconds } = require('./auth');
 const { atLeast } = require('./roles');
 const fund = require('./fund');
 const gateway = require('./gateway-client');
@@ -14,7 +14,6 @@ const { stuckTransactions } = require('../hooks/transact');
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
 const STATES = ['pending', 'committed', 'rolling-back', 'rolled-back'];
-const limiter = new LoginLimiter();
 
 class AdminError extends Error {
   constructor(status, message) {
@@ -26,18 +25,19 @@ class AdminError extends Error {
 // ---------------------------------------------------------------------------------------------
 // Session and CSRF
 
-/** {id, username, role} of a correct login, null otherwise (rate-limited like the API's). */
+/**
+ * {id, username, role} of a correct login, null otherwise; throws a 429 AdminError (with
+ * `retryAfter` seconds) past the limits — the API's counters (api/lib/auth.js checkLogin).
+ */
 async function login(app, username, password, ip) {
-  if (typeof username !== 'string' || typeof password !== 'string' || username.length > 100 || password.length > 200) return null;
-  const keys = [`user:${username}`, `ip:${ip}`];
-  if (limiter.blocked(keys)) throw new AdminError(429, 'too many failed logins; wait a minute');
-  const user = await app.models.user.findOne({ username });
-  if (!user || !(await verifyPassword(password, user.passwordHash))) {
-    limiter.fail(keys);
-    return null;
+  if (typeof username !== 'string' || typeof password !== 'string' || username.length === 0 || username.length > 100 || password.length > 200) return null;
+  const result = await checkLogin(app, username, password, ip);
+  if (result.retryAfterMs !== undefined) {
+    const seconds = retryAfterSeconds(result.retryAfterMs);
+    throw Object.assign(new AdminError(429, `too many login attempts; retry in ${seconds} s`), { retryAfter: seconds });
   }
-  limiter.reset(keys);
-  return { id: user.id, username: user.username, role: user.role };
+  if (!result.user) return null;
+  return { id: result.user.id, username: result.user.username, role: result.user.role };
 }
 
 function newCsrfToken() {

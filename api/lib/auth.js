@@ -1,9 +1,10 @@
 /**
  * Passwords (scrypt, per-user salt), bearer tokens (random, stored only as SHA-256, expiring)
- * and a login rate limit. Plain functions over the User and Token models.
+ * and the login check (rate-limited, constant work). Plain functions over the User and Token models.
  */
 const { randomBytes, scrypt, timingSafeEqual, createHash } = require('node:crypto');
 const { promisify } = require('node:util');
+const { limiterOf } = require('./login-limit');
 
 const scryptAsync = promisify(scrypt);
 const KEY_LENGTH = 64;
@@ -43,27 +44,30 @@ async function userOfToken(sails, token) {
 }
 
 /**
- * Failed logins allowed within `windowMs`: 5 per username, 30 per client address (so one office
- * behind a NAT is not locked out by one user), counted in this process (several instances each
- * keep their own count). Keys are `user:<name>` and `ip:<address>`.
+ * What an unknown username is checked against, so it takes as long as a known one with a wrong
+ * password: the scrypt work is what dominates a login, and it is done either way.
  */
-class LoginLimiter {
-  constructor(limits = { user: 5, ip: 30 }, windowMs = 60_000) {
-    this.limits = limits;
-    this.windowMs = windowMs;
-    this.failures = new Map();
-  }
-  blocked(keys) {
-    const now = Date.now();
-    return keys.some((key) => (this.failures.get(key) || []).filter((at) => now - at < this.windowMs).length >= this.limits[key.split(':')[0]]);
-  }
-  fail(keys) {
-    const now = Date.now();
-    for (const key of keys) this.failures.set(key, [...(this.failures.get(key) || []).filter((at) => now - at < this.windowMs), now]);
-  }
-  reset(keys) {
-    for (const key of keys) this.failures.delete(key);
-  }
+const DUMMY_HASH = hashPassword(randomBytes(24).toString('base64url'));
+
+/**
+ * One login, for the API and the admin form alike: counted by the app's limiter
+ * (api/lib/login-limit.js) before the password is checked, the same work whether the user exists
+ * or not. `{user}` when right, `{retryAfterMs}` when a limit is reached, `{}` otherwise.
+ */
+async function checkLogin(app, username, password, ip) {
+  const limiter = limiterOf(app);
+  const attempt = await limiter.attempt(username, ip);
+  if (!attempt.allowed) return { retryAfterMs: attempt.retryAfterMs };
+  const user = await app.models.user.findOne({ username });
+  const ok = await verifyPassword(password, user ? user.passwordHash : await DUMMY_HASH);
+  if (!user || !ok) return {};
+  await limiter.succeeded(username, ip);
+  return { user };
 }
 
-module.exports = { hashPassword, verifyPassword, issueToken, userOfToken, LoginLimiter, tokenDigest };
+/** Whole seconds for a Retry-After header (at least 1). */
+function retryAfterSeconds(ms) {
+  return Math.max(1, Math.ceil(ms / 1000));
+}
+
+module.exports = { hashPassword, verifyPassword, issueToken, userOfToken, checkLogin, retryAfterSeconds, tokenDigest };

@@ -45,6 +45,8 @@ export interface LoadOptions {
   transact?: Partial<TransactConfig>;
   /** Lift the HTTP server too (on a free port), with the app's own hooks and policies. */
   http?: boolean;
+  /** More Sails configuration for the lifted app (e.g. `http: { trustProxy }`), merged over config/. */
+  config?: Record<string, unknown>;
 }
 
 /** A free loopback port (Sails ignores port 0). */
@@ -75,7 +77,7 @@ export async function loadApp(target: Target, options: LoadOptions): Promise<Loa
   if (options.http === true) {
     // The app's actions use the `sails` global: only one lifted app at a time per process.
     // Loopback only, on a free port (Sails ignores port 0).
-    const config = { ...common, port: await freePort(), explicitHost: '127.0.0.1', globals: { _: false, async: false, models: false, sails: true } };
+    const config = { ...common, port: await freePort(), explicitHost: '127.0.0.1', globals: { _: false, async: false, models: false, sails: true }, ...options.config };
     return new Promise((resolve, reject) => {
       (app as unknown as { lift(c: object, cb: (err?: Error) => void): void }).lift(config, (err?: Error) => (err ? reject(err) : resolve(app)));
     });

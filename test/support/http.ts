@@ -15,6 +15,9 @@ export type Role = 'admin' | 'monitor' | 'readwrite' | 'readonly';
 process.env.TRANSACT_ADMIN_USER = ADMIN.username;
 process.env.TRANSACT_ADMIN_PASSWORD = ADMIN.password;
 process.env.PAYMENT_WEBHOOK_SECRET = WEBHOOK_SECRET;
+// Apps lifted in this process keep sessions and login counts in memory, each app its own, whatever
+// the shell says; Redis is tested with real processes (instances.test, production.test).
+delete process.env.REDIS_URL;
 
 export interface FundApp {
   app: LoadedApp;
@@ -27,8 +30,9 @@ export interface FundApp {
 
 type HttpApp = LoadedApp & { hooks: LoadedApp['hooks'] & { http: { app: Parameters<typeof request>[0] } } };
 
-export async function liftFund(target: Target): Promise<FundApp> {
-  const app = (await loadApp(target, { migrate: 'drop', http: true })) as HttpApp;
+/** `config`: more Sails configuration, e.g. `{ http: { trustProxy: 'loopback' } }` to test per-address rules with X-Forwarded-For. */
+export async function liftFund(target: Target, config?: Record<string, unknown>): Promise<FundApp> {
+  const app = (await loadApp(target, { migrate: 'drop', http: true, config })) as HttpApp;
   const http = (): request.Agent => request.agent(app.hooks.http.app);
   const login = async (username: string, password: string): Promise<string> => {
     const res = await http().post('/api/auth/login').send({ username, password }).expect(200);

@@ -2,7 +2,7 @@
 const { readFileSync } = require('node:fs');
 const { join } = require('node:path');
 
-const TYPES = { 'admin.css': 'text/css; charset=utf-8' };
+const TYPES = { 'admin.css': 'text/css; charset=utf-8', 'admin.js': 'text/javascript; charset=utf-8' };
 const cache = new Map();
 
 module.exports = function asset(req, res) {

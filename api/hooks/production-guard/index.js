@@ -1,6 +1,6 @@
 /**
  * Refuses to start in production (NODE_ENV=production) with a missing or development secret,
- * Sails' default port, or sails-disk — the mistakes that put money at risk before any request.
+ * Sails' default port, sails-disk, or no Redis for sessions and login limits — the mistakes that put money at risk before any request.
  */
 module.exports = function productionGuard(sails) {
   return {
@@ -16,6 +16,9 @@ module.exports = function productionGuard(sails) {
         problems.push('SESSION_SECRET must be set to a production secret of at least 32 characters (the admin page signs its session cookie with it)');
       }
       if (process.env.PAYMENT_GATEWAY_URL && !process.env.PAYMENT_CALLBACK_URL) problems.push('PAYMENT_CALLBACK_URL must be set with PAYMENT_GATEWAY_URL (the public URL of POST /api/payment/callback, registered with every payment)');
+      if (!process.env.REDIS_URL) {
+        problems.push('REDIS_URL must be set: admin sessions and login limits live in Redis so that every instance sees the same (in-process memory is for development only)');
+      }
       if (!process.env.PORT || Number(process.env.PORT) === 1337) problems.push('PORT must be set, and not to the default 1337');
       if ((process.env.DATASTORE || 'disk') === 'disk') problems.push('DATASTORE must be mongo or postgresql: sails-disk is single-process and for development only');
       if (problems.length > 0) throw new Error(`refusing to start in production:\n- ${problems.join('\n- ')}`);
