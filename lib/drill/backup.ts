@@ -75,7 +75,7 @@ export async function writeBackup(engine: BackupEngine, out: Writable, options: 
     lines++;
     if (!out.write(line)) await once(out, 'drain');
   };
-  const header: BackupHeader = { format: BACKUP_FORMAT, version: BACKUP_VERSION, createdAt: new Date().toISOString(), asOf: engine.clock.now(), models: [...options.models] };
+  const header: BackupHeader = { format: BACKUP_FORMAT, version: BACKUP_VERSION, createdAt: new Date().toISOString(), asOf: Math.floor(engine.clock.now()), models: [...options.models] };
   await write(header);
   const counts: Record<string, number> = {};
   for (const model of options.models) {
