@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { rebuildAt, restoreBackup, writeBackup } from '../lib/drill';
 import { Engine } from '../lib/engine';
 import { isTransactError } from '../lib/errors';
+import { rawDestroy } from '../lib/history-guard';
 import { transactionalModels } from '../lib/http';
 import { newId } from '../lib/ids';
 import type { Image } from '../lib/types';
@@ -79,6 +80,7 @@ forEachAdapter('drills and backups', (target, adapter) => {
   let engine: Engine;
   let models: string[];
   const others: LoadedApp[] = [];
+  let reusable: LoadedApp | undefined;
   const files: string[] = [];
 
   /** An app on a fresh, empty database of the same adapter, next to the live one. */
@@ -203,6 +205,7 @@ forEachAdapter('drills and backups', (target, adapter) => {
     bytes[at] = bytes[at] === 0x39 ? 0x38 : bytes[at] + 1;
     writeFileSync(`${file}.bad`, bytes);
     const { app: restored } = await emptyApp();
+    reusable = restored;
     const refused = await rejection(restoreBackup(restored.hooks.transact.engine as Engine, `${file}.bad`, { modelOf: (identity) => restored.models[identity] }));
     expect(refused.code).to.equal('backup_invalid');
     expect(refused.message).to.match(/checksum/);
@@ -233,7 +236,7 @@ forEachAdapter('drills and backups', (target, adapter) => {
     let running = true;
     const load = (async () => {
       let n = 0;
-      while (running && n < 200) {
+      while (running && n < 60) {
         n++;
         const from = accounts[n % 4];
         const to = accounts[(n + 1 + (n % 3)) % 4];
@@ -244,13 +247,15 @@ forEachAdapter('drills and backups', (target, adapter) => {
       return n;
     })();
     await sleep(20);
-    await writeBackup(engine, createWriteStream(file), { models, pageSize: 3 });
+    await writeBackup(engine, createWriteStream(file), { models, pageSize: 10 });
     running = false;
     expect(await load, 'transfers ran during the backup').to.be.greaterThan(1);
 
-    const { app: restored } = await emptyApp();
+    // The previous test's restored app, emptied (one app load less), else a new one.
+    const restored = reusable ?? (await emptyApp()).app;
+    for (const identity of [...models, 'transactlog', 'transactlock']) await rawDestroy(restored.models[identity])({});
     const restoredEngine = restored.hooks.transact.engine as Engine;
-    await restoreBackup(restoredEngine, file, { modelOf: (identity) => restored.models[identity], pageSize: 3 });
+    await restoreBackup(restoredEngine, file, { modelOf: (identity) => restored.models[identity], pageSize: 10 });
     expect(await total(restored)).to.equal(liveTotal);
     for (const id of accounts) {
       const versions = await restoredEngine.history('account', id);
