@@ -29,7 +29,7 @@ import { documentKey } from '../operations';
 import { LOG_FIELDS, toLogDocument } from '../store/store';
 import type { Image, LogDocument } from '../types';
 import type { WaterlineModel } from '../waterline';
-import { committedPages, DEFAULT_PAGE_SIZE, logPages } from './pages';
+import { committedPages, DEFAULT_PAGE_SIZE, logPageSize, logPages } from './pages';
 
 export const BACKUP_FORMAT = 'sails-hook-transact-backup';
 export const BACKUP_VERSION = 1;
@@ -86,7 +86,7 @@ export async function writeBackup(engine: BackupEngine, out: Writable, options: 
     }
   }
   counts.log = 0;
-  for await (const page of logPages(engine, { states: ['committed', 'rolled-back'], order: 'oldest-first', pageSize })) {
+  for await (const page of logPages(engine, { states: ['committed', 'rolled-back'], order: 'oldest-first', pageSize: logPageSize(pageSize) })) {
     for (const log of page) await write({ log });
     counts.log += page.length;
   }
@@ -249,14 +249,15 @@ export async function restoreBackup(engine: Pick<Engine, 'infoOf' | 'findLogs' |
   const models = new Set(checked.header.models);
   const since = checked.header.asOf - (options.marginMs ?? engine.options.clockSkewMs + 1000);
   let reapplied = 0;
-  for await (const logs of logPages(engine, { states: ['committed'], since, order: 'oldest-first', pageSize })) {
-    const latest = new Map<string, { model: string; id: string; after: Image | null }>();
-    for (const log of logs) {
-      reapplied++;
-      for (const step of log.steps) if (models.has(step.model)) latest.set(documentKey(step.model, step.id), { model: step.model, id: step.id, after: step.after });
-    }
+  // In chunks of about `pageSize` documents, oldest first: a later chunk only overwrites with newer after-images.
+  let latest = new Map<string, { model: string; id: string; after: Image | null }>();
+  const apply = async (): Promise<void> => {
     const byModel = new Map<string, { id: string; after: Image | null }[]>();
-    for (const item of latest.values()) byModel.set(item.model, [...(byModel.get(item.model) ?? []), item]);
+    for (const item of latest.values()) {
+      const list = byModel.get(item.model);
+      if (list === undefined) byModel.set(item.model, [item]);
+      else list.push(item);
+    }
     for (const [model, items] of byModel) {
       const target = options.modelOf(model) as WaterlineModel;
       const pk = (engine.infoOf(model) as NonNullable<ReturnType<Engine['infoOf']>>).primaryKey;
@@ -264,7 +265,16 @@ export async function restoreBackup(engine: Pick<Engine, 'infoOf' | 'findLogs' |
       const rows = items.filter((item) => item.after !== null).map((item) => ({ ...(item.after as Image) }));
       if (rows.length > 0) await target.createEach(rows);
     }
+    latest = new Map();
+  };
+  for await (const logs of logPages(engine, { states: ['committed'], since, order: 'oldest-first', pageSize: logPageSize(pageSize) })) {
+    for (const log of logs) {
+      reapplied++;
+      for (const step of log.steps) if (models.has(step.model)) latest.set(documentKey(step.model, step.id), { model: step.model, id: step.id, after: step.after });
+      if (latest.size >= pageSize) await apply();
+    }
   }
+  await apply();
   return { ...checked, reapplied };
 }
 

@@ -9,6 +9,11 @@ import type { Image, LogDocument } from '../types';
 
 export const DEFAULT_PAGE_SIZE = 500;
 
+/** Log entries per page for a page size of documents: a log entry carries up to maxOps steps with two images each. */
+export function logPageSize(pageSize: number): number {
+  return Math.max(1, Math.floor(pageSize / 5));
+}
+
 /**
  * Every committed document of `model`, in primary-key order, `pageSize` at a time. Each page is a
  * committed read (no uncommitted write of a running transaction, never half of one); two pages

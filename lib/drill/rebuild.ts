@@ -22,7 +22,7 @@ import { rawDestroy } from '../history-guard';
 import { documentKey } from '../operations';
 import type { Image } from '../types';
 import type { WaterlineModel } from '../waterline';
-import { committedPages, DEFAULT_PAGE_SIZE, logPages, sameImage } from './pages';
+import { committedPages, DEFAULT_PAGE_SIZE, logPageSize, logPages, sameImage } from './pages';
 
 export interface DrillOptions {
   /** The time to rebuild (epoch ms or a Date), compared with the log's own `endedAt` timestamps. */
@@ -123,8 +123,17 @@ export async function rebuildAt(engine: Pick<Engine, 'reads' | 'infoOf' | 'findL
   const missing: { model: string; id: string; transaction: string }[] = [];
   let missingCount = 0;
   const notRebuilt = new Map<string, number>();
-  for await (const logs of logPages(engine, { states: ['committed'], since: at, order: 'newest-first', pageSize })) {
-    const pending = new Map<string, Pending>();
+  // Applied in chunks of about `pageSize` documents, in newest-first order: a later chunk only
+  // overwrites with older before-images, so the result is the same, and memory stays one chunk
+  // even when a page of the log holds transactions of a thousand steps each.
+  let pending = new Map<string, Pending>();
+  const flush = async (): Promise<void> => {
+    const broken = await applyPage(engine, targets, pending, copyStartedAt);
+    outsideCount += broken.length;
+    for (const item of broken) if (outside.length < sampleSize) outside.push(item);
+    pending = new Map();
+  };
+  for await (const logs of logPages(engine, { states: ['committed'], since: at, order: 'newest-first', pageSize: logPageSize(pageSize) })) {
     for (const log of logs) {
       report.undone.transactions++;
       if (log.reverses !== null) report.undone.reversals++;
@@ -147,11 +156,10 @@ export async function rebuildAt(engine: Pick<Engine, 'reads' | 'infoOf' | 'findL
         if (seen === undefined) pending.set(key, { model: step.model, id: step.id, before: step.before, after: step.after, transaction: log.id, endedAt: log.endedAt as number });
         else seen.before = step.before;
       }
+      if (pending.size >= pageSize) await flush();
     }
-    const broken = await applyPage(engine, targets, pending, copyStartedAt);
-    outsideCount += broken.length;
-    for (const item of broken) if (outside.length < sampleSize) outside.push(item);
   }
+  await flush();
 
   for (const identity of models) report.models[identity].count = await (targets.get(identity) as WaterlineModel).count({});
   const [first] = await engine.findLogs({ where: {}, sort: [{ startedAt: 'ASC' }, { id: 'ASC' }], limit: 1 });
@@ -185,7 +193,11 @@ export async function rebuildAt(engine: Pick<Engine, 'reads' | 'infoOf' | 'findL
 async function applyPage(engine: Pick<Engine, 'infoOf'>, targets: Map<string, WaterlineModel>, pending: Map<string, Pending>, copyStartedAt: number): Promise<{ model: string; id: string; transaction: string }[]> {
   const broken: { model: string; id: string; transaction: string }[] = [];
   const byModel = new Map<string, Pending[]>();
-  for (const entry of pending.values()) byModel.set(entry.model, [...(byModel.get(entry.model) ?? []), entry]);
+  for (const entry of pending.values()) {
+    const list = byModel.get(entry.model);
+    if (list === undefined) byModel.set(entry.model, [entry]);
+    else list.push(entry);
+  }
   for (const [identity, entries] of byModel) {
     const target = targets.get(identity) as WaterlineModel;
     const pk = (engine.infoOf(identity) as NonNullable<ReturnType<Engine['infoOf']>>).primaryKey;
