@@ -32,6 +32,7 @@ const WORKERS = 8;
 async function measure<T>(work: () => Promise<T>): Promise<{ value: T; ms: number; rssMb: number; heapMb: number }> {
   (globalThis as { gc?: () => void }).gc?.();
   const base = process.memoryUsage().heapUsed;
+  if (process.env.DRILL_TRACE) console.error(`heap before: ${Math.round(base / 1e6)} MB`);
   let peakRss = process.memoryUsage().rss;
   let peakHeap = base;
   const sample = (): void => {

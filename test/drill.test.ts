@@ -175,7 +175,7 @@ forEachAdapter('drills and backups', (target, adapter) => {
     await app.models.account.update({ id: B }).set({ balance: Number(b?.balance) + 1 });
 
     const scratch = (await emptyApp()).app;
-    const report = await rebuildAt(engine, { at, models, target: (identity) => scratch.models[identity], pageSize: 7 });
+    const report = await rebuildAt(engine, { at, models, target: (identity) => scratch.models[identity], pageSize: 10 });
     expect(await storedState(scratch, models)).to.deep.equal(snapshot);
     expect(report.undone.reversals, 'reversals undone').to.equal(2);
     expect(report.undone.straddling).to.equal(1);
