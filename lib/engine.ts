@@ -370,7 +370,8 @@ export class Engine {
     crashPoint('batch:locked');
     const steps = planBatch(operations, images, this.knownInfo, Date.now());
     // Every document's net write and the log row, in one statement.
-    await tx.writeAllWithLog(netActions(steps, this.knownInfo), { ...log, steps, documents: touchedDocuments(steps) }).catch((err: unknown) => {
+    // Stamped now, after the row locks were granted: a batch that waited for a lock commits after the holder.
+    await tx.writeAllWithLog(netActions(steps, this.knownInfo), { ...log, endedAt: Date.now(), steps, documents: touchedDocuments(steps) }).catch((err: unknown) => {
       const taken = (err as { code?: unknown }).code === '23505' ? steps.find((step) => step.kind === 'create' && String((err as { detail?: unknown }).detail).includes(step.id)) : undefined;
       if (taken === undefined) throw err;
       throw new TransactError('already_exists', `${taken.model} ${taken.id} already exists`, { path: `ops.${taken.seq}.id`, cause: err });
@@ -404,7 +405,8 @@ export class Engine {
           throw err;
         });
         await tx.settle();
-        await native.writeLog({ ...log, reverses: internal.reverses ?? null, reason: internal.reason ?? null, steps: [...tx.steps], documents: touchedDocuments(tx.steps), result: options.idempotencyKey === undefined ? null : jsonResult(result) });
+        // Stamped when the callback is done (just before COMMIT), not when it began: history and drills order by it.
+        await native.writeLog({ ...log, endedAt: Date.now(), reverses: internal.reverses ?? null, reason: internal.reason ?? null, steps: [...tx.steps], documents: touchedDocuments(tx.steps), result: options.idempotencyKey === undefined ? null : jsonResult(result) });
         return result;
       }, 'tx');
     }

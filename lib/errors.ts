@@ -26,6 +26,9 @@ export const TRANSACT_ERROR_CODES = [
   // Waterline's API inside an engine transaction (lib/waterline-api):
   'unsupported_query',
   'transaction_ended',
+  // Backups and drills (lib/drill):
+  'backup_invalid',
+  'target_not_empty',
 ] as const;
 
 export type TransactErrorCode = (typeof TRANSACT_ERROR_CODES)[number];

@@ -7,6 +7,7 @@
  *   const run: transact.Transact = sails.transact;
  */
 import type * as config from './config';
+import * as drill from './drill';
 import type * as engine from './engine';
 import * as errors from './errors';
 import * as hook from './hook';
@@ -113,6 +114,25 @@ namespace sailsHookTransact {
   export type HttpRequest = http.HttpRequest;
   export type HttpResponse = http.HttpResponse;
   export type ErrorBody = http.ErrorBody;
+
+  /** Recovery drills (state as of a time, rebuilt into a scratch datastore) and logical backups (README: Drills and backups). */
+  export const rebuildAt = drill.rebuildAt;
+  export const writeBackup = drill.writeBackup;
+  export const verifyBackup = drill.verifyBackup;
+  export const restoreBackup = drill.restoreBackup;
+  export const scratchDatastore = drill.scratchDatastore;
+  export const freshAdapter = drill.freshAdapter;
+  export const BACKUP_FORMAT = drill.BACKUP_FORMAT;
+  export const BACKUP_VERSION = drill.BACKUP_VERSION;
+  export type DrillOptions = drill.DrillOptions;
+  export type DrillReport = drill.DrillReport;
+  export type DrillGap = drill.DrillGap;
+  export type BackupHeader = drill.BackupHeader;
+  export type BackupTrailer = drill.BackupTrailer;
+  export type BackupSummary = drill.BackupSummary;
+  export type RestoreOptions = drill.RestoreOptions;
+  export type RestoreSummary = drill.RestoreSummary;
+  export type ScratchDatastore = drill.ScratchDatastore;
 }
 
 export = sailsHookTransact;

@@ -33,6 +33,18 @@ export function changedFields(before: Image, after: Image): Values {
   return changed;
 }
 
+/**
+ * The attributes a patch from `before` to `after` writes: the changed ones, and always the
+ * auto-updated timestamp. Two steps in the same millisecond leave it unchanged between them, and
+ * a Waterline update that omits it stamps its own time: the stored document would then differ
+ * from the logged after-image (seen as a conflict by reversal, and as a break by drills).
+ */
+export function patchValues(before: Image, after: Image, info: ModelInfo): Values {
+  const values = withoutKey(changedFields(before, after), info.primaryKey);
+  if (info.updatedAt !== null && after[info.updatedAt] !== undefined) values[info.updatedAt] = after[info.updatedAt];
+  return values;
+}
+
 /** The write that applies a step (used when running it, and when recovery rolls forward). */
 export function forwardAction(step: Step, info: ModelInfo): Action {
   switch (step.kind) {
@@ -40,7 +52,7 @@ export function forwardAction(step: Step, info: ModelInfo): Action {
       return { type: 'insert', model: step.model, id: step.id, values: withoutKey(step.after as Image, info.primaryKey) };
     case 'update':
     case 'increment':
-      return { type: 'patch', model: step.model, id: step.id, values: changedFields(step.before as Image, step.after as Image) };
+      return { type: 'patch', model: step.model, id: step.id, values: patchValues(step.before as Image, step.after as Image, info) };
     case 'destroy':
       return { type: 'remove', model: step.model, id: step.id };
   }
@@ -92,7 +104,7 @@ export function netActions(steps: readonly Step[], infoOf: (model: string) => Mo
     if (first.before === null) actions.push({ type: 'insert', model, id, values: withoutKey(last.after as Image, info.primaryKey) });
     else if (last.after === null) actions.push({ type: 'remove', model, id });
     else {
-      const values = changedFields(first.before, last.after);
+      const values = patchValues(first.before, last.after, info);
       if (Object.keys(values).length > 0) actions.push({ type: 'patch', model, id, values });
     }
   }

@@ -109,6 +109,23 @@ describe('operations (pure)', function () {
     expect(compensationPlan(steps, infoOf).map((w) => [w.action.type, w.action.id])).to.deep.equal([['remove', 'new'], ['patch', 'a1']]);
   });
 
+  it('writes the after-image\'s updatedAt even when a step in the same millisecond left it unchanged (else Waterline stamps its own)', function () {
+    const steps = planBatch(
+      [
+        { op: 'increment', model: 'account', id: 'a1', field: 'balance', by: -5 },
+        { op: 'increment', model: 'account', id: 'a1', field: 'balance', by: 2 },
+      ],
+      images,
+      infoOf,
+      NOW,
+    );
+    expect(steps[1].before?.updatedAt).to.equal(NOW);
+    expect(forwardAction(steps[1], account)).to.deep.equal({ type: 'patch', model: 'account', id: 'a1', values: { balance: 97, updatedAt: NOW } });
+    const touched = { ...alice, updatedAt: NOW };
+    const same = planBatch([{ op: 'update', model: 'account', id: 'a1', set: { owner: 'Al' } }], new Map([['account:a1', touched]]), infoOf, NOW);
+    expect(netActions(same, infoOf)).to.deep.equal([{ type: 'patch', model: 'account', id: 'a1', values: { owner: 'Al', updatedAt: NOW } }]);
+  });
+
   it('compares attributes deeply when finding what changed', function () {
     expect(changedFields({ a: { x: [1] }, b: 1 }, { a: { x: [1] }, b: 2 })).to.deep.equal({ b: 2 });
     expect(changedFields({ a: null }, { a: {} })).to.deep.equal({ a: {} });

@@ -32,6 +32,10 @@ export const ENGINE_CODE_STATUS = {
   not_stuck: 409,
   unsupported_query: 400,
   transaction_ended: 409,
+  // A backup file that fails its checks (lib/drill): nothing was restored.
+  backup_invalid: 422,
+  // Restores and drills write only into an empty datastore.
+  target_not_empty: 409,
 } as const satisfies Record<TransactErrorCode, number>;
 
 /** Codes the HTTP layer alone answers (the engine never throws them). */

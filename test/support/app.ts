@@ -5,6 +5,7 @@
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { TransactConfig } from '../../lib/config';
+import { freshAdapter } from '../../lib/drill';
 import { rawDestroy } from '../../lib/history-guard';
 import type { SailsApp, TransactHook } from '../../lib/hook';
 import type { Target } from './targets';
@@ -28,14 +29,14 @@ function freshSailsMongo(): unknown {
   return require(main);
 }
 
-function datastore(target: Target): Record<string, unknown> {
+function datastore(target: Target, fresh: boolean): Record<string, unknown> {
   switch (target.adapter) {
     case 'disk':
-      return { adapter: 'sails-disk', dir: target.location };
+      return { adapter: fresh ? freshAdapter('sails-disk') : 'sails-disk', dir: target.location };
     case 'mongo':
       return { adapter: freshSailsMongo(), url: target.location };
     case 'postgresql':
-      return { adapter: 'sails-postgresql', url: target.location };
+      return { adapter: fresh ? freshAdapter('sails-postgresql') : 'sails-postgresql', url: target.location };
   }
 }
 
@@ -47,6 +48,11 @@ export interface LoadOptions {
   http?: boolean;
   /** More Sails configuration for the lifted app (e.g. `http: { trustProxy }`), merged over config/. */
   config?: Record<string, unknown>;
+  /**
+   * A copy of the adapter of its own, so this app can run next to another loaded one (a drill's
+   * scratch app): the adapters keep their datastores in module state, keyed by name.
+   */
+  freshAdapter?: boolean;
 }
 
 /** A free loopback port (Sails ignores port 0). */
@@ -71,7 +77,7 @@ export async function loadApp(target: Target, options: LoadOptions): Promise<Loa
     environment: 'test',
     log: { level: process.env.SAILS_LOG_LEVEL ?? 'error' },
     models: { migrate: options.migrate, datastore: 'default', attributes: { id } },
-    datastores: { default: datastore(target) },
+    datastores: { default: datastore(target, options.freshAdapter === true) },
     transact: { recoveryIntervalMs: 0, ...options.transact },
   };
   if (options.http === true) {
