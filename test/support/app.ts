@@ -36,7 +36,10 @@ function datastore(target: Target, fresh: boolean): Record<string, unknown> {
     case 'mongo':
       return { adapter: freshSailsMongo(), url: target.location };
     case 'postgresql':
-      return { adapter: fresh ? freshAdapter('sails-postgresql') : 'sails-postgresql', url: target.location };
+      // Always a copy of its own: sails-postgresql keeps its datastores in module state, and a
+      // suite that loads an app right after lowering another could be refused with "Datastore
+      // `default` is already registered" (seen under load: the previous teardown not yet done).
+      return { adapter: freshAdapter('sails-postgresql'), url: target.location };
   }
 }
 
@@ -85,7 +88,7 @@ export async function loadApp(target: Target, options: LoadOptions): Promise<Loa
     // Loopback only, on a free port (Sails ignores port 0).
     const config = { ...common, port: await freePort(), explicitHost: '127.0.0.1', globals: { _: false, async: false, models: false, sails: true }, ...options.config };
     return new Promise((resolve, reject) => {
-      (app as unknown as { lift(c: object, cb: (err?: Error) => void): void }).lift(config, (err?: Error) => (err ? reject(err) : resolve(app)));
+      (app as unknown as { lift(c: object, cb: (err?: Error) => void): void }).lift(config, (err?: Error) => (err ? reject(withCause(err)) : resolve(app)));
     });
   }
   const config = {
@@ -94,8 +97,16 @@ export async function loadApp(target: Target, options: LoadOptions): Promise<Loa
     hooks: { http: false, sockets: false, pubsub: false, views: false, session: false, i18n: false, grunt: false, blueprints: false, security: false, cors: false, csrf: false, responses: false, request: false, policies: false },
   };
   return new Promise((resolve, reject) => {
-    app.load(config, (err?: Error) => (err ? reject(err) : resolve(app)));
+    app.load(config, (err?: Error) => (err ? reject(withCause(err)) : resolve(app)));
   });
+}
+
+/** Sails' hook errors keep the adapter's own reason in `.raw`: show it in the test's failure. */
+function withCause(err: Error): Error {
+  const raw = (err as { raw?: unknown }).raw;
+  if (raw instanceof Error) err.message += ` (cause: ${raw.message})`;
+  else if (raw !== undefined) err.message += ` (cause: ${String(raw)})`;
+  return err;
 }
 
 export function lowerApp(app: LoadedApp): Promise<void> {
