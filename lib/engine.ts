@@ -344,7 +344,7 @@ export class Engine {
       throw unavailableIfTransient(err);
     }
     if (!keyed) crashPoint('batch:logged');
-    await this.runToCommit(lease, () => steps, null, async () => {
+    await this.runToCommit(lease, () => steps, null, false, async () => {
       for (const write of redoPlan(steps, this.knownInfo)) {
         lease.assertHeld();
         // A pause here (GC, a frozen VM) comes after the lease check: only the fence stops the write.
@@ -404,13 +404,22 @@ export class Engine {
           throw err;
         });
         await tx.settle();
-        await native.writeLog({ ...log, reverses: internal.reverses ?? null, reason: internal.reason ?? null, steps: [...tx.steps], documents: touchedDocuments(tx.steps), result: options.idempotencyKey === undefined ? null : jsonResult(result) });
+        // As on the log protocol: a transaction that wrote nothing leaves no log (keyed ones and reversals excepted).
+        if (tx.steps.length > 0 || options.idempotencyKey !== undefined || internal.reverses !== undefined) {
+          await native.writeLog({ ...log, reverses: internal.reverses ?? null, reason: internal.reason ?? null, steps: [...tx.steps], documents: touchedDocuments(tx.steps), result: options.idempotencyKey === undefined ? null : jsonResult(result) });
+        }
         return result;
       }, 'tx');
     }
     const lease = new Lease(this.store, { txId, epoch: reopened?.epoch ?? 0 }, reopened?.owner ?? ownerToken(this.options.instanceId), this.options.leaseMs, this.clock);
     const log = { ...this.logFor(txId, lease.owner, 'interactive', options, lease.leaseUntil, []), reverses: internal.reverses ?? null, reason: internal.reason ?? null };
-    if (reopened === undefined && !(await this.store.insertLog(log))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
+    // A keyed transaction inserts its log first (that insert is its "at most once"); any other logs
+    // at its first write, so one refused before writing (a check that failed, a 409) leaves no
+    // trace, and one that wrote nothing commits without a log (a reversal excepted: its log is
+    // what the original's reversedBy points to).
+    const lazy = options.idempotencyKey === undefined && reopened === undefined;
+    if (lazy) lease.deferLog(log);
+    else if (reopened === undefined && !(await this.store.insertLog(log))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
     crashPoint('tx:begun');
     const tx = new Transaction(txId, {
       backend: new LoggedWrites(txId, this.locks, this.documents, lease, options.lockTimeoutMs ?? this.options.lockTimeoutMs),
@@ -422,6 +431,7 @@ export class Engine {
       lease,
       () => [...tx.steps],
       () => (options.idempotencyKey === undefined ? null : jsonResult(result)),
+      internal.reverses === undefined,
       async () => {
         try {
           result = await work(tx);
@@ -573,7 +583,7 @@ export class Engine {
    * outcome cannot be known it throws `outcome_unknown` (the log is then settled by recovery, and
    * `outcome(id)` tells which way); when another owner took over first, that owner decides.
    */
-  private async runToCommit(lease: Lease, steps: () => Step[], result: (() => unknown) | null, writes: () => Promise<void>): Promise<void> {
+  private async runToCommit(lease: Lease, steps: () => Step[], result: (() => unknown) | null, skipEmptyLog: boolean, writes: () => Promise<void>): Promise<void> {
     const { txId } = lease;
     let commit: LogPatch;
     lease.startHeartbeat();
@@ -585,6 +595,11 @@ export class Engine {
       lease.stopHeartbeat();
       await this.abort(lease, steps(), err);
       throw unavailableIfTransient(err);
+    }
+    if (!lease.logged && skipEmptyLog) {
+      // A lazily logged transaction that wrote nothing: nothing to commit, nothing to log.
+      lease.stopHeartbeat();
+      return;
     }
     let landed: boolean;
     try {
@@ -625,6 +640,11 @@ export class Engine {
   }
 
   private async abort(lease: Lease, steps: Step[], cause: unknown): Promise<void> {
+    if (!lease.logged) {
+      // Never logged, so never wrote: only its locks to free (recovery frees what this misses).
+      await this.locks.release(lease.txId).catch(() => this.locks.abandon(lease.txId));
+      return;
+    }
     const error: TxError = { code: cause instanceof TransactError ? cause.code : isTransient(cause) ? 'unavailable' : 'aborted', message: cause instanceof Error ? cause.message : String(cause) };
     if (cause instanceof TransactError && cause.path !== undefined) error.path = cause.path;
     // The rollback moves to the next epoch: a write of ours still in flight (its reply lost, say)

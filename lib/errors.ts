@@ -26,6 +26,11 @@ export const TRANSACT_ERROR_CODES = [
   // Waterline's API inside an engine transaction (lib/waterline-api):
   'unsupported_query',
   'transaction_ended',
+  // Criteria over HTTP that name an attribute the model hides (lib/model-info.ts hiddenAttributes).
+  'hidden_attribute',
+  // References (attributes with `model: '<identity>'`): lib/references.ts.
+  'reference_not_found',
+  'referenced',
 ] as const;
 
 export type TransactErrorCode = (typeof TRANSACT_ERROR_CODES)[number];

@@ -14,6 +14,41 @@ export interface ModelInfo {
   reverseCreate: Record<string, unknown> | null;
   /** The model's own rules for one value (Waterline's `Model.validate`); throws if violated. */
   validate: ((attribute: string, value: unknown) => void) | null;
+  /**
+   * Attributes never shown to clients: `protect: true`, or left out by the model's customToJSON
+   * (password hashes, token digests). Never usable in criteria over HTTP either: filtering on one
+   * would reveal it a prefix at a time.
+   */
+  hidden: string[];
+}
+
+/** Whether `name` is one of the model's attributes (own keys only: never `constructor`, `__proto__`). */
+export function hasAttribute(info: Pick<ModelInfo, 'attributes'>, name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(info.attributes, name);
+}
+
+/**
+ * The attributes a model hides: `protect: true`, and those its customToJSON leaves out of a
+ * record that has every attribute (found by calling it on such a record; a customToJSON that
+ * fails on placeholder values tells nothing, and only `protect` counts then).
+ */
+export function hiddenAttributes(model: WaterlineModel): string[] {
+  const names = Object.keys(model.attributes).filter((name) => model.attributes[name].collection === undefined);
+  const hidden = new Set(names.filter((name) => (model.attributes[name] as { protect?: unknown }).protect === true));
+  const customToJSON = model.customToJSON;
+  if (typeof customToJSON === 'function') {
+    const probe: Record<string, unknown> = {};
+    for (const name of names) probe[name] = `probe:${name}`;
+    try {
+      const shown = (customToJSON as (this: Record<string, unknown>) => unknown).call(probe);
+      if (shown !== null && typeof shown === 'object') {
+        for (const name of names) if (!Object.prototype.hasOwnProperty.call(shown, name)) hidden.add(name);
+      }
+    } catch {
+      // A customToJSON that needs real values: only `protect` marks hidden attributes then.
+    }
+  }
+  return [...hidden].filter((name) => name !== model.primaryKey).sort();
 }
 
 export function describeModel(model: WaterlineModel): ModelInfo {
@@ -28,7 +63,7 @@ export function describeModel(model: WaterlineModel): ModelInfo {
   }
   const reverseCreate = (model.reverseCreate as { set?: Record<string, unknown> } | undefined)?.set ?? null;
   const validate = typeof model.validate === 'function' ? (attribute: string, value: unknown) => (model.validate as (a: string, v: unknown) => void)(attribute, value) : null;
-  return { identity: model.identity, primaryKey: model.primaryKey, attributes, createdAt, updatedAt, financial: model.financial === true, reverseCreate, validate };
+  return { identity: model.identity, primaryKey: model.primaryKey, attributes, createdAt, updatedAt, financial: model.financial === true, reverseCreate, validate, hidden: hiddenAttributes(model) };
 }
 
 /** The timestamp values to write, given a model's auto-timestamp attributes and a time. */

@@ -32,6 +32,11 @@ export const ENGINE_CODE_STATUS = {
   not_stuck: 409,
   unsupported_query: 400,
   transaction_ended: 409,
+  hidden_attribute: 400,
+  // The document a reference names does not exist (or is not committed): the write is refused as a
+  // conflict with the datastore's state, like not_found of an update's own document would be.
+  reference_not_found: 409,
+  referenced: 409,
 } as const satisfies Record<TransactErrorCode, number>;
 
 /** Codes the HTTP layer alone answers (the engine never throws them). */
@@ -42,6 +47,8 @@ export const HTTP_CODE_STATUS = {
   method_not_allowed: 405,
   payload_too_large: 413,
   rate_limited: 429,
+  // Anything unexpected: the detail is logged, never answered (no stack trace, no path).
+  internal: 500,
 } as const;
 
 export type HttpErrorCode = TransactErrorCode | keyof typeof HTTP_CODE_STATUS;
