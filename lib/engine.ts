@@ -19,13 +19,14 @@ import { type Version, stateAt, versionsOf } from './history';
 import { CommittedReads } from './reads';
 import { Recovery, ownerToken, tombstone, type TransactionStats } from './recovery';
 import { isTransient, type RetryOptions, RetryPolicy, RetryingStore } from './retry';
+import { checkNotReferenced, checkReferences, type Referrer, referencesSet, referrersOf } from './references';
 import { planReversal, stepsByDocument } from './reversal';
 import { isTerminal } from './state';
 import { toLogDocument } from './store/store';
 import { checkAgainstModel, type ReversalInput, type TransactionOptions, validateBatch, validateOptions, validateReversal } from './schema';
 import type { AtomicStore } from './store';
 import type { NativePostgres, NativeTransaction } from './store/postgres-native';
-import { LoggedWrites, Transaction } from './transaction';
+import { LoggedWrites, type ReferenceContext, Transaction } from './transaction';
 import type { CrashPolicy, Image, LogDocument, LogPatch, Operation, Settlement, Step, TxError, TxState } from './types';
 import type { WaterlineModel } from './waterline';
 
@@ -108,6 +109,8 @@ export class Engine {
     private readonly warn: EngineWarning = () => undefined,
     /** One native transaction per engine transaction, where the datastore has them (sails-postgresql). */
     private readonly native?: NativePostgres,
+    /** Every model's identity: who references whom (lib/references.ts). Without it, destroys are not checked for references. */
+    private readonly identities: () => readonly string[] = () => [],
   ) {
     this.retries = new RetryPolicy(options.retry);
     this.store = new RetryingStore(store, this.retries);
@@ -145,6 +148,84 @@ export class Engine {
       if (log === null) throw new TransactError('not_found', `no transaction ${txId}`, { path: 'id' });
       if (isTerminal(log.state) || Date.now() >= deadline) return { id: log.id, state: log.state, error: log.error };
       await sleep(Math.min(wait, Math.max(0, deadline - Date.now())));
+    }
+  }
+
+  private readonly referrerCache = new Map<string, Referrer[]>();
+
+  /** The attributes, of every model, that reference `target`. */
+  private referrersOf(target: string): Referrer[] {
+    let found = this.referrerCache.get(target);
+    if (found === undefined) {
+      const infos = this.identities().map((identity) => this.infoOf(identity)).filter((info): info is ModelInfo => info !== undefined);
+      found = referrersOf(infos, target);
+      this.referrerCache.set(target, found);
+    }
+    return found;
+  }
+
+  /** What transactions check references with: lock destroyable targets, read committed ones, find referencing rows. */
+  private readonly references: ReferenceContext = {
+    destroyable: (model) => {
+      const info = this.infoOf(model);
+      return info !== undefined && !info.financial;
+    },
+    committed: async (model, id) => {
+      if (this.infoOf(model) !== undefined) return this.reads.findOne(model, id);
+      const waterline = this.modelOf(model);
+      if (waterline === undefined) return null;
+      const row = await this.retries.run(async () => waterline.findOne({ [waterline.primaryKey]: id }));
+      return row ?? null;
+    },
+    referrers: (model) => this.referrersOf(model),
+    find: async (referrer, id, limit) => {
+      const model = this.modelOf(referrer.model) as WaterlineModel;
+      const rows = await this.retries.run(async () => model.find({ where: { [referrer.attribute]: id }, limit }));
+      return rows.map((row) => String(row[model.primaryKey]));
+    },
+  };
+
+  /** Documents a batch must lock because its writes reference them (targets that can be destroyed). */
+  private referenceLocks(operations: readonly Operation[]): { model: string; id: string }[] {
+    const out: { model: string; id: string }[] = [];
+    for (const operation of operations) {
+      if (operation.op !== 'create' && operation.op !== 'update') continue;
+      const info = this.knownInfo(operation.model);
+      for (const { target, id } of referencesSet(info, operation.op === 'create' ? operation.values : operation.set)) {
+        if (this.references.destroyable(target)) out.push({ model: target, id });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * A batch's references, once planned against images read under lock: each names a document
+   * (as the batch leaves it, else as locked, else committed), and no destroyed document is still
+   * referenced. Nothing is logged or written yet.
+   */
+  private async checkBatchReferences(operations: readonly Operation[], steps: readonly Step[], locked: ReadonlyMap<string, Image | null>): Promise<void> {
+    const local = new Map<string, Image | null>();
+    for (const step of steps) local.set(documentKey(step.model, step.id), step.after);
+    const resolve = async (target: string, id: string): Promise<Image | null> => {
+      const key = documentKey(target, id);
+      if (local.has(key)) return local.get(key) ?? null;
+      if (locked.has(key)) return locked.get(key) ?? null;
+      return this.references.committed(target, id);
+    };
+    for (const [i, operation] of operations.entries()) {
+      const info = this.knownInfo(operation.model);
+      if (operation.op === 'create') await checkReferences(info, operation.values, `ops.${i}.values`, resolve);
+      else if (operation.op === 'update') await checkReferences(info, operation.set, `ops.${i}.set`, resolve);
+      else if (operation.op === 'destroy') {
+        const referrers = this.referrersOf(operation.model);
+        if (referrers.length === 0) continue;
+        const mine = (model: string, id: string): Image | null | undefined => {
+          const key = documentKey(model, id);
+          return local.has(key) ? local.get(key) ?? null : undefined;
+        };
+        const touched = (model: string): [string, Image | null][] => [...local].filter(([key]) => key.startsWith(`${model}:`)).map(([key, image]) => [key.slice(model.length + 1), image]);
+        await checkNotReferenced(info, operation.id as string, `ops.${i}.id`, referrers, this.references.find, mine, touched);
+      }
     }
   }
 
@@ -314,7 +395,7 @@ export class Engine {
     }
     const owner = reopened?.owner ?? ownerToken(this.options.instanceId);
     const fence = { txId, epoch: reopened?.epoch ?? 0 };
-    const refs = operations.map((operation) => ({ model: operation.model, id: operation.id as string }));
+    const refs = [...operations.map((operation) => ({ model: operation.model, id: operation.id as string })), ...this.referenceLocks(operations)];
     const keyed = print !== null;
     let lease = new Lease(this.store, fence, owner, this.options.leaseMs, this.clock);
     if (keyed) {
@@ -328,7 +409,9 @@ export class Engine {
       await this.locks.acquire(refs.map((ref) => documentKey(ref.model, ref.id)), txId, fence.epoch, options.lockTimeoutMs ?? this.options.lockTimeoutMs);
       crashPoint('batch:locked');
       const { images, fences } = await this.documents.read(refs);
-      steps = withFences(planBatch(operations, images, this.knownInfo, Date.now()), fences);
+      const planned = planBatch(operations, images, this.knownInfo, Date.now());
+      await this.checkBatchReferences(operations, planned, lockedImages(refs, images));
+      steps = withFences(planned, fences);
       if (keyed) {
         const logged = await lease.writeLog(lease.guard, { steps, documents: touchedDocuments(steps), leaseUntil: lease.renewal() });
         if (!logged) throw new TransactError('lease_lost', `transaction ${txId} was taken over by recovery before it could log its steps`);
@@ -365,10 +448,11 @@ export class Engine {
     // A document the batch only creates needs no read: it is new, or the INSERT fails (already_exists).
     const createdOnly = new Set(operations.filter((operation) => operation.op === 'create').map((operation) => documentKey(operation.model, operation.id as string)));
     for (const operation of operations) if (operation.op !== 'create') createdOnly.delete(documentKey(operation.model, operation.id as string));
-    const refs = operations.map((operation) => ({ model: operation.model, id: operation.id as string })).filter((ref) => !createdOnly.has(documentKey(ref.model, ref.id)));
+    const refs = [...operations.map((operation) => ({ model: operation.model, id: operation.id as string })), ...this.referenceLocks(operations)].filter((ref) => !createdOnly.has(documentKey(ref.model, ref.id)));
     const images = await tx.lockAll(refs);
     crashPoint('batch:locked');
     const steps = planBatch(operations, images, this.knownInfo, Date.now());
+    await this.checkBatchReferences(operations, steps, images);
     // Every document's net write and the log row, in one statement.
     await tx.writeAllWithLog(netActions(steps, this.knownInfo), { ...log, steps, documents: touchedDocuments(steps) }).catch((err: unknown) => {
       const taken = (err as { code?: unknown }).code === '23505' ? steps.find((step) => step.kind === 'create' && String((err as { detail?: unknown }).detail).includes(step.id)) : undefined;
@@ -398,7 +482,7 @@ export class Engine {
   private async runInteractive<T>(txId: string, work: (tx: Transaction) => Promise<T>, options: TransactionOptions, internal: InternalOptions, reopened?: Reopened): Promise<T> {
     if (this.native !== undefined) {
       return this.runNative(txId, 'interactive', options, null, reopened, async (native, log) => {
-        const tx = new Transaction(txId, { backend: native, infoOf: (identity) => this.infoOf(identity), now: () => Date.now() });
+        const tx = new Transaction(txId, { backend: native, infoOf: (identity) => this.infoOf(identity), now: () => Date.now(), references: this.references });
         const result = await work(tx).catch(async (err: unknown) => {
           await tx.drain();
           throw err;
@@ -425,6 +509,7 @@ export class Engine {
       backend: new LoggedWrites(txId, this.locks, this.documents, lease, options.lockTimeoutMs ?? this.options.lockTimeoutMs),
       infoOf: (identity) => this.infoOf(identity),
       now: () => Date.now(),
+      references: this.references,
     });
     let result: T | undefined;
     await this.runToCommit(
@@ -697,6 +782,16 @@ export interface InternalOptions {
   txId?: string;
   reverses?: string;
   reason?: string;
+}
+
+/** The images read for `refs`, every one of them (null: no such document). */
+function lockedImages(refs: readonly { model: string; id: string }[], images: ReadonlyMap<string, Image | null>): Map<string, Image | null> {
+  const out = new Map<string, Image | null>();
+  for (const { model, id } of refs) {
+    const key = documentKey(model, id);
+    out.set(key, images.get(key) ?? null);
+  }
+  return out;
 }
 
 /** Creates get their id now, before anything is written, so recovery can undo them. */

@@ -130,7 +130,7 @@ export function transactHook(sails: SailsApp): TransactHook {
     }
     const modelOf = (identity: string): WaterlineModel => sails.models[identity];
     const native = config.protocol === 'auto' ? createNativePath(sails.models[LOG_IDENTITY], modelOf, config.leaseMs) : undefined;
-    const engine = new Engine(store, modelOf, config, (message, err) => sails.log.warn(`sails-hook-transact: ${message}`, err), native);
+    const engine = new Engine(store, modelOf, config, (message, err) => sails.log.warn(`sails-hook-transact: ${message}`, err), native, () => Object.keys(sails.models));
     await engine.start();
     target.engine = engine;
     const transact = (input: unknown, options?: TransactionOptions): Promise<unknown> =>

@@ -57,7 +57,9 @@ export function describeModel(model: WaterlineModel): ModelInfo {
   let updatedAt: string | null = null;
   for (const [name, attribute] of Object.entries(model.attributes)) {
     if (attribute.collection !== undefined) continue; // plural associations have no column
-    attributes[name] = { type: attribute.model !== undefined ? 'string' : attribute.type, required: attribute.required, allowNull: attribute.allowNull, defaultsTo: attribute.defaultsTo, model: attribute.model };
+    // A singular association (a reference) is a string id, or null when not required (Waterline allows no allowNull there).
+    const reference = attribute.model !== undefined;
+    attributes[name] = { type: reference ? 'string' : attribute.type, required: attribute.required, allowNull: reference ? attribute.required !== true : attribute.allowNull, defaultsTo: attribute.defaultsTo, model: attribute.model };
     if (attribute.autoCreatedAt === true) createdAt = name;
     if (attribute.autoUpdatedAt === true) updatedAt = name;
   }

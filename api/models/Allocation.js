@@ -4,8 +4,9 @@ module.exports = {
   transactional: true,
   financial: true,
   attributes: {
-    order: { type: 'string', required: true },
-    loan: { type: 'string', required: true },
+    order: { model: 'order', required: true },
+    loan: { model: 'loan', required: true },
+    /** The loan's platform, copied: not a checked reference (the loan's is; a platform with loans is never destroyed). */
     platform: { type: 'string', required: true },
     amount: { type: 'number', isInteger: true, min: 1, required: true, autoMigrations: { columnType: 'double precision' } },
   },

@@ -5,7 +5,8 @@ module.exports = {
   http: { create: ['platform', 'borrower', 'target', 'rateBps', 'termMonths'], update: ['borrower', 'rateBps', 'termMonths', 'status'] },
   financial: true,
   attributes: {
-    platform: { type: 'string', required: true },
+    /** A reference (checked by the hook: it must exist; a referenced platform cannot be destroyed). */
+    platform: { model: 'platform', required: true },
     borrower: { type: 'string', required: true, maxLength: 200 },
     target: { type: 'number', isInteger: true, min: 1, required: true, autoMigrations: { columnType: 'double precision' } },
     raised: { type: 'number', isInteger: true, min: 0, defaultsTo: 0, autoMigrations: { columnType: 'double precision' } },

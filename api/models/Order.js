@@ -7,7 +7,7 @@ module.exports = {
   transactional: true,
   financial: true,
   attributes: {
-    investor: { type: 'string', required: true },
+    investor: { model: 'investor', required: true },
     amount: { type: 'number', isInteger: true, min: 1, required: true, autoMigrations: { columnType: 'double precision' } },
     maxPerLoan: { type: 'number', isInteger: true, min: 1, allowNull: true, autoMigrations: { columnType: 'double precision' } },
     funding: { type: 'string', isIn: ['cash', 'gateway'], required: true },
