@@ -255,6 +255,26 @@ forEachAdapter('security probes', (target) => {
     expect(together.status, together.text).to.equal(201);
   });
 
+  it('item 4: a destroy racing references to the same platform never leaves a dangling reference (either the destroy or the references are refused)', async function () {
+    const loan = { borrower: 'race', target: 1000, rateBps: 1, termMonths: 1 };
+    for (let round = 0; round < 6; round++) {
+      const platform = (await created('platform', { name: `Race ${round}` })).id as string;
+      const writes = [
+        engine().batch([{ op: 'create', model: 'loan', values: { ...loan, platform } }]),
+        engine().interactive(async (tx) => tx.create('loan', { ...loan, platform })),
+        engine().batch([{ op: 'destroy', model: 'platform', id: platform }]),
+      ];
+      const results = await Promise.allSettled(writes);
+      for (const result of results) {
+        if (result.status === 'rejected') expect((result.reason as { code?: string }).code, String(result.reason)).to.be.oneOf(['referenced', 'reference_not_found']);
+      }
+      const exists = (await model('platform').findOne({ id: platform })) !== undefined;
+      const loans = await model('loan').count({ platform });
+      expect(exists || loans === 0, `round ${round}: platform ${exists ? 'kept' : 'gone'}, ${loans} loans on it`).to.equal(true);
+      expect(results[2].status === 'fulfilled', `round ${round}: the destroy succeeded exactly when no loan was created`).to.equal(loans === 0);
+    }
+  });
+
   it('item 6: hidden fields (password hashes) are never usable in where, sort, select or as a parameter', async function () {
     const probes = [
       '/api/user?where={"username":"readonly-user","passwordHash":{"startsWith":"scrypt$"}}',

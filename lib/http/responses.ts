@@ -57,7 +57,7 @@ export function errorResponses(log: ResponsesApp['log']): Record<'badRequest' | 
       return answer(this, 403, errorBody('forbidden', 'you may not do this'));
     },
     notFound() {
-      return answer(this, 404, errorBody('not_found', 'nothing here'));
+      return answer(this, 404, errorBody('no_route', 'no route serves this method and path'));
     },
     serverError(err) {
       log.error('sails-hook-transact: answering 500 internal error for', err);

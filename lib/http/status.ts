@@ -44,6 +44,8 @@ export const HTTP_CODE_STATUS = {
   malformed_json: 400,
   unauthorized: 401,
   forbidden: 403,
+  // Sails' notFound: no route serves this method and path (not_found is a document that does not exist).
+  no_route: 404,
   method_not_allowed: 405,
   payload_too_large: 413,
   rate_limited: 429,
