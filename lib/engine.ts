@@ -236,8 +236,8 @@ export class Engine {
   infoOf(identity: string): ModelInfo | undefined {
     const cached = this.infos.get(identity);
     if (cached !== undefined) return cached;
-    const model = this.modelOf(identity);
-    if (model === undefined || model.transactInternal === true) return undefined;
+    const model = typeof identity === 'string' ? this.modelOf(identity) : undefined;
+    if (model === undefined || model === null || typeof model.attributes !== 'object' || model.transactInternal === true) return undefined;
     const info = describeModel(model);
     this.infos.set(identity, info);
     return info;

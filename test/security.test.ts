@@ -177,6 +177,17 @@ forEachAdapter('security probes', (target) => {
       }
     }
     expect(failures, failures.join('\n')).to.deep.equal([]);
+    // The engine itself (what the ops page's history and the app's code reach): own keys only.
+    for (const identity of ['constructor', '__proto__', 'hasOwnProperty', 'toString']) {
+      expect(engine().infoOf(identity), identity).to.equal(undefined);
+      let thrown: unknown;
+      try {
+        await engine().history(identity, 'x');
+      } catch (err) {
+        thrown = err;
+      }
+      expect((thrown as { code?: string }).code, identity).to.equal('unknown_model');
+    }
   });
 
   it('item 3: an unexpected error answers 500 {"error": {"code": "internal"}} with no stack trace or path, and is logged', async function () {
