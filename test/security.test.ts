@@ -199,11 +199,22 @@ forEachAdapter('security probes', (target) => {
     router.bind('get /security-probe/rejects', async () => {
       throw new Error('rejected in /work/secret/file.js:14');
     });
-    for (const url of ['/security-probe/server-error', '/security-probe/throws', '/security-probe/rejects']) {
-      const res = await fund.http().get(url);
-      expectError(res, 500, 'internal');
-      expect((res.body as { error: { message: string } }).error.message).to.equal('internal error');
+    const log = (fund.app as unknown as { log: { error: (...args: unknown[]) => void } }).log;
+    const original = log.error;
+    const logged: unknown[][] = [];
+    log.error = (...args: unknown[]) => void logged.push(args);
+    try {
+      for (const url of ['/security-probe/server-error', '/security-probe/throws', '/security-probe/rejects']) {
+        const res = await fund.http().get(url);
+        expectError(res, 500, 'internal');
+        expect((res.body as { error: { message: string } }).error.message).to.equal('internal error');
+      }
+    } finally {
+      log.error = original;
     }
+    // The detail is logged, not answered.
+    const messages = logged.map((args) => args.map((arg) => (arg instanceof Error ? arg.message : String(arg))).join(' '));
+    for (const what of ['boom', 'thrown', 'rejected']) expect(messages.some((message) => message.includes(`${what} in /work/secret/file.js`)), messages.join('\n')).to.equal(true);
   });
 
   it('item 4: references are checked: a loan on a missing platform or on an investor is refused with nothing written; a referenced platform cannot be destroyed', async function () {
