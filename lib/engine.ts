@@ -178,21 +178,24 @@ export class Engine {
       return row ?? null;
     },
     referrers: (model) => this.referrersOf(model),
-    find: async (referrer, id, limit) => {
+    find: async (referrer, id, limit, connection) => {
       const model = this.modelOf(referrer.model) as WaterlineModel;
-      const rows = await this.retries.run(async () => model.find({ where: { [referrer.attribute]: id }, limit }));
+      const criteria = { where: { [referrer.attribute]: id }, limit };
+      // Inside a native transaction: on its connection, not retried (a failure there fails the transaction).
+      if (connection !== undefined) return (await model.find(criteria).meta({ leasedConnection: connection })).map((row) => String(row[model.primaryKey]));
+      const rows = await this.retries.run(async () => model.find(criteria));
       return rows.map((row) => String(row[model.primaryKey]));
     },
   };
 
-  /** Documents a batch must lock because its writes reference them (targets that can be destroyed). */
-  private referenceLocks(operations: readonly Operation[]): { model: string; id: string }[] {
+  /** Documents a batch must lock because its writes reference them (targets that can be destroyed; `all` on the native path). */
+  private referenceLocks(operations: readonly Operation[], all = false): { model: string; id: string }[] {
     const out: { model: string; id: string }[] = [];
     for (const operation of operations) {
       if (operation.op !== 'create' && operation.op !== 'update') continue;
       const info = this.knownInfo(operation.model);
       for (const { target, id } of referencesSet(info, operation.op === 'create' ? operation.values : operation.set)) {
-        if (this.references.destroyable(target)) out.push({ model: target, id });
+        if (all ? this.infoOf(target) !== undefined : this.references.destroyable(target)) out.push({ model: target, id });
       }
     }
     return out;
@@ -203,7 +206,7 @@ export class Engine {
    * (as the batch leaves it, else as locked, else committed), and no destroyed document is still
    * referenced. Nothing is logged or written yet.
    */
-  private async checkBatchReferences(operations: readonly Operation[], steps: readonly Step[], locked: ReadonlyMap<string, Image | null>): Promise<void> {
+  private async checkBatchReferences(operations: readonly Operation[], steps: readonly Step[], locked: ReadonlyMap<string, Image | null>, connection?: unknown): Promise<void> {
     const local = new Map<string, Image | null>();
     for (const step of steps) local.set(documentKey(step.model, step.id), step.after);
     const resolve = async (target: string, id: string): Promise<Image | null> => {
@@ -224,7 +227,7 @@ export class Engine {
           return local.has(key) ? local.get(key) ?? null : undefined;
         };
         const touched = (model: string): [string, Image | null][] => [...local].filter(([key]) => key.startsWith(`${model}:`)).map(([key, image]) => [key.slice(model.length + 1), image]);
-        await checkNotReferenced(info, operation.id as string, `ops.${i}.id`, referrers, this.references.find, mine, touched);
+        await checkNotReferenced(info, operation.id as string, `ops.${i}.id`, referrers, this.references.find, mine, touched, connection);
       }
     }
   }
@@ -448,11 +451,11 @@ export class Engine {
     // A document the batch only creates needs no read: it is new, or the INSERT fails (already_exists).
     const createdOnly = new Set(operations.filter((operation) => operation.op === 'create').map((operation) => documentKey(operation.model, operation.id as string)));
     for (const operation of operations) if (operation.op !== 'create') createdOnly.delete(documentKey(operation.model, operation.id as string));
-    const refs = [...operations.map((operation) => ({ model: operation.model, id: operation.id as string })), ...this.referenceLocks(operations)].filter((ref) => !createdOnly.has(documentKey(ref.model, ref.id)));
+    const refs = [...operations.map((operation) => ({ model: operation.model, id: operation.id as string })), ...this.referenceLocks(operations, true)].filter((ref) => !createdOnly.has(documentKey(ref.model, ref.id)));
     const images = await tx.lockAll(refs);
     crashPoint('batch:locked');
     const steps = planBatch(operations, images, this.knownInfo, Date.now());
-    await this.checkBatchReferences(operations, steps, images);
+    await this.checkBatchReferences(operations, steps, images, tx.connection);
     // Every document's net write and the log row, in one statement.
     await tx.writeAllWithLog(netActions(steps, this.knownInfo), { ...log, steps, documents: touchedDocuments(steps) }).catch((err: unknown) => {
       const taken = (err as { code?: unknown }).code === '23505' ? steps.find((step) => step.kind === 'create' && String((err as { detail?: unknown }).detail).includes(step.id)) : undefined;

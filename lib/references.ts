@@ -13,6 +13,9 @@
  *    can commit, whatever the interleaving, on every adapter.
  *  - A reference to a financial model (never destroyed: destroy_forbidden) needs no lock: a
  *    committed document of it exists for good, so one committed read (by primary key) suffices.
+ *    On PostgreSQL's native path every referenced document is locked instead (a row lock, inside
+ *    the transaction's own connection: a committed read would take a second pooled connection per
+ *    transaction, and enough concurrent ones would wait on each other for the pool).
  *  - "Is it referenced" is one read per referencing attribute, `{attribute: id}`, limit a few rows:
  *    it needs an index on each referencing column to stay cheap (declared indexes: see the README).
  *    It reads the datastore as it is, uncommitted rows included: a row a pending transaction is
@@ -68,8 +71,12 @@ export async function checkReferences(info: ModelInfo, values: Record<string, un
   }
 }
 
-/** Ids of the rows of `referrer.model` whose `referrer.attribute` is `id` (at most `limit`), as stored. */
-export type FindReferencing = (referrer: Referrer, id: string, limit: number) => Promise<string[]>;
+/**
+ * Ids of the rows of `referrer.model` whose `referrer.attribute` is `id` (at most `limit`), as
+ * stored; on `connection` when the transaction has one (PostgreSQL's native path: a second pooled
+ * connection per transaction could exhaust the pool).
+ */
+export type FindReferencing = (referrer: Referrer, id: string, limit: number, connection?: unknown) => Promise<string[]>;
 
 /**
  * Refuses destroying `info`/`id` while a document references it: `referenced`. `local` is the
@@ -84,6 +91,7 @@ export async function checkNotReferenced(
   find: FindReferencing,
   local: (model: string, id: string) => Image | null | undefined,
   touched: (model: string) => Iterable<[string, Image | null]>,
+  connection?: unknown,
 ): Promise<void> {
   for (const referrer of referrers) {
     const blocking = (doc: Image | null): boolean => doc !== null && doc[referrer.attribute] === id;
@@ -94,7 +102,7 @@ export async function checkNotReferenced(
       if (blocking(doc)) throw referenced(info, id, path, referrer, docId);
     }
     // One more row than this transaction holds: at least one then is someone else's.
-    for (const docId of await find(referrer, id, mine + 1)) {
+    for (const docId of await find(referrer, id, mine + 1, connection)) {
       const image = local(referrer.model, docId);
       if (image === undefined || blocking(image)) throw referenced(info, id, path, referrer, docId);
     }

@@ -252,7 +252,8 @@ export class Transaction {
         if (this.images.has(key)) return this.images.get(key) ?? null;
         const targetInfo = this.context.infoOf(target);
         // Locked until this transaction ends: a destroy of it waits, then finds this reference.
-        if (targetInfo !== undefined && references.destroyable(target)) return this.lock(targetInfo, id);
+        // With a connection of its own (native path) every target is locked on it (no second connection).
+        if (targetInfo !== undefined && (references.destroyable(target) || this.connection !== undefined)) return this.lock(targetInfo, id);
         return references.committed(target, id);
       });
     } else if (operation.op === 'destroy') {
@@ -264,7 +265,7 @@ export class Transaction {
       };
       const touched = (model: string): [string, Image | null][] =>
         [...this.images].filter(([key]) => key.startsWith(`${model}:`)).map(([key, image]) => [key.slice(model.length + 1), image]);
-      await checkNotReferenced(info, operation.id as string, 'op.id', referrers, references.find, local, touched);
+      await checkNotReferenced(info, operation.id as string, 'op.id', referrers, references.find, local, touched, this.connection);
     }
   }
 
