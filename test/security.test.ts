@@ -122,6 +122,7 @@ forEachAdapter('security probes', (target) => {
     ] as const) {
       expectError(await call('readwrite', 'post', url, body), 400, 'validation_failed');
     }
+    expectError(await call('monitor', 'get', '/api/reconciliation?detailed=true'), 400, 'validation_failed');
   });
 
   it('item 3: bad criteria, sort, select, limit/skip and identities get 400/404 with a code, never a 500 or a stack trace; nothing odd reaches the adapter', async function () {
