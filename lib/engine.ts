@@ -19,13 +19,14 @@ import { type Version, stateAt, versionsOf } from './history';
 import { CommittedReads } from './reads';
 import { Recovery, ownerToken, tombstone, type TransactionStats } from './recovery';
 import { isTransient, type RetryOptions, RetryPolicy, RetryingStore } from './retry';
+import { checkNotReferenced, checkReferences, type Referrer, referencesSet, referrersOf } from './references';
 import { planReversal, stepsByDocument } from './reversal';
 import { isTerminal } from './state';
 import { toLogDocument } from './store/store';
 import { checkAgainstModel, type ReversalInput, type TransactionOptions, validateBatch, validateOptions, validateReversal } from './schema';
 import type { AtomicStore } from './store';
 import type { NativePostgres, NativeTransaction } from './store/postgres-native';
-import { LoggedWrites, Transaction } from './transaction';
+import { LoggedWrites, type ReferenceContext, Transaction } from './transaction';
 import type { CrashPolicy, Image, LogDocument, LogPatch, Operation, Settlement, Step, TxError, TxState } from './types';
 import type { WaterlineModel } from './waterline';
 
@@ -108,6 +109,8 @@ export class Engine {
     private readonly warn: EngineWarning = () => undefined,
     /** One native transaction per engine transaction, where the datastore has them (sails-postgresql). */
     private readonly native?: NativePostgres,
+    /** Every model's identity: who references whom (lib/references.ts). Without it, destroys are not checked for references. */
+    private readonly identities: () => readonly string[] = () => [],
   ) {
     this.retries = new RetryPolicy(options.retry);
     this.store = new RetryingStore(store, this.retries);
@@ -148,6 +151,87 @@ export class Engine {
     }
   }
 
+  private readonly referrerCache = new Map<string, Referrer[]>();
+
+  /** The attributes, of every model, that reference `target`. */
+  private referrersOf(target: string): Referrer[] {
+    let found = this.referrerCache.get(target);
+    if (found === undefined) {
+      const infos = this.identities().map((identity) => this.infoOf(identity)).filter((info): info is ModelInfo => info !== undefined);
+      found = referrersOf(infos, target);
+      this.referrerCache.set(target, found);
+    }
+    return found;
+  }
+
+  /** What transactions check references with: lock destroyable targets, read committed ones, find referencing rows. */
+  private readonly references: ReferenceContext = {
+    destroyable: (model) => {
+      const info = this.infoOf(model);
+      return info !== undefined && !info.financial;
+    },
+    committed: async (model, id) => {
+      if (this.infoOf(model) !== undefined) return this.reads.findOne(model, id);
+      const waterline = this.modelOf(model);
+      if (waterline === undefined) return null;
+      const row = await this.retries.run(async () => waterline.findOne({ [waterline.primaryKey]: id }));
+      return row ?? null;
+    },
+    referrers: (model) => this.referrersOf(model),
+    find: async (referrer, id, limit, connection) => {
+      const model = this.modelOf(referrer.model) as WaterlineModel;
+      const criteria = { where: { [referrer.attribute]: id }, limit };
+      // Inside a native transaction: on its connection, not retried (a failure there fails the transaction).
+      if (connection !== undefined) return (await model.find(criteria).meta({ leasedConnection: connection })).map((row) => String(row[model.primaryKey]));
+      const rows = await this.retries.run(async () => model.find(criteria));
+      return rows.map((row) => String(row[model.primaryKey]));
+    },
+  };
+
+  /** Documents a batch must lock because its writes reference them (targets that can be destroyed; `all` on the native path). */
+  private referenceLocks(operations: readonly Operation[], all = false): { model: string; id: string }[] {
+    const out: { model: string; id: string }[] = [];
+    for (const operation of operations) {
+      if (operation.op !== 'create' && operation.op !== 'update') continue;
+      const info = this.knownInfo(operation.model);
+      for (const { target, id } of referencesSet(info, operation.op === 'create' ? operation.values : operation.set)) {
+        if (all ? this.infoOf(target) !== undefined : this.references.destroyable(target)) out.push({ model: target, id });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * A batch's references, once planned against images read under lock: each names a document
+   * (as the batch leaves it, else as locked, else committed), and no destroyed document is still
+   * referenced. Nothing is logged or written yet.
+   */
+  private async checkBatchReferences(operations: readonly Operation[], steps: readonly Step[], locked: ReadonlyMap<string, Image | null>, connection?: unknown): Promise<void> {
+    const local = new Map<string, Image | null>();
+    for (const step of steps) local.set(documentKey(step.model, step.id), step.after);
+    const resolve = async (target: string, id: string): Promise<Image | null> => {
+      const key = documentKey(target, id);
+      if (local.has(key)) return local.get(key) ?? null;
+      if (locked.has(key)) return locked.get(key) ?? null;
+      return this.references.committed(target, id);
+    };
+    for (const [i, operation] of operations.entries()) {
+      const info = this.knownInfo(operation.model);
+      if (operation.op === 'create') await checkReferences(info, operation.values, `ops.${i}.values`, resolve);
+      else if (operation.op === 'update') await checkReferences(info, operation.set, `ops.${i}.set`, resolve);
+      else if (operation.op === 'destroy') {
+        const referrers = this.referrersOf(operation.model);
+        if (referrers.length === 0) continue;
+        const mine = (model: string, id: string): Image | null | undefined => {
+          const key = documentKey(model, id);
+          return local.has(key) ? local.get(key) ?? null : undefined;
+        };
+        const touched = (model: string): [string, Image | null][] => [...local].filter(([key]) => key.startsWith(`${model}:`)).map(([key, image]) => [key.slice(model.length + 1), image]);
+        await checkNotReferenced(info, operation.id as string, `ops.${i}.id`, referrers, this.references.find, mine, touched, connection);
+      }
+    }
+  }
+
   /** infoOf for models already checked (by validation, or because a log names them). */
   private readonly knownInfo = (identity: string): ModelInfo => this.infoOf(identity) as ModelInfo;
 
@@ -155,8 +239,8 @@ export class Engine {
   infoOf(identity: string): ModelInfo | undefined {
     const cached = this.infos.get(identity);
     if (cached !== undefined) return cached;
-    const model = this.modelOf(identity);
-    if (model === undefined || model.transactInternal === true) return undefined;
+    const model = typeof identity === 'string' ? this.modelOf(identity) : undefined;
+    if (model === undefined || model === null || typeof model.attributes !== 'object' || model.transactInternal === true) return undefined;
     const info = describeModel(model);
     this.infos.set(identity, info);
     return info;
@@ -314,7 +398,7 @@ export class Engine {
     }
     const owner = reopened?.owner ?? ownerToken(this.options.instanceId);
     const fence = { txId, epoch: reopened?.epoch ?? 0 };
-    const refs = operations.map((operation) => ({ model: operation.model, id: operation.id as string }));
+    const refs = [...operations.map((operation) => ({ model: operation.model, id: operation.id as string })), ...this.referenceLocks(operations)];
     const keyed = print !== null;
     let lease = new Lease(this.store, fence, owner, this.options.leaseMs, this.clock);
     if (keyed) {
@@ -328,7 +412,9 @@ export class Engine {
       await this.locks.acquire(refs.map((ref) => documentKey(ref.model, ref.id)), txId, fence.epoch, options.lockTimeoutMs ?? this.options.lockTimeoutMs);
       crashPoint('batch:locked');
       const { images, fences } = await this.documents.read(refs);
-      steps = withFences(planBatch(operations, images, this.knownInfo, Date.now()), fences);
+      const planned = planBatch(operations, images, this.knownInfo, Date.now());
+      await this.checkBatchReferences(operations, planned, lockedImages(refs, images));
+      steps = withFences(planned, fences);
       if (keyed) {
         const logged = await lease.writeLog(lease.guard, { steps, documents: touchedDocuments(steps), leaseUntil: lease.renewal() });
         if (!logged) throw new TransactError('lease_lost', `transaction ${txId} was taken over by recovery before it could log its steps`);
@@ -344,7 +430,7 @@ export class Engine {
       throw unavailableIfTransient(err);
     }
     if (!keyed) crashPoint('batch:logged');
-    await this.runToCommit(lease, () => steps, null, async () => {
+    await this.runToCommit(lease, () => steps, null, false, async () => {
       for (const write of redoPlan(steps, this.knownInfo)) {
         lease.assertHeld();
         // A pause here (GC, a frozen VM) comes after the lease check: only the fence stops the write.
@@ -365,10 +451,11 @@ export class Engine {
     // A document the batch only creates needs no read: it is new, or the INSERT fails (already_exists).
     const createdOnly = new Set(operations.filter((operation) => operation.op === 'create').map((operation) => documentKey(operation.model, operation.id as string)));
     for (const operation of operations) if (operation.op !== 'create') createdOnly.delete(documentKey(operation.model, operation.id as string));
-    const refs = operations.map((operation) => ({ model: operation.model, id: operation.id as string })).filter((ref) => !createdOnly.has(documentKey(ref.model, ref.id)));
+    const refs = [...operations.map((operation) => ({ model: operation.model, id: operation.id as string })), ...this.referenceLocks(operations, true)].filter((ref) => !createdOnly.has(documentKey(ref.model, ref.id)));
     const images = await tx.lockAll(refs);
     crashPoint('batch:locked');
     const steps = planBatch(operations, images, this.knownInfo, Date.now());
+    await this.checkBatchReferences(operations, steps, images, tx.connection);
     // Every document's net write and the log row, in one statement.
     // Stamped now, after the row locks were granted: a batch that waited for a lock commits after the holder.
     await tx.writeAllWithLog(netActions(steps, this.knownInfo), { ...log, endedAt: Date.now(), steps, documents: touchedDocuments(steps) }).catch((err: unknown) => {
@@ -399,31 +486,42 @@ export class Engine {
   private async runInteractive<T>(txId: string, work: (tx: Transaction) => Promise<T>, options: TransactionOptions, internal: InternalOptions, reopened?: Reopened): Promise<T> {
     if (this.native !== undefined) {
       return this.runNative(txId, 'interactive', options, null, reopened, async (native, log) => {
-        const tx = new Transaction(txId, { backend: native, infoOf: (identity) => this.infoOf(identity), now: () => Date.now() });
+        const tx = new Transaction(txId, { backend: native, infoOf: (identity) => this.infoOf(identity), now: () => Date.now(), references: this.references });
         const result = await work(tx).catch(async (err: unknown) => {
           await tx.drain();
           throw err;
         });
         await tx.settle();
-        // Stamped when the callback is done (just before COMMIT), not when it began: history and drills order by it.
-        await native.writeLog({ ...log, endedAt: Date.now(), reverses: internal.reverses ?? null, reason: internal.reason ?? null, steps: [...tx.steps], documents: touchedDocuments(tx.steps), result: options.idempotencyKey === undefined ? null : jsonResult(result) });
+        // As on the log protocol: a transaction that wrote nothing leaves no log (keyed ones and reversals excepted).
+        // endedAt is stamped when the callback is done (just before COMMIT), not when it began: history and drills order by it.
+        if (tx.steps.length > 0 || options.idempotencyKey !== undefined || internal.reverses !== undefined) {
+          await native.writeLog({ ...log, endedAt: Date.now(), reverses: internal.reverses ?? null, reason: internal.reason ?? null, steps: [...tx.steps], documents: touchedDocuments(tx.steps), result: options.idempotencyKey === undefined ? null : jsonResult(result) });
+        }
         return result;
       }, 'tx');
     }
     const lease = new Lease(this.store, { txId, epoch: reopened?.epoch ?? 0 }, reopened?.owner ?? ownerToken(this.options.instanceId), this.options.leaseMs, this.clock);
     const log = { ...this.logFor(txId, lease.owner, 'interactive', options, lease.leaseUntil, []), reverses: internal.reverses ?? null, reason: internal.reason ?? null };
-    if (reopened === undefined && !(await this.store.insertLog(log))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
+    // A keyed transaction inserts its log first (that insert is its "at most once"); any other logs
+    // at its first write, so one refused before writing (a check that failed, a 409) leaves no
+    // trace, and one that wrote nothing commits without a log (a reversal excepted: its log is
+    // what the original's reversedBy points to).
+    const lazy = options.idempotencyKey === undefined && reopened === undefined;
+    if (lazy) lease.deferLog(log);
+    else if (reopened === undefined && !(await this.store.insertLog(log))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
     crashPoint('tx:begun');
     const tx = new Transaction(txId, {
       backend: new LoggedWrites(txId, this.locks, this.documents, lease, options.lockTimeoutMs ?? this.options.lockTimeoutMs),
       infoOf: (identity) => this.infoOf(identity),
       now: () => Date.now(),
+      references: this.references,
     });
     let result: T | undefined;
     await this.runToCommit(
       lease,
       () => [...tx.steps],
       () => (options.idempotencyKey === undefined ? null : jsonResult(result)),
+      internal.reverses === undefined,
       async () => {
         try {
           result = await work(tx);
@@ -575,7 +673,7 @@ export class Engine {
    * outcome cannot be known it throws `outcome_unknown` (the log is then settled by recovery, and
    * `outcome(id)` tells which way); when another owner took over first, that owner decides.
    */
-  private async runToCommit(lease: Lease, steps: () => Step[], result: (() => unknown) | null, writes: () => Promise<void>): Promise<void> {
+  private async runToCommit(lease: Lease, steps: () => Step[], result: (() => unknown) | null, skipEmptyLog: boolean, writes: () => Promise<void>): Promise<void> {
     const { txId } = lease;
     let commit: LogPatch;
     lease.startHeartbeat();
@@ -587,6 +685,11 @@ export class Engine {
       lease.stopHeartbeat();
       await this.abort(lease, steps(), err);
       throw unavailableIfTransient(err);
+    }
+    if (!lease.logged && skipEmptyLog) {
+      // A lazily logged transaction that wrote nothing: nothing to commit, nothing to log.
+      lease.stopHeartbeat();
+      return;
     }
     let landed: boolean;
     try {
@@ -627,6 +730,11 @@ export class Engine {
   }
 
   private async abort(lease: Lease, steps: Step[], cause: unknown): Promise<void> {
+    if (!lease.logged) {
+      // Never logged, so never wrote: only its locks to free (recovery frees what this misses).
+      await this.locks.release(lease.txId).catch(() => this.locks.abandon(lease.txId));
+      return;
+    }
     const error: TxError = { code: cause instanceof TransactError ? cause.code : isTransient(cause) ? 'unavailable' : 'aborted', message: cause instanceof Error ? cause.message : String(cause) };
     if (cause instanceof TransactError && cause.path !== undefined) error.path = cause.path;
     // The rollback moves to the next epoch: a write of ours still in flight (its reply lost, say)
@@ -679,6 +787,16 @@ export interface InternalOptions {
   txId?: string;
   reverses?: string;
   reason?: string;
+}
+
+/** The images read for `refs`, every one of them (null: no such document). */
+function lockedImages(refs: readonly { model: string; id: string }[], images: ReadonlyMap<string, Image | null>): Map<string, Image | null> {
+  const out = new Map<string, Image | null>();
+  for (const { model, id } of refs) {
+    const key = documentKey(model, id);
+    out.set(key, images.get(key) ?? null);
+  }
+  return out;
 }
 
 /** Creates get their id now, before anything is written, so recovery can undo them. */

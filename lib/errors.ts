@@ -29,6 +29,11 @@ export const TRANSACT_ERROR_CODES = [
   // Backups and drills (lib/drill):
   'backup_invalid',
   'target_not_empty',
+  // Criteria over HTTP that name an attribute the model hides (lib/model-info.ts hiddenAttributes).
+  'hidden_attribute',
+  // References (attributes with `model: '<identity>'`): lib/references.ts.
+  'reference_not_found',
+  'referenced',
 ] as const;
 
 export type TransactErrorCode = (typeof TRANSACT_ERROR_CODES)[number];

@@ -144,9 +144,10 @@ export function transactHook(sails: SailsApp): TransactHook {
         sails.log.warn(`sails-hook-transact: process ${other} also uses the sails-disk directory ${dir}. sails-disk is single-process: transactions are NOT safe across processes. Use sails-mongo or sails-postgresql to run several instances.`);
       }
     }
-    const modelOf = (identity: string): WaterlineModel => sails.models[identity];
+    // Own keys only: an identity from a URL ('constructor', '__proto__') is never a prototype property.
+    const modelOf = (identity: string): WaterlineModel => (Object.prototype.hasOwnProperty.call(sails.models, identity) ? sails.models[identity] : (undefined as unknown as WaterlineModel));
     const native = config.protocol === 'auto' ? createNativePath(sails.models[LOG_IDENTITY], modelOf, config.leaseMs) : undefined;
-    const engine = new Engine(store, modelOf, config, (message, err) => sails.log.warn(`sails-hook-transact: ${message}`, err), native);
+    const engine = new Engine(store, modelOf, config, (message, err) => sails.log.warn(`sails-hook-transact: ${message}`, err), native, () => Object.keys(sails.models));
     await engine.start();
     target.engine = engine;
     const transact = (input: unknown, options?: TransactionOptions): Promise<unknown> =>

@@ -7,13 +7,20 @@
 import type { ServerClock } from './clock';
 import { TransactError } from './errors';
 import type { AtomicStore } from './store';
-import type { Fence, LogGuard, LogPatch, TxState } from './types';
+import type { Fence, LogDocument, LogGuard, LogPatch, TxState } from './types';
 
 export class Lease {
   private until: number;
   private lost = false;
   private timer: NodeJS.Timeout | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * The log document, while it is not inserted yet: an interactive transaction logs at its first
+   * write (a refusal before any write leaves no log at all). Until then its locks are all that
+   * say it is alive; the heartbeat renews them, and a waiter that finds them expired tombstones
+   * the id (recovery's orphan_locks), which makes the late insert fail: the transaction is lost.
+   */
+  private unlogged: LogDocument | null = null;
 
   constructor(
     private readonly store: AtomicStore,
@@ -35,6 +42,16 @@ export class Lease {
     return this.until;
   }
 
+  /** Logs lazily: `log` is inserted by the first writeLog (with its patch applied), not now. */
+  deferLog(log: LogDocument): void {
+    this.unlogged = log;
+  }
+
+  /** Whether the log document exists (always, unless deferred and not written yet). */
+  get logged(): boolean {
+    return this.unlogged === null;
+  }
+
   /** Guards a write to the log on still holding it: same state, same owner. */
   get guard(): LogGuard {
     return { states: [this.state], owner: this.owner };
@@ -52,10 +69,17 @@ export class Lease {
    * heartbeat racing a step or the commit could write back the older state.
    */
   writeLog(guard: LogGuard, patch: LogPatch): Promise<boolean> {
-    const run = this.queue.then(
-      () => this.store.updateLog(this.txId, guard, patch),
-      () => this.store.updateLog(this.txId, guard, patch),
-    );
+    const write = async (): Promise<boolean> => {
+      const deferred = this.unlogged;
+      if (deferred === null) return this.store.updateLog(this.txId, guard, patch);
+      if (guard.states !== undefined && !guard.states.includes(deferred.state)) return false;
+      // The first write inserts the log; an id already taken means recovery declared the locks orphaned.
+      const inserted = await this.store.insertLog({ ...deferred, ...patch } as LogDocument);
+      if (inserted) this.unlogged = null;
+      else this.lost = true;
+      return inserted;
+    };
+    const run = this.queue.then(write, write);
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -65,6 +89,12 @@ export class Lease {
     const beat = async (): Promise<void> => {
       const next = this.clock.now() + this.leaseMs;
       try {
+        if (this.unlogged !== null) {
+          // No log yet: the locks' leases are what recovery judges (as for a batch waiting for its locks).
+          await this.store.renewLocks(this.txId, next);
+          this.until = next;
+          return;
+        }
         const renewed = await this.writeLog(this.guard, { leaseUntil: next });
         if (renewed) this.until = next;
         else this.lost = true;

@@ -14,6 +14,41 @@ export interface ModelInfo {
   reverseCreate: Record<string, unknown> | null;
   /** The model's own rules for one value (Waterline's `Model.validate`); throws if violated. */
   validate: ((attribute: string, value: unknown) => void) | null;
+  /**
+   * Attributes never shown to clients: `protect: true`, or left out by the model's customToJSON
+   * (password hashes, token digests). Never usable in criteria over HTTP either: filtering on one
+   * would reveal it a prefix at a time.
+   */
+  hidden: string[];
+}
+
+/** Whether `name` is one of the model's attributes (own keys only: never `constructor`, `__proto__`). */
+export function hasAttribute(info: Pick<ModelInfo, 'attributes'>, name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(info.attributes, name);
+}
+
+/**
+ * The attributes a model hides: `protect: true`, and those its customToJSON leaves out of a
+ * record that has every attribute (found by calling it on such a record; a customToJSON that
+ * fails on placeholder values tells nothing, and only `protect` counts then).
+ */
+export function hiddenAttributes(model: WaterlineModel): string[] {
+  const names = Object.keys(model.attributes).filter((name) => model.attributes[name].collection === undefined);
+  const hidden = new Set(names.filter((name) => (model.attributes[name] as { protect?: unknown }).protect === true));
+  const customToJSON = model.customToJSON;
+  if (typeof customToJSON === 'function') {
+    const probe: Record<string, unknown> = {};
+    for (const name of names) probe[name] = `probe:${name}`;
+    try {
+      const shown = (customToJSON as (this: Record<string, unknown>) => unknown).call(probe);
+      if (shown !== null && typeof shown === 'object') {
+        for (const name of names) if (!Object.prototype.hasOwnProperty.call(shown, name)) hidden.add(name);
+      }
+    } catch {
+      // A customToJSON that needs real values: only `protect` marks hidden attributes then.
+    }
+  }
+  return [...hidden].filter((name) => name !== model.primaryKey).sort();
 }
 
 export function describeModel(model: WaterlineModel): ModelInfo {
@@ -22,13 +57,15 @@ export function describeModel(model: WaterlineModel): ModelInfo {
   let updatedAt: string | null = null;
   for (const [name, attribute] of Object.entries(model.attributes)) {
     if (attribute.collection !== undefined) continue; // plural associations have no column
-    attributes[name] = { type: attribute.model !== undefined ? 'string' : attribute.type, required: attribute.required, allowNull: attribute.allowNull, defaultsTo: attribute.defaultsTo, model: attribute.model };
+    // A singular association (a reference) is a string id, or null when not required (Waterline allows no allowNull there).
+    const reference = attribute.model !== undefined;
+    attributes[name] = { type: reference ? 'string' : attribute.type, required: attribute.required, allowNull: reference ? attribute.required !== true : attribute.allowNull, defaultsTo: attribute.defaultsTo, model: attribute.model };
     if (attribute.autoCreatedAt === true) createdAt = name;
     if (attribute.autoUpdatedAt === true) updatedAt = name;
   }
   const reverseCreate = (model.reverseCreate as { set?: Record<string, unknown> } | undefined)?.set ?? null;
   const validate = typeof model.validate === 'function' ? (attribute: string, value: unknown) => (model.validate as (a: string, v: unknown) => void)(attribute, value) : null;
-  return { identity: model.identity, primaryKey: model.primaryKey, attributes, createdAt, updatedAt, financial: model.financial === true, reverseCreate, validate };
+  return { identity: model.identity, primaryKey: model.primaryKey, attributes, createdAt, updatedAt, financial: model.financial === true, reverseCreate, validate, hidden: hiddenAttributes(model) };
 }
 
 /** The timestamp values to write, given a model's auto-timestamp attributes and a time. */

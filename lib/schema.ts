@@ -4,7 +4,7 @@
  */
 import Joi = require('joi');
 import { TransactError } from './errors';
-import type { ModelInfo } from './model-info';
+import { hasAttribute, type ModelInfo } from './model-info';
 import type { CrashPolicy, Operation } from './types';
 
 export interface TransactionOptions {
@@ -112,7 +112,7 @@ export function validateBatch(operations: unknown, maxOps: number): Operation[] 
 }
 
 function checkValue(info: ModelInfo, name: string, value: unknown, path: string): void {
-  const attribute = info.attributes[name];
+  const attribute = hasAttribute(info, name) ? info.attributes[name] : undefined;
   if (attribute === undefined) throw new TransactError('unknown_attribute', `${info.identity} has no attribute "${name}"`, { path });
   if (value === null) {
     if (attribute.type === 'json' || attribute.type === 'ref' || attribute.allowNull === true) return;
@@ -152,7 +152,7 @@ export function checkAgainstModel(operation: Operation, infoOf: (model: string) 
     throw new TransactError('destroy_forbidden', `${info.identity} is financial history and is never destroyed`, { path: `${path}.op` });
   }
   if (operation.op === 'increment') {
-    const attribute = info.attributes[operation.field];
+    const attribute = hasAttribute(info, operation.field) ? info.attributes[operation.field] : undefined;
     if (attribute === undefined) throw new TransactError('unknown_attribute', `${info.identity} has no attribute "${operation.field}"`, { path: `${path}.field` });
     if (attribute.type !== 'number') throw new TransactError('validation_failed', `${info.identity}.${operation.field} is not a number`, { path: `${path}.field` });
   }

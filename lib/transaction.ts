@@ -17,6 +17,7 @@ import { touchedDocuments } from './log';
 import type { Locks } from './locks';
 import type { ModelInfo } from './model-info';
 import { documentKey, forwardAction, planOperation } from './operations';
+import { checkNotReferenced, checkReferences, type FindReferencing, type Referrer } from './references';
 import { checkAgainstModel, validateOperation } from './schema';
 import type { Image, Operation, Step, Values } from './types';
 
@@ -45,6 +46,19 @@ export interface TransactionContext {
   backend: TxBackend;
   infoOf: (model: string) => ModelInfo | undefined;
   now: () => number;
+  /** How references are checked (lib/references.ts); without it, they are not. */
+  references?: ReferenceContext;
+}
+
+/** What a transaction needs of the engine to check references. */
+export interface ReferenceContext {
+  /** Whether documents of `model` can be destroyed: a reference to one locks it. */
+  destroyable(model: string): boolean;
+  /** The committed document, for references to models never destroyed. */
+  committed(model: string, id: string): Promise<Image | null>;
+  /** The attributes that reference `model`. */
+  referrers(model: string): Referrer[];
+  find: FindReferencing;
 }
 
 /** The log protocol: lock records, each step appended to the log (guarded by the lease) before its fenced write. */
@@ -227,6 +241,34 @@ export class Transaction {
     return this.images.get(key) ?? null;
   }
 
+  /** Before anything is logged or written: references exist, a destroyed document is not referenced. */
+  private async checkReferences(operation: Operation, info: ModelInfo): Promise<void> {
+    const references = this.context.references;
+    if (references === undefined) return;
+    if (operation.op === 'create' || operation.op === 'update') {
+      const values = operation.op === 'create' ? operation.values : operation.set;
+      await checkReferences(info, values, `op.${operation.op === 'create' ? 'values' : 'set'}`, async (target, id) => {
+        const key = documentKey(target, id);
+        if (this.images.has(key)) return this.images.get(key) ?? null;
+        const targetInfo = this.context.infoOf(target);
+        // Locked until this transaction ends: a destroy of it waits, then finds this reference.
+        // With a connection of its own (native path) every target is locked on it (no second connection).
+        if (targetInfo !== undefined && (references.destroyable(target) || this.connection !== undefined)) return this.lock(targetInfo, id);
+        return references.committed(target, id);
+      });
+    } else if (operation.op === 'destroy') {
+      const referrers = references.referrers(info.identity);
+      if (referrers.length === 0) return;
+      const local = (model: string, id: string): Image | null | undefined => {
+        const key = documentKey(model, id);
+        return this.images.has(key) ? this.images.get(key) ?? null : undefined;
+      };
+      const touched = (model: string): [string, Image | null][] =>
+        [...this.images].filter(([key]) => key.startsWith(`${model}:`)).map(([key, image]) => [key.slice(model.length + 1), image]);
+      await checkNotReferenced(info, operation.id as string, 'op.id', referrers, references.find, local, touched, this.connection);
+    }
+  }
+
   private write(input: Operation): Promise<Image | null> {
     return this.serial(() => this.writeStep(input));
   }
@@ -239,6 +281,7 @@ export class Transaction {
     const key = documentKey(info.identity, id);
     const current = await this.lock(info, id);
     const planned = planOperation(operation, current, info, this.written.length, this.context.now(), 'op');
+    await this.checkReferences(operation, info);
     const step: Step = this.fences.has(key) ? { ...planned, fence: this.fences.get(key) ?? null } : planned;
     const steps = [...this.written, step];
     await this.context.backend.record(steps);

@@ -16,6 +16,7 @@ const account: ModelInfo = {
   financial: false,
   reverseCreate: null,
   validate: null,
+  hidden: [],
 };
 const infoOf = (): ModelInfo => account;
 const alice: Image = { id: 'a1', owner: 'Alice', balance: 100, meta: { tags: ['x'] }, createdAt: 1, updatedAt: 2 };

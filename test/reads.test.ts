@@ -40,6 +40,7 @@ const ACCOUNT: ModelInfo = {
   financial: false,
   reverseCreate: null,
   validate: null,
+  hidden: [],
 };
 
 function log(id: string, state: LogDocument['state'], steps: Partial<Step>[], epoch = 0): LogDocument {

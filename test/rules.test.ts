@@ -20,6 +20,7 @@ const info = (identity: string, extra: Partial<ModelInfo> = {}): ModelInfo => ({
   financial: false,
   reverseCreate: null,
   validate: null,
+  hidden: [],
   ...extra,
 });
 const models: Record<string, ModelInfo> = {

@@ -11,13 +11,13 @@ module.exports = {
   indexes: [{ fields: ['investor', 'account'] }, { fields: ['account', 'createdAt'] }],
   attributes: {
     entry: { type: 'string', required: true, description: 'groups the lines of one movement' },
-    investor: { type: 'string', allowNull: true },
+    investor: { model: 'investor' },
     account: { type: 'string', isIn: ['cash', 'invested', 'gateway', 'loans', 'withdrawals'], required: true },
     amount: { type: 'number', isInteger: true, required: true, autoMigrations: { columnType: 'double precision' } },
     memo: { type: 'string', allowNull: true, maxLength: 500 },
     /** The gateway payment this line settles, if any (each paymentId is credited at most once). */
     paymentId: { type: 'string', allowNull: true },
     /** The order this line pays for, if any. */
-    order: { type: 'string', allowNull: true },
+    order: { model: 'order' },
   },
 };

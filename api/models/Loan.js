@@ -7,7 +7,8 @@ module.exports = {
   /** Created by `npm run migrate`: orders read the open loans. */
   indexes: [{ fields: ['status'] }],
   attributes: {
-    platform: { type: 'string', required: true },
+    /** A reference (checked by the hook: it must exist; a referenced platform cannot be destroyed). */
+    platform: { model: 'platform', required: true },
     borrower: { type: 'string', required: true, maxLength: 200 },
     target: { type: 'number', isInteger: true, min: 1, required: true, autoMigrations: { columnType: 'double precision' } },
     raised: { type: 'number', isInteger: true, min: 0, defaultsTo: 0, autoMigrations: { columnType: 'double precision' } },

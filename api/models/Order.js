@@ -9,7 +9,7 @@ module.exports = {
   /** Created by `npm run migrate`: the dropped-orders job and the attention page list by status, oldest first; an order is found by its payment. */
   indexes: [{ fields: ['status', 'createdAt'] }, { fields: ['paymentId'] }],
   attributes: {
-    investor: { type: 'string', required: true },
+    investor: { model: 'investor', required: true },
     amount: { type: 'number', isInteger: true, min: 1, required: true, autoMigrations: { columnType: 'double precision' } },
     maxPerLoan: { type: 'number', isInteger: true, min: 1, allowNull: true, autoMigrations: { columnType: 'double precision' } },
     funding: { type: 'string', isIn: ['cash', 'gateway'], required: true },

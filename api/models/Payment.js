@@ -10,8 +10,8 @@ module.exports = {
   indexes: [{ fields: ['paymentId'], unique: true }, { fields: ['status', 'createdAt'] }],
   attributes: {
     paymentId: { type: 'string', required: true },
-    investor: { type: 'string', required: true },
-    order: { type: 'string', allowNull: true },
+    investor: { model: 'investor', required: true },
+    order: { model: 'order' },
     amount: { type: 'number', isInteger: true, min: 1, required: true, autoMigrations: { columnType: 'double precision' } },
     status: { type: 'string', isIn: ['pending', 'succeeded', 'failed', 'needs_attention'], defaultsTo: 'pending' },
     /** Callbacks that did not match this payment (e.g. another amount), kept for the admin. */

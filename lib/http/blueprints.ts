@@ -192,7 +192,7 @@ export function transactionalModels(models: Record<string, WaterlineModel>): str
 }
 
 /**
- * Writes under the blueprint prefix to a model that does not exist answer 404 `unknown_model` in
+ * Reads and writes under the blueprint prefix of a model that does not exist answer 404 `unknown_model` in
  * the hook's error shape, not Sails' bare 404. Bound after the app's routes and passing every
  * known model on (to its blueprint route), so it only ever answers what nothing else matched.
  */
@@ -206,5 +206,6 @@ export function bindUnknownModelFallback(sails: HttpApp): void {
     sendError(res, 'unknown_model', `no model "${String(identity).slice(0, 100)}"`, 'model');
   };
   sails.router.bind(`post ${base}/:model`, fallback);
-  for (const verb of ['patch', 'put', 'delete']) sails.router.bind(`${verb} ${base}/:model/:id`, fallback);
+  sails.router.bind(`get ${base}/:model`, fallback);
+  for (const verb of ['get', 'patch', 'put', 'delete']) sails.router.bind(`${verb} ${base}/:model/:id`, fallback);
 }

@@ -5,6 +5,7 @@
  */
 import type { Engine } from '../engine';
 import { bindUnknownModelFallback, registerBlueprintActions } from './blueprints';
+import { installErrorResponses, type ResponsesApp } from './responses';
 import { bindRestRoutes, registerRestActions, type RoutesConfig } from './rest';
 import type { HttpApp } from './types';
 
@@ -37,6 +38,7 @@ export function installHttp(hook: HttpHook, sails: HttpApp, settings: HttpSettin
     sails.on('router:before', () => bindRestRoutes(sails, routes));
   }
   sails.on('router:after', () => bindUnknownModelFallback(sails));
+  installErrorResponses(sails as unknown as ResponsesApp);
   return {
     registerActions() {
       registerBlueprintActions(sails, hook);
@@ -48,6 +50,7 @@ export function installHttp(hook: HttpHook, sails: HttpApp, settings: HttpSettin
 export { blueprintPath, registerBlueprintActions, transactionalModels } from './blueprints';
 export { findAction, findOneAction, type EngineGetter } from './read-actions';
 export { errorBody, sendEngineError, sendError, type ErrorBody } from './respond';
+export { errorResponses } from './responses';
 export { restIdentity, restRoutes, type RoutesConfig } from './rest';
 export { ENGINE_CODE_STATUS, HTTP_CODE_STATUS, STATUS_OF_CODE, statusOf, type HttpErrorCode } from './status';
 export type { Action, HttpApp, HttpRequest, HttpResponse } from './types';

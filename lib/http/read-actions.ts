@@ -9,12 +9,15 @@
  * `{error: {code, message, path}}`, never a guess.
  */
 import { TransactError } from '../errors';
+import type { ModelInfo } from '../model-info';
 import type { CommittedReads } from '../reads';
+import { parseQuery } from '../reads/criteria';
+import type { Image } from '../types';
 import { sendEngineError } from './respond';
 import type { HttpResponse } from './types';
 
 /** The engine's committed reads, resolved per request (the engine exists once the hook started). */
-export type EngineGetter = () => { reads: CommittedReads; infoOf(identity: string): { attributes: Record<string, { type: string }>; primaryKey: string } | undefined };
+export type EngineGetter = () => { reads: CommittedReads; infoOf(identity: string): ModelInfo | undefined };
 
 /** The slice of a Sails request these actions use. */
 export interface BlueprintRequest {
@@ -36,7 +39,14 @@ export interface ActionOptions {
   defaultLimit?: number;
 }
 
-const RESERVED = new Set(['where', 'limit', 'skip', 'sort', 'populate', 'select', 'omit', 'callback', '_csrf', 'model', 'id']);
+const RESERVED = new Set(['where', 'limit', 'skip', 'sort', '_csrf', 'model', 'id']);
+/** Sails' blueprint parameters these reads do not take: refused, never silently ignored. */
+const UNSUPPORTED: Record<string, string> = {
+  select: 'committed reads return whole documents: no select',
+  omit: 'committed reads return whole documents: no omit',
+  populate: 'committed reads do not populate associations',
+  callback: 'JSONP is not served',
+};
 
 function fail(path: string, message: string): never {
   throw new TransactError('validation_failed', message, { path });
@@ -81,22 +91,53 @@ function modelOf(req: BlueprintRequest, options: ActionOptions): string {
   return model;
 }
 
-/** The criteria of a find request, Sails-style. */
+/** The criteria of a find request, Sails-style (checked against the model, hidden attributes refused: see checkedCriteria). */
 export function criteriaOf(req: BlueprintRequest, attributes: Record<string, { type: string }>, defaultLimit = 30): Record<string, unknown> {
   const query = req.query ?? {};
+  for (const name of Object.keys(query)) {
+    if (Object.prototype.hasOwnProperty.call(UNSUPPORTED, name)) fail(name, UNSUPPORTED[name]);
+  }
   const parsedWhere = parseJson(query.where, 'where');
   if (parsedWhere !== undefined && (typeof parsedWhere !== 'object' || parsedWhere === null || Array.isArray(parsedWhere))) fail('where', 'where must be a JSON object');
   const where: Record<string, unknown> = { ...((parsedWhere as Record<string, unknown> | undefined) ?? {}) };
   for (const [name, value] of Object.entries(query)) {
     if (RESERVED.has(name)) continue;
     if (Array.isArray(value)) fail(name, `${name} is given more than once`);
-    if (attributes[name] === undefined) throw new TransactError('unknown_attribute', `no attribute "${name}"`, { path: name });
-    if (name in where) fail(name, `${name} is given both as a parameter and in where`);
+    if (!Object.prototype.hasOwnProperty.call(attributes, name)) throw new TransactError('unknown_attribute', `no attribute "${name}"`, { path: name });
+    if (Object.prototype.hasOwnProperty.call(where, name)) fail(name, `${name} is given both as a parameter and in where`);
     where[name] = typed(value, attributes[name].type, name);
   }
   const sortText = query.sort;
   const sort = typeof sortText === 'string' && /^\s*[[{]/.test(sortText) ? parseJson(sortText, 'sort') : sortText;
   return { where, sort, skip: parseInteger(query.skip, 'skip') ?? 0, limit: parseInteger(query.limit, 'limit') ?? defaultLimit };
+}
+
+/**
+ * The criteria of a find request, parsed by the one parser of committed reads (lib/reads/criteria:
+ * declared attribute names, plain operators, scalar values) and refused when they name a hidden
+ * attribute: nothing else ever reaches the adapter.
+ */
+export function checkedCriteria(req: BlueprintRequest, info: ModelInfo, defaultLimit = 30): Record<string, unknown> {
+  for (const name of ['select', 'omit']) {
+    const list = req.query?.[name];
+    const names = typeof list === 'string' ? list.split(',').map((part) => part.trim()) : [];
+    const hidden = names.find((one) => info.hidden.includes(one));
+    if (hidden !== undefined) throw new TransactError('hidden_attribute', `${info.identity}.${hidden} is hidden`, { path: name });
+  }
+  for (const name of Object.keys(req.query ?? {})) {
+    if (info.hidden.includes(name)) throw new TransactError('hidden_attribute', `${info.identity}.${name} is hidden: it cannot be used in criteria`, { path: name });
+  }
+  const criteria = criteriaOf(req, info.attributes, defaultLimit);
+  parseQuery(info, criteria, { refuseHidden: true });
+  return criteria;
+}
+
+/** A document as a client may see it: without the model's hidden attributes (a committed image from the log has no customToJSON). */
+export function visible(info: ModelInfo, doc: Image): Image {
+  if (info.hidden.length === 0) return doc;
+  const out: Image = {};
+  for (const [name, value] of Object.entries(doc)) if (!info.hidden.includes(name)) out[name] = value;
+  return out;
 }
 
 /** A Sails action as lib/http's ReadActions take it (answers, never calls next). */
@@ -110,8 +151,8 @@ export function findAction(getEngine: EngineGetter, options: ActionOptions = {})
       const model = modelOf(req, options);
       const info = engine.infoOf(model);
       if (info === undefined) throw new TransactError('unknown_model', `no model "${model}"`, { path: 'model' });
-      const rows = await engine.reads.find(model, criteriaOf(req, info.attributes, options.defaultLimit));
-      res.status(200).json(rows);
+      const rows = await engine.reads.find(model, checkedCriteria(req, info, options.defaultLimit));
+      res.status(200).json(rows.map((row) => visible(info, row)));
     } catch (err) {
       sendEngineError(res as HttpResponse, err);
     }
@@ -124,11 +165,13 @@ export function findOneAction(getEngine: EngineGetter, options: ActionOptions = 
     try {
       const engine = getEngine();
       const model = modelOf(req, options);
+      const info = engine.infoOf(model);
+      if (info === undefined) throw new TransactError('unknown_model', `no model "${model}"`, { path: 'model' });
       const id = req.params?.id ?? req.param?.('id');
       if (typeof id !== 'string' || id === '') fail('id', 'an id is required');
       const doc = await engine.reads.findOne(model, id);
       if (doc === null) throw new TransactError('not_found', `${model} ${id} does not exist`, { path: 'id' });
-      res.status(200).json(doc);
+      res.status(200).json(visible(info, doc));
     } catch (err) {
       sendEngineError(res as HttpResponse, err);
     }

@@ -36,6 +36,11 @@ export const ENGINE_CODE_STATUS = {
   backup_invalid: 422,
   // Restores and drills write only into an empty datastore.
   target_not_empty: 409,
+  hidden_attribute: 400,
+  // The document a reference names does not exist (or is not committed): the write is refused as a
+  // conflict with the datastore's state, like not_found of an update's own document would be.
+  reference_not_found: 409,
+  referenced: 409,
 } as const satisfies Record<TransactErrorCode, number>;
 
 /** Codes the HTTP layer alone answers (the engine never throws them). */
@@ -43,9 +48,13 @@ export const HTTP_CODE_STATUS = {
   malformed_json: 400,
   unauthorized: 401,
   forbidden: 403,
+  // Sails' notFound: no route serves this method and path (not_found is a document that does not exist).
+  no_route: 404,
   method_not_allowed: 405,
   payload_too_large: 413,
   rate_limited: 429,
+  // Anything unexpected: the detail is logged, never answered (no stack trace, no path).
+  internal: 500,
 } as const;
 
 export type HttpErrorCode = TransactErrorCode | keyof typeof HTTP_CODE_STATUS;

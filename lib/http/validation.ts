@@ -154,7 +154,7 @@ export function operationRefusal(models: Record<string, WaterlineModel>, op: unk
   const given = operation[field];
   if (given !== null && typeof given === 'object' && !Array.isArray(given)) {
     for (const name of Object.keys(given)) {
-      if (model.attributes[name] !== undefined && !names.includes(name)) {
+      if (Object.prototype.hasOwnProperty.call(model.attributes, name) && !names.includes(name)) {
         return { code: 'forbidden', message: `${operation.model}.${name} cannot be written over HTTP`, path: `${at}.${field}.${name}` };
       }
     }

@@ -11,7 +11,7 @@
  * `endsWith`) are refused, never guessed: their case rules differ per adapter.
  */
 import { TransactError } from '../errors';
-import type { ModelInfo } from '../model-info';
+import { hasAttribute, type ModelInfo } from '../model-info';
 import type { Image } from '../types';
 
 export type Direction = 'ASC' | 'DESC';
@@ -33,7 +33,20 @@ const LISTS = ['in', 'nin'] as const;
 const STRING_MODIFIERS = ['contains', 'like', 'startsWith', 'endsWith'];
 const CRITERIA_KEYS = new Set(['where', 'sort', 'skip', 'limit', 'select', 'omit']);
 
-function refuse(message: string, path: string, code: 'validation_failed' | 'unknown_attribute' = 'validation_failed'): never {
+/** How strictly to parse: a query from outside (HTTP) may not name the model's hidden attributes. */
+export interface ParseOptions {
+  refuseHidden?: boolean;
+}
+
+/**
+ * What a client may not read, it may not filter or order by either (a where on a password hash
+ * reveals it a prefix at a time): checked on the name, before its constraint.
+ */
+function refuseIfHidden(info: ModelInfo, name: string, path: string, options: ParseOptions): void {
+  if (options.refuseHidden === true && info.hidden.includes(name)) refuse(`${info.identity}.${name} is hidden: it cannot be used in criteria`, path, 'hidden_attribute');
+}
+
+function refuse(message: string, path: string, code: 'validation_failed' | 'unknown_attribute' | 'hidden_attribute' = 'validation_failed'): never {
   throw new TransactError(code, message, { path });
 }
 
@@ -50,17 +63,18 @@ function isScalar(value: unknown): boolean {
  * Checks a where clause against the model and returns it unchanged in meaning (arrays given as a
  * value become `{in: […]}`, as Waterline reads them).
  */
-export function parseWhere(info: ModelInfo, where: unknown, path = 'where'): Where {
+export function parseWhere(info: ModelInfo, where: unknown, path = 'where', options: ParseOptions = {}): Where {
   if (where === undefined || where === null) return {};
   if (!isPlainObject(where)) refuse('a where clause must be an object', path);
   const out: Where = {};
   for (const [key, value] of Object.entries(where)) {
     if (key === 'and' || key === 'or') {
       if (!Array.isArray(value) || value.length === 0) refuse(`${key} takes a non-empty array of where clauses`, `${path}.${key}`);
-      out[key] = value.map((clause, i) => parseWhere(info, clause, `${path}.${key}.${i}`));
+      out[key] = value.map((clause, i) => parseWhere(info, clause, `${path}.${key}.${i}`, options));
       continue;
     }
-    if (info.attributes[key] === undefined) refuse(`${info.identity} has no attribute "${key}"`, `${path}.${key}`, 'unknown_attribute');
+    if (!hasAttribute(info, key)) refuse(`${info.identity} has no attribute "${key}"`, `${path}.${key}`, 'unknown_attribute');
+    refuseIfHidden(info, key, `${path}.${key}`, options);
     out[key] = parseConstraint(value, `${path}.${key}`);
   }
   return out;
@@ -90,10 +104,11 @@ function parseConstraint(value: unknown, path: string): unknown {
 }
 
 /** `'a ASC, b DESC'`, `[{a: 'ASC'}]`, `{a: 'ASC'}` or `{a: 1}` → `[{a: 'ASC'}, …, {pk: 'ASC'}]`. */
-export function parseSort(info: ModelInfo, sort: unknown, path = 'sort'): SortClause {
+export function parseSort(info: ModelInfo, sort: unknown, path = 'sort', options: ParseOptions = {}): SortClause {
   const out: SortClause = [];
   const add = (attribute: string, direction: unknown, at: string): void => {
-    if (info.attributes[attribute] === undefined) refuse(`${info.identity} has no attribute "${attribute}"`, at, 'unknown_attribute');
+    if (!hasAttribute(info, attribute)) refuse(`${info.identity} has no attribute "${attribute}"`, at, 'unknown_attribute');
+    refuseIfHidden(info, attribute, at, options);
     const dir = typeof direction === 'string' ? direction.toUpperCase() : direction === 1 ? 'ASC' : direction === -1 ? 'DESC' : undefined;
     if (dir !== 'ASC' && dir !== 'DESC') refuse('a sort direction is ASC or DESC', at);
     if (!out.some((clause) => clause[attribute] !== undefined)) out.push({ [attribute]: dir });
@@ -131,14 +146,14 @@ function parseCount(value: unknown, name: 'skip' | 'limit'): number | undefined 
  * A query in any of Waterline's shapes: `{where, sort, skip, limit}`, or a bare where clause.
  * `select`/`omit` are refused (images are whole documents).
  */
-export function parseQuery(info: ModelInfo, input: unknown): ParsedQuery {
+export function parseQuery(info: ModelInfo, input: unknown, options: ParseOptions = {}): ParsedQuery {
   if (input === undefined || input === null) return { where: {}, sort: parseSort(info, undefined), skip: 0, limit: undefined };
   if (!isPlainObject(input)) refuse('criteria must be an object', 'criteria');
   const keys = Object.keys(input);
   const isCriteria = keys.length > 0 && keys.every((key) => CRITERIA_KEYS.has(key));
-  if (!isCriteria) return { where: parseWhere(info, input, 'where'), sort: parseSort(info, undefined), skip: 0, limit: undefined };
+  if (!isCriteria) return { where: parseWhere(info, input, 'where', options), sort: parseSort(info, undefined), skip: 0, limit: undefined };
   if (input.select !== undefined || input.omit !== undefined) refuse('committed reads return whole documents: no select/omit', input.select !== undefined ? 'select' : 'omit');
-  return { where: parseWhere(info, input.where), sort: parseSort(info, input.sort), skip: parseCount(input.skip, 'skip') ?? 0, limit: parseCount(input.limit, 'limit') };
+  return { where: parseWhere(info, input.where, 'where', options), sort: parseSort(info, input.sort, 'sort', options), skip: parseCount(input.skip, 'skip') ?? 0, limit: parseCount(input.limit, 'limit') };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -100,7 +100,7 @@ export function compileWhere(where: unknown, columns: ColumnMap, model: string):
       if (modifier === 'in' || modifier === 'nin') {
         if (!Array.isArray(operand)) throw unsupported(model, `"${modifier}" on "${key}" without an array`);
         conditions.push({ kind: 'in', attribute, values: operand.map((value) => scalar(value, model, key)), negated: modifier === 'nin' });
-      } else if (COMPARISONS[modifier] !== undefined) {
+      } else if (Object.prototype.hasOwnProperty.call(COMPARISONS, modifier)) {
         conditions.push({ kind: 'compare', attribute, comparison: COMPARISONS[modifier], value: scalar(operand, model, key) });
       } else {
         throw unsupported(model, `the "${modifier}" modifier on "${key}" (its meaning differs between adapters, so a locked document could not be re-checked)`);

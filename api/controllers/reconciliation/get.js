@@ -10,10 +10,16 @@
  *    `stuckSkip` of the next page (null: none).
  * `ok` is true only on a first page that found nothing, with no page after it.
  */
+const Joi = require('joi');
 const { reconcile, pageOf } = require('../../lib/reconciliation');
 const { sendTransactError } = require('../../lib/http-errors');
+const { validateQuery } = require('../../lib/validate');
+
+/** Its page parameters only (checked again by pageOf): anything else in the query string is refused, not ignored. */
+const querySchema = Joi.object({ limit: Joi.string(), after: Joi.string(), stuckSkip: Joi.string() });
 
 module.exports = async function reconciliation(req, res) {
+  if (validateQuery(req, res, querySchema) === undefined) return;
   let page;
   try {
     page = pageOf(req.query);
