@@ -4,8 +4,8 @@ module.exports = {
   transactional: true,
   http: { create: ['platform', 'borrower', 'target', 'rateBps', 'termMonths'], update: ['borrower', 'rateBps', 'termMonths', 'status'] },
   financial: true,
-  /** Created by `npm run migrate`: orders read the open loans. */
-  indexes: [{ fields: ['status'] }],
+  /** Created by `npm run migrate`: orders read the open loans; a platform's destroy asks whether a loan still names it. */
+  indexes: [{ fields: ['status'] }, { fields: ['platform'] }],
   attributes: {
     /** A reference (checked by the hook: it must exist; a referenced platform cannot be destroyed). */
     platform: { model: 'platform', required: true },
