@@ -1,0 +1,56 @@
+/**
+ * The scale benchmark's generator (bench/scale-data.ts), kept honest at 1,000 ledger lines: the
+ * fund it writes with bulk inserts passes the app's reconciliation and the fund's invariants, and
+ * the history the log tells of its busiest investor and loan replays to their stored state.
+ */
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { generateFund, mongoWriter, pgWriter } from '../bench/scale-data';
+import { type LoadedApp, loadApp, lowerApp } from './support/app';
+import { engineOf, expectFundInvariants } from './support/fund';
+import { forEachAdapter } from './support/targets';
+
+interface ReconciliationLib {
+  reconcile(app: LoadedApp): Promise<{ ok: boolean; mismatches: unknown[]; stuck: unknown[] }>;
+}
+// dist/test → the repository's api/lib/reconciliation.js
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const reconciliation = require(join(__dirname, '..', '..', 'api', 'lib', 'reconciliation')) as ReconciliationLib;
+
+forEachAdapter('scale benchmark generator', (target, adapter) => {
+  if (adapter === 'disk') return; // bulk inserts are PostgreSQL's and MongoDB's
+  let app: LoadedApp | undefined;
+  after(async function () {
+    if (app !== undefined) await lowerApp(app);
+  });
+
+  it('writes a fund the app reconciles with no mismatch, whose history replays to the stored documents', async function () {
+    this.timeout(60_000);
+    app = await loadApp(target(), { migrate: 'drop', transact: { scheduler: false } });
+    const writer = adapter === 'postgresql' ? await pgWriter(target().location) : await mongoWriter(target().location);
+    let report;
+    try {
+      report = await generateFund(writer, { ledger: 1_000, logs: 1_200, benchPayments: 3 });
+    } finally {
+      await writer.close();
+    }
+    expect(report.rows.ledgerentry).to.be.at.least(1_000);
+    expect(report.rows.transactlog).to.be.within(1_150, 1_250);
+    const result = await reconciliation.reconcile(app);
+    expect(result.mismatches).to.deep.equal([]);
+    expect(result.stuck).to.deep.equal([]);
+    expect(result.ok).to.equal(true);
+    await expectFundInvariants(app);
+    const engine = engineOf(app);
+    for (const [model, id] of [['investor', report.fixtures.investor], ['loan', report.fixtures.loan]]) {
+      const versions = await engine.history(model, id);
+      expect(versions.length, `versions of ${model} ${id}`).to.be.greaterThan(1);
+      const stored = (await app.models[model].findOne({ id })) as Record<string, unknown>;
+      const last = versions[versions.length - 1].after as Record<string, unknown>;
+      for (const field of model === 'investor' ? ['cash', 'invested', 'updatedAt'] : ['raised', 'updatedAt']) {
+        expect(last[field], `${model}.${field} replayed from the log`).to.equal(stored[field]);
+      }
+    }
+    expect(await engine.getLog(report.fixtures.transaction)).to.have.property('state', 'committed');
+  });
+});
