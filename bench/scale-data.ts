@@ -97,6 +97,13 @@ export async function pgWriter(url: string): Promise<BulkWriter> {
   const client = new Client({ connectionString: url });
   await client.connect();
   await client.query('SET synchronous_commit = off');
+  // Bulk load, then index: every secondary index (the hook's, the app's declared ones) is dropped
+  // now and rebuilt from its own definition at close — faster than maintaining them row by row.
+  const secondary = (
+    await client.query(`SELECT indexname, indexdef FROM pg_indexes i WHERE schemaname = 'public'
+       AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)`)
+  ).rows as { indexname: string; indexdef: string }[];
+  for (const index of secondary) await client.query(`DROP INDEX "${index.indexname}"`);
   const types = new Map<string, Map<string, PgType>>();
   const typesOf = async (table: string): Promise<Map<string, PgType>> => {
     const known = types.get(table);
@@ -133,7 +140,12 @@ export async function pgWriter(url: string): Promise<BulkWriter> {
       await client.query(`INSERT INTO "${table}" (${quoted}) SELECT ${select} FROM unnest(${casts.join(', ')}) AS t(${aliases})`, params);
     },
     async close() {
-      await client.end();
+      try {
+        await client.query('SET maintenance_work_mem = \'256MB\'');
+        for (const index of secondary) await client.query(index.indexdef);
+      } finally {
+        await client.end();
+      }
     },
   };
 }

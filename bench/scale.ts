@@ -48,6 +48,8 @@ interface Options {
   keep: boolean;
   empty: boolean;
   onlyLog: boolean;
+  /** --only-log on a database kept by an earlier run (--keep): measure only. */
+  reuse?: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -73,6 +75,7 @@ function parseArgs(argv: string[]): Options {
       case '--keep': options.keep = true; break;
       case '--no-empty': options.empty = false; break;
       case '--only-log': options.onlyLog = true; break;
+      case '--reuse': options.reuse = argv[++i]; break;
       default: throw new Error(`unknown option ${arg}`);
     }
   }
@@ -411,7 +414,7 @@ async function pgGenerateLogs(url: string, count: number, now: number): Promise<
     // In-flight transactions: pending, lease live (what a recovery pass and the stuck list look through).
     await client.query(
       `INSERT INTO "transactlog" ("id","state","mode","onCrash","label","owner","leaseUntil","steps","startedAt","recoveries","epoch","documents")
-       SELECT 'ff' || lpad(to_hex(i), 22, '0'), 'pending', 'batch', 'rollback', 'order', 'bench#live', $1::float8 + 3600000, '[]'::json, $1::float8, 0, 0, '[]'::json FROM generate_series(1, 100) AS i`,
+       SELECT 'ff' || lpad(to_hex(i), 22, '0'), 'pending', 'batch', 'rollback', 'order', 'bench#live', $1::float8 + 2592000000, '[]'::json, $1::float8, 0, 0, '[]'::json FROM generate_series(1, 100) AS i`,
       [now],
     );
   } finally {
@@ -434,7 +437,7 @@ async function mongoGenerateLogs(url: string, count: number, now: number): Promi
       const rolled = i % 50 === 7;
       rows.push({
         id: live ? `ff${i.toString(16).padStart(22, '0')}` : i.toString(16).padStart(24, '0'), state: live ? 'pending' : rolled ? 'rolled-back' : 'committed', mode: 'batch', onCrash: 'rollback', label: ['order', 'payment succeeded', 'withdrawal'][i % 3], idempotencyKey: null, owner: live ? 'bench#live' : `bench#${i}`,
-        leaseUntil: live ? now + 3_600_000 : st + 30_000,
+        leaseUntil: live ? now + 30 * 86_400_000 : st + 30_000,
         steps: rolled || live ? [] : [
           { seq: 0, kind: 'increment', model: 'investor', id: inv, before: { id: inv, cash: i }, after: { id: inv, cash: i + 100 }, delta: { field: 'cash', by: 100 } },
           { seq: 1, kind: 'create', model: 'ledgerentry', id: l1, before: null, after: { id: l1, entry: l1, investor: inv, account: 'cash', amount: 100 } },
@@ -461,16 +464,23 @@ async function explain(url: string, sql: string, params: unknown[]): Promise<str
 }
 
 async function runLogOnly(options: Options): Promise<void> {
-  const target = await freshTarget(options.adapter);
+  const target = options.reuse === undefined ? await freshTarget(options.adapter) : { adapter: options.adapter, location: options.reuse };
   const now = Date.now();
   try {
-    await migrate(target);
     console.log(`\n## ${options.adapter}: the log alone, ${options.logs} documents`);
     let t = performance.now();
-    if (options.adapter === 'postgresql') {
+    if (options.reuse !== undefined) {
+      console.log(`reusing ${options.reuse}`);
+    } else if (options.adapter === 'postgresql') {
+      await migrate(target);
+      // Bulk load without the log's secondary indexes; the hook's setup() builds them at load below.
+      for (const { indexname } of await pgQuery<{ indexname: string }>(target.location, `SELECT indexname FROM pg_indexes WHERE tablename = 'transactlog' AND indexname <> 'transactlog_pkey'`)) {
+        await pgQuery(target.location, `DROP INDEX "${indexname}"`);
+      }
       await pgGenerateLogs(target.location, options.logs, now);
       await pgQuery(target.location, 'VACUUM ANALYZE "transactlog"');
     } else {
+      await migrate(target);
       await mongoGenerateLogs(target.location, options.logs, now);
     }
     console.log(`generated in ${((performance.now() - t) / 1000).toFixed(1)} s; database ${await databaseSize(target)}; load ${load()}`);
@@ -516,7 +526,7 @@ async function runLogOnly(options: Options): Promise<void> {
       await lowerApp(app);
     }
   } finally {
-    if (options.keep) console.log(`kept: ${target.location}`);
+    if (options.keep || options.reuse !== undefined) console.log(`kept: ${target.location}`);
     else await dropTarget(target);
   }
 }

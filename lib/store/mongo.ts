@@ -177,6 +177,9 @@ export class MongoStore implements AtomicStore {
   async setup(): Promise<void> {
     await this.logs.createIndex({ state: 1, leaseUntil: 1 });
     await this.logs.createIndex({ documents: 1 });
+    // The transaction browser's order (newest first), with or without a state filter (as on PostgreSQL).
+    await this.logs.createIndex({ startedAt: -1, _id: -1 });
+    await this.logs.createIndex({ state: 1, startedAt: -1, _id: -1 });
     await this.locks.createIndex({ leaseUntil: 1 });
   }
 
