@@ -508,6 +508,8 @@ async function runLogOnly(options: Options): Promise<void> {
         ['browser: state=pending, first page', () => listTransactions(engine, { state: 'pending', limit: 50, skip: 0 }),
           `SELECT * FROM "transactlog" WHERE "state" = 'pending' ORDER BY "startedAt" DESC, "id" DESC LIMIT 50`, []],
         ['browser: last 24 h, first page', () => listTransactions(engine, { from: now - 86_400_000, limit: 50, skip: 0 })],
+        ['browser: 6 months back (to=), first page', () => listTransactions(engine, { to: now - 182 * 86_400_000, limit: 50, skip: 0 }),
+          `SELECT * FROM "transactlog" WHERE "startedAt" < $1 ORDER BY "startedAt" DESC, "id" DESC LIMIT 50`, [now - 182 * 86_400_000]],
         ['stuck list', () => stuckTransactions(engine, { limit: 50, skip: 0 }),
           `SELECT * FROM "transactlog" WHERE "state" IN ('pending','rolling-back') ORDER BY "startedAt" ASC, "id" ASC LIMIT 500`, []],
         ['countLogs({})', () => engine.countLogs({}), `SELECT count(*) FROM "transactlog"`, []],

@@ -1,5 +1,5 @@
 /**
- * The scale benchmark's generator (bench/scale-data.ts), kept honest at 1,000 ledger lines: the
+ * The scale benchmark's generator (bench/scale-data.ts), kept honest at 500 ledger lines: the
  * fund it writes with bulk inserts passes the app's reconciliation and the fund's invariants, and
  * the history the log tells of its busiest investor and loan replays to their stored state.
  */
@@ -30,12 +30,12 @@ forEachAdapter('scale benchmark generator', (target, adapter) => {
     const writer = adapter === 'postgresql' ? await pgWriter(target().location) : await mongoWriter(target().location);
     let report;
     try {
-      report = await generateFund(writer, { ledger: 1_000, logs: 1_200, benchPayments: 3 });
+      report = await generateFund(writer, { ledger: 500, logs: 600, benchPayments: 3 });
     } finally {
       await writer.close();
     }
-    expect(report.rows.ledgerentry).to.be.at.least(1_000);
-    expect(report.rows.transactlog).to.be.within(1_150, 1_250);
+    expect(report.rows.ledgerentry).to.be.at.least(500);
+    expect(report.rows.transactlog).to.be.within(550, 650);
     const result = await reconciliation.reconcile(app);
     expect(result.mismatches).to.deep.equal([]);
     expect(result.stuck).to.deep.equal([]);
