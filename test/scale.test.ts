@@ -6,6 +6,10 @@
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { generateFund, mongoWriter, pgWriter } from '../bench/scale-data';
+import type { LogCriteria } from '../lib/engine';
+import { newLog } from '../lib/log';
+import { listTransactions } from '../lib/queries/transactions';
+import type { LogDocument } from '../lib/types';
 import { type LoadedApp, loadApp, lowerApp } from './support/app';
 import { engineOf, expectFundInvariants } from './support/fund';
 import { forEachAdapter } from './support/targets';
@@ -16,6 +20,41 @@ interface ReconciliationLib {
 // dist/test → the repository's api/lib/reconciliation.js
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const reconciliation = require(join(__dirname, '..', '..', 'api', 'lib', 'reconciliation')) as ReconciliationLib;
+
+describe('the transaction browser on a log that is never deleted', function () {
+  /** A log of `size` documents, newest first, that refuses to be counted whole. */
+  function fakeLog(size: number): { engine: Parameters<typeof listTransactions>[0]; reads: LogCriteria[] } {
+    const reads: LogCriteria[] = [];
+    const logs: LogDocument[] = Array.from({ length: size }, (_, i) => newLog({ id: String(size - i).padStart(24, '0'), state: 'committed', mode: 'batch', onCrash: 'rollback', owner: 'o', leaseUntil: 0, startedAt: size - i }));
+    return {
+      reads,
+      engine: {
+        findLogs: async (criteria: LogCriteria) => {
+          reads.push(criteria);
+          return logs.slice(criteria.skip ?? 0, (criteria.skip ?? 0) + (criteria.limit ?? size));
+        },
+        countLogs: async () => {
+          throw new Error('counted the whole log');
+        },
+      },
+    };
+  }
+
+  it('counts at most countCap matches past the page (ids only), exact near the end, none beyond the cap', async function () {
+    const small = fakeLog(120);
+    const near = await listTransactions(small.engine, { limit: 50, skip: 50 }, { count: true, countCap: 100 });
+    expect(near.total).to.equal(120);
+    expect(near.items).to.have.length(50);
+    expect(small.reads.some((r) => r.select?.join() === 'id' && r.limit === 101)).to.equal(true);
+    const big = fakeLog(10_000);
+    const far = await listTransactions(big.engine, { limit: 50, skip: 0 }, { count: true, countCap: 100 });
+    expect(far.total).to.equal(undefined);
+    expect(far.items).to.have.length(50);
+    expect(big.reads.every((r) => (r.limit ?? Infinity) <= 101), 'every read bounded').to.equal(true);
+    const past = await listTransactions(small.engine, { limit: 50, skip: 500 }, { count: true, countCap: 100 });
+    expect(past.total, 'past the end: unknown, not wrong').to.equal(undefined);
+  });
+});
 
 forEachAdapter('scale benchmark generator', (target, adapter) => {
   if (adapter === 'disk') return; // bulk inserts are PostgreSQL's and MongoDB's

@@ -51,6 +51,12 @@ export interface TransactionPage {
 export interface ListOptions {
   /** Also count every match (one more query); ignored with a model filter. */
   count?: boolean;
+  /**
+   * With `count`: count only this many matches from `skip` on (ids in the page's own order: an
+   * index range, bounded whatever the size of the log). `total` is exact when the end is within
+   * reach, left out otherwise. Without it, every match is counted (the whole log: ~2 s at 10M).
+   */
+  countCap?: number;
   /** With a model filter, scan at most this many logs (the filter runs here, not in the datastore). */
   maxScan?: number;
 }
@@ -95,6 +101,15 @@ function whereOf(query: TransactionQuery): Record<string, unknown> {
 /** Newest first: startedAt, then id, so pages are stable when two logs start in the same ms. */
 const NEWEST_FIRST: Record<string, 'ASC' | 'DESC'>[] = [{ startedAt: 'DESC' }, { id: 'DESC' }];
 
+/** skip + the matches from `skip` on, when there are at most `cap` of them; undefined when unknown. */
+async function countUpTo(engine: Pick<Engine, 'findLogs'>, where: Record<string, unknown>, skip: number, cap: number): Promise<number | undefined> {
+  const ids = await engine.findLogs({ where, sort: NEWEST_FIRST, skip, limit: cap + 1, select: ['id'] });
+  if (ids.length > cap) return undefined;
+  // Past the end nothing tells how far back it is: no total rather than a wrong one.
+  if (ids.length === 0 && skip > 0) return undefined;
+  return skip + ids.length;
+}
+
 /**
  * A page of the log. The model filter runs here, over pages of the log: the log's `documents`
  * holds `model:id` strings and sails-disk cannot query inside arrays; at most `maxScan` logs are
@@ -104,7 +119,8 @@ export async function listTransactions(engine: Pick<Engine, 'findLogs' | 'countL
   const { limit, skip } = query;
   const where = whereOf(query);
   if (query.model === undefined) {
-    const [logs, total] = await Promise.all([engine.findLogs({ where, sort: NEWEST_FIRST, skip, limit }), options.count === true ? engine.countLogs(where) : Promise.resolve(undefined)]);
+    const counting = options.count !== true ? Promise.resolve(undefined) : options.countCap === undefined ? engine.countLogs(where) : countUpTo(engine, where, skip, options.countCap);
+    const [logs, total] = await Promise.all([engine.findLogs({ where, sort: NEWEST_FIRST, skip, limit }), counting]);
     return { items: logs.map(summaryOf), limit, skip, ...(total === undefined ? {} : { total }) };
   }
   const maxScan = options.maxScan ?? 1_000_000;
