@@ -217,6 +217,12 @@ async function lift(target: Target): Promise<LiftedApp> {
     }
     await sleep(250);
   }
+  // The app may answer before its bootstrap has created the administrator (slow datastores), and
+  // failed logins are rate limited: wait until the user exists.
+  for (let attempt = 0; !(await adminExists(target)); attempt++) {
+    if (attempt >= 120) throw new Error(`the app did not create its administrator within 120 s: ${output}`);
+    await sleep(1_000);
+  }
   const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
   if (login.status !== 200) throw new Error(`login: ${login.status} ${await login.text()}`);
   const token = String(((await login.json()) as { token: string }).token);
@@ -224,6 +230,19 @@ async function lift(target: Target): Promise<LiftedApp> {
   const cookie = (form.headers.get('set-cookie') ?? '').split(';')[0];
   if (form.status !== 302 || cookie === '') throw new Error(`admin login: ${form.status} ${await form.text()}`);
   return { child, base, token, cookie, output: () => output };
+}
+
+async function adminExists(target: Target): Promise<boolean> {
+  if (target.adapter === 'postgresql') return (await pgQuery(target.location, `SELECT 1 FROM "user" WHERE "username" = $1`, [ADMIN.username])).length > 0;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { MongoClient } = require('mongodb') as typeof import('mongodb');
+  const client = new MongoClient(target.location);
+  await client.connect();
+  try {
+    return (await client.db().collection('user').countDocuments({ username: ADMIN.username })) > 0;
+  } finally {
+    await client.close();
+  }
 }
 
 async function stop(app: LiftedApp): Promise<void> {

@@ -52,9 +52,9 @@ export interface ListOptions {
   /** Also count every match (one more query); ignored with a model filter. */
   count?: boolean;
   /**
-   * With `count`: count only this many matches from `skip` on (ids in the page's own order: an
-   * index range, bounded whatever the size of the log). `total` is exact when the end is within
-   * reach, left out otherwise. Without it, every match is counted (the whole log: ~2 s at 10M).
+   * With `count`: count only when at most this many matches follow `skip` (a probe at skip + cap
+   * in the page's own index order tells), so the count reads no more than the page could; `total`
+   * is exact when given, left out otherwise. Without it every match is counted (the whole log).
    */
   countCap?: number;
   /** With a model filter, scan at most this many logs (the filter runs here, not in the datastore). */
@@ -101,13 +101,13 @@ function whereOf(query: TransactionQuery): Record<string, unknown> {
 /** Newest first: startedAt, then id, so pages are stable when two logs start in the same ms. */
 const NEWEST_FIRST: Record<string, 'ASC' | 'DESC'>[] = [{ startedAt: 'DESC' }, { id: 'DESC' }];
 
-/** skip + the matches from `skip` on, when there are at most `cap` of them; undefined when unknown. */
-async function countUpTo(engine: Pick<Engine, 'findLogs'>, where: Record<string, unknown>, skip: number, cap: number): Promise<number | undefined> {
-  const ids = await engine.findLogs({ where, sort: NEWEST_FIRST, skip, limit: cap + 1, select: ['id'] });
-  if (ids.length > cap) return undefined;
-  // Past the end nothing tells how far back it is: no total rather than a wrong one.
-  if (ids.length === 0 && skip > 0) return undefined;
-  return skip + ids.length;
+/**
+ * Every match, when there are at most `skip + cap` of them (one probe at that offset in the page's
+ * own order says so, then the count covers no more rows than that); undefined otherwise.
+ */
+async function countUpTo(engine: Pick<Engine, 'findLogs' | 'countLogs'>, where: () => Record<string, unknown>, skip: number, cap: number): Promise<number | undefined> {
+  const beyond = await engine.findLogs({ where: where(), sort: NEWEST_FIRST.map((clause) => ({ ...clause })), skip: skip + cap, limit: 1 });
+  return beyond.length > 0 ? undefined : engine.countLogs(where());
 }
 
 /**
@@ -119,7 +119,8 @@ export async function listTransactions(engine: Pick<Engine, 'findLogs' | 'countL
   const { limit, skip } = query;
   const where = whereOf(query);
   if (query.model === undefined) {
-    const counting = options.count !== true ? Promise.resolve(undefined) : options.countCap === undefined ? engine.countLogs(where) : countUpTo(engine, where, skip, options.countCap);
+    // Its own copy of the criteria: Waterline normalizes them in place (`contains` becomes `like`).
+    const counting = options.count !== true ? Promise.resolve(undefined) : options.countCap === undefined ? engine.countLogs(whereOf(query)) : countUpTo(engine, () => whereOf(query), skip, options.countCap);
     const [logs, total] = await Promise.all([engine.findLogs({ where, sort: NEWEST_FIRST, skip, limit }), counting]);
     return { items: logs.map(summaryOf), limit, skip, ...(total === undefined ? {} : { total }) };
   }
