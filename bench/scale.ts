@@ -197,6 +197,9 @@ async function lift(target: Target): Promise<LiftedApp> {
     sails_explicitHost: '127.0.0.1',
     sails_models__migrate: 'safe',
     sails_log__level: 'warn',
+    // Sails gives each hook 40 s: on FerretDB the hook's start (indexes, the startup recovery pass) over
+    // 100k documents takes longer. The lift time is reported.
+    sails_hookTimeout: String(30 * 60_000),
     DROPPED_ORDERS_JOB: 'off',
     TRANSACT_ADMIN_USER: ADMIN.username,
     TRANSACT_ADMIN_PASSWORD: ADMIN.password,
@@ -520,7 +523,7 @@ async function runLogOnly(options: Options): Promise<void> {
     }
     t = performance.now();
     // The hook's setup() runs at load: the indexes it declares are built here if missing.
-    const app = await loadApp(target, { migrate: 'safe', transact: { scheduler: false } });
+    const app = await loadApp(target, { migrate: 'safe', transact: { scheduler: false }, hookTimeout: 30 * 60_000 });
     console.log(`app loaded (store setup) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     try {
       const engine = app.hooks.transact.engine as Engine;

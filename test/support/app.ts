@@ -45,6 +45,8 @@ export interface LoadOptions {
   transact?: Partial<TransactConfig>;
   /** Lift the HTTP server too (on a free port), with the app's own hooks and policies. */
   http?: boolean;
+  /** How long Sails waits for each hook (the benchmark's large datastores need more than 40 s). */
+  hookTimeout?: number;
 }
 
 /** A free loopback port (Sails ignores port 0). */
@@ -71,6 +73,7 @@ export async function loadApp(target: Target, options: LoadOptions): Promise<Loa
     models: { migrate: options.migrate, datastore: 'default', attributes: { id } },
     datastores: { default: datastore(target) },
     transact: { recoveryIntervalMs: 0, ...options.transact },
+    ...(options.hookTimeout === undefined ? {} : { hookTimeout: options.hookTimeout }),
   };
   if (options.http === true) {
     // The app's actions use the `sails` global: only one lifted app at a time per process.
