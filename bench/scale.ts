@@ -335,6 +335,7 @@ async function runFund(options: Options, ledger: number, logs: number): Promise<
     await migrate(target);
     const migrateMs = performance.now() - t;
     t = performance.now();
+    const cpu = process.cpuUsage();
     const writer = options.adapter === 'postgresql' ? await pgWriter(target.location) : await mongoWriter(target.location);
     let report;
     try {
@@ -344,7 +345,8 @@ async function runFund(options: Options, ledger: number, logs: number): Promise<
     }
     if (options.adapter === 'postgresql') await pgQuery(target.location, 'ANALYZE');
     const generateMs = performance.now() - t;
-    console.log(`generated in ${(generateMs / 1000).toFixed(1)} s: ${JSON.stringify(report.rows)}; database ${await databaseSize(target)}; load ${load()}`);
+    const used = process.cpuUsage(cpu);
+    console.log(`generated in ${(generateMs / 1000).toFixed(1)} s (this process: ${((used.user + used.system) / 1e6).toFixed(1)} s of CPU): ${JSON.stringify(report.rows)}; database ${await databaseSize(target)}; load ${load()}`);
     t = performance.now();
     app = await lift(target);
     const liftMs = performance.now() - t;
