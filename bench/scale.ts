@@ -206,6 +206,15 @@ async function lift(target: Target): Promise<LiftedApp> {
     PAYMENT_WEBHOOK_SECRET: WEBHOOK_SECRET,
   };
   const child = spawn(process.execPath, [join(ROOT, 'app.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    return await signIn(child, target, port);
+  } catch (err) {
+    child.kill('SIGKILL'); // never left running when the lift or the sign-in failed
+    throw err;
+  }
+}
+
+async function signIn(child: ChildProcess, target: Target, port: number): Promise<LiftedApp> {
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000)));
   child.stderr?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000)));
