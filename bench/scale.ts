@@ -219,10 +219,10 @@ async function signIn(child: ChildProcess, target: Target, port: number): Promis
   child.stdout?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000)));
   child.stderr?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000)));
   const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 180_000;
+  const deadline = Date.now() + 20 * 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the app exited (${child.exitCode}): ${output}`);
-    if (Date.now() > deadline) throw new Error(`the app did not answer within 180 s: ${output}`);
+    if (Date.now() > deadline) throw new Error(`the app did not answer within 20 min: ${output}`);
     try {
       if ((await fetch(`${base}/api/health`)).status < 500) break;
     } catch {
