@@ -68,8 +68,6 @@ export type LogCriteria = {
   sort?: Record<string, 'ASC' | 'DESC'>[] | string;
   skip?: number;
   limit?: number;
-  /** Only these attributes (e.g. ['id'] for a cheap, index-only count of a range). */
-  select?: string[];
 };
 
 /** How often an instance re-measures its offset from the datastore server's clock. */
