@@ -176,7 +176,8 @@ export function installOps(hook: { engine?: Engine }, sails: OpsSails, config: O
     if (from !== undefined) query.from = from;
     if (to !== undefined) query.to = to;
     const started = Date.now();
-    const result = await queries(engine).list(query, { count: true, maxScan: config.maxScan });
+    // The count reaches at most 100 pages ahead: bounded however long the log (it is never deleted).
+    const result = await queries(engine).list(query, { count: true, countCap: 100 * config.pageSize, maxScan: config.maxScan });
     const pages = result.total === undefined ? null : Math.max(1, Math.ceil(result.total / config.pageSize));
     const pageLink = (n: number): string => {
       const params = new URLSearchParams();

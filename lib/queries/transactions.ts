@@ -51,6 +51,12 @@ export interface TransactionPage {
 export interface ListOptions {
   /** Also count every match (one more query); ignored with a model filter. */
   count?: boolean;
+  /**
+   * With `count`: count only when at most this many matches follow `skip` (a probe at skip + cap
+   * in the page's own index order tells), so the count reads no more than the page could; `total`
+   * is exact when given, left out otherwise. Without it every match is counted (the whole log).
+   */
+  countCap?: number;
   /** With a model filter, scan at most this many logs (the filter runs here, not in the datastore). */
   maxScan?: number;
 }
@@ -96,6 +102,15 @@ function whereOf(query: TransactionQuery): Record<string, unknown> {
 const NEWEST_FIRST: Record<string, 'ASC' | 'DESC'>[] = [{ startedAt: 'DESC' }, { id: 'DESC' }];
 
 /**
+ * Every match, when there are at most `skip + cap` of them (one probe at that offset in the page's
+ * own order says so, then the count covers no more rows than that); undefined otherwise.
+ */
+async function countUpTo(engine: Pick<Engine, 'findLogs' | 'countLogs'>, where: () => Record<string, unknown>, skip: number, cap: number): Promise<number | undefined> {
+  const beyond = await engine.findLogs({ where: where(), sort: NEWEST_FIRST.map((clause) => ({ ...clause })), skip: skip + cap, limit: 1 });
+  return beyond.length > 0 ? undefined : engine.countLogs(where());
+}
+
+/**
  * A page of the log. The model filter runs here, over pages of the log: the log's `documents`
  * holds `model:id` strings and sails-disk cannot query inside arrays; at most `maxScan` logs are
  * read for one page.
@@ -104,7 +119,9 @@ export async function listTransactions(engine: Pick<Engine, 'findLogs' | 'countL
   const { limit, skip } = query;
   const where = whereOf(query);
   if (query.model === undefined) {
-    const [logs, total] = await Promise.all([engine.findLogs({ where, sort: NEWEST_FIRST, skip, limit }), options.count === true ? engine.countLogs(where) : Promise.resolve(undefined)]);
+    // Its own copy of the criteria: Waterline normalizes them in place (`contains` becomes `like`).
+    const counting = options.count !== true ? Promise.resolve(undefined) : options.countCap === undefined ? engine.countLogs(whereOf(query)) : countUpTo(engine, () => whereOf(query), skip, options.countCap);
+    const [logs, total] = await Promise.all([engine.findLogs({ where, sort: NEWEST_FIRST, skip, limit }), counting]);
     return { items: logs.map(summaryOf), limit, skip, ...(total === undefined ? {} : { total }) };
   }
   const maxScan = options.maxScan ?? 1_000_000;

@@ -56,6 +56,8 @@ export interface LoadOptions {
    * scratch app): the adapters keep their datastores in module state, keyed by name.
    */
   freshAdapter?: boolean;
+  /** How long Sails waits for each hook (the benchmark's large datastores need more than 40 s). */
+  hookTimeout?: number;
 }
 
 /** A free loopback port (Sails ignores port 0). */
@@ -82,6 +84,7 @@ export async function loadApp(target: Target, options: LoadOptions): Promise<Loa
     models: { migrate: options.migrate, datastore: 'default', attributes: { id } },
     datastores: { default: datastore(target, options.freshAdapter === true) },
     transact: { recoveryIntervalMs: 0, ...options.transact },
+    ...(options.hookTimeout === undefined ? {} : { hookTimeout: options.hookTimeout }),
   };
   if (options.http === true) {
     // The app's actions use the `sails` global: only one lifted app at a time per process.
