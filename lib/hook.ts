@@ -7,7 +7,7 @@
 import { type OpsSettings, resolveConfig, type TransactConfig } from './config';
 import { Engine, type TransactionResult } from './engine';
 import { forbidDestroy, isFinancial } from './history-guard';
-import { type CreatedIndex, createIndexes, declaredIndexes } from './indexes';
+import { type CreatedIndex, createIndexes } from './indexes';
 import { installHttp, type InstalledHttp } from './http';
 import type { HttpApp } from './http/types';
 import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models';
@@ -129,11 +129,11 @@ export function transactHook(sails: SailsApp): TransactHook {
     for (const model of Object.values(sails.models)) if (isFinancial(model)) forbidDestroy(model, 'is financial history');
     const store = createStore(sails.models[LOG_IDENTITY], sails.models[LOCK_IDENTITY], (identity) => sails.models[identity], config.leaseMs);
     await store.setup();
-    // The hook's own indexes, at every start: recovery and history depend on them.
-    await store.createIndexes([...declaredIndexes(sails.models[LOG_IDENTITY]), ...declaredIndexes(sails.models[LOCK_IDENTITY])]);
-    // The app's, when the ORM migrates schemas at lift (development): 'alter' and 'drop' rebuild
-    // tables, which loses their indexes. Under 'safe' (production) lift never builds one: an index
-    // build on a large table blocks its writes, so it belongs to the deploy (`npm run migrate`).
+    // Indexes (the app's and the hook's own log and lock ones) are built at lift only when the ORM
+    // migrates schemas (development): 'alter' and 'drop' rebuild tables, which loses their indexes.
+    // Under 'safe' (production) lift never builds one: on a large log a build outlasts Sails' hook
+    // timeout (measured at 10M logs) and blocks the table's writes meanwhile, and instances starting
+    // together would race on it. It belongs to the deploy step (`npm run migrate`, createIndexes).
     const migrate = sails.config.models?.migrate;
     if (migrate === 'alter' || migrate === 'drop') await createIndexes(sails);
     store.adopt(Object.values(sails.models));
