@@ -239,8 +239,12 @@ async function signIn(child: ChildProcess, target: Target, port: number): Promis
   const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
   if (login.status !== 200) throw new Error(`login: ${login.status} ${await login.text()}`);
   const token = String(((await login.json()) as { token: string }).token);
-  const form = await fetch(`${base}/admin/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(ADMIN).toString() });
-  const cookie = (form.headers.get('set-cookie') ?? '').split(';')[0];
+  // The sign-in form carries a CSRF token kept in the session its GET opens.
+  const page = await fetch(`${base}/admin/login`);
+  const session = (page.headers.get('set-cookie') ?? '').split(';')[0];
+  const csrf = /name="_csrf" value="([^"]*)"/.exec(await page.text())?.[1] ?? '';
+  const form = await fetch(`${base}/admin/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session }, body: new URLSearchParams({ ...ADMIN, _csrf: csrf }).toString() });
+  const cookie = (form.headers.get('set-cookie') ?? session).split(';')[0];
   if (form.status !== 302 || cookie === '') throw new Error(`admin login: ${form.status} ${await form.text()}`);
   return { child, base, token, cookie, output: () => output };
 }
