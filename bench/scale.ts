@@ -290,7 +290,9 @@ function workload(app: LiftedApp, fixtures: FundFixtures, deepSkip: number): [st
   };
   const items: [string, string, Check][] = [];
   for (const model of ['investor', 'platform', 'loan', 'order', 'allocation', 'payment', 'ledgerentry', 'account', 'transfer']) items.push(['api', `GET /api/${model}?limit=50`, get(`/api/${model}?limit=50`)]);
-  items.push(['api', 'GET /api/ledgerentry?limit=50&skip=<deep>', get(`/api/ledgerentry?limit=50&skip=${deepSkip}`)]);
+  // Blueprint offsets stop at 10,000 (MAX_SKIP): the deepest one, and a page by key anywhere.
+  items.push(['api', 'GET /api/ledgerentry?limit=50&skip=10000', get(`/api/ledgerentry?limit=50&skip=${Math.min(deepSkip, 10_000)}`)]);
+  items.push(['api', 'GET /api/ledgerentry?where={id > <key>}&sort=id ASC', get(`/api/ledgerentry?where=${encodeURIComponent(JSON.stringify({ id: { '>': fixtures.investor } }))}&sort=id%20ASC&limit=50`)]);
   items.push(['api', 'GET /api/ledgerentry?sort=createdAt DESC&limit=50', get('/api/ledgerentry?sort=createdAt%20DESC&limit=50')]);
   items.push(['api', 'GET /api/ledgerentry?investor=<busiest>', get(`/api/ledgerentry?investor=${fixtures.investor}&limit=50`)]);
   items.push(['api', 'GET /api/payment?paymentId=<one>', get(`/api/payment?paymentId=${fixtures.payments[fixtures.payments.length - 1].paymentId}`)]);

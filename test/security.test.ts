@@ -150,6 +150,8 @@ forEachAdapter('security probes', (target) => {
       ['/api/investor?limit=-1', 400, 'validation_failed'],
       ['/api/investor?limit=abc', 400, 'validation_failed'],
       ['/api/investor?skip=1e3', 400, 'validation_failed'],
+      ['/api/investor?skip=10001', 400, 'validation_failed'],
+      ['/api/investor?skip=10000', 200, ''],
       ['/api/investor?limit=1&limit=2', 400, 'validation_failed'],
       ['/api/investor?cash=abc', 400, 'validation_failed'],
       ['/api/investor/nosuch', 404, 'not_found'],

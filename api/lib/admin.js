@@ -68,12 +68,14 @@ function opsActor(req) {
 async function transactionCounts(app) {
   const Log = app.models.transactlog;
   const now = Date.now();
-  const windows = { hour: now - HOUR, day: now - DAY, all: null };
+  // Bounded by time, each an index range on (state, startedAt): a count of the whole log grows
+  // with it (the ops page counts that, capped).
+  const windows = { hour: now - HOUR, day: now - DAY, month: now - 30 * DAY };
   const rows = [];
   for (const state of STATES) {
     const row = { state };
     for (const [name, since] of Object.entries(windows)) {
-      row[name] = await Log.count(since === null ? { state } : { state, startedAt: { '>=': since } });
+      row[name] = await Log.count({ state, startedAt: { '>=': since } });
     }
     rows.push(row);
   }
@@ -90,24 +92,29 @@ function counters(app) {
   return { engine: { ...engine.stats }, droppedOrders: { ...dropped.countersOf(app) } };
 }
 
-/** Daily deposit volume and investment volume per platform over the last `days` days, as SVG geometry. */
+/** Platforms the chart draws a series for (the fund works with a handful). */
+const CHART_PLATFORMS = 20;
+
+/**
+ * Daily deposit volume and investment volume per platform over the last `days` days, as SVG
+ * geometry. Each bar is a sum the database computes (an index range on `createdAt`): the page
+ * never loads a month of ledger lines and allocations.
+ */
 async function volumeChart(app, days = 30) {
+  const reads = app.hooks.transact.engine.reads;
   const now = Date.now();
   const start = Math.floor((now - (days - 1) * DAY) / DAY) * DAY;
-  const [deposits, allocations, platforms] = await Promise.all([
-    app.models.ledgerentry.find({ where: { account: 'gateway', createdAt: { '>=': start } } }),
-    app.models.allocation.find({ where: { createdAt: { '>=': start } } }),
-    app.models.platform.find({}),
+  const ranges = Array.from({ length: days }, (_, d) => ({ '>=': start + d * DAY, '<': start + (d + 1) * DAY }));
+  const platforms = await app.models.platform.find({ sort: 'name ASC', limit: CHART_PLATFORMS });
+  const [depositByDay, ...perPlatform] = await Promise.all([
+    Promise.all(ranges.map(async (createdAt) => -(await reads.aggregateSum('ledgerentry', 'amount', { account: 'gateway', createdAt })))),
+    ...platforms.map((p) => Promise.all(ranges.map((createdAt) => reads.aggregateSum('allocation', 'amount', { platform: p.id, createdAt })))),
   ]);
-  const dayOf = (at) => Math.min(days - 1, Math.max(0, Math.floor((at - start) / DAY)));
-  const depositByDay = new Array(days).fill(0);
-  for (const line of deposits) depositByDay[dayOf(line.createdAt)] += -line.amount;
   const names = new Map(platforms.map((p) => [p.id, p.name]));
   const series = new Map();
-  for (const a of allocations) {
-    if (!series.has(a.platform)) series.set(a.platform, new Array(days).fill(0));
-    series.get(a.platform)[dayOf(a.createdAt)] += a.amount;
-  }
+  platforms.forEach((p, i) => {
+    if (perPlatform[i].some((v) => v > 0)) series.set(p.id, perPlatform[i]);
+  });
   const palette = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#edc948', '#76b7b2', '#ff9da7', '#9c755f'];
   const width = 900;
   const height = 260;
@@ -139,8 +146,26 @@ async function volumeChart(app, days = 30) {
   return { width, height, pad, bars, legend, ticks, labels, baseline: y(0), totals: { deposits: depositByDay.reduce((a, b) => a + b, 0), invested: investedByDay.reduce((a, b) => a + b, 0) } };
 }
 
+/** How long one computation of the chart is shown: 30 daily bars need not be recomputed per view. */
+const CHART_TTL_MS = 60_000;
+const chartCache = new WeakMap();
+
+/**
+ * The chart, recomputed at most once a minute per app whatever the number of views: it is some
+ * 270 sums (0.2–0.5 s on PostgreSQL at 1M lines, measured by bench:scale), and today's bar may
+ * lag by that minute. The counts above it are live.
+ */
+function cachedChart(app) {
+  const cached = chartCache.get(app);
+  if (cached !== undefined && Date.now() - cached.at < CHART_TTL_MS) return cached.chart;
+  const chart = volumeChart(app);
+  chartCache.set(app, { at: Date.now(), chart });
+  chart.catch(() => chartCache.delete(app));
+  return chart;
+}
+
 async function dashboard(app) {
-  const [counts, chart] = await Promise.all([transactionCounts(app), volumeChart(app)]);
+  const [counts, chart] = await Promise.all([transactionCounts(app), cachedChart(app)]);
   return { counts, jobs: jobStatus(app), counters: counters(app), chart };
 }
 

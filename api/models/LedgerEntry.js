@@ -7,8 +7,8 @@ module.exports = {
   /** Blueprint writes run through the engine (sails-hook-transact), only of what `http` allows (no `http`: none). */
   transactional: true,
   financial: true,
-  /** Created by `npm run migrate`: reconciliation sums an investor's lines per account; the dashboard reads gateway lines by age. */
-  indexes: [{ fields: ['investor', 'account'] }, { fields: ['account', 'createdAt'] }],
+  /** Created by `npm run migrate`: reconciliation sums an investor's lines per account; the dashboard reads gateway lines by age; the newest lines first (`sort=createdAt DESC`). */
+  indexes: [{ fields: ['investor', 'account'] }, { fields: ['account', 'createdAt'] }, { fields: ['createdAt'] }],
   attributes: {
     entry: { type: 'string', required: true, description: 'groups the lines of one movement' },
     investor: { model: 'investor' },

@@ -61,10 +61,18 @@ function parseJson(text: unknown, path: string): unknown {
   }
 }
 
+/**
+ * The deepest `skip` a GET accepts. An offset costs what it skips (100,000 rows of a 1M-row table:
+ * 1.7 s on PostgreSQL, measured by bench:scale), so deeper pages go by key instead:
+ * `?where={"id":{">":"<last id>"}}&sort=id ASC` is one index range whatever the depth.
+ */
+export const MAX_SKIP = 10_000;
+
 function parseInteger(text: unknown, path: string): number | undefined {
   if (text === undefined) return undefined;
   const value = typeof text === 'number' ? text : typeof text === 'string' && /^\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(value) || value < 0) fail(path, `${path} is a non-negative integer`);
+  if (path === 'skip' && value > MAX_SKIP) fail(path, `skip is at most ${MAX_SKIP}: page deeper by key, e.g. where={"id":{">":"<last id>"}}&sort=id ASC`);
   return value;
 }
 
