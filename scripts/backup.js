@@ -6,7 +6,7 @@
  */
 process.chdir(`${__dirname}/..`);
 const { createWriteStream, existsSync, renameSync, rmSync } = require('node:fs');
-const { loadApp, lowerApp, parseArgs } = require('./lib/load-app');
+const { loadApp, lowerApp, parseArgs, runScript } = require('./lib/load-app');
 
 async function main() {
   let args;
@@ -34,10 +34,4 @@ async function main() {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(`backup: ${err && err.stack ? err.stack : err}`);
-    process.exit(1);
-  },
-);
+runScript('backup', main);

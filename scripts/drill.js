@@ -8,7 +8,7 @@
  * (README: Drills and backups.)
  */
 process.chdir(`${__dirname}/..`);
-const { loadApp, lowerApp, parseArgs } = require('./lib/load-app');
+const { loadApp, lowerApp, parseArgs, runScript } = require('./lib/load-app');
 
 async function main() {
   let args;
@@ -56,10 +56,4 @@ async function main() {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(`drill: ${err && err.stack ? err.stack : err}`);
-    process.exit(1);
-  },
-);
+runScript('drill', main);

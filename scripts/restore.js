@@ -7,7 +7,7 @@
  * files and non-empty targets included), 2 bad arguments.
  */
 process.chdir(`${__dirname}/..`);
-const { loadApp, lowerApp, parseArgs } = require('./lib/load-app');
+const { loadApp, lowerApp, parseArgs, runScript } = require('./lib/load-app');
 
 async function main() {
   let args;
@@ -37,10 +37,4 @@ async function main() {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(`restore: ${err && err.stack ? err.stack : err}`);
-    process.exit(1);
-  },
-);
+runScript('restore', main);

@@ -23,13 +23,12 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Engine } from '../engine';
 import { TransactError } from '../errors';
-import { rawDestroy } from '../history-guard';
 import { LOG_IDENTITY } from '../models';
 import { documentKey } from '../operations';
 import { LOG_FIELDS, toLogDocument } from '../store/store';
 import type { Image, LogDocument } from '../types';
 import type { WaterlineModel } from '../waterline';
-import { committedPages, DEFAULT_PAGE_SIZE, logPageSize, logPages } from './pages';
+import { byModel, committedPages, DEFAULT_PAGE_SIZE, logPageSize, logPages, replaceDocuments } from './pages';
 
 export const BACKUP_FORMAT = 'sails-hook-transact-backup';
 export const BACKUP_VERSION = 1;
@@ -252,18 +251,9 @@ export async function restoreBackup(engine: Pick<Engine, 'infoOf' | 'findLogs' |
   // In chunks of about `pageSize` documents, oldest first: a later chunk only overwrites with newer after-images.
   let latest = new Map<string, { model: string; id: string; after: Image | null }>();
   const apply = async (): Promise<void> => {
-    const byModel = new Map<string, { id: string; after: Image | null }[]>();
-    for (const item of latest.values()) {
-      const list = byModel.get(item.model);
-      if (list === undefined) byModel.set(item.model, [item]);
-      else list.push(item);
-    }
-    for (const [model, items] of byModel) {
-      const target = options.modelOf(model) as WaterlineModel;
+    for (const [model, items] of byModel(latest.values())) {
       const pk = (engine.infoOf(model) as NonNullable<ReturnType<Engine['infoOf']>>).primaryKey;
-      await rawDestroy(target)({ [pk]: { in: items.map((item) => item.id) } });
-      const rows = items.filter((item) => item.after !== null).map((item) => ({ ...(item.after as Image) }));
-      if (rows.length > 0) await target.createEach(rows);
+      await replaceDocuments(options.modelOf(model) as WaterlineModel, pk, items.map((item) => item.id), items.map((item) => item.after));
     }
     latest = new Map();
   };

@@ -5,7 +5,9 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Engine } from '../engine';
+import { rawDestroy } from '../history-guard';
 import type { Image, LogDocument } from '../types';
+import type { WaterlineModel } from '../waterline';
 
 export const DEFAULT_PAGE_SIZE = 500;
 
@@ -84,4 +86,25 @@ function normalize(value: unknown): unknown {
     return out;
   }
   return value;
+}
+
+/** Items grouped by their `model`, in first-seen order: one write per model. */
+export function byModel<T extends { model: string }>(items: Iterable<T>): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const list = groups.get(item.model);
+    if (list === undefined) groups.set(item.model, [item]);
+    else list.push(item);
+  }
+  return groups;
+}
+
+/**
+ * Replaces documents of a drill's or a restore's own datastore: deletes `ids` (past the history
+ * guard), then inserts the images that are not null (null: the document is absent there).
+ */
+export async function replaceDocuments(target: WaterlineModel, primaryKey: string, ids: readonly string[], images: readonly (Image | null)[]): Promise<void> {
+  if (ids.length > 0) await rawDestroy(target)({ [primaryKey]: { in: [...ids] } });
+  const rows = images.filter((image): image is Image => image !== null).map((image) => ({ ...image }));
+  if (rows.length > 0) await target.createEach(rows);
 }

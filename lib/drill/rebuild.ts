@@ -18,11 +18,10 @@
  * reported as written outside the engine.
  */
 import type { Engine } from '../engine';
-import { rawDestroy } from '../history-guard';
 import { documentKey } from '../operations';
 import type { Image } from '../types';
 import type { WaterlineModel } from '../waterline';
-import { committedPages, DEFAULT_PAGE_SIZE, logPageSize, logPages, sameImage } from './pages';
+import { byModel, committedPages, DEFAULT_PAGE_SIZE, logPageSize, logPages, replaceDocuments, sameImage } from './pages';
 
 export interface DrillOptions {
   /** The time to rebuild (epoch ms or a Date), compared with the log's own `endedAt` timestamps. */
@@ -192,13 +191,7 @@ export async function rebuildAt(engine: Pick<Engine, 'reads' | 'infoOf' | 'findL
  */
 async function applyPage(engine: Pick<Engine, 'infoOf'>, targets: Map<string, WaterlineModel>, pending: Map<string, Pending>, copyStartedAt: number): Promise<{ model: string; id: string; transaction: string }[]> {
   const broken: { model: string; id: string; transaction: string }[] = [];
-  const byModel = new Map<string, Pending[]>();
-  for (const entry of pending.values()) {
-    const list = byModel.get(entry.model);
-    if (list === undefined) byModel.set(entry.model, [entry]);
-    else list.push(entry);
-  }
-  for (const [identity, entries] of byModel) {
+  for (const [identity, entries] of byModel(pending.values())) {
     const target = targets.get(identity) as WaterlineModel;
     const pk = (engine.infoOf(identity) as NonNullable<ReturnType<Engine['infoOf']>>).primaryKey;
     const ids = entries.map((entry) => entry.id);
@@ -207,9 +200,7 @@ async function applyPage(engine: Pick<Engine, 'infoOf'>, targets: Map<string, Wa
     for (const entry of entries) {
       if (entry.endedAt < copyStartedAt && !sameImage(stored.get(entry.id) ?? null, entry.after)) broken.push({ model: identity, id: entry.id, transaction: entry.transaction });
     }
-    if (stored.size > 0) await rawDestroy(target)({ [pk]: { in: [...stored.keys()] } });
-    const restore = entries.filter((entry) => entry.before !== null).map((entry) => ({ ...(entry.before as Image) }));
-    if (restore.length > 0) await target.createEach(restore);
+    await replaceDocuments(target, pk, [...stored.keys()], entries.map((entry) => entry.before));
   }
   return broken;
 }

@@ -40,4 +40,15 @@ function parseArgs(argv, known) {
   return args;
 }
 
-module.exports = { loadApp, lowerApp, parseArgs };
+/** Runs a script's `main` (resolving to its exit code) and exits with it; an error exits 1 with its stack. */
+function runScript(name, main) {
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(`${name}: ${err && err.stack ? err.stack : err}`);
+      process.exit(1);
+    },
+  );
+}
+
+module.exports = { loadApp, lowerApp, parseArgs, runScript };
