@@ -18,6 +18,7 @@ import { Client } from 'pg';
 import type { LogDocument, Step } from '../lib/types';
 import { LOG_FIELDS } from '../lib/store/store';
 import { keyedTransactionId } from '../lib/log';
+import { prng } from './common';
 
 export type Row = Record<string, unknown>;
 
@@ -67,18 +68,6 @@ const LOAN_TARGET = 1e12;
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic ids and randomness
-
-/** mulberry32: a small seeded PRNG, so two runs of one size generate the same fund. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** 24 hex like lib/ids newId (seconds of `at`, then a counter): valid on sails-mongo too. */
 function idMaker(salt: number): (at: number) => string {

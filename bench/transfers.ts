@@ -37,7 +37,7 @@ import { Pool, type PoolClient } from 'pg';
 import { newId } from '../lib/ids';
 import { type LoadedApp, loadApp, lowerApp } from '../test/support/app';
 import { type AdapterName, freshTarget, type Target } from '../test/support/targets';
-import { runWithWatchdog, unavailable } from './common';
+import { prng, runWithWatchdog, unavailable } from './common';
 
 const ACCOUNTS = 10;
 const START_BALANCE = 1_000_000;
@@ -127,18 +127,6 @@ function adapterPoolMax(datastore: BenchDatastore): number {
 
 // ---------------------------------------------------------------------------------------------
 // Workload
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Move {
   /** Indexes into the cell's accounts. */
