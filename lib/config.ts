@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import Joi = require('joi');
 import { newId } from './ids';
 import type { EngineOptions } from './engine';
+import type { ErrorSpec } from './errors';
 import type { RoutesConfig } from './http/rest';
 import type { OpsConfig } from './ops';
 import type { JobDefinition } from './scheduler';
@@ -41,6 +42,11 @@ export interface TransactConfig extends EngineOptions {
    * app's policies for `transact/ops/*`; `actor(req)` names who acts (null: read only).
    */
   ops: OpsConfig | false;
+  /**
+   * The app's own error codes, each with its HTTP status and meaning: added to the hook's in the
+   * one registry (`sails.hooks.transact.errors`) that every answer of the hook and the app uses.
+   */
+  errors: Record<string, ErrorSpec>;
 }
 
 /** What the app writes in `config.transact.ops`; the rest has defaults. */
@@ -65,6 +71,7 @@ export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
   routes: false,
   waterlineTransactions: 'native',
   ops: false,
+  errors: {},
 };
 
 const schema = Joi.object<TransactConfig>({
@@ -106,6 +113,9 @@ const schema = Joi.object<TransactConfig>({
         maxScan: Joi.number().integer().min(1).required(),
       }),
     )
+    .required(),
+  errors: Joi.object()
+    .pattern(/^[a-z][a-z0-9_]*$/, Joi.object({ status: Joi.number().integer().min(400).max(599).required(), meaning: Joi.string().min(1).max(300).required() }))
     .required(),
   jobs: Joi.object()
     .pattern(

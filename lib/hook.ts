@@ -6,13 +6,16 @@
  */
 import { type OpsSettings, resolveConfig, type TransactConfig } from './config';
 import { Engine, type TransactionResult } from './engine';
+import { type ErrorRegistry, HOOK_ERRORS } from './errors';
 import { forbidDestroy, isFinancial } from './history-guard';
 import { type CreatedIndex, createIndexes } from './indexes';
 import { installHttp, type InstalledHttp } from './http';
 import type { HttpApp } from './http/types';
 import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models';
 import { type InstalledOps, installOps } from './ops';
-import { ownerToken, type RecoverySummary } from './recovery';
+import { healthOf, type StuckPage, stuckTransactions, type TransactHealth } from './queries';
+import type { CommittedReads } from './reads';
+import { ownerToken, type RecoverySummary, type TransactionStats } from './recovery';
 import { Scheduler } from './scheduler';
 import type { TransactionOptions } from './schema';
 import { adapterKind, createNativePath, createStore } from './store';
@@ -54,12 +57,22 @@ export interface Transact {
 
 export interface TransactHook {
   defaults: { transact: Record<string, never> };
-  configure(): void;
+  configure(this: TransactHook): void;
   initialize(done: (err?: Error) => void): void;
   /** Set once the hook has initialized. */
   engine?: Engine;
   /** Set once the hook has initialized: recovery and the app's jobs (config.transact.jobs). */
   scheduler?: Scheduler;
+  /** The one error registry: the hook's codes and the app's (`config.transact.errors`). Set at configure. */
+  errors: ErrorRegistry;
+  /** Committed reads (lib/reads): what a transaction in flight has written is never seen. */
+  reads(): CommittedReads;
+  /** This instance's transaction counters since it started (and its transient-error retries). */
+  stats(): TransactionStats & { transientRetries: number };
+  /** Is the log's datastore reachable, how many transactions are stuck, and the counters (lib/queries/health.ts). */
+  health(): Promise<TransactHealth>;
+  /** Transactions stuck past their lease or marked for attention, oldest first (lib/queries/stuck.ts). */
+  stuck(page?: { limit?: number; skip?: number }): Promise<StuckPage>;
   /** Runs one recovery pass now (the timer does this on its own). */
   recover(): Promise<RecoverySummary>;
   /** Creates the indexes every model declares (lib/indexes.ts): what `npm run migrate` runs. */
@@ -73,11 +86,36 @@ export function transactHook(sails: SailsApp): TransactHook {
   let ops: InstalledOps | undefined;
   let http: InstalledHttp | undefined;
 
+  const started = (target: TransactHook): Engine => {
+    if (target.engine === undefined) throw new Error('sails-hook-transact: not initialized yet');
+    return target.engine;
+  };
+
   const hook: TransactHook = {
     defaults: { transact: {} },
+    errors: HOOK_ERRORS,
 
-    configure() {
+    reads(this: TransactHook) {
+      return started(this).reads;
+    },
+
+    stats(this: TransactHook) {
+      const engine = started(this);
+      return { ...engine.stats, transientRetries: engine.retries.retried };
+    },
+
+    health(this: TransactHook) {
+      return healthOf(started(this));
+    },
+
+    stuck(this: TransactHook, page = {}) {
+      return stuckTransactions(started(this), { limit: page.limit ?? 50, skip: page.skip ?? 0 });
+    },
+
+    configure(this: TransactHook) {
       config = resolveConfig(sails.config.transact);
+      // Sails copies this definition into its own hook object: set on both, read through either.
+      this.errors = HOOK_ERRORS.with(config.errors);
       const datastore = sails.config.datastores[config.datastore];
       if (datastore === undefined) throw new Error(`sails-hook-transact: no datastore "${config.datastore}" for the transaction log`);
       const definitions = sails.config.orm.moduleDefinitions ?? (sails.config.orm.moduleDefinitions = {});
@@ -119,8 +157,7 @@ export function transactHook(sails: SailsApp): TransactHook {
     },
 
     async recover(this: TransactHook) {
-      if (this.engine === undefined) throw new Error('sails-hook-transact: not initialized yet');
-      return this.engine.recovery.runOnce();
+      return started(this).recovery.runOnce();
     },
   };
 

@@ -37,6 +37,15 @@ namespace sailsHookTransact {
   export const isTransactError = errors.isTransactError;
   export const TRANSACT_ERROR_CODES = errors.TRANSACT_ERROR_CODES;
   export type TransactErrorCode = errors.TransactErrorCode;
+  export type HttpErrorCode = errors.HttpErrorCode;
+  /** The error registry (lib/errors.ts): each code with its HTTP status and meaning. */
+  export const ErrorRegistry = errors.ErrorRegistry;
+  export type ErrorRegistry<C extends string = string> = errors.ErrorRegistry<C>;
+  export type ErrorSpec = errors.ErrorSpec;
+  export type ErrorOptions = errors.ErrorOptions;
+  export const HOOK_ERRORS = errors.HOOK_ERRORS;
+  export const ENGINE_ERRORS = errors.ENGINE_ERRORS;
+  export const HTTP_ERRORS = errors.HTTP_ERRORS;
 
   export type SailsApp = hook.SailsApp;
   export type Transact = hook.Transact;
@@ -86,6 +95,7 @@ namespace sailsHookTransact {
   export type ListOptions = queries.ListOptions;
   export type StuckTransaction = queries.StuckTransaction;
   export type StuckPage = queries.StuckPage;
+  export type TransactHealth = queries.TransactHealth;
   export type SettleNote = queries.SettleNote;
   export type SettleResult = queries.SettleResult;
 
@@ -99,16 +109,13 @@ namespace sailsHookTransact {
   export const findAction = http.findAction;
   export const findOneAction = http.findOneAction;
 
-  /** The HTTP layer's pieces an app builds on (its own error codes, its own actions). */
-  export const STATUS_OF_CODE = http.STATUS_OF_CODE;
-  export const statusOf = http.statusOf;
+  /** The HTTP layer's pieces an app builds on (its own actions; its codes go in the registry, `config.transact.errors`). */
   export const errorBody = http.errorBody;
   export const sendError = http.sendError;
   export const sendEngineError = http.sendEngineError;
   export const restRoutes = http.restRoutes;
   export const transactionalModels = http.transactionalModels;
   export const valuesSchema = http.valuesSchema;
-  export type HttpErrorCode = http.HttpErrorCode;
   export type RoutesConfig = http.RoutesConfig;
   export type HttpAllowlist = http.HttpAllowlist;
   export type HttpRequest = http.HttpRequest;

@@ -3,9 +3,9 @@
  * the engine, recovery and reversal all write.
  */
 import { createHash } from 'node:crypto';
-import { TransactError, type TransactErrorCode, TRANSACT_ERROR_CODES } from './errors';
+import { isTransactError, TransactError } from './errors';
 import { documentKey } from './operations';
-import type { LogDocument, Step } from './types';
+import type { LogDocument, Step, TxError } from './types';
 
 /** A new log document with every optional field at its empty value. */
 export function newLog(fields: Pick<LogDocument, 'id' | 'state' | 'mode' | 'onCrash' | 'owner' | 'leaseUntil' | 'startedAt'> & Partial<LogDocument>): LogDocument {
@@ -70,9 +70,34 @@ export function isDecided(log: Pick<LogDocument, 'state' | 'error'>): boolean {
   return code !== undefined && !UNDECIDED.has(code);
 }
 
-/** The error a rolled-back transaction ended with, as a TransactError to rethrow on a repeat. */
-export function replayedError(log: LogDocument): TransactError {
-  const code = log.error?.code;
-  const known: TransactErrorCode = code !== undefined && (TRANSACT_ERROR_CODES as readonly string[]).includes(code) ? (code as TransactErrorCode) : 'aborted';
-  return new TransactError(known, log.error?.message ?? `transaction ${log.id} was rolled back`, { path: log.error?.path, details: { transaction: log.id, replayed: true } });
+/**
+ * The error a rolled-back transaction ended with, as a TransactError to rethrow on a repeat: its
+ * code (the hook's or the app's), path and details as stored, marked `replayed`.
+ */
+export function replayedError(log: LogDocument): TransactError<string> {
+  const error = log.error;
+  return new TransactError<string>(error?.code ?? 'aborted', error?.message ?? `transaction ${log.id} was rolled back`, {
+    path: error?.path,
+    details: { ...error?.details, transaction: log.id, replayed: true },
+  });
+}
+
+/** What a log keeps of the error a transaction ended with: a TransactError's code, path and details; anything else is `fallback`. */
+export function storedError(cause: unknown, fallback: string): TxError {
+  if (!isTransactError(cause)) return { code: fallback, message: cause instanceof Error ? cause.message : String(cause) };
+  const error: TxError = { code: cause.code, message: cause.message };
+  if (cause.path !== undefined) error.path = cause.path;
+  const details = jsonDetails(cause.details);
+  if (details !== undefined) error.details = details;
+  return error;
+}
+
+/** Details as the log can hold them (JSON values only); undefined when there are none or they do not serialize. */
+function jsonDetails(details: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (details === undefined || Object.keys(details).length === 0) return undefined;
+  try {
+    return JSON.parse(JSON.stringify(details)) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
 }

@@ -14,7 +14,7 @@ import type { Documents } from './documents';
 import { isTransactError } from './errors';
 import { newId } from './ids';
 import { Lease } from './lease';
-import { newLog } from './log';
+import { newLog, storedError } from './log';
 import type { ModelInfo } from './model-info';
 import { compensationPlan, type FencedWrite, redoPlan } from './operations';
 import { CLAIM_PREFIX } from './scheduler';
@@ -70,7 +70,7 @@ export function instanceOf(owner: string): string {
 }
 
 function describe(err: unknown): TxError {
-  return { code: isTransactError(err) ? err.code : 'recovery_failed', message: err instanceof Error ? err.message : String(err) };
+  return storedError(err, 'recovery_failed');
 }
 
 export class Recovery {

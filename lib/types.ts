@@ -106,6 +106,8 @@ export interface TxError {
   message: string;
   /** Where in the input the problem was, for a TransactError that had one. */
   path?: string;
+  /** The TransactError's machine-readable details (what a replay under its key gives back). */
+  details?: Record<string, unknown>;
   /** Set when an operator had the transaction rolled back by hand (lib/queries settleStuck). */
   settled?: Settlement;
 }

@@ -20,7 +20,7 @@ import { ACCOUNTS, datastoreOf, modelOf, type Row, TRANSFER_ID, waterlineTransfe
 const C = 'a00000000000000000000003';
 
 /** The TransactError a Waterline call failed with: Waterline wraps adapter errors (`err.raw`). */
-async function refusal(promise: PromiseLike<unknown>): Promise<TransactError> {
+async function refusal(promise: PromiseLike<unknown>): Promise<TransactError<string>> {
   const outcome = await Promise.resolve(promise).then(
     () => null,
     (err: unknown) => err,
@@ -264,7 +264,7 @@ forEachPath('waterline-api', (target, adapter, protocol) => {
     );
     expect(uncaught.code).to.equal('unsupported_query');
     expect(uncaught.message).to.match(/"like" modifier on "owner"/);
-    let inside: TransactError | undefined;
+    let inside: TransactError<string> | undefined;
     const caught = await refusal(
       datastore().transaction(async (db) => {
         await account().updateOne({ id: ACCOUNTS.a }).set({ balance: 1 }).usingConnection(db);

@@ -52,6 +52,5 @@ export { findAction, findOneAction, type EngineGetter } from './read-actions';
 export { errorBody, sendEngineError, sendError, type ErrorBody } from './respond';
 export { errorResponses } from './responses';
 export { restIdentity, restRoutes, type RoutesConfig } from './rest';
-export { ENGINE_CODE_STATUS, HTTP_CODE_STATUS, STATUS_OF_CODE, statusOf, type HttpErrorCode } from './status';
 export type { Action, HttpApp, HttpRequest, HttpResponse } from './types';
 export { allowlistOf, attributeSchema, idSchema, identitySchema, isTransactional, operationRefusal, valuesSchema, type HttpAllowlist, type Refusal } from './validation';

@@ -1,9 +1,10 @@
 /**
- * One error shape for every answer of the hook's HTTP layer:
- * `{"error": {"code", "message", "path"?}}` with the code's status (lib/http/status.ts).
+ * One error shape for every answer of the hook's HTTP layer, and of the app's:
+ * `{"error": {"code", "message", "path"?}}` with the code's status in the registry (lib/errors.ts).
+ * The hook's own answers use its codes; an app passes the registry with its codes
+ * (`sails.hooks.transact.errors`).
  */
-import { isTransactError } from '../errors';
-import { type HttpErrorCode, statusOf } from './status';
+import { type ErrorRegistry, HOOK_ERRORS, type HttpErrorCode, isTransactError } from '../errors';
 import type { HttpResponse } from './types';
 
 export interface ErrorBody {
@@ -14,17 +15,22 @@ export function errorBody(code: string, message: string, path?: string): ErrorBo
   return { error: path === undefined ? { code, message } : { code, message, path } };
 }
 
-export function sendError(res: HttpResponse, code: HttpErrorCode, message: string, path?: string): void {
-  res.status(statusOf(code) ?? 400).json(errorBody(code, message, path));
+export function sendError(res: HttpResponse, code: HttpErrorCode, message: string, path?: string): void;
+export function sendError<C extends string>(res: HttpResponse, code: C, message: string, path: string | undefined, registry: ErrorRegistry<C>): void;
+export function sendError(res: HttpResponse, code: string, message: string, path?: string, registry: ErrorRegistry = HOOK_ERRORS): void {
+  const status = registry.statusOf(code);
+  // A code outside the registry is a bug of the caller's, not the client's: never a guessed 4xx.
+  if (status === undefined) throw new Error(`error code "${code}" is not in the error registry`);
+  res.status(status).json(errorBody(code, message, path));
 }
 
 /**
  * Sends an engine error (a TransactError, recognized by shape) as its HTTP error, with its path
  * mapped to the request by `mapPath`; anything else is a server error (500, logged by Sails).
  */
-export function sendEngineError(res: HttpResponse, err: unknown, mapPath: (path: string | undefined) => string | undefined = (path) => path): void {
-  if (isTransactError(err) && statusOf(err.code) !== undefined) {
-    sendError(res, err.code, err.message, mapPath(err.path));
+export function sendEngineError(res: HttpResponse, err: unknown, mapPath: (path: string | undefined) => string | undefined = (path) => path, registry: ErrorRegistry = HOOK_ERRORS): void {
+  if (isTransactError(err) && registry.has(err.code)) {
+    sendError(res, err.code, err.message, mapPath(err.path), registry);
     return;
   }
   serverError(res, err);

@@ -5,7 +5,7 @@
  */
 import Joi = require('joi');
 import type { WaterlineAttribute, WaterlineModel } from '../waterline';
-import type { HttpErrorCode } from './status';
+import type { HttpErrorCode } from '../errors';
 
 /** Ids in URLs (and ids a client chooses in a batch): short, plain characters only. */
 export const ID_PATTERN = /^[A-Za-z0-9_-]+$/;

@@ -9,7 +9,7 @@
  * no script; a double-submit CSRF token on every POST (csrf.ts); strict security headers.
  */
 import type { Engine } from '../engine';
-import { isTransactError } from '../errors';
+import { type ErrorRegistry, isTransactError } from '../errors';
 import type { WaterlineModel } from '../waterline';
 import { csrfToken, validCsrf } from './csrf';
 import { formOf, OpsHttpError, type OpsRequest, type OpsResponse, paramOf, queryOf, redirect, securityHeaders, sendHtml } from './http';
@@ -78,27 +78,11 @@ export function parseTime(text: string): number | null {
   return /^\d{4}-\d\d-\d\d/.test(text) && Number.isFinite(at) ? at : null;
 }
 
-/** Statuses for the engine's refusals: what the operator asked for could not be done. */
-function statusOf(code: string): number {
-  switch (code) {
-    case 'not_found':
-    case 'unknown_model':
-      return 404;
-    case 'validation_failed':
-      return 400;
-    case 'lock_timeout':
-    case 'unavailable':
-      return 503;
-    default:
-      return 409;
-  }
-}
-
 /**
  * Registers the ops actions and binds their routes under `config.path` (on `router:before`, so
  * they come before the app's own routes and get the app's policies for their identities).
  */
-export function installOps(hook: { engine?: Engine }, sails: OpsSails, config: OpsConfig): InstalledOps {
+export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sails: OpsSails, config: OpsConfig): InstalledOps {
   const base = config.path;
   const { router } = sails;
   if (sails.registerAction === undefined || router === undefined) throw new Error("sails-hook-transact: config.transact.ops needs Sails' router and action registry");
@@ -117,7 +101,11 @@ export function installOps(hook: { engine?: Engine }, sails: OpsSails, config: O
       } catch (err) {
         if (res.headersSent) return;
         if (err instanceof OpsHttpError) return sendHtml(res, err.status, errorPage(frame, err.status, err.message));
-        if (isTransactError(err)) return sendHtml(res, statusOf(err.code), errorPage(frame, statusOf(err.code), `${err.code}: ${err.message}`));
+        if (isTransactError(err)) {
+          // The operator's request was refused (bad input, a state that forbids it): never a 5xx for a known code.
+          const status = hook.errors.statusOf(err.code) ?? 409;
+          return sendHtml(res, status, errorPage(frame, status, `${err.code}: ${err.message}`));
+        }
         sails.log.error(`sails-hook-transact: the ops page (${name}) failed`, err);
         sendHtml(res, 500, errorPage(frame, 500, 'the page failed; the server log has the details'));
       }

@@ -4,3 +4,4 @@
  */
 export { listTransactions, summaryOf, SUMMARY_FIELDS, type ListOptions, type TransactionPage, type TransactionQuery, type TransactionSummary } from './transactions';
 export { settleStuck, stuckTransactions, type SettleNote, type SettleResult, type StuckPage, type StuckTransaction } from './stuck';
+export { healthOf, type TransactHealth } from './health';
