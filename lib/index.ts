@@ -33,7 +33,7 @@ namespace sailsHookTransact {
   export const transactHook = hook.transactHook;
   export const newId = ids.newId;
   export const TransactError = errors.TransactError;
-  export type TransactError = errors.TransactError;
+  export type TransactError<C extends string = errors.TransactErrorCode> = errors.TransactError<C>;
   export const isTransactError = errors.isTransactError;
   export const TRANSACT_ERROR_CODES = errors.TRANSACT_ERROR_CODES;
   export type TransactErrorCode = errors.TransactErrorCode;

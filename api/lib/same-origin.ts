@@ -5,12 +5,14 @@
  * no-referrer`, which this app sets, as well as from sandboxed frames), is not judged here: the
  * CSRF token is what refuses a forged request.
  */
-function crossSite(req) {
+import type { FundRequest } from './http';
+
+export function crossSite(req: Pick<FundRequest, 'get' | 'hostname'>): boolean {
   const site = req.get('sec-fetch-site');
   if (site !== undefined) return site !== 'same-origin' && site !== 'none';
   const origin = req.get('origin');
   if (origin === undefined || origin === 'null') return false;
-  let host;
+  let host: string;
   try {
     host = new URL(origin).hostname;
   } catch {
@@ -19,5 +21,3 @@ function crossSite(req) {
   // req.hostname is the forwarded host only when Express trusts the proxy (config/http.js trustProxy).
   return host !== req.hostname;
 }
-
-module.exports = { crossSite };

@@ -1,0 +1,26 @@
+/**
+ * Roles and what each may do: one table, used by the policies and documented in the README.
+ */
+import type { Role } from './domain';
+import type { FundRequest } from './http';
+
+const RANK: Readonly<Record<Role, number>> = { readonly: 1, monitor: 2, readwrite: 3, admin: 4 };
+
+export const ROLES = Object.keys(RANK) as Role[];
+
+/** Whether `role` has at least the rights of `needed`. */
+export function atLeast(role: string | null | undefined, needed: Role): boolean {
+  return (role !== null && role !== undefined && Object.prototype.hasOwnProperty.call(RANK, role) ? RANK[role as Role] : 0) >= RANK[needed];
+}
+
+/**
+ * Whether the caller may read a model's history (GET /api/history/:model/:id, the hook's
+ * `routes.mayReadHistory`): the history shows whole images, so it follows the model's blueprint
+ * read policy (`token/*: false`, `user/*` admin only).
+ */
+export function mayReadHistory(req: FundRequest, model: string): boolean {
+  const policy = req._sails.config.policies[`${model}/*`];
+  const list = Array.isArray(policy) ? (policy as unknown[]) : [policy]; // Sails turns `false` into `[false]`
+  if (list.includes(false)) return false;
+  return !list.includes('isAdmin') || atLeast(req.me?.role, 'admin');
+}
