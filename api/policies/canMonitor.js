@@ -1,8 +1,2 @@
-/** Allows role monitor and above (see api/lib/roles.js). */
-const { atLeast } = require('../lib/roles');
-const { sendError } = require('../lib/http-errors');
-
-module.exports = function canMonitor(req, res, proceed) {
-  if (req.me && atLeast(req.me.role, 'monitor')) return proceed();
-  return sendError(res, 'forbidden', `role ${req.me ? req.me.role : 'anonymous'} may not do this (needs monitor or above)`);
-};
+/** The policy is api/lib/policies.ts `canMonitor` (compiled by `npm run build`). */
+module.exports = require('../../dist/api/lib/policies').canMonitor;

@@ -2,43 +2,48 @@
  * Passwords (scrypt, per-user salt), bearer tokens (random, stored only as SHA-256, expiring)
  * and the login check (rate-limited, constant work). Plain functions over the User and Token models.
  */
-const { randomBytes, scrypt, timingSafeEqual, createHash } = require('node:crypto');
-const { promisify } = require('node:util');
-const { limiterOf } = require('./login-limit');
+import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import type { FundApp } from './app';
+import type { User } from './domain';
+import type { Caller } from './http';
+import { limiterOf } from './login-limit';
 
-const scryptAsync = promisify(scrypt);
 const KEY_LENGTH = 64;
 const TOKEN_TTL_MS = Number(process.env.TRANSACT_TOKEN_TTL_MS) || 12 * 60 * 60 * 1000;
 
-async function hashPassword(password) {
+function scryptKey(password: string, salt: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => scrypt(password, salt, KEY_LENGTH, (err, key) => (err ? reject(err) : resolve(key))));
+}
+
+export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
-  const key = await scryptAsync(password, salt, KEY_LENGTH);
+  const key = await scryptKey(password, salt);
   return `scrypt$${salt.toString('hex')}$${key.toString('hex')}`;
 }
 
-async function verifyPassword(password, stored) {
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [scheme, saltHex, keyHex] = String(stored).split('$');
   if (scheme !== 'scrypt' || !saltHex || !keyHex) return false;
-  const key = await scryptAsync(password, Buffer.from(saltHex, 'hex'), KEY_LENGTH);
+  const key = await scryptKey(password, Buffer.from(saltHex, 'hex'));
   const expected = Buffer.from(keyHex, 'hex');
   return expected.length === key.length && timingSafeEqual(expected, key);
 }
 
-function tokenDigest(token) {
+export function tokenDigest(token: string): string {
   return createHash('sha256').update(token).digest('hex').slice(0, 24);
 }
 
 /** Issues a token for a user; only its digest is stored. */
-async function issueToken(sails, user) {
+export async function issueToken(app: FundApp, user: Pick<User, 'id' | 'role'>): Promise<string> {
   const token = randomBytes(32).toString('base64url');
-  await sails.models.token.create({ id: tokenDigest(token), user: user.id, role: user.role, expiresAt: Date.now() + TOKEN_TTL_MS });
+  await app.models.token.create({ id: tokenDigest(token), user: user.id, role: user.role, expiresAt: Date.now() + TOKEN_TTL_MS });
   return token;
 }
 
 /** The user a bearer token belongs to, or null if unknown or expired. */
-async function userOfToken(sails, token) {
-  if (typeof token !== 'string' || token.length < 20 || token.length > 200) return null;
-  const record = await sails.models.token.findOne({ id: tokenDigest(token) });
+export async function userOfToken(app: FundApp, token: string): Promise<Caller | null> {
+  if (token.length < 20 || token.length > 200) return null;
+  const record = await app.models.token.findOne({ id: tokenDigest(token) });
   if (!record || record.expiresAt < Date.now()) return null;
   return { id: record.user, role: record.role };
 }
@@ -49,12 +54,14 @@ async function userOfToken(sails, token) {
  */
 const DUMMY_HASH = hashPassword(randomBytes(24).toString('base64url'));
 
+export type LoginResult = { user: User } | { retryAfterMs: number } | Record<string, never>;
+
 /**
  * One login, for the API and the admin form alike: counted by the app's limiter
- * (api/lib/login-limit.js) before the password is checked, the same work whether the user exists
+ * (api/lib/login-limit.ts) before the password is checked, the same work whether the user exists
  * or not. `{user}` when right, `{retryAfterMs}` when a limit is reached, `{}` otherwise.
  */
-async function checkLogin(app, username, password, ip) {
+export async function checkLogin(app: FundApp, username: string, password: string, ip: string): Promise<LoginResult> {
   const limiter = limiterOf(app);
   const attempt = await limiter.attempt(username, ip);
   if (!attempt.allowed) return { retryAfterMs: attempt.retryAfterMs };
@@ -66,8 +73,6 @@ async function checkLogin(app, username, password, ip) {
 }
 
 /** Whole seconds for a Retry-After header (at least 1). */
-function retryAfterSeconds(ms) {
+export function retryAfterSeconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
 }
-
-module.exports = { hashPassword, verifyPassword, issueToken, userOfToken, checkLogin, retryAfterSeconds, tokenDigest };

@@ -10,14 +10,33 @@
  * guesses at others'. Attempts refused with 429 are not counted: the window is not extended.
  */
 
-/** In this process only: development and tests (production refuses to start without Redis). */
-class MemoryLimitStore {
-  constructor(maxKeys = 100_000) {
-    this.entries = new Map();
-    this.maxKeys = maxKeys;
-  }
+import type { FundApp } from './app';
 
-  live(key, now) {
+/** One key's limit, as acquire checks it. */
+export interface KeyLimit {
+  key: string;
+  limit: number;
+}
+
+export interface Acquired {
+  allowed: boolean;
+  retryAfterMs: number;
+}
+
+/** Where the counts live: this process, or Redis. */
+export interface LimitStore {
+  acquire(limits: readonly KeyLimit[], windowMs: number): Promise<Acquired>;
+  release(key: string): Promise<void>;
+  clear(key: string): Promise<void>;
+}
+
+/** In this process only: development and tests (production refuses to start without Redis). */
+export class MemoryLimitStore implements LimitStore {
+  private readonly entries = new Map<string, { count: number; expiresAt: number }>();
+
+  constructor(private readonly maxKeys = 100_000) {}
+
+  private live(key: string, now: number): { count: number; expiresAt: number } | undefined {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt <= now) {
@@ -28,7 +47,7 @@ class MemoryLimitStore {
   }
 
   /** Many usernames must not grow memory without bound: expired keys go first, then the oldest. */
-  makeRoom(now) {
+  private makeRoom(now: number): void {
     if (this.entries.size < this.maxKeys) return;
     for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(key);
     const excess = this.entries.size - this.maxKeys + 1;
@@ -40,7 +59,7 @@ class MemoryLimitStore {
     }
   }
 
-  async acquire(limits, windowMs) {
+  async acquire(limits: readonly KeyLimit[], windowMs: number): Promise<Acquired> {
     const now = Date.now();
     let waitMs = 0;
     for (const { key, limit } of limits) {
@@ -58,12 +77,12 @@ class MemoryLimitStore {
     return { allowed: true, retryAfterMs: 0 };
   }
 
-  async release(key) {
+  async release(key: string): Promise<void> {
     const entry = this.live(key, Date.now());
     if (entry !== undefined && entry.count > 0) entry.count -= 1;
   }
 
-  async clear(key) {
+  async clear(key: string): Promise<void> {
     this.entries.delete(key);
   }
 }
@@ -101,53 +120,59 @@ if n > 0 then redis.call('DECR', KEYS[1]) end
 return 0
 `;
 
-/** Over the Redis client Sails made for the session store (redis@3, callback API). */
-class RedisLimitStore {
-  constructor(client, prefix) {
-    this.client = client;
-    this.prefix = prefix;
-  }
+/** The part of the redis@3 client (callback API) the store uses. */
+export interface RedisClient {
+  eval(script: string, keyCount: number, ...args: [...(string | number)[], (err: Error | null, reply: unknown) => void]): unknown;
+  del(key: string, done: (err: Error | null) => void): unknown;
+}
 
-  run(script, keys, args) {
+/** Over the Redis client Sails made for the session store. */
+export class RedisLimitStore implements LimitStore {
+  constructor(
+    private readonly client: RedisClient,
+    private readonly prefix: string,
+  ) {}
+
+  private run(script: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.client.eval(script, keys.length, ...keys.map((key) => this.prefix + key), ...args.map(String), (err, reply) => (err ? reject(err) : resolve(reply)));
+      this.client.eval(script, keys.length, ...keys.map((key) => this.prefix + key), ...args.map(String), (err: Error | null, reply: unknown) => (err ? reject(err) : resolve(reply)));
     });
   }
 
-  async acquire(limits, windowMs) {
-    const [allowed, wait] = await this.run(ACQUIRE, limits.map((l) => l.key), [windowMs, ...limits.map((l) => l.limit)]);
+  async acquire(limits: readonly KeyLimit[], windowMs: number): Promise<Acquired> {
+    const [allowed, wait] = (await this.run(ACQUIRE, limits.map((l) => l.key), [windowMs, ...limits.map((l) => l.limit)])) as [unknown, unknown];
     return { allowed: Number(allowed) === 1, retryAfterMs: Number(wait) };
   }
 
-  async release(key) {
+  async release(key: string): Promise<void> {
     await this.run(RELEASE, [key], []);
   }
 
-  async clear(key) {
-    await new Promise((resolve, reject) => this.client.del(this.prefix + key, (err) => (err ? reject(err) : resolve())));
+  async clear(key: string): Promise<void> {
+    await new Promise<void>((resolve, reject) => this.client.del(this.prefix + key, (err) => (err ? reject(err) : resolve())));
   }
 }
 
-class LoginLimiter {
+export class LoginLimiter {
   /** `limits`: attempts per window per username and per client address. */
-  constructor(store, limits = { user: 5, ip: 30 }, windowMs = 60_000) {
-    this.store = store;
-    this.limits = limits;
-    this.windowMs = windowMs;
-  }
+  constructor(
+    private readonly store: LimitStore,
+    private readonly limits: { user: number; ip: number } = { user: 5, ip: 30 },
+    private readonly windowMs = 60_000,
+  ) {}
 
-  keysOf(username, ip) {
+  private keysOf(username: string, ip: string): { user: string; ip: string } {
     return { user: `user:${username}`, ip: `ip:${ip}` };
   }
 
   /** Counts an attempt; `{allowed: false, retryAfterMs}` when a limit is already reached. */
-  attempt(username, ip) {
+  attempt(username: string, ip: string): Promise<Acquired> {
     const keys = this.keysOf(username, ip);
     return this.store.acquire([{ key: keys.user, limit: this.limits.user }, { key: keys.ip, limit: this.limits.ip }], this.windowMs);
   }
 
   /** A correct password: this user starts over; the address only gets this attempt back. */
-  async succeeded(username, ip) {
+  async succeeded(username: string, ip: string): Promise<void> {
     const keys = this.keysOf(username, ip);
     await this.store.clear(keys.user);
     await this.store.release(keys.ip);
@@ -158,23 +183,23 @@ class LoginLimiter {
  * Kept on the app itself, not in this module: Sails re-requires controllers and their children
  * when an app lifts again in the same process, so this module may exist twice.
  */
-const LIMITER = Symbol.for('fund.loginLimiter');
+const LIMITER: unique symbol = Symbol.for('fund.loginLimiter') as never;
 
 /**
  * The app's limiter: in Redis when the session store is (config/session.js, REDIS_URL), over the
  * client Sails connected for it; in this process otherwise. One per app, so each lifted app (a
  * test's) starts with no counts.
  */
-function limiterOf(app) {
-  let limiter = app[LIMITER];
+export function limiterOf(app: FundApp): LoginLimiter {
+  const holder = app as FundApp & { [LIMITER]?: LoginLimiter };
+  let limiter = holder[LIMITER];
   if (limiter === undefined) {
-    const session = app.config.session || {};
-    const settings = (app.config.custom && app.config.custom.loginLimits) || {};
-    const store = session.client && typeof session.client.eval === 'function' ? new RedisLimitStore(session.client, `${session.REDIS_PREFIX || 'fund:'}login:`) : new MemoryLimitStore();
+    const session = app.config.session ?? {};
+    const settings = app.config.custom.loginLimits;
+    const client = session.client as RedisClient | undefined;
+    const store = client && typeof client.eval === 'function' ? new RedisLimitStore(client, `${session.REDIS_PREFIX || 'fund:'}login:`) : new MemoryLimitStore();
     limiter = new LoginLimiter(store, { user: settings.perUser || 5, ip: settings.perAddress || 30 }, settings.windowMs || 60_000);
     Object.defineProperty(app, LIMITER, { value: limiter });
   }
   return limiter;
 }
-
-module.exports = { LoginLimiter, MemoryLimitStore, RedisLimitStore, limiterOf };

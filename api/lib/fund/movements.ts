@@ -1,0 +1,77 @@
+/**
+ * Deposits and withdrawals, and telling the gateway to expect a payment.
+ */
+import { newId } from 'sails-hook-transact';
+import type { FundApp, GatewaySettings, Model } from '../app';
+import type { Investor, Payment } from '../domain';
+import { fundError } from '../errors';
+import * as gateway from '../gateway-client';
+import { Batch, runBatch } from './batch';
+import type { MovementInput } from './schemas';
+
+/** A document that must exist (else `not_found` at `path`). */
+export async function findById<T>(model: Model<T>, name: string, id: string, path: string): Promise<T> {
+  const record = await model.findOne({ id });
+  if (!record) throw fundError('not_found', `${name} ${id} does not exist`, { path });
+  return record;
+}
+
+/** A pending Payment the investor pays at the gateway; credited by its callback. */
+export async function deposit(app: FundApp, { investor, amount }: MovementInput): Promise<{ payment: Payment | undefined }> {
+  await findById(app.models.investor, 'investor', investor, 'body.investor');
+  const paymentId = `pay_${newId()}`;
+  const payment = newId();
+  const values = { paymentId, investor, order: null, amount, status: 'pending', anomalies: [], settlements: 0, registeredAt: null };
+  await runBatch(app, new Batch().add({ op: 'create', model: 'payment', id: payment, values }), { label: 'deposit' });
+  await registerPayment(app, await app.models.payment.findOne({ id: payment }));
+  return { payment: await app.models.payment.findOne({ id: payment }) };
+}
+
+/** Where the gateway calls back: PAYMENT_CALLBACK_URL, else (development) this app on loopback. */
+function callbackUrlOf(app: FundApp, settings: Pick<GatewaySettings, 'callbackUrl'>): string {
+  return settings.callbackUrl || `http://127.0.0.1:${app.config.port}/api/payment/callback`;
+}
+
+/**
+ * Tells the gateway to expect a payment (amount, callback URL) and records when it did
+ * (`registeredAt`). The payment is committed first, so a registration that fails — the gateway
+ * down, a timeout — loses nothing: the payment stays `pending` with `registeredAt: null`, and the
+ * dropped-orders job registers it when the gateway does not know it. Without a gateway URL
+ * (development without a gateway) nothing is registered. Returns whether the gateway took it.
+ */
+export async function registerPayment(app: FundApp, payment: Payment | undefined, settings: Pick<GatewaySettings, 'url' | 'timeoutMs' | 'callbackUrl'> = app.config.custom.gateway): Promise<boolean> {
+  if (!settings.url || !payment || payment.status !== 'pending') return false;
+  try {
+    await gateway.createPayment(settings, { paymentId: payment.paymentId, amount: payment.amount, callbackUrl: callbackUrlOf(app, settings) });
+  } catch (err) {
+    app.log.warn(`payment ${payment.paymentId} not registered with the gateway (the dropped-orders job retries): ${err instanceof Error ? err.message : String(err)}`);
+    return false;
+  }
+  await app.transact(
+    async (tx) => {
+      const current = (await tx.read('payment', payment.id)) as Payment | null;
+      if (current && !current.registeredAt) await tx.update('payment', payment.id, { registeredAt: Date.now() });
+    },
+    { label: 'payment registered' },
+  );
+  return true;
+}
+
+export interface Withdrawal {
+  withdrawal: { entry: string; investor: string; amount: number; transaction: string };
+  investor: Investor | undefined;
+}
+
+/** Cash −amount (never below 0: insufficient_funds) and its ledger lines, one batch. */
+export async function withdraw(app: FundApp, { investor, amount }: MovementInput): Promise<Withdrawal> {
+  await findById(app.models.investor, 'investor', investor, 'body.investor');
+  const entry = newId();
+  const batch = new Batch()
+    .add({ op: 'increment', model: 'investor', id: investor, field: 'cash', by: -amount, min: 0 }, 'funds')
+    .ledger(entry, [
+      { investor, account: 'cash', amount: -amount, memo: 'withdrawal' },
+      { investor, account: 'withdrawals', amount, memo: 'withdrawal' },
+    ]);
+  const result = await runBatch(app, batch, { label: 'withdrawal' });
+  return { withdrawal: { entry, investor, amount, transaction: result.id }, investor: await app.models.investor.findOne({ id: investor }) };
+}
