@@ -72,8 +72,8 @@ namespace sailsHookTransact {
   export type Version = history.Version;
   export type RecoverySummary = recovery.RecoverySummary;
   export type TransactionStats = recovery.TransactionStats;
-  export type JobContext = scheduler.JobContext;
-  export type JobDefinition = scheduler.JobDefinition;
+  export type JobContext<App = unknown> = scheduler.JobContext<App>;
+  export type JobDefinition<App = unknown> = scheduler.JobDefinition<App>;
   export type JobStatus = scheduler.JobStatus;
   export type Scheduler = scheduler.Scheduler;
 

@@ -11,30 +11,69 @@
  * For a payment the job asks the gateway (`GET /payments/:id`, bounded attempts with jittered
  * exponential backoff) and applies the answer through `fund.handleCallback`, the callback's own
  * idempotent path: succeeded → credited (and allocated) once, failed/expired → cancelled, nothing
- * credited; pending → left for the next run, until the payment is older than
- * `pendingMaxAgeMs`: then it needs attention (a payment never finished at the gateway is not asked
- * about forever). A payment the gateway does not know and that was never registered (the gateway
- * was down when the order was placed) is registered now, and asked about at the next run. A paid order is allocated once by
- * `fund.allocatePaidOrder`. When the gateway cannot answer after the last attempt (or answers
- * another amount, or does not know the payment) the payment and its order become
- * `needs_attention` with the reason: never silently dropped. Every check is recorded on the item
- * (`attempts`: time, outcome, error), written through the engine.
+ * credited; pending → left for the next run, until the payment is older than `pendingMaxAgeMs`:
+ * then it needs attention (a payment never finished at the gateway is not asked about forever).
+ * A payment the gateway does not know and that was never registered (the gateway was down when
+ * the order was placed) is registered now, and asked about at the next run. A paid order is
+ * allocated once by `fund.allocatePaidOrder`. When the gateway cannot answer after the last
+ * attempt (or answers another amount, or does not know the payment) the payment and its order
+ * become `needs_attention` with the reason: never silently dropped. Every check is recorded on the
+ * item (`attempts`: time, outcome, error), written through the engine.
  *
  * Each item is claimed (`payment:<paymentId>`, `order:<orderId>`) with a lease in the datastore
  * before it is worked and released after: two instances never work one item at once; the
  * settlement guard (`settlements` max 1) and the order's locked status read make a race with a
  * callback harmless.
  */
-const retry = require('async-retry');
-const fund = require('./fund');
-const gateway = require('./gateway-client');
+import retry = require('async-retry');
+import { isTransactError, type JobContext } from 'sails-hook-transact';
+import type { FundApp, GatewaySettings } from './app';
+import type { Attempt, Order, Payment } from './domain';
+import * as fund from './fund';
+import * as gateway from './gateway-client';
 
 const KEEP_ATTEMPTS = 50;
 
-/** Counters per app (several apps may live in one process, e.g. in tests). */
-const countersByApp = new WeakMap();
+export interface DroppedCounters {
+  runs: number;
+  found: number;
+  repaired: number;
+  cancelled: number;
+  allocated: number;
+  escalated: number;
+  stillPending: number;
+  registered: number;
+  skipped: number;
+  errors: number;
+  gatewayCalls: number;
+  gatewayFailures: number;
+  lastRunMs: number | null;
+}
 
-function countersOf(app) {
+export interface DroppedSummary {
+  found: number;
+  repaired: number;
+  cancelled: number;
+  allocated: number;
+  escalated: number;
+  stillPending: number;
+  registered: number;
+  skipped: number;
+  errors: number;
+  ms: number;
+  skippedReason?: string;
+}
+
+type SummaryCount = Exclude<keyof DroppedSummary, 'ms' | 'skippedReason'>;
+const SUMMED: readonly SummaryCount[] = ['found', 'repaired', 'cancelled', 'allocated', 'escalated', 'stillPending', 'registered', 'skipped', 'errors'];
+
+/** What the job needs of its scheduler context (a claim per item). */
+export type ClaimContext = Pick<JobContext, 'claim' | 'release' | 'stopping'>;
+
+/** Counters per app (several apps may live in one process, e.g. in tests). */
+const countersByApp = new WeakMap<object, DroppedCounters>();
+
+export function countersOf(app: FundApp): DroppedCounters {
   let counters = countersByApp.get(app);
   if (counters === undefined) {
     counters = { runs: 0, found: 0, repaired: 0, cancelled: 0, allocated: 0, escalated: 0, stillPending: 0, registered: 0, skipped: 0, errors: 0, gatewayCalls: 0, gatewayFailures: 0, lastRunMs: null };
@@ -43,38 +82,41 @@ function countersOf(app) {
   return counters;
 }
 
-function settingsOf(app, overrides) {
-  const custom = (app.config.custom && app.config.custom.gateway) || {};
-  return {
-    url: '',
-    timeoutMs: 5000,
-    attempts: 4,
-    minBackoffMs: 500,
-    maxBackoffMs: 10000,
-    droppedAfterMs: 15 * 60 * 1000,
-    pendingMaxAgeMs: 24 * 60 * 60 * 1000,
-    batchSize: 100,
-    claimMs: 120000,
-    ...custom,
-    ...overrides,
-  };
+const DEFAULTS: GatewaySettings = {
+  url: '',
+  timeoutMs: 5000,
+  attempts: 4,
+  minBackoffMs: 500,
+  maxBackoffMs: 10000,
+  droppedAfterMs: 15 * 60 * 1000,
+  pendingMaxAgeMs: 24 * 60 * 60 * 1000,
+  callbackUrl: '',
+  batchSize: 100,
+  claimMs: 120000,
+};
+
+export function settingsOf(app: FundApp, overrides: Partial<GatewaySettings> = {}): GatewaySettings {
+  return { ...DEFAULTS, ...app.config.custom.gateway, ...overrides };
 }
 
-function messageOf(err) {
-  return err && err.message ? String(err.message) : String(err);
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
-/** Appends an attempt to a payment's or order's `attempts` (locked read, then update), with `set` too. */
-async function record(app, model, recordId, attempt, set = {}, onlyIf = null) {
-  return app.hooks.transact.engine.interactive(
+type Tracked = 'payment' | 'order';
+
+/** Appends an attempt to a payment's or order's `attempts` (locked read, then update), with `set` too when `onlyIf` allows. */
+async function record(app: FundApp, model: Tracked, recordId: string, attempt: Attempt, set: Record<string, unknown> = {}, onlyIf: ((current: Payment | Order) => boolean) | null = null): Promise<boolean> {
+  return app.transact(
     async (tx) => {
-      const current = await tx.read(model, recordId);
+      const current = (await tx.read(model, recordId)) as Payment | Order | null;
       if (!current) return false;
+      const attempts = [...(Array.isArray(current.attempts) ? current.attempts : []), attempt].slice(-KEEP_ATTEMPTS);
       if (onlyIf !== null && !onlyIf(current)) {
-        await tx.update(model, recordId, { attempts: [...(Array.isArray(current.attempts) ? current.attempts : []), attempt].slice(-KEEP_ATTEMPTS) });
+        await tx.update(model, recordId, { attempts });
         return false;
       }
-      await tx.update(model, recordId, { ...set, attempts: [...(Array.isArray(current.attempts) ? current.attempts : []), attempt].slice(-KEEP_ATTEMPTS) });
+      await tx.update(model, recordId, { ...set, attempts });
       return true;
     },
     { label: `dropped-orders ${model} attempt` },
@@ -82,7 +124,7 @@ async function record(app, model, recordId, attempt, set = {}, onlyIf = null) {
 }
 
 /** Marks a still-pending payment (and its order still waiting) `needs_attention` with the reason. */
-async function escalate(app, payment, reason, attempt) {
+async function escalate(app: FundApp, payment: Payment, reason: string, attempt: Attempt): Promise<boolean> {
   const marked = await record(app, 'payment', payment.id, attempt, { status: 'needs_attention', reason }, (current) => current.status === 'pending' || current.status === 'needs_attention');
   if (payment.order) {
     await record(app, 'order', payment.order, attempt, { status: 'needs_attention', reason }, (current) => current.status === 'awaiting_payment' || current.status === 'needs_attention');
@@ -91,7 +133,7 @@ async function escalate(app, payment, reason, attempt) {
 }
 
 /** Asks the gateway, with bounded, jittered exponential retries; every call is recorded. */
-async function askGateway(app, settings, payment, counters) {
+async function askGateway(app: FundApp, settings: GatewaySettings, payment: Payment, counters: DroppedCounters): Promise<{ answer: gateway.GatewayPayment; calls: number }> {
   let calls = 0;
   const answer = await retry(
     async (bail) => {
@@ -102,9 +144,9 @@ async function askGateway(app, settings, payment, counters) {
       } catch (err) {
         counters.gatewayFailures++;
         await record(app, 'payment', payment.id, { at: Date.now(), attempt: calls, outcome: 'gateway_error', error: messageOf(err) });
-        if (!err.retryable) {
-          bail(err);
-          return undefined;
+        if (!(err instanceof gateway.GatewayError) || !err.retryable) {
+          bail(err instanceof Error ? err : new Error(String(err)));
+          return undefined as never;
         }
         throw err;
       }
@@ -114,39 +156,41 @@ async function askGateway(app, settings, payment, counters) {
   return { answer, calls };
 }
 
+/** Records an escalation on the item, counts it and logs it. */
+async function escalated(app: FundApp, payment: Payment, reason: string, attempt: Attempt, summary: DroppedSummary): Promise<void> {
+  await escalate(app, payment, reason, attempt);
+  summary.escalated++;
+  app.log.warn(`dropped-orders: payment ${payment.paymentId} needs attention: ${reason}`);
+}
+
 /** One pending payment: ask, then settle through the callback's path (or escalate). */
-async function repairPayment(app, settings, paymentId, summary, counters) {
+async function repairPayment(app: FundApp, settings: GatewaySettings, paymentId: string, summary: DroppedSummary, counters: DroppedCounters): Promise<void> {
   const payment = await app.models.payment.findOne({ paymentId });
   if (!payment || payment.status !== 'pending') {
     summary.skipped++; // settled meanwhile (a callback, another instance)
     return;
   }
-  let asked;
+  let asked: { answer: gateway.GatewayPayment; calls: number };
   try {
     asked = await askGateway(app, settings, payment, counters);
   } catch (err) {
-    if (err.code === 'gateway_unknown_payment' && !payment.registeredAt) {
+    if (err instanceof gateway.GatewayError && err.kind === 'gateway_unknown_payment' && !payment.registeredAt) {
       const registered = await fund.registerPayment(app, payment, settings);
       await record(app, 'payment', payment.id, { at: Date.now(), outcome: registered ? 'registered' : 'error', ...(registered ? {} : { error: 'registration failed' }) });
       if (registered) summary.registered++;
       else summary.errors++;
       return;
     }
-    const reason = `gateway could not confirm the payment: ${messageOf(err)}`;
-    await escalate(app, payment, reason, { at: Date.now(), outcome: 'escalated', error: messageOf(err) });
-    summary.escalated++;
-    app.log.warn(`dropped-orders: payment ${paymentId} needs attention: ${reason}`);
+    await escalated(app, payment, `gateway could not confirm the payment: ${messageOf(err)}`, { at: Date.now(), outcome: 'escalated', error: messageOf(err) }, summary);
     return;
   }
   const { answer, calls } = asked;
-  const attempt = { at: Date.now(), attempt: calls, answer: answer.status };
+  const attempt: Attempt = { at: Date.now(), attempt: calls, answer: answer.status, outcome: 'asked' };
   if (answer.status === 'pending') {
     const ageMs = Date.now() - payment.createdAt;
     if (ageMs > settings.pendingMaxAgeMs) {
       const reason = `still pending at the gateway ${Math.round(ageMs / 60000)} min after it was created (limit ${Math.round(settings.pendingMaxAgeMs / 60000)} min): check it at the gateway, then cancel or settle it`;
-      await escalate(app, payment, reason, { ...attempt, outcome: 'escalated' });
-      summary.escalated++;
-      app.log.warn(`dropped-orders: payment ${paymentId} needs attention: ${reason}`);
+      await escalated(app, payment, reason, { ...attempt, outcome: 'escalated' }, summary);
       return;
     }
     await record(app, 'payment', payment.id, { ...attempt, outcome: 'still_pending' });
@@ -168,12 +212,9 @@ async function repairPayment(app, settings, paymentId, summary, counters) {
     if (status === 'succeeded') summary.repaired++;
     else summary.cancelled++;
   } catch (err) {
-    if (err.code === 'amount_mismatch' || err.code === 'conflict') {
+    if (isTransactError(err, 'amount_mismatch') || isTransactError(err, 'conflict')) {
       // The gateway disagrees with what we hold (the anomaly is recorded by handleCallback).
-      const reason = `gateway answered ${answer.status} for ${answer.amount} cents: ${messageOf(err)}`;
-      await escalate(app, payment, reason, { ...attempt, outcome: 'escalated', error: messageOf(err) });
-      summary.escalated++;
-      app.log.warn(`dropped-orders: payment ${paymentId} needs attention: ${reason}`);
+      await escalated(app, payment, `gateway answered ${answer.status} for ${answer.amount} cents: ${messageOf(err)}`, { ...attempt, outcome: 'escalated', error: messageOf(err) }, summary);
       return;
     }
     await record(app, 'payment', payment.id, { ...attempt, outcome: 'error', error: messageOf(err) }).catch(() => undefined);
@@ -183,7 +224,7 @@ async function repairPayment(app, settings, paymentId, summary, counters) {
 }
 
 /** One paid order: allocate it once; after `attempts` runs without room, escalate. */
-async function repairPaidOrder(app, settings, orderId, summary) {
+async function repairPaidOrder(app: FundApp, settings: GatewaySettings, orderId: string, summary: DroppedSummary): Promise<void> {
   const order = await app.models.order.findOne({ id: orderId });
   if (!order || order.status !== 'paid') {
     summary.skipped++;
@@ -192,7 +233,7 @@ async function repairPaidOrder(app, settings, orderId, summary) {
   const previous = Array.isArray(order.attempts) ? order.attempts : [];
   try {
     const result = await fund.allocatePaidOrder(app, orderId, previous.length);
-    const attempt = { at: Date.now(), attempt: previous.length + 1, outcome: result.outcome, ...(result.error ? { error: result.error } : {}) };
+    const attempt: Attempt = { at: Date.now(), attempt: previous.length + 1, outcome: result.outcome, ...(result.error ? { error: result.error } : {}) };
     if (result.outcome === 'allocated') {
       await record(app, 'order', orderId, attempt);
       summary.allocated++;
@@ -220,7 +261,7 @@ async function repairPaidOrder(app, settings, orderId, summary) {
 }
 
 /** Works one item under its claim; false when another instance holds it. */
-async function claimed(ctx, item, leaseMs, work) {
+async function claimed(ctx: ClaimContext, item: string, leaseMs: number, work: () => Promise<void>): Promise<boolean> {
   if (!(await ctx.claim(item, leaseMs))) return false;
   try {
     await work();
@@ -230,28 +271,24 @@ async function claimed(ctx, item, leaseMs, work) {
   return true;
 }
 
-/**
- * One run of the job on `app`: {found, repaired, cancelled, allocated, escalated, stillPending,
- * skipped, errors, ms}. `overrides` replaces settings (tests).
- */
-async function run(app, ctx, overrides = {}) {
+/** One run of the job on `app`. `overrides` replaces settings (tests). */
+export async function run(app: FundApp, ctx: ClaimContext, overrides: Partial<GatewaySettings> = {}): Promise<DroppedSummary> {
   const settings = settingsOf(app, overrides);
   const counters = countersOf(app);
   const started = Date.now();
-  const summary = { found: 0, repaired: 0, cancelled: 0, allocated: 0, escalated: 0, stillPending: 0, registered: 0, skipped: 0, errors: 0, ms: 0 };
+  const summary: DroppedSummary = { found: 0, repaired: 0, cancelled: 0, allocated: 0, escalated: 0, stillPending: 0, registered: 0, skipped: 0, errors: 0, ms: 0 };
   if (!settings.url) {
     summary.skippedReason = 'no payment gateway URL (PAYMENT_GATEWAY_URL)';
     return summary;
   }
-  const cutoff = started - settings.droppedAfterMs;
-  const old = { createdAt: { '<=': cutoff } };
+  const old = { createdAt: { '<=': started - settings.droppedAfterMs } };
   const [payments, waiting, paid] = await Promise.all([
     app.models.payment.find({ where: { status: 'pending', ...old }, sort: 'createdAt ASC', limit: settings.batchSize }),
     app.models.order.find({ where: { status: 'awaiting_payment', ...old }, sort: 'createdAt ASC', limit: settings.batchSize }),
     app.models.order.find({ where: { status: 'paid', ...old }, sort: 'createdAt ASC', limit: settings.batchSize }),
   ]);
   // An order awaiting payment is dropped when its payment is still pending (one in needs_attention is the operator's).
-  const waitingIds = waiting.map((o) => o.paymentId).filter(Boolean);
+  const waitingIds = waiting.map((o) => o.paymentId).filter((id): id is string => Boolean(id));
   const waitingPending = waitingIds.length === 0 ? [] : await app.models.payment.find({ where: { paymentId: waitingIds, status: 'pending' } });
   const paymentIds = [...new Set([...payments.map((p) => p.paymentId), ...waitingPending.map((p) => p.paymentId)])];
   summary.found = paymentIds.length + paid.length;
@@ -268,19 +305,10 @@ async function run(app, ctx, overrides = {}) {
   }
   summary.ms = Date.now() - started;
   counters.runs++;
-  for (const key of ['found', 'repaired', 'cancelled', 'allocated', 'escalated', 'stillPending', 'registered', 'skipped', 'errors']) counters[key] += summary[key];
+  for (const key of SUMMED) counters[key] += summary[key];
   counters.lastRunMs = summary.ms;
-  const metrics = require('./metrics');
-  metrics.observeRun(app, summary.ms / 1000);
   app.log.info(
     `dropped-orders: found ${summary.found}, repaired ${summary.repaired}, cancelled ${summary.cancelled}, allocated ${summary.allocated}, escalated ${summary.escalated}, still pending ${summary.stillPending}, registered ${summary.registered}, skipped ${summary.skipped}, errors ${summary.errors} (${summary.ms} ms)`,
   );
   return summary;
 }
-
-/** The scheduler's entry (config/transact.js): the app is the one whose hook runs the job. */
-function runJob(ctx) {
-  return run(ctx.app, ctx);
-}
-
-module.exports = { run, runJob, countersOf, settingsOf };

@@ -1,16 +1,23 @@
 /**
  * Prometheus metrics of the fund app (prom-client), in a Registry of its own per app (never the
  * global one: tests lift several apps in one process). Values are read at scrape time from the
- * engine (`engine.stats`, `engine.retries`), the scheduler (`scheduler.status()`) and the
- * dropped-orders job's counters; the job's run durations are a histogram it feeds.
+ * hook (`stats()`, the scheduler's `status()`) and the dropped-orders job's counters; the job's
+ * run durations are a histogram its scheduler entry (api/lib/jobs.ts) feeds.
  */
-const client = require('prom-client');
+import { Counter, Gauge, Histogram, Registry, type LabelValues } from 'prom-client';
+import { type FundApp, transactOf } from './app';
+import { countersOf } from './dropped-orders';
 
-const registries = new WeakMap();
+interface AppMetrics {
+  registry: Registry;
+  runs: Histogram;
+}
 
-/** A counter whose value is read at scrape time from a running total. */
-function readCounter(registry, name, help, read, labelNames = []) {
-  return new client.Counter({
+const metricsByApp = new WeakMap<object, AppMetrics>();
+
+/** A counter whose value is read at scrape time from a running total (or one per label set). */
+function readCounter(registry: Registry, name: string, help: string, read: () => number | [LabelValues<string>, number][], labelNames: string[] = []): void {
+  new Counter({
     name,
     help,
     labelNames,
@@ -24,17 +31,17 @@ function readCounter(registry, name, help, read, labelNames = []) {
   });
 }
 
-function build(app) {
-  const registry = new client.Registry();
-  const engine = () => app.hooks.transact.engine;
-  const jobs = () => (app.hooks.transact.scheduler ? app.hooks.transact.scheduler.status() : []);
-  const dropped = () => require('./dropped-orders').countersOf(app);
+function build(app: FundApp): AppMetrics {
+  const registry = new Registry();
+  const stats = () => transactOf(app).stats();
+  const jobs = () => transactOf(app).scheduler?.status() ?? [];
+  const dropped = () => countersOf(app);
 
-  readCounter(registry, 'transact_transactions_committed_total', 'Transactions committed by this instance', () => engine().stats.committed);
-  readCounter(registry, 'transact_transactions_rolled_back_total', 'Transactions rolled back by this instance', () => engine().stats.rolledBack);
-  readCounter(registry, 'transact_transactions_recovered_total', 'Transactions of dead owners settled by this instance\'s recovery', () => engine().stats.recovered);
-  readCounter(registry, 'transact_recovery_attention_total', 'Times this instance\'s recovery could not settle a transaction and marked it for attention', () => engine().stats.attention);
-  readCounter(registry, 'transact_transient_retries_total', 'Datastore calls retried after a transient error', () => engine().retries.retried);
+  readCounter(registry, 'transact_transactions_committed_total', 'Transactions committed by this instance', () => stats().committed);
+  readCounter(registry, 'transact_transactions_rolled_back_total', 'Transactions rolled back by this instance', () => stats().rolledBack);
+  readCounter(registry, 'transact_transactions_recovered_total', "Transactions of dead owners settled by this instance's recovery", () => stats().recovered);
+  readCounter(registry, 'transact_recovery_attention_total', "Times this instance's recovery could not settle a transaction and marked it for attention", () => stats().attention);
+  readCounter(registry, 'transact_transient_retries_total', 'Datastore calls retried after a transient error', () => stats().transientRetries);
 
   readCounter(registry, 'fund_dropped_orders_found_total', 'Dropped orders found (pending payments, orders awaiting payment or paid)', () => dropped().found);
   readCounter(registry, 'fund_dropped_orders_repaired_total', 'Dropped payments credited (and allocated) after asking the gateway', () => dropped().repaired);
@@ -47,7 +54,7 @@ function build(app) {
 
   readCounter(registry, 'transact_job_runs_total', 'Runs of each scheduler job', () => jobs().map((job) => [{ job: job.name }, job.runs]), ['job']);
   readCounter(registry, 'transact_job_failures_total', 'Runs of each scheduler job that threw', () => jobs().map((job) => [{ job: job.name }, job.failures]), ['job']);
-  new client.Gauge({
+  new Gauge({
     name: 'transact_job_last_duration_seconds',
     help: 'Duration of the last run of each scheduler job',
     labelNames: ['job'],
@@ -57,33 +64,31 @@ function build(app) {
       for (const job of jobs()) if (job.lastDurationMs !== null) this.set({ job: job.name }, job.lastDurationMs / 1000);
     },
   });
-  const runs = new client.Histogram({
+  const runs = new Histogram({
     name: 'fund_dropped_orders_run_duration_seconds',
-    help: 'Duration of the dropped-orders job\'s runs',
+    help: "Duration of the dropped-orders job's runs",
     buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
     registers: [registry],
   });
   return { registry, runs };
 }
 
-function metricsOf(app) {
-  let metrics = registries.get(app);
+function metricsOf(app: FundApp): AppMetrics {
+  let metrics = metricsByApp.get(app);
   if (metrics === undefined) {
     metrics = build(app);
-    registries.set(app, metrics);
+    metricsByApp.set(app, metrics);
   }
   return metrics;
 }
 
 /** Records the duration of one dropped-orders run. */
-function observeRun(app, seconds) {
+export function observeRun(app: FundApp, seconds: number): void {
   metricsOf(app).runs.observe(seconds);
 }
 
 /** The exposition text and its content type. */
-async function render(app) {
+export async function render(app: FundApp): Promise<{ contentType: string; body: string }> {
   const { registry } = metricsOf(app);
   return { contentType: registry.contentType, body: await registry.metrics() };
 }
-
-module.exports = { metricsOf, observeRun, render };
