@@ -1,4 +1,5 @@
 /**
- * Only `sails` is global (actions and bootstrap use it); models are reached as `sails.models.x`.
+ * No globals: the app's code gets its app handle explicitly (actions `req._sails`, jobs their
+ * context, hooks their argument); models are reached as `app.models.x`.
  */
-module.exports.globals = { _: false, async: false, models: false, sails: true };
+module.exports.globals = { _: false, async: false, models: false, sails: false };

@@ -1,7 +1,12 @@
 /**
- * sails-hook-transact settings (all optional; the defaults are shown in the README).
+ * sails-hook-transact settings (all optional; the defaults are shown in the README). The app's
+ * code is TypeScript compiled into dist/api (npm run build).
  */
+const app = (module) => require(`../dist/api/lib/${module}`);
+
 module.exports.transact = {
+  /** The fund's own error codes, in the hook's one registry (api/lib/errors.ts). */
+  errors: app('errors').FUND_ERRORS,
   /**
    * The hook's ops page at /admin/ops, behind the admin page's session (policy adminSession in
    * config/policies.js). Every role may look; only an admin acts (reverse, settle), and that
@@ -25,12 +30,12 @@ module.exports.transact = {
   routes: {
     prefix: '/api',
     who: (req) => (req.me ? `user ${req.me.id}` : 'anonymous'),
-    mayReadHistory: (req, model) => require('../api/lib/roles').mayReadHistory(req, model),
+    mayReadHistory: (req, model) => app('roles').mayReadHistory(req, model),
   },
   jobs: {
     /**
      * Finds payments still pending / orders awaiting payment or paid-not-allocated, asks the
-     * gateway and repairs them once (api/lib/dropped-orders.js; settings in config/custom.js,
+     * gateway and repairs them once (api/lib/dropped-orders.ts; settings in config/custom.js,
      * `gateway`). Does nothing while PAYMENT_GATEWAY_URL is unset. DROPPED_ORDERS_JOB=off disables
      * its timer (it can still be run by `sails.hooks.transact.scheduler.runNow('dropped-orders')`).
      */
@@ -38,7 +43,7 @@ module.exports.transact = {
       intervalMs: Number(process.env.DROPPED_ORDERS_INTERVAL_MS || 60000),
       jitterMs: Number(process.env.DROPPED_ORDERS_JITTER_MS || 10000),
       enabled: process.env.DROPPED_ORDERS_JOB !== 'off',
-      run: (ctx) => require('../api/lib/dropped-orders').runJob(ctx),
+      run: (ctx) => app('jobs').droppedOrdersJob(ctx),
     },
   },
 };

@@ -18,7 +18,7 @@ async function main() {
     console.error(`backup: ${err.message}`);
     return 2;
   }
-  const transact = require('../api/hooks/transact');
+  const transact = require('sails-hook-transact');
   const app = await loadApp({ transact: { instanceId: `backup-${process.pid}` } });
   const partial = `${args.out}.partial`;
   try {

@@ -21,7 +21,7 @@ async function main() {
     return 2;
   }
   const at = Date.parse(args.at);
-  const transact = require('../api/hooks/transact');
+  const transact = require('sails-hook-transact');
   const live = await loadApp({ transact: { instanceId: `drill-${process.pid}` } });
   let scratchApp;
   try {
@@ -45,7 +45,7 @@ async function main() {
       target: (identity) => scratchApp.models[identity],
     });
     // The fund's part: its reconciliation, on the rebuilt state.
-    const { reconcile } = require('../api/lib/reconciliation');
+    const { reconcile } = require('../dist/api/lib/reconciliation');
     const check = await reconcile(scratchApp);
     const reconciliation = { ok: check.ok, mismatches: check.mismatches.length, firstMismatches: check.mismatches.slice(0, 20) };
     console.log(JSON.stringify({ scratch: { kind: scratch.kind, location: scratch.location }, ...report, reconciliation }, null, 2));

@@ -18,11 +18,11 @@ async function main() {
     console.error(`restore: ${err.message}`);
     return 2;
   }
-  const transact = require('../api/hooks/transact');
+  const transact = require('sails-hook-transact');
   const app = await loadApp({ transact: { instanceId: `restore-${process.pid}` } });
   try {
     const summary = await transact.restoreBackup(app.hooks.transact.engine, args.in, { modelOf: (identity) => app.models[identity] });
-    const { reconcile } = require('../api/lib/reconciliation');
+    const { reconcile } = require('../dist/api/lib/reconciliation');
     const check = await reconcile(app);
     console.log(JSON.stringify({ file: args.in, ...summary, reconciliation: { ok: check.ok, mismatches: check.mismatches.length } }, null, 2));
     return check.ok ? 0 : 3;

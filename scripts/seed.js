@@ -5,7 +5,7 @@
  */
 process.chdir(`${__dirname}/..`);
 const Sails = require('sails').constructor;
-const { newId } = require('../api/lib/ids');
+const { newId } = require('sails-hook-transact');
 
 const PLATFORMS = ['Lendbridge', 'Koala Loans', 'Renrendai', 'Mintos', 'Bondora'];
 const INVESTORS = [['Ada', 2_500_000], ['Bo', 800_000], ['Chen', 12_000_000], ['Dara', 150_000], ['Eli', 4_200_000]];

@@ -24,7 +24,7 @@ import { newId } from '../lib/ids';
 import type { Image } from '../lib/types';
 import { type LoadedApp, loadApp, lowerApp } from './support/app';
 import { rejection } from './support/errors';
-import { fundLib, seedInvestor, seedLoans } from './support/fund';
+import { asFund, fundLib, seedInvestor, seedLoans } from './support/fund';
 import { Gate } from './support/gated';
 import { forEachAdapter, freshTarget, type Target } from './support/targets';
 
@@ -134,7 +134,7 @@ forEachAdapter('drills and backups', (target, adapter) => {
     const bo = await seedInvestor(app, 'Bo', 300_000);
     await seedLoans(app, 2, [{ target: 200_000 }, { target: 150_000 }, { target: 400_000 }]);
     await engine.batch(transfer(A, B, 100));
-    await fundLib.executeOrder(app, await fundLib.planCashOrder(app, { investor: ada, amount: 120_000, maxPerLoan: 50_000 }));
+    await fundLib.executeOrder(asFund(app), await fundLib.planCashOrder(asFund(app), { investor: ada, amount: 120_000, maxPerLoan: 50_000 }));
     const reversedBeforeT = await engine.batch(transfer(B, C, 50));
     await engine.reverse(reversedBeforeT.id, { reason: 'before T' });
     const reversedAfterT = await engine.batch(transfer(A, C, 70));
@@ -158,7 +158,7 @@ forEachAdapter('drills and backups', (target, adapter) => {
     await straddling;
     await engine.batch(transfer(A, B, 30));
     await engine.batch(transfer(B, A, 10));
-    await fundLib.executeOrder(app, await fundLib.planCashOrder(app, { investor: bo, amount: 90_000, maxPerLoan: 40_000 }));
+    await fundLib.executeOrder(asFund(app), await fundLib.planCashOrder(asFund(app), { investor: bo, amount: 90_000, maxPerLoan: 40_000 }));
     await engine.reverse(reversedAfterT.id, { reason: 'after T, of a transaction from before T' });
     const late = await engine.batch(transfer(C, A, 20));
     await engine.reverse(late.id, { reason: 'after T, of a transaction from after T' });

@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type LoadedApp, loadApp, lowerApp } from './support/app';
 import { runChild } from './support/child';
-import { all, type Doc, expectFundInvariants, seedInvestor, seedLoans, wipeFund } from './support/fund';
+import { all, asFund, type Doc, expectFundInvariants, seedInvestor, seedLoans, wipeFund } from './support/fund';
 import { callbackUrl, contextOf, droppedLib, FAST, type GatewaySim, gatewayOrder, runJob, startSim, useGateway } from './support/gateway';
 import { type FundApp, liftFund, lowerFund, sign } from './support/http';
 import { forEachAdapter, type Target } from './support/targets';
@@ -313,7 +313,7 @@ forEachAdapter('dropped orders', (target, adapter) => {
     for (let i = 0; i < 8; i++) placed.push(await gatewayOrder(fund, sim, alice, 1000 + i));
     sim.control({ delayMs: 15 });
     const ctx = contextOf(fund.app);
-    const [a, b] = await Promise.all([droppedLib.run(fund.app, ctx), droppedLib.run(fund.app, ctx)]);
+    const [a, b] = await Promise.all([droppedLib.run(asFund(fund.app), ctx), droppedLib.run(asFund(fund.app), ctx)]);
     expect(a.repaired + b.repaired, `${JSON.stringify(a)} ${JSON.stringify(b)}`).to.equal(8);
     expect(sim.counters.queries, 'one status query per payment').to.equal(8);
     for (const p of placed) expect(await one('payment', { paymentId: p.paymentId })).to.include({ status: 'succeeded', settlements: 1 });

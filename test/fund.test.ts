@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import type request from 'supertest';
 import { type FundApp, liftFund, lowerFund, type Role, sign } from './support/http';
-import { type Doc, all, engineOf, expectFundInvariants, fundLib, type LoanLike, seedInvestor, seedLoans, snapshot, wipeFund } from './support/fund';
+import { asFund, type Doc, all, engineOf, expectFundInvariants, fundLib, type LoanLike, seedInvestor, seedLoans, snapshot, wipeFund } from './support/fund';
 import { forEachAdapter } from './support/targets';
 
 type Body = Record<string, unknown>;
@@ -218,24 +218,24 @@ forEachAdapter('fund over HTTP', (target) => {
   it('refuses an order whose last loan fills up between planning and the batch (service level), writing nothing', async function () {
     const alice = await seedInvestor(fund.app, 'Alice', 100_000);
     const seeded = await seedLoans(fund.app, 3, Array.from({ length: 12 }, () => ({ target: 1000 })));
-    const plan = await fundLib.planCashOrder(fund.app, { investor: alice, amount: 12_000 });
+    const plan = await fundLib.planCashOrder(asFund(fund.app), { investor: alice, amount: 12_000 });
     expect(plan.parts).to.have.length(12);
     const last = plan.parts[plan.parts.length - 1].loan;
     expect(seeded.loans).to.include(last);
     // Someone else invests 1 cent in the last loan behind the planner's back.
     await engineOf(fund.app).batch([{ op: 'increment', model: 'loan', id: last, field: 'raised', by: 1, max: 1000 }]);
     const before = await snapshot(fund.app);
-    const err = await fundLib.executeOrder(fund.app, plan).then(
+    const err = await fundLib.executeOrder(asFund(fund.app), plan).then(
       () => null,
       (e: unknown) => e as { code?: string },
     );
     expect(err?.code).to.equal('insufficient_capacity');
     expect(await snapshot(fund.app)).to.deep.equal(before);
     // The same race for cash: the investor withdraws between planning and the batch.
-    const plan2 = await fundLib.planCashOrder(fund.app, { investor: alice, amount: 5000 });
+    const plan2 = await fundLib.planCashOrder(asFund(fund.app), { investor: alice, amount: 5000 });
     await post('/api/withdrawal', 'readwrite', { investor: alice, amount: 96_000 }).expect(201);
     const before2 = await snapshot(fund.app);
-    const err2 = await fundLib.executeOrder(fund.app, plan2).then(
+    const err2 = await fundLib.executeOrder(asFund(fund.app), plan2).then(
       () => null,
       (e: unknown) => e as { code?: string },
     );

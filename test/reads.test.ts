@@ -21,7 +21,7 @@ import type { ModelInfo } from '../lib/model-info';
 import type { Transaction } from '../lib/transaction';
 import type { Image, LogDocument, Step } from '../lib/types';
 import { type LoadedApp, loadApp, lowerApp, wipe } from './support/app';
-import { fundLib, seedInvestor, seedLoans, wipeFund } from './support/fund';
+import { asFund, fundLib, seedInvestor, seedLoans, wipeFund } from './support/fund';
 import { liftFund, lowerFund, type FundApp } from './support/http';
 import { sameRows } from '../lib/store/mongo';
 import { LOAD_ACCOUNTS, runTransfers, seedLoadAccounts, START_BALANCE } from './support/load';
@@ -366,7 +366,7 @@ forEachPath('reconciliation under load', (target, adapter, protocol) => {
         const investor = investors[randomInt(investors.length)];
         try {
           if (randomInt(3) === 0) await fundService.withdraw(app, { investor, amount: 1 + randomInt(5_000) });
-          else await fundLib.executeOrder(app, await fundLib.planCashOrder(app, { investor, amount: 1_000 + randomInt(20_000), maxPerLoan: 4_000 }));
+          else await fundLib.executeOrder(asFund(app), await fundLib.planCashOrder(asFund(app), { investor, amount: 1_000 + randomInt(20_000), maxPerLoan: 4_000 }));
         } catch (err) {
           const code = (err as { code?: string }).code;
           if (!['insufficient_funds', 'insufficient_capacity', 'lock_timeout', 'bound_violation'].includes(code ?? '')) throw err;

@@ -18,7 +18,7 @@ import { createIndexes, declaredIndexes } from '../lib/indexes';
 import type { StoreView, ViewRequest } from '../lib/store/store';
 import type { WaterlineModel } from '../lib/waterline';
 import { type LoadedApp, loadApp, lowerApp } from './support/app';
-import { engineOf, fundLib, seedLoans, wipeFund } from './support/fund';
+import { asFund, engineOf, fundLib, seedLoans, wipeFund } from './support/fund';
 import { forEachAdapter } from './support/targets';
 
 const ROOT = join(__dirname, '..', '..');
@@ -308,7 +308,7 @@ forEachAdapter('reconciliation at scale', (target, adapter) => {
         const investor = investorIds[randomInt(investorIds.length)];
         try {
           if (randomInt(3) === 0) await fundService.withdraw(app, { investor, amount: 1 + randomInt(500) });
-          else await fundLib.executeOrder(app, await fundLib.planCashOrder(app, { investor, amount: 1_000 + randomInt(5_000), maxPerLoan: 2_000 }));
+          else await fundLib.executeOrder(asFund(app), await fundLib.planCashOrder(asFund(app), { investor, amount: 1_000 + randomInt(5_000), maxPerLoan: 2_000 }));
         } catch (err) {
           const code = (err as { code?: string }).code;
           if (!['insufficient_funds', 'insufficient_capacity', 'lock_timeout', 'bound_violation'].includes(code ?? '')) throw err;

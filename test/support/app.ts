@@ -87,9 +87,8 @@ export async function loadApp(target: Target, options: LoadOptions): Promise<Loa
     ...(options.hookTimeout === undefined ? {} : { hookTimeout: options.hookTimeout }),
   };
   if (options.http === true) {
-    // The app's actions use the `sails` global: only one lifted app at a time per process.
-    // Loopback only, on a free port (Sails ignores port 0).
-    const config = { ...common, port: await freePort(), explicitHost: '127.0.0.1', globals: { _: false, async: false, models: false, sails: true }, ...options.config };
+    // Loopback only, on a free port (Sails ignores port 0). No globals: the app's code reads none.
+    const config = { ...common, port: await freePort(), explicitHost: '127.0.0.1', globals: { _: false, async: false, models: false, sails: false }, ...options.config };
     return new Promise((resolve, reject) => {
       (app as unknown as { lift(c: object, cb: (err?: Error) => void): void }).lift(config, (err?: Error) => (err ? reject(withCause(err)) : resolve(app)));
     });

@@ -2,11 +2,11 @@
  * The fund's test kit: seeding investors, platforms and loans through the engine, snapshots of
  * the domain data (to prove "nothing was written"), and the invariants every scenario must keep.
  */
-import { join } from 'node:path';
 import { expect } from 'chai';
 import type { Engine } from '../../lib/engine';
 import { rawDestroy } from '../../lib/history-guard';
 import { newId } from '../../lib/ids';
+import type { FundApp } from '../../api/lib/app';
 import type { LoadedApp } from './app';
 
 export type Doc = Record<string, unknown>;
@@ -22,39 +22,14 @@ export interface Op {
   max?: number;
 }
 
-/** The typed surface of api/lib/fund.js the tests use. */
-export interface Part {
-  loan: string;
-  platform: string;
-  amount: number;
-  room: number;
-  target: number;
-}
-export interface LoanLike {
-  id: string;
-  platform: string;
-  target: number;
-  raised: number;
-  status: string;
-  createdAt?: number;
-}
-export interface OrderPlan {
-  orderId: string;
-  parts: Part[];
-}
-export interface FundLib {
-  MAX_AMOUNT: number;
-  planAllocation(loans: LoanLike[], amount: number, maxPerLoan?: number | null, maxLoans?: number): Part[];
-  waterFill(caps: number[], total: number): number[];
-  roundRobin(loans: LoanLike[]): LoanLike[];
-  validSignature(rawBody: unknown, signature: unknown, secret: string): boolean;
-  planCashOrder(app: LoadedApp, input: { investor: string; amount: number; maxPerLoan?: number | null }): Promise<OrderPlan>;
-  executeOrder(app: LoadedApp, plan: OrderPlan): Promise<unknown>;
-}
+/** The fund's own services, as the app compiles them: the tests call the real, typed code. */
+export * as fundLib from '../../api/lib/fund';
+export type { LoanLike, OrderPlan, Part } from '../../api/lib/fund';
 
-// dist/test/support → the repository's api/lib/fund.js
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-export const fundLib = require(join(__dirname, '..', '..', '..', 'api', 'lib', 'fund')) as FundLib;
+/** A loaded test app as the fund's code takes it (the one cast between Sails and the app's view of it). */
+export function asFund(app: LoadedApp): FundApp {
+  return app as unknown as FundApp;
+}
 
 export const DOMAIN = ['investor', 'platform', 'loan', 'order', 'allocation', 'payment', 'ledgerentry'] as const;
 

@@ -38,30 +38,9 @@ const ROOT = join(__dirname, '..', '..', '..');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const simModule = require(join(ROOT, 'scripts', 'gateway-sim')) as { startGatewaySim(options: { secret: string; port?: number }): Promise<GatewaySim> };
 
-export interface DroppedSummary {
-  found: number;
-  repaired: number;
-  cancelled: number;
-  allocated: number;
-  escalated: number;
-  stillPending: number;
-  registered: number;
-  skipped: number;
-  errors: number;
-  ms: number;
-  skippedReason?: string;
-}
-export interface JobContextLike {
-  claim(item: string, leaseMs?: number): Promise<boolean>;
-  release(item: string): Promise<void>;
-  readonly stopping: boolean;
-}
-export interface DroppedLib {
-  run(app: LoadedApp, ctx: JobContextLike, overrides?: Record<string, unknown>): Promise<DroppedSummary>;
-  countersOf(app: LoadedApp): Record<string, number>;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-export const droppedLib = require(join(ROOT, 'api', 'lib', 'dropped-orders')) as DroppedLib;
+export * as droppedLib from '../../api/lib/dropped-orders';
+import type { ClaimContext, DroppedSummary } from '../../api/lib/dropped-orders';
+export type { ClaimContext, DroppedSummary };
 
 export function startSim(): Promise<GatewaySim> {
   return simModule.startGatewaySim({ secret: WEBHOOK_SECRET });
@@ -92,8 +71,8 @@ export async function runJob(app: LoadedApp): Promise<DroppedSummary> {
 }
 
 /** A job context on the app's own scheduler (its leases): for runs outside the scheduler. */
-export function contextOf(app: LoadedApp): JobContextLike {
-  return (scheduler(app) as unknown as { context(): JobContextLike }).context();
+export function contextOf(app: LoadedApp): ClaimContext {
+  return (scheduler(app) as unknown as { context(): ClaimContext }).context();
 }
 
 export interface PlacedOrder {

@@ -1,0 +1,58 @@
+/**
+ * The fund's own Sails hook (api/hooks/fund): refuses to start in production with unsafe settings
+ * (production-guard.ts), and once the transact hook is up makes sure an administrator exists and
+ * seeds two demo accounts on an empty development database (through the engine, so even the seed
+ * is logged). A hook rather than config/bootstrap.js: Sails hands a hook its app, and a bootstrap
+ * function only the global.
+ */
+import { randomBytes } from 'node:crypto';
+import { newId } from 'sails-hook-transact';
+import type { FundApp } from './app';
+import { hashPassword } from './auth';
+import { productionProblems } from './production-guard';
+
+/** The first administrator, made when none exists; its generated password is shown once (only its hash is stored). */
+async function ensureAdmin(app: FundApp): Promise<void> {
+  if ((await app.models.user.count({ role: 'admin' })) > 0) return;
+  const username = process.env.TRANSACT_ADMIN_USER || 'admin';
+  const given = process.env.TRANSACT_ADMIN_PASSWORD;
+  const password = given || randomBytes(18).toString('base64url');
+  await app.models.user.create({ id: newId(), username, passwordHash: await hashPassword(password), role: 'admin' });
+  if (!given) {
+    app.log.warn(`created the first administrator "${username}" with the password: ${password}  (set TRANSACT_ADMIN_USER / TRANSACT_ADMIN_PASSWORD to choose them)`);
+  }
+}
+
+async function seedDemoAccounts(app: FundApp): Promise<void> {
+  if (app.config.environment !== 'development' || (await app.models.account.count()) > 0) return;
+  await app.transact(
+    [
+      { op: 'create', model: 'account', id: 'a00000000000000000000001', values: { owner: 'Alice', balance: 100000 } },
+      { op: 'create', model: 'account', id: 'a00000000000000000000002', values: { owner: 'Bob', balance: 50000 } },
+    ],
+    { label: 'demo seed' },
+  );
+}
+
+export interface SetupApp extends FundApp {
+  after(event: string, handler: () => void): void;
+}
+
+export function fundHook(app: SetupApp): { configure(): void; initialize(done: (err?: Error) => void): void } {
+  return {
+    configure() {
+      const problems = productionProblems(process.env, app.config);
+      if (problems.length > 0) throw new Error(`refusing to start in production:\n- ${problems.join('\n- ')}`);
+    },
+    initialize(done) {
+      app.after('hook:transact:loaded', () => {
+        ensureAdmin(app)
+          .then(() => seedDemoAccounts(app))
+          .then(
+            () => done(),
+            (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
+          );
+      });
+    },
+  };
+}
