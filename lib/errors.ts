@@ -63,6 +63,25 @@ export const HTTP_ERRORS = {
   internal: { status: 500, meaning: 'Anything unexpected: the detail is logged, never answered.' },
 } as const satisfies Record<string, ErrorSpec>;
 
+/**
+ * Why a log says a transaction rolled back when no error of the request's own ended it: written
+ * by recovery and operators, shown on the log (REST, ops page), never thrown or answered — a replay
+ * under the transaction's key answers `aborted` with the outcome in `details.outcome`.
+ */
+export const LOG_OUTCOMES = {
+  owner_died: 'The process running it stopped or stalled before it committed; recovery rolled it back.',
+  orphan_locks: 'Its process held locks but never wrote its log (it died before its first write); a waiter rolled it back.',
+  recovery_failed: 'Recovery could not finish compensating it (it retries; marked for attention after repeated failures).',
+  rollforward_failed: 'Recovery could not redo it under `onCrash: rollforward`, and rolled it back.',
+  rolled_back_by_operator: 'An operator settled it by hand (the ops page, `settleStuck`).',
+} as const satisfies Record<string, string>;
+
+export type LogOutcomeCode = keyof typeof LOG_OUTCOMES;
+
+export function isLogOutcome(code: string): code is LogOutcomeCode {
+  return Object.prototype.hasOwnProperty.call(LOG_OUTCOMES, code);
+}
+
 export type TransactErrorCode = keyof typeof ENGINE_ERRORS;
 export type HttpErrorCode = TransactErrorCode | keyof typeof HTTP_ERRORS;
 

@@ -46,6 +46,8 @@ namespace sailsHookTransact {
   export const HOOK_ERRORS = errors.HOOK_ERRORS;
   export const ENGINE_ERRORS = errors.ENGINE_ERRORS;
   export const HTTP_ERRORS = errors.HTTP_ERRORS;
+  export const LOG_OUTCOMES = errors.LOG_OUTCOMES;
+  export type LogOutcomeCode = errors.LogOutcomeCode;
 
   export type SailsApp = hook.SailsApp;
   export type Transact = hook.Transact;

@@ -3,7 +3,7 @@
  * the engine, recovery and reversal all write.
  */
 import { createHash } from 'node:crypto';
-import { isTransactError, TransactError } from './errors';
+import { isLogOutcome, isTransactError, TransactError } from './errors';
 import { documentKey } from './operations';
 import type { LogDocument, Step, TxError } from './types';
 
@@ -76,9 +76,11 @@ export function isDecided(log: Pick<LogDocument, 'state' | 'error'>): boolean {
  */
 export function replayedError(log: LogDocument): TransactError<string> {
   const error = log.error;
-  return new TransactError<string>(error?.code ?? 'aborted', error?.message ?? `transaction ${log.id} was rolled back`, {
+  const stored = error?.code ?? 'aborted';
+  const code = isLogOutcome(stored) ? 'aborted' : stored;
+  return new TransactError<string>(code, error?.message ?? `transaction ${log.id} was rolled back`, {
     path: error?.path,
-    details: { ...error?.details, transaction: log.id, replayed: true },
+    details: { ...error?.details, transaction: log.id, replayed: true, ...(code === stored ? {} : { outcome: stored }) },
   });
 }
 

@@ -4,6 +4,8 @@
  * endpoint (readwrite bearer token) answers with typed errors and writes nothing on bad input.
  */
 import { expect } from 'chai';
+import { FUND_REGISTRY } from '../api/lib/errors';
+import type { ErrorRegistry } from '../lib/errors';
 import type { Transact } from '../lib/hook';
 import type { LoadedApp } from './support/app';
 import { type FundApp, liftFund, lowerFund } from './support/http';
@@ -32,6 +34,12 @@ forEachAdapter('demo app over HTTP', (target) => {
   async function balances(): Promise<number[]> {
     return Promise.all([ALICE, BOB].map(async (id) => (await fund.app.models.account.findOne({ id }))?.balance as number));
   }
+
+  it("holds one error registry: the hook's codes and the fund's, as api/lib/errors.ts defines them", function () {
+    const registry = (fund.app.hooks.transact as unknown as { errors: ErrorRegistry }).errors;
+    expect(registry.entries()).to.deep.equal(FUND_REGISTRY.entries());
+    expect(registry.statusOf('insufficient_funds')).to.equal(409);
+  });
 
   const transfer = (body: object) => fund.http().post('/transfers').set('Authorization', fund.auth('readwrite')).send(body);
 

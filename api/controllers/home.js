@@ -1,7 +1,2 @@
-module.exports = {
-  friendlyName: 'Home',
-  description: 'What this app is, and where to look.',
-  fn: async function () {
-    return { app: 'P2P fund ledger (sails-hook-transact demo)', accounts: '/api/account', transfers: 'POST /transfers {from, to, amount}' };
-  },
-};
+/** GET /: api/lib/actions/system.ts `home`. */
+module.exports = require('../../dist/api/lib/actions/system').home;

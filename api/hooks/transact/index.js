@@ -1,5 +1,6 @@
 /**
- * The app loads the hook from this repository's build; an app that installs the package from
- * npm needs no such file: `"sails": {"isHook": true}` in its package.json is enough.
+ * The app loads the hook from this repository (its build, by the package's own name); an app
+ * that installs the package from npm needs no such file: `"sails": {"isHook": true}` in its
+ * package.json is enough.
  */
-module.exports = require('../../../dist/lib');
+module.exports = require('sails-hook-transact');

@@ -8,6 +8,9 @@ import { type FundAction, sendCaught, validQuery } from '../http';
 import * as metrics from '../metrics';
 import { type PageRequest, pageOf, reconcile } from '../reconciliation';
 
+/** GET / — what this app is, and where to look. */
+export const home: FundAction = (_req, res) => res.json({ app: 'P2P fund ledger (sails-hook-transact demo)', accounts: '/api/account', transfers: 'POST /transfers {from, to, amount}' });
+
 /**
  * GET /api/health — no auth, no secrets: is the datastore reachable, and how is recovery doing;
  * transaction counters, the dropped-orders job's counters and the scheduler's jobs. 503 when the
