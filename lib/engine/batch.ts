@@ -1,0 +1,152 @@
+/** Declarative batches: validated, planned against images read under lock, written all-or-nothing. */
+import { crashPoint } from '../crash-points';
+import { TransactError } from '../errors';
+import { newId } from '../ids';
+import { Lease } from '../lease';
+import { fingerprint, keyedTransactionId, touchedDocuments } from '../log';
+import { documentKey, netActions, planBatch, redoPlan } from '../operations';
+import { ownerToken } from '../recovery';
+import { checkAgainstModel, type TransactionOptions, validateBatch, validateOptions } from '../schema';
+import type { NativeTransaction } from '../store/postgres-native';
+import type { Image, LogDocument, Operation, Step } from '../types';
+import { type CommitProtocol, logFor, unavailableIfTransient } from './commit';
+import type { EngineContext } from './context';
+import type { Idempotency, Reopened } from './idempotency';
+import type { NativeRunner } from './native';
+import type { EngineReferences } from './references';
+import type { TransactionResult } from './types';
+
+export class Batches {
+  constructor(
+    private readonly ctx: Pick<EngineContext, 'store' | 'clock' | 'locks' | 'documents' | 'stats' | 'options' | 'models'>,
+    private readonly commit: CommitProtocol,
+    private readonly idempotency: Pick<Idempotency, 'runOnce'>,
+    private readonly references: Pick<EngineReferences, 'referenceLocks' | 'checkBatchReferences'>,
+    /** PostgreSQL's native path, where the datastore has it. */
+    private readonly native: NativeRunner | undefined,
+  ) {}
+
+  /**
+   * Runs a declarative batch all-or-nothing. Nothing is written if any check fails. With an
+   * idempotency key it runs at most once: a repeat returns the first run's result or error.
+   */
+  async batch(input: unknown, rawOptions?: TransactionOptions): Promise<TransactionResult> {
+    const options = validateOptions(rawOptions);
+    const operations = validateBatch(input, this.ctx.options.maxOps).map((operation, i) => {
+      checkAgainstModel(operation, (identity) => this.ctx.models.infoOf(identity), `ops.${i}`);
+      return operation;
+    });
+    if (options.idempotencyKey === undefined) return this.runBatch(newId(), withIds(operations), options, null);
+    const txId = keyedTransactionId(options.idempotencyKey);
+    // The fingerprint is taken before ids are chosen: the same request must hash the same.
+    const print = fingerprint(operations);
+    // Ids of created documents derive from the key too, so a repeat cannot create twice.
+    const keyed = operations.map((operation, i) => (operation.op === 'create' && operation.id === undefined ? { ...operation, id: keyedTransactionId(`${options.idempotencyKey}#${i}`) } : operation));
+    const replay = (log: LogDocument): TransactionResult => ({ id: log.id, state: 'committed', steps: log.steps });
+    return this.idempotency.runOnce(txId, print, replay, (reopened) => this.runBatch(txId, keyed, options, print, reopened));
+  }
+
+  private async runBatch(txId: string, operations: Operation[], options: TransactionOptions, print: string | null, reopened?: Reopened): Promise<TransactionResult> {
+    const { store, clock, locks, documents, models } = this.ctx;
+    const { commit, references, native } = this;
+    // Roll-forward needs a log that outlives the crash: such a batch always takes the log protocol.
+    if (native !== undefined && (options.onCrash ?? this.ctx.options.onCrash) === 'rollback') {
+      return native.run(txId, 'batch', options, print, reopened, (tx, log) => this.nativeBatch(tx, log, operations), 'batch');
+    }
+    const owner = reopened?.owner ?? ownerToken(this.ctx.options.instanceId);
+    const fence = { txId, epoch: reopened?.epoch ?? 0 };
+    const refs = [...operations.map((operation) => ({ model: operation.model, id: operation.id as string })), ...references.referenceLocks(operations)];
+    const keyed = print !== null;
+    let lease = new Lease(store, fence, owner, this.ctx.options.leaseMs, clock);
+    if (keyed) {
+      // A keyed batch logs first: inserting the log under the key's id is what makes it run once.
+      const log = logFor(this.ctx.options, txId, owner, 'batch', options, lease.leaseUntil, []);
+      if (reopened === undefined && !(await store.insertLog({ ...log, fingerprint: print }))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
+      crashPoint('batch:logged');
+    }
+    let steps: Step[] = [];
+    try {
+      await locks.acquire(refs.map((ref) => documentKey(ref.model, ref.id)), txId, fence.epoch, options.lockTimeoutMs ?? this.ctx.options.lockTimeoutMs);
+      crashPoint('batch:locked');
+      const { images, fences } = await documents.read(refs);
+      const planned = planBatch(operations, images, models.knownInfo, Date.now());
+      await references.checkBatchReferences(operations, planned, lockedImages(refs, images));
+      steps = withFences(planned, fences);
+      if (keyed) {
+        const logged = await lease.writeLog(lease.guard, { steps, documents: touchedDocuments(steps), leaseUntil: lease.renewal() });
+        if (!logged) throw new TransactError('lease_lost', `transaction ${txId} was taken over by recovery before it could log its steps`);
+      } else {
+        lease = new Lease(store, fence, owner, this.ctx.options.leaseMs, clock);
+        if (!(await store.insertLog(logFor(this.ctx.options, txId, owner, 'batch', options, lease.leaseUntil, steps)))) {
+          throw new TransactError('lease_lost', `transaction ${txId} was declared dead by recovery before it could log`);
+        }
+      }
+    } catch (err) {
+      if (keyed) await commit.abort(lease, [], err);
+      else await locks.release(txId).catch(() => undefined); // nothing written yet; recovery frees what this misses
+      throw unavailableIfTransient(err);
+    }
+    if (!keyed) crashPoint('batch:logged');
+    await commit.runToCommit(lease, () => steps, null, false, async () => {
+      for (const write of redoPlan(steps, models.knownInfo)) {
+        lease.assertHeld();
+        // A pause here (GC, a frozen VM) comes after the lease check: only the fence stops the write.
+        crashPoint('batch:writing');
+        await documents.write([write], fence);
+        crashPoint('batch:applied');
+      }
+    });
+    this.ctx.stats.committed++;
+    crashPoint('batch:committed');
+    await commit.releaseAfterCommit(txId);
+    crashPoint('batch:released');
+    return { id: txId, state: 'committed', steps };
+  }
+
+  /** A batch on the native path, inside its transaction: lock and read, plan, one statement for every write and the log row. */
+  private async nativeBatch(tx: NativeTransaction, log: LogDocument, operations: Operation[]): Promise<TransactionResult> {
+    const { knownInfo } = this.ctx.models;
+    // A document the batch only creates needs no read: it is new, or the INSERT fails (already_exists).
+    const createdOnly = new Set(operations.filter((operation) => operation.op === 'create').map((operation) => documentKey(operation.model, operation.id as string)));
+    for (const operation of operations) if (operation.op !== 'create') createdOnly.delete(documentKey(operation.model, operation.id as string));
+    const refs = [...operations.map((operation) => ({ model: operation.model, id: operation.id as string })), ...this.references.referenceLocks(operations, true)].filter((ref) => !createdOnly.has(documentKey(ref.model, ref.id)));
+    const images = await tx.lockAll(refs);
+    crashPoint('batch:locked');
+    const steps = planBatch(operations, images, knownInfo, Date.now());
+    await this.references.checkBatchReferences(operations, steps, images, tx.connection);
+    // Every document's net write and the log row, in one statement.
+    // Stamped now, after the row locks were granted: a batch that waited for a lock commits after the holder.
+    await tx.writeAllWithLog(netActions(steps, knownInfo), { ...log, endedAt: Date.now(), steps, documents: touchedDocuments(steps) }).catch((err: unknown) => {
+      const taken = (err as { code?: unknown }).code === '23505' ? steps.find((step) => step.kind === 'create' && String((err as { detail?: unknown }).detail).includes(step.id)) : undefined;
+      if (taken === undefined) throw err;
+      throw new TransactError('already_exists', `${taken.model} ${taken.id} already exists`, { path: `ops.${taken.seq}.id`, cause: err });
+    });
+    crashPoint('batch:applied');
+    crashPoint('batch:logged');
+    return { id: log.id, state: 'committed' as const, steps };
+  }
+}
+
+/** Creates get their id now, before anything is written, so recovery can undo them. */
+function withIds(operations: Operation[]): Operation[] {
+  return operations.map((operation) => (operation.op === 'create' && operation.id === undefined ? { ...operation, id: newId() } : operation));
+}
+
+/** Steps planned against images read under lock, with the fences those documents carried (sails-mongo). */
+function withFences(steps: Step[], fences: ReadonlyMap<string, string | null>): Step[] {
+  if (fences.size === 0) return steps;
+  return steps.map((step) => {
+    const key = documentKey(step.model, step.id);
+    return fences.has(key) ? { ...step, fence: fences.get(key) ?? null } : step;
+  });
+}
+
+/** The images read for `refs`, every one of them (null: no such document). */
+function lockedImages(refs: readonly { model: string; id: string }[], images: ReadonlyMap<string, Image | null>): Map<string, Image | null> {
+  const out = new Map<string, Image | null>();
+  for (const { model, id } of refs) {
+    const key = documentKey(model, id);
+    out.set(key, images.get(key) ?? null);
+  }
+  return out;
+}

@@ -1,0 +1,134 @@
+/**
+ * The log protocol's lifecycle, shared by batches and interactive transactions: the pending log
+ * a transaction starts with, the commit point (one compare-and-set of the log document), the
+ * rollback on any failure before it, and releasing the locks after it.
+ */
+import { crashPoint } from '../crash-points';
+import { TransactError } from '../errors';
+import { Lease } from '../lease';
+import { newLog, touchedDocuments } from '../log';
+import { isTransient } from '../retry';
+import type { TransactionOptions } from '../schema';
+import { isTerminal } from '../state';
+import type { LogDocument, LogPatch, Step, TxError } from '../types';
+import type { EngineContext } from './context';
+import type { TransactionLogs } from './logs';
+import type { EngineOptions } from './types';
+
+/** A transient store error that outlived its retries reaches the caller as `unavailable`. */
+export function unavailableIfTransient(err: unknown): unknown {
+  if (err instanceof TransactError || !isTransient(err)) return err;
+  return new TransactError('unavailable', `the datastore failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
+
+/** A new transaction's pending log (a batch's crash policy defaults to the engine's; an interactive one only rolls back). */
+export function logFor(defaults: Pick<EngineOptions, 'onCrash'>, id: string, owner: string, mode: LogDocument['mode'], options: TransactionOptions, leaseUntil: number, steps: Step[]): LogDocument {
+  return newLog({
+    id,
+    state: 'pending',
+    mode,
+    onCrash: mode === 'batch' ? options.onCrash ?? defaults.onCrash : 'rollback',
+    label: options.label ?? null,
+    idempotencyKey: options.idempotencyKey ?? null,
+    owner,
+    leaseUntil,
+    steps,
+    documents: touchedDocuments(steps),
+    startedAt: Date.now(),
+  });
+}
+
+export class CommitProtocol {
+  constructor(
+    private readonly ctx: Pick<EngineContext, 'store' | 'locks' | 'recovery' | 'clock' | 'options' | 'warn'>,
+    /** Asked who decided a transaction that recovery took over at its commit point. */
+    private readonly logs: Pick<TransactionLogs, 'outcome'>,
+  ) {}
+
+  /**
+   * Runs the writes under a heartbeat, then commits with one compare-and-set of the log's state;
+   * on any failure before the commit point compensates what was written (if it still owns the
+   * transaction) and rethrows. At the commit point: a reply that was lost is looked up; when the
+   * outcome cannot be known it throws `outcome_unknown` (the log is then settled by recovery, and
+   * `outcome(id)` tells which way); when another owner took over first, that owner decides.
+   */
+  async runToCommit(lease: Lease, steps: () => Step[], result: (() => unknown) | null, skipEmptyLog: boolean, writes: () => Promise<void>): Promise<void> {
+    const { txId } = lease;
+    let commit: LogPatch;
+    lease.startHeartbeat();
+    try {
+      await writes();
+      lease.assertHeld();
+      commit = { state: 'committed', endedAt: Date.now(), result: result === null ? null : result() };
+    } catch (err) {
+      lease.stopHeartbeat();
+      await this.abort(lease, steps(), err);
+      throw unavailableIfTransient(err);
+    }
+    if (!lease.logged && skipEmptyLog) {
+      // A lazily logged transaction that wrote nothing: nothing to commit, nothing to log.
+      lease.stopHeartbeat();
+      return;
+    }
+    let landed: boolean;
+    try {
+      landed = await lease.writeLog(lease.guard, commit);
+    } catch (err) {
+      lease.stopHeartbeat();
+      const log = await this.ctx.store.getLog(txId).catch(() => null);
+      if (log?.state === 'committed') return; // it landed; only the reply was lost
+      if (log?.state === 'pending' && log.owner === lease.owner) {
+        // It did not land and is still ours: undo it, and say the store failed.
+        await this.abort(lease, steps(), err);
+        throw unavailableIfTransient(err);
+      }
+      throw new TransactError('outcome_unknown', `transaction ${txId}: the commit was sent but its outcome is unknown (${err instanceof Error ? err.message : String(err)}); ask outcome("${txId}")`, {
+        details: { transaction: txId },
+        cause: err,
+      });
+    }
+    lease.stopHeartbeat();
+    if (landed) return;
+    // Recovery took the transaction over before the commit point; it decides (a batch may be rolled forward).
+    const decided = await this.logs.outcome(txId, this.ctx.options.leaseMs);
+    if (decided.state === 'committed') return;
+    if (!isTerminal(decided.state)) {
+      throw new TransactError('outcome_unknown', `transaction ${txId} was taken over by recovery at its commit point and is not settled yet; ask outcome("${txId}")`, { details: { transaction: txId } });
+    }
+    throw new TransactError('lease_lost', `transaction ${txId} lost its lease before it committed; recovery rolled it back`, { details: { transaction: txId } });
+  }
+
+  /** After the commit point nothing may fail the caller: a lock left behind expires, and recovery releases it. */
+  async releaseAfterCommit(txId: string): Promise<void> {
+    try {
+      await this.ctx.locks.release(txId);
+    } catch (err) {
+      this.ctx.locks.abandon(txId);
+      this.ctx.warn(`transaction ${txId} committed, but releasing its locks failed; recovery releases them once their lease ends`, err);
+    }
+  }
+
+  async abort(lease: Lease, steps: Step[], cause: unknown): Promise<void> {
+    if (!lease.logged) {
+      // Never logged, so never wrote: only its locks to free (recovery frees what this misses).
+      await this.ctx.locks.release(lease.txId).catch(() => this.ctx.locks.abandon(lease.txId));
+      return;
+    }
+    const error: TxError = { code: cause instanceof TransactError ? cause.code : isTransient(cause) ? 'unavailable' : 'aborted', message: cause instanceof Error ? cause.message : String(cause) };
+    if (cause instanceof TransactError && cause.path !== undefined) error.path = cause.path;
+    // The rollback moves to the next epoch: a write of ours still in flight (its reply lost, say)
+    // carries the old one and is refused once it arrives after the undo.
+    const fence = { txId: lease.txId, epoch: lease.fence.epoch + 1 };
+    try {
+      const claimed = await lease.writeLog(lease.guard, { state: 'rolling-back', error, leaseUntil: lease.renewal(), epoch: fence.epoch });
+      if (!claimed) return;
+      crashPoint('rollback:claimed');
+      await this.ctx.store.fenceLocks(lease.txId, fence.epoch);
+      await this.ctx.recovery.compensate({ id: lease.txId, steps }, new Lease(this.ctx.store, fence, lease.owner, this.ctx.options.leaseMs, this.ctx.clock, 'rolling-back'));
+    } catch {
+      // The log still says pending/rolling-back under our lease: recovery finishes the rollback.
+    } finally {
+      this.ctx.locks.abandon(lease.txId);
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * At most once per idempotency key: a keyed transaction's log id derives from its key, so only
+ * one run can insert it; every other caller gets that run's decided outcome.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TransactError } from '../errors';
+import { isDecided, replayedError } from '../log';
+import { ownerToken } from '../recovery';
+import { isTransient } from '../retry';
+import type { LogDocument, LogPatch } from '../types';
+import type { EngineContext } from './context';
+
+/** A keyed transaction taken back to pending for another run: its new owner and epoch. */
+export interface Reopened {
+  owner: string;
+  epoch: number;
+}
+
+export class Idempotency {
+  constructor(private readonly ctx: Pick<EngineContext, 'store' | 'clock' | 'recovery' | 'options'>) {}
+
+  /**
+   * At most once per idempotency key: the first caller runs `attempt`; any other gets the first
+   * run's decided outcome — waiting for it while it runs, recovering it if its process died, and
+   * running it again (once, whoever wins the reopening) when its failure decided nothing.
+   */
+  async runOnce<T>(txId: string, print: string | null, replay: (log: LogDocument) => T, attempt: (reopened?: Reopened) => Promise<T>): Promise<T> {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof TransactError && err.details?.duplicate === true)) throw err;
+    }
+    const deadline = Date.now() + this.ctx.options.leaseMs + this.ctx.options.clockSkewMs + this.ctx.options.lockTimeoutMs;
+    for (let wait = this.ctx.options.lockPollMs; ; wait = Math.min(wait * 2, 500)) {
+      const log = await this.ctx.store.getLog(txId);
+      if (log === null) throw new TransactError('in_progress', `transaction ${txId} is being set up`);
+      if (print !== null && log.fingerprint !== print) {
+        throw new TransactError('idempotency_conflict', 'this idempotency key was used for different operations', { details: { transaction: txId } });
+      }
+      if (log.state === 'committed') return replay(log);
+      if (log.state === 'rolled-back') {
+        if (isDecided(log)) throw replayedError(log);
+        const reopened = await this.reopen(log);
+        if (reopened !== null) return attempt(reopened);
+        continue; // another caller reopened it first: its run is the one to wait for
+      }
+      // Still running, or its process died: recovery settles it once its lease is over.
+      await this.ctx.recovery.settle(log, false);
+      if (Date.now() > deadline) throw new TransactError('in_progress', `transaction ${txId} with this idempotency key is still running`, { details: { transaction: txId } });
+      await sleep(wait);
+    }
+  }
+
+  /**
+   * After a native transaction failed with a transient error once its work was done, whether its
+   * COMMIT landed anyway: its log row (written in that transaction) exists exactly when it did.
+   * Throws outcome_unknown when even that cannot be read.
+   */
+  async committedNatively(txId: string, owner: string, err: unknown): Promise<boolean> {
+    if (!isTransient(err)) return false;
+    try {
+      const log = await this.ctx.store.getLog(txId);
+      return log !== null && log.owner === owner && log.state !== 'pending';
+    } catch (readErr) {
+      throw new TransactError('outcome_unknown', `transaction ${txId}: the datastore failed around its commit and its outcome is unknown; ask outcome("${txId}")`, { details: { transaction: txId }, cause: readErr });
+    }
+  }
+
+  /**
+   * Takes a keyed transaction whose failure decided nothing back to pending, for one more run
+   * under the same id. The failed attempt stays in the log under an id of its own (`<id>.<epoch>`):
+   * history is never overwritten. The epoch moves on, so nothing of the old attempt can land.
+   */
+  private async reopen(log: LogDocument): Promise<Reopened | null> {
+    const owner = ownerToken(this.ctx.options.instanceId);
+    const epoch = log.epoch + 1;
+    await this.ctx.store.insertLog({ ...log, id: `${log.id}.${log.epoch}`, idempotencyKey: null });
+    const patch: LogPatch = { state: 'pending', owner, epoch, leaseUntil: this.ctx.clock.now() + this.ctx.options.leaseMs, steps: [], documents: [], error: null, endedAt: null, result: null, startedAt: Date.now() };
+    return (await this.ctx.store.updateLog(log.id, { states: ['rolled-back'], owner: log.owner, epoch: log.epoch }, patch)) ? { owner, epoch } : null;
+  }
+}

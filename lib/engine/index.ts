@@ -1,0 +1,185 @@
+/**
+ * The transaction engine: both ways in (a declarative batch, an interactive callback) over one
+ * protocol — lock, log the before-images, write, commit with one compare-and-set of the log
+ * document, unlock — and one way out on failure: the compensation recovery also uses.
+ *
+ * The Engine only wires and dispatches; each job is a collaborator of its own, handed the shared
+ * handles it uses (context.ts): batches (batch.ts), interactive transactions (interactive.ts),
+ * keyed "at most once" runs (idempotency.ts), the log protocol's commit and rollback (commit.ts),
+ * PostgreSQL's native path (native.ts), references (references.ts), reversals (reversal.ts),
+ * history (history.ts), log reads (logs.ts), and the models it may write (catalog.ts).
+ */
+import { ServerClock } from '../clock';
+import { Documents } from '../documents';
+import type { Version } from '../history';
+import { Locks } from '../locks';
+import type { ModelInfo } from '../model-info';
+import { CommittedReads } from '../reads';
+import { Recovery, type TransactionStats } from '../recovery';
+import { RetryPolicy, RetryingStore } from '../retry';
+import type { ReversalInput, TransactionOptions } from '../schema';
+import type { AtomicStore } from '../store';
+import type { NativePostgres } from '../store/postgres-native';
+import type { Transaction } from '../transaction';
+import type { Image, LogDocument, Settlement, TxError, TxState } from '../types';
+import type { WaterlineModel } from '../waterline';
+import { Batches } from './batch';
+import { ModelCatalog } from './catalog';
+import { CommitProtocol } from './commit';
+import type { EngineContext } from './context';
+import { DocumentHistory } from './history';
+import { Idempotency } from './idempotency';
+import { InteractiveTransactions } from './interactive';
+import { TransactionLogs } from './logs';
+import { NativeRunner } from './native';
+import { EngineReferences } from './references';
+import { Reversals } from './reversal';
+import type { EngineOptions, EngineWarning, InternalOptions, LogCriteria, ReversalResult, TransactionResult } from './types';
+
+export type { EngineOptions, EngineWarning, InternalOptions, LogCriteria, ReversalResult, TransactionResult } from './types';
+
+/** How often an instance re-measures its offset from the datastore server's clock. */
+const CLOCK_REFRESH_MS = 30_000;
+
+export class Engine {
+  readonly recovery: Recovery;
+  /** The datastore server's clock, as this instance estimates it: what leases are written and judged by. */
+  readonly clock: ServerClock;
+  /** The datastore's atomic primitives, retried on transient errors. */
+  readonly store: AtomicStore;
+  /** Counts the retries made, for metrics and tests. */
+  readonly retries: RetryPolicy;
+  /** How transactions ended in this process, for metrics. */
+  readonly stats: TransactionStats = { committed: 0, rolledBack: 0, recovered: 0, attention: 0 };
+  /** Reads that never return uncommitted state: `reads.find`, `findOne`, `count`, `snapshot`. */
+  readonly reads: CommittedReads;
+  private readonly models: ModelCatalog;
+  private readonly logs: TransactionLogs;
+  private readonly documentHistory: DocumentHistory;
+  private readonly reversals: Reversals;
+  private readonly batches: Batches;
+  private readonly transactions: InteractiveTransactions;
+
+  constructor(
+    store: AtomicStore,
+    modelOf: (identity: string) => WaterlineModel | undefined,
+    readonly options: EngineOptions,
+    warn: EngineWarning = () => undefined,
+    /** One native transaction per engine transaction, where the datastore has them (sails-postgresql). */
+    native?: NativePostgres,
+    /** Every model's identity: who references whom (lib/references.ts). Without it, destroys are not checked for references. */
+    identities: () => readonly string[] = () => [],
+  ) {
+    this.models = new ModelCatalog(modelOf);
+    this.retries = new RetryPolicy(options.retry);
+    this.store = new RetryingStore(store, this.retries);
+    this.clock = new ServerClock(() => this.store.serverTime(), CLOCK_REFRESH_MS);
+    const documents = new Documents((identity) => modelOf(identity) as WaterlineModel, this.store, this.retries);
+    this.reads = new CommittedReads(this.store, (identity) => this.infoOf(identity));
+    this.recovery = new Recovery(
+      this.store,
+      documents,
+      (identity) => this.infoOf(identity),
+      this.clock,
+      { instanceId: options.instanceId, leaseMs: options.leaseMs, clockSkewMs: options.clockSkewMs, batchSize: options.recoveryBatchSize },
+      this.stats,
+      (txId, err) => warn(`recovery could not settle transaction ${txId}; it is marked for attention and retried at the next pass`, err),
+    );
+    const locks: Locks = new Locks(this.store, this.clock, { leaseMs: options.leaseMs, timeoutMs: options.lockTimeoutMs, pollMs: options.lockPollMs }, async (holder) => {
+      await this.recovery.settleHolder(holder);
+      locks.abandon(holder);
+    });
+    const context: EngineContext = { store: this.store, clock: this.clock, locks, documents, recovery: this.recovery, retries: this.retries, reads: this.reads, stats: this.stats, options, models: this.models, warn };
+    this.logs = new TransactionLogs(context);
+    this.documentHistory = new DocumentHistory(context);
+    const references = new EngineReferences(context, identities);
+    const idempotency = new Idempotency(context);
+    const commit = new CommitProtocol(context, this.logs);
+    const nativeRunner = native === undefined ? undefined : new NativeRunner(context, native, idempotency);
+    this.batches = new Batches(context, commit, idempotency, references, nativeRunner);
+    this.transactions = new InteractiveTransactions(context, commit, idempotency, references.context, nativeRunner);
+    this.reversals = new Reversals(context, this.transactions);
+  }
+
+  /** Measures the offset from the datastore server's clock: call once before the first transaction. */
+  start(): Promise<void> {
+    return this.clock.sync();
+  }
+
+  /**
+   * What became of a transaction — for a caller that got `outcome_unknown`. While it is still
+   * undecided (its owner, or recovery, is on it) this waits up to `waitMs` for the decision.
+   */
+  outcome(txId: string, waitMs = 0): Promise<{ id: string; state: TxState; error: TxError | null }> {
+    return this.logs.outcome(txId, waitMs);
+  }
+
+  /** A model the engine may write: any app model; never the hook's own log and lock models. */
+  infoOf(identity: string): ModelInfo | undefined {
+    return this.models.infoOf(identity);
+  }
+
+  getLog(id: string): Promise<LogDocument | null> {
+    return this.logs.getLog(id);
+  }
+
+  /**
+   * Log documents matching a Waterline criteria (`where`, `sort`, `skip`, `limit`), for read-only
+   * listings (lib/queries). Plain model reads, not the store's atomic primitives: a listing needs
+   * no compare-and-set, and every adapter answers these criteria alike.
+   */
+  findLogs(criteria: LogCriteria): Promise<LogDocument[]> {
+    return this.logs.findLogs(criteria);
+  }
+
+  /** How many log documents match `where` (see findLogs). */
+  countLogs(where: Record<string, unknown>): Promise<number> {
+    return this.logs.countLogs(where);
+  }
+
+  /**
+   * Records on a rolled-back transaction who settled it by hand and why (an operator rolling back
+   * a stuck one): only its `error` gains `settled`, the reason it ended stays. False when the log
+   * is not rolled back (nothing written).
+   */
+  recordSettlement(txId: string, settlement: Settlement): Promise<boolean> {
+    return this.logs.recordSettlement(txId, settlement);
+  }
+
+  /** Every committed version of a document, oldest first, from the log. */
+  history(model: string, id: string): Promise<Version[]> {
+    return this.documentHistory.history(model, id);
+  }
+
+  /** The document as it was at `at` (a Date or epoch ms), as far as the log knows. */
+  stateAt(model: string, id: string, at: Date | number): Promise<Image | null> {
+    return this.documentHistory.stateAt(model, id, at);
+  }
+
+  /**
+   * Undoes a committed transaction with a new one that links to it (and it to the new one).
+   * Refused if a document it touched changed since (increments excepted: they are decremented,
+   * within their bounds), if it is already reversed, or if it created financial documents that
+   * cannot be taken back.
+   */
+  reverse(txId: string, input: ReversalInput): Promise<ReversalResult> {
+    return this.reversals.reverse(txId, input);
+  }
+
+  /**
+   * Runs a declarative batch all-or-nothing. Nothing is written if any check fails. With an
+   * idempotency key it runs at most once: a repeat returns the first run's result or error.
+   */
+  batch(input: unknown, rawOptions?: TransactionOptions): Promise<TransactionResult> {
+    return this.batches.batch(input, rawOptions);
+  }
+
+  /**
+   * Runs `work` as one transaction: its writes through `tx` commit together when it returns,
+   * and are compensated if it throws or the process dies before the commit point. With an
+   * idempotency key it runs at most once; what it returns must then be JSON, to be replayed.
+   */
+  interactive<T>(work: (tx: Transaction) => Promise<T>, rawOptions?: TransactionOptions, internal: InternalOptions = {}): Promise<T> {
+    return this.transactions.interactive(work, rawOptions, internal);
+  }
+}

@@ -1,0 +1,109 @@
+/** Interactive transactions: a callback's writes through `tx`, committed together when it returns. */
+import { crashPoint } from '../crash-points';
+import { TransactError } from '../errors';
+import { newId } from '../ids';
+import { Lease } from '../lease';
+import { keyedTransactionId, touchedDocuments } from '../log';
+import { ownerToken } from '../recovery';
+import { type TransactionOptions, validateOptions } from '../schema';
+import { LoggedWrites, type ReferenceContext, Transaction } from '../transaction';
+import { type CommitProtocol, logFor } from './commit';
+import type { EngineContext } from './context';
+import type { Idempotency, Reopened } from './idempotency';
+import type { NativeRunner } from './native';
+import type { InternalOptions } from './types';
+
+export class InteractiveTransactions {
+  constructor(
+    private readonly ctx: Pick<EngineContext, 'store' | 'clock' | 'locks' | 'documents' | 'stats' | 'options' | 'models'>,
+    private readonly commit: CommitProtocol,
+    private readonly idempotency: Pick<Idempotency, 'runOnce'>,
+    /** What transactions check references with. */
+    private readonly references: ReferenceContext,
+    /** PostgreSQL's native path, where the datastore has it. */
+    private readonly native: NativeRunner | undefined,
+  ) {}
+
+  /**
+   * Runs `work` as one transaction: its writes through `tx` commit together when it returns,
+   * and are compensated if it throws or the process dies before the commit point. With an
+   * idempotency key it runs at most once; what it returns must then be JSON, to be replayed.
+   */
+  async interactive<T>(work: (tx: Transaction) => Promise<T>, rawOptions?: TransactionOptions, internal: InternalOptions = {}): Promise<T> {
+    const options = validateOptions(rawOptions);
+    if (options.onCrash === 'rollforward') {
+      throw new TransactError('validation_failed', 'an interactive transaction can only be rolled back: its operations are code, not data', { path: 'options.onCrash' });
+    }
+    if (options.idempotencyKey === undefined) return this.runInteractive(internal.txId ?? newId(), work, options, internal);
+    const txId = keyedTransactionId(options.idempotencyKey);
+    return this.idempotency.runOnce(txId, null, (log) => log.result as T, (reopened) => this.runInteractive(txId, work, options, internal, reopened));
+  }
+
+  private async runInteractive<T>(txId: string, work: (tx: Transaction) => Promise<T>, options: TransactionOptions, internal: InternalOptions, reopened?: Reopened): Promise<T> {
+    const { models } = this.ctx;
+    if (this.native !== undefined) {
+      return this.native.run(txId, 'interactive', options, null, reopened, async (native, log) => {
+        const tx = new Transaction(txId, { backend: native, infoOf: (identity) => models.infoOf(identity), now: () => Date.now(), references: this.references });
+        const result = await work(tx).catch(async (err: unknown) => {
+          await tx.drain();
+          throw err;
+        });
+        await tx.settle();
+        // As on the log protocol: a transaction that wrote nothing leaves no log (keyed ones and reversals excepted).
+        // endedAt is stamped when the callback is done (just before COMMIT), not when it began: history and drills order by it.
+        if (tx.steps.length > 0 || options.idempotencyKey !== undefined || internal.reverses !== undefined) {
+          await native.writeLog({ ...log, endedAt: Date.now(), reverses: internal.reverses ?? null, reason: internal.reason ?? null, steps: [...tx.steps], documents: touchedDocuments(tx.steps), result: options.idempotencyKey === undefined ? null : jsonResult(result) });
+        }
+        return result;
+      }, 'tx');
+    }
+    const lease = new Lease(this.ctx.store, { txId, epoch: reopened?.epoch ?? 0 }, reopened?.owner ?? ownerToken(this.ctx.options.instanceId), this.ctx.options.leaseMs, this.ctx.clock);
+    const log = { ...logFor(this.ctx.options, txId, lease.owner, 'interactive', options, lease.leaseUntil, []), reverses: internal.reverses ?? null, reason: internal.reason ?? null };
+    // A keyed transaction inserts its log first (that insert is its "at most once"); any other logs
+    // at its first write, so one refused before writing (a check that failed, a 409) leaves no
+    // trace, and one that wrote nothing commits without a log (a reversal excepted: its log is
+    // what the original's reversedBy points to).
+    const lazy = options.idempotencyKey === undefined && reopened === undefined;
+    if (lazy) lease.deferLog(log);
+    else if (reopened === undefined && !(await this.ctx.store.insertLog(log))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
+    crashPoint('tx:begun');
+    const tx = new Transaction(txId, {
+      backend: new LoggedWrites(txId, this.ctx.locks, this.ctx.documents, lease, options.lockTimeoutMs ?? this.ctx.options.lockTimeoutMs),
+      infoOf: (identity) => models.infoOf(identity),
+      now: () => Date.now(),
+      references: this.references,
+    });
+    let result: T | undefined;
+    await this.commit.runToCommit(
+      lease,
+      () => [...tx.steps],
+      () => (options.idempotencyKey === undefined ? null : jsonResult(result)),
+      internal.reverses === undefined,
+      async () => {
+        try {
+          result = await work(tx);
+        } catch (err) {
+          // Calls the callback did not await may still run: let them finish (or fail) before undoing.
+          await tx.drain();
+          throw err;
+        }
+        await tx.settle();
+      },
+    );
+    this.ctx.stats.committed++;
+    crashPoint('tx:committed');
+    await this.commit.releaseAfterCommit(txId);
+    crashPoint('tx:released');
+    return result as T;
+  }
+}
+
+/** A keyed transaction's result is stored as JSON; anything else could not be replayed. */
+function jsonResult(value: unknown): unknown {
+  if (value === undefined) return null;
+  try {
+    return JSON.parse(JSON.stringify(value)) as unknown;
+  } catch (err) {
+    throw new TransactError('validation_failed', 'a keyed transaction must return JSON-serializable data', { cause: err });
+  }
+}

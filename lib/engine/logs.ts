@@ -1,0 +1,59 @@
+/** Reading the transaction log: one transaction's outcome, listings, and an operator's settlement note. */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TransactError } from '../errors';
+import { isTerminal } from '../state';
+import { toLogDocument } from '../store/store';
+import type { LogDocument, Settlement, TxError, TxState } from '../types';
+import type { EngineContext } from './context';
+import type { LogCriteria } from './types';
+
+export class TransactionLogs {
+  constructor(private readonly ctx: Pick<EngineContext, 'store' | 'retries' | 'models'>) {}
+
+  /**
+   * What became of a transaction — for a caller that got `outcome_unknown`. While it is still
+   * undecided (its owner, or recovery, is on it) this waits up to `waitMs` for the decision.
+   */
+  async outcome(txId: string, waitMs = 0): Promise<{ id: string; state: TxState; error: TxError | null }> {
+    const deadline = Date.now() + waitMs;
+    for (let wait = 20; ; wait = Math.min(wait * 2, 500)) {
+      const log = await this.ctx.store.getLog(txId);
+      if (log === null) throw new TransactError('not_found', `no transaction ${txId}`, { path: 'id' });
+      if (isTerminal(log.state) || Date.now() >= deadline) return { id: log.id, state: log.state, error: log.error };
+      await sleep(Math.min(wait, Math.max(0, deadline - Date.now())));
+    }
+  }
+
+  getLog(id: string): Promise<LogDocument | null> {
+    return this.ctx.store.getLog(id);
+  }
+
+  /**
+   * Log documents matching a Waterline criteria (`where`, `sort`, `skip`, `limit`), for read-only
+   * listings (lib/queries). Plain model reads, not the store's atomic primitives: a listing needs
+   * no compare-and-set, and every adapter answers these criteria alike.
+   */
+  async findLogs(criteria: LogCriteria): Promise<LogDocument[]> {
+    const rows = await this.ctx.retries.run(async () => this.ctx.models.logModel().find(criteria));
+    return rows.map(toLogDocument);
+  }
+
+  /** How many log documents match `where` (see findLogs). */
+  countLogs(where: Record<string, unknown>): Promise<number> {
+    return this.ctx.retries.run(async () => this.ctx.models.logModel().count(where));
+  }
+
+  /**
+   * Records on a rolled-back transaction who settled it by hand and why (an operator rolling back
+   * a stuck one): only its `error` gains `settled`, the reason it ended stays. False when the log
+   * is not rolled back (nothing written).
+   */
+  async recordSettlement(txId: string, settlement: Settlement): Promise<boolean> {
+    const log = await this.ctx.store.getLog(txId);
+    if (log === null || log.state !== 'rolled-back') return false;
+    const previous = log.error ?? { code: 'rolled_back_by_operator', message: 'rolled back' };
+    const note = `settled by ${settlement.by} at ${new Date(settlement.at).toISOString()}${settlement.reason === null ? '' : `: ${settlement.reason}`}`;
+    const error: TxError = { ...previous, message: `${previous.message}; ${note}`.slice(0, 1000), settled: settlement };
+    return this.ctx.store.updateLog(txId, { states: ['rolled-back'] }, { error });
+  }
+}
