@@ -152,11 +152,11 @@ export class Scheduler<App = unknown> {
 
   /** A job's context for work done outside a run (e.g. an operator's "retry now"): the same claims. */
   context(): JobContext<App> {
-    const scheduler = this;
+    const stopped = (): boolean => this.stopped;
     return {
       app: this.app,
       get stopping() {
-        return scheduler.stopped;
+        return stopped();
       },
       claim: (item, leaseMs) => this.claim(item, leaseMs ?? this.defaultLeaseMs),
       release: (item) => this.store.deleteLocks(this.owner, [CLAIM_PREFIX + item]),

@@ -8,7 +8,7 @@ module.exports = {
     role: { type: 'string', isIn: ['admin', 'monitor', 'readwrite', 'readonly'], required: true },
   },
   customToJSON() {
-    const { passwordHash, ...visible } = this;
+    const { passwordHash: _passwordHash, ...visible } = this;
     return visible;
   },
 };

@@ -6,7 +6,7 @@
 import { crashPoint } from '../crash-points';
 import { TransactError } from '../errors';
 import { Lease } from '../lease';
-import { newLog, touchedDocuments } from '../log';
+import { newLog, storedError, touchedDocuments } from '../log';
 import { isTransient } from '../retry';
 import type { TransactionOptions } from '../schema';
 import { isTerminal } from '../state';
@@ -114,8 +114,8 @@ export class CommitProtocol {
       await this.ctx.locks.release(lease.txId).catch(() => this.ctx.locks.abandon(lease.txId));
       return;
     }
-    const error: TxError = { code: cause instanceof TransactError ? cause.code : isTransient(cause) ? 'unavailable' : 'aborted', message: cause instanceof Error ? cause.message : String(cause) };
-    if (cause instanceof TransactError && cause.path !== undefined) error.path = cause.path;
+    // A TransactError keeps its code, path and details (replayed under its key); anything else is aborted or unavailable.
+    const error: TxError = storedError(cause, isTransient(cause) ? 'unavailable' : 'aborted');
     // The rollback moves to the next epoch: a write of ours still in flight (its reply lost, say)
     // carries the old one and is refused once it arrives after the undo.
     const fence = { txId: lease.txId, epoch: lease.fence.epoch + 1 };
