@@ -3,7 +3,6 @@
  * fund it writes with bulk inserts passes the app's reconciliation and the fund's invariants, and
  * the history the log tells of its busiest investor and loan replays to their stored state.
  */
-import { join } from 'node:path';
 import { expect } from 'chai';
 import { generateFund, mongoWriter, pgWriter } from '../bench/scale-data';
 import type { LogCriteria } from '../lib/engine';
@@ -11,15 +10,9 @@ import { newLog } from '../lib/log';
 import { listTransactions } from '../lib/queries/transactions';
 import type { LogDocument } from '../lib/types';
 import { type LoadedApp, loadApp, lowerApp } from './support/app';
-import { engineOf, expectFundInvariants } from './support/fund';
+import { asFund, engineOf, expectFundInvariants, reconciliationLib } from './support/fund';
 import { forEachAdapter } from './support/targets';
 
-interface ReconciliationLib {
-  reconcile(app: LoadedApp): Promise<{ ok: boolean; mismatches: unknown[]; stuck: unknown[] }>;
-}
-// dist/test → the repository's api/lib/reconciliation.js
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const reconciliation = require(join(__dirname, '..', '..', 'api', 'lib', 'reconciliation')) as ReconciliationLib;
 
 describe('the transaction browser on a log that is never deleted', function () {
   /** A log of `size` documents, newest first, that refuses to be counted whole. */
@@ -76,7 +69,7 @@ forEachAdapter('scale benchmark generator', (target, adapter) => {
     }
     expect(report.rows.ledgerentry).to.be.at.least(500);
     expect(report.rows.transactlog).to.be.within(550, 650);
-    const result = await reconciliation.reconcile(app);
+    const result = await reconciliationLib.reconcile(asFund(app));
     expect(result.mismatches).to.deep.equal([]);
     expect(result.stuck).to.deep.equal([]);
     expect(result.ok).to.equal(true);

@@ -24,12 +24,11 @@ import { newId } from '../lib/ids';
 import type { Image } from '../lib/types';
 import { type LoadedApp, loadApp, lowerApp } from './support/app';
 import { rejection } from './support/errors';
-import { asFund, fundLib, seedInvestor, seedLoans } from './support/fund';
+import { asFund, fundLib, reconciliationLib, seedInvestor, seedLoans } from './support/fund';
 import { Gate } from './support/gated';
 import { forEachAdapter, freshTarget, type Target } from './support/targets';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { reconcile } = require(join(__dirname, '..', '..', 'api', 'lib', 'reconciliation')) as { reconcile(app: LoadedApp): Promise<{ ok: boolean; mismatches: unknown[]; stuck: unknown[] }> };
 
 const [A, B, C, D] = ['a', 'b', 'c', 'd'].map((c) => `${c}${'0'.repeat(22)}1`);
 const START = 10_000;
@@ -184,7 +183,7 @@ forEachAdapter('drills and backups', (target, adapter) => {
     const gap = report.gaps[0] as Extract<(typeof report.gaps)[number], { kind: 'outside-engine' }>;
     expect(gap.samples.map((s) => `${s.model}:${s.id}`)).to.deep.equal([`account:${B}`]);
     for (const model of models) expect(report.models[model].count, model).to.equal(snapshot[model].length);
-    const check = await reconcile(scratch);
+    const check = await reconciliationLib.reconcile(asFund(scratch));
     expect(check.mismatches).to.deep.equal([]);
     expect(check.ok).to.equal(true);
   });
@@ -218,7 +217,7 @@ forEachAdapter('drills and backups', (target, adapter) => {
     expect(await storedState(restored, models)).to.deep.equal(expectedDocs);
     const restoredEngine = restored.hooks.transact.engine as Engine;
     expect(byId((await restoredEngine.findLogs({ where: {} })) as unknown as Image[])).to.deep.equal(expectedLog);
-    expect((await reconcile(restored)).ok).to.equal(true);
+    expect((await reconciliationLib.reconcile(asFund(restored))).ok).to.equal(true);
 
     // Only into an empty datastore.
     const again = await rejection(restoreBackup(restoredEngine, file, { modelOf: (identity) => restored.models[identity] }));
@@ -264,6 +263,6 @@ forEachAdapter('drills and backups', (target, adapter) => {
       if (id === B) continue; // written behind the engine's back by the first test: the log cannot say
       expect(canonical(stored), `account ${id} against its newest logged commit`).to.deep.equal(canonical(newest.after));
     }
-    expect((await reconcile(restored)).ok).to.equal(true);
+    expect((await reconciliationLib.reconcile(asFund(restored))).ok).to.equal(true);
   });
 });

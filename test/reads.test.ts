@@ -8,7 +8,6 @@
  * READS_PLAIN=1 runs the database cases with plain `Model.find` instead (what the app did before):
  * they fail on the log protocol, which is how each was seen failing first.
  */
-import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { expect } from 'chai';
 import type { Engine } from '../lib/engine';
@@ -21,7 +20,7 @@ import type { ModelInfo } from '../lib/model-info';
 import type { Transaction } from '../lib/transaction';
 import type { Image, LogDocument, Step } from '../lib/types';
 import { type LoadedApp, loadApp, lowerApp, wipe } from './support/app';
-import { asFund, fundLib, seedInvestor, seedLoans, wipeFund } from './support/fund';
+import { asFund, fundLib, reconciliationLib, seedInvestor, seedLoans, wipeFund } from './support/fund';
 import { liftFund, lowerFund, type FundApp } from './support/http';
 import { sameRows } from '../lib/store/mongo';
 import { LOAD_ACCOUNTS, runTransfers, seedLoadAccounts, START_BALANCE } from './support/load';
@@ -313,18 +312,6 @@ forEachPath('committed reads', (target, adapter, protocol) => {
 // ---------------------------------------------------------------------------------------------
 // The demo app: reconciliation under load
 
-interface FundService {
-  withdraw(app: LoadedApp, input: { investor: string; amount: number }): Promise<unknown>;
-  deposit(app: LoadedApp, input: { investor: string; amount: number }): Promise<{ payment: Row }>;
-  handleCallback(app: LoadedApp, body: { paymentId: string; status: string; amount: number }): Promise<{ payment: Row }>;
-}
-interface Reconciliation {
-  reconcile(app: LoadedApp): Promise<{ ok: boolean; mismatches: unknown[]; stuck: unknown[] }>;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const fundService = require(join(__dirname, '..', '..', 'api', 'lib', 'fund')) as FundService;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const reconciliation = require(join(__dirname, '..', '..', 'api', 'lib', 'reconciliation')) as Reconciliation;
 
 forEachPath('reconciliation under load', (target, adapter, protocol) => {
   let app: LoadedApp;
@@ -346,7 +333,7 @@ forEachPath('reconciliation under load', (target, adapter, protocol) => {
     const checker = async (): Promise<void> => {
       while (running) {
         try {
-          const result = await reconciliation.reconcile(app);
+          const result = await reconciliationLib.reconcile(asFund(app));
           seen.checks++;
           if (result.mismatches.length > 0) {
             seen.mismatched++;
@@ -365,7 +352,7 @@ forEachPath('reconciliation under load', (target, adapter, protocol) => {
         done++;
         const investor = investors[randomInt(investors.length)];
         try {
-          if (randomInt(3) === 0) await fundService.withdraw(app, { investor, amount: 1 + randomInt(5_000) });
+          if (randomInt(3) === 0) await fundLib.withdraw(asFund(app), { investor, amount: 1 + randomInt(5_000) });
           else await fundLib.executeOrder(asFund(app), await fundLib.planCashOrder(asFund(app), { investor, amount: 1_000 + randomInt(20_000), maxPerLoan: 4_000 }));
         } catch (err) {
           const code = (err as { code?: string }).code;
@@ -379,7 +366,7 @@ forEachPath('reconciliation under load', (target, adapter, protocol) => {
     console.log(`      ${adapter}/${protocol}: ${seen.checks} reconciliations, ${seen.mismatched} with mismatches, ${seen.unavailable} unavailable`);
     expect(seen.checks).to.be.greaterThan(3);
     expect(seen.mismatched, JSON.stringify(seen.sample)).to.equal(0);
-    expect((await reconciliation.reconcile(app)).ok).to.equal(true);
+    expect((await reconciliationLib.reconcile(asFund(app))).ok).to.equal(true);
   });
 });
 
@@ -396,21 +383,21 @@ forEachPath('payment callback answers from committed state', (target, _adapter, 
     await wipeFund(app);
     const engine = app.hooks.transact.engine as Engine;
     const investor = await seedInvestor(app, 'Ann', 0);
-    const { payment } = await fundService.deposit(app, { investor, amount: 5_000 });
-    const body = { paymentId: payment.paymentId as string, status: 'succeeded', amount: 5_000 };
+    const { payment } = await fundLib.deposit(asFund(app), { investor, amount: 5_000 });
+    const body = { paymentId: payment.paymentId, status: 'succeeded' as const, amount: 5_000 };
     // Another settlement of this payment has written 'succeeded' and not committed yet.
     const held = holdTransaction(engine, async (tx) => {
-      await tx.update('payment', payment.id as string, { status: 'succeeded' });
+      await tx.update('payment', payment.id, { status: 'succeeded' });
     });
     await held.ready;
     let answer: unknown;
     try {
-      answer = await fundService.handleCallback(app, body).then((view) => view.payment.status, (err: { code?: string }) => err.code);
+      answer = await fundLib.handleCallback(asFund(app), body).then((view) => view.payment.status, (err: { code?: string }) => err.code);
     } finally {
       await held.finish(false); // ... and it rolls back
     }
     expect(answer, 'the gateway must retry, not be told "succeeded"').to.equal('lock_timeout');
-    const settled = await fundService.handleCallback(app, body);
+    const settled = await fundLib.handleCallback(asFund(app), body);
     expect(settled.payment).to.include({ status: 'succeeded', settlements: 1 });
     expect((await app.models.investor.findOne({ id: investor }))?.cash).to.equal(5_000);
   });

@@ -18,31 +18,21 @@ import { createIndexes, declaredIndexes } from '../lib/indexes';
 import type { StoreView, ViewRequest } from '../lib/store/store';
 import type { WaterlineModel } from '../lib/waterline';
 import { type LoadedApp, loadApp, lowerApp } from './support/app';
-import { asFund, engineOf, fundLib, seedLoans, wipeFund } from './support/fund';
+import type { Mismatch, Reconciliation } from '../api/lib/reconciliation';
+import { asFund, engineOf, fundLib, reconciliationLib, seedLoans, wipeFund } from './support/fund';
 import { forEachAdapter } from './support/targets';
 
 const ROOT = join(__dirname, '..', '..');
 
-interface Mismatch { model: string; id: string; field: string; expected: number; actual: number | null }
-interface Page { ok: boolean; mismatches: Mismatch[]; next: string | null; stuck: unknown[]; stuckNext: number | null }
-interface Reconciliation {
-  reconcile(app: LoadedApp, options?: { detailed?: boolean; page?: unknown }): Promise<Page & { totals?: Record<string, number | boolean> }>;
-  pageOf(query: Record<string, unknown>): unknown;
-}
-interface FundService {
-  withdraw(app: LoadedApp, input: { investor: string; amount: number }): Promise<unknown>;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const reconciliation = require(join(ROOT, 'api', 'lib', 'reconciliation')) as Reconciliation;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const fundService = require(join(ROOT, 'api', 'lib', 'fund')) as FundService;
+
+type Page = Reconciliation;
 
 /** Every page of the reconciliation at `limit`, in order. */
 async function allPages(app: LoadedApp, limit: number): Promise<Page[]> {
   const pages: Page[] = [];
   let after: string | null = null;
   for (let i = 0; i < 1000; i++) {
-    const page = await reconciliation.reconcile(app, { page: reconciliation.pageOf({ limit, ...(after === null ? {} : { after }) }) });
+    const page = await reconciliationLib.reconcile(asFund(app), { page: reconciliationLib.pageOf({ limit, ...(after === null ? {} : { after }) }) });
     pages.push(page);
     if (page.next === null || page.next === undefined) return pages;
     after = page.next;
@@ -249,7 +239,7 @@ forEachAdapter('reconciliation at scale', (target, adapter) => {
     expect(pages[0].ok).to.equal(false);
     console.log(`      ${adapter}: ${INVESTORS * LINES_PER_INVESTOR} cash lines, ${pages.length} pages in ${ms} ms, ${counter.rows} rows through committed reads`);
 
-    const detailed = await reconciliation.reconcile(app, { detailed: true, page: reconciliation.pageOf({ limit: 100 }) });
+    const detailed = await reconciliationLib.reconcile(asFund(app), { detailed: true, page: reconciliationLib.pageOf({ limit: 100 }) });
     expect(detailed.mismatches).to.have.length(injected.length);
     expect(detailed.totals).to.include({ allocated: Number(detailed.totals?.raised) + injected.filter((m) => m.model === 'loan').reduce((sum, m) => sum + m.expected, 0) });
   });
@@ -258,7 +248,7 @@ forEachAdapter('reconciliation at scale', (target, adapter) => {
     for (const [query, path] of [[{ limit: 0 }, 'limit'], [{ limit: 'x' }, 'limit'], [{ after: 'nomodel:1' }, 'after'], [{ stuckSkip: -1 }, 'stuckSkip']] as const) {
       const err = (() => {
         try {
-          reconciliation.pageOf(query);
+          reconciliationLib.pageOf(query);
           return null;
         } catch (e) {
           return e as { code?: string; path?: string };
@@ -283,7 +273,7 @@ forEachAdapter('reconciliation at scale', (target, adapter) => {
     const checker = async (): Promise<void> => {
       while (running) {
         try {
-          const page = await reconciliation.reconcile(app, { page: reconciliation.pageOf({ limit: 50 }) });
+          const page = await reconciliationLib.reconcile(asFund(app), { page: reconciliationLib.pageOf({ limit: 50 }) });
           seen.checks++;
           const wrong = page.mismatches.filter((m) => m.id !== ghost?.id);
           if (wrong.length > 0) {
@@ -307,7 +297,7 @@ forEachAdapter('reconciliation at scale', (target, adapter) => {
         done++;
         const investor = investorIds[randomInt(investorIds.length)];
         try {
-          if (randomInt(3) === 0) await fundService.withdraw(app, { investor, amount: 1 + randomInt(500) });
+          if (randomInt(3) === 0) await fundLib.withdraw(asFund(app), { investor, amount: 1 + randomInt(500) });
           else await fundLib.executeOrder(asFund(app), await fundLib.planCashOrder(asFund(app), { investor, amount: 1_000 + randomInt(5_000), maxPerLoan: 2_000 }));
         } catch (err) {
           const code = (err as { code?: string }).code;
@@ -321,7 +311,7 @@ forEachAdapter('reconciliation at scale', (target, adapter) => {
     console.log(`      ${adapter}: ${seen.checks} reconciliations under load, ${seen.false} with a false mismatch, ${seen.unavailable} unavailable`);
     expect(seen.checks).to.be.at.least(2);
     expect(seen.false, JSON.stringify(seen.sample)).to.equal(0);
-    const final = await reconciliation.reconcile(app);
+    const final = await reconciliationLib.reconcile(asFund(app));
     expect(final.mismatches.map(key)).to.deep.equal(ghost === undefined ? [] : [key(ghost)]);
   });
 });

@@ -25,6 +25,7 @@ export interface Op {
 /** The fund's own services, as the app compiles them: the tests call the real, typed code. */
 export * as fundLib from '../../api/lib/fund';
 export type { LoanLike, OrderPlan, Part } from '../../api/lib/fund';
+export * as reconciliationLib from '../../api/lib/reconciliation';
 
 /** A loaded test app as the fund's code takes it (the one cast between Sails and the app's view of it). */
 export function asFund(app: LoadedApp): FundApp {

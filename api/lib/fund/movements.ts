@@ -17,14 +17,14 @@ export async function findById<T>(model: Model<T>, name: string, id: string, pat
 }
 
 /** A pending Payment the investor pays at the gateway; credited by its callback. */
-export async function deposit(app: FundApp, { investor, amount }: MovementInput): Promise<{ payment: Payment | undefined }> {
+export async function deposit(app: FundApp, { investor, amount }: MovementInput): Promise<{ payment: Payment }> {
   await findById(app.models.investor, 'investor', investor, 'body.investor');
   const paymentId = `pay_${newId()}`;
   const payment = newId();
   const values = { paymentId, investor, order: null, amount, status: 'pending', anomalies: [], settlements: 0, registeredAt: null };
   await runBatch(app, new Batch().add({ op: 'create', model: 'payment', id: payment, values }), { label: 'deposit' });
-  await registerPayment(app, await app.models.payment.findOne({ id: payment }));
-  return { payment: await app.models.payment.findOne({ id: payment }) };
+  await registerPayment(app, await findById(app.models.payment, 'payment', payment, 'payment'));
+  return { payment: await findById(app.models.payment, 'payment', payment, 'payment') };
 }
 
 /** Where the gateway calls back: PAYMENT_CALLBACK_URL, else (development) this app on loopback. */
