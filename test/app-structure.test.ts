@@ -75,6 +75,9 @@ describe('the app and the hook, as code', function () {
       }
     }
     expect(reaching).to.deep.equal([]);
+    // Nor the engine behind the hook: the app uses `app.transact` and the hook's reads(), stats(), health(), stuck(), scheduler.
+    const engineUsers = appTs.filter((file) => /\.engine\b/.test(readFileSync(file, 'utf8').replace(/^\s*(\*|\/\/).*$/gm, '')));
+    expect(engineUsers.map((f) => relative(ROOT, f))).to.deep.equal([]);
     expect(appTs.filter((file) => importsOf(file).includes('sails-hook-transact')).length).to.be.at.least(10);
   });
 
