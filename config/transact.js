@@ -16,7 +16,7 @@ module.exports.transact = {
     path: '/admin/ops',
     title: 'Fund operations',
     back: { href: '/admin', label: 'Fund admin' },
-    actor: (req) => require('../api/lib/admin').opsActor(req),
+    actor: (req) => app('admin').opsActor(req),
   },
   datastore: 'default',
   leaseMs: 30000,

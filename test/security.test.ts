@@ -6,15 +6,15 @@
  */
 import { expect } from 'chai';
 import type { Response, Test } from 'supertest';
+import { resolveItem } from '../api/lib/admin';
+import { FUND_REGISTRY } from '../api/lib/errors';
 import type { Engine } from '../lib/engine';
+import { isTransactError } from '../lib/errors';
+import { asFund } from './support/fund';
 import { type FundApp, liftFund, lowerFund, type Role } from './support/http';
 import { forEachAdapter } from './support/targets';
 
 type Doc = Record<string, unknown>;
-
-// The app's own admin service (JavaScript): what POST /admin/act/resolve runs.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const admin = require('../../api/lib/admin') as { resolveItem(app: unknown, kind: string, id: string, me: Doc, note: string): Promise<void> };
 
 /** Traces of a stack or of this machine's files in an answer. */
 const LEAKS = /\bat [\w.<>]+ \(|node_modules|\/work\/|\/home\/|\/tmp\/|\.js:\d+|\.ts:\d+|E_[A-Z_]+|stack/;
@@ -327,15 +327,16 @@ forEachAdapter('security probes', (target) => {
   });
 
   it('item 8: refused actions write nothing, log included (an admin resolve of a missing order, a refused reversal)', async function () {
-    const me = { id: 'admin-id', username: 'root', role: 'admin' };
+    const me = { id: 'admin-id', username: 'root', role: 'admin' } as const;
     const before = await counts();
     let thrown: unknown;
     try {
-      await admin.resolveItem(fund.app, 'order', 'no-such-order', me, 'probe');
+      await resolveItem(asFund(fund.app), 'order', 'no-such-order', me, 'probe');
     } catch (err) {
       thrown = err;
     }
-    expect((thrown as { status?: number }).status).to.equal(409);
+    expect(isTransactError(thrown, 'conflict'), String(thrown)).to.equal(true);
+    expect(FUND_REGISTRY.statusOf('conflict')).to.equal(409);
     expect(await counts()).to.deep.equal(before);
 
     // A transfer's reversal is fine (Transfer has reverseCreate); an allocation's is irreversible.

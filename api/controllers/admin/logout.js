@@ -1,4 +1,2 @@
-/** POST /admin/logout (CSRF): ends the session. */
-const { page } = require('../../lib/admin-page');
-
-module.exports = page(async (req, res) => req.session.destroy(() => res.redirect('/admin/login')), { post: true });
+/** POST /admin/logout (CSRF): api/lib/actions/admin.ts `logout`. */
+module.exports = require('../../../dist/api/lib/actions/admin').logout;
