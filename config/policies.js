@@ -46,7 +46,7 @@ module.exports.policies = {
 
   'user/create': ['authenticated', 'isAdmin'],
   'user/*': ['authenticated', 'isAdmin'],
-  'admin/*': true, // the admin page checks its cookie session, role and CSRF token itself (api/lib/admin-page.js)
+  'admin/*': true, // the admin page checks its cookie session, role and CSRF token itself (api/lib/admin/page.ts)
   // The hook's ops page (/admin/ops, config/transact.js): anyone signed in to the admin page may
   // look; who may act is its `actor` (admins only). Its CSRF token is its own. (More specific
   // than 'transact/*' above, so it replaces those policies: Sails' policies are not cumulative.)
