@@ -28,8 +28,6 @@ import { asFund, fundLib, reconciliationLib, seedInvestor, seedLoans } from './s
 import { Gate } from './support/gated';
 import { forEachAdapter, freshTarget, type Target } from './support/targets';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-
 const [A, B, C, D] = ['a', 'b', 'c', 'd'].map((c) => `${c}${'0'.repeat(22)}1`);
 const START = 10_000;
 

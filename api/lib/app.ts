@@ -76,3 +76,21 @@ export interface FundApp {
 export function transactOf(app: FundApp): TransactHook {
   return app.hooks.transact;
 }
+
+/**
+ * State the fund keeps per app (counters, the login limiter, metrics, caches), on the app object
+ * itself under a process-wide symbol, never in a module-level map: Sails re-requires controllers
+ * and their children when it loads them, so a module (and a map in it) may exist twice in one
+ * process — the job's copy and the controllers' copy must see the same counters. Several apps may
+ * live in one process (tests): each has its own.
+ */
+export function appState<T>(app: FundApp, key: string, make: () => T): T {
+  const symbol = Symbol.for(`sails-hook-transact.fund.${key}`);
+  const holder = app as unknown as Record<symbol, T | undefined>;
+  let value = holder[symbol];
+  if (value === undefined) {
+    value = make();
+    Object.defineProperty(app, symbol, { value, writable: true });
+  }
+  return value;
+}

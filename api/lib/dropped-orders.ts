@@ -27,7 +27,7 @@
  */
 import retry = require('async-retry');
 import { isTransactError, type JobContext } from 'sails-hook-transact';
-import type { FundApp, GatewaySettings } from './app';
+import { appState, type FundApp, type GatewaySettings } from './app';
 import type { Attempt, Order, Payment } from './domain';
 import * as fund from './fund';
 import * as gateway from './gateway-client';
@@ -70,16 +70,9 @@ const SUMMED: readonly SummaryCount[] = ['found', 'repaired', 'cancelled', 'allo
 /** What the job needs of its scheduler context (a claim per item). */
 export type ClaimContext = Pick<JobContext, 'claim' | 'release' | 'stopping'>;
 
-/** Counters per app (several apps may live in one process, e.g. in tests). */
-const countersByApp = new WeakMap<object, DroppedCounters>();
-
+/** The job's counters since the app started. */
 export function countersOf(app: FundApp): DroppedCounters {
-  let counters = countersByApp.get(app);
-  if (counters === undefined) {
-    counters = { runs: 0, found: 0, repaired: 0, cancelled: 0, allocated: 0, escalated: 0, stillPending: 0, registered: 0, skipped: 0, errors: 0, gatewayCalls: 0, gatewayFailures: 0, lastRunMs: null };
-    countersByApp.set(app, counters);
-  }
-  return counters;
+  return appState(app, 'droppedOrders', () => ({ runs: 0, found: 0, repaired: 0, cancelled: 0, allocated: 0, escalated: 0, stillPending: 0, registered: 0, skipped: 0, errors: 0, gatewayCalls: 0, gatewayFailures: 0, lastRunMs: null }));
 }
 
 const DEFAULTS: GatewaySettings = {

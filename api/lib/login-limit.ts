@@ -10,7 +10,7 @@
  * guesses at others'. Attempts refused with 429 are not counted: the window is not extended.
  */
 
-import type { FundApp } from './app';
+import { appState, type FundApp } from './app';
 
 /** One key's limit, as acquire checks it. */
 export interface KeyLimit {
@@ -180,26 +180,16 @@ export class LoginLimiter {
 }
 
 /**
- * Kept on the app itself, not in this module: Sails re-requires controllers and their children
- * when an app lifts again in the same process, so this module may exist twice.
- */
-const LIMITER: unique symbol = Symbol.for('fund.loginLimiter') as never;
-
-/**
  * The app's limiter: in Redis when the session store is (config/session.js, REDIS_URL), over the
  * client Sails connected for it; in this process otherwise. One per app, so each lifted app (a
  * test's) starts with no counts.
  */
 export function limiterOf(app: FundApp): LoginLimiter {
-  const holder = app as FundApp & { [LIMITER]?: LoginLimiter };
-  let limiter = holder[LIMITER];
-  if (limiter === undefined) {
+  return appState(app, 'loginLimiter', () => {
     const session = app.config.session ?? {};
     const settings = app.config.custom.loginLimits;
     const client = session.client as RedisClient | undefined;
     const store = client && typeof client.eval === 'function' ? new RedisLimitStore(client, `${session.REDIS_PREFIX || 'fund:'}login:`) : new MemoryLimitStore();
-    limiter = new LoginLimiter(store, { user: settings.perUser || 5, ip: settings.perAddress || 30 }, settings.windowMs || 60_000);
-    Object.defineProperty(app, LIMITER, { value: limiter });
-  }
-  return limiter;
+    return new LoginLimiter(store, { user: settings.perUser || 5, ip: settings.perAddress || 30 }, settings.windowMs || 60_000);
+  });
 }

@@ -5,15 +5,13 @@
  * run durations are a histogram its scheduler entry (api/lib/jobs.ts) feeds.
  */
 import { Counter, Gauge, Histogram, Registry, type LabelValues } from 'prom-client';
-import { type FundApp, transactOf } from './app';
+import { appState, type FundApp, transactOf } from './app';
 import { countersOf } from './dropped-orders';
 
 interface AppMetrics {
   registry: Registry;
   runs: Histogram;
 }
-
-const metricsByApp = new WeakMap<object, AppMetrics>();
 
 /** A counter whose value is read at scrape time from a running total (or one per label set). */
 function readCounter(registry: Registry, name: string, help: string, read: () => number | [LabelValues<string>, number][], labelNames: string[] = []): void {
@@ -74,12 +72,7 @@ function build(app: FundApp): AppMetrics {
 }
 
 function metricsOf(app: FundApp): AppMetrics {
-  let metrics = metricsByApp.get(app);
-  if (metrics === undefined) {
-    metrics = build(app);
-    metricsByApp.set(app, metrics);
-  }
-  return metrics;
+  return appState(app, 'metrics', () => build(app));
 }
 
 /** Records the duration of one dropped-orders run. */

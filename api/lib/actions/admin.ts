@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isTransactError } from 'sails-hook-transact';
 import * as admin from '../admin';
-import type { FundApp } from '../app';
+import { appState, type FundApp } from '../app';
 import { fundError, FUND_REGISTRY } from '../errors';
 import { crossSite } from '../same-origin';
 import type { FundAction, SessionUser } from '../http';
@@ -124,8 +124,8 @@ export const login: FundAction = async (req, res) => {
 /** POST /admin/logout (CSRF): ends the session. */
 export const logout: FundAction = admin.page(async (req, res, { session }) => session.destroy(() => res.redirect('/admin/login')));
 
-/** When reconciliation was last asked for by hand, per app (several apps may live in one process, e.g. in tests). */
-const lastRun = new WeakMap<FundApp, { at: number; by: string }>();
+/** When reconciliation was last asked for by hand, per app. */
+const lastRun = (app: FundApp): { at: number | null; by: string } => appState(app, 'lastReconciliation', () => ({ at: null, by: '' }));
 
 /**
  * GET /admin/reconciliation?after=&limit=&stuckSkip=: every investor's cash against its ledger,
@@ -136,12 +136,13 @@ const lastRun = new WeakMap<FundApp, { at: number; by: string }>();
 export const reconciliation: FundAction = admin.page(async (req, res, { me, render, flash }) => {
   const app = req._sails;
   if (req.method === 'POST') {
-    lastRun.set(app, { at: Date.now(), by: me.username });
+    Object.assign(lastRun(app), { at: Date.now(), by: me.username });
     flash('reconciliation run now');
     return res.redirect('/admin/reconciliation');
   }
   const started = Date.now();
   const data = await reconcile(app, { detailed: true, page: pageOf(req.query) });
-  const run = lastRun.get(app) ?? { at: started, by: 'page load' };
+  const last = lastRun(app);
+  const run = last.at === null ? { at: started, by: 'page load' } : last;
   return render('reconciliation', { title: 'Reconciliation', data, ms: Date.now() - started, lastRun: run, ...admin.FORMATS });
 });

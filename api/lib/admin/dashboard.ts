@@ -3,7 +3,7 @@
  * counters of this process, and the 30-day volume chart.
  */
 import type { JobStatus, TransactionStats, TxState } from 'sails-hook-transact';
-import { type FundApp, transactOf } from '../app';
+import { appState, type FundApp, transactOf } from '../app';
 import { countersOf, type DroppedCounters } from '../dropped-orders';
 
 export const HOUR = 60 * 60 * 1000;
@@ -135,7 +135,6 @@ async function volumeChart(app: FundApp, days = 30): Promise<Chart> {
 
 /** How long one computation of the chart is shown: 30 daily bars need not be recomputed per view. */
 const CHART_TTL_MS = 60_000;
-const chartCache = new WeakMap<FundApp, { at: number; chart: Promise<Chart> }>();
 
 /**
  * The chart, recomputed at most once a minute per app whatever the number of views: it is some
@@ -143,11 +142,14 @@ const chartCache = new WeakMap<FundApp, { at: number; chart: Promise<Chart> }>()
  * lag by that minute. The counts above it are live.
  */
 function cachedChart(app: FundApp): Promise<Chart> {
-  const cached = chartCache.get(app);
-  if (cached !== undefined && Date.now() - cached.at < CHART_TTL_MS) return cached.chart;
+  const cache = appState<{ at: number; chart: Promise<Chart> | null }>(app, 'chart', () => ({ at: 0, chart: null }));
+  if (cache.chart !== null && Date.now() - cache.at < CHART_TTL_MS) return cache.chart;
   const chart = volumeChart(app);
-  chartCache.set(app, { at: Date.now(), chart });
-  chart.catch(() => chartCache.delete(app));
+  cache.at = Date.now();
+  cache.chart = chart;
+  chart.catch(() => {
+    if (cache.chart === chart) cache.chart = null;
+  });
   return chart;
 }
 
