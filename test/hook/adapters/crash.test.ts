@@ -1,0 +1,215 @@
+/**
+ * Crash safety, proven by killing a real process: a child runs the scenario and SIGKILLs itself
+ * at one protocol step boundary (TRANSACT_CRASH_AT); a new child starts, recovers, and the
+ * state must be the whole transaction or none of it — every attribute of every document
+ * compared. Some cases also kill recovery itself, and every case recovers twice to show that
+ * recovery is idempotent.
+ */
+import { expect } from 'chai';
+import { type ChildResult, runChild } from '../../support/child';
+import { AMOUNT, IDS, type Row, type ScenarioName } from '../../support/scenario';
+import { type AdapterName, forEachPath, freshTarget, type Protocol } from '../../support/targets';
+
+type Outcome = 'none' | 'all';
+
+interface CrashCase {
+  scenario: ScenarioName;
+  /** Where the running transaction dies (undefined: it runs to the end). */
+  crashAt?: string;
+  /** Where recovery itself is killed, one restart each, before the final recovery. */
+  recoveryCrashes?: string[];
+  expected: Outcome;
+}
+
+const CASES: CrashCase[] = [
+  { scenario: 'batch', expected: 'all' },
+  { scenario: 'batch', crashAt: 'batch:locked', expected: 'none' },
+  { scenario: 'batch', crashAt: 'batch:logged', expected: 'none' },
+  ...[1, 2, 3, 4, 5].map((n): CrashCase => ({ scenario: 'batch', crashAt: `batch:applied#${n}`, expected: 'none' })),
+  { scenario: 'batch', crashAt: 'batch:committed', expected: 'all' },
+  { scenario: 'batch', crashAt: 'batch:released', expected: 'all' },
+  { scenario: 'batch', crashAt: 'batch:applied#3', recoveryCrashes: ['rollback:claimed'], expected: 'none' },
+  { scenario: 'batch', crashAt: 'batch:applied#3', recoveryCrashes: ['rollback:undone#2', 'rollback:undone#1'], expected: 'none' },
+  { scenario: 'batch', crashAt: 'batch:applied#3', recoveryCrashes: ['rollback:ended'], expected: 'none' },
+  { scenario: 'batch-forward', crashAt: 'batch:logged', expected: 'all' },
+  { scenario: 'batch-forward', crashAt: 'batch:applied#2', expected: 'all' },
+  { scenario: 'batch-forward', crashAt: 'batch:applied#5', expected: 'all' },
+  { scenario: 'batch-forward', crashAt: 'batch:applied#1', recoveryCrashes: ['rollforward:claimed', 'rollforward:redone#3', 'rollforward:ended'], expected: 'all' },
+  { scenario: 'interactive', expected: 'all' },
+  { scenario: 'interactive', crashAt: 'tx:begun', expected: 'none' },
+  { scenario: 'interactive', crashAt: 'tx:locked#1', expected: 'none' },
+  ...[1, 3, 5].flatMap((n): CrashCase[] => [
+    { scenario: 'interactive', crashAt: `tx:logged#${n}`, expected: 'none' },
+    { scenario: 'interactive', crashAt: `tx:applied#${n}`, expected: 'none' },
+  ]),
+  { scenario: 'interactive', crashAt: 'tx:committed', expected: 'all' },
+  { scenario: 'interactive', crashAt: 'tx:released', expected: 'all' },
+  { scenario: 'interactive', crashAt: 'tx:applied#2', recoveryCrashes: ['rollback:undone#1'], expected: 'none' },
+  { scenario: 'interactive-abort', crashAt: 'rollback:claimed', expected: 'none' },
+  { scenario: 'interactive-abort', crashAt: 'rollback:undone#1', expected: 'none' },
+  { scenario: 'interactive-abort', crashAt: 'rollback:undone#4', expected: 'none' },
+  { scenario: 'interactive-abort', crashAt: 'rollback:ended', expected: 'none' },
+];
+
+interface State {
+  accounts: Row[];
+  transfers: Row[];
+  logs: Row[];
+  locks: Row[];
+}
+
+function expectNone(seed: Row[], state: State, protocol: Protocol, crashAt?: string): void {
+  expect(state.accounts, 'every account equals its before-image, every attribute').to.deep.equal(seed);
+  expect(state.transfers, 'the created transfer is gone').to.deep.equal([]);
+  // A native transaction killed before its COMMIT leaves nothing at all, its log row included; so
+  // does an interactive one killed before it locked anything (it logs at its first write).
+  const nothing = protocol === 'native' || crashAt === 'tx:begun';
+  expect(state.logs.map((log) => log.state)).to.deep.equal(nothing ? [] : ['rolled-back']);
+}
+
+/**
+ * What a case means on the native path: the owner's own rollback and recovery's compensation are
+ * PostgreSQL's ROLLBACK there (no protocol steps to kill); roll-forward batches take the log protocol.
+ */
+function appliesTo(c: CrashCase, protocol: Protocol): boolean {
+  if (protocol === 'log' || c.scenario === 'batch-forward') return true;
+  // A native batch writes all its documents in one statement: it passes batch:applied once.
+  if (c.scenario === 'batch' && /^batch:applied#[2-9]/.test(c.crashAt ?? '')) return false;
+  return c.scenario !== 'interactive-abort' && c.recoveryCrashes === undefined;
+}
+
+function expectAll(seed: Row[], state: State): void {
+  const before = new Map(seed.map((row) => [row.id, row]));
+  const after = new Map(state.accounts.map((row) => [row.id, row]));
+  // One committed transaction; a keyed one run again after a crash also keeps its failed attempt (`<id>.<epoch>`).
+  const attempts = state.logs.filter((log) => String(log.id).includes('.'));
+  expect(attempts.map((log) => log.state)).to.deep.equal(attempts.map(() => 'rolled-back'));
+  const current = state.logs.filter((log) => !String(log.id).includes('.'));
+  expect(current.map((log) => log.state)).to.deep.equal(['committed']);
+  const steps = current[0].steps as { id: string; kind: string; after: Row | null }[];
+  expect(after.get(IDS.alice)?.balance).to.equal((before.get(IDS.alice)?.balance as number) - AMOUNT);
+  expect(after.get(IDS.bob)?.balance).to.equal((before.get(IDS.bob)?.balance as number) + AMOUNT);
+  expect(after.get(IDS.carol)).to.deep.include({ frozen: false, meta: { note: 'unfrozen' } });
+  expect(after.has(IDS.dave), 'dave is destroyed').to.equal(false);
+  expect(state.transfers.map((row) => [row.id, row.amount])).to.deep.equal([[IDS.transfer, AMOUNT]]);
+  // every updated document equals, attribute for attribute, the after-image its last step logged
+  for (const id of [IDS.alice, IDS.bob, IDS.carol]) {
+    const last = steps.filter((step) => step.id === id).pop();
+    expect(after.get(id), `${id} equals its logged after-image`).to.deep.equal(last?.after);
+  }
+}
+
+/** What one case's children did: the run, the recoveries killed on purpose, the final recovery, and a second one. */
+interface CaseRun {
+  run: ChildResult;
+  killed: { point: string; result: ChildResult }[];
+  recovered: ChildResult;
+  again: ChildResult;
+}
+
+async function runCase(adapter: AdapterName, c: CrashCase, env: Record<string, string>): Promise<CaseRun> {
+  const target = await freshTarget(adapter);
+  const run = await runChild(target, ['run', c.scenario], c.crashAt, env);
+  const killed: CaseRun['killed'] = [];
+  for (const point of c.recoveryCrashes ?? []) killed.push({ point, result: await runChild(target, ['recover'], point, env) });
+  const recovered = await runChild(target, ['recover'], undefined, env);
+  const again = await runChild(target, ['recover'], undefined, env);
+  return { run, killed, recovered, again };
+}
+
+/**
+ * Two cases at a time: each case has its own database and its children run one after another, so
+ * cases are independent; running two overlaps one child's start-up with another's (CI time).
+ * Results are settled values, asserted in each case's own test.
+ */
+function pooled<T>(tasks: (() => Promise<T>)[], concurrency: number): Promise<PromiseSettledResult<T>>[] {
+  const settled = tasks.map(() => {
+    let resolve!: (value: PromiseSettledResult<T>) => void;
+    const promise = new Promise<PromiseSettledResult<T>>((r) => (resolve = r));
+    return { promise, resolve };
+  });
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < tasks.length; i = next++) {
+      try {
+        settled[i].resolve({ status: 'fulfilled', value: await tasks[i]() });
+      } catch (reason) {
+        settled[i].resolve({ status: 'rejected', reason });
+      }
+    }
+  };
+  for (let w = 0; w < concurrency; w++) void worker();
+  return settled.map((one) => one.promise);
+}
+
+forEachPath('crash safety (SIGKILL at each protocol step)', (_target, adapter: AdapterName, protocol) => {
+  const env = { TRANSACT_PROTOCOL: protocol };
+  const cases = CASES.filter((one) => appliesTo(one, protocol));
+  let runs: Promise<PromiseSettledResult<CaseRun>>[] = [];
+  before(function () {
+    runs = pooled(cases.map((c) => () => runCase(adapter, c, env)), 2);
+  });
+  cases.forEach((c, i) => {
+    const title = `${c.scenario}: ${c.crashAt === undefined ? 'no crash' : `killed at ${c.crashAt}`}${c.recoveryCrashes ? `, recovery killed at ${c.recoveryCrashes.join(', ')}` : ''} → ${c.expected === 'all' ? 'wholly applied' : 'wholly absent'}`;
+    it(title, async function () {
+      const settled = await runs[i];
+      if (settled.status === 'rejected') throw settled.reason;
+      const { run, killed, recovered, again } = settled.value;
+      expect(run.lines.has('SEED'), run.stderr).to.equal(true);
+      if (c.crashAt === undefined) expect(run.code, run.stderr).to.equal(0);
+      else expect(run.signal, `the child must die at ${c.crashAt}, not finish\n${run.stderr}`).to.equal('SIGKILL');
+      const seed = JSON.parse(run.lines.get('SEED') as string) as Row[];
+      for (const { point, result } of killed) expect(result.signal, `recovery must die at ${point}\n${result.stderr}`).to.equal('SIGKILL');
+      expect(recovered.code, recovered.stderr).to.equal(0);
+      const state = JSON.parse(recovered.lines.get('STATE') as string) as State;
+      expect(state.locks, 'no lock survives recovery').to.deep.equal([]);
+      if (c.expected === 'all') expectAll(seed, state);
+      else expectNone(seed, state, c.scenario === 'batch-forward' ? 'log' : protocol, c.crashAt);
+      expect(JSON.parse(again.lines.get('STATE') as string), 'recovering again changes nothing').to.deep.equal(state);
+    });
+  });
+});
+
+/** A keyed batch killed mid-way, recovered, then submitted again: it must never run a second time. */
+const KEYED: { crashAt: string; expected: Outcome; repeat: string }[] = [
+  // The first run died before deciding anything (owner_died): the repeat runs it, once (Stripe's semantics).
+  { crashAt: 'batch:logged', expected: 'all', repeat: 'committed' },
+  { crashAt: 'batch:locked', expected: 'all', repeat: 'committed' },
+  { crashAt: 'batch:applied#2', expected: 'all', repeat: 'committed' },
+  { crashAt: 'batch:committed', expected: 'all', repeat: 'committed' },
+];
+
+forEachPath('idempotency across a crash', (_target, adapter: AdapterName, protocol) => {
+  const env = { TRANSACT_PROTOCOL: protocol };
+  // A native batch passes batch:applied once (all its writes are one statement).
+  const cases = KEYED.filter((one) => protocol === 'log' || one.crashAt !== 'batch:applied#2');
+  let runs: Promise<PromiseSettledResult<{ run: ChildResult; recovered: ChildResult; repeat: ChildResult }>>[] = [];
+  before(function () {
+    runs = pooled(
+      cases.map((c) => async () => {
+        const target = await freshTarget(adapter);
+        const run = await runChild(target, ['run', 'batch-keyed'], c.crashAt, env);
+        const recovered = await runChild(target, ['recover'], undefined, env);
+        const repeat = await runChild(target, ['repeat', 'batch-keyed'], undefined, env);
+        return { run, recovered, repeat };
+      }),
+      2,
+    );
+  });
+  cases.forEach((c, i) => {
+    it(`keyed batch killed at ${c.crashAt}, recovered, repeated → ${c.crashAt === 'batch:committed' ? "the first run's result" : 'run again'}, applied ${c.expected === 'all' ? 'once' : 'never'}`, async function () {
+      const settled = await runs[i];
+      if (settled.status === 'rejected') throw settled.reason;
+      const { run, recovered, repeat } = settled.value;
+      expect(run.signal, run.stderr).to.equal('SIGKILL');
+      const seed = JSON.parse(run.lines.get('SEED') as string) as Row[];
+      expect(recovered.code, recovered.stderr).to.equal(0);
+      expect(repeat.code, repeat.stderr).to.equal(0);
+      expect(JSON.parse(repeat.lines.get('OUTCOME') as string)).to.equal(c.repeat);
+      const state = JSON.parse(repeat.lines.get('STATE') as string) as State;
+      expect(state.locks).to.deep.equal([]);
+      if (c.expected === 'all') expectAll(seed, state);
+      else expectNone(seed, state, protocol);
+    });
+  });
+});
