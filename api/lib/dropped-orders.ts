@@ -28,51 +28,39 @@
 import retry = require('async-retry');
 import { isTransactError, type JobContext } from 'sails-hook-transact';
 import { appState, type FundApp, type GatewaySettings } from './app';
+import { recordAttempt, type TrackedKind } from './attempts';
 import type { Attempt, Order, Payment } from './domain';
 import * as fund from './fund';
 import * as gateway from './gateway-client';
 
-const KEEP_ATTEMPTS = 50;
+/** What one run counts, item by item. */
+const COUNTS = ['found', 'repaired', 'cancelled', 'allocated', 'escalated', 'stillPending', 'registered', 'skipped', 'errors'] as const;
+type DroppedCounts = Record<(typeof COUNTS)[number], number>;
 
-export interface DroppedCounters {
-  runs: number;
-  found: number;
-  repaired: number;
-  cancelled: number;
-  allocated: number;
-  escalated: number;
-  stillPending: number;
-  registered: number;
-  skipped: number;
-  errors: number;
-  gatewayCalls: number;
-  gatewayFailures: number;
-  lastRunMs: number | null;
+function noCounts(): DroppedCounts {
+  return Object.fromEntries(COUNTS.map((key) => [key, 0])) as DroppedCounts;
 }
 
-export interface DroppedSummary {
-  found: number;
-  repaired: number;
-  cancelled: number;
-  allocated: number;
-  escalated: number;
-  stillPending: number;
-  registered: number;
-  skipped: number;
-  errors: number;
+/** One run's summary. */
+export interface DroppedSummary extends DroppedCounts {
   ms: number;
   skippedReason?: string;
 }
 
-type SummaryCount = Exclude<keyof DroppedSummary, 'ms' | 'skippedReason'>;
-const SUMMED: readonly SummaryCount[] = ['found', 'repaired', 'cancelled', 'allocated', 'escalated', 'stillPending', 'registered', 'skipped', 'errors'];
+/** The job's totals since the app started (/api/health, /metrics). */
+export interface DroppedCounters extends DroppedCounts {
+  runs: number;
+  gatewayCalls: number;
+  gatewayFailures: number;
+  lastRunMs: number | null;
+}
 
 /** What the job needs of its scheduler context (a claim per item). */
 export type ClaimContext = Pick<JobContext, 'claim' | 'release' | 'stopping'>;
 
 /** The job's counters since the app started. */
 export function countersOf(app: FundApp): DroppedCounters {
-  return appState(app, 'droppedOrders', () => ({ runs: 0, found: 0, repaired: 0, cancelled: 0, allocated: 0, escalated: 0, stillPending: 0, registered: 0, skipped: 0, errors: 0, gatewayCalls: 0, gatewayFailures: 0, lastRunMs: null }));
+  return appState(app, 'droppedOrders', () => ({ ...noCounts(), runs: 0, gatewayCalls: 0, gatewayFailures: 0, lastRunMs: null }));
 }
 
 const DEFAULTS: GatewaySettings = {
@@ -96,24 +84,9 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-type Tracked = 'payment' | 'order';
-
-/** Appends an attempt to a payment's or order's `attempts` (locked read, then update), with `set` too when `onlyIf` allows. */
-async function record(app: FundApp, model: Tracked, recordId: string, attempt: Attempt, set: Record<string, unknown> = {}, onlyIf: ((current: Payment | Order) => boolean) | null = null): Promise<boolean> {
-  return app.transact(
-    async (tx) => {
-      const current = (await tx.read(model, recordId)) as Payment | Order | null;
-      if (!current) return false;
-      const attempts = [...(Array.isArray(current.attempts) ? current.attempts : []), attempt].slice(-KEEP_ATTEMPTS);
-      if (onlyIf !== null && !onlyIf(current)) {
-        await tx.update(model, recordId, { attempts });
-        return false;
-      }
-      await tx.update(model, recordId, { ...set, attempts });
-      return true;
-    },
-    { label: `dropped-orders ${model} attempt` },
-  );
+/** Records a check of the job's on the item (see attempts.ts), with `set` when `onlyIf` allows. */
+function record(app: FundApp, kind: TrackedKind, id: string, attempt: Attempt, set: Record<string, unknown> = {}, onlyIf?: (current: Payment | Order) => boolean): Promise<boolean> {
+  return recordAttempt(app, kind, id, attempt, { set, onlyIf, label: `dropped-orders ${kind} attempt` });
 }
 
 /** Marks a still-pending payment (and its order still waiting) `needs_attention` with the reason. */
@@ -269,7 +242,7 @@ export async function run(app: FundApp, ctx: ClaimContext, overrides: Partial<Ga
   const settings = settingsOf(app, overrides);
   const counters = countersOf(app);
   const started = Date.now();
-  const summary: DroppedSummary = { found: 0, repaired: 0, cancelled: 0, allocated: 0, escalated: 0, stillPending: 0, registered: 0, skipped: 0, errors: 0, ms: 0 };
+  const summary: DroppedSummary = { ...noCounts(), ms: 0 };
   if (!settings.url) {
     summary.skippedReason = 'no payment gateway URL (PAYMENT_GATEWAY_URL)';
     return summary;
@@ -298,7 +271,7 @@ export async function run(app: FundApp, ctx: ClaimContext, overrides: Partial<Ga
   }
   summary.ms = Date.now() - started;
   counters.runs++;
-  for (const key of SUMMED) counters[key] += summary[key];
+  for (const key of COUNTS) counters[key] += summary[key];
   counters.lastRunMs = summary.ms;
   app.log.info(
     `dropped-orders: found ${summary.found}, repaired ${summary.repaired}, cancelled ${summary.cancelled}, allocated ${summary.allocated}, escalated ${summary.escalated}, still pending ${summary.stillPending}, registered ${summary.registered}, skipped ${summary.skipped}, errors ${summary.errors} (${summary.ms} ms)`,

@@ -4,6 +4,7 @@
  * goes through the engine and records who, when and why on the item's `attempts`.
  */
 import { type FundApp, transactOf } from '../app';
+import { recordAttempt } from '../attempts';
 import type { Attempt, Order, Payment } from '../domain';
 import { settingsOf } from '../dropped-orders';
 import { fundError } from '../errors';
@@ -20,7 +21,6 @@ export const ATTENTION_PAGE = 100;
 /** Deeper than this, skip-based pages get slow: the oldest items are the ones to act on. */
 const ATTENTION_MAX_SKIP = 100_000;
 /** Attempts kept on an item (the dropped-orders job keeps as many). */
-const KEEP_ATTEMPTS = 50;
 
 export interface AttentionItem {
   kind: ItemKind;
@@ -92,17 +92,9 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Appends an admin's attempt to a payment's or order's `attempts`, through the engine. */
-async function recordAttempt(app: FundApp, model: ItemKind, id: string, attempt: Attempt & { by: string }): Promise<void> {
-  await app.transact(
-    async (tx) => {
-      const current = (await tx.read(model, id)) as Payment | Order | null;
-      if (!current) return;
-      const attempts = Array.isArray(current.attempts) ? current.attempts : [];
-      await tx.update(model, id, { attempts: [...attempts, attempt].slice(-KEEP_ATTEMPTS) });
-    },
-    { label: `admin ${model} ${attempt.outcome} ${attempt.by}`.slice(0, 200) },
-  );
+/** Records an admin's check on the item (see attempts.ts). */
+function recordAdminAttempt(app: FundApp, kind: ItemKind, id: string, attempt: Attempt & { by: string }): Promise<boolean> {
+  return recordAttempt(app, kind, id, attempt, { label: `admin ${kind} ${attempt.outcome} ${attempt.by}` });
 }
 
 export type RetryOutcome = 'still_pending' | 'repaired' | 'cancelled';
@@ -130,22 +122,22 @@ export async function retryItem(app: FundApp, kind: ItemKind, id: string, me: Se
     try {
       answer = await gateway.getPayment(settings, paymentId);
     } catch (err) {
-      await recordAttempt(app, 'payment', payment.id, { ...attempt, outcome: 'gateway_error', error: messageOf(err) });
+      await recordAdminAttempt(app, 'payment', payment.id, { ...attempt, outcome: 'gateway_error', error: messageOf(err) });
       throw fundError('gateway_unavailable', `the gateway could not answer: ${messageOf(err)}`, { cause: err });
     }
     if (answer.status === 'pending') {
-      await recordAttempt(app, 'payment', payment.id, { ...attempt, outcome: 'still_pending', answer: answer.status });
+      await recordAdminAttempt(app, 'payment', payment.id, { ...attempt, outcome: 'still_pending', answer: answer.status });
       return { outcome: 'still_pending' };
     }
     const status = answer.status === 'succeeded' ? 'succeeded' : 'failed';
     try {
       await fund.handleCallback(app, { paymentId, status, amount: answer.amount });
     } catch (err) {
-      await recordAttempt(app, 'payment', payment.id, { ...attempt, outcome: 'error', answer: answer.status, error: messageOf(err) });
+      await recordAdminAttempt(app, 'payment', payment.id, { ...attempt, outcome: 'error', answer: answer.status, error: messageOf(err) });
       throw fundError('conflict', `the gateway answered ${answer.status}, but it could not be applied: ${messageOf(err)}`, { cause: err });
     }
     const outcome = status === 'succeeded' ? 'repaired' : 'cancelled';
-    await recordAttempt(app, 'payment', payment.id, { ...attempt, outcome, answer: answer.status });
+    await recordAdminAttempt(app, 'payment', payment.id, { ...attempt, outcome, answer: answer.status });
     return { outcome };
   } finally {
     if (ctx) await ctx.release(item);
@@ -156,16 +148,7 @@ export async function retryItem(app: FundApp, kind: ItemKind, id: string, me: Se
 export async function resolveItem(app: FundApp, kind: ItemKind, id: string, me: SessionUser, note: string): Promise<void> {
   const reason = `resolved ${stamp(me, note)}`.slice(0, 500);
   const status = kind === 'payment' ? 'failed' : 'cancelled';
-  const done = await app.transact(
-    async (tx) => {
-      const current = (await tx.read(kind, id)) as Payment | Order | null;
-      if (!current || current.status !== 'needs_attention') return false;
-      const attempts = Array.isArray(current.attempts) ? current.attempts : [];
-      const attempt: Attempt = { at: Date.now(), by: me.username, admin: true, outcome: 'resolved', note };
-      await tx.update(kind, id, { status, reason, attempts: [...attempts, attempt].slice(-KEEP_ATTEMPTS) });
-      return true;
-    },
-    { label: `admin resolve ${kind} ${stamp(me)}`.slice(0, 200) },
-  );
+  const attempt: Attempt = { at: Date.now(), by: me.username, admin: true, outcome: 'resolved', note };
+  const done = await recordAttempt(app, kind, id, attempt, { set: { status, reason }, onlyIf: (current) => current.status === 'needs_attention', refusedWritesNothing: true, label: `admin resolve ${kind} ${stamp(me)}` });
   if (!done) throw fundError('conflict', `${kind} ${id} does not need attention`);
 }
