@@ -150,9 +150,9 @@ function datastoreEnv(target: Target): Record<string, string> {
   return target.adapter === 'postgresql' ? { DATASTORE: 'postgresql', PG_URL: target.location } : { DATASTORE: 'mongo', MONGO_URL: target.location };
 }
 
-/** Runs the app's own migration (`scripts/migrate.js`): its tables, and whatever indexes it declares. */
+/** Runs the app's own migration (`scripts/migrate.ts`, built): its tables, and whatever indexes it declares. */
 async function migrate(target: Target): Promise<void> {
-  const child = spawn(process.execPath, [join(ROOT, 'scripts', 'migrate.js')], { env: { ...process.env, ...datastoreEnv(target) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'scripts', 'migrate.js')], { env: { ...process.env, ...datastoreEnv(target) }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -24,3 +24,9 @@ export function productionProblems(env: NodeJS.ProcessEnv, config: Pick<FundConf
   if ((env.DATASTORE || 'disk') === 'disk') problems.push('DATASTORE must be mongo or postgresql: sails-disk is single-process and for development only');
   return problems;
 }
+
+/** Throws the refusal to start when `productionProblems` finds any (the fund hook at configure; the scripts, which load the app without that hook). */
+export function refuseUnsafeProduction(env: NodeJS.ProcessEnv, config: Pick<FundConfig, 'custom' | 'session'>): void {
+  const problems = productionProblems(env, config);
+  if (problems.length > 0) throw new Error(`refusing to start in production:\n- ${problems.join('\n- ')}`);
+}

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { newId } from 'sails-hook-transact';
 import type { FundApp } from './app';
 import { hashPassword } from './auth';
-import { productionProblems } from './production-guard';
+import { refuseUnsafeProduction } from './production-guard';
 
 /** The first administrator, made when none exists; its generated password is shown once (only its hash is stored). */
 async function ensureAdmin(app: FundApp): Promise<void> {
@@ -41,8 +41,7 @@ export interface SetupApp extends FundApp {
 export function fundHook(app: SetupApp): { configure(): void; initialize(done: (err?: Error) => void): void } {
   return {
     configure() {
-      const problems = productionProblems(process.env, app.config);
-      if (problems.length > 0) throw new Error(`refusing to start in production:\n- ${problems.join('\n- ')}`);
+      refuseUnsafeProduction(process.env, app.config);
     },
     initialize(done) {
       app.after('hook:transact:loaded', () => {

@@ -1,6 +1,6 @@
 /**
  * The dropped-orders job (api/lib/dropped-orders.js) against the simulated gateway
- * (scripts/gateway-sim.js), over real loopback HTTP: lost callbacks, a gateway down for a while
+ * (scripts/gateway-sim.ts), over real loopback HTTP: lost callbacks, a gateway down for a while
  * or for good, payments failed or expired at the gateway, paid orders left unallocated, a
  * callback racing the job, a crash in the middle of a settlement, and two instances working the
  * same items. After every scenario the fund's invariants hold (each payment credited at most once,

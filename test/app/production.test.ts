@@ -84,7 +84,7 @@ describe('production guard (node app.js, NODE_ENV=production)', function () {
     }
     const env = { ...base, PG_URL: target.location, TRANSACT_ADMIN_USER: 'ops', TRANSACT_ADMIN_PASSWORD: 'an-admin-password-for-this-test' };
     // production never alters a schema at start: the tables come from `npm run migrate`
-    const migrated = await runScript(join(__dirname, '..', '..', '..', 'scripts', 'migrate.js'), env);
+    const migrated = await runScript(join(__dirname, '..', '..', 'scripts', 'migrate.js'), env);
     expect(migrated.code, migrated.output).to.equal(0);
     // behind a TLS-terminating proxy on loopback, which says the client spoke HTTPS
     const server = await startServer({ ...env, TRUST_PROXY: 'loopback' });

@@ -12,7 +12,7 @@ describe('demo seed (npm run seed) [disk]', function () {
   it('creates a consistent fund once, however often it runs', async function () {
     const target = await freshTarget('disk');
     const run = (): ReturnType<typeof spawnSync> =>
-      spawnSync(process.execPath, [join(__dirname, '..', '..', '..', 'scripts', 'seed.js')], { env: { ...process.env, DATASTORE: 'disk', TRANSACT_DISK_DIR: target.location }, encoding: 'utf8', timeout: 60_000 });
+      spawnSync(process.execPath, [join(__dirname, '..', '..', 'scripts', 'seed.js')], { env: { ...process.env, DATASTORE: 'disk', TRANSACT_DISK_DIR: target.location }, encoding: 'utf8', timeout: 60_000 });
     const first = run();
     expect(first.status, String(first.stderr)).to.equal(0);
     expect(String(first.stdout)).to.match(/seeded in transaction/);

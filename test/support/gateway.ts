@@ -1,49 +1,17 @@
 /**
- * The simulated payment gateway (scripts/gateway-sim.js) for the dropped-orders suites, and
+ * The simulated payment gateway (scripts/gateway-sim.ts) for the dropped-orders suites, and
  * helpers to point a lifted fund app at it and to place gateway orders through the API.
  */
-import { join } from 'node:path';
+import { startGatewaySim, type GatewaySim } from '../../scripts/gateway-sim';
 import type { LoadedApp } from './app';
 import { type FundApp, WEBHOOK_SECRET } from './http';
 
-export interface SimPayment {
-  paymentId: string;
-  amount: number;
-  status: string;
-  callbackUrl: string | null;
-  deliveries: unknown[];
-}
-export interface SimSettings {
-  delayMs?: number;
-  failStatus?: number;
-  loseCallbacks?: number;
-  callbackCopies?: number;
-  statusOverride?: Record<string, string>;
-  statusAmount?: Record<string, number>;
-  reset?: boolean;
-}
-export interface GatewaySim {
-  url: string;
-  port: number;
-  payments: Map<string, SimPayment>;
-  counters: { queries: number; failedQueries: number; callbacks: number; callbackErrors: number; lost: number };
-  control(settings: SimSettings): SimSettings;
-  take(payment: { paymentId: string; amount: number; callbackUrl?: string; status?: string }): { payment: SimPayment; delivered: Promise<unknown[]> };
-  deliver(paymentId: string, copies?: number, callbackUrl?: string): Promise<unknown[]>;
-  close(): Promise<void>;
-}
-
-// dist/test/support → the repository's scripts/ and api/lib/
-const ROOT = join(__dirname, '..', '..', '..');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const simModule = require(join(ROOT, 'scripts', 'gateway-sim')) as { startGatewaySim(options: { secret: string; port?: number }): Promise<GatewaySim> };
-
 export * as droppedLib from '../../api/lib/dropped-orders';
 import type { ClaimContext, DroppedSummary } from '../../api/lib/dropped-orders';
-export type { ClaimContext, DroppedSummary };
+export type { ClaimContext, DroppedSummary, GatewaySim };
 
 export function startSim(): Promise<GatewaySim> {
-  return simModule.startGatewaySim({ secret: WEBHOOK_SECRET });
+  return startGatewaySim({ secret: WEBHOOK_SECRET });
 }
 
 /** Fast settings for tests: every pending item is dropped at once, short backoff and timeout. */

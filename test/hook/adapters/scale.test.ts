@@ -93,7 +93,7 @@ forEachAdapter('indexes as part of the schema', (target, adapter) => {
     if (adapter === 'postgresql') {
       // `npm run migrate` on a fresh database creates the tables and the declared indexes.
       const env = { ...process.env, DATASTORE: 'postgresql', PG_URL: target().location, NODE_ENV: 'development', sails_log__level: 'error' };
-      const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'scripts', 'migrate.js')], { env, cwd: ROOT, timeout: 60_000 });
+      const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'dist', 'scripts', 'migrate.js')], { env, cwd: ROOT, timeout: 60_000 });
       expect(stdout).to.contain('payment.payment_paymentId_key');
     }
     app = await loadApp(target(), { migrate: adapter === 'postgresql' ? 'safe' : 'drop' });

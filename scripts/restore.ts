@@ -6,28 +6,32 @@
  * Exit code: 0 restored and reconciled, 3 restored but reconciliation failed, 1 error (refused
  * files and non-empty targets included), 2 bad arguments.
  */
-process.chdir(`${__dirname}/..`);
-const { loadApp, lowerApp, parseArgs, runScript } = require('./lib/load-app');
+import { join } from 'node:path';
+import { isTransactError, restoreBackup } from 'sails-hook-transact';
+import { reconcile } from '../api/lib/reconciliation';
+import { engineOf, loadApp, lowerApp, messageOf, parseArgs, runScript } from './lib/load-app';
 
-async function main() {
-  let args;
+// dist/scripts → the repository (config/, api/; a relative --in is taken from there)
+process.chdir(join(__dirname, '..', '..'));
+
+async function main(): Promise<number> {
+  let file: string;
   try {
-    args = parseArgs(process.argv.slice(2), ['in']);
+    const args = parseArgs(process.argv.slice(2), ['in']);
     if (args.in === undefined) throw new Error('--in <file> is required');
+    file = args.in;
   } catch (err) {
-    console.error(`restore: ${err.message}`);
+    console.error(`restore: ${messageOf(err)}`);
     return 2;
   }
-  const transact = require('sails-hook-transact');
   const app = await loadApp({ transact: { instanceId: `restore-${process.pid}` } });
   try {
-    const summary = await transact.restoreBackup(app.hooks.transact.engine, args.in, { modelOf: (identity) => app.models[identity] });
-    const { reconcile } = require('../dist/api/lib/reconciliation');
+    const summary = await restoreBackup(engineOf(app), file, { modelOf: (identity) => app.models[identity] });
     const check = await reconcile(app);
-    console.log(JSON.stringify({ file: args.in, ...summary, reconciliation: { ok: check.ok, mismatches: check.mismatches.length } }, null, 2));
+    console.log(JSON.stringify({ file, ...summary, reconciliation: { ok: check.ok, mismatches: check.mismatches.length } }, null, 2));
     return check.ok ? 0 : 3;
   } catch (err) {
-    if (transact.isTransactError(err)) {
+    if (isTransactError(err)) {
       console.error(`restore: refused (${err.code}${err.path ? ` at ${err.path}` : ''}): ${err.message}`);
       return 1;
     }

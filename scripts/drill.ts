@@ -7,27 +7,42 @@
  * drop it when done. Exit code: 0 reconciled, 3 reconciliation failed, 1 error, 2 bad arguments.
  * (README: Drills and backups.)
  */
-process.chdir(`${__dirname}/..`);
-const { loadApp, lowerApp, parseArgs, runScript } = require('./lib/load-app');
+import { join } from 'node:path';
+import type { Pool } from 'pg';
+import { rebuildAt, type SailsApp, scratchDatastore, transactionalModels } from 'sails-hook-transact';
+import { reconcile } from '../api/lib/reconciliation';
+import { engineOf, loadApp, lowerApp, messageOf, parseArgs, runScript, type ScriptApp } from './lib/load-app';
 
-async function main() {
-  let args;
+// dist/scripts → the repository (config/, api/; a relative --into is taken from there)
+process.chdir(join(__dirname, '..', '..'));
+
+/** PostgreSQL's "duplicate_database". */
+function isDuplicateDatabase(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '42P04';
+}
+
+async function main(): Promise<number> {
+  let at: number;
+  let into: string | undefined;
   try {
-    args = parseArgs(process.argv.slice(2), ['at', 'into']);
+    const args = parseArgs(process.argv.slice(2), ['at', 'into']);
     if (args.at === undefined) throw new Error('--at <ISO time> is required, e.g. --at 2026-11-26T09:00:00Z');
     if (!/^\d{4}-\d\d-\d\dT/.test(args.at) || Number.isNaN(Date.parse(args.at))) throw new Error(`--at ${args.at}: not an ISO time`);
+    at = Date.parse(args.at);
+    into = args.into;
   } catch (err) {
-    console.error(`drill: ${err.message}`);
+    console.error(`drill: ${messageOf(err)}`);
     return 2;
   }
-  const at = Date.parse(args.at);
-  const transact = require('sails-hook-transact');
   const live = await loadApp({ transact: { instanceId: `drill-${process.pid}` } });
-  let scratchApp;
+  let scratchApp: ScriptApp | undefined;
   try {
-    const scratch = await transact.scratchDatastore(live.config.datastores.default, args.into, async (name) => {
-      await live.models.transactlog.getDatastore().manager.pool.query(`CREATE DATABASE "${name}"`).catch((err) => {
-        throw err.code === '42P04' ? new Error(`the scratch database "${name}" already exists: give another --into, or drop it`) : err;
+    const scratch = await scratchDatastore(live.config.datastores.default, into, async (name) => {
+      // Called on PostgreSQL only: sails-postgresql's manager is `{pool}`.
+      const models: SailsApp['models'] = live.models;
+      const { pool } = models.transactlog.getDatastore().manager as { pool: Pool };
+      await pool.query(`CREATE DATABASE "${name}"`).catch((err: unknown) => {
+        throw isDuplicateDatabase(err) ? new Error(`the scratch database "${name}" already exists: give another --into, or drop it`) : err;
       });
     });
     console.error(`drill: rebuilding ${new Date(at).toISOString()} into ${scratch.kind} ${scratch.location}`);
@@ -37,15 +52,16 @@ async function main() {
     try {
       scratchApp = await loadApp({ environment: 'drill', datastores: { default: scratch.config }, models: { migrate: 'alter' }, transact: { instanceId: `drill-scratch-${process.pid}` } });
     } finally {
-      process.env.NODE_ENV = env;
+      if (env === undefined) delete process.env.NODE_ENV;
+      else process.env.NODE_ENV = env;
     }
-    const report = await transact.rebuildAt(live.hooks.transact.engine, {
+    const target = scratchApp;
+    const report = await rebuildAt(engineOf(live), {
       at,
-      models: transact.transactionalModels(live.models),
-      target: (identity) => scratchApp.models[identity],
+      models: transactionalModels(live.models),
+      target: (identity) => target.models[identity],
     });
     // The fund's part: its reconciliation, on the rebuilt state.
-    const { reconcile } = require('../dist/api/lib/reconciliation');
     const check = await reconcile(scratchApp);
     const reconciliation = { ok: check.ok, mismatches: check.mismatches.length, firstMismatches: check.mismatches.slice(0, 20) };
     console.log(JSON.stringify({ scratch: { kind: scratch.kind, location: scratch.location }, ...report, reconciliation }, null, 2));

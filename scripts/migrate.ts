@@ -4,12 +4,15 @@
  * indexes the models declare (`indexes: [...]`, through the hook's createIndexes), then exits.
  * Production runs with `migrate: 'safe'` and never alters a schema at start: run this at deploy.
  */
-process.chdir(`${__dirname}/..`);
+import { join } from 'node:path';
+import { loadApp, lowerApp, runScript } from './lib/load-app';
+
+// dist/scripts → the repository (config/, api/)
+process.chdir(join(__dirname, '..', '..'));
 // Waterline refuses to alter a schema under NODE_ENV=production: this run is the migration itself.
 process.env.NODE_ENV = 'migration';
-const { loadApp, lowerApp, runScript } = require('./lib/load-app');
 
-async function main() {
+async function main(): Promise<number> {
   const app = await loadApp({ environment: 'migration', models: { migrate: 'alter' }, transact: { instanceId: `migrate-${process.pid}` } });
   try {
     console.log(`migrated: ${Object.keys(app.models).filter((identity) => !identity.includes('archive')).sort().join(', ')}`);
