@@ -29,7 +29,7 @@ export async function* committedPages(engine: Pick<Engine, 'reads' | 'infoOf'>, 
   let after: unknown;
   for (;;) {
     const where = after === undefined ? {} : { [pk]: { '>': after } };
-    const rows = await engine.reads.find(model, { where, sort: [{ [pk]: 'ASC' }], limit: pageSize });
+    const rows = (await engine.reads.find(model, { where, sort: [{ [pk]: 'ASC' }], limit: pageSize })).map(storedValues);
     if (rows.length > 0) yield rows;
     if (rows.length < pageSize) return;
     const last = rows[rows.length - 1][pk];
@@ -38,6 +38,17 @@ export async function* committedPages(engine: Pick<Engine, 'reads' | 'infoOf'>, 
     }
     after = last;
   }
+}
+
+/**
+ * A document's stored values only. Waterline gives the records of a model with `customToJSON` that
+ * function as their (non-enumerable) `toJSON`, so serializing one writes what a client may see — without, say, a
+ * password hash — and a backup of it could never be restored.
+ */
+export function storedValues(doc: Image): Image {
+  const out: Image = {};
+  for (const [name, value] of Object.entries(doc)) if (typeof value !== 'function') out[name] = value;
+  return out;
 }
 
 export type LogOrder = 'newest-first' | 'oldest-first';

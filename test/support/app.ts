@@ -96,7 +96,9 @@ export async function loadApp(target: Target, options: LoadOptions): Promise<Loa
   const config = {
     ...common,
     globals: { _: false, async: false, models: false, sails: false },
-    hooks: { http: false, sockets: false, pubsub: false, views: false, session: false, i18n: false, grunt: false, blueprints: false, security: false, cors: false, csrf: false, responses: false, request: false, policies: false },
+    // No HTTP, and not the fund's own hook (its first administrator): the hook's tests use the app as
+    // a host for its models, and a drill's scratch datastore must start empty.
+    hooks: { http: false, sockets: false, pubsub: false, views: false, session: false, i18n: false, grunt: false, blueprints: false, security: false, cors: false, csrf: false, responses: false, request: false, policies: false, fund: false },
   };
   return new Promise((resolve, reject) => {
     app.load(config, (err?: Error) => (err ? reject(withCause(err)) : resolve(app)));
