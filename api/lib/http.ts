@@ -3,7 +3,7 @@
  * the one way they answer an error: the hook's shape, the status from the one registry.
  */
 import type { Schema } from 'joi';
-import { errorBody, isTransactError } from 'sails-hook-transact';
+import { sendEngineError, sendError as sendRegistryError } from 'sails-hook-transact';
 import type { FundApp } from './app';
 import type { Role } from './domain';
 import { type FundErrorCode, FUND_REGISTRY } from './errors';
@@ -64,19 +64,14 @@ export interface FundResponse {
 export type FundAction = (req: FundRequest, res: FundResponse) => Promise<unknown> | unknown;
 export type FundPolicy = (req: FundRequest, res: FundResponse, proceed: () => unknown) => Promise<unknown> | unknown;
 
+/** The hook's sendError, with the fund's codes in the registry. */
 export function sendError(res: FundResponse, code: FundErrorCode, message: string, path?: string): void {
-  const status = FUND_REGISTRY.statusOf(code);
-  if (status === undefined) throw new Error(`error code "${code}" is not in the registry`);
-  res.status(status).json(errorBody(code, message, path));
+  sendRegistryError(res, code, message, path, FUND_REGISTRY);
 }
 
-/** Sends a registry error as its HTTP error; anything else is rethrown (Sails answers 500 `internal`, logged). */
+/** A registry error as its HTTP error; anything else is Sails' 500 `internal` (logged, never answered): the hook's sendEngineError. */
 export function sendCaught(res: FundResponse, err: unknown): void {
-  if (isTransactError(err) && FUND_REGISTRY.has(err.code)) {
-    sendError(res, err.code, err.message, err.path);
-    return;
-  }
-  throw err;
+  sendEngineError(res, err, undefined, FUND_REGISTRY);
 }
 
 /**

@@ -102,7 +102,7 @@ export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sai
         if (res.headersSent) return;
         if (err instanceof OpsHttpError) return sendHtml(res, err.status, errorPage(frame, err.status, err.message));
         if (isTransactError(err)) {
-          // The operator's request was refused (bad input, a state that forbids it): never a 5xx for a known code.
+          // The registry's status (as the REST endpoints answer it); a code it does not know is a refusal.
           const status = hook.errors.statusOf(err.code) ?? 409;
           return sendHtml(res, status, errorPage(frame, status, `${err.code}: ${err.message}`));
         }
