@@ -2,9 +2,9 @@
  * Operations and their inverses, as pure functions: planning a batch against the current
  * images, and turning a log step into the write that redoes or undoes it.
  */
-import { isDeepStrictEqual } from 'node:util';
 import { TransactError } from './errors';
 import { type ModelInfo, newRecordImage, timestamps } from './model-info';
+import { jsonEqual } from './json';
 import type { Image, Operation, Step, Values } from './types';
 
 /** Identifies one document across models: also the id of its lock. */
@@ -28,7 +28,7 @@ export function withoutKey(image: Image, primaryKey: string): Values {
 export function changedFields(before: Image, after: Image): Values {
   const changed: Values = {};
   for (const [name, value] of Object.entries(after)) {
-    if (!isDeepStrictEqual(before[name], value)) changed[name] = value;
+    if (!jsonEqual(before[name], value)) changed[name] = value;
   }
   return changed;
 }

@@ -8,7 +8,7 @@ import type { CreatedIndex, IndexSpec } from './indexes';
 import type { Where } from './reads/criteria';
 import type { SumCandidates, SumCandidatesRequest } from './reads/sums';
 import retry = require('async-retry');
-import { isDeepStrictEqual } from 'node:util';
+import { jsonEqual } from './json';
 import type { AtomicStore } from './store';
 import type { StoreView, ViewRequest } from './store/store';
 import type { FencedWrite } from './operations';
@@ -83,7 +83,7 @@ export class RetryPolicy {
 }
 
 function patchLanded(doc: LogDocument | null, patch: LogPatch): boolean {
-  return doc !== null && Object.entries(patch).every(([field, value]) => isDeepStrictEqual(doc[field as keyof LogDocument], value));
+  return doc !== null && Object.entries(patch).every(([field, value]) => jsonEqual(doc[field as keyof LogDocument], value));
 }
 
 /** An AtomicStore whose every call is retried on transient errors, without ever applying twice. */

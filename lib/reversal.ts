@@ -3,7 +3,7 @@
  * original's steps and the documents as they are now (read under lock), it returns the
  * compensating operations, or the documents that changed since and make it a conflict.
  */
-import { isDeepStrictEqual } from 'node:util';
+import { jsonEqual } from './json';
 import type { ModelInfo } from './model-info';
 import { changedFields, documentKey, withoutKey } from './operations';
 import type { Image, LogDocument, Operation, Step } from './types';
@@ -46,7 +46,7 @@ export function planReversal(original: Pick<LogDocument, 'steps'>, current: Read
     }
     const first = steps[0].before;
     const last = steps[steps.length - 1].after;
-    if (!isDeepStrictEqual(now, last)) {
+    if (!jsonEqual(now, last)) {
       plan.conflicts.push(key);
       continue;
     }

@@ -4,6 +4,7 @@
  */
 import Joi = require('joi');
 import { TransactError } from './errors';
+import { describeJsonProblem, jsonProblem } from './json';
 import { hasAttribute, type ModelInfo } from './model-info';
 import type { CrashPolicy, Operation } from './types';
 
@@ -18,29 +19,14 @@ export interface TransactionOptions {
   idempotencyKey?: string;
 }
 
-/** Finds the first NaN or ±Infinity anywhere inside a value; JSON cannot carry them. */
-function nonFinitePath(value: unknown, path: (string | number)[] = []): (string | number)[] | null {
-  if (typeof value === 'number') return Number.isFinite(value) ? null : path;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = nonFinitePath(value[i], [...path, i]);
-      if (found !== null) return found;
-    }
-  } else if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
-    for (const [key, inner] of Object.entries(value)) {
-      const found = nonFinitePath(inner, [...path, key]);
-      if (found !== null) return found;
-    }
-  }
-  return null;
-}
-
-const values = Joi.object()
-  .pattern(/.*/, Joi.any())
-  .custom((value: Record<string, unknown>, helpers) => {
-    const bad = nonFinitePath(value);
-    return bad === null ? value : helpers.message({ custom: `"${bad.join('.')}" must be a finite number` });
-  });
+/** An attribute's value, within lib/json.ts' bounds: checked here, before anything is logged. */
+const attributeValue = Joi.any().custom((value: unknown, helpers) => {
+  const problem = jsonProblem(value);
+  if (problem === null) return value;
+  const inner = problem.kind === 'non_finite' ? problem.path : [];
+  return helpers.message({ custom: describeJsonProblem(problem, [...(helpers.state.path ?? []).slice(1), ...inner].join('.')) });
+});
+const values = Joi.object().pattern(/.*/, attributeValue);
 const identity = Joi.string().min(1).max(100);
 const documentId = Joi.string().min(1).max(200);
 const integer = Joi.number().integer(); // joi refuses unsafe integers, NaN and Infinity by default

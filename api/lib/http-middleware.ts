@@ -25,10 +25,11 @@ interface ParserError {
   type?: string;
   status?: number;
   limit?: number;
+  message?: string;
 }
 
 interface Express {
-  json(options: { limit: string; strict: boolean; verify(req: Request, res: Response, buffer: Buffer): void }): Handler;
+  json(options: { limit: string; strict: boolean; reviver(key: string, value: unknown): unknown; verify(req: Request, res: Response, buffer: Buffer): void }): Handler;
   urlencoded(options: { extended: boolean; limit: string; parameterLimit: number }): Handler;
 }
 
@@ -36,10 +37,24 @@ interface Express {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const express = require('express') as Express;
 
+/**
+ * Keys that name an object's prototype machinery. JSON.parse keeps them as plain keys, but any
+ * later copy (`{...body}`, Object.assign, joi) drops them or, worse, sets a prototype: a body
+ * that carries one is refused whole, never quietly changed.
+ */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const PROTOTYPE_KEY_REFUSED = 'transact:prototype-key:';
+
+function refusePrototypeKeys(key: string, value: unknown): unknown {
+  if (PROTOTYPE_KEYS.has(key)) throw new Error(`${PROTOTYPE_KEY_REFUSED}${key}`);
+  return value;
+}
+
 function jsonBodyParser(limit: string): Handler {
   const json = express.json({
     limit,
     strict: true,
+    reviver: refusePrototypeKeys,
     verify: (req, _res, buffer) => {
       req.rawBody = buffer;
     },
@@ -48,10 +63,56 @@ function jsonBodyParser(limit: string): Handler {
     json(req, res, (err?: unknown) => {
       if (!err) return next();
       const problem = err as ParserError;
-      const tooLarge = problem.type === 'entity.too.large';
-      res.status(tooLarge ? 413 : 400).json(tooLarge ? errorBody('payload_too_large', `the body exceeds ${problem.limit} bytes`) : errorBody('malformed_json', 'the body is not valid JSON'));
+      // An answer before the body was read: the connection closes, so the rest is never waited for.
+      res.setHeader('Connection', 'close');
+      if (problem.type === 'entity.too.large') return res.status(413).json(errorBody('payload_too_large', `the body exceeds ${problem.limit} bytes`));
+      const refusedKey = typeof problem.message === 'string' && problem.message.startsWith(PROTOTYPE_KEY_REFUSED) ? problem.message.slice(PROTOTYPE_KEY_REFUSED.length) : null;
+      if (refusedKey !== null) return res.status(400).json(errorBody('validation_failed', `the body may not have a "${refusedKey}" key`, 'body'));
+      res.status(400).json(errorBody('malformed_json', 'the body is not valid JSON'));
     });
   };
+}
+
+/**
+ * A path that is not valid percent-encoding (`/api/investor/%ZZ`) would reach Express' router,
+ * whose decoding error Sails answers as an HTML page: refused here in the API's error shape.
+ */
+export function malformedPath(): Handler {
+  return function refuseMalformedPath(req, res, next) {
+    try {
+      decodeURIComponent(req.path ?? '');
+    } catch {
+      return void res.status(400).json(errorBody('validation_failed', 'the path is not valid percent-encoding', 'path'));
+    }
+    next();
+  };
+}
+
+/** `config.http.serverOptions`: Node's own bounds on slow clients (README, "Security"). */
+export interface ServerTimeouts {
+  /** Whole request (headers and body) received within this, or 408 and the connection closed. */
+  requestTimeout: number;
+  headersTimeout: number;
+  /** How often Node checks the two above: their precision. */
+  connectionsCheckingInterval: number;
+  keepAliveTimeout: number;
+}
+
+function milliseconds(raw: string | undefined, fallback: number): number {
+  const value = raw === undefined || raw === '' ? fallback : Number(raw);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`a timeout must be a positive whole number of milliseconds, got "${raw}"`);
+  return value;
+}
+
+/**
+ * TRANSACT_REQUEST_TIMEOUT_MS (default 30 s: a request's headers and body, however slowly sent)
+ * and TRANSACT_HEADERS_TIMEOUT_MS (default 10 s), checked every second; Node's defaults (300 s,
+ * 60 s, every 30 s) let a client trickling a body hold a connection for five minutes.
+ */
+export function serverTimeouts(env: Record<string, string | undefined>): ServerTimeouts {
+  const requestTimeout = milliseconds(env.TRANSACT_REQUEST_TIMEOUT_MS, 30_000);
+  const headersTimeout = Math.min(requestTimeout, milliseconds(env.TRANSACT_HEADERS_TIMEOUT_MS, 10_000));
+  return { requestTimeout, headersTimeout, connectionsCheckingInterval: Math.min(1_000, headersTimeout), keepAliveTimeout: 5_000 };
 }
 
 function isAdminPath(req: Request): boolean {

@@ -36,6 +36,8 @@ export interface FundRequest {
   path: string;
   ip: string;
   hostname: string;
+  /** 'http' or 'https' (X-Forwarded-Proto only behind a trusted proxy). */
+  protocol: string;
   body?: unknown;
   query: Record<string, unknown>;
   /** The exact bytes of a JSON body (config/http.js keeps them, for signatures). */

@@ -3,9 +3,9 @@
  * images, and the log in pages by commit time, both with keyset cursors (never skip/offset, which
  * shift while writes go on), so memory holds one page whatever the collection's size.
  */
-import { isDeepStrictEqual } from 'node:util';
 import type { Engine } from '../engine';
 import { rawDestroy } from '../history-guard';
+import { jsonEqual } from '../json';
 import type { Image, LogDocument } from '../types';
 import type { WaterlineModel } from '../waterline';
 
@@ -83,7 +83,7 @@ export async function* logPages(
 /** Two images as the same document, whatever each adapter did to absent vs null and key order. */
 export function sameImage(a: Image | null | undefined, b: Image | null | undefined): boolean {
   if (a === null || a === undefined || b === null || b === undefined) return (a ?? null) === (b ?? null);
-  return isDeepStrictEqual(normalize(a), normalize(b));
+  return jsonEqual(normalize(a), normalize(b));
 }
 
 function normalize(value: unknown): unknown {

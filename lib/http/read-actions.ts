@@ -68,10 +68,18 @@ function parseJson(text: unknown, path: string): unknown {
  */
 export const MAX_SKIP = 10_000;
 
+/**
+ * The largest page a GET answers. Without it `limit=9007199254740991` is every row in one answer;
+ * refused like a deep `skip` (never clamped: a client asking for more than it gets would take a
+ * short page for the end of the data).
+ */
+export const MAX_LIMIT = 1_000;
+
 function parseInteger(text: unknown, path: string): number | undefined {
   if (text === undefined) return undefined;
   const value = typeof text === 'number' ? text : typeof text === 'string' && /^\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(value) || value < 0) fail(path, `${path} is a non-negative integer`);
+  if (path === 'limit' && value > MAX_LIMIT) fail(path, `limit is at most ${MAX_LIMIT}: page with skip, or by key, e.g. where={"id":{">":"<last id>"}}&sort=id ASC`);
   if (path === 'skip' && value > MAX_SKIP) fail(path, `skip is at most ${MAX_SKIP}: page deeper by key, e.g. where={"id":{">":"<last id>"}}&sort=id ASC`);
   return value;
 }

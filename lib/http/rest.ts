@@ -12,7 +12,7 @@ import type { TxState } from '../types';
 import { bodyOf, guarded, idParam } from './blueprints';
 import { sendEngineError, sendError } from './respond';
 import type { Action, EngineHolder, HttpApp, HttpRequest, HttpResponse } from './types';
-import { checkQuery, identitySchema, isTransactional, modelOf, operationRefusal } from './validation';
+import { checkQuery, identitySchema, isoDateSchema, isTransactional, modelOf, operationRefusal } from './validation';
 
 /** `config.transact.routes` when on. */
 export interface RoutesConfig {
@@ -31,7 +31,7 @@ const STATES: TxState[] = ['pending', 'committed', 'rolling-back', 'rolled-back'
 const KEY_SCHEMA = Joi.string().min(1).max(195).pattern(/^[\x21-\x7e]+$/);
 /** A REST client's idempotency key, as the engine stores it: its own namespace, apart from the app's keys. */
 const KEY_PREFIX = 'http:';
-const timeSchema = Joi.alternatives(Joi.number().integer().min(0), Joi.date().iso());
+const timeSchema = Joi.alternatives(Joi.number().integer().min(0), isoDateSchema);
 
 const listSchema = Joi.object({
   state: Joi.string().valid(...STATES),
@@ -49,7 +49,7 @@ const pageSchema = Joi.object({
 });
 const reasonSchema = Joi.object({ reason: Joi.string().pattern(/\S/, 'not blank').max(500).required() });
 const settleSchema = Joi.object({ reason: Joi.string().max(500) });
-const historySchema = Joi.object({ at: Joi.date().iso() });
+const historySchema = Joi.object({ at: isoDateSchema });
 
 function queryOf<T>(req: HttpRequest, res: HttpResponse, schema: Joi.Schema): T | undefined {
   const checked = checkQuery<T>(req.query, schema);

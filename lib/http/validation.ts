@@ -12,6 +12,19 @@ export const ID_PATTERN = /^[A-Za-z0-9_-]+$/;
 export const idSchema = Joi.string().min(1).max(100).pattern(ID_PATTERN);
 export const identitySchema = Joi.string().min(1).max(100).pattern(ID_PATTERN);
 
+/** Whether an ISO 8601 text names a real day (Date reads 2026-02-30 as 2026-03-02 without a word). */
+export function isCalendarDate(text: string): boolean {
+  const parts = /^([+-]?\d{4,6})-(\d{2})-(\d{2})/.exec(text);
+  if (parts === null) return true; // not a dated form: joi's iso() decides
+  const [year, month, day] = parts.slice(1).map(Number);
+  return month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+/** An ISO 8601 date or time, strictly: a day past the end of its month is refused, not rolled over. */
+export const isoDateSchema = Joi.date()
+  .iso()
+  .custom((value: Date, helpers) => (typeof helpers.original === 'string' && !isCalendarDate(helpers.original) ? helpers.message({ custom: '{{#label}} is not a calendar date' }) : value));
+
 /** A refusal, before anything is written: `{code, message, path}`. */
 export interface Refusal {
   code: HttpErrorCode;

@@ -60,29 +60,61 @@ function isScalar(value: unknown): boolean {
 }
 
 /**
+ * How deep `and`/`or` may nest. Real queries nest two or three levels; every walk of a where
+ * clause (here, Waterline's, the adapters') recurses, so an unbounded one is a stack overflow
+ * any reader could cause.
+ */
+export const MAX_WHERE_DEPTH = 8;
+
+/** The type a constraint's operands must have, from the attribute (associations hold ids: strings); null for json/ref. */
+function operandType(info: ModelInfo, name: string): 'number' | 'string' | 'boolean' | null {
+  const attribute = info.attributes[name];
+  if (attribute.model !== undefined) return 'string';
+  return attribute.type === 'number' || attribute.type === 'string' || attribute.type === 'boolean' ? attribute.type : null;
+}
+
+/**
  * Checks a where clause against the model and returns it unchanged in meaning (arrays given as a
  * value become `{in: […]}`, as Waterline reads them).
  */
-export function parseWhere(info: ModelInfo, where: unknown, path = 'where', options: ParseOptions = {}): Where {
+export function parseWhere(info: ModelInfo, where: unknown, path = 'where', options: ParseOptions = {}, depth = 0): Where {
   if (where === undefined || where === null) return {};
+  return parseClause(info, where, path, options, depth);
+}
+
+function parseClause(info: ModelInfo, where: unknown, path: string, options: ParseOptions, depth: number): Where {
   if (!isPlainObject(where)) refuse('a where clause must be an object', path);
   const out: Where = {};
   for (const [key, value] of Object.entries(where)) {
     if (key === 'and' || key === 'or') {
       if (!Array.isArray(value) || value.length === 0) refuse(`${key} takes a non-empty array of where clauses`, `${path}.${key}`);
-      out[key] = value.map((clause, i) => parseWhere(info, clause, `${path}.${key}.${i}`, options));
+      if (depth >= MAX_WHERE_DEPTH) refuse(`and/or may nest at most ${MAX_WHERE_DEPTH} levels`, `${path}.${key}`);
+      // Each clause an object: `or: [null]` would otherwise read as `{}`, which matches every row.
+      out[key] = value.map((clause, i) => parseClause(info, clause, `${path}.${key}.${i}`, options, depth + 1));
       continue;
     }
     if (!hasAttribute(info, key)) refuse(`${info.identity} has no attribute "${key}"`, `${path}.${key}`, 'unknown_attribute');
     refuseIfHidden(info, key, `${path}.${key}`, options);
-    out[key] = parseConstraint(value, `${path}.${key}`);
+    out[key] = parseConstraint(value, `${path}.${key}`, operandType(info, key));
   }
   return out;
 }
 
-function parseConstraint(value: unknown, path: string): unknown {
-  if (isScalar(value)) return value;
-  if (Array.isArray(value)) return parseConstraint({ in: value }, path);
+/**
+ * Operands of the attribute's own type only (or null): a string compared with a number is
+ * answered differently by each datastore (PostgreSQL fails the query, MongoDB matches nothing,
+ * NeDB compares as JavaScript does), so it is refused, never guessed.
+ */
+function checkOperand(operand: unknown, type: 'number' | 'string' | 'boolean' | null, path: string): void {
+  if (type !== null && operand !== null && typeof operand !== type) refuse(`a ${type} attribute is compared with ${type}s only (or null)`, path);
+}
+
+function parseConstraint(value: unknown, path: string, type: 'number' | 'string' | 'boolean' | null): unknown {
+  if (isScalar(value)) {
+    checkOperand(value, type, path);
+    return value;
+  }
+  if (Array.isArray(value)) return parseConstraint({ in: value }, path, type);
   if (!isPlainObject(value)) refuse('a constraint is a scalar, a list, or an object of modifiers', path);
   const keys = Object.keys(value);
   if (keys.length === 0) refuse('an empty modifier object matches nothing sensible', path);
@@ -90,9 +122,11 @@ function parseConstraint(value: unknown, path: string): unknown {
   for (const [modifier, operand] of Object.entries(value)) {
     if ((LISTS as readonly string[]).includes(modifier)) {
       if (!Array.isArray(operand) || !operand.every(isScalar)) refuse(`${modifier} takes a list of scalars`, `${path}.${modifier}`);
+      operand.forEach((item, i) => checkOperand(item, type, `${path}.${modifier}.${i}`));
       out[modifier] = operand;
     } else if ((COMPARISONS as readonly string[]).includes(modifier)) {
       if (!isScalar(operand) || (modifier !== '!=' && operand === null)) refuse(`${modifier} takes a number, string or boolean`, `${path}.${modifier}`);
+      checkOperand(operand, type, `${path}.${modifier}`);
       out[modifier] = operand;
     } else if (STRING_MODIFIERS.includes(modifier)) {
       refuse(`committed reads do not support "${modifier}" (its case rules differ per adapter); use equality, in, nin, <, <=, >, >=, !=`, `${path}.${modifier}`);

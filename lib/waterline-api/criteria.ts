@@ -14,7 +14,7 @@
  * equality and order in the hook.
  */
 import { TransactError } from '../errors';
-import { compareValues, sameValue } from '../reads/criteria';
+import { compareValues, MAX_WHERE_DEPTH, sameValue } from '../reads/criteria';
 import type { Image } from '../types';
 
 /** A value a condition compares with: what JSON and every adapter agree on. */
@@ -71,7 +71,7 @@ function isScalar(value: unknown): value is Scalar {
 }
 
 function scalar(value: unknown, model: string, column: string): Scalar {
-  if (!isScalar(value)) throw unsupported(model, `criteria on "${column}" compare with ${JSON.stringify(value)}, which the engine cannot re-check (only strings, numbers, booleans and null)`);
+  if (!isScalar(value)) throw unsupported(model, `criteria on "${column}" compare with ${Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : String(value)}, which the engine cannot re-check (only strings, numbers, booleans and null)`);
   return value;
 }
 
@@ -79,14 +79,17 @@ function scalar(value: unknown, model: string, column: string): Scalar {
  * Compiles a stage-3 where clause (column names) into a Condition on attribute names; throws
  * `unsupported_query` for what the engine cannot re-check the way every adapter would.
  */
-export function compileWhere(where: unknown, columns: ColumnMap, model: string): Condition {
+export function compileWhere(where: unknown, columns: ColumnMap, model: string, depth = 0): Condition {
   if (where === undefined || where === null) return { kind: 'all', conditions: [] };
   if (typeof where !== 'object' || Array.isArray(where)) throw unsupported(model, `a where clause ${JSON.stringify(where)}`);
   const conditions: Condition[] = [];
   for (const [key, constraint] of Object.entries(where as Record<string, unknown>)) {
     if (key === 'and' || key === 'or') {
       if (!Array.isArray(constraint)) throw unsupported(model, `"${key}" without an array`);
-      const inner = constraint.map((clause) => compileWhere(clause, columns, model));
+      if (depth >= MAX_WHERE_DEPTH) throw unsupported(model, `and/or nested deeper than ${MAX_WHERE_DEPTH} levels`);
+      // A null clause would compile to "everything": `or: [null]` must not match every document.
+      if (constraint.some((clause) => clause === null || typeof clause !== 'object' || Array.isArray(clause))) throw unsupported(model, `"${key}" with a clause that is not an object`);
+      const inner = constraint.map((clause) => compileWhere(clause, columns, model, depth + 1));
       conditions.push({ kind: key === 'and' ? 'all' : 'any', conditions: inner });
       continue;
     }

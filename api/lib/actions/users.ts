@@ -39,13 +39,20 @@ const userSchema = Joi.object<{ username: string; password: string; role: Role }
   role: Joi.string().valid(...ROLES).required(),
 });
 
-/** POST /api/user {username, password, role} (admin) → the user, without its password hash. */
+/**
+ * POST /api/user {username, password, role} (admin) → the user, without its password hash.
+ * Usernames are unique whatever their case (`ADMIN` beside `admin` is someone impersonating the
+ * administrator on every page that shows a name). Compared here over every username, not by the
+ * datastore: case rules differ per adapter, and existing users (the fund has few) stay as they are.
+ */
 export const createUser: FundAction = async (req, res) => {
   const body = validBody(req, res, userSchema);
   if (body === undefined) return;
   const users = req._sails.models.user;
-  if (await users.findOne({ username: body.username })) {
-    sendError(res, 'already_exists', `user ${body.username} exists`, 'body.username');
+  const wanted = body.username.toLowerCase();
+  const taken = (await users.find({ select: ['username'] })).find((user) => String(user.username).toLowerCase() === wanted);
+  if (taken !== undefined) {
+    sendError(res, 'already_exists', taken.username === body.username ? `user ${body.username} exists` : `user ${taken.username} exists (usernames are unique whatever their case)`, 'body.username');
     return;
   }
   const user = await users.create({ id: newId(), username: body.username, passwordHash: await hashPassword(body.password), role: body.role }).fetch();
