@@ -25,11 +25,10 @@ interface ParserError {
   type?: string;
   status?: number;
   limit?: number;
-  message?: string;
 }
 
 interface Express {
-  json(options: { limit: string; strict: boolean; reviver(key: string, value: unknown): unknown; verify(req: Request, res: Response, buffer: Buffer): void }): Handler;
+  json(options: { limit: string; strict: boolean; verify(req: Request, res: Response, buffer: Buffer): void }): Handler;
   urlencoded(options: { extended: boolean; limit: string; parameterLimit: number }): Handler;
 }
 
@@ -43,31 +42,56 @@ const express = require('express') as Express;
  * that carries one is refused whole, never quietly changed.
  */
 const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-const PROTOTYPE_KEY_REFUSED = 'transact:prototype-key:';
 
-function refusePrototypeKeys(key: string, value: unknown): unknown {
-  if (PROTOTYPE_KEYS.has(key)) throw new Error(`${PROTOTYPE_KEY_REFUSED}${key}`);
-  return value;
+/** The first prototype key anywhere in a parsed body, or null. Iterative: a body may nest as deep as JSON.parse allows. */
+function prototypeKeyIn(body: unknown): string | null {
+  const stack: unknown[] = [body];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (value === null || typeof value !== 'object') continue;
+    if (Array.isArray(value)) {
+      stack.push(...value);
+      continue;
+    }
+    for (const key of Object.keys(value)) {
+      if (PROTOTYPE_KEYS.has(key)) return key;
+      stack.push((value as Record<string, unknown>)[key]);
+    }
+  }
+  return null;
+}
+
+/** `512kb`, `1mb`, `2048` (bytes): the body limit as Express' parsers read it. */
+export function limitBytes(limit: string): number {
+  const match = /^\s*(\d+)\s*(b|kb|mb)?\s*$/i.exec(limit);
+  if (match === null) throw new Error(`a body limit is a number of bytes, kb or mb, got "${limit}"`);
+  return Number(match[1]) * { b: 1, kb: 1024, mb: 1024 * 1024 }[(match[2] ?? 'b').toLowerCase() as 'b' | 'kb' | 'mb'];
 }
 
 function jsonBodyParser(limit: string): Handler {
+  const maxBytes = limitBytes(limit);
   const json = express.json({
     limit,
     strict: true,
-    reviver: refusePrototypeKeys,
     verify: (req, _res, buffer) => {
       req.rawBody = buffer;
     },
   });
   return function parseJson(req, res, next) {
-    json(req, res, (err?: unknown) => {
-      if (!err) return next();
-      const problem = err as ParserError;
-      // An answer before the body was read: the connection closes, so the rest is never waited for.
+    // Express' parser answers an announced oversize body only after reading all of it (it drains
+    // the request first): a short body under `Content-Length: 99999999` held the connection.
+    const announced = Number(req.headers['content-length']);
+    if (Number.isFinite(announced) && announced > maxBytes) {
       res.setHeader('Connection', 'close');
+      return void res.status(413).json(errorBody('payload_too_large', `the body exceeds ${maxBytes} bytes`));
+    }
+    json(req, res, (err?: unknown) => {
+      if (!err) {
+        const key = prototypeKeyIn((req as Request & { body?: unknown }).body);
+        return key === null ? next() : void res.status(400).json(errorBody('validation_failed', `the body may not have a "${key}" key`, 'body'));
+      }
+      const problem = err as ParserError;
       if (problem.type === 'entity.too.large') return res.status(413).json(errorBody('payload_too_large', `the body exceeds ${problem.limit} bytes`));
-      const refusedKey = typeof problem.message === 'string' && problem.message.startsWith(PROTOTYPE_KEY_REFUSED) ? problem.message.slice(PROTOTYPE_KEY_REFUSED.length) : null;
-      if (refusedKey !== null) return res.status(400).json(errorBody('validation_failed', `the body may not have a "${refusedKey}" key`, 'body'));
       res.status(400).json(errorBody('malformed_json', 'the body is not valid JSON'));
     });
   };

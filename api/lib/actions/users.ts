@@ -50,7 +50,7 @@ export const createUser: FundAction = async (req, res) => {
   if (body === undefined) return;
   const users = req._sails.models.user;
   const wanted = body.username.toLowerCase();
-  const taken = (await users.find({ select: ['username'] })).find((user) => String(user.username).toLowerCase() === wanted);
+  const taken = (await users.find({})).find((user) => String(user.username).toLowerCase() === wanted);
   if (taken !== undefined) {
     sendError(res, 'already_exists', taken.username === body.username ? `user ${body.username} exists` : `user ${taken.username} exists (usernames are unique whatever their case)`, 'body.username');
     return;
