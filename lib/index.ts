@@ -118,6 +118,8 @@ namespace sailsHookTransact {
   export const restRoutes = http.restRoutes;
   export const transactionalModels = http.transactionalModels;
   export const valuesSchema = http.valuesSchema;
+  /** The path of a `__proto__`/`constructor`/`prototype` key anywhere in parsed input, or null (a body parser refuses such input). */
+  export const prototypeKeyPath = http.prototypeKeyPath;
   export type RoutesConfig = http.RoutesConfig;
   export type HttpAllowlist = http.HttpAllowlist;
   export type HttpRequest = http.HttpRequest;

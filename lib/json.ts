@@ -116,3 +116,28 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   }
   return true;
 }
+
+/**
+ * Keys that name an object's prototype machinery. JSON.parse keeps them as plain keys, but a
+ * later copy (`{...body}`, Object.assign, joi) drops `__proto__` silently or sets a prototype
+ * from it: input carrying one is refused whole, never quietly changed.
+ */
+export const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** The path of the first prototype key anywhere in a parsed input, or null. Iterative: any depth. */
+export function prototypeKeyPath(value: unknown): (string | number)[] | null {
+  const stack: { value: unknown; path: (string | number)[] }[] = [{ value, path: [] }];
+  while (stack.length > 0) {
+    const { value: current, path } = stack.pop() as { value: unknown; path: (string | number)[] };
+    if (!isContainer(current)) continue;
+    if (Array.isArray(current)) {
+      for (let i = current.length - 1; i >= 0; i--) stack.push({ value: current[i], path: [...path, i] });
+      continue;
+    }
+    const keys = Object.keys(current);
+    const found = keys.find((key) => PROTOTYPE_KEYS.has(key));
+    if (found !== undefined) return [...path, found];
+    for (let i = keys.length - 1; i >= 0; i--) stack.push({ value: current[keys[i]], path: [...path, keys[i]] });
+  }
+  return null;
+}

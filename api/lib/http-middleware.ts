@@ -5,7 +5,7 @@
  * response; the proxy to trust.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errorBody } from 'sails-hook-transact';
+import { errorBody, prototypeKeyPath } from 'sails-hook-transact';
 
 /** Express' request and response, as far as these handlers use them. */
 interface Request extends IncomingMessage {
@@ -36,31 +36,6 @@ interface Express {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const express = require('express') as Express;
 
-/**
- * Keys that name an object's prototype machinery. JSON.parse keeps them as plain keys, but any
- * later copy (`{...body}`, Object.assign, joi) drops them or, worse, sets a prototype: a body
- * that carries one is refused whole, never quietly changed.
- */
-const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-
-/** The first prototype key anywhere in a parsed body, or null. Iterative: a body may nest as deep as JSON.parse allows. */
-function prototypeKeyIn(body: unknown): string | null {
-  const stack: unknown[] = [body];
-  while (stack.length > 0) {
-    const value = stack.pop();
-    if (value === null || typeof value !== 'object') continue;
-    if (Array.isArray(value)) {
-      stack.push(...value);
-      continue;
-    }
-    for (const key of Object.keys(value)) {
-      if (PROTOTYPE_KEYS.has(key)) return key;
-      stack.push((value as Record<string, unknown>)[key]);
-    }
-  }
-  return null;
-}
-
 /** `512kb`, `1mb`, `2048` (bytes): the body limit as Express' parsers read it. */
 export function limitBytes(limit: string): number {
   const match = /^\s*(\d+)\s*(b|kb|mb)?\s*$/i.exec(limit);
@@ -87,8 +62,10 @@ function jsonBodyParser(limit: string): Handler {
     }
     json(req, res, (err?: unknown) => {
       if (!err) {
-        const key = prototypeKeyIn((req as Request & { body?: unknown }).body);
-        return key === null ? next() : void res.status(400).json(errorBody('validation_failed', `the body may not have a "${key}" key`, 'body'));
+        // For every route, the fund's own actions included: a `__proto__` key is refused, never dropped.
+        const key = prototypeKeyPath((req as Request & { body?: unknown }).body);
+        if (key === null) return next();
+        return void res.status(400).json(errorBody('validation_failed', `the body may not have a "${String(key[key.length - 1])}" key`, ['body', ...key].join('.')));
       }
       const problem = err as ParserError;
       if (problem.type === 'entity.too.large') return res.status(413).json(errorBody('payload_too_large', `the body exceeds ${problem.limit} bytes`));

@@ -6,6 +6,7 @@
 import Joi = require('joi');
 import type { WaterlineAttribute, WaterlineModel } from '../waterline';
 import type { HttpErrorCode } from '../errors';
+import { prototypeKeyPath } from '../json';
 
 /** Ids in URLs (and ids a client chooses in a batch): short, plain characters only. */
 export const ID_PATTERN = /^[A-Za-z0-9_-]+$/;
@@ -111,10 +112,15 @@ export function valuesSchema(model: WaterlineModel, kind: 'create' | 'update'): 
 }
 
 /**
- * Validates strictly (no conversion, no unknown keys): `{value}`, or `{refusal}` with the first
- * problem's path under `prefix` (e.g. `body.name`).
+ * Validates strictly (no conversion, no unknown keys, no prototype keys at any depth — joi would
+ * drop a `__proto__` silently): `{value}`, or `{refusal}` with the first problem's path under
+ * `prefix` (e.g. `body.name`).
  */
 export function check<T>(value: unknown, schema: Joi.Schema, prefix: string): { value: T } | { refusal: Refusal } {
+  const prototypeKey = prototypeKeyPath(value);
+  if (prototypeKey !== null) {
+    return { refusal: { code: 'validation_failed', message: `"${String(prototypeKey[prototypeKey.length - 1])}" is not allowed as a key`, path: [prefix, ...prototypeKey].join('.') } };
+  }
   const { error, value: valid } = schema.validate(value, { abortEarly: true, convert: false, allowUnknown: false });
   if (error === undefined) return { value: valid as T };
   const detail = error.details[0];

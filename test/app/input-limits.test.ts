@@ -132,12 +132,14 @@ forEachAdapter('input limits over HTTP', (target) => {
   it('item 10: __proto__, constructor and prototype keys in a body are refused, nothing written', async function () {
     const { id } = await account();
     const before = await counts();
-    for (const raw of ['{"name":"Proto","__proto__":{"admin":true}}', '{"name":"Proto","constructor":{"prototype":{"x":1}}}', '{"name":"Proto","meta":{"prototype":1}}']) {
+    for (const [raw, path] of [['{"name":"Proto","__proto__":{"admin":true}}', 'body.__proto__'], ['{"name":"Proto","constructor":{"prototype":{"x":1}}}', 'body.constructor'], ['{"name":"Proto","meta":[{"prototype":1}]}', 'body.meta.0.prototype']]) {
       const res = await call('readwrite', 'post', '/api/investor').set('Content-Type', 'application/json').send(raw);
-      expectError(res, 400, 'validation_failed', 'body');
+      expectError(res, 400, 'validation_failed', path);
     }
     const patch = await call('readwrite', 'patch', `/api/account/${id as string}`).set('Content-Type', 'application/json').send('{"meta":{"__proto__":{"polluted":1}}}');
-    expectError(patch, 400, 'validation_failed', 'body');
+    expectError(patch, 400, 'validation_failed', 'body.meta.__proto__');
+    const deposit = await call('readwrite', 'post', '/api/deposit').set('Content-Type', 'application/json').send('{"investor":"x","amount":100,"__proto__":{"amount":1}}');
+    expectError(deposit, 400, 'validation_failed', 'body.__proto__');
     expect(await counts()).to.deep.equal(before);
   });
 

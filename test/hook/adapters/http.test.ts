@@ -118,6 +118,24 @@ forEachAdapter('the hook\'s HTTP layer in a minimal app', (target) => {
       expect(await app.models.wallet.findOne({ id: wallet.id })).to.deep.equal(snapshot);
     });
 
+    it('refuses, in any app, prototype keys in a body, JSON too deep, a limit over 1000 and malformed criteria (issue 19), writing nothing', async function () {
+      const { body: wallet } = await app.http().post('/wallet').send({ owner: 'fay' }).expect(201);
+      const before = await counts(app);
+      let deep: unknown = 1;
+      for (let i = 0; i < 40; i++) deep = [deep];
+      const raw = (url: string, method: 'post' | 'patch', text: string) => app.http()[method](url).set('Content-Type', 'application/json').send(text);
+      const refusals: [Promise<Response>, number, string, string?][] = [
+        [raw('/wallet', 'post', '{"owner":"dan","__proto__":{"balance":5}}'), 400, 'validation_failed', 'body.__proto__'],
+        [raw(`/wallet/${wallet.id as string}`, 'patch', '{"tags":[{"constructor":{"prototype":1}}]}'), 400, 'validation_failed', 'body.tags.0.constructor'],
+        [app.http().patch(`/wallet/${wallet.id as string}`).send({ tags: deep }), 400, 'validation_failed', 'body.tags'],
+        [app.http().get('/wallet?limit=1001'), 400, 'validation_failed', 'limit'],
+        [app.http().get(`/wallet?where=${encodeURIComponent('{"or":[null]}')}`), 400, 'validation_failed', 'where.or.0'],
+        [app.http().get(`/wallet?where=${encodeURIComponent('{"balance":{"in":[1,"a"]}}')}`), 400, 'validation_failed', 'where.balance.in.1'],
+      ];
+      for (const [pending, status, code, path] of refusals) expectError(await pending, status, code, path);
+      expect(await counts(app)).to.deep.equal(before);
+    });
+
     it('leaves unmarked models to Sails\' own blueprints (nothing logged)', async function () {
       const before = await counts(app);
       const created = await app.http().post('/note').send({ id: 'n1', text: 'plain' });
