@@ -19,6 +19,11 @@ module.exports.transact = {
     actor: (req) => app('admin').opsActor(req),
   },
   datastore: 'default',
+  /**
+   * Outside production, lift creates the fund's missing tables and adds their missing columns
+   * (never drops or rewrites one); production's schema comes from `npm run migrate` at deploy.
+   */
+  evolveModels: process.env.NODE_ENV !== 'production',
   leaseMs: 30000,
   lockTimeoutMs: 10000,
   recoveryIntervalMs: 10000,

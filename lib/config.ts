@@ -47,6 +47,12 @@ export interface TransactConfig extends EngineOptions {
    * one registry (`sails.hooks.transact.errors`) that every answer of the hook and the app uses.
    */
   errors: Record<string, ErrorSpec>;
+  /**
+   * true: at lift, create the app's missing tables and add their missing columns, as the hook
+   * always does for its own (lib/migrations.ts): nothing is dropped or rewritten. What
+   * `npm run migrate` runs; the fund turns it on outside production.
+   */
+  evolveModels: boolean;
 }
 
 /** What the app writes in `config.transact.ops`; the rest has defaults. */
@@ -72,6 +78,7 @@ export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
   waterlineTransactions: 'native',
   ops: false,
   errors: {},
+  evolveModels: false,
 };
 
 const schema = Joi.object<TransactConfig>({
@@ -97,6 +104,7 @@ const schema = Joi.object<TransactConfig>({
     }),
   ).required(),
   waterlineTransactions: Joi.string().valid('native', 'engine').required(),
+  evolveModels: Joi.boolean().required(),
   ops: Joi.alternatives()
     .try(
       Joi.valid(false),

@@ -47,6 +47,8 @@ export const ENGINE_ERRORS = {
   // A conflict with the datastore's state, like not_found of an update's own document would be.
   reference_not_found: { status: 409, meaning: 'A `model:` attribute names a document that does not exist (or is not committed).' },
   referenced: { status: 409, meaning: 'Another document refers to this one: it cannot be destroyed.' },
+  // Thrown at lift, never answered: a conflict between the configured `migrate` and the data.
+  migration_refused: { status: 409, meaning: "Lift refused: `migrate: 'alter'`/`'drop'` would drop tables that hold rows (`details.tables`); nothing was dropped." },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** Codes only the HTTP layer answers (the engine never throws them): the hook's, and the app's policies' and parsers'. */

@@ -9,6 +9,7 @@ import { Engine, type TransactionResult } from './engine';
 import { type ErrorRegistry, HOOK_ERRORS } from './errors';
 import { forbidDestroy, isFinancial } from './history-guard';
 import { type CreatedIndex, createIndexes } from './indexes';
+import { type EvolvedTable, evolveTables, isHookModel, type MigrateStrategy, rebuildEmptyTables, requestedStrategy } from './migrations';
 import { installHttp, type InstalledHttp } from './http';
 import type { HttpApp } from './http/types';
 import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models';
@@ -29,7 +30,10 @@ export interface SailsApp {
   config: {
     transact?: Omit<Partial<TransactConfig>, 'ops'> & { ops?: OpsSettings | false };
     datastores: Record<string, { adapter: unknown }>;
-    /** sails-hook-orm's model defaults: `migrate` decides whether lift creates the declared indexes. */
+    /**
+     * sails-hook-orm's model defaults. The hook reads `migrate` at configure and sets it to 'safe':
+     * Waterline's auto-migrations never run; the hook does what was asked (lib/migrations.ts).
+     */
     models?: { migrate?: string };
     /** Read by lib/ops, to warn when nothing guards the ops page. */
     policies?: Record<string, unknown>;
@@ -77,12 +81,16 @@ export interface TransactHook {
   recover(): Promise<RecoverySummary>;
   /** Creates the indexes every model declares (lib/indexes.ts): what `npm run migrate` runs. */
   createIndexes(): Promise<CreatedIndex[]>;
+  /** Creates every model's missing tables and adds their missing columns, never dropping (lib/migrations.ts): what `npm run migrate` runs. */
+  evolveSchema(): Promise<EvolvedTable[]>;
   /** Sails calls it on sails.reloadActions(): the hook's blueprint, REST and ops page actions, again. */
   registerActions(cb: (err?: Error) => void): void;
 }
 
 export function transactHook(sails: SailsApp): TransactHook {
   let config: TransactConfig;
+  /** The app's `models.migrate`, before the hook turned it into 'safe'. */
+  let migrate: MigrateStrategy = 'safe';
   let ops: InstalledOps | undefined;
   let http: InstalledHttp | undefined;
 
@@ -120,6 +128,12 @@ export function transactHook(sails: SailsApp): TransactHook {
       if (datastore === undefined) throw new Error(`sails-hook-transact: no datastore "${config.datastore}" for the transaction log`);
       const definitions = sails.config.orm.moduleDefinitions ?? (sails.config.orm.moduleDefinitions = {});
       definitions.models = { ...definitions.models, ...internalModels(adapterKind(datastore.adapter), config.datastore) };
+      // Waterline's auto-migrations run over every model, the log included, and 'alter' / 'drop'
+      // drop each table before they rebuild it: sails-hook-orm, which reads this at its initialize
+      // (after every hook's configure), migrates nothing; start() does what was asked, safely.
+      const models = sails.config.models ?? (sails.config.models = {});
+      migrate = requestedStrategy(models.migrate);
+      models.migrate = 'safe';
     },
 
     // Sails copies this definition into its own hook object, which is `this` in these methods.
@@ -156,23 +170,43 @@ export function transactHook(sails: SailsApp): TransactHook {
       return createIndexes(sails);
     },
 
+    evolveSchema() {
+      return evolveTables(Object.values(sails.models));
+    },
+
     async recover(this: TransactHook) {
       return started(this).recovery.runOnce();
     },
   };
 
+  /**
+   * The schema, before anything reads or writes: the app's tables rebuilt when `migrate` asks
+   * and they are empty (else the lift refuses), the hook's own tables (and, with evolveModels,
+   * the app's) created or given their missing columns, then the declared indexes where lift
+   * builds them (below).
+   */
+  async function migrateSchema(): Promise<void> {
+    const models = Object.values(sails.models);
+    if (migrate !== 'safe') await rebuildEmptyTables(migrate, models.filter((model) => !isHookModel(model.identity)));
+    const evolved = await evolveTables(config.evolveModels ? models : models.filter((model) => isHookModel(model.identity)));
+    for (const table of evolved) {
+      if (table.addedColumns.length > 0) sails.log.info(`sails-hook-transact: added to ${table.table} the column(s) ${table.addedColumns.join(', ')}`);
+      else if (table.created) sails.log.verbose(`sails-hook-transact: created ${table.table}`);
+    }
+    // Indexes (the app's and the hook's own log and lock ones) are built at lift only when the
+    // schema is migrated at lift (development). Under 'safe' (production) lift never builds one:
+    // on a large log a build outlasts Sails' hook timeout (measured at 10M logs) and blocks the
+    // table's writes meanwhile, and instances starting together would race on it. It belongs to
+    // the deploy step (`npm run migrate`, createIndexes).
+    if (migrate !== 'safe' || config.evolveModels) await createIndexes(sails);
+  }
+
   async function start(target: TransactHook): Promise<void> {
+    await migrateSchema();
     forbidDestroy(sails.models[LOG_IDENTITY], 'is the transaction log');
     for (const model of Object.values(sails.models)) if (isFinancial(model)) forbidDestroy(model, 'is financial history');
     const store = createStore(sails.models[LOG_IDENTITY], sails.models[LOCK_IDENTITY], (identity) => sails.models[identity], config.leaseMs);
     await store.setup();
-    // Indexes (the app's and the hook's own log and lock ones) are built at lift only when the ORM
-    // migrates schemas (development): 'alter' and 'drop' rebuild tables, which loses their indexes.
-    // Under 'safe' (production) lift never builds one: on a large log a build outlasts Sails' hook
-    // timeout (measured at 10M logs) and blocks the table's writes meanwhile, and instances starting
-    // together would race on it. It belongs to the deploy step (`npm run migrate`, createIndexes).
-    const migrate = sails.config.models?.migrate;
-    if (migrate === 'alter' || migrate === 'drop') await createIndexes(sails);
     store.adopt(Object.values(sails.models));
     if (store.kind === 'disk') {
       const dir = String(sails.models[LOG_IDENTITY].getDatastore().config.dir ?? '.tmp/localDiskDb');

@@ -15,6 +15,7 @@ import * as http from './http';
 import type * as history from './history';
 import * as ids from './ids';
 import * as indexes from './indexes';
+import * as migrations from './migrations';
 import * as queries from './queries';
 import * as reads from './reads';
 import type * as recovery from './recovery';
@@ -85,6 +86,10 @@ namespace sailsHookTransact {
   export type IndexDeclaration = indexes.IndexDeclaration;
   export type IndexSpec = indexes.IndexSpec;
   export type CreatedIndex = indexes.CreatedIndex;
+
+  /** The models' tables, created or given their missing columns, never dropped (what `npm run migrate` runs). */
+  export const evolveTables = migrations.evolveTables;
+  export type EvolvedTable = migrations.EvolvedTable;
 
   /** The read side of the log (what the REST endpoints and the ops page show). */
   export const listTransactions = queries.listTransactions;

@@ -1,21 +1,27 @@
 /**
- * npm run migrate — creates or alters the tables/collections of every model (the app's and the
- * hook's log and lock) in the configured datastore (DATASTORE, MONGO_URL / PG_URL), then the
- * indexes the models declare (`indexes: [...]`, through the hook's createIndexes), then exits.
- * Production runs with `migrate: 'safe'` and never alters a schema at start: run this at deploy.
+ * npm run migrate — evolves the schema of every model (the app's and the hook's log and lock) in
+ * the configured datastore (DATASTORE, MONGO_URL / PG_URL): creates the missing tables and
+ * collections, adds the columns a model declares and its table lacks, then creates the indexes
+ * the models declare (`indexes: [...]`, through the hook's createIndexes), then exits. Nothing is
+ * ever dropped or rewritten, so it runs as often as wanted over a live database. Production lifts
+ * with `migrate: 'safe'` and never evolves the app's tables at start: run this at deploy.
  */
 import { join } from 'node:path';
 import { loadApp, lowerApp, runScript } from './lib/load-app';
 
 // dist/scripts → the repository (config/, api/)
 process.chdir(join(__dirname, '..', '..'));
-// Waterline refuses to alter a schema under NODE_ENV=production: this run is the migration itself.
+// This run is the migration itself (the production guard asks for production's settings only under NODE_ENV=production).
 process.env.NODE_ENV = 'migration';
 
 async function main(): Promise<number> {
-  const app = await loadApp({ environment: 'migration', models: { migrate: 'alter' }, transact: { instanceId: `migrate-${process.pid}` } });
+  // The work is done below, so that it is reported: not at lift.
+  const app = await loadApp({ environment: 'migration', transact: { instanceId: `migrate-${process.pid}`, evolveModels: false } });
   try {
-    console.log(`migrated: ${Object.keys(app.models).filter((identity) => !identity.includes('archive')).sort().join(', ')}`);
+    const tables = await app.hooks.transact.evolveSchema();
+    const changed = tables.filter((table) => table.created || table.addedColumns.length > 0);
+    console.log(`tables: ${tables.length} (${tables.map((table) => table.table).sort().join(', ')})`);
+    for (const table of changed) console.log(table.created ? `  created ${table.table}` : `  ${table.table}: added ${table.addedColumns.join(', ')}`);
     const indexes = await app.hooks.transact.createIndexes();
     const made = indexes.filter((index) => index.created);
     console.log(made.length === 0 ? `indexes: none created (${indexes.length} declared; sails-disk has none)` : `indexes: ${made.map((index) => `${index.model}.${index.name}`).join(', ')}`);

@@ -11,8 +11,8 @@ import { loadApp, lowerApp, runScript } from './lib/load-app';
 process.chdir(join(__dirname, '..', '..'));
 
 async function main(): Promise<number> {
-  // The schema as `npm start` leaves it (config/models.js): created outside production.
-  const app = await loadApp({ models: { migrate: process.env.NODE_ENV === 'production' ? 'safe' : 'alter' }, transact: { instanceId: `seed-${process.pid}` } });
+  // The schema as `npm start` leaves it (config/transact.js, evolveModels): created outside production.
+  const app = await loadApp({ transact: { instanceId: `seed-${process.pid}` } });
   try {
     const id = await seedDemoFund(app);
     console.log(id === null ? 'the fund already has platforms: nothing to seed' : `seeded in transaction ${id}: ${DEMO_PLATFORMS.length} platforms, ${DEMO_LOANS} loans, ${DEMO_INVESTORS.length} investors`);

@@ -1,9 +1,11 @@
 import type { CreatedIndex, IndexSpec } from '../indexes';
+import type { EvolvedTable, TableSpec } from '../migrations';
 import type { WaterlineDatastore, WaterlineModel } from '../waterline';
 import { DiskStore } from './disk';
 import { createMongoIndexes, type MongoDb, MongoStore } from './mongo';
 import { createPgIndexes, type PgPool, PostgresStore } from './postgres';
 import { NativePostgres, NativeTables } from './postgres-native';
+import { evolveMongoCollections, evolvePgTables, mongoCollectionHoldsRows, pgTableHoldsRows } from './schema';
 import type { AtomicStore } from './store';
 import type { ModelResolver } from './waterline-writes';
 
@@ -35,10 +37,39 @@ export async function createIndexesOn(datastore: WaterlineDatastore, specs: read
       return specs.map((spec) => ({ model: spec.model, name: spec.name, adapter: 'disk' as const, created: false }));
     case 'mongo':
       return createMongoIndexes(datastore.manager as MongoDb, specs);
-    case 'postgresql': {
-      const schema = typeof datastore.config.schemaName === 'string' ? datastore.config.schemaName : null;
-      return createPgIndexes((datastore.manager as { pool: PgPool }).pool, specs, schema);
-    }
+    case 'postgresql':
+      return createPgIndexes((datastore.manager as { pool: PgPool }).pool, specs, pgSchemaOf(datastore));
+  }
+}
+
+function pgSchemaOf(datastore: WaterlineDatastore): string | null {
+  return typeof datastore.config.schemaName === 'string' ? datastore.config.schemaName : null;
+}
+
+/**
+ * Creates the missing tables of `specs` and adds their missing columns, on one datastore
+ * (lib/store/schema.ts): never drops, never retypes. Nothing to do on sails-disk.
+ */
+export async function evolveTablesOn(datastore: WaterlineDatastore, specs: readonly TableSpec[]): Promise<EvolvedTable[]> {
+  switch (adapterKind(datastore.config.adapter)) {
+    case 'disk':
+      return specs.map((spec) => ({ model: spec.model, table: spec.table, created: false, addedColumns: [] }));
+    case 'mongo':
+      return evolveMongoCollections(datastore.manager as MongoDb, specs);
+    case 'postgresql':
+      return evolvePgTables((datastore.manager as { pool: PgPool }).pool, specs, pgSchemaOf(datastore));
+  }
+}
+
+/** Does the model's table hold a row? A table that does not exist holds none. */
+export async function tableHoldsRows(model: WaterlineModel, datastore: WaterlineDatastore): Promise<boolean> {
+  switch (adapterKind(datastore.config.adapter)) {
+    case 'disk':
+      return (await model.count({})) > 0;
+    case 'mongo':
+      return mongoCollectionHoldsRows(datastore.manager as MongoDb, model.tableName);
+    case 'postgresql':
+      return pgTableHoldsRows((datastore.manager as { pool: PgPool }).pool, model.tableName, pgSchemaOf(datastore));
   }
 }
 

@@ -8,7 +8,7 @@ import type { TransactConfig } from '../../lib/config';
 import { freshAdapter } from '../../lib/drill';
 import { rawDestroy } from '../../lib/history-guard';
 import type { SailsApp, TransactHook } from '../../lib/hook';
-import type { Target } from './targets';
+import { resetTarget, type Target } from './targets';
 
 const APP_PATH = join(__dirname, '..', '..', '..');
 
@@ -44,8 +44,13 @@ function datastore(target: Target, fresh: boolean): Record<string, unknown> {
 }
 
 export interface LoadOptions {
-  /** 'drop' for a fresh schema, 'safe' to reopen what another process wrote. */
+  /**
+   * 'drop' for a fresh schema (the target is emptied first, log included: resetTarget), 'safe' to
+   * reopen what another process wrote; 'alter' and 'drop' reach Sails as given.
+   */
   migrate: 'drop' | 'safe' | 'alter';
+  /** With 'drop': lift over what the target holds (the hook then refuses a table that holds rows). */
+  keepData?: boolean;
   transact?: Partial<TransactConfig>;
   /** Lift the HTTP server too (on a free port), with the app's own hooks and policies. */
   http?: boolean;
@@ -75,6 +80,7 @@ export function freePort(): Promise<number> {
 export async function loadApp(target: Target, options: LoadOptions): Promise<LoadedApp> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const Sails = require('sails').constructor as new () => LoadedApp & { load(config: object, cb: (err?: Error) => void): void };
+  if (options.migrate === 'drop' && options.keepData !== true) await resetTarget(target);
   const app = new Sails();
   const id = target.adapter === 'mongo' ? { type: 'string', required: true, columnName: '_id' } : { type: 'string', required: true };
   const common = {

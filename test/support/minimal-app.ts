@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import type { Engine } from '../../lib/engine';
 import { freePort } from './app';
-import type { Target } from './targets';
+import { resetTarget, type Target } from './targets';
 
 export interface MinimalApp {
   engine: Engine;
@@ -70,6 +70,8 @@ export function models(target: Target): Record<string, unknown> {
 }
 
 export async function liftMinimal(target: Target, options: MinimalOptions = {}): Promise<MinimalApp> {
+  // migrate: 'drop' below means a fresh schema: lift never drops a table that holds rows.
+  await resetTarget(target);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const Sails = require('sails').constructor as new () => { lift(config: object, cb: (err?: Error) => void): void; lower(cb: (err?: Error) => void): void; reloadActions(cb: (err?: Error) => void): void; hooks: Record<string, unknown>; models: MinimalApp['models'] };
   const appPath = mkdtempSync(join(tmpdir(), 'transact-minimal-app-'));

@@ -3,7 +3,7 @@
  * Under CI (TRANSACT_REQUIRE_ADAPTERS, or CI=true) a missing server fails the suite; run by
  * hand, the suite is skipped with the reason printed.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -73,6 +73,41 @@ export async function freshTarget(adapter: AdapterName): Promise<Target> {
         await client.end();
       }
       return { adapter, location: withDatabase(base, name) };
+    }
+  }
+}
+
+/**
+ * Empties a target's database, natively and whole (the hook's log too): what a suite's
+ * `migrate: 'drop'` stands for. Lift never drops a table that holds data (README, "Guarantees
+ * and their limits"), so a test that wants a fresh schema starts from an empty database instead.
+ */
+export async function resetTarget(target: Target): Promise<void> {
+  switch (target.adapter) {
+    case 'disk':
+      // The tables' files only: the directory's claim file (lib/store/disk.ts) belongs to a live app.
+      for (const file of readdirSync(target.location)) if (file.endsWith('.db')) rmSync(join(target.location, file), { force: true });
+      return;
+    case 'mongo': {
+      const { MongoClient } = await import('mongodb');
+      const client = new MongoClient(target.location);
+      try {
+        await client.connect();
+        await client.db().dropDatabase();
+      } finally {
+        await client.close();
+      }
+      return;
+    }
+    case 'postgresql': {
+      const client = new Client({ connectionString: target.location });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public'");
+        if (rows.length > 0) await client.query(`DROP TABLE ${rows.map((row) => `"${row.tablename.replace(/"/g, '""')}"`).join(', ')} CASCADE`);
+      } finally {
+        await client.end();
+      }
     }
   }
 }

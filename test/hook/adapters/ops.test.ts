@@ -25,7 +25,7 @@ import type { LoadedApp } from '../../support/app';
 import { freePort, lowerApp } from '../../support/app';
 import { newPage, openContext, shot } from '../../support/browser';
 import { Gate } from '../../support/gated';
-import { forEachAdapter, type Target } from '../../support/targets';
+import { forEachAdapter, resetTarget, type Target } from '../../support/targets';
 
 const REPO = resolve(__dirname, '..', '..', '..', '..');
 const EVIL = '<script>alert(1)</script>';
@@ -78,6 +78,8 @@ function signedIn(req: IncomingMessage, res: ServerResponse, proceed: () => void
 }
 
 async function liftMinimal(target: Target): Promise<{ app: LoadedApp; base: string }> {
+  // migrate: 'drop' below means a fresh schema: lift never drops a table that holds rows.
+  await resetTarget(target);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const Sails = require('sails').constructor as new () => LoadedApp & { lift(config: object, cb: (err?: Error) => void): void };
   const app = new Sails();
