@@ -26,7 +26,7 @@ export interface FundModels {
   account: Model<Account>;
   accountentry: Model<AccountEntry>;
   /** The hook's log (read for the dashboard's counts by state and time). */
-  transactlog: Model<{ id: string; state: string; startedAt: number }>;
+  transactlog: Model<{ id: string; state: string; startedAt: number; endedAt: number | null; documents: string[] }>;
 }
 
 /** The payment gateway's settings and the dropped-orders job's (config/custom.js `gateway`). */
