@@ -36,6 +36,8 @@ module.exports.policies = {
   'fund/order': ['authenticated', 'canWrite'],
   'fund/withdrawal': ['authenticated', 'canWrite'],
   'transfers/create': ['authenticated', 'canWrite'],
+  'transfers/close-account': ['authenticated', 'canWrite'],
+  'fund/reassign': ['authenticated', 'isAdmin'],
 
   // The hook's REST endpoints (config/transact.js `routes`).
   'transact/*': ['authenticated', 'canRead'],

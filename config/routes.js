@@ -18,11 +18,14 @@ module.exports.routes = {
   'POST /api/order': { action: 'fund/order' },
   'POST /api/payment/callback': { action: 'fund/payment-callback' },
   'POST /api/withdrawal': { action: 'fund/withdrawal' },
+  'POST /api/payment/:paymentId/reassign': { action: 'fund/reassign' },
 
   'GET /api/reconciliation': { action: 'reconciliation/get' },
 
   // Not `transfer/create`: that identity is the Transfer model's blueprint action (the hook's, closed).
   'POST /transfers': { action: 'transfers/create' },
+  // Closing an account is the fund's (balance 0, not frozen); Account has no blueprint destroy.
+  'DELETE /api/account/:id': { action: 'transfers/close-account' },
 
   // The admin page (server-rendered, cookie session, CSRF on every POST; api/controllers/admin)
   'GET /admin': { action: 'admin/dashboard' },

@@ -4,7 +4,7 @@
  * `req._sails`): no module reads a global.
  */
 import type { Transact, TransactHook } from 'sails-hook-transact';
-import type { Allocation, Investor, LedgerEntry, Loan, Order, Payment, Platform, Token, User } from './domain';
+import type { Account, AccountEntry, Allocation, Investor, LedgerEntry, Loan, Order, Payment, Platform, Token, User } from './domain';
 
 export interface Model<T> {
   find(criteria?: Record<string, unknown>): PromiseLike<T[]>;
@@ -23,9 +23,10 @@ export interface FundModels {
   ledgerentry: Model<LedgerEntry>;
   user: Model<User>;
   token: Model<Token>;
-  account: Model<Record<string, unknown>>;
+  account: Model<Account>;
+  accountentry: Model<AccountEntry>;
   /** The hook's log (read for the dashboard's counts by state and time). */
-  transactlog: Model<{ id: string; state: string; startedAt: number }>;
+  transactlog: Model<{ id: string; state: string; startedAt: number; endedAt: number | null; documents: string[] }>;
 }
 
 /** The payment gateway's settings and the dropped-orders job's (config/custom.js `gateway`). */

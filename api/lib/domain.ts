@@ -100,6 +100,24 @@ export interface LedgerEntry {
   createdAt: number;
 }
 
+export interface Account {
+  id: string;
+  owner: string;
+  currency: 'EUR' | 'CNY' | 'USD';
+  balance: number;
+  frozen: boolean;
+  meta: unknown;
+}
+
+export interface AccountEntry {
+  id: string;
+  entry: string;
+  account: string;
+  kind: 'opening' | 'transfer';
+  amount: number;
+  status: 'done' | 'reversed';
+}
+
 export type Role = 'readonly' | 'monitor' | 'readwrite' | 'admin';
 
 export interface User {

@@ -9,6 +9,8 @@ export const FUND_ERRORS = {
   insufficient_funds: { status: 409, meaning: "The investor's cash does not cover the amount; nothing was written." },
   insufficient_capacity: { status: 409, meaning: 'Open loans cannot take the amount (at the order\'s maxPerLoan); nothing was written.' },
   amount_mismatch: { status: 409, meaning: 'A payment callback names another amount than the payment: recorded as an anomaly, nothing credited.' },
+  account_frozen: { status: 409, meaning: 'The account is frozen: it sends and receives no money and is not closed; nothing was written.' },
+  account_not_empty: { status: 409, meaning: 'The account holds money: it is closed only at a balance of 0; nothing was written.' },
   gateway_unavailable: { status: 502, meaning: 'The payment gateway did not answer (or answered an error); nothing was changed.' },
 } as const;
 

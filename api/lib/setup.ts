@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { newId } from 'sails-hook-transact';
 import type { FundApp } from './app';
 import { hashPassword } from './auth';
+import { openAccount } from './fund';
 import { refuseUnsafeProduction } from './production-guard';
 
 /** The first administrator, made when none exists; its generated password is shown once (only its hash is stored). */
@@ -25,13 +26,8 @@ async function ensureAdmin(app: FundApp): Promise<void> {
 
 async function seedDemoAccounts(app: FundApp): Promise<void> {
   if (app.config.environment !== 'development' || (await app.models.account.count()) > 0) return;
-  await app.transact(
-    [
-      { op: 'create', model: 'account', id: 'a00000000000000000000001', values: { owner: 'Alice', balance: 100000 } },
-      { op: 'create', model: 'account', id: 'a00000000000000000000002', values: { owner: 'Bob', balance: 50000 } },
-    ],
-    { label: 'demo seed' },
-  );
+  await openAccount(app, { owner: 'Alice', balance: 100000 }, 'a00000000000000000000001');
+  await openAccount(app, { owner: 'Bob', balance: 50000 }, 'a00000000000000000000002');
 }
 
 export interface SetupApp extends FundApp {

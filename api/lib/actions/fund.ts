@@ -80,3 +80,22 @@ export const paymentCallback: FundAction = async (req, res) => {
     sendCaught(res, err);
   }
 };
+
+/**
+ * POST /api/payment/:paymentId/reassign {investor, reason} (admin) → 201 {payment, transaction}:
+ * a deposit credited to the wrong investor moves, with its cash and two ledger lines, to the
+ * right one (api/lib/fund/corrections.ts). 409 insufficient_funds when the money was spent
+ * meanwhile, conflict when it is not a credited deposit or already that investor's; nothing
+ * written on a refusal.
+ */
+export const reassignDeposit: FundAction = async (req, res) => {
+  const paymentId = validate(req.param('paymentId'), fund.schemas.paymentId, res, 'paymentId');
+  if (paymentId === undefined) return;
+  const body = validBody(req, res, fund.schemas.reassign);
+  if (body === undefined) return;
+  try {
+    res.status(201).json(await fund.reassignDeposit(req._sails, paymentId, body));
+  } catch (err) {
+    sendCaught(res, err);
+  }
+};

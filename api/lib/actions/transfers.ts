@@ -1,19 +1,16 @@
 /**
  * POST /transfers {from, to, amount[, memo]} → 201 {transaction, transfer} — moves integer cents
- * between two accounts in one transaction: debit (never below 0), credit, and the Transfer
- * record, all or nothing. Validated strictly like every other endpoint: no conversion ("100",
- * "1e3", true are refused), unknown fields refused, one error shape.
+ * between two accounts in one transaction (api/lib/fund/accounts.ts `transfer`): debit (never
+ * below 0), credit, the Transfer record and its account lines, all or nothing; 409
+ * account_frozen when either account is frozen. Validated strictly like every other endpoint: no
+ * conversion ("100", "1e3", true are refused), unknown fields refused, one error shape.
+ *
+ * DELETE /api/account/:id → 200 {the account as it was}: closes an account at balance 0 (409
+ * account_not_empty, account_frozen); it replaces the blueprint destroy (Account has none).
  */
 import Joi = require('joi');
-import { MAX_AMOUNT } from '../fund';
-import { type FundAction, sendCaught, sendError, validBody } from '../http';
-
-interface TransferInput {
-  from: string;
-  to: string;
-  amount: number;
-  memo?: string | null;
-}
+import { closeAccount, MAX_AMOUNT, transfer, type TransferInput } from '../fund';
+import { type FundAction, sendCaught, validate, validBody } from '../http';
 
 const accountId = Joi.string().min(1).max(100).pattern(/^[A-Za-z0-9_-]+$/);
 const schema = Joi.object<TransferInput>({
@@ -26,21 +23,19 @@ const schema = Joi.object<TransferInput>({
 export const createTransfer: FundAction = async (req, res) => {
   const body = validBody(req, res, schema);
   if (body === undefined) return;
-  const { from, to, amount, memo = null } = body;
-  if (from === to) {
-    sendError(res, 'validation_failed', 'from and to must differ', 'body.to');
-    return;
-  }
   try {
-    const result = await req._sails.transact(
-      [
-        { op: 'increment', model: 'account', id: from, field: 'balance', by: -amount, min: 0 },
-        { op: 'increment', model: 'account', id: to, field: 'balance', by: amount },
-        { op: 'create', model: 'transfer', values: { from, to, amount, memo } },
-      ],
-      { label: 'transfer' },
-    );
-    res.status(201).json({ transaction: result.id, transfer: result.steps[2].id });
+    res.status(201).json(await transfer(req._sails, body));
+  } catch (err) {
+    sendCaught(res, err);
+  }
+};
+
+export const destroyAccount: FundAction = async (req, res) => {
+  const id = validate(req.param('id'), accountId.required(), res, 'id');
+  if (id === undefined) return;
+  try {
+    const { account, transaction } = await closeAccount(req._sails, id);
+    res.set('X-Transaction-Id', transaction).status(200).json(account);
   } catch (err) {
     sendCaught(res, err);
   }

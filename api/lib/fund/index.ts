@@ -4,8 +4,10 @@
  * or nothing) with its ledger lines. Pure planning is in planning.ts, tested without a database;
  * the services take the app explicitly.
  */
+export { closeAccount, openAccount, type OpenAccountInput, transfer, type TransferInput } from './accounts';
 export { addAllocation, Batch, boundRole, fundErrorOf, type LedgerLine, type Role } from './batch';
 export { deposit, registerPayment, withdraw, type Withdrawal } from './movements';
+export { reassignDeposit, type ReassignInput } from './corrections';
 export { executeOrder, orderView, placeOrder, planCashOrder, type OrderPlan, type OrderView } from './orders';
 export { allocatePaidOrder, type PaidOrderOutcome, type PaidOrderResult } from './paid-orders';
 export { handleCallback, validSignature, type PaymentView } from './payments';

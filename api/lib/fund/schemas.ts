@@ -35,5 +35,7 @@ export const schemas = {
     funding: Joi.string().valid('cash', 'gateway').required(),
   }),
   callback: Joi.object<CallbackInput>({ paymentId: id.required(), status: Joi.string().valid('succeeded', 'failed').required(), amount: amount.required() }),
+  reassign: Joi.object<{ investor: string; reason: string }>({ investor: id.required(), reason: Joi.string().min(1).max(300).required() }),
+  paymentId: id.required(),
   idempotencyKey: Joi.string().min(1).max(200).pattern(/^[\x21-\x7e]+$/),
 };

@@ -225,6 +225,27 @@ forEachPath('finance rules', (target, _adapter, protocol) => {
       expect(await engine.getLog(spent.id)).to.include({ reversedBy: null });
     });
 
+    it("bounds a credit's reversal by the model's declared floor (Account.balance min: 0) when the credit had none, writing nothing", async function () {
+      // The credit step of a transfer carries no `min`: only the model's rule stops its undoing.
+      const toDave = await engine.batch(transfer(IDS.alice, IDS.dave, 300));
+      await engine.batch(transfer(IDS.dave, IDS.bob, 300));
+      // A refused reversal keeps its own rolled-back log: the documents are what must not change.
+      const documents = async (): Promise<unknown> => {
+        const { accounts, transfers } = await snapshot(app);
+        return { accounts, transfers };
+      };
+      const before = await documents();
+      const err = await rejection(engine.reverse(toDave.id, { reason: 'paid to the wrong account' }));
+      expect(err.code).to.equal('bound_violation');
+      expect(err.details).to.include({ model: 'account', id: IDS.dave, field: 'balance' });
+      expect(await documents()).to.deep.equal(before);
+      expect(await engine.getLog(toDave.id)).to.include({ reversedBy: null });
+      // The same rule bounds any increment without a bound of its own.
+      const direct = await rejection(engine.batch([{ op: 'increment', model: 'account', id: IDS.dave, field: 'balance', by: -8 }]));
+      expect(direct.code).to.equal('bound_violation');
+      expect(await balance(IDS.dave)).to.equal(7);
+    });
+
     it('refuses what cannot be reversed: unknown, rolled back, or without a reason', async function () {
       expect((await rejection(engine.reverse('ffffffffffffffffffffffff', { reason: 'x' }))).code).to.equal('not_found');
       await rejection(engine.batch(transfer(IDS.dave, IDS.bob, 100), { idempotencyKey: 'fails' }));

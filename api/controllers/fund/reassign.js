@@ -1,0 +1,2 @@
+/** POST /api/payment/:paymentId/reassign: api/lib/actions/fund.ts `reassignDeposit`. */
+module.exports = require('../../../dist/api/lib/actions/fund').reassignDeposit;
