@@ -2,12 +2,13 @@
  * The fund's idempotency keys are its callers' own: a user replaying another user's
  * Idempotency-Key gets a transaction (an order, a withdrawal) of its own, never the other's; a
  * listing by key shows a caller only its own keys (admin and monitor see every caller's); and a
- * keyed withdrawal debits once, however many copies arrive together.
+ * keyed withdrawal (a transfer, a deposit) runs once, however many copies arrive together.
  */
 import { expect } from 'chai';
 import type request from 'supertest';
 import { type FundApp, liftFund, lowerFund, type Role } from '../support/http';
-import { type Doc, expectFundInvariants, seedInvestor, seedLoans, snapshot, wipeFund } from '../support/fund';
+import { newId } from '../../lib/ids';
+import { type Doc, engineOf, expectFundInvariants, seedInvestor, seedLoans, snapshot, wipeFund } from '../support/fund';
 import { forEachAdapter } from '../support/targets';
 
 /** The fund's roles, and a second readwrite user: two callers who may write. */
@@ -114,5 +115,46 @@ forEachAdapter('idempotency keys scoped to their caller (the fund)', (target) =>
     expect(bad.body.error).to.include({ code: 'validation_failed', path: 'headers.idempotency-key' });
     expect(await cash(alice)).to.equal(8000);
     await expectFundInvariants(fund.app);
+  });
+
+  it('makes one pending payment per Idempotency-Key on POST /api/deposit; another body under the key is refused (409), writing nothing; another user gets its own', async function () {
+    const alice = await seedInvestor(fund.app, 'Alice', 0);
+    const deposit = { investor: alice, amount: 5000 };
+    const copies = await Promise.all(Array.from({ length: 3 }, () => post('/api/deposit', 'readwrite', deposit, 'd-1')));
+    expect(copies.map((res) => res.status)).to.deep.equal([201, 201, 201]);
+    for (const res of copies) expect(res.body.payment.id).to.equal(copies[0].body.payment.id);
+    const again = await post('/api/deposit', 'readwrite', deposit, 'd-1').expect(201);
+    expect(again.body.payment).to.deep.equal(copies[0].body.payment);
+    expect(await count('payment')).to.equal(1);
+    const before = await snapshot(fund.app);
+    const conflict = await post('/api/deposit', 'readwrite', { investor: alice, amount: 6000 }, 'd-1').expect(409);
+    expect(conflict.body.error.code).to.equal('idempotency_conflict');
+    expect(await snapshot(fund.app)).to.deep.equal(before);
+    const other = await post('/api/deposit', 'readwrite2', deposit, 'd-1').expect(201);
+    expect(other.body.payment.paymentId).to.not.equal(copies[0].body.payment.paymentId);
+    expect(await count('payment')).to.equal(2);
+    await expectFundInvariants(fund.app);
+  });
+
+  it('moves money once per Idempotency-Key on POST /transfers, five copies at the same time too; another body is refused (409); another user gets its own', async function () {
+    const [from, to] = [newId(), newId()];
+    await engineOf(fund.app).batch([
+      { op: 'create', model: 'account', id: from, values: { owner: 'From', balance: 1000 } },
+      { op: 'create', model: 'account', id: to, values: { owner: 'To', balance: 0 } },
+    ]);
+    const balance = async (id: string): Promise<unknown> => (await fund.app.models.account.findOne({ id }))?.balance;
+    const body = { from, to, amount: 100 };
+    const copies = await Promise.all(Array.from({ length: 5 }, () => post('/transfers', 'readwrite', body, 't-1')));
+    expect(copies.map((res) => res.status)).to.deep.equal(Array(5).fill(201));
+    for (const res of copies) expect(res.body).to.deep.equal(copies[0].body);
+    expect(await balance(from)).to.equal(900);
+    expect(await count('transfer', { from })).to.equal(1);
+    const conflict = await post('/transfers', 'readwrite', { ...body, amount: 200 }, 't-1').expect(409);
+    expect(conflict.body.error.code).to.equal('idempotency_conflict');
+    expect(await balance(from)).to.equal(900);
+    const other = await post('/transfers', 'readwrite2', body, 't-1').expect(201);
+    expect(other.body.transaction).to.not.equal(copies[0].body.transaction);
+    expect(await balance(from)).to.equal(800);
+    expect(await count('transfer', { from })).to.equal(2);
   });
 });

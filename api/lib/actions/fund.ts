@@ -3,19 +3,8 @@
  * its result or its registry error.
  */
 import * as fund from '../fund';
-import { type FundAction, type FundRequest, type FundResponse, sendCaught, sendError, validate, validBody } from '../http';
-import { callerOf } from '../roles';
-
-/**
- * The request's Idempotency-Key, in its caller's scope (api/lib/roles callerOf): null without
- * one; undefined when it is invalid (400 already answered, nothing written).
- */
-function callerKey(req: FundRequest, res: FundResponse): fund.CallerKey | null | undefined {
-  const header = req.get('idempotency-key');
-  if (header === undefined) return null;
-  const key = validate(header, fund.schemas.idempotencyKey, res, 'headers.idempotency-key');
-  return key === undefined ? undefined : { key, scope: callerOf(req) };
-}
+import { type FundAction, sendCaught, sendError, validBody } from '../http';
+import { callerKey } from './idempotency-key';
 
 /**
  * POST /api/deposit {investor, amount} [Idempotency-Key] → 201 {payment}: a `pending` Payment with
