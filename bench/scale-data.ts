@@ -284,7 +284,7 @@ export async function generateFund(writer: BulkWriter, size: FundSize, now = Dat
     }
     const id = extra.idempotencyKey ? keyedTransactionId(extra.idempotencyKey) : newId(at);
     const doc: LogDocument = {
-      id, state: 'committed', mode: 'batch', onCrash: 'rollback', label, idempotencyKey: null, owner: `bench#${id}`, leaseUntil: at + 30_000,
+      id, state: 'committed', mode: 'batch', onCrash: 'rollback', label, idempotencyKey: null, idempotencyScope: null, owner: `bench#${id}`, leaseUntil: at + 30_000,
       steps: builder.steps, error: null, startedAt: at, endedAt: at + 4, recoveries: 0, epoch: 0, documents: builder.documents(), result: null,
       fingerprint: extra.idempotencyKey ? createHash('sha256').update(id).digest('hex') : null, reverses: null, reversedBy: null, reason: null, attention: null, ...extra,
     };
@@ -425,7 +425,7 @@ export async function generateFund(writer: BulkWriter, size: FundSize, now = Dat
       refusedLeft--;
       const id = newId(at);
       await out.add('transactlog', logRow({
-        id, state: 'rolled-back', mode: 'batch', onCrash: 'rollback', label: 'order', idempotencyKey: null, owner: `bench#${id}`, leaseUntil: at + 30_000, steps: [],
+        id, state: 'rolled-back', mode: 'batch', onCrash: 'rollback', label: 'order', idempotencyKey: null, idempotencyScope: null, owner: `bench#${id}`, leaseUntil: at + 30_000, steps: [],
         error: { code: 'bound_violation', message: `investor ${investor.id}: cash would become negative` }, startedAt: at, endedAt: at + 2, recoveries: 0, epoch: 0, documents: [],
         result: null, fingerprint: null, reverses: null, reversedBy: null, reason: null, attention: null,
       }));

@@ -34,7 +34,10 @@ module.exports.transact = {
    */
   routes: {
     prefix: '/api',
-    who: (req) => (req.me ? `user ${req.me.id}` : 'anonymous'),
+    // Who asks; also the scope of its Idempotency-Keys (two users' same key: two transactions).
+    who: (req) => app('roles').callerOf(req),
+    // Admin and monitor find every caller's keys; anyone else only its own (api/lib/roles.ts).
+    maySeeAllKeys: (req) => app('roles').maySeeAllKeys(req),
     mayReadHistory: (req, model) => app('roles').mayReadHistory(req, model),
   },
   jobs: {

@@ -26,7 +26,7 @@ export interface TransactConfig extends EngineOptions {
   protocol: 'auto' | 'log';
   /**
    * The hook's REST endpoints over the log (list, get, run a batch, reverse, history, stuck,
-   * settle): false (the default) or `{prefix, who?, mayReadHistory?}`. Their action identities
+   * settle): false (the default) or `{prefix, who?, maySeeAllKeys?, mayReadHistory?}`. Their action identities
    * are `transact/<name>`, for the app's policies.
    */
   routes: RoutesConfig | false;
@@ -100,6 +100,7 @@ const schema = Joi.object<TransactConfig>({
       // '' (the root) or /segments: Sails binds it as given, so no trailing slash or pattern characters.
       prefix: Joi.string().allow('').pattern(/^(\/[A-Za-z0-9_.~-]+)*$/).required(),
       who: Joi.function(),
+      maySeeAllKeys: Joi.function(),
       mayReadHistory: Joi.function(),
     }),
   ).required(),

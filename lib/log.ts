@@ -12,6 +12,7 @@ export function newLog(fields: Pick<LogDocument, 'id' | 'state' | 'mode' | 'onCr
   return {
     label: null,
     idempotencyKey: null,
+    idempotencyScope: null,
     steps: [],
     error: null,
     endedAt: null,
@@ -34,11 +35,16 @@ export function touchedDocuments(steps: readonly Step[]): string[] {
 }
 
 /**
- * The transaction id an idempotency key maps to: inserting the log under this id is the
- * "at most once" check, made unique by the log's primary key on every datastore.
+ * The transaction id an idempotency key maps to, within its scope: inserting the log under this
+ * id is the "at most once" check, made unique on (scope, key) by the log's primary key on every
+ * datastore. An unscoped key keeps the id it always had (logs written before scopes still
+ * replay); a scoped one hashes another preimage (`\0`, never `:`, follows the prefix, and JSON
+ * keeps scope and key apart), so no scoped key can name an unscoped key's transaction or another
+ * scope's.
  */
-export function keyedTransactionId(key: string): string {
-  return createHash('sha256').update(`sails-hook-transact:${key}`).digest('hex').slice(0, 24);
+export function keyedTransactionId(key: string, scope: string | null = null): string {
+  const preimage = scope === null ? `sails-hook-transact:${key}` : `sails-hook-transact\u0000${JSON.stringify([scope, key])}`;
+  return createHash('sha256').update(preimage).digest('hex').slice(0, 24);
 }
 
 /** A stable hash of a batch's operations, to refuse one key reused for different work. */

@@ -42,6 +42,8 @@ export function internalModels(kind: AdapterKind, datastore: string): Record<str
         onCrash: { type: 'string', required: true },
         label: { type: 'string', allowNull: true },
         idempotencyKey: { type: 'string', allowNull: true },
+        // Nullable, no default: logs from before scopes read as unscoped (lib/store toLogDocument).
+        idempotencyScope: { type: 'string', allowNull: true },
         owner: { type: 'string', required: true },
         leaseUntil: { ...exactNumber, required: true },
         steps: { type: 'json' },

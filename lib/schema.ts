@@ -15,8 +15,14 @@ export interface TransactionOptions {
   onCrash?: CrashPolicy;
   /** How long to wait for a locked document before failing with `lock_timeout`. */
   lockTimeoutMs?: number;
-  /** Runs the transaction at most once per key (per datastore); repeats get the first outcome. */
+  /** Runs the transaction at most once per key (per datastore and scope); repeats get the first outcome. */
   idempotencyKey?: string;
+  /**
+   * Whose key it is (a user, an API client): the same key under two scopes names two independent
+   * transactions, and no scope ever gets another's outcome. Needs `idempotencyKey`. Without it the
+   * key is unscoped: one namespace for every caller of the datastore, as keys were before scopes.
+   */
+  idempotencyScope?: string;
 }
 
 /** An attribute's value, within lib/json.ts' bounds: checked here, before anything is logged. */
@@ -57,7 +63,8 @@ const optionsSchema = Joi.object({
   onCrash: Joi.string().valid('rollback', 'rollforward'),
   lockTimeoutMs: Joi.number().integer().min(0).max(600_000),
   idempotencyKey: Joi.string().min(1).max(200),
-});
+  idempotencyScope: Joi.string().min(1).max(200),
+}).with('idempotencyScope', 'idempotencyKey');
 
 export interface ReversalInput {
   /** Why: kept on the reversal's log for auditors. */

@@ -132,6 +132,8 @@ export interface LogDocument {
   onCrash: CrashPolicy;
   label: string | null;
   idempotencyKey: string | null;
+  /** Whose key `idempotencyKey` is (TransactionOptions.idempotencyScope); null: an unscoped key, or none. */
+  idempotencyScope: string | null;
   /** The instance that holds the lease: the running process, or the recovering one. */
   owner: string;
   /** Epoch ms; past it (plus the clock-skew allowance) recovery may claim the transaction. */

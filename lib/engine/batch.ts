@@ -11,7 +11,7 @@ import type { NativeTransaction } from '../store/postgres-native';
 import type { Image, LogDocument, Operation, Step } from '../types';
 import { type CommitProtocol, logFor, unavailableIfTransient } from './commit';
 import type { EngineContext } from './context';
-import type { Idempotency, Reopened } from './idempotency';
+import { type Idempotency, keyedIdOf, type Reopened } from './idempotency';
 import type { NativeRunner } from './native';
 import type { EngineReferences } from './references';
 import type { TransactionResult } from './types';
@@ -36,14 +36,15 @@ export class Batches {
       checkAgainstModel(operation, (identity) => this.ctx.models.infoOf(identity), `ops.${i}`);
       return operation;
     });
-    if (options.idempotencyKey === undefined) return this.runBatch(newId(), withIds(operations), options, null);
-    const txId = keyedTransactionId(options.idempotencyKey);
+    const { idempotencyKey, idempotencyScope } = options;
+    if (idempotencyKey === undefined) return this.runBatch(newId(), withIds(operations), options, null);
+    const txId = keyedIdOf({ idempotencyKey, idempotencyScope });
     // The fingerprint is taken before ids are chosen: the same request must hash the same.
     const print = fingerprint(operations);
-    // Ids of created documents derive from the key too, so a repeat cannot create twice.
-    const keyed = operations.map((operation, i) => (operation.op === 'create' && operation.id === undefined ? { ...operation, id: keyedTransactionId(`${options.idempotencyKey}#${i}`) } : operation));
+    // Ids of created documents derive from the key (and its scope) too, so a repeat cannot create twice.
+    const keyed = operations.map((operation, i) => (operation.op === 'create' && operation.id === undefined ? { ...operation, id: keyedTransactionId(`${idempotencyKey}#${i}`, idempotencyScope ?? null) } : operation));
     const replay = (log: LogDocument): TransactionResult => ({ id: log.id, state: 'committed', steps: log.steps });
-    return this.idempotency.runOnce(txId, print, replay, (reopened) => this.runBatch(txId, keyed, options, print, reopened));
+    return this.idempotency.runOnce({ idempotencyKey, idempotencyScope }, print, replay, (reopened) => this.runBatch(txId, keyed, options, print, reopened));
   }
 
   private async runBatch(txId: string, operations: Operation[], options: TransactionOptions, print: string | null, reopened?: Reopened): Promise<TransactionResult> {

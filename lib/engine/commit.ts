@@ -30,6 +30,7 @@ export function logFor(defaults: Pick<EngineOptions, 'onCrash'>, id: string, own
     onCrash: mode === 'batch' ? options.onCrash ?? defaults.onCrash : 'rollback',
     label: options.label ?? null,
     idempotencyKey: options.idempotencyKey ?? null,
+    idempotencyScope: options.idempotencyKey === undefined ? null : options.idempotencyScope ?? null,
     owner,
     leaseUntil,
     steps,

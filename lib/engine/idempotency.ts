@@ -4,9 +4,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactError } from '../errors';
-import { isDecided, replayedError } from '../log';
+import { isDecided, keyedTransactionId, replayedError } from '../log';
 import { ownerToken } from '../recovery';
 import { isTransient } from '../retry';
+import type { TransactionOptions } from '../schema';
 import type { LogDocument, LogPatch } from '../types';
 import type { EngineContext } from './context';
 
@@ -16,15 +17,27 @@ export interface Reopened {
   epoch: number;
 }
 
+/** The transaction id of a keyed transaction: its key's, within its scope (lib/log keyedTransactionId). */
+export function keyedIdOf(options: Required<Pick<TransactionOptions, 'idempotencyKey'>> & Pick<TransactionOptions, 'idempotencyScope'>): string {
+  return keyedTransactionId(options.idempotencyKey, options.idempotencyScope ?? null);
+}
+
 export class Idempotency {
   constructor(private readonly ctx: Pick<EngineContext, 'store' | 'clock' | 'recovery' | 'options'>) {}
 
   /**
-   * At most once per idempotency key: the first caller runs `attempt`; any other gets the first
-   * run's decided outcome — waiting for it while it runs, recovering it if its process died, and
-   * running it again (once, whoever wins the reopening) when its failure decided nothing.
+   * At most once per idempotency key and scope: the first caller runs `attempt`; any other gets
+   * the first run's decided outcome — waiting for it while it runs, recovering it if its process
+   * died, and running it again (once, whoever wins the reopening) when its failure decided nothing.
    */
-  async runOnce<T>(txId: string, print: string | null, replay: (log: LogDocument) => T, attempt: (reopened?: Reopened) => Promise<T>): Promise<T> {
+  async runOnce<T>(
+    options: Required<Pick<TransactionOptions, 'idempotencyKey'>> & Pick<TransactionOptions, 'idempotencyScope'>,
+    print: string | null,
+    replay: (log: LogDocument) => T,
+    attempt: (reopened?: Reopened) => Promise<T>,
+  ): Promise<T> {
+    const txId = keyedIdOf(options);
+    if (options.idempotencyScope !== undefined) await this.refuseUnscopedTwin(options.idempotencyKey);
     try {
       return await attempt();
     } catch (err) {
@@ -49,6 +62,16 @@ export class Idempotency {
       if (Date.now() > deadline) throw new TransactError('in_progress', `transaction ${txId} with this idempotency key is still running`, { details: { transaction: txId } });
       await sleep(wait);
     }
+  }
+
+  /**
+   * A scoped key whose unscoped twin exists was used before keys had scopes (or by an unscoped
+   * caller): whose it was is unknown, so neither replaying that outcome nor running again is
+   * safe (a client's retry across the upgrade would run twice). Refused, naming nothing of it.
+   */
+  private async refuseUnscopedTwin(key: string): Promise<void> {
+    if ((await this.ctx.store.getLog(keyedTransactionId(key))) === null) return;
+    throw new TransactError('idempotency_conflict', 'this idempotency key was used without a scope (before keys were scoped to their caller): use a new key', { details: { unscoped: true } });
   }
 
   /**

@@ -3,13 +3,13 @@ import { crashPoint } from '../crash-points';
 import { TransactError } from '../errors';
 import { newId } from '../ids';
 import { Lease } from '../lease';
-import { keyedTransactionId, touchedDocuments } from '../log';
+import { touchedDocuments } from '../log';
 import { ownerToken } from '../recovery';
 import { type TransactionOptions, validateOptions } from '../schema';
 import { LoggedWrites, type ReferenceContext, Transaction } from '../transaction';
 import { type CommitProtocol, logFor } from './commit';
 import type { EngineContext } from './context';
-import type { Idempotency, Reopened } from './idempotency';
+import { type Idempotency, keyedIdOf, type Reopened } from './idempotency';
 import type { NativeRunner } from './native';
 import type { InternalOptions } from './types';
 
@@ -34,9 +34,10 @@ export class InteractiveTransactions {
     if (options.onCrash === 'rollforward') {
       throw new TransactError('validation_failed', 'an interactive transaction can only be rolled back: its operations are code, not data', { path: 'options.onCrash' });
     }
-    if (options.idempotencyKey === undefined) return this.runInteractive(internal.txId ?? newId(), work, options, internal);
-    const txId = keyedTransactionId(options.idempotencyKey);
-    return this.idempotency.runOnce(txId, null, (log) => log.result as T, (reopened) => this.runInteractive(txId, work, options, internal, reopened));
+    const { idempotencyKey, idempotencyScope } = options;
+    if (idempotencyKey === undefined) return this.runInteractive(internal.txId ?? newId(), work, options, internal);
+    const txId = keyedIdOf({ idempotencyKey, idempotencyScope });
+    return this.idempotency.runOnce({ idempotencyKey, idempotencyScope }, null, (log) => log.result as T, (reopened) => this.runInteractive(txId, work, options, internal, reopened));
   }
 
   private async runInteractive<T>(txId: string, work: (tx: Transaction) => Promise<T>, options: TransactionOptions, internal: InternalOptions, reopened?: Reopened): Promise<T> {

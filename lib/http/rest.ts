@@ -8,7 +8,7 @@ import Joi = require('joi');
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../models';
 import { listTransactions, settleStuck, stuckTransactions, type TransactionQuery } from '../queries';
 import type { TransactionOptions } from '../schema';
-import type { TxState } from '../types';
+import type { LogDocument, TxState } from '../types';
 import { bodyOf, guarded, idParam } from './blueprints';
 import { sendEngineError, sendError } from './respond';
 import type { Action, EngineHolder, HttpApp, HttpRequest, HttpResponse } from './types';
@@ -18,8 +18,17 @@ import { checkQuery, identitySchema, isoDateSchema, isTransactional, modelOf, op
 export interface RoutesConfig {
   /** Where the endpoints live, e.g. '/api' ('' for the root). */
   prefix: string;
-  /** Who is asking, for the log (settle records it); default 'http'. */
+  /**
+   * Who is asking, for the log (settle records it); default 'http'. Also the scope of the caller's
+   * `Idempotency-Key`s: two callers' same key names two transactions. Without it the hook cannot
+   * tell callers apart, and keys stay unscoped (one namespace for every caller).
+   */
   who?: (req: HttpRequest) => string;
+  /**
+   * Whether the caller sees every caller's idempotency keys (an operator); default: no one. Anyone
+   * else finds only its own keys with `?idempotencyKey=`, and sees other callers' keys as null.
+   */
+  maySeeAllKeys?: (req: HttpRequest) => boolean | Promise<boolean>;
   /**
    * Whether the caller may read a model's history (whole documents, as they were). Default:
    * models marked `transactional: true`. The hook's own models are never readable this way.
@@ -69,6 +78,18 @@ export function restActions(holder: EngineHolder, routes: RoutesConfig): Record<
     return holder.engine;
   };
   const who = (req: HttpRequest): string => (routes.who === undefined ? 'http' : String(routes.who(req)).slice(0, 200));
+  /** The scope of the caller's keys: who it is, when the app says (else null: unscoped, as before scopes). */
+  const keyScope = (req: HttpRequest): string | null => (routes.who === undefined ? null : who(req));
+  /**
+   * What the caller may see of keys: null, every key; else only those of this scope (others'
+   * read as null). Without `who` everyone shares the null scope, so everyone sees every key.
+   */
+  const visibleScope = async (req: HttpRequest): Promise<{ scope: string | null } | null> => {
+    if (routes.who === undefined || (routes.maySeeAllKeys !== undefined && (await routes.maySeeAllKeys(req)))) return null;
+    return { scope: keyScope(req) };
+  };
+  const redactKey = <T extends Pick<LogDocument, 'idempotencyKey' | 'idempotencyScope'>>(log: T, visible: { scope: string | null } | null): T =>
+    visible === null || log.idempotencyScope === visible.scope ? log : { ...log, idempotencyKey: null };
 
   /** GET <prefix>/transaction → {items, limit, skip}: summaries, newest first (lib/queries). */
   const list: Action = async (req, res) => {
@@ -76,8 +97,11 @@ export function restActions(holder: EngineHolder, routes: RoutesConfig): Record<
     if (query === undefined) return;
     const e = engine(res);
     if (e === undefined) return;
-    const { items } = await listTransactions(e, { ...query, from: epochOf(query.from), to: epochOf(query.to) });
-    res.json({ items, limit: query.limit, skip: query.skip });
+    const visible = await visibleScope(req);
+    // A caller looks a key up in its own scope only: someone else's key is not its to find.
+    const scoped = query.idempotencyKey !== undefined && visible !== null ? { idempotencyScope: visible.scope } : {};
+    const { items } = await listTransactions(e, { ...query, ...scoped, from: epochOf(query.from), to: epochOf(query.to) });
+    res.json({ items: items.map((item) => redactKey(item, visible)), limit: query.limit, skip: query.skip });
   };
 
   /** GET <prefix>/transaction/:id → the whole log document, steps included. */
@@ -88,7 +112,7 @@ export function restActions(holder: EngineHolder, routes: RoutesConfig): Record<
     if (e === undefined) return;
     const log = await e.getLog(id);
     if (log === null) return sendError(res, 'not_found', `no transaction ${id}`, 'id');
-    res.json(log);
+    res.json(redactKey(log, await visibleScope(req)));
   };
 
   /**
@@ -109,7 +133,9 @@ export function restActions(holder: EngineHolder, routes: RoutesConfig): Record<
       if (refused !== null) return sendError(res, refused.code, refused.message, refused.path);
     }
     const options: TransactionOptions = { label: body.label ?? `${req.method} ${req.path}`.slice(0, 200) };
+    const scope = keyScope(req);
     if (key !== undefined) options.idempotencyKey = `${KEY_PREFIX}${key}`;
+    if (key !== undefined && scope !== null) options.idempotencyScope = scope;
     try {
       const result = await e.batch(body.ops, options);
       res.status(201).json({ id: result.id, state: result.state, steps: result.steps });

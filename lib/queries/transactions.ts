@@ -14,6 +14,8 @@ export interface TransactionQuery {
   label?: string;
   /** Exactly this idempotency key (as the engine stores it, e.g. `http:<key>` for the REST API's). */
   idempotencyKey?: string;
+  /** Keys of exactly this scope (null: unscoped keys only); any scope when absent. */
+  idempotencyScope?: string | null;
   /** startedAt >= from (epoch ms). */
   from?: number;
   /** startedAt < to (epoch ms). */
@@ -29,6 +31,7 @@ export interface TransactionSummary {
   mode: TxMode;
   label: string | null;
   idempotencyKey: string | null;
+  idempotencyScope: string | null;
   startedAt: number;
   endedAt: number | null;
   documents: string[];
@@ -65,7 +68,7 @@ export interface ListOptions {
 const SCAN_PAGE = 200;
 
 /** The summary fields, in one place (the ops page and the REST API show the same). */
-export const SUMMARY_FIELDS = ['id', 'state', 'mode', 'label', 'idempotencyKey', 'startedAt', 'endedAt', 'documents', 'reverses', 'reversedBy', 'reason', 'error'] as const satisfies readonly (keyof TransactionSummary)[];
+export const SUMMARY_FIELDS = ['id', 'state', 'mode', 'label', 'idempotencyKey', 'idempotencyScope', 'startedAt', 'endedAt', 'documents', 'reverses', 'reversedBy', 'reason', 'error'] as const satisfies readonly (keyof TransactionSummary)[];
 
 export function summaryOf(log: LogDocument): TransactionSummary {
   return {
@@ -74,6 +77,7 @@ export function summaryOf(log: LogDocument): TransactionSummary {
     mode: log.mode,
     label: log.label,
     idempotencyKey: log.idempotencyKey,
+    idempotencyScope: log.idempotencyScope,
     startedAt: log.startedAt,
     endedAt: log.endedAt,
     documents: Array.isArray(log.documents) ? log.documents : [],
@@ -89,6 +93,7 @@ function whereOf(query: TransactionQuery): Record<string, unknown> {
   if (query.state !== undefined) where.state = query.state;
   if (query.label !== undefined) where.label = { contains: query.label };
   if (query.idempotencyKey !== undefined) where.idempotencyKey = query.idempotencyKey;
+  if (query.idempotencyScope !== undefined) where.idempotencyScope = query.idempotencyScope;
   if (query.from !== undefined || query.to !== undefined) {
     const range: Record<string, number> = {};
     if (query.from !== undefined) range['>='] = query.from;

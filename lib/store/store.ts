@@ -134,7 +134,7 @@ export async function waterlineSum(model: WaterlineModel, field: string, where: 
 
 /** The columns of the log, in one place for the stores that write them natively. */
 export const LOG_FIELDS = [
-  'id', 'state', 'mode', 'onCrash', 'label', 'idempotencyKey', 'owner', 'leaseUntil',
+  'id', 'state', 'mode', 'onCrash', 'label', 'idempotencyKey', 'idempotencyScope', 'owner', 'leaseUntil',
   'steps', 'error', 'startedAt', 'endedAt', 'recoveries', 'documents', 'result', 'fingerprint',
   'reverses', 'reversedBy', 'reason', 'attention', 'epoch',
 ] as const satisfies readonly (keyof LogDocument)[];
@@ -157,6 +157,8 @@ export function toLogDocument(row: Record<string, unknown>): LogDocument {
     onCrash: row.onCrash as LogDocument['onCrash'],
     label: (row.label as string | null | undefined) ?? null,
     idempotencyKey: (row.idempotencyKey as string | null | undefined) ?? null,
+    // Logs written before keys had scopes have no such field (MongoDB, sails-disk) or a NULL column.
+    idempotencyScope: (row.idempotencyScope as string | null | undefined) ?? null,
     owner: String(row.owner),
     leaseUntil: Number(row.leaseUntil),
     steps: (row.steps as LogDocument['steps'] | null | undefined) ?? [],

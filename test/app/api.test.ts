@@ -258,7 +258,7 @@ forEachAdapter('REST API over the engine', (target) => {
       expect(starts).to.deep.equal([...starts].sort((x, y) => y - x));
       for (const item of items) {
         expect(item).to.not.have.property('steps');
-        expect(item).to.have.keys(['id', 'state', 'mode', 'label', 'idempotencyKey', 'startedAt', 'endedAt', 'documents', 'reverses', 'reversedBy', 'reason', 'error']);
+        expect(item).to.have.keys(['id', 'state', 'mode', 'label', 'idempotencyKey', 'idempotencyScope', 'startedAt', 'endedAt', 'documents', 'reverses', 'reversedBy', 'reason', 'error']);
       }
       expect(items[0]).to.include({ label: 'POST /api/platform', state: 'committed' });
 

@@ -4,30 +4,38 @@
  */
 import * as fund from '../fund';
 import { type FundAction, sendCaught, sendError, validate, validBody } from '../http';
+import { callerKey } from './idempotency-key';
 
 /**
- * POST /api/deposit {investor, amount} → 201 {payment}: a `pending` Payment with a new paymentId,
- * to be paid at the gateway and credited by its callback. Created through the engine.
+ * POST /api/deposit {investor, amount} [Idempotency-Key] → 201 {payment}: a `pending` Payment with
+ * a new paymentId, to be paid at the gateway and credited by its callback. Created through the
+ * engine. A repeat with the same Idempotency-Key (by the same user) returns the same payment.
  */
 export const deposit: FundAction = async (req, res) => {
   const body = validBody(req, res, fund.schemas.deposit);
   if (body === undefined) return;
+  const key = callerKey(req, res);
+  if (key === undefined) return;
   try {
-    res.status(201).json(await fund.deposit(req._sails, body));
+    res.status(201).json(await fund.deposit(req._sails, body, key ?? undefined));
   } catch (err) {
     sendCaught(res, err);
   }
 };
 
 /**
- * POST /api/withdrawal {investor, amount} → 201 {withdrawal, investor}: cash −amount (never below
- * 0: 409 insufficient_funds) and its ledger lines (cash −amount, withdrawals +amount), one batch.
+ * POST /api/withdrawal {investor, amount} [Idempotency-Key] → 201 {withdrawal, investor}: cash
+ * −amount (never below 0: 409 insufficient_funds) and its ledger lines (cash −amount, withdrawals
+ * +amount), one batch. A repeat with the same Idempotency-Key (by the same user) debits nothing
+ * more and answers the same withdrawal; another body under the key: 409 idempotency_conflict.
  */
 export const withdrawal: FundAction = async (req, res) => {
   const body = validBody(req, res, fund.schemas.withdrawal);
   if (body === undefined) return;
+  const key = callerKey(req, res);
+  if (key === undefined) return;
   try {
-    res.status(201).json(await fund.withdraw(req._sails, body));
+    res.status(201).json(await fund.withdraw(req._sails, body, key ?? undefined));
   } catch (err) {
     sendCaught(res, err);
   }
@@ -41,19 +49,15 @@ export const withdrawal: FundAction = async (req, res) => {
  *            allocations, ledger lines, the order `allocated`. 409 insufficient_funds /
  *            insufficient_capacity with nothing written (also when a loan fills up meanwhile).
  *   gateway: the order `awaiting_payment` and its pending Payment; the callback allocates it.
- * A repeat with the same Idempotency-Key returns the same order.
+ * A repeat with the same Idempotency-Key (by the same user) returns the same order.
  */
 export const order: FundAction = async (req, res) => {
   const body = validBody(req, res, fund.schemas.order);
   if (body === undefined) return;
-  const header = req.get('idempotency-key');
-  let key: string | undefined;
-  if (header !== undefined) {
-    key = validate(header, fund.schemas.idempotencyKey, res, 'headers.idempotency-key');
-    if (key === undefined) return;
-  }
+  const key = callerKey(req, res);
+  if (key === undefined) return;
   try {
-    res.status(201).json(await fund.placeOrder(req._sails, body, key));
+    res.status(201).json(await fund.placeOrder(req._sails, body, key ?? undefined));
   } catch (err) {
     sendCaught(res, err);
   }

@@ -11,6 +11,7 @@
 import Joi = require('joi');
 import { closeAccount, MAX_AMOUNT, transfer, type TransferInput } from '../fund';
 import { type FundAction, sendCaught, validate, validBody } from '../http';
+import { callerKey } from './idempotency-key';
 
 const accountId = Joi.string().min(1).max(100).pattern(/^[A-Za-z0-9_-]+$/);
 const schema = Joi.object<TransferInput>({
@@ -23,8 +24,10 @@ const schema = Joi.object<TransferInput>({
 export const createTransfer: FundAction = async (req, res) => {
   const body = validBody(req, res, schema);
   if (body === undefined) return;
+  const key = callerKey(req, res);
+  if (key === undefined) return;
   try {
-    res.status(201).json(await transfer(req._sails, body));
+    res.status(201).json(await transfer(req._sails, body, key ?? undefined));
   } catch (err) {
     sendCaught(res, err);
   }

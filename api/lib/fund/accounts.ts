@@ -10,6 +10,7 @@ import { isTransactError, newId, type Transaction } from 'sails-hook-transact';
 import type { FundApp } from '../app';
 import type { Account } from '../domain';
 import { fundError } from '../errors';
+import { type CallerKey, keyedOptions } from './planning';
 
 export interface OpenAccountInput {
   owner: string;
@@ -48,7 +49,7 @@ async function movable(tx: Transaction, id: string, path: string): Promise<Accou
  * and two AccountEntry lines, all or nothing. Both accounts are read under their locks first,
  * so a freeze committed before the transfer takes its locks is always seen.
  */
-export async function transfer(app: FundApp, { from, to, amount, memo = null }: TransferInput): Promise<{ transaction: string; transfer: string }> {
+export async function transfer(app: FundApp, { from, to, amount, memo = null }: TransferInput, caller?: CallerKey): Promise<{ transaction: string; transfer: string }> {
   if (from === to) throw fundError('validation_failed', 'from and to must differ', { path: 'body.to' });
   return app.transact(
     async (tx) => {
@@ -67,7 +68,7 @@ export async function transfer(app: FundApp, { from, to, amount, memo = null }: 
       await tx.create('accountentry', { entry: record, account: to, kind: 'transfer', amount, status: 'done' });
       return { transaction: tx.id, transfer: record };
     },
-    { label: 'transfer' },
+    { label: 'transfer', ...keyedOptions(caller, 'transfer') },
   );
 }
 

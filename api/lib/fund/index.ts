@@ -11,5 +11,5 @@ export { reassignDeposit, type ReassignInput } from './corrections';
 export { executeOrder, orderView, placeOrder, planCashOrder, type OrderPlan, type OrderView } from './orders';
 export { allocatePaidOrder, type PaidOrderOutcome, type PaidOrderResult } from './paid-orders';
 export { handleCallback, validSignature, type PaymentView } from './payments';
-export { derivedId, type LoanLike, MAX_AMOUNT, type Part, planAllocation, roomOf, roundRobin, waterFill } from './planning';
+export { callerDerivedId, type CallerKey, derivedId, keyedOptions, type LoanLike, MAX_AMOUNT, type Part, planAllocation, roomOf, roundRobin, waterFill } from './planning';
 export { schemas, type CallbackInput, type MovementInput, type OrderInput } from './schemas';

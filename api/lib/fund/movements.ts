@@ -1,12 +1,13 @@
 /**
  * Deposits and withdrawals, and telling the gateway to expect a payment.
  */
-import { newId } from 'sails-hook-transact';
+import { isTransactError, newId } from 'sails-hook-transact';
 import type { FundApp, GatewaySettings, Model } from '../app';
 import type { Investor, Payment } from '../domain';
 import { fundError } from '../errors';
 import * as gateway from '../gateway-client';
 import { Batch, runBatch } from './batch';
+import { callerDerivedId, type CallerKey, keyedOptions } from './planning';
 import type { MovementInput } from './schemas';
 
 /** A document that must exist (else `not_found` at `path`). */
@@ -16,13 +17,36 @@ export async function findById<T>(model: Model<T>, name: string, id: string, pat
   return record;
 }
 
-/** A pending Payment the investor pays at the gateway; credited by its callback. */
-export async function deposit(app: FundApp, { investor, amount }: MovementInput): Promise<{ payment: Payment }> {
+/**
+ * A pending Payment the investor pays at the gateway; credited by its callback. With a caller's
+ * idempotency key, that caller's repeat answers the same payment (another investor or amount under
+ * the key: idempotency_conflict); another caller's same key makes a payment of its own.
+ */
+export async function deposit(app: FundApp, { investor, amount }: MovementInput, caller?: CallerKey): Promise<{ payment: Payment }> {
+  const payment = caller === undefined ? newId() : callerDerivedId(caller, 'deposit');
+  const replay = async (): Promise<{ payment: Payment } | null> => {
+    const previous = await app.models.payment.findOne({ id: payment });
+    if (!previous) return null;
+    if (previous.investor !== investor || previous.amount !== amount) {
+      throw fundError('idempotency_conflict', 'this Idempotency-Key was used for another deposit', { path: 'headers.idempotency-key' });
+    }
+    return { payment: previous };
+  };
+  if (caller !== undefined) {
+    const previous = await replay();
+    if (previous !== null) return previous;
+  }
   await findById(app.models.investor, 'investor', investor, 'body.investor');
-  const paymentId = `pay_${newId()}`;
-  const payment = newId();
+  const paymentId = `pay_${caller === undefined ? newId() : callerDerivedId(caller, 'depositPaymentId')}`;
   const values = { paymentId, investor, order: null, amount, status: 'pending', anomalies: [], settlements: 0, registeredAt: null };
-  await runBatch(app, new Batch().add({ op: 'create', model: 'payment', id: payment, values }), { label: 'deposit' });
+  try {
+    await runBatch(app, new Batch().add({ op: 'create', model: 'payment', id: payment, values }), { label: 'deposit', ...keyedOptions(caller, 'deposit') });
+  } catch (err) {
+    // A concurrent copy under the same key got there first: answer its payment.
+    const previous = caller !== undefined && (isTransactError(err, 'idempotency_conflict') || isTransactError(err, 'in_progress')) ? await replay() : null;
+    if (previous !== null) return previous;
+    throw err;
+  }
   await registerPayment(app, await findById(app.models.payment, 'payment', payment, 'payment'));
   return { payment: await findById(app.models.payment, 'payment', payment, 'payment') };
 }
@@ -62,16 +86,22 @@ export interface Withdrawal {
   investor: Investor | undefined;
 }
 
-/** Cash −amount (never below 0: insufficient_funds) and its ledger lines, one batch. */
-export async function withdraw(app: FundApp, { investor, amount }: MovementInput): Promise<Withdrawal> {
+/**
+ * Cash −amount (never below 0: insufficient_funds) and its ledger lines, one batch. With a
+ * caller's idempotency key it runs once for that caller: a repeat (concurrent too) answers the
+ * same withdrawal, and is refused (idempotency_conflict) for another investor or amount; its
+ * outcome stands, a refusal too (insufficient_funds is replayed: top up, then use a new key).
+ */
+export async function withdraw(app: FundApp, { investor, amount }: MovementInput, caller?: CallerKey): Promise<Withdrawal> {
   await findById(app.models.investor, 'investor', investor, 'body.investor');
-  const entry = newId();
+  // Named by the key, so a repeat's batch is the same batch (the engine compares them).
+  const entry = caller === undefined ? newId() : callerDerivedId(caller, 'withdrawal');
   const batch = new Batch()
     .add({ op: 'increment', model: 'investor', id: investor, field: 'cash', by: -amount, min: 0 }, 'funds')
     .ledger(entry, [
       { investor, account: 'cash', amount: -amount, memo: 'withdrawal' },
       { investor, account: 'withdrawals', amount, memo: 'withdrawal' },
     ]);
-  const result = await runBatch(app, batch, { label: 'withdrawal' });
+  const result = await runBatch(app, batch, { label: 'withdrawal', ...keyedOptions(caller, 'withdrawal') });
   return { withdrawal: { entry, investor, amount, transaction: result.id }, investor: await app.models.investor.findOne({ id: investor }) };
 }

@@ -7,7 +7,7 @@ import type { Allocation, Loan, Order, Payment } from '../domain';
 import { fundError } from '../errors';
 import { addAllocation, Batch, maxLoansOf, runBatch } from './batch';
 import { findById, registerPayment } from './movements';
-import { derivedId, type Part, planAllocation } from './planning';
+import { callerDerivedId, type CallerKey, keyedOptions, type Part, planAllocation } from './planning';
 import type { OrderInput } from './schemas';
 
 export interface OrderView {
@@ -59,37 +59,39 @@ function sameOrder(order: Order, input: OrderInput): boolean {
 }
 
 /**
- * Places an order. With an idempotency key, a repeat returns the first order (or, if the first
- * was refused, is planned again: a refusal writes nothing).
+ * Places an order. With a caller's idempotency key, that caller's repeat returns the first order
+ * (or, if the first was refused, is planned again: a refusal writes nothing); another caller's
+ * same key places an order of its own.
  */
-export async function placeOrder(app: FundApp, input: OrderInput, idempotencyKey?: string): Promise<OrderView | null> {
-  const key = idempotencyKey === undefined ? undefined : `order:${idempotencyKey}`;
-  const orderId = key === undefined ? newId() : derivedId(key, 'order');
+export async function placeOrder(app: FundApp, input: OrderInput, caller?: CallerKey): Promise<OrderView | null> {
+  // A keyed order's documents are named by its key, so a repeat cannot create them twice.
+  const idOf = (purpose: string): string => (caller === undefined ? newId() : callerDerivedId(caller, purpose));
+  const orderId = idOf('order');
   const replay = async (): Promise<OrderView | null> => {
     const view = await orderView(app, orderId);
     if (view === null) return null;
     if (!sameOrder(view.order, input)) throw fundError('idempotency_conflict', 'this Idempotency-Key was used for another order', { path: 'headers.idempotency-key' });
     return view;
   };
-  if (key !== undefined) {
+  if (caller !== undefined) {
     const previous = await replay();
     if (previous !== null) return previous;
   }
-  const options: TransactionOptions = key === undefined ? {} : { idempotencyKey: key };
+  const options: TransactionOptions = keyedOptions(caller, 'order');
   try {
     if (input.funding === 'cash') {
       return await executeOrder(app, await planCashOrder(app, { ...input, orderId }), options);
     }
     await findById(app.models.investor, 'investor', input.investor, 'body.investor');
-    const paymentId = key === undefined ? `pay_${newId()}` : `pay_${derivedId(key, 'paymentId')}`;
+    const paymentId = `pay_${idOf('paymentId')}`;
     const batch = new Batch()
       .add({ op: 'create', model: 'order', id: orderId, values: { investor: input.investor, amount: input.amount, maxPerLoan: input.maxPerLoan ?? null, funding: 'gateway', paymentId, status: 'awaiting_payment', reason: null } })
-      .add({ op: 'create', model: 'payment', id: key === undefined ? newId() : derivedId(key, 'payment'), values: { paymentId, investor: input.investor, order: orderId, amount: input.amount, status: 'pending', anomalies: [], settlements: 0, registeredAt: null } });
+      .add({ op: 'create', model: 'payment', id: idOf('payment'), values: { paymentId, investor: input.investor, order: orderId, amount: input.amount, status: 'pending', anomalies: [], settlements: 0, registeredAt: null } });
     await runBatch(app, batch, { label: 'order', ...options });
     await registerPayment(app, await app.models.payment.findOne({ paymentId }));
     return await orderView(app, orderId);
   } catch (err) {
-    if (key !== undefined && (isTransactError(err, 'idempotency_conflict') || isTransactError(err, 'in_progress'))) {
+    if (caller !== undefined && (isTransactError(err, 'idempotency_conflict') || isTransactError(err, 'in_progress'))) {
       const previous = await replay();
       if (previous !== null) return previous;
     }

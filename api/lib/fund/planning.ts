@@ -32,6 +32,27 @@ export function derivedId(key: string, purpose: string): string {
   return createHash('sha256').update(`fund:${purpose}:${key}`).digest('hex').slice(0, 24);
 }
 
+/** A caller's Idempotency-Key and whose it is: two callers' same key name different documents. */
+export interface CallerKey {
+  key: string;
+  /** Who made it (api/lib/roles `callerOf`): the engine's idempotencyScope. */
+  scope: string;
+}
+
+/**
+ * A 24-hex id derived from a caller's key: its repeats name the same documents, another caller's
+ * same key others. (A JSON pair, never the unscoped preimage: `fund:<purpose>:[…` has no key of
+ * the fund's, which all start with a word and a colon.)
+ */
+export function callerDerivedId(caller: CallerKey, purpose: string): string {
+  return derivedId(JSON.stringify([caller.scope, caller.key]), purpose);
+}
+
+/** The engine options of a keyed movement: its key, namespaced by the movement, in its caller's scope. */
+export function keyedOptions(caller: CallerKey | undefined, movement: string): { idempotencyKey?: string; idempotencyScope?: string } {
+  return caller === undefined ? {} : { idempotencyKey: `${movement}:${caller.key}`, idempotencyScope: caller.scope };
+}
+
 /** Room left in a loan, in cents (never negative). */
 export function roomOf(loan: Pick<LoanLike, 'target' | 'raised'>): number {
   return Math.max(0, (loan.target || 0) - (loan.raised || 0));

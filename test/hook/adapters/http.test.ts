@@ -35,7 +35,7 @@ describe('the hook\'s HTTP settings and codes', function () {
     expect(resolveConfig({}).routes).to.equal(false);
     expect(resolveConfig({ routes: { prefix: '/api/v2' } }).routes).to.deep.equal({ prefix: '/api/v2' });
     expect(resolveConfig({ routes: { prefix: '' } }).routes).to.deep.equal({ prefix: '' });
-    for (const routes of [{ prefix: 'api' }, { prefix: '/api/' }, { prefix: '/:model' }, {}, true, { prefix: '/api', extra: 1 }, { prefix: '/api', who: 'me' }]) {
+    for (const routes of [{ prefix: 'api' }, { prefix: '/api/' }, { prefix: '/:model' }, {}, true, { prefix: '/api', extra: 1 }, { prefix: '/api', who: 'me' }, { prefix: '/api', maySeeAllKeys: true }]) {
       expect(() => resolveConfig({ routes } as never), JSON.stringify(routes)).to.throw(/invalid config.transact/);
     }
   });
@@ -163,7 +163,13 @@ forEachAdapter('the hook\'s HTTP layer in a minimal app', (target) => {
     const alice = { 'x-user': 'alice' };
     before(async function () {
       app = await liftMinimal(target(), {
-        transact: { routes: { prefix: '/tx', who: (req: { get(h: string): string | undefined }) => req.get('x-user') ?? 'nobody' } },
+        transact: {
+          routes: {
+            prefix: '/tx',
+            who: (req: { get(h: string): string | undefined }) => req.get('x-user') ?? 'nobody',
+            maySeeAllKeys: async (req: { get(h: string): string | undefined }) => req.get('x-user') === 'ops',
+          },
+        },
         policies: { moduleDefinitions: { isalice: isAlice }, 'transact/reverse': 'isAlice', 'transact/settle': 'isAlice', 'wallet/destroy': 'isAlice' },
       });
     });
@@ -189,6 +195,29 @@ forEachAdapter('the hook\'s HTTP layer in a minimal app', (target) => {
       const one = await app.http().get(`/tx/transaction/${first.get('X-Transaction-Id') as string}`).expect(200);
       expect(one.body.steps).to.have.length(1);
       expectError(await app.http().get(`/tx/transaction/${newId()}`), 404, 'not_found', 'id');
+    });
+
+    it("scopes an Idempotency-Key to who asks: bob replaying alice's key runs his own batch, each repeat replays its own; a listing by key finds one's own", async function () {
+      const ops = [{ op: 'create', model: 'receipt', values: { amount: 11 } }];
+      const asUser = (user: string) => ({ 'x-user': user });
+      const run = (user: string) => app.http().post('/tx/transaction').set(asUser(user)).set('Idempotency-Key', 'shared-key').send({ ops });
+      const hers = (await run('alice').expect(201)).body as { id: string; steps: Doc[] };
+      const his = (await run('bob').expect(201)).body as { id: string; steps: Doc[] };
+      expect(his.id).to.not.equal(hers.id);
+      expect(his.steps[0].id).to.not.equal(hers.steps[0].id);
+      expect((await run('alice').expect(201)).body).to.deep.equal(hers);
+      expect((await run('bob').expect(201)).body).to.deep.equal(his);
+      expect(await app.models.receipt.count({ amount: 11 })).to.equal(2);
+      expect(await app.engine.getLog(his.id)).to.include({ idempotencyKey: 'http:shared-key', idempotencyScope: 'bob' });
+      const byKey = async (user: string): Promise<string[]> => {
+        const res = await app.http().get('/tx/transaction?idempotencyKey=http:shared-key').set(asUser(user)).expect(200);
+        return (res.body.items as Doc[]).map((item) => item.id as string).sort();
+      };
+      expect(await byKey('alice')).to.deep.equal([hers.id]);
+      expect(await byKey('carol')).to.deep.equal([]);
+      expect(await byKey('ops')).to.deep.equal([hers.id, his.id].sort());
+      const seen = await app.http().get(`/tx/transaction/${his.id}`).set(asUser('alice')).expect(200);
+      expect(seen.body).to.include({ idempotencyKey: null, idempotencyScope: 'bob' });
     });
 
     it('runs a batch once per Idempotency-Key, only of what the allowlists permit', async function () {

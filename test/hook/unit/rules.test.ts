@@ -114,6 +114,17 @@ describe('transient errors and idempotency keys (pure)', function () {
   it('maps a key to one transaction id, and hashes operations whatever their key order', function () {
     expect(keyedTransactionId('pay-1')).to.equal(keyedTransactionId('pay-1')).and.match(/^[0-9a-f]{24}$/);
     expect(keyedTransactionId('pay-1')).to.not.equal(keyedTransactionId('pay-2'));
+  });
+
+  it("maps a key to one transaction id per scope: an unscoped key's id is unchanged, and no scope names another's or an unscoped key's", function () {
+    // The id an unscoped key had before scopes existed: logs already written under it still replay.
+    expect(keyedTransactionId('pay-1')).to.equal('5e490ba60ba4b6b5686d2b9e').and.equal(keyedTransactionId('pay-1', null));
+    expect(keyedTransactionId('pay-1', 'user A')).to.match(/^[0-9a-f]{24}$/).and.not.equal(keyedTransactionId('pay-1'));
+    expect(keyedTransactionId('pay-1', 'user A')).to.equal(keyedTransactionId('pay-1', 'user A'));
+    expect(keyedTransactionId('pay-1', 'user A')).to.not.equal(keyedTransactionId('pay-1', 'user B'));
+    // Scope and key never run together: ('a', 'b:c') and ('a:b', 'c') are different keys.
+    expect(keyedTransactionId('b:c', 'a')).to.not.equal(keyedTransactionId('c', 'a:b'));
+    expect(keyedTransactionId('', 'a')).to.not.equal(keyedTransactionId('a', ''));
     expect(fingerprint([{ op: 'update', set: { a: 1, b: 2 } }])).to.equal(fingerprint([{ set: { b: 2, a: 1 }, op: 'update' }]));
     expect(fingerprint([{ by: 1 }])).to.not.equal(fingerprint([{ by: 2 }]));
   });
