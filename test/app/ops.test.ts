@@ -69,43 +69,77 @@ forEachAdapter('the ops page attacked (issue 19: session-bound CSRF, read rules,
 
   const reversePath = (tx: string): string => `/admin/ops/transactions/${tx}/reverse`;
 
-  it('refuses a forged cookie + field pair, another session\'s token, and POSTs from another site or origin (another port included): 403 csrf_failed, nothing written; the real form still works', async function () {
-    this.timeout(60_000);
-    const admin = await sessionOf(ADMIN.username, ADMIN.password);
-    const tx = await committedTransaction('Csrf target');
-    const before = await logCount();
-    const page = await web().get(`/admin/ops/transactions/${tx}`).set('Cookie', admin).expect(200);
+  /**
+   * An admin session, a committed transaction, the reverse form's token from the page as the
+   * session sees it. `admin`: the cookies the browser then holds (the session's, and any the
+   * page set); `session`: the session cookie alone.
+   */
+  async function reverseForm(name: string): Promise<{ admin: string; session: string; tx: string; token: string; page: request.Response }> {
+    const session = await sessionOf(ADMIN.username, ADMIN.password);
+    const tx = await committedTransaction(name);
+    const page = await web().get(`/admin/ops/transactions/${tx}`).set('Cookie', session).expect(200);
     const token = tokenOf(page.text) as string;
     expect(token, 'the reverse form carries a token').to.match(/^[A-Za-z0-9_-]{43}$/);
-    const ownOrigin = base;
-    const otherPort = `http://127.0.0.1:${Number(new URL(base).port) + 1}`;
+    const set = ([] as string[]).concat(page.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]);
+    return { admin: [session, ...set].join('; '), session, tx, token, page };
+  }
 
-    // What the issue did: any 43 characters as a cookie of the ops page's name and the same in the field.
-    const made = 'x'.repeat(43);
-    const attempts: [string, request.Test][] = [
-      ['a made-up cookie + field pair', web().post(reversePath(tx)).set('Cookie', `${admin}; transact_ops_csrf=${made}`).type('form').send({ _csrf: made, reason: 'forged pair' })],
-      ["another admin session's token", web().post(reversePath(tx)).set('Cookie', await sessionOf(ADMIN.username, ADMIN.password)).type('form').send({ _csrf: token, reason: 'other session' })],
-      ['Origin of another site + Sec-Fetch-Site cross-site', web().post(reversePath(tx)).set('Cookie', admin).set('Origin', 'http://evil.example').set('Sec-Fetch-Site', 'cross-site').type('form').send({ _csrf: token, reason: 'cross-site' })],
-      ['Origin of another site, no Sec-Fetch-Site (an older browser)', web().post(reversePath(tx)).set('Cookie', admin).set('Origin', 'http://evil.example').type('form').send({ _csrf: token, reason: 'cross-site old' })],
-      ['Origin of the same host on another port', web().post(reversePath(tx)).set('Cookie', admin).set('Origin', otherPort).type('form').send({ _csrf: token, reason: 'other port' })],
-      ['Sec-Fetch-Site same-site (a sibling subdomain or another port)', web().post(reversePath(tx)).set('Cookie', admin).set('Origin', otherPort).set('Sec-Fetch-Site', 'same-site').type('form').send({ _csrf: token, reason: 'same-site' })],
-      ['Origin: null (a sandboxed frame)', web().post(reversePath(tx)).set('Cookie', admin).set('Origin', 'null').type('form').send({ _csrf: token, reason: 'null origin' })],
-      ['no token at all', web().post(reversePath(tx)).set('Cookie', admin).type('form').send({ reason: 'no token' })],
-    ];
+  /** Each attempt is refused with 403 csrf_failed, and nothing is written. */
+  async function expectRefused(tx: string, attempts: [string, request.Test][]): Promise<void> {
+    const before = await logCount();
     for (const [what, attempt] of attempts) {
       const res = await attempt.redirects(0);
       expect([res.status, codeOf(res.text)], what).to.deep.equal([403, 'csrf_failed']);
     }
     expect((await log(tx)).reversedBy, 'not reversed').to.equal(null);
     expect(await logCount(), 'no transaction written').to.equal(before);
+  }
 
-    // The form as the browser sends it: same origin, the session's token.
-    const ok = await web().post(reversePath(tx)).set('Cookie', admin).set('Origin', ownOrigin).set('Sec-Fetch-Site', 'same-origin').type('form').send({ _csrf: token, reason: 'the real form' }).redirects(0);
+  it('refuses a made-up cookie + field pair (what anyone who can set a cookie for the host can send) and another session\'s token: 403 csrf_failed, nothing written', async function () {
+    this.timeout(60_000);
+    const { admin, session, tx, token } = await reverseForm('Forged pair');
+    // What the issue did: any 43 characters as a cookie of the ops page's old name and the same in the field.
+    const made = 'x'.repeat(43);
+    await expectRefused(tx, [
+      ['a made-up cookie + field pair', web().post(reversePath(tx)).set('Cookie', `${session}; transact_ops_csrf=${made}`).type('form').send({ _csrf: made, reason: 'forged pair' })],
+      ["another admin session's token", web().post(reversePath(tx)).set('Cookie', await sessionOf(ADMIN.username, ADMIN.password)).type('form').send({ _csrf: token, reason: 'other session' })],
+      ['no token at all', web().post(reversePath(tx)).set('Cookie', admin).type('form').send({ reason: 'no token' })],
+    ]);
+  });
+
+  it('refuses a POST from another site (Origin, Sec-Fetch-Site: cross-site, Origin: null) even with the real token: 403 csrf_failed, nothing written', async function () {
+    this.timeout(60_000);
+    const { admin, tx, token } = await reverseForm('Cross-site');
+    await expectRefused(tx, [
+      ['Origin of another site + Sec-Fetch-Site cross-site', web().post(reversePath(tx)).set('Cookie', admin).set('Origin', 'http://evil.example').set('Sec-Fetch-Site', 'cross-site').type('form').send({ _csrf: token, reason: 'cross-site' })],
+      ['Origin of another site, no Sec-Fetch-Site (an older browser)', web().post(reversePath(tx)).set('Cookie', admin).set('Origin', 'http://evil.example').type('form').send({ _csrf: token, reason: 'cross-site old' })],
+      ['Origin: null (a sandboxed frame)', web().post(reversePath(tx)).set('Cookie', admin).set('Origin', 'null').type('form').send({ _csrf: token, reason: 'null origin' })],
+    ]);
+  });
+
+  it('refuses a POST from the same host on another port (same-site, another origin) even with the real token: 403 csrf_failed, nothing written', async function () {
+    this.timeout(60_000);
+    const { admin, tx, token } = await reverseForm('Other port');
+    const otherPort = `http://127.0.0.1:${Number(new URL(base).port) + 1}`;
+    await expectRefused(tx, [
+      ['Origin of the same host on another port', web().post(reversePath(tx)).set('Cookie', admin).set('Origin', otherPort).type('form').send({ _csrf: token, reason: 'other port' })],
+      ['Sec-Fetch-Site same-site', web().post(reversePath(tx)).set('Cookie', admin).set('Origin', otherPort).set('Sec-Fetch-Site', 'same-site').type('form').send({ _csrf: token, reason: 'same-site' })],
+    ]);
+  });
+
+  it("still reverses with the page's own form: the session's token, same origin; the ops page sets no cookie of its own", async function () {
+    this.timeout(60_000);
+    const { admin, tx, token, page } = await reverseForm('Real form');
+    const ok = await web().post(reversePath(tx)).set('Cookie', admin).set('Origin', base).set('Sec-Fetch-Site', 'same-origin').type('form').send({ _csrf: token, reason: 'the real form' }).redirects(0);
     expect(ok.status, ok.text).to.equal(303);
     const reversal = (await log(tx)).reversedBy as string;
     expect(reversal).to.be.a('string');
     expect((await log(reversal)).reason).to.equal(`the real form (by ${ADMIN.username} on the ops page)`);
-    // No cookie of the ops page's own any more: nothing a cookie-setter could plant.
+    // A client that sends neither header (curl): the token alone decides.
+    const again = await committedTransaction('Real form, curl');
+    const curlPage = await web().get(`/admin/ops/transactions/${again}`).set('Cookie', admin).expect(200);
+    const curl = await web().post(reversePath(again)).set('Cookie', admin).type('form').send({ _csrf: tokenOf(curlPage.text), reason: 'from curl' }).redirects(0);
+    expect(curl.status, curl.text).to.equal(303);
     expect(String(page.headers['set-cookie'] ?? '')).to.not.contain('transact_ops_csrf');
   });
 
