@@ -50,14 +50,20 @@ export class RenderBudget {
   }
 }
 
-/** A stored value as a <pre>, cut to what the budget allows, with a marker (and the raw link, if any) when cut. */
+/**
+ * A stored value as a <pre>, cut to what the budget allows, with a marker (and the raw link, if
+ * any) when cut. Once the page's budget is spent a value is not even measured: the marker alone.
+ */
 function valueBlock(value: unknown, budget: RenderBudget, raw?: string, id?: string): SafeHtml {
-  const view = jsonView(value, Math.max(0, Math.min(RENDER_LIMITS.MAX_VALUE_CHARS, budget.remaining)));
-  budget.charge(view.text.length + 100);
   const idAttribute = id === undefined ? '' : html` id="${id}"`;
-  if (view.complete) return html`<pre${idAttribute}>${view.text}</pre>`;
   const rawLink = raw === undefined ? '' : html` · <a class="raw" href="${raw}">the whole value (JSON)</a>`;
-  return html`<pre${idAttribute}>${view.text}${view.text === '' ? '' : '…'}</pre><p class="truncated">truncated: ${view.text === '' ? 'not shown' : `${view.text.length.toLocaleString('en-US')} characters shown`} of ${view.bytes.toLocaleString('en-US')} bytes${rawLink}</p>`;
+  if (budget.spent) return html`<pre${idAttribute}></pre><p class="truncated">not shown: this page renders at most ${RENDER_LIMITS.PAGE_VALUE_CHARS.toLocaleString('en-US')} characters of stored values${rawLink}</p>`;
+  const view = jsonView(value, Math.min(RENDER_LIMITS.MAX_VALUE_CHARS, budget.remaining));
+  const block = view.complete
+    ? html`<pre${idAttribute}>${view.text}</pre>`
+    : html`<pre${idAttribute}>${view.text}…</pre><p class="truncated">truncated: ${view.text.length.toLocaleString('en-US')} characters shown of ${view.bytes.toLocaleString('en-US')} bytes${rawLink}</p>`;
+  budget.charge(block.markup.length);
+  return block;
 }
 
 /** Stored text (an error message), cut at MAX_TEXT_CHARS with a marker. */
