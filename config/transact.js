@@ -10,13 +10,16 @@ module.exports.transact = {
   /**
    * The hook's ops page at /admin/ops, behind the admin page's session (policy adminSession in
    * config/policies.js). Every role may look; only an admin acts (reverse, settle), and that
-   * admin's username is recorded with what they did.
+   * admin's username is recorded with what they did. Its forms' tokens are bound to the admin
+   * session (the default `session`: its id; the default key: config/session.js's secret); a
+   * history (and a transaction's images) is readable under the API's rule for the session's role.
    */
   ops: {
     path: '/admin/ops',
     title: 'Fund operations',
     back: { href: '/admin', label: 'Fund admin' },
     actor: (req) => app('admin').opsActor(req),
+    mayReadHistory: (req, model) => app('admin').opsMayReadHistory(req, model),
   },
   datastore: 'default',
   /**

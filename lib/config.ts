@@ -8,6 +8,7 @@ import type { EngineOptions } from './engine';
 import type { ErrorSpec } from './errors';
 import type { RoutesConfig } from './http/rest';
 import type { OpsConfig } from './ops';
+import { sessionIdOf } from './ops/csrf';
 import type { JobDefinition } from './scheduler';
 
 export interface TransactConfig extends EngineOptions {
@@ -58,7 +59,7 @@ export interface TransactConfig extends EngineOptions {
 /** What the app writes in `config.transact.ops`; the rest has defaults. */
 export type OpsSettings = Pick<OpsConfig, 'path' | 'actor'> & Partial<OpsConfig>;
 
-export const OPS_DEFAULTS: Omit<OpsConfig, 'path' | 'actor'> = { title: 'Transactions', back: null, pageSize: 50, maxScan: 20_000 };
+export const OPS_DEFAULTS: Omit<OpsConfig, 'path' | 'actor'> = { title: 'Transactions', back: null, pageSize: 50, maxScan: 20_000, session: sessionIdOf, secret: null, origins: null, mayReadHistory: null };
 
 export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
   datastore: 'default',
@@ -120,6 +121,11 @@ const schema = Joi.object<TransactConfig>({
           .required(),
         pageSize: Joi.number().integer().min(1).max(500).required(),
         maxScan: Joi.number().integer().min(1).required(),
+        session: Joi.function().required(),
+        secret: Joi.string().min(32).allow(null).required(),
+        // Origins as a browser sends them: scheme, host, an optional port; nothing after.
+        origins: Joi.array().items(Joi.string().lowercase().pattern(/^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/)).min(1).allow(null).required(),
+        mayReadHistory: Joi.function().allow(null).required(),
       }),
     )
     .required(),

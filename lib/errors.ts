@@ -56,6 +56,8 @@ export const HTTP_ERRORS = {
   malformed_json: { status: 400, meaning: 'The body is not valid JSON.' },
   unauthorized: { status: 401, meaning: 'No valid credentials (a bearer token, a signature).' },
   forbidden: { status: 403, meaning: "The caller's role may not do this." },
+  // The ops page's forms: refused before anything is read or written.
+  csrf_failed: { status: 403, meaning: "A form's token is missing or not this session's, or the browser says the form came from another site (`Origin`, `Sec-Fetch-Site`): nothing was done." },
   // Sails' notFound: not_found is a document that does not exist.
   no_route: { status: 404, meaning: 'No route serves this method and path.' },
   method_not_allowed: { status: 405, meaning: "The model's `http` allowlist does not permit this write." },

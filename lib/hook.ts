@@ -140,7 +140,7 @@ export function transactHook(sails: SailsApp): TransactHook {
     initialize(this: TransactHook, done) {
       if (typeof sails.registerAction === 'function') http = installHttp(this, sails as unknown as HttpApp, config);
       // The ops page's actions exist from the start (its routes bind before the engine is up; they answer 503 until it is).
-      if (config.ops !== false) ops = installOps(this, sails, config.ops);
+      if (config.ops !== false) ops = installOps(this, sails, config.ops, config.routes);
       // The hook's actions replace the blueprints' of the same identities: register them once the
       // blueprints hook has registered its own (it does so when the ORM has loaded).
       const ready = sails.hooks?.blueprints === undefined ? 'hook:orm:loaded' : ['hook:orm:loaded', 'hook:blueprints:loaded'];

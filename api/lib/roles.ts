@@ -39,8 +39,13 @@ export function atLeast(role: string | null | undefined, needed: Role): boolean 
  * read policy (`token/*: false`, `user/*` admin only).
  */
 export function mayReadHistory(req: FundRequest, model: string): boolean {
-  const policy = req._sails.config.policies[`${model}/*`];
+  return roleMayReadHistory(req._sails.config.policies, req.me?.role, model);
+}
+
+/** The same rule for a role, wherever it comes from (a bearer token, the admin session on the hook's ops page). */
+export function roleMayReadHistory(policies: Readonly<Record<string, unknown>>, role: string | null | undefined, model: string): boolean {
+  const policy = policies[`${model}/*`];
   const list = Array.isArray(policy) ? (policy as unknown[]) : [policy]; // Sails turns `false` into `[false]`
   if (list.includes(false)) return false;
-  return !list.includes('isAdmin') || atLeast(req.me?.role, 'admin');
+  return !list.includes('isAdmin') || atLeast(role, 'admin');
 }

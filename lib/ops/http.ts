@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { HOOK_ERRORS, type HttpErrorCode } from '../errors';
 import type { SafeHtml } from './html';
 
 /** A request as an action gets it: Node's, plus what Sails' router may have added. */
@@ -86,7 +87,7 @@ export async function formOf(req: OpsRequest): Promise<Map<string, string>> {
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_FORM_BYTES) throw new OpsHttpError(413, 'the form is too large');
+    if (size > MAX_FORM_BYTES) throw new OpsHttpError('payload_too_large', 'the form is too large');
     chunks.push(chunk);
   }
   for (const [key, value] of new URLSearchParams(Buffer.concat(chunks).toString('utf8'))) if (!out.has(key)) out.set(key, value);
@@ -117,12 +118,15 @@ export function appendCookie(res: OpsResponse, cookie: string): void {
   res.setHeader('Set-Cookie', [...list, cookie]);
 }
 
-/** A refusal with its HTTP status: rendered as an error page, nothing written. */
+/** A refusal with its registry code (and so its status): rendered as an error page, nothing written. */
 export class OpsHttpError extends Error {
+  readonly status: number;
+
   constructor(
-    readonly status: number,
+    readonly code: HttpErrorCode,
     message: string,
   ) {
     super(message);
+    this.status = HOOK_ERRORS.statusOf(code) ?? 500;
   }
 }

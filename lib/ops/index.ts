@@ -11,7 +11,10 @@
 import type { Engine } from '../engine';
 import { type ErrorRegistry, isTransactError } from '../errors';
 import type { WaterlineModel } from '../waterline';
-import { csrfToken, validCsrf } from './csrf';
+import { isTransactional } from '../http/validation';
+import { LOCK_IDENTITY, LOG_IDENTITY } from '../models';
+import { csrfTokenOf, foreignRequest, processSecret, type SessionOf, validCsrf } from './csrf';
+import { compactJson } from './json-view';
 import { formOf, OpsHttpError, type OpsRequest, type OpsResponse, paramOf, queryOf, redirect, securityHeaders, sendHtml } from './http';
 import { errorPage, historyPage, links, type ListFilters, listPage, type PageContext, STATES, stuckPage, transactionPage } from './pages';
 import { queriesFor, type TransactionQuery } from './queries';
@@ -37,6 +40,31 @@ export interface OpsConfig {
   pageSize: number;
   /** With a model filter, at most this many logs are read for one page. */
   maxScan: number;
+  /**
+   * The signed-in session's identity, which the forms' CSRF token is bound to: best its id (a
+   * token then dies with the session). Default: Express' `req.sessionID` (Sails' session hook).
+   * Null or '' (no session): no form is shown and every POST is refused.
+   */
+  session: SessionOf;
+  /**
+   * The key of the CSRF tokens' HMAC (at least 32 characters). Default: `config.session.secret`;
+   * without one, a random key of this process (tokens then hold only until it restarts, and only
+   * on it: a form posted to another instance is refused).
+   */
+  secret: string | null;
+  /**
+   * The origins the page is reached at (`https://ops.example.com`), when a proxy in front rewrites
+   * the Host header; default: the request's own (its scheme and Host). A POST whose `Origin`
+   * names another is refused.
+   */
+  origins: string[] | null;
+  /**
+   * Whether this request may read a model's history (`/history/:model/:id`, and a transaction's
+   * before/after images of that model, which are the same data). Default: `routes.mayReadHistory`
+   * when the REST endpoints have one — it then gets the ops page's request — else the models
+   * marked `transactional: true`, as the REST endpoints. The hook's own models never.
+   */
+  mayReadHistory: ((req: OpsRequest, model: string) => boolean | Promise<boolean>) | null;
 }
 
 /** The part of a Sails app the ops page uses (a lifted app has them all; the types say optional for apps loaded without HTTP). */
@@ -45,7 +73,7 @@ export interface OpsSails {
   on(event: 'router:before', handler: () => void): void;
   router?: { bind(path: string, target: { action: string }, verb?: string): void };
   models: Record<string, WaterlineModel>;
-  config: { policies?: Record<string, unknown> };
+  config: { policies?: Record<string, unknown>; session?: { secret?: unknown } };
   log: { warn(...args: unknown[]): void; error(...args: unknown[]): void };
 }
 
@@ -57,6 +85,7 @@ export const OPS_ACTIONS = {
   stuck: 'transact/ops/stuck',
   settle: 'transact/ops/settle',
   history: 'transact/ops/history',
+  raw: 'transact/ops/raw',
   stylesheet: 'transact/ops/stylesheet',
 } as const;
 
@@ -82,10 +111,21 @@ export function parseTime(text: string): number | null {
  * Registers the ops actions and binds their routes under `config.path` (on `router:before`, so
  * they come before the app's own routes and get the app's policies for their identities).
  */
-export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sails: OpsSails, config: OpsConfig): InstalledOps {
+export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sails: OpsSails, config: OpsConfig, routes: { mayReadHistory?: (req: never, model: string) => boolean | Promise<boolean> } | false = false): InstalledOps {
   const base = config.path;
   const { router } = sails;
   if (sails.registerAction === undefined || router === undefined) throw new Error("sails-hook-transact: config.transact.ops needs Sails' router and action registry");
+  const sessionSecret = sails.config.session?.secret;
+  const secret = config.secret ?? (typeof sessionSecret === 'string' && sessionSecret !== '' ? sessionSecret : null) ?? processSecret();
+  if (config.secret === null && secret !== sessionSecret) {
+    sails.log.warn(`sails-hook-transact: the ops page at ${base} has no secret (config.transact.ops.secret, or config.session.secret): its forms' tokens hold only on this process until it restarts.`);
+  }
+  const restRule = routes === false ? undefined : routes.mayReadHistory;
+  // The REST endpoints' rule gets the ops page's request: Sails hands both the same request object.
+  const readRule: (req: OpsRequest, model: string) => boolean | Promise<boolean> =
+    config.mayReadHistory ?? (restRule === undefined ? (_req, model) => isTransactional(sails.models[model]) : (req, model) => restRule(req as never, model));
+  /** Whether the request may read the model's history; the hook's own models never have one. */
+  const mayRead = async (req: OpsRequest, model: string): Promise<boolean> => model !== LOG_IDENTITY && model !== LOCK_IDENTITY && (await readRule(req, model)) === true;
 
   /** Runs one page: a refusal (bad input, no actor, bad token, engine refusal) is a 4xx page; nothing is written. */
   const action = (name: string, handler: (req: OpsRequest, res: OpsResponse, engine: Engine, page: PageContext) => Promise<void>) => {
@@ -93,21 +133,21 @@ export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sai
       const frame: Pick<PageContext, 'base' | 'title' | 'back' | 'actor'> = { base, title: config.title, back: config.back, actor: null };
       try {
         const engine = hook.engine;
-        if (engine === undefined) throw new OpsHttpError(503, 'the transaction engine is not started yet');
+        if (engine === undefined) throw new OpsHttpError('unavailable', 'the transaction engine is not started yet');
         const actor = (await config.actor(req)) ?? null;
-        const page: PageContext = { base, title: config.title, back: config.back, actor: typeof actor === 'string' && actor !== '' ? actor : null, csrf: csrfToken(req, res, base) };
+        const page: PageContext = { base, title: config.title, back: config.back, actor: typeof actor === 'string' && actor !== '' ? actor : null, csrf: csrfTokenOf(secret, base, config.session(req)) };
         frame.actor = page.actor;
         await handler(req, res, engine, page);
       } catch (err) {
         if (res.headersSent) return;
-        if (err instanceof OpsHttpError) return sendHtml(res, err.status, errorPage(frame, err.status, err.message));
+        if (err instanceof OpsHttpError) return sendHtml(res, err.status, errorPage(frame, err.status, err.code, err.message));
         if (isTransactError(err)) {
           // The registry's status (as the REST endpoints answer it); a code it does not know is a refusal.
           const status = hook.errors.statusOf(err.code) ?? 409;
-          return sendHtml(res, status, errorPage(frame, status, `${err.code}: ${err.message}`));
+          return sendHtml(res, status, errorPage(frame, status, err.code, err.message));
         }
         sails.log.error(`sails-hook-transact: the ops page (${name}) failed`, err);
-        sendHtml(res, 500, errorPage(frame, 500, 'the page failed; the server log has the details'));
+        sendHtml(res, 500, errorPage(frame, 500, 'internal', 'the page failed; the server log has the details'));
       }
     };
     return (req: OpsRequest, res: OpsResponse): void => {
@@ -117,22 +157,26 @@ export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sai
 
   /** A POST: refused (403) without an actor or a matching CSRF token, before anything is read or written. */
   const post = async (req: OpsRequest, page: PageContext): Promise<{ actor: string; form: Map<string, string> }> => {
-    if (page.actor === null) throw new OpsHttpError(403, 'you may look at these pages but not act on them');
+    // Where the browser says it comes from first: a cross-site POST is refused before its body is read.
+    const foreign = foreignRequest(req, config.origins);
+    if (foreign !== null) throw new OpsHttpError('csrf_failed', foreign);
+    if (page.actor === null) throw new OpsHttpError('forbidden', 'you may look at these pages but not act on them');
+    if (page.csrf === null) throw new OpsHttpError('csrf_failed', 'the app names no session for this request (config.transact.ops.session), so no form token can be checked');
     const form = await formOf(req);
-    if (!validCsrf(req, form)) throw new OpsHttpError(403, 'missing or wrong CSRF token: reload the page and try again');
+    if (!validCsrf(page.csrf, form)) throw new OpsHttpError('csrf_failed', "missing or wrong CSRF token (it is bound to this session): reload the page and try again");
     return { actor: page.actor, form };
   };
 
   const reasonOf = (form: Map<string, string>): string => {
     const reason = (form.get('reason') ?? '').trim();
-    if (reason === '') throw new OpsHttpError(400, 'a reason is required');
-    if (reason.length > MAX_REASON) throw new OpsHttpError(400, `the reason is too long (${MAX_REASON} characters at most)`);
+    if (reason === '') throw new OpsHttpError('validation_failed', 'a reason is required');
+    if (reason.length > MAX_REASON) throw new OpsHttpError('validation_failed', `the reason is too long (${MAX_REASON} characters at most)`);
     return reason;
   };
 
   const idParam = (req: OpsRequest, name: string, what: string): string => {
     const id = paramOf(req, name);
-    if (!ID.test(id)) throw new OpsHttpError(400, `not a valid ${what}`);
+    if (!ID.test(id)) throw new OpsHttpError('validation_failed', `not a valid ${what}`);
     return id;
   };
 
@@ -140,7 +184,7 @@ export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sai
 
   const pageNumber = (text: string | undefined): number => {
     if (text === undefined || text === '') return 1;
-    if (!/^\d{1,6}$/.test(text) || Number(text) < 1 || Number(text) > MAX_PAGE) throw new OpsHttpError(400, 'page must be a whole number from 1');
+    if (!/^\d{1,6}$/.test(text) || Number(text) < 1 || Number(text) > MAX_PAGE) throw new OpsHttpError('validation_failed', 'page must be a whole number from 1');
     return Number(text);
   };
 
@@ -149,12 +193,12 @@ export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sai
   const list = action('list', async (req, res, engine, page) => {
     const q = queryOf(req);
     const filters: ListFilters = { state: q.get('state') ?? '', model: (q.get('model') ?? '').trim(), label: (q.get('label') ?? '').trim(), key: (q.get('key') ?? '').trim(), from: q.get('from') ?? '', to: q.get('to') ?? '' };
-    if (filters.state !== '' && !(STATES as readonly string[]).includes(filters.state)) throw new OpsHttpError(400, `state must be one of ${STATES.join(', ')}`);
-    if (filters.model !== '' && !MODEL.test(filters.model)) throw new OpsHttpError(400, 'model must be a model identity (lowercase)');
-    if (filters.label.length > 200 || filters.key.length > 200) throw new OpsHttpError(400, 'label and key are at most 200 characters');
+    if (filters.state !== '' && !(STATES as readonly string[]).includes(filters.state)) throw new OpsHttpError('validation_failed', `state must be one of ${STATES.join(', ')}`);
+    if (filters.model !== '' && !MODEL.test(filters.model)) throw new OpsHttpError('validation_failed', 'model must be a model identity (lowercase)');
+    if (filters.label.length > 200 || filters.key.length > 200) throw new OpsHttpError('validation_failed', 'label and key are at most 200 characters');
     const from = filters.from === '' ? undefined : parseTime(filters.from);
     const to = filters.to === '' ? undefined : parseTime(filters.to);
-    if (from === null || to === null) throw new OpsHttpError(400, 'from and to must be dates and times (UTC)');
+    if (from === null || to === null) throw new OpsHttpError('validation_failed', 'from and to must be dates and times (UTC)');
     const pageNo = pageNumber(q.get('page'));
     const query: TransactionQuery = { limit: config.pageSize, skip: (pageNo - 1) * config.pageSize };
     if (filters.state !== '') query.state = filters.state as TxState;
@@ -180,10 +224,30 @@ export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sai
   const transaction = action('transaction', async (req, res, engine, page) => {
     const id = idParam(req, 'id', 'transaction id');
     const log = await engine.getLog(id);
-    if (log === null) throw new OpsHttpError(404, `no transaction ${id}`);
+    if (log === null) throw new OpsHttpError('not_found', `no transaction ${id}`);
     const active = log.state === 'pending' || log.state === 'rolling-back';
     const locks = active && log.documents.length > 0 ? (await engine.store.findLocks(log.documents.slice(0, 1000))).filter((lock) => lock.owner === log.id) : [];
-    sendHtml(res, 200, transactionPage(page, log, locks, engine.clock.now(), noticeOf(req)));
+    const readable = new Set<string>();
+    for (const model of new Set(log.steps.map((step) => step.model))) if (await mayRead(req, model)) readable.add(model);
+    sendHtml(res, 200, transactionPage(page, log, locks, engine.clock.now(), readable, noticeOf(req)));
+  });
+
+  /** One step's whole image as JSON (what the transaction page cuts), under the same read rule as the history. */
+  const raw = action('raw', async (req, res, engine) => {
+    const id = idParam(req, 'id', 'transaction id');
+    const seqText = paramOf(req, 'seq');
+    const side = paramOf(req, 'side');
+    if (!/^\d{1,7}$/.test(seqText) || (side !== 'before' && side !== 'after')) throw new OpsHttpError('validation_failed', 'the image is /steps/<seq>/before or /steps/<seq>/after');
+    const log = await engine.getLog(id);
+    if (log === null) throw new OpsHttpError('not_found', `no transaction ${id}`);
+    const step = log.steps.find((s) => s.seq === Number(seqText));
+    if (step === undefined) throw new OpsHttpError('not_found', `transaction ${id} has no step ${seqText}`);
+    if (!(await mayRead(req, step.model))) throw new OpsHttpError('forbidden', `the history of ${step.model} is not readable for you`);
+    securityHeaders(res);
+    res.statusCode = 200;
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.setHeader('Content-Disposition', `attachment; filename="${encodeURIComponent(`${id}-${step.seq}-${side}`)}.json"`);
+    res.end(compactJson(step[side]) || 'null');
   });
 
   const reverse = action('reverse', async (req, res, engine, page) => {
@@ -212,11 +276,13 @@ export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sai
   const history = action('history', async (req, res, engine, page) => {
     const model = paramOf(req, 'model');
     const info = MODEL.test(model) ? engine.infoOf(model) : undefined;
-    if (info === undefined) throw new OpsHttpError(404, 'no such model');
+    if (info === undefined) throw new OpsHttpError('unknown_model', 'no such model');
+    // The REST endpoints' rule (or the one the app gave the ops page): whole documents, as they were.
+    if (!(await mayRead(req, model))) throw new OpsHttpError('forbidden', `the history of ${model} is not readable for you`);
     const id = idParam(req, 'id', 'document id');
     const atInput = queryOf(req).get('at') ?? '';
     const at = atInput === '' ? null : parseTime(atInput);
-    if (at === null && atInput !== '') throw new OpsHttpError(400, 'at must be a date and time (UTC)');
+    if (at === null && atInput !== '') throw new OpsHttpError('validation_failed', 'at must be a date and time (UTC)');
     const [versions, current, then] = await Promise.all([
       engine.history(model, id),
       sails.models[model].findOne({ [info.primaryKey]: id }),
@@ -242,6 +308,7 @@ export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sai
     [OPS_ACTIONS.stuck, stuck],
     [OPS_ACTIONS.settle, settle],
     [OPS_ACTIONS.history, history],
+    [OPS_ACTIONS.raw, raw],
     [OPS_ACTIONS.stylesheet, stylesheet],
   ];
   const registerActions = (): void => {
@@ -256,6 +323,7 @@ export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sai
     router.bind(`GET ${base}/transactions/:id`, { action: OPS_ACTIONS.transaction });
     router.bind(`POST ${base}/transactions/:id/reverse`, { action: OPS_ACTIONS.reverse });
     router.bind(`POST ${base}/transactions/:id/settle`, { action: OPS_ACTIONS.settle });
+    router.bind(`GET ${base}/transactions/:id/steps/:seq/:side`, { action: OPS_ACTIONS.raw });
     router.bind(`GET ${base}/history/:model/:id`, { action: OPS_ACTIONS.history });
   });
 

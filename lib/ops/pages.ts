@@ -6,6 +6,7 @@ import type { Version } from '../history';
 import type { Image, LockDocument, LogDocument, Step, TxState } from '../types';
 import { CSRF_FIELD } from './csrf';
 import { html, type HtmlValue, joinHtml, type SafeHtml } from './html';
+import { compactJson, jsonView } from './json-view';
 import type { StuckTransaction, TransactionPage, TransactionSummary } from './queries';
 
 export const STATES: readonly TxState[] = ['pending', 'committed', 'rolling-back', 'rolled-back'];
@@ -19,8 +20,55 @@ export interface PageContext {
   back: { href: string; label: string } | null;
   /** Who would act, or null: the page then shows no action forms. */
   actor: string | null;
-  /** The double-submit token every form carries. */
-  csrf: string;
+  /** The session's token every form carries; null without a session (then no form is shown: a POST would be refused). */
+  csrf: string | null;
+}
+
+/** Whether the page shows action forms: someone who may act, in a session a token is bound to. */
+function mayAct(ctx: PageContext): ctx is PageContext & { actor: string; csrf: string } {
+  return ctx.actor !== null && ctx.csrf !== null;
+}
+
+/**
+ * What one page renders of stored values (images, error texts), whatever is stored: a value at
+ * most MAX_VALUE_CHARS of JSON text, all of a page's values at most PAGE_VALUE_CHARS (a row's
+ * markup counted with its values), at most MAX_STEPS_SHOWN steps of a transaction and the latest
+ * MAX_VERSIONS_SHOWN versions of a document. What is left out says so, with its size.
+ */
+export const RENDER_LIMITS = { MAX_VALUE_CHARS: 2_000, PAGE_VALUE_CHARS: 200_000, MAX_STEPS_SHOWN: 200, MAX_VERSIONS_SHOWN: 100, MAX_TEXT_CHARS: 2_000 } as const;
+
+/** The characters of stored values a page may still render. */
+export class RenderBudget {
+  constructor(public remaining: number = RENDER_LIMITS.PAGE_VALUE_CHARS) {}
+
+  get spent(): boolean {
+    return this.remaining <= 0;
+  }
+
+  charge(chars: number): void {
+    this.remaining -= chars;
+  }
+}
+
+/**
+ * A stored value as a <pre>, cut to what the budget allows, with a marker (and the raw link, if
+ * any) when cut. Once the page's budget is spent a value is not even measured: the marker alone.
+ */
+function valueBlock(value: unknown, budget: RenderBudget, raw?: string, id?: string): SafeHtml {
+  const idAttribute = id === undefined ? '' : html` id="${id}"`;
+  const rawLink = raw === undefined ? '' : html` · <a class="raw" href="${raw}">the whole value (JSON)</a>`;
+  if (budget.spent) return html`<pre${idAttribute}></pre><p class="truncated">not shown: this page renders at most ${RENDER_LIMITS.PAGE_VALUE_CHARS.toLocaleString('en-US')} characters of stored values${rawLink}</p>`;
+  const view = jsonView(value, Math.min(RENDER_LIMITS.MAX_VALUE_CHARS, budget.remaining));
+  const block = view.complete
+    ? html`<pre${idAttribute}>${view.text}</pre>`
+    : html`<pre${idAttribute}>${view.text}…</pre><p class="truncated">truncated: ${view.text.length.toLocaleString('en-US')} characters shown of ${view.bytes.toLocaleString('en-US')} bytes${rawLink}</p>`;
+  budget.charge(block.markup.length);
+  return block;
+}
+
+/** Stored text (an error message), cut at MAX_TEXT_CHARS with a marker. */
+function clip(text: string): string {
+  return text.length <= RENDER_LIMITS.MAX_TEXT_CHARS ? text : `${text.slice(0, RENDER_LIMITS.MAX_TEXT_CHARS)}… (truncated, ${Buffer.byteLength(text).toLocaleString('en-US')} bytes)`;
 }
 
 /** Links inside the ops page, built in one place so that every path segment is encoded. */
@@ -30,6 +78,7 @@ export const links = {
   reverse: (base: string, id: string) => `${base}/transactions/${encodeURIComponent(id)}/reverse`,
   settle: (base: string, id: string) => `${base}/transactions/${encodeURIComponent(id)}/settle`,
   stuck: (base: string) => `${base}/stuck`,
+  raw: (base: string, id: string, seq: number, side: 'before' | 'after') => `${base}/transactions/${encodeURIComponent(id)}/steps/${seq}/${side}`,
   history: (base: string, model: string, id: string, at?: number) => `${base}/history/${encodeURIComponent(model)}/${encodeURIComponent(id)}${at === undefined ? '' : `?at=${encodeURIComponent(new Date(at).toISOString())}`}`,
   css: (base: string) => `${base}/ops.css`,
 };
@@ -44,10 +93,6 @@ function age(ms: number): string {
   if (s < 7200) return `${Math.floor(s / 60)} min`;
   if (s < 172_800) return `${Math.floor(s / 3600)} h`;
   return `${Math.floor(s / 86_400)} d`;
-}
-
-function json(value: unknown): string {
-  return value === undefined ? '' : JSON.stringify(value, null, 2);
 }
 
 function stateCell(state: TxState): SafeHtml {
@@ -65,11 +110,12 @@ export function layout(ctx: Pick<PageContext, 'base' | 'title' | 'back' | 'actor
 ${body}</main></body></html>`;
 }
 
-export function errorPage(ctx: Pick<PageContext, 'base' | 'title' | 'back' | 'actor'>, status: number, message: string): SafeHtml {
-  return layout(ctx, `Error ${status}`, html`<p class="error" id="error">${message}</p><p><a href="${links.list(ctx.base)}">Back to the transactions</a></p>`);
+/** The error page; `code` is the registry's (machine-readable in `data-code`). */
+export function errorPage(ctx: Pick<PageContext, 'base' | 'title' | 'back' | 'actor'>, status: number, code: string, message: string): SafeHtml {
+  return layout(ctx, `Error ${status}`, html`<p class="error" id="error" data-code="${code}">${code}: ${message}</p><p><a href="${links.list(ctx.base)}">Back to the transactions</a></p>`);
 }
 
-function csrfField(ctx: PageContext): SafeHtml {
+function csrfField(ctx: PageContext & { csrf: string }): SafeHtml {
   return html`<input type="hidden" name="${CSRF_FIELD}" value="${ctx.csrf}">`;
 }
 
@@ -126,34 +172,54 @@ ${result.items.map((log) => summaryRow(ctx.base, log))}</table>
 // ------------------------------------------------------------------------------------------------
 // One transaction
 
-function diffRows(before: Image | null, after: Image | null): SafeHtml[] {
+/** The attributes of one step, before and after, within the page's budget. */
+function diffRows(base: string, log: LogDocument, step: Step, budget: RenderBudget): SafeHtml[] {
+  const { before, after } = step;
   const keys = [...new Set([...Object.keys(before ?? {}), ...Object.keys(after ?? {})])].sort();
-  return keys.map((key) => {
-    const b = before === null ? '' : json(before[key]);
-    const a = after === null ? '' : json(after[key]);
-    return html`<tr class="${b === a ? '' : 'changed'}"><td>${key}</td><td><pre>${b}</pre></td><td><pre>${a}</pre></td></tr>`;
-  });
+  const rows: SafeHtml[] = [];
+  for (const [i, key] of keys.entries()) {
+    if (budget.spent) {
+      rows.push(html`<tr class="not-shown"><td colspan="3">${keys.length - i} more attribute(s) not shown: this page renders at most ${RENDER_LIMITS.PAGE_VALUE_CHARS.toLocaleString('en-US')} characters of stored values · the whole images: <a class="raw" href="${links.raw(base, log.id, step.seq, 'before')}">before</a>, <a class="raw" href="${links.raw(base, log.id, step.seq, 'after')}">after</a> (JSON)</td></tr>`);
+      break;
+    }
+    const b = before === null ? undefined : before[key];
+    const a = after === null ? undefined : after[key];
+    const changed = compactJson(b) !== compactJson(a);
+    rows.push(
+      html`<tr class="${changed ? 'changed' : ''}"><td>${key}</td><td>${before === null ? '' : valueBlock(b, budget, links.raw(base, log.id, step.seq, 'before'))}</td><td>${after === null ? '' : valueBlock(a, budget, links.raw(base, log.id, step.seq, 'after'))}</td></tr>`,
+    );
+  }
+  return rows;
 }
 
-function stepBlock(base: string, step: Step): SafeHtml {
+function stepBlock(ctx: PageContext, log: LogDocument, step: Step, readable: boolean, budget: RenderBudget): SafeHtml {
   const delta = step.delta === undefined ? '' : ` (${step.delta.field} by ${step.delta.by}${step.delta.min === undefined ? '' : `, min ${step.delta.min}`}${step.delta.max === undefined ? '' : `, max ${step.delta.max}`})`;
-  return html`<h3 class="step">#${step.seq} ${step.kind} <a href="${links.history(base, step.model, step.id)}">${step.model} ${step.id}</a>${delta}</h3>
-<table class="diff"><tr><th>attribute</th><th>before</th><th>after</th></tr>${diffRows(step.before, step.after)}</table>`;
+  if (!readable) {
+    return html`<h3 class="step">#${step.seq} ${step.kind} ${step.model} ${step.id}${delta}</h3>
+<p class="hidden-images">Its images are not shown: the history of ${step.model} is not readable for you.</p>`;
+  }
+  return html`<h3 class="step">#${step.seq} ${step.kind} <a href="${links.history(ctx.base, step.model, step.id)}">${step.model} ${step.id}</a>${delta}</h3>
+<table class="diff"><tr><th>attribute</th><th>before</th><th>after</th></tr>${diffRows(ctx.base, log, step, budget)}</table>`;
 }
 
-export function transactionPage(ctx: PageContext, log: LogDocument, locks: readonly LockDocument[], now: number, notice?: string): SafeHtml {
+/** `readable`: the models whose history (and so whose images) the viewer may read. */
+export function transactionPage(ctx: PageContext, log: LogDocument, locks: readonly LockDocument[], now: number, readable: ReadonlySet<string>, notice?: string): SafeHtml {
   const active = log.state === 'pending' || log.state === 'rolling-back';
   const leaseNote = active && log.leaseUntil < now ? ' (expired)' : '';
   const reverseForm =
-    ctx.actor !== null && log.state === 'committed' && log.reversedBy === null
+    mayAct(ctx) && log.state === 'committed' && log.reversedBy === null
       ? html`<h2>Reverse</h2><form method="post" action="${links.reverse(ctx.base, log.id)}" id="reverse-form">${csrfField(ctx)}
 <label>reason <input name="reason" required maxlength="400" size="50" placeholder="why (required, kept on the reversal)"></label> <button id="reverse">Reverse with a new, linked transaction</button></form>`
       : '';
   const settleForm =
-    ctx.actor !== null && active
+    mayAct(ctx) && active
       ? html`<h2>Settle</h2><form method="post" action="${links.settle(ctx.base, log.id)}" id="settle-form">${csrfField(ctx)}
 <label>reason <input name="reason" required maxlength="400" size="50" placeholder="why (required)"></label> <button id="settle">Settle (roll back through recovery)</button></form>`
       : '';
+  const noSession = ctx.actor !== null && ctx.csrf === null ? html`<p class="bad" id="no-session">Actions are off: the app names no session for this request (config.transact.ops.session).</p>` : '';
+  const budget = new RenderBudget();
+  const shown = log.steps.slice(0, RENDER_LIMITS.MAX_STEPS_SHOWN);
+  const moreSteps = log.steps.length - shown.length;
   const body = html`<table id="transaction">
 <tr><td>state</td><td id="state">${stateCell(log.state)}</td></tr><tr><td>mode</td><td>${log.mode}</td></tr>
 <tr><td>label</td><td id="label">${log.label ?? '—'}</td></tr>
@@ -161,16 +227,17 @@ export function transactionPage(ctx: PageContext, log: LogDocument, locks: reado
 <tr><td>started / ended</td><td>${when(log.startedAt)} / ${when(log.endedAt)}</td></tr>
 <tr><td>owner / lease until</td><td>${log.owner} / ${when(log.leaseUntil)}${leaseNote}</td></tr>
 <tr><td>epoch / recoveries</td><td>${log.epoch} / ${log.recoveries}</td></tr>
-<tr><td>error</td><td id="tx-error">${log.error === null ? '—' : `${log.error.code}: ${log.error.message}`}</td></tr>
-<tr><td>attention</td><td>${log.attention === null ? '—' : `${log.attention.code}: ${log.attention.message} (${when(log.attention.at)})`}</td></tr>
+<tr><td>error</td><td id="tx-error">${log.error === null ? '—' : clip(`${log.error.code}: ${log.error.message}`)}</td></tr>
+<tr><td>attention</td><td>${log.attention === null ? '—' : `${clip(`${log.attention.code}: ${log.attention.message}`)} (${when(log.attention.at)})`}</td></tr>
 ${log.reverses === null ? '' : html`<tr><td>reverses</td><td><a id="reverses" href="${links.transaction(ctx.base, log.reverses)}">${log.reverses}</a> — reason: <span id="reason">${log.reason ?? ''}</span></td></tr>`}
 ${log.reversedBy === null ? '' : html`<tr><td>reversed by</td><td><a id="reversed-by" href="${links.transaction(ctx.base, log.reversedBy)}">${log.reversedBy}</a></td></tr>`}
 </table>
-${reverseForm}${settleForm}
+${noSession}${reverseForm}${settleForm}
 <h2>Locks held</h2>
 ${locks.length === 0 ? html`<p id="no-locks">None.</p>` : html`<table id="locks"><tr><th>document</th><th>epoch</th><th>lease until</th></tr>${locks.map((lock) => html`<tr><td>${lock.id}</td><td class="num">${lock.epoch}</td><td>${when(lock.leaseUntil)}</td></tr>`)}</table>`}
 <h2>Steps (${log.steps.length})</h2>
-${log.steps.map((step) => stepBlock(ctx.base, step))}`;
+${shown.map((step) => stepBlock(ctx, log, step, readable.has(step.model), budget))}
+${moreSteps > 0 ? html`<p class="not-shown" id="more-steps">${moreSteps} more step(s) not shown: this page shows the first ${RENDER_LIMITS.MAX_STEPS_SHOWN}; each step's images are at <code>${links.transaction(ctx.base, log.id)}/steps/&lt;seq&gt;/before</code> and <code>…/after</code> (JSON).</p>` : ''}`;
   return layout(ctx, `Transaction ${log.id}`, body, notice);
 }
 
@@ -179,12 +246,12 @@ ${log.steps.map((step) => stepBlock(ctx.base, step))}`;
 
 export function stuckPage(ctx: PageContext, items: readonly StuckTransaction[], pageNo: number, hasNext: boolean, notice?: string): SafeHtml {
   const row = (item: StuckTransaction): SafeHtml => html`<tr class="stuck" data-id="${item.id}"><td><a href="${links.transaction(ctx.base, item.id)}">${item.id}</a></td><td>${stateCell(item.state)}</td><td>${item.label ?? '—'}</td><td>${age(item.ageMs)}</td><td>${when(item.leaseUntil)}</td><td class="num">${item.recoveries}</td><td>${item.attention === null ? '' : html`<span class="bad">needs attention</span> `}${item.reason}</td>
-${ctx.actor === null ? '' : html`<td><form class="inline settle" method="post" action="${links.settle(ctx.base, item.id)}">${csrfField(ctx)}<input type="hidden" name="back" value="stuck"><input name="reason" required maxlength="400" placeholder="why (required)"> <button class="settle">Settle (roll back)</button></form></td>`}</tr>`;
+${!mayAct(ctx) ? '' : html`<td><form class="inline settle" method="post" action="${links.settle(ctx.base, item.id)}">${csrfField(ctx)}<input type="hidden" name="back" value="stuck"><input name="reason" required maxlength="400" placeholder="why (required)"> <button class="settle">Settle (roll back)</button></form></td>`}</tr>`;
   const body =
     items.length === 0
       ? html`<p id="no-stuck">No transaction is stuck past its lease or waiting for an operator.</p>`
       : html`<p>Transactions whose owner's lease ran out before they finished (recovery settles them at its next pass), and those recovery could not settle (needs attention). Settling rolls one back now, through recovery.</p>
-<table id="stuck"><tr><th>transaction</th><th>state</th><th>label</th><th>age</th><th>lease ended</th><th>recoveries</th><th>why</th>${ctx.actor === null ? '' : html`<th>action</th>`}</tr>
+<table id="stuck"><tr><th>transaction</th><th>state</th><th>label</th><th>age</th><th>lease ended</th><th>recoveries</th><th>why</th>${!mayAct(ctx) ? '' : html`<th>action</th>`}</tr>
 ${items.map(row)}</table>`;
   const pager = html`<p class="pager">${pageNo > 1 ? html`<a id="prev" href="${links.stuck(ctx.base)}?page=${pageNo - 1}">← previous</a>` : ''}${hasNext ? html`<a id="next" href="${links.stuck(ctx.base)}?page=${pageNo + 1}">next →</a>` : ''}</p>`;
   return layout(ctx, 'Stuck and needs attention', joinHtml([body, pager]), notice);
@@ -207,19 +274,23 @@ export interface HistoryView {
 
 export function historyPage(ctx: PageContext, view: HistoryView): SafeHtml {
   const last = view.versions.length > 0 ? view.versions[view.versions.length - 1].after : null;
-  const drift = view.versions.length > 0 && JSON.stringify(last) !== JSON.stringify(view.current);
+  const drift = view.versions.length > 0 && compactJson(last) !== compactJson(view.current);
+  const budget = new RenderBudget();
+  const shown = view.versions.slice(-RENDER_LIMITS.MAX_VERSIONS_SHOWN);
+  const earlier = view.versions.length - shown.length;
   const versionRow = (version: Version): SafeHtml => {
     const marks: HtmlValue[] = [];
     if (version.reverses !== null) marks.push(html` (reverses <a href="${links.transaction(ctx.base, version.reverses)}">${version.reverses}</a>)`);
     if (version.reversedBy !== null) marks.push(html` (reversed by <a href="${links.transaction(ctx.base, version.reversedBy)}">${version.reversedBy}</a>)`);
-    return html`<tr class="version" data-transaction="${version.transaction}"><td><a class="at" href="${links.history(ctx.base, view.model, view.id, version.committedAt)}">${when(version.committedAt)}</a></td><td><a href="${links.transaction(ctx.base, version.transaction)}">${version.transaction}</a>${marks}</td><td>${version.label ?? '—'}</td><td>${version.kinds.join(', ')}</td><td><pre>${json(version.after)}</pre></td></tr>`;
+    return html`<tr class="version" data-transaction="${version.transaction}"><td><a class="at" href="${links.history(ctx.base, view.model, view.id, version.committedAt)}">${when(version.committedAt)}</a></td><td><a href="${links.transaction(ctx.base, version.transaction)}">${version.transaction}</a>${marks}</td><td>${version.label ?? '—'}</td><td>${version.kinds.join(', ')}</td><td>${valueBlock(version.after, budget)}</td></tr>`;
   };
   const body = html`${drift ? html`<p class="bad" id="drift">The stored document differs from its last logged version: it was written outside the engine.</p>` : ''}
 <h2>State at a time</h2>
 <form method="get" action="${links.history(ctx.base, view.model, view.id)}" id="time-travel"><label>at <input name="at" type="datetime-local" step="0.001" value="${view.atInput}"></label> (UTC) <button id="show-at">Show</button></form>
-${view.at === null ? html`<p>Pick a time, or a version's commit time below.</p>` : html`<p>As of <span id="at">${when(view.at)}</span>:</p><pre id="state-at">${view.stateAt === null ? 'did not exist' : json(view.stateAt)}</pre>`}
-<h2>Stored now</h2><pre id="current">${view.current === null ? 'does not exist' : json(view.current)}</pre>
+${view.at === null ? html`<p>Pick a time, or a version's commit time below.</p>` : html`<p>As of <span id="at">${when(view.at)}</span>:</p>${view.stateAt === null ? html`<pre id="state-at">did not exist</pre>` : valueBlock(view.stateAt, budget, undefined, 'state-at')}`}
+<h2>Stored now</h2>${view.current === null ? html`<pre id="current">does not exist</pre>` : valueBlock(view.current, budget, undefined, 'current')}
 <h2>Committed versions (${view.versions.length})</h2>
-<table id="versions"><tr><th>committed (state then)</th><th>transaction</th><th>label</th><th>writes</th><th>after</th></tr>${view.versions.map(versionRow)}</table>`;
+${earlier > 0 ? html`<p class="not-shown" id="earlier-versions">${earlier} earlier version(s) not shown: this page shows the latest ${RENDER_LIMITS.MAX_VERSIONS_SHOWN}; travel to a time before them with the form above.</p>` : ''}
+<table id="versions"><tr><th>committed (state then)</th><th>transaction</th><th>label</th><th>writes</th><th>after</th></tr>${shown.map(versionRow)}</table>`;
   return layout(ctx, `History of ${view.model} ${view.id}`, body);
 }

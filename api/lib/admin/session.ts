@@ -7,7 +7,7 @@ import type { FundApp } from '../app';
 import { checkLogin, retryAfterSeconds } from '../auth';
 import { fundError } from '../errors';
 import type { AdminSession, FundRequest, SessionUser } from '../http';
-import { atLeast } from '../roles';
+import { atLeast, roleMayReadHistory } from '../roles';
 
 /** What a role may do on the page: act on items (retry, resolve, the ops page's actions), look at reconciliation. */
 export interface Rights {
@@ -50,4 +50,13 @@ export function rightsOf(role: string | null | undefined): Rights {
 export function opsActor(req: Pick<FundRequest, 'session'>): string | null {
   const me = req.session?.me;
   return me && rightsOf(me.role).act ? me.username : null;
+}
+
+/**
+ * The hook's ops page's `mayReadHistory` (config/transact.js): the REST API's rule (`mayReadHistory`
+ * in api/lib/roles.ts) for the admin session's role, so a history the API refuses a role is
+ * refused on the ops page too.
+ */
+export function opsMayReadHistory(req: Pick<FundRequest, 'session' | '_sails'>, model: string): boolean {
+  return roleMayReadHistory(req._sails.config.policies, req.session?.me?.role, model);
 }
