@@ -5,18 +5,16 @@
  * Production runs with `migrate: 'safe'` and never alters a schema at start: run this at deploy.
  */
 import { join } from 'node:path';
-import { loadApp, lowerApp, runScript } from './lib/load-app';
+import { loadPrepared, lowerApp, runScript } from './lib/load-app';
 
 // dist/scripts → the repository (config/, api/)
 process.chdir(join(__dirname, '..', '..'));
-// Waterline refuses to alter a schema under NODE_ENV=production: this run is the migration itself.
-process.env.NODE_ENV = 'migration';
 
 async function main(): Promise<number> {
-  const app = await loadApp({ environment: 'migration', models: { migrate: 'alter' }, transact: { instanceId: `migrate-${process.pid}` } });
+  // The same preparation restore and the drills give a datastore (scripts/lib/load-app.ts).
+  const { app, indexes } = await loadPrepared({ transact: { instanceId: `migrate-${process.pid}` } });
   try {
     console.log(`migrated: ${Object.keys(app.models).filter((identity) => !identity.includes('archive')).sort().join(', ')}`);
-    const indexes = await app.hooks.transact.createIndexes();
     const made = indexes.filter((index) => index.created);
     console.log(made.length === 0 ? `indexes: none created (${indexes.length} declared; sails-disk has none)` : `indexes: ${made.map((index) => `${index.model}.${index.name}`).join(', ')}`);
     return 0;
