@@ -138,6 +138,8 @@ namespace sailsHookTransact {
   export const restoreBackup = drill.restoreBackup;
   export const scratchDatastore = drill.scratchDatastore;
   export const freshAdapter = drill.freshAdapter;
+  export const protectScratch = drill.protectScratch;
+  export const ADAPTER_PACKAGES = drill.ADAPTER_PACKAGES;
   export const BACKUP_FORMAT = drill.BACKUP_FORMAT;
   export const BACKUP_VERSION = drill.BACKUP_VERSION;
   export type DrillOptions = drill.DrillOptions;

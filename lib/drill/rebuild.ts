@@ -15,9 +15,12 @@
  * What it cannot reconstruct: writes made outside the engine (not in the log), a document's state
  * before the log began, and models that are not given. Chain breaks it can see — a document whose
  * current (or next-newer) image differs from what the newest logged transaction left — are
- * reported as written outside the engine.
+ * reported as written outside the engine. So are documents stamped (createdAt/updatedAt) after T
+ * that no logged transaction after T covers: written outside the engine since (the fund's bearer
+ * tokens, created at login). Those are reported, not removed: the drill does not guess.
  */
 import type { Engine } from '../engine';
+import { TransactError } from '../errors';
 import { documentKey } from '../operations';
 import type { Image } from '../types';
 import type { WaterlineModel } from '../waterline';
@@ -41,7 +44,8 @@ export type DrillGap =
   | { kind: 'before-log'; message: string; logBegins: string | null }
   | { kind: 'outside-engine'; message: string; count: number; samples: { model: string; id: string; transaction: string }[] }
   | { kind: 'model-not-rebuilt'; message: string; model: string; steps: number }
-  | { kind: 'missing-image'; message: string; count: number; samples: { model: string; id: string; transaction: string }[] };
+  | { kind: 'missing-image'; message: string; count: number; samples: { model: string; id: string; transaction: string }[] }
+  | { kind: 'not-in-log'; message: string; count: number; models: Record<string, number>; samples: { model: string; id: string }[] };
 
 export interface DrillReport {
   /** The time rebuilt (ISO). */
@@ -79,7 +83,7 @@ interface Pending {
 }
 
 /** Rebuilds `options.models` as of `options.at` into `options.target`; see the module comment. */
-export async function rebuildAt(engine: Pick<Engine, 'reads' | 'infoOf' | 'findLogs' | 'clock'>, options: DrillOptions): Promise<DrillReport> {
+export async function rebuildAt(engine: Pick<Engine, 'reads' | 'infoOf' | 'findLogs' | 'clock' | 'options'>, options: DrillOptions): Promise<DrillReport> {
   const at = typeof options.at === 'number' ? options.at : options.at.getTime();
   if (!Number.isFinite(at)) throw new Error('sails-hook-transact: drill: `at` is not a valid time');
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
@@ -91,7 +95,7 @@ export async function rebuildAt(engine: Pick<Engine, 'reads' | 'infoOf' | 'findL
     const target = options.target(identity);
     if (target === undefined) throw new Error(`sails-hook-transact: drill: the scratch datastore has no model "${identity}"`);
     if (engine.infoOf(identity) === undefined) throw new Error(`sails-hook-transact: drill: no model "${identity}" to rebuild`);
-    if ((await target.count({})) > 0) throw new Error(`sails-hook-transact: drill: the scratch ${identity} is not empty; a drill writes into an empty datastore only`);
+    if ((await target.count({})) > 0) throw new TransactError('target_not_empty', `the scratch ${identity} is not empty: a drill writes into an empty datastore only`, { path: identity });
     targets.set(identity, target);
   }
   const report: DrillReport = {
@@ -179,6 +183,12 @@ export async function rebuildAt(engine: Pick<Engine, 'reads' | 'infoOf' | 'findL
     report.gaps.push({ kind: 'model-not-rebuilt', model, steps, message: `${steps} step(s) after ${report.at} on model "${model}", which this drill does not rebuild` });
   }
   if (missingCount > 0) report.gaps.push({ kind: 'missing-image', count: missingCount, samples: missing, message: `${missingCount} step(s) carry no before/after image and could not be undone` });
+  // Whole milliseconds (the stamps are; `at` may be a fraction): the same documents, and a bigint column takes it.
+  const unlogged = await writtenAfter(engine, targets, Math.floor(at + engine.options.clockSkewMs), sampleSize);
+  if (unlogged.count > 0) {
+    const list = Object.entries(unlogged.models).map(([model, n]) => `${model}: ${n}`).join(', ');
+    report.gaps.push({ kind: 'not-in-log', ...unlogged, message: `${unlogged.count} document(s) (${list}) were created or updated after ${report.at} by writes the log does not hold (outside the engine, e.g. a login's token): they are in the rebuilt state as they are now, though they did not exist or differed at ${report.at}` });
+  }
   report.finishedAt = new Date().toISOString();
   return report;
 }
@@ -203,4 +213,33 @@ async function applyPage(engine: Pick<Engine, 'infoOf'>, targets: Map<string, Wa
     await replaceDocuments(target, pk, [...stored.keys()], entries.map((entry) => entry.before));
   }
   return broken;
+}
+
+/**
+ * The rebuilt documents whose auto-timestamps (createdAt, updatedAt) are after `after`: every
+ * document a logged transaction touched after `at` holds its before-image, stamped at or before
+ * `at`, so one stamped later was written outside the engine since (the fund's bearer tokens,
+ * created at login with a plain create). `after` is `at` plus the clock skew the engine allows:
+ * a transaction's stamps and its commit time may come from two clocks.
+ */
+async function writtenAfter(engine: Pick<Engine, 'infoOf'>, targets: Map<string, WaterlineModel>, after: number, sampleSize: number): Promise<{ count: number; models: Record<string, number>; samples: { model: string; id: string }[] }> {
+  const found = { count: 0, models: {} as Record<string, number>, samples: [] as { model: string; id: string }[] };
+  for (const [identity, target] of targets) {
+    const info = engine.infoOf(identity) as NonNullable<ReturnType<Engine['infoOf']>>;
+    const later = [info.createdAt, info.updatedAt]
+      .filter((name): name is string => name !== null)
+      .map((name) => ({ [name]: { '>': info.attributes[name]?.type === 'string' ? new Date(after).toISOString() : after } }));
+    if (later.length === 0) continue;
+    const where = later.length === 1 ? later[0] : { or: later };
+    const count = await target.count(where);
+    if (count === 0) continue;
+    found.count += count;
+    found.models[identity] = count;
+    const room = sampleSize - found.samples.length;
+    if (room > 0) {
+      const rows = await target.find({ where, sort: [{ [info.primaryKey]: 'ASC' }], limit: room });
+      for (const row of rows) found.samples.push({ model: identity, id: String(row[info.primaryKey]) });
+    }
+  }
+  return found;
 }
