@@ -25,6 +25,7 @@ export interface FundModels {
   token: Model<Token>;
   account: Model<Account>;
   accountentry: Model<AccountEntry>;
+  transfer: Model<{ id: string; from: string; to: string; amount: number; memo?: string | null }>;
   /** The hook's log (read for the dashboard's counts by state and time). */
   transactlog: Model<{ id: string; state: string; startedAt: number; endedAt: number | null; documents: string[] }>;
 }

@@ -51,7 +51,7 @@ async function movable(tx: Transaction, id: string, path: string): Promise<Accou
  */
 export async function transfer(app: FundApp, { from, to, amount, memo = null }: TransferInput, caller?: CallerKey): Promise<{ transaction: string; transfer: string }> {
   if (from === to) throw fundError('validation_failed', 'from and to must differ', { path: 'body.to' });
-  return app.transact(
+  const result = await app.transact(
     async (tx) => {
       // Locks in id order: two opposite transfers never wait on each other's first lock.
       for (const [id, path] of [[from, 'body.from'], [to, 'body.to']].sort((a, b) => (a[0] < b[0] ? -1 : 1))) await movable(tx, id, path);
@@ -70,6 +70,14 @@ export async function transfer(app: FundApp, { from, to, amount, memo = null }: 
     },
     { label: 'transfer', ...keyedOptions(caller, 'transfer') },
   );
+  // A keyed repeat answers the first call's result without running: it must have been this transfer.
+  if (caller !== undefined) {
+    const made = await app.models.transfer.findOne({ id: result.transfer });
+    if (!made || made.from !== from || made.to !== to || made.amount !== amount || (made.memo ?? null) !== memo) {
+      throw fundError('idempotency_conflict', 'this Idempotency-Key was used for another transfer', { path: 'headers.idempotency-key' });
+    }
+  }
+  return result;
 }
 
 /** Destroys an account that holds no money and is not frozen (409 account_not_empty / account_frozen); its lines and the log keep its history. */
