@@ -493,6 +493,10 @@ export async function generateFund(writer: BulkWriter, size: FundSize, now = Dat
   for (const account of accounts) {
     accountLog.create('account', account);
     await out.add('account', account);
+    // The money that came into the account, as the fund's reconciliation counts it (an opening line).
+    const opening = { id: newId(at), createdAt: at, updatedAt: at, entry: String(account.id), account: String(account.id), kind: 'opening', amount: account.balance, status: 'done' };
+    accountLog.create('accountentry', opening);
+    await out.add('accountentry', opening);
   }
   fixtures.accounts = [String(accounts[0].id), String(accounts[1].id)];
   unlogged = 0; // this one always: the benchmark reads a transaction and its history even on an empty fund
