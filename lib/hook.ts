@@ -20,7 +20,7 @@ import { ownerToken, type RecoverySummary, type TransactionStats } from './recov
 import { Scheduler } from './scheduler';
 import type { TransactionOptions } from './schema';
 import { adapterKind, createNativePath, createStore } from './store';
-import { claimDiskDirectory } from './store/disk';
+import { claimDiskDirectory, releaseDiskDirectory } from './store/disk';
 import type { Transaction } from './transaction';
 import type { WaterlineModel } from './waterline';
 import { installWaterlineTransactions, type RegisteredDatastore } from './waterline-api';
@@ -211,6 +211,7 @@ export function transactHook(sails: SailsApp): TransactHook {
     if (store.kind === 'disk') {
       const dir = String(sails.models[LOG_IDENTITY].getDatastore().config.dir ?? '.tmp/localDiskDb');
       const other = claimDiskDirectory(dir);
+      sails.on('lower', () => releaseDiskDirectory(dir));
       if (other !== null) {
         sails.log.warn(`sails-hook-transact: process ${other} also uses the sails-disk directory ${dir}. sails-disk is single-process: transactions are NOT safe across processes. Use sails-mongo or sails-postgresql to run several instances.`);
       }

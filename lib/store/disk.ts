@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rawDestroy } from '../history-guard';
 import type { CreatedIndex, IndexSpec } from '../indexes';
@@ -174,6 +174,16 @@ export function claimDiskDirectory(dir: string): number | null {
   mkdirSync(dir, { recursive: true });
   writeFileSync(file, String(process.pid));
   return other;
+}
+
+/** Gives the directory up on lower: a process that lowered its app no longer writes there. */
+export function releaseDiskDirectory(dir: string): void {
+  const file = join(dir, 'transact.pid');
+  try {
+    if (Number(readFileSync(file, 'utf8')) === process.pid) unlinkSync(file);
+  } catch {
+    // gone already, or never claimed
+  }
 }
 
 function isAlive(pid: number): boolean {

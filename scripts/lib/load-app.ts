@@ -108,6 +108,9 @@ function oneLine(message: string): string {
 
 /** Runs a script's `main` (resolving to its exit code) and exits with it; an error exits 1 with one line (see failureLine). */
 export function runScript(name: string, main: () => Promise<number>): void {
+  // What these scripts write (backups, a drill's sails-disk files, rewritten by sails-disk after
+  // any chmod) holds password hashes and token digests: private to the owner whoever writes it.
+  process.umask(0o077);
   main().then(
     (code) => process.exit(code),
     (err: unknown) => {
