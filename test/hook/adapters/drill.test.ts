@@ -64,12 +64,24 @@ async function storedState(app: LoadedApp, models: readonly string[]): Promise<R
   return out;
 }
 
+/** A transfer as the fund writes one: the balances, the Transfer and the accounts' two lines (its reconciliation checks them). */
 function transfer(from: string, to: string, amount: number): object[] {
+  const entry = newId();
   return [
     { op: 'increment', model: 'account', id: from, field: 'balance', by: -amount, min: 0 },
     { op: 'increment', model: 'account', id: to, field: 'balance', by: amount },
-    { op: 'create', model: 'transfer', values: { from, to, amount } },
+    { op: 'create', model: 'transfer', id: entry, values: { from, to, amount } },
+    { op: 'create', model: 'accountentry', values: { entry, account: from, kind: 'transfer', amount: -amount, status: 'done' } },
+    { op: 'create', model: 'accountentry', values: { entry, account: to, kind: 'transfer', amount, status: 'done' } },
   ];
+}
+
+/** Accounts opened with START cents each, and the opening lines the money came in by. */
+function openAccounts(ids: readonly string[], balance: number): object[] {
+  return ids.flatMap((id, i) => [
+    { op: 'create', model: 'account', id, values: { owner: `owner ${i}`, balance } },
+    { op: 'create', model: 'accountentry', values: { entry: id, account: id, kind: 'opening', amount: balance, status: 'done' } },
+  ]);
 }
 
 forEachAdapter('drills and backups', (target, adapter) => {
@@ -124,7 +136,7 @@ forEachAdapter('drills and backups', (target, adapter) => {
   it('rebuilds exactly the committed state at T from the log, and the fund reconciles on it', async function () {
     this.timeout(120_000);
     // Before T.
-    await engine.batch([A, B, C, D].map((id, i) => ({ op: 'create', model: 'account', id, values: { owner: `owner ${i}`, balance: START } })), { label: 'accounts' });
+    await engine.batch(openAccounts([A, B, C, D], START), { label: 'accounts' });
     const oldPlatform = newId();
     await engine.batch([{ op: 'create', model: 'platform', id: oldPlatform, values: { name: 'old' } }]);
     const ada = await seedInvestor(app, 'Ada', 500_000);
@@ -140,7 +152,13 @@ forEachAdapter('drills and backups', (target, adapter) => {
     let holding: () => void = () => undefined;
     const held = new Promise<void>((resolve) => (holding = resolve));
     const straddling = engine.interactive(async (tx) => {
+      // A→D 5, as the fund writes a transfer.
+      const entry = newId();
+      await tx.increment('account', A, 'balance', -5, { min: 0 });
       await tx.increment('account', D, 'balance', 5);
+      await tx.create('transfer', { from: A, to: D, amount: 5 }, entry);
+      await tx.create('accountentry', { entry, account: A, kind: 'transfer', amount: -5, status: 'done' });
+      await tx.create('accountentry', { entry, account: D, kind: 'transfer', amount: 5, status: 'done' });
       holding();
       await new Promise<void>((resolve) => (release = resolve));
     }, { label: 'straddling' });
@@ -169,7 +187,7 @@ forEachAdapter('drills and backups', (target, adapter) => {
     expect((await engine.getLog(forward))?.state).to.equal('committed');
     // A write behind the engine's back, on a document the log touched after T.
     const b = await app.models.account.findOne({ id: B });
-    await app.models.account.update({ id: B }).set({ balance: Number(b?.balance) + 1 });
+    await app.models.account.update({ id: B }).set({ owner: `${String(b?.owner)} (behind the engine)` });
 
     const scratch = (await emptyApp()).app;
     const report = await rebuildAt(engine, { at, models, target: (identity) => scratch.models[identity], pageSize: 10 });
