@@ -5,10 +5,9 @@ module.exports = {
   reporter: './test/support/stats-reporter.js',
   timeout: 60000,
   exit: true,
-  // Each loaded Sails app stays reachable after lower (~40 MB a load, measured back to 5c0adcd; a
-  // known leak, not yet found, issue 22): the suite's few hundred loads need more than node's
-  // default heap, and with issue 19's suites more than 8 GB (out of memory at 7.7 GB after 16
-  // minutes). The machine has 24 GB.
+  // `npm test` runs each file in a process of its own (test/support/run-files.js); this config is
+  // for mocha run by hand over several files. Each loaded Sails app stays reachable after lower
+  // (~40 MB a load, a known leak, issue 22): many files in one process need a large heap.
   'node-option': ['max-old-space-size=14336'],
   recursive: true,
 };
