@@ -7,22 +7,18 @@
  * with `migrate: 'safe'` and never evolves the app's tables at start: run this at deploy.
  */
 import { join } from 'node:path';
-import { loadApp, lowerApp, runScript } from './lib/load-app';
+import { loadPrepared, lowerApp, runScript } from './lib/load-app';
 
 // dist/scripts → the repository (config/, api/)
 process.chdir(join(__dirname, '..', '..'));
-// This run is the migration itself (the production guard asks for production's settings only under NODE_ENV=production).
-process.env.NODE_ENV = 'migration';
 
 async function main(): Promise<number> {
-  // The work is done below, so that it is reported: not at lift.
-  const app = await loadApp({ environment: 'migration', transact: { instanceId: `migrate-${process.pid}`, evolveModels: false } });
+  // The same preparation restore and the drills give a datastore (scripts/lib/load-app.ts).
+  const { app, tables, indexes } = await loadPrepared({ transact: { instanceId: `migrate-${process.pid}` } });
   try {
-    const tables = await app.hooks.transact.evolveSchema();
     const changed = tables.filter((table) => table.created || table.addedColumns.length > 0);
     console.log(`tables: ${tables.length} (${tables.map((table) => table.table).sort().join(', ')})`);
     for (const table of changed) console.log(table.created ? `  created ${table.table}` : `  ${table.table}: added ${table.addedColumns.join(', ')}`);
-    const indexes = await app.hooks.transact.createIndexes();
     const made = indexes.filter((index) => index.created);
     console.log(made.length === 0 ? `indexes: none created (${indexes.length} declared; sails-disk has none)` : `indexes: ${made.map((index) => `${index.model}.${index.name}`).join(', ')}`);
     return 0;

@@ -4,7 +4,7 @@
  * administrator), its `--name value` arguments, and its exit. Recovery still runs once at start
  * (expired transactions only: each load gets its own instance id).
  */
-import { type CreatedIndex, type Engine, freshAdapter, isTransactError, type SailsApp, type TransactConfig, transactionalModels } from 'sails-hook-transact';
+import { type CreatedIndex, type Engine, type EvolvedTable, freshAdapter, isTransactError, type SailsApp, type TransactConfig, transactionalModels } from 'sails-hook-transact';
 import { join } from 'node:path';
 import type { Pool } from 'pg';
 import type { FundApp } from '../../api/lib/app';
@@ -141,10 +141,11 @@ export function requireConfiguredDatastore(env: NodeJS.ProcessEnv): void {
 /**
  * Loads the app on a datastore and prepares it as `npm run migrate` does: every model's table or
  * collection (the app's, and the hook's log and lock) created or evolved, then the indexes the
- * models declare (the hook's createIndexes). Waterline refuses to alter a schema under
- * NODE_ENV=production, so the load runs as the "migration" environment.
+ * models declare (the hook's createIndexes); answers what it changed. The load runs as the
+ * "migration" environment (the production guard asks for production's settings only under
+ * NODE_ENV=production), and the schema is evolved here, not at lift, so that it is reported.
  */
-export async function loadPrepared(overrides: LoadOverrides = {}): Promise<{ app: ScriptApp; indexes: CreatedIndex[] }> {
+export async function loadPrepared(overrides: LoadOverrides = {}): Promise<{ app: ScriptApp; tables: EvolvedTable[]; indexes: CreatedIndex[] }> {
   const env = process.env.NODE_ENV;
   process.env.NODE_ENV = 'migration';
   let app: ScriptApp;
@@ -156,8 +157,8 @@ export async function loadPrepared(overrides: LoadOverrides = {}): Promise<{ app
   }
   try {
     // The hook evolves the schema itself (never Waterline's alter, which drops and reinserts).
-    await app.hooks.transact.evolveSchema();
-    return { app, indexes: await app.hooks.transact.createIndexes() };
+    const tables = await app.hooks.transact.evolveSchema();
+    return { app, tables, indexes: await app.hooks.transact.createIndexes() };
   } catch (err) {
     await lowerApp(app);
     throw err;
