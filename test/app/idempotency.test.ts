@@ -39,6 +39,13 @@ forEachAdapter('idempotency keys scoped to their caller (the fund)', (target) =>
   const get = (path: string, caller: Caller): request.Test => fund.http().get(path).set('Authorization', auth(caller));
   const cash = async (id: string): Promise<unknown> => (await fund.app.models.investor.findOne({ id }))?.cash;
   const count = (model: string, where: Doc = {}): Promise<number> => fund.app.models[model].count(where) as unknown as Promise<number>;
+  /** Another body under a key already used: 409 idempotency_conflict, and nothing written. */
+  const expectConflict = async (path: string, body: Doc, key: string): Promise<void> => {
+    const before = await snapshot(fund.app);
+    const conflict = await post(path, 'readwrite', body, key).expect(409);
+    expect(conflict.body.error.code).to.equal('idempotency_conflict');
+    expect(await snapshot(fund.app)).to.deep.equal(before);
+  };
 
   it("gives a second user replaying the first one's Idempotency-Key on POST /api/transaction a transaction of its own; the first one's repeat replays", async function () {
     const body = { ops: [{ op: 'create', model: 'platform', values: { name: 'Keyed' } }] };
@@ -104,10 +111,7 @@ forEachAdapter('idempotency keys scoped to their caller (the fund)', (target) =>
     const again = await post('/api/withdrawal', 'readwrite', withdrawal, 'w-1').expect(201);
     expect(again.body.withdrawal).to.deep.equal(copies[0].body.withdrawal);
     expect(await count('ledgerentry', { account: 'withdrawals' })).to.equal(1);
-    const before = await snapshot(fund.app);
-    const conflict = await post('/api/withdrawal', 'readwrite', { investor: alice, amount: 2000 }, 'w-1').expect(409);
-    expect(conflict.body.error.code).to.equal('idempotency_conflict');
-    expect(await snapshot(fund.app)).to.deep.equal(before);
+    await expectConflict('/api/withdrawal', { investor: alice, amount: 2000 }, 'w-1');
     const other = await post('/api/withdrawal', 'readwrite2', withdrawal, 'w-1').expect(201);
     expect(other.body.withdrawal.transaction).to.not.equal(copies[0].body.withdrawal.transaction);
     expect(await cash(alice)).to.equal(8000);
@@ -126,10 +130,7 @@ forEachAdapter('idempotency keys scoped to their caller (the fund)', (target) =>
     const again = await post('/api/deposit', 'readwrite', deposit, 'd-1').expect(201);
     expect(again.body.payment).to.deep.equal(copies[0].body.payment);
     expect(await count('payment')).to.equal(1);
-    const before = await snapshot(fund.app);
-    const conflict = await post('/api/deposit', 'readwrite', { investor: alice, amount: 6000 }, 'd-1').expect(409);
-    expect(conflict.body.error.code).to.equal('idempotency_conflict');
-    expect(await snapshot(fund.app)).to.deep.equal(before);
+    await expectConflict('/api/deposit', { investor: alice, amount: 6000 }, 'd-1');
     const other = await post('/api/deposit', 'readwrite2', deposit, 'd-1').expect(201);
     expect(other.body.payment.paymentId).to.not.equal(copies[0].body.payment.paymentId);
     expect(await count('payment')).to.equal(2);

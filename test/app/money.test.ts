@@ -36,7 +36,6 @@ forEachAdapter('fund money invariants', (target, adapter) => {
   });
   beforeEach(async function () {
     await wipeFund(fund.app);
-    for (const identity of ['account', 'transfer', 'accountentry']) await rawDestroy(fund.app.models[identity])({});
   });
 
   const model = (identity: string) => fund.app.models[identity];

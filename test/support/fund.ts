@@ -43,9 +43,12 @@ export async function all(app: LoadedApp, model: string, where: Doc = {}): Promi
   return [...rows].sort((a, b) => String(a.id).localeCompare(String(b.id)));
 }
 
-/** Empties the domain models and the hook's log and locks (past the history guard: tests only). */
+/** The fund's accounts and what moves their money (api/lib/fund/accounts.ts). */
+export const ACCOUNTS = ['account', 'transfer', 'accountentry'] as const;
+
+/** Empties the domain models, the accounts and the hook's log and locks (past the history guard: tests only). */
 export async function wipeFund(app: LoadedApp): Promise<void> {
-  for (const identity of [...DOMAIN, 'transactlog', 'transactlock']) await rawDestroy(app.models[identity])({});
+  for (const identity of [...DOMAIN, ...ACCOUNTS, 'transactlog', 'transactlock']) await rawDestroy(app.models[identity])({});
 }
 
 /** Every domain document, by model: equal snapshots before and after prove nothing was written. */

@@ -16,7 +16,7 @@ import { newId } from '../../../lib/ids';
 import { type LoadedApp, loadApp, lowerApp } from '../../support/app';
 import { startServer } from '../../support/server';
 import { engineOf } from '../../support/fund';
-import { forEachAdapter } from '../../support/targets';
+import { forEachAdapter, type Target } from '../../support/targets';
 
 const ROOT = join(__dirname, '..', '..', '..', '..');
 
@@ -29,10 +29,19 @@ async function countOf(app: LoadedApp, identity: string): Promise<number> {
   return app.models[identity].count({});
 }
 
-/** `count` committed transactions in the log, and no account left: the app's tables hold nothing. */
-async function logOnly(app: LoadedApp, count: number): Promise<void> {
-  for (let i = 0; i < count; i++) await engineOf(app).batch([{ op: 'create', model: 'account', id: newId(), values: { owner: `owner ${i}`, balance: 100 } }]);
-  await rawDestroy(app.models.account)({});
+/**
+ * A datastore made afresh (migrate: 'drop') holding `count` committed transactions in the log and
+ * no account: the app's tables hold nothing. Answers the log's count before the app is lowered.
+ */
+async function logOnly(target: Target, count: number): Promise<number> {
+  const app = await loadApp(target, { migrate: 'drop', transact: { scheduler: false } });
+  try {
+    for (let i = 0; i < count; i++) await engineOf(app).batch([{ op: 'create', model: 'account', id: newId(), values: { owner: `owner ${i}`, balance: 100 } }]);
+    await rawDestroy(app.models.account)({});
+    return await countOf(app, 'transactlog');
+  } finally {
+    await lowerApp(app);
+  }
 }
 
 async function refusal(lift: Promise<LoadedApp>): Promise<Error> {
@@ -50,13 +59,7 @@ async function refusal(lift: Promise<LoadedApp>): Promise<Error> {
 forEachAdapter('no lift deletes data', (target, adapter) => {
   it('the log survives a lift under migrate: "drop" (every row)', async function () {
     this.timeout(120_000);
-    const first = await loadApp(target(), { migrate: 'drop', transact: { scheduler: false } });
-    try {
-      await logOnly(first, 12);
-      expect(await countOf(first, 'transactlog')).to.equal(12);
-    } finally {
-      await lowerApp(first);
-    }
+    expect(await logOnly(target(), 12)).to.equal(12);
     const second = await loadApp(target(), { migrate: 'drop', keepData: true, transact: { scheduler: false } });
     try {
       expect(await countOf(second, 'transactlog')).to.equal(12);
@@ -67,12 +70,7 @@ forEachAdapter('no lift deletes data', (target, adapter) => {
 
   it('the log survives a lift under migrate: "alter" (every row)', async function () {
     this.timeout(120_000);
-    const first = await loadApp(target(), { migrate: 'drop', transact: { scheduler: false } });
-    try {
-      await logOnly(first, 12);
-    } finally {
-      await lowerApp(first);
-    }
+    await logOnly(target(), 12);
     const second = await loadApp(target(), { migrate: 'alter', transact: { scheduler: false } });
     try {
       expect(await countOf(second, 'transactlog')).to.equal(12);
@@ -152,12 +150,7 @@ forEachAdapter('no lift deletes data', (target, adapter) => {
 
   it('a lift adds a column the log model declares and its table lacks (a new nullable attribute), keeping every row', async function () {
     this.timeout(120_000);
-    const first = await loadApp(target(), { migrate: 'drop', transact: { scheduler: false } });
-    try {
-      await logOnly(first, 3);
-    } finally {
-      await lowerApp(first);
-    }
+    await logOnly(target(), 3);
     // the table as an older version of the hook made it, without `reason`
     await sql(`ALTER TABLE "transactlog" DROP COLUMN "reason"`);
     const second = await loadApp(target(), { migrate: 'safe', transact: { scheduler: false } });

@@ -21,6 +21,7 @@ import type { Transaction } from '../../../lib/transaction';
 import type { Image, LogDocument, Step } from '../../../lib/types';
 import { type LoadedApp, loadApp, lowerApp, wipe } from '../../support/app';
 import { asFund, fundLib, reconciliationLib, seedInvestor, seedLoans, wipeFund } from '../../support/fund';
+import { modelInfo } from '../../support/model-info';
 import { liftFund, lowerFund, type FundApp } from '../../support/http';
 import { sameRows } from '../../../lib/store/mongo';
 import { LOAD_ACCOUNTS, runTransfers, seedLoadAccounts, START_BALANCE } from '../../support/load';
@@ -30,17 +31,7 @@ const PLAIN = process.env.READS_PLAIN === '1';
 
 type Row = Record<string, unknown>;
 
-const ACCOUNT: ModelInfo = {
-  identity: 'account',
-  primaryKey: 'id',
-  attributes: { id: { type: 'string' }, owner: { type: 'string' }, balance: { type: 'number' }, frozen: { type: 'boolean' }, meta: { type: 'json' } },
-  createdAt: null,
-  updatedAt: null,
-  financial: false,
-  reverseCreate: null,
-  validate: null,
-  hidden: [],
-};
+const ACCOUNT: ModelInfo = modelInfo('account', { id: { type: 'string' }, owner: { type: 'string' }, balance: { type: 'number' }, frozen: { type: 'boolean' }, meta: { type: 'json' } });
 
 function log(id: string, state: LogDocument['state'], steps: Partial<Step>[], epoch = 0): LogDocument {
   return newLog({ id, state, mode: 'batch', onCrash: 'rollback', owner: 'o', leaseUntil: 0, startedAt: 0, epoch, steps: steps.map((s, seq) => ({ seq, kind: 'update', model: 'account', id: 'x', before: null, after: null, ...s })) });

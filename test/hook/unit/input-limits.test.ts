@@ -10,6 +10,7 @@ import { changedFields } from '../../../lib/operations';
 import { parseQuery } from '../../../lib/reads/criteria';
 import { validateOperation } from '../../../lib/schema';
 import { columnMap, compileWhere } from '../../../lib/waterline-api/criteria';
+import { modelInfo } from '../../support/model-info';
 
 /** `{"a": {"a": … 1 …}}`, `levels` objects deep, built without recursion. */
 function nested(levels: number, leaf: unknown = 1): unknown {
@@ -28,17 +29,11 @@ function refusal(run: () => unknown): { code: string; message: string; path?: st
   throw new Error('expected a refusal');
 }
 
-const investor: ModelInfo = {
-  identity: 'investor',
-  primaryKey: 'id',
-  attributes: { id: { type: 'string' }, name: { type: 'string' }, cash: { type: 'number' }, active: { type: 'boolean' }, meta: { type: 'json' }, createdAt: { type: 'number' }, updatedAt: { type: 'number' } },
-  createdAt: 'createdAt',
-  updatedAt: 'updatedAt',
-  financial: false,
-  reverseCreate: null,
-  validate: null,
-  hidden: [],
-};
+const investor: ModelInfo = modelInfo(
+  'investor',
+  { id: { type: 'string' }, name: { type: 'string' }, cash: { type: 'number' }, active: { type: 'boolean' }, meta: { type: 'json' }, createdAt: { type: 'number' }, updatedAt: { type: 'number' } },
+  { createdAt: 'createdAt', updatedAt: 'updatedAt' },
+);
 
 describe('input limits (pure)', function () {
   describe('JSON values written by an operation', function () {

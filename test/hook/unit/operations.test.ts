@@ -6,18 +6,13 @@ import type { ModelInfo } from '../../../lib/model-info';
 import { changedFields, compensationPlan, forwardAction, inverseAction, netActions, planBatch, redoPlan } from '../../../lib/operations';
 import { canTransition, decideRecovery, isTerminal } from '../../../lib/state';
 import type { Image, Operation, TxState } from '../../../lib/types';
+import { modelInfo } from '../../support/model-info';
 
-const account: ModelInfo = {
-  identity: 'account',
-  primaryKey: 'id',
-  attributes: { id: { type: 'string' }, owner: { type: 'string' }, balance: { type: 'number' }, meta: { type: 'json' }, createdAt: { type: 'number' }, updatedAt: { type: 'number' } },
-  createdAt: 'createdAt',
-  updatedAt: 'updatedAt',
-  financial: false,
-  reverseCreate: null,
-  validate: null,
-  hidden: [],
-};
+const account: ModelInfo = modelInfo(
+  'account',
+  { id: { type: 'string' }, owner: { type: 'string' }, balance: { type: 'number' }, meta: { type: 'json' }, createdAt: { type: 'number' }, updatedAt: { type: 'number' } },
+  { createdAt: 'createdAt', updatedAt: 'updatedAt' },
+);
 const infoOf = (): ModelInfo => account;
 const alice: Image = { id: 'a1', owner: 'Alice', balance: 100, meta: { tags: ['x'] }, createdAt: 1, updatedAt: 2 };
 const bob: Image = { id: 'b1', owner: 'Bob', balance: 5, meta: null, createdAt: 3, updatedAt: 4 };

@@ -10,19 +10,13 @@ import { planReversal } from '../../../lib/reversal';
 import { isTransient } from '../../../lib/retry';
 import type { Image, LogDocument, Step } from '../../../lib/types';
 import { newLog } from '../../../lib/log';
+import { modelInfo } from '../../support/model-info';
 
-const info = (identity: string, extra: Partial<ModelInfo> = {}): ModelInfo => ({
-  identity,
-  primaryKey: 'id',
-  attributes: { id: { type: 'string' }, balance: { type: 'number' }, owner: { type: 'string' }, status: { type: 'string' }, updatedAt: { type: 'number' } },
-  createdAt: null,
-  updatedAt: 'updatedAt',
-  financial: false,
-  reverseCreate: null,
-  validate: null,
-  hidden: [],
-  ...extra,
-});
+const info = (identity: string, extra: Partial<ModelInfo> = {}): ModelInfo =>
+  modelInfo(identity, { id: { type: 'string' }, balance: { type: 'number' }, owner: { type: 'string' }, status: { type: 'string' }, updatedAt: { type: 'number' } }, {
+    updatedAt: 'updatedAt',
+    ...extra,
+  });
 const models: Record<string, ModelInfo> = {
   account: info('account'),
   transfer: info('transfer', { financial: true, reverseCreate: { status: 'reversed' } }),
