@@ -147,13 +147,17 @@ export class RetryingStore implements AtomicStore {
     return this.policy.run(() => this.inner.findCommittedTouching(key));
   }
 
+  /**
+   * After a failed try, some locks may have landed: a lock refused now counts as ours when it
+   * carries our owner at our epoch — a lock of the same (keyed, reopened) transaction id at an
+   * older epoch is an earlier attempt's, not ours. One call's locks share owner and epoch.
+   */
   insertLocks(locks: readonly LockDocument[]): Promise<Set<string>> {
     return this.policy.run(async (afterFailure) => {
       const got = await this.inner.insertLocks(locks);
       if (!afterFailure || got.size === locks.length) return got;
-      const owner = locks[0]?.owner;
       const missing = locks.filter((lock) => !got.has(lock.id)).map((lock) => lock.id);
-      for (const lock of await this.inner.findLocks(missing)) if (lock.owner === owner) got.add(lock.id);
+      for (const found of await this.inner.findLocks(missing)) if (found.owner === locks[0].owner && found.epoch === locks[0].epoch) got.add(found.id);
       return got;
     });
   }

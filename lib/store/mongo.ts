@@ -126,10 +126,17 @@ function isDuplicateKey(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === DUPLICATE_KEY;
 }
 
-/** Indexes (in the batch) of the documents a failed unordered insertMany did not insert. */
-function failedIndexes(err: unknown): Set<number> {
-  const writeErrors = (err as { writeErrors?: unknown }).writeErrors;
-  const list = Array.isArray(writeErrors) ? writeErrors : writeErrors === undefined ? [] : [writeErrors];
+/**
+ * Indexes (in the batch) of the documents an unordered insertMany refused as duplicate keys, when
+ * that is all that went wrong: a bulk write error whose write errors are all duplicate keys and
+ * account, with the documents it inserted, for the whole batch. Anything else leaves unknown
+ * which documents landed (a network error has no writeErrors; a write-concern error has none
+ * either) and is rethrown: no lock may count as acquired on a guess.
+ */
+function duplicateIndexes(err: unknown, count: number): Set<number> {
+  const bulk = err as { writeErrors?: unknown; insertedCount?: unknown; result?: { getWriteConcernError?: () => unknown } };
+  const list: unknown[] = Array.isArray(bulk.writeErrors) ? bulk.writeErrors : bulk.writeErrors === undefined || bulk.writeErrors === null ? [] : [bulk.writeErrors];
+  if (list.length === 0) throw err;
   const failed = new Set<number>();
   for (const writeError of list as { index?: number; code?: number; err?: { index?: number; code?: number } }[]) {
     const index = writeError.index ?? writeError.err?.index;
@@ -137,6 +144,9 @@ function failedIndexes(err: unknown): Set<number> {
     if (code !== DUPLICATE_KEY || index === undefined) throw err;
     failed.add(index);
   }
+  if (typeof bulk.insertedCount === 'number' && bulk.insertedCount + failed.size !== count) throw err;
+  const writeConcernError = bulk.result?.getWriteConcernError?.();
+  if (writeConcernError !== undefined && writeConcernError !== null) throw err;
   return failed;
 }
 
@@ -247,7 +257,7 @@ export class MongoStore implements AtomicStore {
     try {
       await this.locks.insertMany(locks.map(toMongo), { ordered: false });
     } catch (err) {
-      failed = failedIndexes(err);
+      failed = duplicateIndexes(err, locks.length);
     }
     return new Set(locks.filter((_, index) => !failed.has(index)).map((lock) => lock.id));
   }

@@ -80,7 +80,16 @@ export interface AtomicStore {
   /** Committed logs whose steps touch the document `key` (`model:id`). */
   findCommittedTouching(key: string): Promise<LogDocument[]>;
 
-  /** Inserts each lock whose id is free; returns the ids this call acquired. */
+  /**
+   * Inserts each lock whose id is free; returns the ids this call acquired. A lock counts as
+   * acquired only when the datastore answered that it inserted it: when a failure leaves that
+   * unknown (a network error, a lost reply, a write-concern error) the call throws, even if some
+   * locks landed — the caller counts none of them. Retried or delivered twice, the later delivery
+   * finds those locks taken and reports them not acquired; RetryingStore's retry then counts as
+   * acquired exactly those it finds under this call's owner at this call's epoch (never a lock at
+   * another epoch: a reopened keyed transaction keeps its id). A caller that gives up releases by
+   * owner and epoch (deleteLocks), which frees any that landed unknown.
+   */
   insertLocks(locks: readonly LockDocument[]): Promise<Set<string>>;
   findLocks(ids: readonly string[]): Promise<LockDocument[]>;
   /** Moves the lease of every lock `owner` holds (a batch still waiting for the rest of its locks). */
