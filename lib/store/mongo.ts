@@ -187,6 +187,8 @@ export interface RowsRead {
   keys: string[][];
   /** `model:id` → fence owner, for every row that carries a fence. */
   writers: Map<string, string>;
+  /** `model:id` → the whole fence token (`txId.epoch`), for every row that carries a fence. */
+  fences: Map<string, string>;
 }
 
 /** MongoDB (and FerretDB): updateOne with a guarded filter is atomic per document; _id is unique. */
@@ -445,6 +447,7 @@ export class MongoStore implements AtomicStore {
     const rows: RowsRead['rows'] = [];
     const keys: RowsRead['keys'] = [];
     const writers = new Map<string, string>();
+    const fences = new Map<string, string>();
     for (const request of requests) {
       const model = this.modelOf(request.model);
       const extra = request.limit === undefined ? undefined : request.limit + held(request.model);
@@ -452,19 +455,23 @@ export class MongoStore implements AtomicStore {
       for (const row of found) {
         const fence = row[FENCE_FIELD];
         delete row[FENCE_FIELD];
-        if (typeof fence === 'string') writers.set(documentKey(request.model, String(row[model.primaryKey])), fenceOwner(fence));
+        if (typeof fence !== 'string') continue;
+        const key = documentKey(request.model, String(row[model.primaryKey]));
+        writers.set(key, fenceOwner(fence));
+        fences.set(key, fence);
       }
       rows.push(found);
       keys.push(found.map((row) => documentKey(request.model, String(row[model.primaryKey]))));
     }
-    return { rows, keys, writers };
+    return { rows, keys, writers, fences };
   }
 
 }
 
 /**
- * The same documents, in the same order, with the same fences (contents may differ only under the
- * same writer) — except documents created after the first read by a transaction unfinished in the
+ * The same documents, in the same order, with the same fence tokens (contents may differ only
+ * under the same token) — the whole `txId.epoch`: a keyed transaction reopened between the two
+ * reads keeps its id and writes at a new epoch, so its id alone says nothing moved — except documents created after the first read by a transaction unfinished in the
  * logs read between the two reads, whose first step on them is that create: it holds their lock since it
  * created them (nobody else could have written them in between), and they are hidden from the
  * committed view anyway. Without that exception a read over a collection that grows under load
@@ -481,6 +488,6 @@ export function sameRows(first: RowsRead, second: RowsRead, logs: ReadonlyMap<st
   return first.keys.every((keys, i) => {
     const known = new Set(keys);
     const kept = second.keys[i].filter((key) => known.has(key) || !createdSince(key));
-    return kept.length === keys.length && kept.every((key, j) => key === keys[j] && second.writers.get(key) === first.writers.get(key));
+    return kept.length === keys.length && kept.every((key, j) => key === keys[j] && second.fences.get(key) === first.fences.get(key));
   });
 }

@@ -23,7 +23,7 @@ import { type LoadedApp, loadApp, lowerApp, wipe } from '../../support/app';
 import { asFund, fundLib, reconciliationLib, seedInvestor, seedLoans, wipeFund } from '../../support/fund';
 import { modelInfo } from '../../support/model-info';
 import { liftFund, lowerFund, type FundApp } from '../../support/http';
-import { sameRows } from '../../../lib/store/mongo';
+import { fenceOwner, sameRows } from '../../../lib/store/mongo';
 import { LOAD_ACCOUNTS, runTransfers, seedLoadAccounts, START_BALANCE } from '../../support/load';
 import { forEachPath, protocolConfig } from '../../support/targets';
 
@@ -118,18 +118,25 @@ describe('committed reads: pure parts', function () {
 });
 
 describe('committed reads: sails-mongo\'s second read', function () {
-  const read = (keys: string[], writers: [string, string][]) => ({ rows: [keys.map((id) => ({ id }))], keys: [keys], writers: new Map(writers) });
+  /** Rows with these keys, and the fence tokens (`txId.epoch`) some of them carry. */
+  const read = (keys: string[], fences: [string, string][]) => ({
+    rows: [keys.map((id) => ({ id }))],
+    keys: [keys],
+    writers: new Map(fences.map(([key, token]) => [key, fenceOwner(token)])),
+    fences: new Map(fences),
+  });
   const creating = log('w', 'pending', [{ kind: 'create', model: 'transfer', id: 'n', before: null }]);
   const updating = log('w', 'pending', [{ kind: 'update', model: 'transfer', id: 'n', before: { id: 'n' } }]);
 
   it('stands when the same documents carry the same fences', function () {
-    expect(sameRows(read(['transfer:a'], [['transfer:a', 'x']]), read(['transfer:a'], [['transfer:a', 'x']]), new Map())).to.equal(true);
-    expect(sameRows(read(['transfer:a'], [['transfer:a', 'x']]), read(['transfer:a'], [['transfer:a', 'y']]), new Map()), 'a new writer').to.equal(false);
+    expect(sameRows(read(['transfer:a'], [['transfer:a', 'x.0']]), read(['transfer:a'], [['transfer:a', 'x.0']]), new Map())).to.equal(true);
+    expect(sameRows(read(['transfer:a'], [['transfer:a', 'x.0']]), read(['transfer:a'], [['transfer:a', 'y.0']]), new Map()), 'a new writer').to.equal(false);
+    expect(sameRows(read(['transfer:a'], [['transfer:a', 'x.1']]), read(['transfer:a'], [['transfer:a', 'x.2']]), new Map()), 'the same id at a new epoch (a keyed reopen)').to.equal(false);
     expect(sameRows(read(['transfer:a', 'transfer:b'], []), read(['transfer:a'], []), new Map()), 'one went away').to.equal(false);
   });
 
   it('tolerates only documents created since by a transaction still unfinished', function () {
-    const grown = read(['transfer:a', 'transfer:n'], [['transfer:n', 'w']]);
+    const grown = read(['transfer:a', 'transfer:n'], [['transfer:n', 'w.0']]);
     expect(sameRows(read(['transfer:a'], []), grown, new Map([['w', creating]]))).to.equal(true);
     expect(sameRows(read(['transfer:a'], []), grown, new Map([['w', { ...creating, state: 'committed' as const }]])), 'committed: it belongs in the view').to.equal(false);
     expect(sameRows(read(['transfer:a'], []), grown, new Map([['w', updating]])), 'not its create: someone may have written it first').to.equal(false);
