@@ -91,7 +91,7 @@ export class Lease {
       try {
         if (this.unlogged !== null) {
           // No log yet: the locks' leases are what recovery judges (as for a batch waiting for its locks).
-          await this.store.renewLocks(this.txId, next);
+          await this.store.renewLocks(this.txId, this.fence.epoch, next);
           this.until = next;
           return;
         }

@@ -53,7 +53,7 @@ export class Locks {
     const renew = async (): Promise<void> => {
       if (!holding || Date.now() - renewedAt <= this.options.leaseMs / 3) return;
       renewedAt = Date.now();
-      await this.store.renewLocks(owner, this.clock.now() + this.options.leaseMs);
+      await this.store.renewLocks(owner, epoch, this.clock.now() + this.options.leaseMs);
     };
     let place: Place | undefined;
     try {
@@ -66,7 +66,7 @@ export class Locks {
         // Keep only the sorted prefix: holding a lock past one we wait for is how cycles form.
         const beyond = wanted.slice(firstMissing).filter((key) => got.has(key));
         if (beyond.length > 0) {
-          await this.store.deleteLocks(owner, beyond);
+          await this.store.deleteLocks(owner, epoch, beyond);
           for (const key of beyond) this.forget(owner, key);
         }
         holding ||= firstMissing > 0;
@@ -82,9 +82,13 @@ export class Locks {
     }
   }
 
-  /** Releases every lock `owner` holds, and hands each document to the first waiter in this process. */
-  async release(owner: string): Promise<void> {
-    await this.store.deleteLocks(owner);
+  /**
+   * Releases every lock `owner` holds at `epoch` or below — the epoch the caller holds the
+   * transaction at (AtomicStore.deleteLocks: a later holder's locks are never freed) — and hands
+   * each document to the first waiter in this process.
+   */
+  async release(owner: string, epoch: number): Promise<void> {
+    await this.store.deleteLocks(owner, epoch);
     this.abandon(owner);
   }
 

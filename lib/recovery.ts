@@ -131,8 +131,10 @@ export class Recovery {
     let log = await this.store.getLog(txId);
     if (log === null) {
       const message = 'locks found without a log: the transaction died before logging, nothing was written';
-      if (await this.store.insertLog(tombstone(txId, ownerToken(this.options.instanceId), 'orphan_locks', message, this.clock.now()))) {
-        await this.store.deleteLocks(txId);
+      const stone = tombstone(txId, ownerToken(this.options.instanceId), 'orphan_locks', message, this.clock.now());
+      if (await this.store.insertLog(stone)) {
+        // At the tombstone's epoch: the orphan's locks are below it; a keyed repeat reopening the id later locks above it.
+        await this.store.deleteLocks(txId, stone.epoch);
         return 'orphan';
       }
       log = await this.store.getLog(txId);
@@ -148,7 +150,8 @@ export class Recovery {
     const decision = decideRecovery(ignoreLease ? { ...log, leaseUntil: -Infinity } : log, now, this.options.clockSkewMs);
     if (decision === 'wait') return decision;
     if (decision === 'release-locks') {
-      await this.store.deleteLocks(log.id);
+      // At the epoch the log was read at: if it was reopened since (a keyed repeat), the new attempt's locks are above it.
+      await this.store.deleteLocks(log.id, log.epoch);
       return decision;
     }
     for (const step of log.steps) {
@@ -195,7 +198,7 @@ export class Recovery {
     if (!(await lease.writeLog(lease.guard, ended))) return false;
     this.stats.rolledBack++;
     crashPoint('rollback:ended');
-    await this.store.deleteLocks(log.id);
+    await this.store.deleteLocks(log.id, lease.fence.epoch);
     return true;
   }
 
@@ -212,7 +215,7 @@ export class Recovery {
     if (!(await lease.writeLog(lease.guard, { state: 'committed', endedAt: this.clock.now() }))) return false;
     this.stats.committed++;
     crashPoint('rollforward:ended');
-    await this.store.deleteLocks(log.id);
+    await this.store.deleteLocks(log.id, lease.fence.epoch);
     return true;
   }
 

@@ -166,16 +166,17 @@ export class RetryingStore implements AtomicStore {
     return this.policy.run(() => this.inner.findLocks(ids));
   }
 
-  renewLocks(owner: string, leaseUntil: number): Promise<void> {
-    return this.policy.run(() => this.inner.renewLocks(owner, leaseUntil));
+  renewLocks(owner: string, epoch: number, leaseUntil: number): Promise<void> {
+    return this.policy.run(() => this.inner.renewLocks(owner, epoch, leaseUntil));
   }
 
   findExpiredLocks(leaseBefore: number, limit: number, skipPrefix?: string): Promise<LockDocument[]> {
     return this.policy.run(() => this.inner.findExpiredLocks(leaseBefore, limit, skipPrefix));
   }
 
-  deleteLocks(owner: string, ids?: readonly string[]): Promise<void> {
-    return this.policy.run(() => this.inner.deleteLocks(owner, ids));
+  /** Safe to retry: a delete at an epoch spares whatever a later holder took meanwhile. */
+  deleteLocks(owner: string, epoch: number, ids?: readonly string[]): Promise<void> {
+    return this.policy.run(() => this.inner.deleteLocks(owner, epoch, ids));
   }
 
   serverTime(): Promise<number> {

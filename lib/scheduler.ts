@@ -49,6 +49,8 @@ interface Job<App> extends JobStatus {
 
 /** Item leases share the lock records, under a prefix no `model:id` lock can have ('~' is not in identities). */
 export const CLAIM_PREFIX = '~job:';
+/** Job leases are not transactions: no fence, one epoch. */
+const JOB_LEASE_EPOCH = 0;
 
 export class Scheduler<App = unknown> {
   private readonly jobs = new Map<string, Job<App>>();
@@ -159,19 +161,19 @@ export class Scheduler<App = unknown> {
         return stopped();
       },
       claim: (item, leaseMs) => this.claim(item, leaseMs ?? this.defaultLeaseMs),
-      release: (item) => this.store.deleteLocks(this.owner, [CLAIM_PREFIX + item]),
+      release: (item) => this.store.deleteLocks(this.owner, JOB_LEASE_EPOCH, [CLAIM_PREFIX + item]),
     };
   }
 
   /** Inserts the item's lease record, or takes over one whose lease has ended. */
   private async claim(item: string, leaseMs: number): Promise<boolean> {
     const id = CLAIM_PREFIX + item;
-    const lease = { id, owner: this.owner, leaseUntil: Date.now() + leaseMs, epoch: 0 };
+    const lease = { id, owner: this.owner, leaseUntil: Date.now() + leaseMs, epoch: JOB_LEASE_EPOCH };
     if ((await this.store.insertLocks([lease])).has(id)) return true;
     const [holder] = await this.store.findLocks([id]);
     if (holder === undefined || holder.leaseUntil >= Date.now()) return false;
     // Over: remove exactly that expired lease (owner-guarded), then race for a fresh one.
-    await this.store.deleteLocks(holder.owner, [id]);
+    await this.store.deleteLocks(holder.owner, JOB_LEASE_EPOCH, [id]);
     return (await this.store.insertLocks([{ ...lease, leaseUntil: Date.now() + leaseMs }])).has(id);
   }
 }

@@ -84,7 +84,7 @@ export class Batches {
       }
     } catch (err) {
       if (keyed) await commit.abort(lease, [], err);
-      else await locks.release(txId).catch(() => undefined); // nothing written yet; recovery frees what this misses
+      else await locks.release(txId, fence.epoch).catch(() => undefined); // nothing written yet; recovery frees what this misses
       throw unavailableIfTransient(err);
     }
     if (!keyed) crashPoint('batch:logged');
@@ -99,7 +99,7 @@ export class Batches {
     });
     this.ctx.stats.committed++;
     crashPoint('batch:committed');
-    await commit.releaseAfterCommit(txId);
+    await commit.releaseAfterCommit(fence);
     crashPoint('batch:released');
     return { id: txId, state: 'committed', steps };
   }

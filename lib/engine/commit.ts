@@ -10,7 +10,7 @@ import { newLog, storedError, touchedDocuments } from '../log';
 import { isTransient } from '../retry';
 import type { TransactionOptions } from '../schema';
 import { isTerminal } from '../state';
-import type { LogDocument, LogPatch, Step, TxError } from '../types';
+import type { Fence, LogDocument, LogPatch, Step, TxError } from '../types';
 import type { EngineContext } from './context';
 import type { TransactionLogs } from './logs';
 import type { EngineOptions } from './types';
@@ -99,10 +99,14 @@ export class CommitProtocol {
     throw new TransactError('lease_lost', `transaction ${txId} lost its lease before it committed; recovery rolled it back`, { details: { transaction: txId } });
   }
 
-  /** After the commit point nothing may fail the caller: a lock left behind expires, and recovery releases it. */
-  async releaseAfterCommit(txId: string): Promise<void> {
+  /**
+   * After the commit point nothing may fail the caller: a lock left behind expires, and recovery
+   * releases it. Released at the committing attempt's epoch (`fence`): what a recoverer fenced
+   * higher is that recoverer's to release.
+   */
+  async releaseAfterCommit({ txId, epoch }: Fence): Promise<void> {
     try {
-      await this.ctx.locks.release(txId);
+      await this.ctx.locks.release(txId, epoch);
     } catch (err) {
       this.ctx.locks.abandon(txId);
       this.ctx.warn(`transaction ${txId} committed, but releasing its locks failed; recovery releases them once their lease ends`, err);
@@ -112,7 +116,7 @@ export class CommitProtocol {
   async abort(lease: Lease, steps: Step[], cause: unknown): Promise<void> {
     if (!lease.logged) {
       // Never logged, so never wrote: only its locks to free (recovery frees what this misses).
-      await this.ctx.locks.release(lease.txId).catch(() => this.ctx.locks.abandon(lease.txId));
+      await this.ctx.locks.release(lease.txId, lease.fence.epoch).catch(() => this.ctx.locks.abandon(lease.txId));
       return;
     }
     // A TransactError keeps its code, path and details (replayed under its key); anything else is aborted or unavailable.

@@ -93,7 +93,7 @@ export class InteractiveTransactions {
     );
     this.ctx.stats.committed++;
     crashPoint('tx:committed');
-    await this.commit.releaseAfterCommit(txId);
+    await this.commit.releaseAfterCommit(lease.fence);
     crashPoint('tx:released');
     return result as T;
   }

@@ -85,9 +85,9 @@ export class DiskStore implements AtomicStore {
     return (await this.lockModel.find({ id: { in: [...ids] } })).map(toLockDocument);
   }
 
-  renewLocks(owner: string, leaseUntil: number): Promise<void> {
+  renewLocks(owner: string, epoch: number, leaseUntil: number): Promise<void> {
     return this.exclusive(async () => {
-      await this.lockModel.update({ owner }).set({ leaseUntil });
+      await this.lockModel.update({ owner, epoch: { '<=': epoch } }).set({ leaseUntil });
     });
   }
 
@@ -97,9 +97,10 @@ export class DiskStore implements AtomicStore {
     return rows.filter((lock) => skipPrefix === undefined || !lock.id.startsWith(skipPrefix)).slice(0, limit);
   }
 
-  deleteLocks(owner: string, ids?: readonly string[]): Promise<void> {
+  deleteLocks(owner: string, epoch: number, ids?: readonly string[]): Promise<void> {
     return this.exclusive(async () => {
-      await rawDestroy(this.lockModel)(ids === undefined ? { owner } : { owner, id: { in: [...ids] } });
+      const owned = { owner, epoch: { '<=': epoch } };
+      await rawDestroy(this.lockModel)(ids === undefined ? owned : { ...owned, id: { in: [...ids] } });
     });
   }
 

@@ -170,6 +170,11 @@ function guardFilter(id: string, guard: LogGuard): Record<string, unknown> {
   return filter;
 }
 
+/** Locks `owner` holds at `epoch` or below (a lock written before locks had epochs counts as 0: `$not $gt` matches it). */
+function ownedUpTo(owner: string, epoch: number): Record<string, unknown> {
+  return { owner, epoch: { $not: { $gt: epoch } } };
+}
+
 /** The transaction id of a fence token `txId.epoch` (ids of archived attempts contain a dot too: split at the last). */
 export function fenceOwner(token: string): string {
   const dot = token.lastIndexOf('.');
@@ -269,8 +274,8 @@ export class MongoStore implements AtomicStore {
     return docs.map((doc) => toLockDocument(fromMongo(doc)));
   }
 
-  async renewLocks(owner: string, leaseUntil: number): Promise<void> {
-    await this.locks.updateMany({ owner }, { $set: { leaseUntil } });
+  async renewLocks(owner: string, epoch: number, leaseUntil: number): Promise<void> {
+    await this.locks.updateMany(ownedUpTo(owner, epoch), { $set: { leaseUntil } });
   }
 
   async findExpiredLocks(leaseBefore: number, limit: number, skipPrefix?: string): Promise<LockDocument[]> {
@@ -280,8 +285,8 @@ export class MongoStore implements AtomicStore {
     return docs.map((doc) => toLockDocument(fromMongo(doc)));
   }
 
-  async deleteLocks(owner: string, ids?: readonly string[]): Promise<void> {
-    await this.locks.deleteMany(ids === undefined ? { owner } : { owner, _id: { $in: [...ids] } });
+  async deleteLocks(owner: string, epoch: number, ids?: readonly string[]): Promise<void> {
+    await this.locks.deleteMany(ids === undefined ? ownedUpTo(owner, epoch) : { ...ownedUpTo(owner, epoch), _id: { $in: [...ids] } });
   }
 
   async serverTime(): Promise<number> {

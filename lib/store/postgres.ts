@@ -25,6 +25,11 @@ export interface PgPool {
   connect(): Promise<PgClient>;
 }
 
+/** Lock rows of the owner in parameter `owner` at the epoch in parameter `epoch` or below (a row from before locks had epochs counts as 0). */
+function ownedUpTo(owner: string, epoch: string): string {
+  return `"owner" = ${owner} AND COALESCE("epoch", 0) <= ${epoch}`;
+}
+
 const JSON_FIELDS = new Set<string>(['steps', 'error', 'documents', 'result', 'attention']);
 
 export function ident(name: string): string {
@@ -165,8 +170,8 @@ export class PostgresStore implements AtomicStore {
     return result.rows.map(toLockDocument);
   }
 
-  async renewLocks(owner: string, leaseUntil: number): Promise<void> {
-    await this.pool.query(`UPDATE ${this.locks} SET "leaseUntil" = $1 WHERE "owner" = $2`, [leaseUntil, owner]);
+  async renewLocks(owner: string, epoch: number, leaseUntil: number): Promise<void> {
+    await this.pool.query(`UPDATE ${this.locks} SET "leaseUntil" = $1 WHERE ${ownedUpTo('$2', '$3')}`, [leaseUntil, owner, epoch]);
   }
 
   async findExpiredLocks(leaseBefore: number, limit: number, skipPrefix?: string): Promise<LockDocument[]> {
@@ -176,9 +181,9 @@ export class PostgresStore implements AtomicStore {
     return result.rows.map(toLockDocument);
   }
 
-  async deleteLocks(owner: string, ids?: readonly string[]): Promise<void> {
-    if (ids === undefined) await this.pool.query(`DELETE FROM ${this.locks} WHERE "owner" = $1`, [owner]);
-    else await this.pool.query(`DELETE FROM ${this.locks} WHERE "owner" = $1 AND "id" = ANY($2::text[])`, [owner, [...ids]]);
+  async deleteLocks(owner: string, epoch: number, ids?: readonly string[]): Promise<void> {
+    if (ids === undefined) await this.pool.query(`DELETE FROM ${this.locks} WHERE ${ownedUpTo('$1', '$2')}`, [owner, epoch]);
+    else await this.pool.query(`DELETE FROM ${this.locks} WHERE ${ownedUpTo('$1', '$2')} AND "id" = ANY($3::text[])`, [owner, epoch, [...ids]]);
   }
 
   async serverTime(): Promise<number> {

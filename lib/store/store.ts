@@ -92,12 +92,27 @@ export interface AtomicStore {
    */
   insertLocks(locks: readonly LockDocument[]): Promise<Set<string>>;
   findLocks(ids: readonly string[]): Promise<LockDocument[]>;
-  /** Moves the lease of every lock `owner` holds (a batch still waiting for the rest of its locks). */
-  renewLocks(owner: string, leaseUntil: number): Promise<void>;
+  /**
+   * Moves the lease of every lock `owner` holds at `epoch` or below (a batch still waiting for the
+   * rest of its locks, a transaction not logged yet). Locks at a later epoch belong to a later
+   * holder of the same id (recovery, a reopened keyed attempt): a stale renewer leaves them alone,
+   * so it cannot keep a dead later attempt's locks looking alive. Idempotent: a retry or a second
+   * delivery moves the same leases again.
+   */
+  renewLocks(owner: string, epoch: number, leaseUntil: number): Promise<void>;
   /** Locks whose lease ended before `leaseBefore`, except those whose id starts with `skipPrefix`. */
   findExpiredLocks(leaseBefore: number, limit: number, skipPrefix?: string): Promise<LockDocument[]>;
-  /** Deletes the locks `owner` holds (only those in `ids`, when given). */
-  deleteLocks(owner: string, ids?: readonly string[]): Promise<void>;
+  /**
+   * Releases the locks `owner` holds at `epoch` or below (only those in `ids`, when given): the
+   * protocol's rule for who may release a lock. Locks are owned by (transaction id, epoch), and a
+   * keyed transaction reopened for another attempt keeps its id at a higher epoch, so a release
+   * made at epoch e — by the owner, recovery, a cleanup, the orphan tombstone — can never free
+   * what a later holder (a later attempt, a recoverer that fenced the locks higher) holds. Below
+   * e it does free: locks a failed fenceLocks left at an older epoch are still this holder's.
+   * Idempotent: retried, or delivered twice after a lost reply, it deletes nothing more (a lock
+   * taken meanwhile at a higher epoch, or by another owner, is spared).
+   */
+  deleteLocks(owner: string, epoch: number, ids?: readonly string[]): Promise<void>;
 
   /** The datastore server's clock (epoch ms): the one clock leases are written and judged by. */
   serverTime(): Promise<number>;

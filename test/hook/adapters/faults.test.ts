@@ -255,7 +255,7 @@ forEachPath('faults', (target, adapter, protocol) => {
       expect(summary.orphans).to.equal(1);
       expect(await engine.store.findLocks([`account:${FROM}`])).to.deep.equal([]);
       expect(await engine.store.findLocks(['~job:item-0'])).to.have.length(1); // the job's own business
-      await engine.store.deleteLocks('some-job#x');
+      await engine.store.deleteLocks('some-job#x', 0);
     });
 
     it("a reversal respects the model's own rules (Investor.cash min 0), not only the original step's bounds", async function () {
