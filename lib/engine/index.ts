@@ -75,7 +75,10 @@ export class Engine {
     this.store = new RetryingStore(store, this.retries);
     this.clock = new ServerClock(() => this.store.serverTime(), CLOCK_REFRESH_MS);
     const documents = new Documents((identity) => modelOf(identity) as WaterlineModel, this.store, this.retries);
-    this.reads = new CommittedReads(this.store, (identity) => this.infoOf(identity));
+    this.reads = new CommittedReads(this.store, (identity) => this.infoOf(identity), (found) => {
+      const list = [...found].map(([document, fence]) => `${document} (fence ${fence})`).join(', ');
+      warn(`committed reads left out ${found.size} document(s) a late insert put back after a committed transaction had taken them over: ${list}; they are still in the datastore, for an operator to remove`, undefined);
+    });
     this.recovery = new Recovery(
       this.store,
       documents,

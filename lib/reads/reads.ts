@@ -46,6 +46,12 @@ export class CommittedReads {
     private readonly store: AtomicStore,
     /** App models only: the hook's log and lock models are not read through here. */
     private readonly infoOf: (identity: string) => ModelInfo | undefined,
+    /**
+     * Told about documents a read left out because a late insert put them back after a committed
+     * transaction took them over (sails-mongo: StoreView.lateInserts): `model:id` → the late
+     * write's fence. They stay in the datastore for an operator to look at (the hook warns).
+     */
+    private readonly onLateInserts: (found: ReadonlyMap<string, string>) => void = () => undefined,
   ) {}
 
   /** Documents matching `criteria`, committed. Criteria: Waterline's shapes, see lib/reads/criteria.ts for what is accepted. */
@@ -132,6 +138,7 @@ export class CommittedReads {
         ...(parsed.limit === undefined ? {} : { limit: parsed.skip + parsed.limit }),
       })),
     );
+    if (view.lateInserts !== undefined && view.lateInserts.size > 0) this.onLateInserts(view.lateInserts);
     const nulls: NullOrder = this.store.kind === 'postgresql' ? 'last' : 'first';
     return queries.map(({ info, parsed }, i) => committedRows(info.identity, info.primaryKey, parsed, view.rows[i], view, nulls));
   }

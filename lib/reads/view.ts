@@ -14,7 +14,9 @@
  *      sails-mongo) is rolled back and has a step on D → that before-image. Compensation already
  *      restored it, except a sails-mongo insert that landed after its rollback (see the README):
  *      that one is hidden here.
- *   3. Otherwise D as read: written by a committed transaction, or by none.
+ *   3. Otherwise D as read: written by a committed transaction, or by none — unless the store found
+ *      it put back by a late insert after a committed transaction took it over (sails-mongo:
+ *      StoreView.lateInserts), which is then not returned.
  * Write-ahead makes 1 complete: a step is in T's log before T writes its document, and the store
  * reads the logs no earlier than the documents.
  */
@@ -30,6 +32,12 @@ export interface StoreView {
   writers: Map<string, string>;
   /** Logs as of that instant: every unfinished transaction with steps on a requested model, and every writer above. */
   logs: Map<string, LogDocument>;
+  /**
+   * sails-mongo only: `model:id` → fence token of rows a late insert put back after a committed
+   * transaction had taken the document over (MongoStore.lateInserts). Their committed image is
+   * "no such document": they are left out, and reported — never deleted.
+   */
+  lateInserts?: ReadonlyMap<string, string>;
 }
 
 function isActive(log: LogDocument): boolean {
@@ -81,13 +89,14 @@ function rolledBackImage(key: string, writers: ReadonlyMap<string, string>, logs
  * The untouched rows keep the datastore's order; committed images are merged in by the
  * comparator (which orders the scalars like the datastores, strings by code point).
  */
-export function committedRows(model: string, primaryKey: string, query: ParsedQuery, rows: readonly Image[], view: Pick<StoreView, 'writers' | 'logs'>, nulls: NullOrder = 'first'): Image[] {
+export function committedRows(model: string, primaryKey: string, query: ParsedQuery, rows: readonly Image[], view: Pick<StoreView, 'writers' | 'logs' | 'lateInserts'>, nulls: NullOrder = 'first'): Image[] {
   const held = heldImages(view.logs.values(), model);
   const kept: Image[] = [];
   const replaced: Image[] = [];
   for (const row of rows) {
     const key = documentKey(model, String(row[primaryKey]));
     if (held.has(key)) continue; // answered from the log below, whatever is stored now
+    if (view.lateInserts?.has(key) === true) continue; // not committed: a late write brought it back
     const before = rolledBackImage(key, view.writers, view.logs);
     if (before === undefined) kept.push(row);
     else if (before !== null && matches(before, query.where)) replaced.push(structuredClone(before));

@@ -181,6 +181,17 @@ export function fenceOwner(token: string): string {
   return dot === -1 ? token : token.slice(0, dot);
 }
 
+/** The epoch of a fence token `txId.epoch`. */
+function fenceEpoch(token: string): number {
+  const dot = token.lastIndexOf('.');
+  return dot === -1 ? 0 : Number(token.slice(dot + 1));
+}
+
+/** `model:id` of the documents a transaction's steps insert: creates, and destroys (whose undo is an insert). */
+function insertedOrRemoved(log: Pick<LogDocument, 'steps'>): ReadonlySet<string> {
+  return new Set(log.steps.filter((step) => step.kind === 'create' || step.kind === 'destroy').map((step) => documentKey(step.model, step.id)));
+}
+
 /** How often a committed read tries for a stable view before it gives up (`unavailable`). */
 const VIEW_ATTEMPTS = 25;
 /** Committed transactions stay committed: remembering some saves the first attempt of most reads. */
@@ -204,9 +215,13 @@ export class MongoStore implements AtomicStore {
   private readonly logs: Collection;
   private readonly locks: Collection;
   /** Committed reads: attempts, and why attempts did not stand (for tuning and the report). */
-  readonly viewStats = { reads: 0, attempts: 0, logsMoved: 0, rowsChanged: 0, gaveUp: 0 };
-  /** Transactions seen committed (a final state), oldest first: known without reading their logs again. */
-  private readonly committed = new Set<string>();
+  readonly viewStats = { reads: 0, attempts: 0, logsMoved: 0, rowsChanged: 0, gaveUp: 0, lateInserts: 0 };
+  /**
+   * Transactions seen committed (a final state), oldest first: known without reading their logs
+   * again. Each with the documents it inserted or destroyed (insertedOrRemoved): all a committed
+   * read needs of its log.
+   */
+  private readonly committed = new Map<string, ReadonlySet<string>>();
 
   constructor(private readonly db: MongoDb, logCollection: string, lockCollection: string, private readonly modelOf: ModelResolver) {
     this.logs = db.collection(logCollection);
@@ -367,13 +382,13 @@ export class MongoStore implements AtomicStore {
       // their logs are not read again — a committed writer's document is read as stored.
       const ids = new Set([...owners, ...[...first.writers.values()].filter((id) => !this.committed.has(id))]);
       const logs = await this.logsById(ids);
-      for (const log of logs.values()) if (log.state === 'committed') this.remember(log.id);
+      for (const log of logs.values()) if (log.state === 'committed') this.remember(log);
       if (limited && requests.some((request) => request.limit !== undefined && heldCount(logs.values(), request.model) > extra(request.model))) {
         this.viewStats.logsMoved++;
         continue;
       }
       const second = await this.readRows(requests, extra);
-      if (sameRows(first, second, logs)) return { rows: second.rows, writers: second.writers, logs };
+      if (sameRows(first, second, logs)) return { rows: second.rows, writers: second.writers, logs, lateInserts: await this.lateInserts(second.fences, logs) };
       this.viewStats.rowsChanged++;
       await sleep(Math.random() * Math.min(20, 2 ** attempt));
     }
@@ -415,10 +430,45 @@ export class MongoStore implements AtomicStore {
     return waterlineSum(this.modelOf(model), field, where);
   }
 
-  private remember(txId: string): void {
-    if (this.committed.has(txId)) return;
-    this.committed.add(txId);
-    if (this.committed.size > COMMITTED_MEMORY) this.committed.delete(this.committed.values().next().value as string);
+  private remember(log: LogDocument): void {
+    if (this.committed.has(log.id)) return;
+    this.committed.set(log.id, insertedOrRemoved(log));
+    if (this.committed.size > COMMITTED_MEMORY) this.committed.delete(this.committed.keys().next().value as string);
+  }
+
+  /**
+   * Rows put back by a late insert, among rows whose fence names a finished transaction W that
+   * inserted or destroyed the document (a create, its redo, or the undo of a destroy: the only
+   * writes that are inserts, and an insert of an absent document carries no fence to refuse it).
+   * Such a row, fenced W.k, is late when a committed transaction X ≠ W took the document over from
+   * W at epoch j ≥ k (X's step on it records fence W.j): nothing of W's at epoch ≤ j may land
+   * after that, and a fenced update could not have — only an insert of the document X had
+   * destroyed. One query per read, by the logs' `documents` index, over the candidates only (rows
+   * whose last writer created them: their history is short). Staleness is final, so reading the
+   * logs after the view is as good as at its instant: a taker-over not committed by then held the
+   * document's lock at tL, and the view answers the document from its log.
+   */
+  private async lateInserts(fences: ReadonlyMap<string, string>, logs: ReadonlyMap<string, LogDocument>): Promise<Map<string, string>> {
+    const candidates = new Map<string, string>();
+    for (const [key, token] of fences) {
+      const writer = fenceOwner(token);
+      const log = logs.get(writer);
+      const inserted = log === undefined ? this.committed.get(writer) : log.state === 'committed' || log.state === 'rolled-back' ? insertedOrRemoved(log) : undefined;
+      if (inserted?.has(key) === true) candidates.set(key, token);
+    }
+    const late = new Map<string, string>();
+    if (candidates.size === 0) return late;
+    const takers = await this.logs.find({ documents: { $in: [...candidates.keys()] }, state: 'committed' }).toArray();
+    for (const taker of takers.map((doc) => toLogDocument(fromMongo(doc)))) {
+      for (const step of taker.steps) {
+        const key = documentKey(step.model, step.id);
+        const token = candidates.get(key);
+        if (token === undefined || typeof step.fence !== 'string' || fenceOwner(token) === taker.id) continue;
+        if (fenceOwner(step.fence) === fenceOwner(token) && fenceEpoch(step.fence) >= fenceEpoch(token)) late.set(key, token);
+      }
+    }
+    this.viewStats.lateInserts += late.size;
+    return late;
   }
 
   /**
