@@ -73,6 +73,8 @@ export class CommitProtocol {
     }
     let landed: boolean;
     try {
+      // A pause here (GC, a frozen VM) comes after the lease check: only the compare-and-set decides.
+      crashPoint('commit:sending');
       landed = await lease.writeLog(lease.guard, commit);
     } catch (err) {
       lease.stopHeartbeat();
