@@ -43,7 +43,7 @@ function tableOf(model: WaterlineModel): Table {
 }
 
 /** PostgreSQL refused to wait longer for a row lock, found a deadlock, or an id was taken: the transaction gave up. */
-function lockFailure(err: unknown): TransactError | null {
+export function nativeFailure(err: unknown): TransactError | null {
   const code = (err as { code?: unknown }).code;
   if (code === '55P03') return new TransactError('lock_timeout', 'timed out waiting for a row lock', { cause: err });
   if (code === '40P01') return new TransactError('lock_timeout', 'gave up a row lock to break a deadlock', { cause: err, details: { deadlock: true } });
@@ -235,7 +235,7 @@ async function inNativeTransaction<T>(pool: PgPool, options: NativeOptions & { l
   } catch (err) {
     broken = err;
     await client.query('ROLLBACK').catch(() => undefined);
-    throw lockFailure(err) ?? err;
+    throw nativeFailure(err) ?? err;
   } finally {
     client.off('error', onError);
     client.release(broken instanceof TransactError || broken === undefined ? undefined : (broken as Error));
