@@ -88,7 +88,7 @@ export class Batches {
       throw unavailableIfTransient(err);
     }
     if (!keyed) crashPoint('batch:logged');
-    await commit.runToCommit(lease, () => steps, null, false, async () => {
+    await commit.runToCommit(lease, keyed, () => steps, null, false, async () => {
       for (const write of redoPlan(steps, models.knownInfo)) {
         lease.assertHeld();
         // A pause here (GC, a frozen VM) comes after the lease check: only the fence stops the write.
