@@ -84,7 +84,15 @@ export class Lease {
     return run;
   }
 
-  /** Renews the lease every third of its length while the work runs. */
+  /**
+   * Renews the lease every third of its length while the work runs: the log's, and its locks'.
+   * A lock's lease says its holder is alive to whoever waits for it in another instance: one
+   * that ran out sends the waiter to recovery, so a live holder's locks must never run out, or
+   * every waiter behind a long transaction would be sent to recovery (which answers 'wait') on
+   * every poll. Orphan detection stays what it was: a lock runs out only once its holder stops
+   * beating, and then its log (if any) runs out with it. The locks are renewed only while the
+   * log still names this owner: after a takeover they are the new owner's to renew.
+   */
   startHeartbeat(): void {
     const beat = async (): Promise<void> => {
       const next = this.clock.now() + this.leaseMs;
@@ -96,8 +104,12 @@ export class Lease {
           return;
         }
         const renewed = await this.writeLog(this.guard, { leaseUntil: next });
-        if (renewed) this.until = next;
-        else this.lost = true;
+        if (!renewed) {
+          this.lost = true;
+          return;
+        }
+        this.until = next;
+        await this.store.renewLocks(this.txId, next);
       } catch {
         // A failed heartbeat is retried at the next beat; the fence guards the writes meanwhile.
       }
