@@ -19,6 +19,8 @@ function parseTarget(spec: string | undefined): { point: string; occurrence: num
 export const CRASH_POINTS = [
   'batch:locked', 'batch:logged', 'batch:writing', 'batch:applied', 'batch:committed', 'batch:released',
   'tx:begun', 'tx:locked', 'tx:logged', 'tx:applied', 'tx:committed', 'tx:released',
+  // The log protocol's commit compare-and-set, about to be sent (past the last lease check).
+  'commit:sending',
   'rollback:claimed', 'rollback:undone', 'rollback:ended',
   'rollforward:claimed', 'rollforward:redone', 'rollforward:ended',
 ] as const;

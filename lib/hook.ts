@@ -218,7 +218,7 @@ export function transactHook(sails: SailsApp): TransactHook {
     }
     // Own keys only: an identity from a URL ('constructor', '__proto__') is never a prototype property.
     const modelOf = (identity: string): WaterlineModel => (Object.prototype.hasOwnProperty.call(sails.models, identity) ? sails.models[identity] : (undefined as unknown as WaterlineModel));
-    const native = config.protocol === 'auto' ? createNativePath(sails.models[LOG_IDENTITY], modelOf, config.leaseMs) : undefined;
+    const native = config.protocol === 'auto' ? createNativePath(sails.models[LOG_IDENTITY], sails.models[LOCK_IDENTITY], modelOf, config.leaseMs) : undefined;
     const engine = new Engine(store, modelOf, config, (message, err) => sails.log.warn(`sails-hook-transact: ${message}`, err), native, () => Object.keys(sails.models));
     await engine.start();
     target.engine = engine;

@@ -12,7 +12,8 @@ import type { Fence, LogDocument, LogGuard, LogPatch, TxState } from './types';
 export class Lease {
   private until: number;
   private lost = false;
-  private timer: NodeJS.Timeout | undefined;
+  /** The running heartbeat, if any: stopped is read by its loop, wake ends its wait at once. */
+  private beating: { stopped: boolean; wake: () => void } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   /**
    * The log document, while it is not inserted yet: an interactive transaction logs at its first
@@ -69,7 +70,13 @@ export class Lease {
    * heartbeat racing a step or the commit could write back the older state.
    */
   writeLog(guard: LogGuard, patch: LogPatch): Promise<boolean> {
+    return this.writeLogAsSent(guard, () => patch);
+  }
+
+  /** writeLog, its patch made when its turn comes (a renewal dated when it is sent, not when it was queued). */
+  private writeLogAsSent(guard: LogGuard, patchOf: () => LogPatch): Promise<boolean> {
     const write = async (): Promise<boolean> => {
+      const patch = patchOf();
       const deferred = this.unlogged;
       if (deferred === null) return this.store.updateLog(this.txId, guard, patch);
       if (guard.states !== undefined && !guard.states.includes(deferred.state)) return false;
@@ -84,31 +91,71 @@ export class Lease {
     return run;
   }
 
-  /** Renews the lease every third of its length while the work runs. */
+  /**
+   * Renews the lease every third of its length while the work runs: the log's, and its locks'.
+   * A lock's lease says its holder is alive to whoever waits for it in another instance: one
+   * that ran out sends the waiter to recovery, so a live holder's locks must never run out, or
+   * every waiter behind a long transaction would be sent to recovery (which answers 'wait') on
+   * every poll. Orphan detection stays what it was: a lock runs out only once its holder stops
+   * beating, and then its log (if any) runs out with it.
+   *
+   * One beat at a time, each renewal dated when it is sent: on a datastore slower than a third of
+   * the lease, beats on a timer piled up behind each other in the log's write queue, each one
+   * dated when it was queued, so every renewal landed staler than the last and the lease ran out
+   * (locally, and in the log) under an owner that was alive and beating.
+   */
   startHeartbeat(): void {
+    if (this.beating !== undefined) return;
+    const period = Math.max(1, Math.floor(this.leaseMs / 3));
+    const beating = { stopped: false, wake: (): void => undefined };
+    this.beating = beating;
     const beat = async (): Promise<void> => {
-      const next = this.clock.now() + this.leaseMs;
       try {
         if (this.unlogged !== null) {
           // No log yet: the locks' leases are what recovery judges (as for a batch waiting for its locks).
+          const next = this.clock.now() + this.leaseMs;
           await this.store.renewLocks(this.txId, this.fence.epoch, next);
-          this.until = next;
+          this.until = Math.max(this.until, next);
           return;
         }
-        const renewed = await this.writeLog(this.guard, { leaseUntil: next });
-        if (renewed) this.until = next;
+        let next = 0;
+        const [renewed] = await Promise.all([
+          this.writeLogAsSent(this.guard, () => ({ leaseUntil: (next = this.clock.now() + this.leaseMs) })),
+          // Beside the log's renewal, not after it: one round trip a beat. A lock the owner no
+          // longer holds is at a later epoch, and renewing it only helps its new holder.
+          this.store.renewLocks(this.txId, this.fence.epoch, this.clock.now() + this.leaseMs),
+        ]);
+        if (renewed) this.until = Math.max(this.until, next);
         else this.lost = true;
       } catch {
         // A failed heartbeat is retried at the next beat; the fence guards the writes meanwhile.
       }
     };
-    this.timer = setInterval(() => void beat(), Math.max(1, Math.floor(this.leaseMs / 3)));
-    this.timer.unref();
+    void (async () => {
+      let startedAt = Date.now();
+      while (!beating.stopped && !this.lost) {
+        // A period after the last beat began; at once when that beat took longer than a period.
+        const wait = Math.max(0, period - (Date.now() - startedAt));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait);
+          timer.unref();
+          beating.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        if (beating.stopped) return;
+        startedAt = Date.now();
+        await beat();
+      }
+    })();
   }
 
   stopHeartbeat(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
+    if (this.beating === undefined) return;
+    this.beating.stopped = true;
+    this.beating.wake();
+    this.beating = undefined;
   }
 
   markLost(): void {
@@ -117,6 +164,18 @@ export class Lease {
 
   get isLost(): boolean {
     return this.lost;
+  }
+
+  /**
+   * Refuses to go on only once another owner took the transaction over (a heartbeat, or a log
+   * write, found the log moved on): what recovery checks between its writes. Its own estimate of
+   * the time must not stop it: on a slow datastore a recoverer that gave its claim up on that
+   * estimate was claimed again by the next pass, which undid from the last step again, and so on
+   * (a transaction whose first step was never undone). Another recoverer's claim raises the
+   * epoch, which refuses every later write of this one: that, not the clock, is what stops it.
+   */
+  assertOwned(): void {
+    if (this.lost) throw new TransactError('lease_lost', `transaction ${this.txId} was taken over by another owner`, { details: { transaction: this.txId } });
   }
 
   /**

@@ -23,8 +23,12 @@ export interface LockOptions {
   pollMs: number;
 }
 
-/** Called with the transaction id holding an expired lock, so recovery can settle it. */
-export type ExpiredHolderHandler = (holderTxId: string) => Promise<void>;
+/**
+ * Called with the transaction id holding an expired lock, so recovery can settle it; true when it
+ * was settled (the lock is worth trying again now), false when recovery must wait (the holder's
+ * log still has its lease): the waiter then backs off as behind a live holder.
+ */
+export type ExpiredHolderHandler = (holderTxId: string) => Promise<boolean>;
 
 export class Locks {
   private readonly queues = new WaitQueues();
@@ -133,10 +137,7 @@ export class Locks {
       }
       const [holder] = await this.store.findLocks([place.key]);
       if (holder === undefined) return;
-      if (holder.leaseUntil < this.clock.now()) {
-        await this.onExpiredHolder(holder.owner);
-        return;
-      }
+      if (holder.leaseUntil < this.clock.now() && (await this.onExpiredHolder(holder.owner))) return;
       if (remaining <= 0) throw timeout(holder.owner);
       const backoff = Math.random() * this.options.pollMs * 2 ** Math.min(attempt, 4);
       const woken = await place.wake(Math.min(remaining, backoff));

@@ -224,7 +224,7 @@ export class Recovery {
     lease.startHeartbeat();
     try {
       for (const write of writes) {
-        lease.assertHeld();
+        lease.assertOwned();
         await this.documents.write([write], lease.fence);
         crashPoint(point);
       }

@@ -88,7 +88,7 @@ export class Batches {
       throw unavailableIfTransient(err);
     }
     if (!keyed) crashPoint('batch:logged');
-    await commit.runToCommit(lease, () => steps, null, false, async () => {
+    await commit.runToCommit(lease, keyed, () => steps, null, false, async () => {
       for (const write of redoPlan(steps, models.knownInfo)) {
         lease.assertHeld();
         // A pause here (GC, a frozen VM) comes after the lease check: only the fence stops the write.
@@ -111,7 +111,9 @@ export class Batches {
     const createdOnly = new Set(operations.filter((operation) => operation.op === 'create').map((operation) => documentKey(operation.model, operation.id as string)));
     for (const operation of operations) if (operation.op !== 'create') createdOnly.delete(documentKey(operation.model, operation.id as string));
     const refs = [...operations.map((operation) => ({ model: operation.model, id: operation.id as string })), ...this.references.referenceLocks(operations, true)].filter((ref) => !createdOnly.has(documentKey(ref.model, ref.id)));
-    const images = await tx.lockAll(refs);
+    // A created id's lock record too: a log-protocol transaction may be creating (or undoing) it.
+    await tx.lockRecords([...refs.map((ref) => documentKey(ref.model, ref.id)), ...createdOnly], true);
+    const images = await tx.lockAll(refs, true);
     crashPoint('batch:locked');
     const steps = planBatch(operations, images, knownInfo, Date.now());
     await this.references.checkBatchReferences(operations, steps, images, tx.connection);

@@ -39,6 +39,16 @@ export function logFor(defaults: Pick<EngineOptions, 'onCrash'>, id: string, own
   });
 }
 
+/** Whether `log` is still the attempt `lease` was taken for: its owner token and its fence epoch. */
+function isOwnAttempt(log: LogDocument, lease: Lease): boolean {
+  return log.owner === lease.owner && log.epoch === lease.fence.epoch;
+}
+
+/** A keyed attempt that lost its transaction to another owner before its commit landed (runOnce replays the key's outcome, if decided). */
+export function takenOver(txId: string): TransactError {
+  return new TransactError('lease_lost', `transaction ${txId} lost its lease before it committed; another owner took it over`, { details: { transaction: txId, takenOver: true } });
+}
+
 export class CommitProtocol {
   constructor(
     private readonly ctx: Pick<EngineContext, 'store' | 'locks' | 'recovery' | 'clock' | 'options' | 'warn'>,
@@ -52,8 +62,17 @@ export class CommitProtocol {
    * transaction) and rethrows. At the commit point: a reply that was lost is looked up; when the
    * outcome cannot be known it throws `outcome_unknown` (the log is then settled by recovery, and
    * `outcome(id)` tells which way); when another owner took over first, that owner decides.
+   *
+   * When a caller may report success: only for a commit of its own attempt — the commit landed
+   * under its lease, or the log reads committed under its owner token AND epoch (a lost reply).
+   * An unkeyed id is one attempt's alone, so its commit by recovery (rolled forward) is of this
+   * attempt's own steps. A keyed id is reopened for another attempt after an undecided failure:
+   * there a commit under any other owner or epoch may be another attempt's, with other steps, so
+   * the caller gets `lease_lost` (details.takenOver) and may answer with the key's decided outcome
+   * only as a replay (Idempotency.runOnce), never as its own. Without a commit of its own it
+   * releases no locks: they belong to whoever owns the transaction now.
    */
-  async runToCommit(lease: Lease, steps: () => Step[], result: (() => unknown) | null, skipEmptyLog: boolean, writes: () => Promise<void>): Promise<void> {
+  async runToCommit(lease: Lease, keyed: boolean, steps: () => Step[], result: (() => unknown) | null, skipEmptyLog: boolean, writes: () => Promise<void>): Promise<void> {
     const { txId } = lease;
     let commit: LogPatch;
     lease.startHeartbeat();
@@ -73,16 +92,19 @@ export class CommitProtocol {
     }
     let landed: boolean;
     try {
+      // A pause here (GC, a frozen VM) comes after the lease check: only the compare-and-set decides.
+      crashPoint('commit:sending');
       landed = await lease.writeLog(lease.guard, commit);
     } catch (err) {
       lease.stopHeartbeat();
       const log = await this.ctx.store.getLog(txId).catch(() => null);
-      if (log?.state === 'committed') return; // it landed; only the reply was lost
+      if (log?.state === 'committed' && (!keyed || isOwnAttempt(log, lease))) return; // it landed; only the reply was lost
       if (log?.state === 'pending' && log.owner === lease.owner) {
         // It did not land and is still ours: undo it, and say the store failed.
         await this.abort(lease, steps(), err);
         throw unavailableIfTransient(err);
       }
+      if (keyed && log !== null && !isOwnAttempt(log, lease)) throw takenOver(txId);
       throw new TransactError('outcome_unknown', `transaction ${txId}: the commit was sent but its outcome is unknown (${err instanceof Error ? err.message : String(err)}); ask outcome("${txId}")`, {
         details: { transaction: txId },
         cause: err,
@@ -90,6 +112,8 @@ export class CommitProtocol {
     }
     lease.stopHeartbeat();
     if (landed) return;
+    // A keyed id may be on another attempt by now: what became of the key is the replay's to say.
+    if (keyed) throw takenOver(txId);
     // Recovery took the transaction over before the commit point; it decides (a batch may be rolled forward).
     const decided = await this.logs.outcome(txId, this.ctx.options.leaseMs);
     if (decided.state === 'committed') return;

@@ -3,7 +3,7 @@
  * one run can insert it; every other caller gets that run's decided outcome.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TransactError } from '../errors';
+import { isTransactError, TransactError } from '../errors';
 import { isDecided, keyedTransactionId, replayedError } from '../log';
 import { ownerToken } from '../recovery';
 import { isTransient } from '../retry';
@@ -39,7 +39,7 @@ export class Idempotency {
     const txId = keyedIdOf(options);
     if (options.idempotencyScope !== undefined) await this.refuseUnscopedTwin(options.idempotencyKey);
     try {
-      return await attempt();
+      return await this.ownOrReplayed(txId, replay, attempt);
     } catch (err) {
       if (!(err instanceof TransactError && err.details?.duplicate === true)) throw err;
     }
@@ -54,13 +54,31 @@ export class Idempotency {
       if (log.state === 'rolled-back') {
         if (isDecided(log)) throw replayedError(log);
         const reopened = await this.reopen(log);
-        if (reopened !== null) return attempt(reopened);
+        if (reopened !== null) return this.ownOrReplayed(txId, replay, () => attempt(reopened));
         continue; // another caller reopened it first: its run is the one to wait for
       }
       // Still running, or its process died: recovery settles it once its lease is over.
       await this.ctx.recovery.settle(log, false);
       if (Date.now() > deadline) throw new TransactError('in_progress', `transaction ${txId} with this idempotency key is still running`, { details: { transaction: txId } });
       await sleep(wait);
+    }
+  }
+
+  /**
+   * One attempt's answer. An attempt that lost the transaction to another owner before its commit
+   * landed (CommitProtocol.runToCommit's rule: success only for a commit of its own attempt) may
+   * answer with the key's outcome only once that outcome is decided, and only as a replay — what
+   * every other caller of the key gets; undecided, it reports its own `lease_lost`.
+   */
+  private async ownOrReplayed<T>(txId: string, replay: (log: LogDocument) => T, attempt: () => Promise<T>): Promise<T> {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!isTransactError(err, 'lease_lost') || err.details?.takenOver !== true) throw err;
+      const log = await this.ctx.store.getLog(txId);
+      if (log?.state === 'committed') return replay(log);
+      if (log?.state === 'rolled-back' && isDecided(log)) throw replayedError(log);
+      throw err;
     }
   }
 

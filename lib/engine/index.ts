@@ -89,8 +89,9 @@ export class Engine {
       (txId, err) => warn(`recovery could not settle transaction ${txId}; it is marked for attention and retried at the next pass`, err),
     );
     const locks: Locks = new Locks(this.store, this.clock, { leaseMs: options.leaseMs, timeoutMs: options.lockTimeoutMs, pollMs: options.lockPollMs }, async (holder) => {
-      await this.recovery.settleHolder(holder);
+      if ((await this.recovery.settleHolder(holder)) === 'wait') return false;
       locks.abandon(holder);
+      return true;
     });
     const context: EngineContext = { store: this.store, clock: this.clock, locks, documents, recovery: this.recovery, retries: this.retries, reads: this.reads, stats: this.stats, options, models: this.models, warn };
     this.logs = new TransactionLogs(context);

@@ -77,6 +77,7 @@ export class InteractiveTransactions {
     let result: T | undefined;
     await this.commit.runToCommit(
       lease,
+      options.idempotencyKey !== undefined,
       () => [...tx.steps],
       () => (options.idempotencyKey === undefined ? null : jsonResult(result)),
       internal.reverses === undefined,

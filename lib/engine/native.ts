@@ -4,10 +4,11 @@
  */
 import { crashPoint } from '../crash-points';
 import { isTransactError, TransactError } from '../errors';
-import { isDecided } from '../log';
+import { isDecided, storedError } from '../log';
+import { isTransient } from '../retry';
 import { ownerToken } from '../recovery';
 import type { TransactionOptions } from '../schema';
-import type { NativePostgres, NativeTransaction } from '../store/postgres-native';
+import { nativeFailure, type NativePostgres, type NativeTransaction } from '../store/postgres-native';
 import type { LogDocument } from '../types';
 import { logFor, unavailableIfTransient } from './commit';
 import type { EngineContext } from './context';
@@ -40,7 +41,7 @@ export class NativeRunner {
     const keyed = options.idempotencyKey !== undefined;
     const now = this.ctx.clock.now();
     const log: LogDocument = { ...logFor(this.ctx.options, txId, owner, mode, options, now, []), fingerprint: print, epoch: reopened?.epoch ?? 0 };
-    let outcome: { value: T } | { refused: TransactError } | undefined;
+    let outcome: { value: T } | { refused: unknown } | undefined;
     try {
       outcome = await this.native.run(options.lockTimeoutMs ?? this.ctx.options.lockTimeoutMs, this.ctx.models.knownInfo, async (tx) => {
         if (!keyed) {
@@ -55,12 +56,18 @@ export class NativeRunner {
         try {
           outcome = { value: await work(tx, { ...log, state: 'committed', endedAt: Date.now() }) };
           return outcome;
-        } catch (err) {
+        } catch (thrown) {
           // A refusal that decided something is kept with the key, in this same transaction, so a
           // concurrent repeat (waiting on the row) finds it; anything else rolls the claim back too.
-          if (!(err instanceof TransactError) || !isDecided({ state: 'rolled-back', error: { code: err.code, message: err.message } })) throw err;
+          // What is kept, and so replayed, is what the log protocol keeps (commit.ts abort): a
+          // TransactError's code, message, path and details; any other error is `aborted` (a
+          // transient one `unavailable`, which decides nothing). PostgreSQL's own lock refusals
+          // are named first: a lock wait that ran out decides nothing either.
+          const err = nativeFailure(thrown) ?? thrown;
+          const error = storedError(err, isTransient(err) ? 'unavailable' : 'aborted');
+          if (!isDecided({ state: 'rolled-back', error })) throw err;
           await tx.rollbackToSavepoint();
-          await tx.writeLog({ ...log, state: 'rolled-back', endedAt: Date.now(), error: { code: err.code, message: err.message, ...(err.path === undefined ? {} : { path: err.path }) } });
+          await tx.writeLog({ ...log, state: 'rolled-back', endedAt: Date.now(), error });
           outcome = { refused: err };
           return outcome;
         }
@@ -73,7 +80,7 @@ export class NativeRunner {
         throw unavailableIfTransient(err);
       }
     }
-    const decided = outcome as { value: T } | { refused: TransactError };
+    const decided = outcome as { value: T } | { refused: unknown };
     if ('refused' in decided) {
       this.ctx.stats.rolledBack++;
       throw decided.refused;

@@ -3,7 +3,7 @@ import type { EvolvedTable, TableSpec } from '../migrations';
 import type { WaterlineDatastore, WaterlineModel } from '../waterline';
 import { DiskStore } from './disk';
 import { createMongoIndexes, type MongoDb, MongoStore } from './mongo';
-import { createPgIndexes, type PgPool, PostgresStore } from './postgres';
+import { createPgIndexes, ident, type PgPool, PostgresStore } from './postgres';
 import { NativePostgres, NativeTables } from './postgres-native';
 import { evolveMongoCollections, evolvePgTables, mongoCollectionHoldsRows, pgTableHoldsRows } from './schema';
 import type { AtomicStore } from './store';
@@ -77,11 +77,11 @@ export async function tableHoldsRows(model: WaterlineModel, datastore: Waterline
  * The native path for the datastore that holds the log, where its adapter has transactions
  * (sails-postgresql); undefined elsewhere.
  */
-export function createNativePath(logModel: WaterlineModel, modelOf: ModelResolver, stalledWriterMs: number): NativePostgres | undefined {
+export function createNativePath(logModel: WaterlineModel, lockModel: WaterlineModel, modelOf: ModelResolver, stalledWriterMs: number): NativePostgres | undefined {
   const datastore = logModel.getDatastore();
   if (adapterKind(datastore.config.adapter) !== 'postgresql') return undefined;
   const { pool } = datastore.manager as { pool: PgPool };
-  return new NativePostgres(pool, new NativeTables(modelOf, `"${logModel.tableName.replace(/"/g, '""')}"`), { stalledWriterMs });
+  return new NativePostgres(pool, new NativeTables(modelOf, ident(logModel.tableName), ident(lockModel.tableName)), { stalledWriterMs });
 }
 
 /**

@@ -10,8 +10,18 @@
  * Documents are read and written with SQL over the model's table and columns, not through
  * Waterline: Waterline's per-query CPU cost bounds every Waterline path on a small machine. The
  * images it reads equal what Waterline's find returns (auto-timestamps as numbers, JSON parsed).
+ *
+ * With `protocol: 'auto'` the log protocol runs beside it on the same documents (a batch that
+ * rolls forward, recovery's compensations), and the log protocol never sees row locks: it reads
+ * and writes outside any transaction, under its lock records. So a native transaction takes the
+ * same lock records, inside its own transaction, before it locks the rows: an uncommitted record
+ * makes the log protocol's insert of it wait in PostgreSQL until this transaction ends; a record
+ * the log protocol holds (committed) makes this one wait, with backoff, up to its lock timeout.
+ * The records are deleted in the transaction's last statement: committed, they never existed.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactError } from '../errors';
+import { newId } from '../ids';
 import type { ModelInfo } from '../model-info';
 import { type Action, documentKey, forwardAction } from '../operations';
 import type { TxBackend } from '../transaction';
@@ -43,7 +53,7 @@ function tableOf(model: WaterlineModel): Table {
 }
 
 /** PostgreSQL refused to wait longer for a row lock, found a deadlock, or an id was taken: the transaction gave up. */
-function lockFailure(err: unknown): TransactError | null {
+export function nativeFailure(err: unknown): TransactError | null {
   const code = (err as { code?: unknown }).code;
   if (code === '55P03') return new TransactError('lock_timeout', 'timed out waiting for a row lock', { cause: err });
   if (code === '40P01') return new TransactError('lock_timeout', 'gave up a row lock to break a deadlock', { cause: err, details: { deadlock: true } });
@@ -56,12 +66,26 @@ export interface NativeOptions {
   stalledWriterMs: number;
 }
 
+/** First wait of a native transaction behind a log-protocol lock record; doubles up to 16x, with full jitter. */
+const RECORD_POLL_MS = 10;
+
+/** The savepoint every native transaction starts at (BEGIN sets it): where a batch goes back to while it waits for a lock record. */
+const BEGUN = 'begun';
+
 /** One open native transaction: what the engine runs a batch or an interactive callback in. */
 export class NativeTransaction implements TxBackend {
+  /** Keys of the lock records this transaction inserted (uncommitted until its last statement deletes them). */
+  private readonly recorded = new Set<string>();
+  /** The owner its lock records carry: nobody else ever reads it (they are never committed). */
+  private readonly recordOwner = `native#${newId()}`;
+  /** Where a batch's lock-record wait goes back to: nothing but the records was done since. */
+  private restartPoint = BEGUN;
+
   constructor(
     private readonly client: PgClient,
     private readonly tables: NativeTables,
     private readonly infoOf: (model: string) => ModelInfo,
+    private readonly lockTimeoutMs: number,
   ) {}
 
   /** This transaction's client: Waterline reads leasing it run inside the transaction (TxBackend.connection). */
@@ -78,11 +102,56 @@ export class NativeTransaction implements TxBackend {
   /** Marks the point a keyed run can roll back to and still keep its claimed log row. */
   async savepoint(): Promise<void> {
     await this.client.query('SAVEPOINT keyed');
+    this.restartPoint = 'keyed';
   }
 
-  /** Undoes everything since the savepoint: the documents, not the claimed log row. */
+  /** Undoes everything since the savepoint: the documents (and their lock records), not the claimed log row. */
   async rollbackToSavepoint(): Promise<void> {
     await this.client.query('ROLLBACK TO SAVEPOINT keyed');
+    this.recorded.clear();
+  }
+
+  /**
+   * Takes the log protocol's lock records of `keys` in this transaction (the module comment says
+   * why). A batch (`all`: nothing done since the restart point but this) holds none of them while
+   * it waits for one the log protocol holds — it goes back to its savepoint, as the log protocol's
+   * batches keep only a sorted prefix — so the two never wait on each other in a cycle; an
+   * interactive transaction keeps what it holds, as it does on the log protocol, and a cycle
+   * ends with its lock timeout.
+   */
+  async lockRecords(keys: Iterable<string>, all: boolean): Promise<void> {
+    let wanted = [...new Set(keys)].filter((key) => !this.recorded.has(key)).sort();
+    const deadline = Date.now() + this.lockTimeoutMs;
+    for (let attempt = 0; wanted.length > 0; attempt++) {
+      const result = await this.client.query(
+        `INSERT INTO ${this.tables.lockTable} ("id", "owner", "leaseUntil", "epoch") SELECT unnest($1::text[]), $2, 0, 0 ON CONFLICT ("id") DO NOTHING RETURNING "id"`,
+        [wanted, this.recordOwner],
+      );
+      const got = new Set(result.rows.map((row) => String(row.id)));
+      const missing = wanted.filter((key) => !got.has(key));
+      if (missing.length === 0 || !all) for (const key of got) this.recorded.add(key);
+      if (missing.length === 0) return;
+      if (all) await this.client.query(`ROLLBACK TO SAVEPOINT ${this.restartPoint}`);
+      else wanted = missing;
+      if (Date.now() >= deadline) {
+        throw new TransactError('lock_timeout', `timed out waiting for the lock on ${missing[0]}`, { details: { document: missing[0], heldBy: 'log protocol' } });
+      }
+      await sleep(Math.min(Math.random() * RECORD_POLL_MS * 2 ** Math.min(attempt, 4), Math.max(0, deadline - Date.now())));
+    }
+  }
+
+  /** The statement that deletes this transaction's lock records, as a CTE of a last statement (null: it holds none). */
+  private unlockCte(params: SqlParams): string | null {
+    if (this.recorded.size === 0) return null;
+    this.recorded.clear();
+    return `unlock AS (DELETE FROM ${this.tables.lockTable} WHERE "owner" = ${params.add(this.recordOwner)})`;
+  }
+
+  /** Deletes this transaction's lock records, unless its last statement did: called just before COMMIT. */
+  async releaseRecords(): Promise<void> {
+    const params = new SqlParams();
+    const cte = this.unlockCte(params);
+    if (cte !== null) await this.client.query(`WITH ${cte} SELECT 1`, params.values);
   }
 
   /** Takes over a keyed log row reopened for this run (pending, under `owner`); false if it moved on. */
@@ -91,8 +160,12 @@ export class NativeTransaction implements TxBackend {
     return result.rows.length === 1;
   }
 
-  /** Locks and reads documents: one `SELECT … FOR UPDATE` per model, models and ids in a fixed order. */
-  async lockAll(refs: readonly { model: string; id: string }[]): Promise<Map<string, Image | null>> {
+  /**
+   * Locks and reads documents: their lock records (lockRecords; `all` for a batch's one sweep),
+   * then one `SELECT … FOR UPDATE` per model, models and ids in a fixed order.
+   */
+  async lockAll(refs: readonly { model: string; id: string }[], all: boolean): Promise<Map<string, Image | null>> {
+    await this.lockRecords(refs.map((ref) => documentKey(ref.model, ref.id)), all);
     const images = new Map<string, Image | null>();
     const idsByModel = new Map<string, Set<string>>();
     for (const { model, id } of refs) {
@@ -112,7 +185,7 @@ export class NativeTransaction implements TxBackend {
   }
 
   async lock(info: ModelInfo, id: string): Promise<{ image: Image | null }> {
-    const images = await this.lockAll([{ model: info.identity, id }]);
+    const images = await this.lockAll([{ model: info.identity, id }], false);
     return { image: images.get(documentKey(info.identity, id)) ?? null };
   }
 
@@ -137,8 +210,9 @@ export class NativeTransaction implements TxBackend {
   async writeAllWithLog(actions: readonly Action[], log: LogDocument): Promise<void> {
     const params = new SqlParams();
     const writes = actions.map((action) => this.statement(action, params)).filter((sql): sql is string => sql !== null);
+    const unlock = this.unlockCte(params);
     const { sql } = logInsert(this.tables.logTable, log, LOG_UPSERT, params);
-    const ctes = writes.map((write, i) => `w${i} AS (${write})`);
+    const ctes = [...writes.map((write, i) => `w${i} AS (${write})`), ...(unlock === null ? [] : [unlock])];
     await this.client.query(ctes.length === 0 ? sql : `WITH ${ctes.join(', ')} ${sql}`, params.values);
   }
 
@@ -174,8 +248,10 @@ export class NativeTransaction implements TxBackend {
    * reopened) at the start of this same transaction: it is completed in place.
    */
   async writeLog(log: LogDocument): Promise<void> {
-    const { sql, params } = logInsert(this.tables.logTable, log, LOG_UPSERT);
-    await this.client.query(sql, params);
+    const params = new SqlParams();
+    const unlock = this.unlockCte(params);
+    const { sql } = logInsert(this.tables.logTable, log, LOG_UPSERT, params);
+    await this.client.query(unlock === null ? sql : `WITH ${unlock} ${sql}`, params.values);
   }
 }
 
@@ -183,7 +259,12 @@ export class NativeTransaction implements TxBackend {
 export class NativeTables {
   private readonly tables = new Map<string, Table>();
 
-  constructor(private readonly modelOf: ModelResolver, readonly logTable: string) {}
+  constructor(
+    private readonly modelOf: ModelResolver,
+    readonly logTable: string,
+    /** The log protocol's lock records, which native transactions take too (see the module comment). */
+    readonly lockTable: string,
+  ) {}
 
   of(identity: string): Table {
     let table = this.tables.get(identity);
@@ -210,7 +291,12 @@ export class NativePostgres {
   constructor(private readonly pool: PgPool, private readonly tables: NativeTables, private readonly options: NativeOptions) {}
 
   run<T>(lockTimeoutMs: number, infoOf: (model: string) => ModelInfo, work: (tx: NativeTransaction) => Promise<T>): Promise<T> {
-    return inNativeTransaction(this.pool, { ...this.options, lockTimeoutMs }, (client) => work(new NativeTransaction(client, this.tables, infoOf)));
+    return inNativeTransaction(this.pool, { ...this.options, lockTimeoutMs }, async (client) => {
+      const tx = new NativeTransaction(client, this.tables, infoOf, lockTimeoutMs);
+      const result = await work(tx);
+      await tx.releaseRecords();
+      return result;
+    });
   }
 }
 
@@ -227,7 +313,7 @@ async function inNativeTransaction<T>(pool: PgPool, options: NativeOptions & { l
   let broken: unknown;
   try {
     await client.query(
-      `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(options.stalledWriterMs))}; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(options.lockTimeoutMs))}`,
+      `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(options.stalledWriterMs))}; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(options.lockTimeoutMs))}; SAVEPOINT ${BEGUN}`,
     );
     const result = await work(client);
     await client.query('COMMIT');
@@ -235,7 +321,7 @@ async function inNativeTransaction<T>(pool: PgPool, options: NativeOptions & { l
   } catch (err) {
     broken = err;
     await client.query('ROLLBACK').catch(() => undefined);
-    throw lockFailure(err) ?? err;
+    throw nativeFailure(err) ?? err;
   } finally {
     client.off('error', onError);
     client.release(broken instanceof TransactError || broken === undefined ? undefined : (broken as Error));

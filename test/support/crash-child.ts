@@ -10,7 +10,7 @@ import type { Engine } from '../../lib/engine';
 import { isTransactError } from '../../lib/errors';
 import { type LoadedApp, loadApp, lowerApp } from './app';
 import { fundLib, seedInvestor, seedLoans } from './fund';
-import { LOAD_ACCOUNTS, runTransfers } from './load';
+import { LOAD_ACCOUNTS, runTransfers, transferOperations } from './load';
 import { runScenario, type ScenarioName, seedAccounts, snapshot } from './scenario';
 import type { AdapterName } from './targets';
 
@@ -117,6 +117,17 @@ async function main(): Promise<void | 'stay'> {
       ...to.map((id) => ({ op: 'increment', model: 'account', id, field: 'balance', by: each })),
     ];
     console.log(`OUTCOME ${JSON.stringify(await outcomeOf(engine.batch(operations, { label: 'load' })))}`);
+    await lowerApp(app);
+    return;
+  }
+  if (mode === 'keyed-transfer') {
+    // A keyed transfer between the first two load accounts (argv: key, amount); the keyed-outcomes
+    // suite freezes it at its commit. Prints what its caller was told: the outcome and the steps.
+    const app = await loadApp(target, { migrate: 'safe', transact });
+    const engine = app.hooks.transact.engine as Engine;
+    const run = engine.batch(transferOperations(LOAD_ACCOUNTS[0], LOAD_ACCOUNTS[1], Number(process.argv[4])), { label: 'load', idempotencyKey: process.argv[3] });
+    console.log(`OUTCOME ${JSON.stringify(await outcomeOf(run))}`);
+    console.log(`STEPS ${JSON.stringify(await run.then((result) => result.steps, () => null))}`);
     await lowerApp(app);
     return;
   }

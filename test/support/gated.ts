@@ -13,6 +13,7 @@ export class Gate {
   private opened: Promise<void> = Promise.resolve();
   private release: (() => void) | undefined;
   private trip: { method: string; remaining: number } | undefined;
+  private tripWhen: { method: string; match: (args: readonly unknown[]) => boolean } | undefined;
 
   static wrap(inner: AtomicStore): AtomicStore & { gate: Gate } {
     const gate = new Gate();
@@ -22,7 +23,7 @@ export class Gate {
         if (property === 'gate') return gate;
         if (typeof value !== 'function' || property === 'adopt') return value;
         return async (...args: unknown[]) => {
-          await gate.pass(String(property));
+          await gate.pass(String(property), args);
           return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
         };
       },
@@ -35,6 +36,11 @@ export class Gate {
     this.trip = { method, remaining: count };
   }
 
+  /** Closes for every call from the first call of `method` whose arguments `match` (that call included). */
+  closeWhen(method: string, match: (args: readonly unknown[]) => boolean): void {
+    this.tripWhen = { method, match };
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -44,6 +50,7 @@ export class Gate {
   open(): void {
     this.closed = false;
     this.trip = undefined;
+    this.tripWhen = undefined;
     this.release?.();
   }
 
@@ -56,8 +63,9 @@ export class Gate {
     }
   }
 
-  private async pass(method: string): Promise<void> {
+  private async pass(method: string, args: readonly unknown[]): Promise<void> {
     if (!this.closed && this.trip?.method === method && this.trip.remaining-- <= 0) this.close();
+    if (!this.closed && this.tripWhen?.method === method && this.tripWhen.match(args)) this.close();
     if (!this.closed) return;
     this.waiting++;
     await this.opened;

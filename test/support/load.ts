@@ -16,6 +16,14 @@ export async function seedLoadAccounts(app: LoadedApp): Promise<void> {
   await app.models.account.createEach(LOAD_ACCOUNTS.map((id, i) => ({ id, owner: `investor ${i}`, balance: START_BALANCE })));
 }
 
+/** A transfer of the load's shape (what checkLedger checks against the log): one debit within the balance, one credit. */
+export function transferOperations(from: string, to: string, amount: number): object[] {
+  return [
+    { op: 'increment', model: 'account', id: from, field: 'balance', by: -amount, min: 0 },
+    { op: 'increment', model: 'account', id: to, field: 'balance', by: amount },
+  ];
+}
+
 export interface LoadOutcome {
   committed: number;
   /** Refused by the "balance never below 0" bound: nothing written. */
