@@ -125,6 +125,10 @@ export interface AtomicStore {
    * Applies the writes in order, each accepted only while `fence` still owns its document —
    * checked by the datastore atomically with the write; throws `lease_lost` (details.fenced)
    * at the first refused one. Re-applying the same writes under the same fence is harmless.
+   * One limit, sails-mongo's: an insert of a document that is absent has no fence to check (the
+   * store is atomic per document only), so an insert delivered after its document's lock moved on
+   * (a stalled request, a driver's retry) lands; committed reads then leave it out and report it
+   * (readView's lateInserts). PostgreSQL and sails-disk check the lock row with the insert.
    */
   writeDocuments(writes: readonly FencedWrite[], fence: Fence): Promise<void>;
 
@@ -134,7 +138,11 @@ export interface AtomicStore {
    * equal to what one instant would give), so that the committed view built from them never shows
    * half of a transaction: PostgreSQL reads them in one REPEATABLE READ snapshot, sails-disk
    * under its mutex, sails-mongo reads twice and keeps a read only when nothing it depends on
-   * changed in between. Read-only; safe to retry.
+   * changed in between — every row the same document with the same whole fence token
+   * (`txId.epoch`: a keyed transaction reopened in between keeps its id, not its epoch).
+   * sails-mongo also answers `lateInserts`: rows a late insert put back after a committed
+   * transaction had taken the document over (see MongoStore.lateInserts), which the view leaves
+   * out. Read-only; safe to retry.
    */
   readView(requests: readonly ViewRequest[]): Promise<StoreView>;
 
