@@ -47,6 +47,20 @@ export function fencedOut(fence: Fence, detail: string): TransactError {
  * only while the writer's fence still owns the document (checked in the same atomic operation).
  * A where-guarded Waterline update is not atomic on every adapter (sails-mongo drops the guard
  * with `fetch`), so each store uses its native primitive.
+ *
+ * Every method states what it guarantees when it succeeds, and in three faults:
+ * - FAILS: the call rejects. Unless a method says otherwise, a rejected call may or may not
+ *   have applied (the caller cannot tell a call that never arrived from a lost reply); it never
+ *   applied in part, except where a method says so.
+ * - REPLY LOST: it applied, and the caller saw a (transient) error. RetryingStore (lib/retry.ts)
+ *   then sends it again and, for the calls that are not idempotent, reads what landed to answer
+ *   as the first delivery would have; what it relies on is stated under each method.
+ * - DELIVERED TWICE: it applied a second time — right after the first (RetryingStore's re-send
+ *   after a lost reply), or later, after other callers' calls (a request still in flight when
+ *   its caller gave up). The second delivery is judged by the state at its arrival.
+ * Reads (getLog, find*, readView, sum*) change nothing: failing, lost or repeated, they are
+ * simply read again. The cases of test/support/store-contract.ts check each sentence on every
+ * store; what a store does not meet is listed there (its known gaps) and said below.
  */
 export interface AtomicStore {
   /** Which adapter family this is; recovery and warnings read it, the protocol does not. */
@@ -69,38 +83,122 @@ export interface AtomicStore {
   /** Prepares the app's models for fenced writes (sails-mongo: hides the fence field from the app's reads). */
   adopt(models: readonly WaterlineModel[]): void;
 
-  /** Inserts a log document; false when its id is already taken. */
+  /**
+   * Inserts the whole log document, atomically: true when this call inserted it; false when the
+   * id is taken, and then the stored log is left exactly as it is (never overwritten).
+   * Fails: inserted or not. Reply lost: the re-send is refused (false); RetryingStore then reads
+   * the log and takes it as its own when `owner` and `startedAt` are the caller's — which relies
+   * on every writer of a log id using an owner token of its own (lib/recovery ownerToken).
+   * Delivered twice: the second delivery is refused, however late and whatever came between (an
+   * id once taken stays taken): it never undoes a later update of the log.
+   */
   insertLog(doc: LogDocument): Promise<boolean>;
+  /** The log as stored now (every field as inserted or last patched), or null when there is none. */
   getLog(id: string): Promise<LogDocument | null>;
-  /** Compare-and-set: applies `patch` only if every guard matches; true when it did. */
+  /**
+   * Compare-and-set on one log: when every field `guard` gives matches at the instant the update
+   * is applied (`states`: the state is one of them; `reversedBy: null`: none set), sets every
+   * field of `patch` to its value (absolute values, never increments), leaves every other field
+   * as it is, and returns true; otherwise it changes nothing and returns false (also for a log
+   * that does not exist). Atomic on sails-disk (mutex), PostgreSQL (one UPDATE … WHERE) and
+   * MongoDB (updateOne); FerretDB applies an update as read-then-replace, so two updates racing
+   * on one log may both pass their guards there (engine notes): Lease serializes its own writes.
+   * Fails: applied or not. Reply lost: the re-send is refused when the first delivery changed a
+   * guarded field; RetryingStore then reads the log and reports true when every patched field
+   * already holds the patch's value — which relies on the patch holding a field no other writer
+   * sets to the same value (an owner token, an epoch, an end time).
+   * Delivered twice: the second delivery is judged by the guard at its arrival: refused when the
+   * first (or anyone since) changed a field the guard names — a state change, a claim that moved
+   * owner and epoch; applied again when not. A late duplicate under an unchanged guard therefore
+   * sets its OLDER values back over later patches under that guard (a heartbeat's shorter lease;
+   * a step list without the steps appended since): guards of {states, owner} alone do not
+   * protect a log from its own owner's delayed writes.
+   */
   updateLog(id: string, guard: LogGuard, patch: LogPatch): Promise<boolean>;
-  /** Logs in one of `states` whose lease ended before `leaseBefore`, oldest lease first. */
+  /** Logs in one of `states` whose lease ended before `leaseBefore` (strictly), oldest lease first, at most `limit`. */
   findExpiredLogs(states: readonly TxState[], leaseBefore: number, limit: number): Promise<LogDocument[]>;
 
-  /** Committed logs whose steps touch the document `key` (`model:id`). */
+  /** Committed logs whose `documents` hold exactly `key` (`model:id`, not a prefix of it), by end time, oldest first. */
   findCommittedTouching(key: string): Promise<LogDocument[]>;
 
-  /** Inserts each lock whose id is free; returns the ids this call acquired. */
+  /**
+   * Inserts each lock whose id is free, each atomically (a unique id), and returns exactly the ids
+   * this call inserted. Not all-or-nothing: a partial set is a normal answer. An id already held
+   * — by another owner or by the caller itself — is not inserted, not changed, not returned.
+   * Fails: rejects whenever the store cannot tell which locks it inserted; some, all or none of
+   * them may then be held by the caller. It must never resolve with an id it did not insert.
+   * (MongoStore on main resolves with every id after a network error: issue 20 finding 1.)
+   * Reply lost: the re-send inserts nothing the first took; RetryingStore then counts each lock
+   * it finds (findLocks) with the caller's owner as its own — which relies on the owner being the
+   * transaction's (and, for a reopened keyed attempt, on its epoch).
+   * Delivered twice: the duplicate inserts only what is free at its arrival — nothing the first
+   * took, unless it was deleted in between: a duplicate arriving after the caller released takes
+   * the lock again, with the first delivery's lease, owner and epoch; it stays until recovery
+   * finds it expired and its transaction ended (or never logged) and deletes it.
+   */
   insertLocks(locks: readonly LockDocument[]): Promise<Set<string>>;
+  /** The locks among `ids` (as stored; a missing id is left out), in no particular order. */
   findLocks(ids: readonly string[]): Promise<LockDocument[]>;
-  /** Moves the lease of every lock `owner` holds (a batch still waiting for the rest of its locks). */
+  /**
+   * Sets the lease of every lock `owner` holds (a batch still waiting for the rest of its locks),
+   * and of no other owner's; atomic per lock, not across them. It sets, never takes the maximum.
+   * Fails: applied to some, all or none; a re-send is harmless. Delivered twice: a late duplicate
+   * sets its older lease back over a later renewal (until the next renewal moves it again).
+   */
   renewLocks(owner: string, leaseUntil: number): Promise<void>;
-  /** Locks whose lease ended before `leaseBefore`, except those whose id starts with `skipPrefix`. */
+  /**
+   * Locks whose lease ended before `leaseBefore` (strictly), oldest lease first, at most `limit`,
+   * except those whose id starts with `skipPrefix` (a literal prefix, not a pattern).
+   */
   findExpiredLocks(leaseBefore: number, limit: number, skipPrefix?: string): Promise<LockDocument[]>;
-  /** Deletes the locks `owner` holds (only those in `ids`, when given). */
+  /**
+   * Deletes the locks `owner` holds (only those in `ids`, when given), and no other owner's;
+   * atomic per lock. Fails: deleted some, all or none; a re-send is harmless.
+   * Delivered twice: a late duplicate deletes whatever `owner` holds at its arrival — including
+   * locks the same transaction id took after the first delivery (a reopened keyed attempt keeps
+   * its id): issue 20 finding 2, which the epoch rule (a release at epoch e deletes only locks at
+   * epoch ≤ e) closes.
+   */
   deleteLocks(owner: string, ids?: readonly string[]): Promise<void>;
 
-  /** The datastore server's clock (epoch ms): the one clock leases are written and judged by. */
+  /**
+   * The datastore server's clock (epoch ms) at some instant during the call: the one clock leases
+   * are written and judged by (sails-disk: this process's clock). A wall clock: not guaranteed
+   * monotonic, only close to the server's time.
+   */
   serverTime(): Promise<number>;
   /**
-   * Moves every lock of `txId` to `epoch` (never down): from then on only writes fenced at that
-   * epoch land. Recovery calls it right after claiming a transaction, before it writes.
+   * Raises to `epoch` every lock of `txId` below it, atomically per lock; never lowers one, never
+   * touches another transaction's. Recovery calls it right after claiming a transaction, before
+   * it writes. sails-disk and PostgreSQL: once it returns, a writeDocuments at a lower epoch lands
+   * on none of these documents (PostgreSQL waits here for a writer holding the lock rows FOR SHARE,
+   * at most stalledWriterMs). MongoDB: the documents carry the fences and the locks only follow:
+   * a write at a lower epoch is refused on a document only once a write at `epoch` (or of another
+   * transaction) has landed on it — recovery's compensation rewrites every logged document, and a
+   * stale write that lands before it is overwritten by it (a known gap of the suite: see above).
+   * Fails: raised some, all or none; a re-send is harmless. Delivered twice, or late with a
+   * lower epoch after a higher one: changes nothing (monotonic).
    */
   fenceLocks(txId: string, epoch: number): Promise<void>;
   /**
    * Applies the writes in order, each accepted only while `fence` still owns its document —
-   * checked by the datastore atomically with the write; throws `lease_lost` (details.fenced)
-   * at the first refused one. Re-applying the same writes under the same fence is harmless.
+   * checked by the datastore atomically with the write; throws `lease_lost` (details.fenced) at
+   * the first refused one. Ownership: on sails-disk and PostgreSQL, the document's lock is held by
+   * `fence.txId` at exactly `fence.epoch` (so locks are fenced before a new owner writes), and the
+   * whole call is one step: all its writes land or none (sails-disk checks every lock first under
+   * its mutex; PostgreSQL runs one native transaction). On MongoDB, the document's stored fence is
+   * `fenceBefore` or a token of `fence.txId` at an epoch ≤ `fence.epoch`; the lock is not read
+   * (a writer that holds no lock but names the right `fenceBefore` lands: a known gap), and each
+   * document is its own step: a refusal leaves the call's earlier writes applied.
+   * An insert of a document that exists is accepted under the same rule (sails-disk and
+   * PostgreSQL leave it as it is; MongoDB sets the insert's values); a remove of a missing one
+   * is a no-op; a patch of a missing one writes nothing (MongoDB refuses it with lease_lost).
+   * Fails: applied or not (sails-disk, PostgreSQL: as a whole; MongoDB: a prefix). Reply lost, or
+   * delivered twice in a row: re-applying the same writes under the same fence is harmless — the
+   * same images land again. Delivered late: refused once a newer owner's fence holds the document;
+   * under the same fence it re-applies its older images over the caller's later writes, which
+   * RetryingStore never causes (its re-send runs before the caller goes on), a request still in
+   * flight could.
    */
   writeDocuments(writes: readonly FencedWrite[], fence: Fence): Promise<void>;
 
@@ -110,7 +208,12 @@ export interface AtomicStore {
    * equal to what one instant would give), so that the committed view built from them never shows
    * half of a transaction: PostgreSQL reads them in one REPEATABLE READ snapshot, sails-disk
    * under its mutex, sails-mongo reads twice and keeps a read only when nothing it depends on
-   * changed in between. Read-only; safe to retry.
+   * changed in between. `writers` names, for every row an unfinished transaction may have
+   * written, that transaction (the lock holder; on MongoDB the fence's transaction), and `logs`
+   * holds the log of every lock holder of a requested model and of every named writer (MongoDB
+   * leaves out a writer it has already seen committed: committed is final). Rows come
+   * without the fence field. Read-only; safe to retry; MongoDB may give up with `unavailable`
+   * under constant writes to the very documents read.
    */
   readView(requests: readonly ViewRequest[]): Promise<StoreView>;
 

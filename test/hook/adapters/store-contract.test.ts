@@ -140,6 +140,7 @@ forEachAdapter('store contract', (target, adapter) => {
       failNextLockInsert: (when) => {
         fault.next = when;
       },
+      clock: () => Date.now(),
       close: async () => undefined,
     };
   }
