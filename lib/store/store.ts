@@ -143,7 +143,9 @@ export interface AtomicStore {
    * Sets the lease of every lock `owner` holds (a batch still waiting for the rest of its locks),
    * and of no other owner's; atomic per lock, not across them. It sets, never takes the maximum.
    * Fails: applied to some, all or none; a re-send is harmless. Delivered twice: a late duplicate
-   * sets its older lease back over a later renewal (until the next renewal moves it again).
+   * sets its older lease back over a later renewal (until the next renewal moves it again), and
+   * on main it renews whatever `owner` holds at its arrival, a later attempt's locks included
+   * (the lock-epoch rule of issue 20 limits it to locks at the renewer's epoch or below).
    */
   renewLocks(owner: string, leaseUntil: number): Promise<void>;
   /**
@@ -185,15 +187,16 @@ export interface AtomicStore {
    * checked by the datastore atomically with the write; throws `lease_lost` (details.fenced) at
    * the first refused one. Ownership: on sails-disk and PostgreSQL, the document's lock is held by
    * `fence.txId` at exactly `fence.epoch` (so locks are fenced before a new owner writes), and the
-   * whole call is one step: all its writes land or none (sails-disk checks every lock first under
-   * its mutex; PostgreSQL runs one native transaction). On MongoDB, the document's stored fence is
+   * whole call is refused or accepted as one: sails-disk checks every lock first under its mutex
+   * (a datastore error midway leaves a prefix written), PostgreSQL runs one native transaction
+   * (all or nothing). On MongoDB, the document's stored fence is
    * `fenceBefore` or a token of `fence.txId` at an epoch ≤ `fence.epoch`; the lock is not read
    * (a writer that holds no lock but names the right `fenceBefore` lands: a known gap), and each
    * document is its own step: a refusal leaves the call's earlier writes applied.
    * An insert of a document that exists is accepted under the same rule (sails-disk and
    * PostgreSQL leave it as it is; MongoDB sets the insert's values); a remove of a missing one
    * is a no-op; a patch of a missing one writes nothing (MongoDB refuses it with lease_lost).
-   * Fails: applied or not (sails-disk, PostgreSQL: as a whole; MongoDB: a prefix). Reply lost, or
+   * Fails: applied or not (PostgreSQL: as a whole; sails-disk and MongoDB: a prefix). Reply lost, or
    * delivered twice in a row: re-applying the same writes under the same fence is harmless — the
    * same images land again. Delivered late: refused once a newer owner's fence holds the document;
    * under the same fence it re-applies its older images over the caller's later writes, which

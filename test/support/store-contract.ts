@@ -47,8 +47,11 @@ export interface ContractSubject {
  * anyway (and every known gap), to show how the code at hand fails them.
  */
 export const PENDING_RULES = {
-  /** deleteLocks(owner, epoch, ids?): a release at epoch e deletes only locks of that transaction with epoch ≤ e. */
-  epochRelease: false,
+  /**
+   * deleteLocks(owner, epoch, ids?) and renewLocks(owner, epoch, leaseUntil): a release or a
+   * renewal at epoch e touches only locks of that transaction with epoch ≤ e.
+   */
+  lockEpochs: false,
   /** insertLocks rejects when the driver failed, whatever it applied: it never resolves with a lock it does not know it inserted. */
   insertLocksRethrows: false,
 };
@@ -58,13 +61,19 @@ export type PendingRule = keyof typeof PENDING_RULES;
 export type KnownGap = 'fenceLocksFencesUnwrittenDocuments' | 'writesCheckTheLock';
 
 /**
- * Releases `owner`'s locks (only `ids`, when given) as a release at `epoch`: the one call site of
- * deleteLocks in this suite, so that the epoch rule's signature changes one line at the merge —
- * then `store.deleteLocks(owner, epoch, ids)`. Until then the epoch cannot be passed.
+ * Releases `owner`'s locks (only `ids`, when given) as a release at `epoch`, and renews them as a
+ * renewal at `epoch`: the only call sites of deleteLocks and renewLocks in this suite, so that the
+ * lock-epoch rule's signatures change two lines at the merge — then `store.deleteLocks(owner,
+ * epoch, ids)` and `store.renewLocks(owner, epoch, leaseUntil)`. Until then the epoch cannot be passed.
  */
 export function releaseLocks(store: AtomicStore, owner: string, epoch: number, ids?: readonly string[]): Promise<void> {
   void epoch;
   return store.deleteLocks(owner, ids);
+}
+
+export function renewLocks(store: AtomicStore, owner: string, epoch: number, leaseUntil: number): Promise<void> {
+  void epoch;
+  return store.renewLocks(owner, leaseUntil);
 }
 
 const RUN_EVERYTHING = process.env.TRANSACT_CONTRACT_ALL === '1';
@@ -400,14 +409,25 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
   describe('renewLocks / findExpiredLocks', function () {
     check("renewLocks sets the lease of every lock of the owner, and no other owner's; it sets (a later renewal may lower it), so a late duplicate moves a lease back", async (_s, store) => {
       await store.insertLocks([lockOf('account:a', 'tx-1'), lockOf('account:b', 'tx-1'), lockOf('account:c', 'tx-2')]);
-      await store.renewLocks('tx-1', 9_000);
-      await store.renewLocks('tx-1', 9_000);
+      await renewLocks(store, 'tx-1', 0, 9_000);
+      await renewLocks(store, 'tx-1', 0, 9_000);
       const leases = async (): Promise<number[]> => sortedLocks(await store.findLocks(['account:a', 'account:b', 'account:c'])).map((lock) => lock.leaseUntil);
       expect(await leases(), "renewLocks (twice in a row): every lock of the owner at the lease, other owners' untouched").to.deep.equal([9_000, 9_000, 5_000]);
-      await store.renewLocks('tx-1', 10_000);
-      await store.renewLocks('tx-1', 9_000);
+      await renewLocks(store, 'tx-1', 0, 10_000);
+      await renewLocks(store, 'tx-1', 0, 9_000);
       expect(await leases(), 'renewLocks delivered late: sets its older lease back').to.deep.equal([9_000, 9_000, 5_000]);
     });
+
+    check(
+      'renewLocks at epoch e moves the leases of the owner’s locks at epoch ≤ e, and leaves those at a later epoch (a stale renewer cannot keep a later attempt’s locks alive)',
+      async (_s, store) => {
+        await store.insertLocks([lockOf('account:a', 'tx-1', { epoch: 1 }), lockOf('account:b', 'tx-1', { epoch: 3 })]);
+        await renewLocks(store, 'tx-1', 2, 9_000);
+        const leases = sortedLocks(await store.findLocks(['account:a', 'account:b'])).map((lock) => lock.leaseUntil);
+        expect(leases, 'renewLocks at epoch 2: the lock at epoch 1 renewed, the one at epoch 3 left as it was').to.deep.equal([9_000, 5_000]);
+      },
+      { rule: 'lockEpochs' },
+    );
 
     check('findExpiredLocks: lease strictly before the bound, oldest first, at most limit, ids under skipPrefix left out (a literal prefix)', async (_s, store) => {
       await store.insertLocks([
@@ -449,7 +469,7 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
         await releaseLocks(store, 'tx-1', 2, ['account:a']);
         expect(await store.findLocks(['account:a']), 'deleteLocks delivered late (epoch 1, 2): the lock taken at epoch 3 stays').to.deep.equal([lockOf('account:a', 'tx-1', { epoch: 3 })]);
       },
-      { rule: 'epochRelease' },
+      { rule: 'lockEpochs' },
     );
   });
 
