@@ -61,6 +61,8 @@ export function fencedOut(fence: Fence, detail: string): TransactError {
  * Reads (getLog, find*, readView, sum*) change nothing: failing, lost or repeated, they are
  * simply read again. The cases of test/support/store-contract.ts check each sentence on every
  * store; what a store does not meet is listed there (its known gaps) and said below.
+ * Ownership is among this contract's callers: PostgreSQL's native path (postgres-native.ts) is
+ * not a store of it — its transactions lock rows FOR UPDATE and never read the lock records.
  */
 export interface AtomicStore {
   /** Which adapter family this is; recovery and warnings read it, the protocol does not. */

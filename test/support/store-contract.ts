@@ -184,7 +184,7 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
 
     check('insertLog delivered twice: the second delivery is refused, also after another caller updated the log in between', async (_s, store) => {
       const log = pendingLog();
-      expect(await store.insertLog(log)).to.equal(true);
+      expect(await store.insertLog(log), 'setup: insertLog of a fresh id').to.equal(true);
       expect(await store.insertLog(log), 'insertLog twice in a row: the duplicate is refused').to.equal(false);
       expect(await store.updateLog(log.id, { owner: log.owner }, { state: 'committed', endedAt: 9 })).to.equal(true);
       expect(await store.insertLog(log), 'insertLog delivered late: the duplicate is refused').to.equal(false);
@@ -194,7 +194,7 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
     check('insertLog whose reply was lost: RetryingStore reports true, the log inserted once', async (_s, store) => {
       const log = pendingLog();
       expect(await afterLostReply(store, 'insertLog').insertLog(log), 'insertLog lost reply: the retry is refused, and RetryingStore recognises its own log (owner, startedAt)').to.equal(true);
-      expect(await store.getLog(log.id)).to.deep.equal(log);
+      expect(await store.getLog(log.id), 'insertLog lost reply: the log stored once, as given').to.deep.equal(log);
     });
 
     check("insertLog that failed before applying, the id then taken by another: RetryingStore reports false", async (_s, store) => {
@@ -215,7 +215,7 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
         }),
       );
       expect(await failedOnce.insertLog(log), "insertLog after a failed try: another owner's log under the id is not ours").to.equal(false);
-      expect((await store.getLog(log.id))?.owner).to.equal('another-owner');
+      expect((await store.getLog(log.id))?.owner, 'insertLog after a failed try: the other owner’s log stands').to.equal('another-owner');
     });
   });
 
@@ -253,7 +253,7 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
       await store.insertLog(log);
       expect(await store.updateLog(log.id, { states: ['committed'], reversedBy: null }, { reversedBy: 'rev-1' }), 'updateLog: reversedBy null matches a null field').to.equal(true);
       expect(await store.updateLog(log.id, { states: ['committed'], reversedBy: null }, { reversedBy: 'rev-2' }), 'updateLog: reversedBy null refuses a claimed one').to.equal(false);
-      expect((await store.getLog(log.id))?.reversedBy).to.equal('rev-1');
+      expect((await store.getLog(log.id))?.reversedBy, 'updateLog: the first reversal’s claim stands').to.equal('rev-1');
     });
 
     check('updateLog delivered twice: refused the second time when the patch changed a guarded field; re-applied when it did not, and a late duplicate then sets its older values back', async (_s, store) => {
@@ -266,9 +266,9 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
       const other = pendingLog();
       await store.insertLog(other);
       const guard = { states: ['pending' as const], owner: other.owner };
-      expect(await store.updateLog(other.id, guard, { leaseUntil: 7_000 })).to.equal(true);
+      expect(await store.updateLog(other.id, guard, { leaseUntil: 7_000 }), 'setup: updateLog under a matching guard').to.equal(true);
       expect(await store.updateLog(other.id, guard, { leaseUntil: 7_000 }), 'updateLog twice in a row: a patch its guard does not name applies again, to the same values').to.equal(true);
-      expect(await store.updateLog(other.id, guard, { leaseUntil: 8_000 })).to.equal(true);
+      expect(await store.updateLog(other.id, guard, { leaseUntil: 8_000 }), 'setup: a later patch under the same guard').to.equal(true);
       expect(await store.updateLog(other.id, guard, { leaseUntil: 7_000 }), 'updateLog delivered late under an unchanged guard: applies').to.equal(true);
       expect((await store.getLog(other.id))?.leaseUntil, 'updateLog delivered late under an unchanged guard: its older values replace the later patch').to.equal(7_000);
     });
@@ -277,7 +277,7 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
       const log = pendingLog();
       await store.insertLog(log);
       const ownerGuard = { states: ['pending' as const], owner: log.owner, epoch: 0 };
-      expect(await store.updateLog(log.id, ownerGuard, { leaseUntil: 6_000 })).to.equal(true);
+      expect(await store.updateLog(log.id, ownerGuard, { leaseUntil: 6_000 }), 'setup: updateLog under a matching guard').to.equal(true);
       expect(await store.updateLog(log.id, { states: ['pending'], owner: log.owner, epoch: 0 }, { state: 'rolling-back', owner: 'recoverer', epoch: 1 })).to.equal(true);
       expect(await store.updateLog(log.id, ownerGuard, { leaseUntil: 6_000 }), "updateLog delivered late: refused once another caller's patch changed a guarded field").to.equal(false);
       const stored = await store.getLog(log.id);
@@ -289,7 +289,7 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
       await store.insertLog(log);
       const landed = await afterLostReply(store, 'updateLog').updateLog(log.id, { states: ['pending'], owner: log.owner }, { state: 'committed', endedAt: 42 });
       expect(landed, 'updateLog lost reply: the retry is refused by the guard the first delivery changed; RetryingStore finds every patched field as patched').to.equal(true);
-      expect((await store.getLog(log.id))?.state).to.equal('committed');
+      expect((await store.getLog(log.id))?.state, 'updateLog lost reply: applied once').to.equal('committed');
     });
 
     check("updateLog that failed before applying, another caller's patch landing first: RetryingStore reports false", async (_s, store) => {
@@ -312,7 +312,7 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
         }),
       );
       expect(await racing.updateLog(log.id, { states: ['pending'], owner: log.owner }, { state: 'committed', endedAt: 42 }), 'updateLog after a failed try: refused, and the patch is not found landed').to.equal(false);
-      expect((await store.getLog(log.id))?.state).to.equal('rolling-back');
+      expect((await store.getLog(log.id))?.state, 'updateLog after a failed try: the other caller’s patch stands').to.equal('rolling-back');
     });
   });
 
@@ -360,7 +360,7 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
 
     check('insertLocks delivered twice: the duplicate takes nothing; delivered late after the owner released, it takes the lock again with its original lease; after another owner took it, nothing', async (_s, store) => {
       const locks = [lockOf('account:a', 'tx-1', { leaseUntil: 1_000 })];
-      expect((await store.insertLocks(locks)).size).to.equal(1);
+      expect((await store.insertLocks(locks)).size, 'setup: insertLocks of a free lock').to.equal(1);
       expect((await store.insertLocks(locks)).size, 'insertLocks twice in a row: the duplicate inserts nothing').to.equal(0);
       await releaseLocks(store, 'tx-1', 0);
       expect([...(await store.insertLocks(locks))], 'insertLocks delivered late, after the release: the lock is taken again').to.deep.equal(['account:a']);
@@ -587,7 +587,7 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
       const [a, b] = [await seeded(100), await seeded(200)];
       const log = pendingLog();
       await store.insertLog(log);
-      expect((await store.insertLocks([lockOf(key(b), log.id)])).size).to.equal(1);
+      expect((await store.insertLocks([lockOf(key(b), log.id)])).size, 'setup: insertLocks of a free lock').to.equal(1);
       await store.writeDocuments([patch(b, { balance: 150 }, await fenceBefore(b))], { txId: log.id, epoch: 0 });
       const view = await store.readView([
         { model: s.documents.model, where: {}, sort: [{ balance: 'DESC' }] },
