@@ -47,6 +47,22 @@ export function fencedOut(fence: Fence, detail: string): TransactError {
  * only while the writer's fence still owns the document (checked in the same atomic operation).
  * A where-guarded Waterline update is not atomic on every adapter (sails-mongo drops the guard
  * with `fetch`), so each store uses its native primitive.
+ *
+ * Every method states what it guarantees when it succeeds, and in three faults:
+ * - FAILS: the call rejects. Unless a method says otherwise, a rejected call may or may not
+ *   have applied (the caller cannot tell a call that never arrived from a lost reply); it never
+ *   applied in part, except where a method says so.
+ * - REPLY LOST: it applied, and the caller saw a (transient) error. RetryingStore (lib/retry.ts)
+ *   then sends it again and, for the calls that are not idempotent, reads what landed to answer
+ *   as the first delivery would have; what it relies on is stated under each method.
+ * - DELIVERED TWICE: it applied a second time — right after the first (RetryingStore's re-send
+ *   after a lost reply), or later, after other callers' calls (a request still in flight when
+ *   its caller gave up). The second delivery is judged by the state at its arrival.
+ * Reads (getLog, find*, readView, sum*) change nothing: failing, lost or repeated, they are
+ * simply read again. The cases of test/support/store-contract.ts check each sentence on every
+ * store; what a store does not meet is listed there (its known gaps) and said below.
+ * Ownership is among this contract's callers: PostgreSQL's native path (postgres-native.ts) is
+ * not a store of it — its transactions lock rows FOR UPDATE and never read the lock records.
  */
 export interface AtomicStore {
   /** Which adapter family this is; recovery and warnings read it, the protocol does not. */
@@ -69,66 +85,136 @@ export interface AtomicStore {
   /** Prepares the app's models for fenced writes (sails-mongo: hides the fence field from the app's reads). */
   adopt(models: readonly WaterlineModel[]): void;
 
-  /** Inserts a log document; false when its id is already taken. */
+  /**
+   * Inserts the whole log document, atomically: true when this call inserted it; false when the
+   * id is taken, and then the stored log is left exactly as it is (never overwritten).
+   * Fails: inserted or not. Reply lost: the re-send is refused (false); RetryingStore then reads
+   * the log and takes it as its own when `owner` and `startedAt` are the caller's — which relies
+   * on every writer of a log id using an owner token of its own (lib/recovery ownerToken).
+   * Delivered twice: the second delivery is refused, however late and whatever came between (an
+   * id once taken stays taken): it never undoes a later update of the log.
+   */
   insertLog(doc: LogDocument): Promise<boolean>;
+  /** The log as stored now (every field as inserted or last patched), or null when there is none. */
   getLog(id: string): Promise<LogDocument | null>;
-  /** Compare-and-set: applies `patch` only if every guard matches; true when it did. */
+  /**
+   * Compare-and-set on one log: when every field `guard` gives matches at the instant the update
+   * is applied (`states`: the state is one of them; `reversedBy: null`: none set), sets every
+   * field of `patch` to its value (absolute values, never increments), leaves every other field
+   * as it is, and returns true; otherwise it changes nothing and returns false (also for a log
+   * that does not exist). Atomic on sails-disk (mutex), PostgreSQL (one UPDATE … WHERE) and
+   * MongoDB (updateOne); FerretDB applies an update as read-then-replace, so two updates racing
+   * on one log may both pass their guards there (engine notes): Lease serializes its own writes.
+   * Fails: applied or not. Reply lost: the re-send is refused when the first delivery changed a
+   * guarded field; RetryingStore then reads the log and reports true when every patched field
+   * already holds the patch's value — which relies on the patch holding a field no other writer
+   * sets to the same value (an owner token, an epoch, an end time).
+   * Delivered twice: the second delivery is judged by the guard at its arrival: refused when the
+   * first (or anyone since) changed a field the guard names — a state change, a claim that moved
+   * owner and epoch; applied again when not. A late duplicate under an unchanged guard therefore
+   * sets its OLDER values back over later patches under that guard (a heartbeat's shorter lease;
+   * a step list without the steps appended since): guards of {states, owner} alone do not
+   * protect a log from its own owner's delayed writes.
+   */
   updateLog(id: string, guard: LogGuard, patch: LogPatch): Promise<boolean>;
-  /** Logs in one of `states` whose lease ended before `leaseBefore`, oldest lease first. */
+  /** Logs in one of `states` whose lease ended before `leaseBefore` (strictly), oldest lease first, at most `limit`. */
   findExpiredLogs(states: readonly TxState[], leaseBefore: number, limit: number): Promise<LogDocument[]>;
 
-  /** Committed logs whose steps touch the document `key` (`model:id`). */
+  /** Committed logs whose `documents` hold exactly `key` (`model:id`, not a prefix of it), by end time, oldest first. */
   findCommittedTouching(key: string): Promise<LogDocument[]>;
 
   /**
-   * Inserts each lock whose id is free; returns the ids this call acquired. A lock counts as
-   * acquired only when the datastore answered that it inserted it: when a failure leaves that
-   * unknown (a network error, a lost reply, a write-concern error) the call throws, even if some
-   * locks landed — the caller counts none of them. Retried or delivered twice, the later delivery
-   * finds those locks taken and reports them not acquired; RetryingStore's retry then counts as
+   * Inserts each lock whose id is free, each atomically (a unique id), and returns exactly the ids
+   * this call inserted. Not all-or-nothing: a partial set is a normal answer. An id already held
+   * — by another owner or by the caller itself — is not inserted, not changed, not returned.
+   * Fails: a lock counts as acquired only when the datastore answered that it inserted it: when a
+   * failure leaves that unknown (a network error, a lost reply, a write-concern error) the call
+   * rejects, even if some locks landed — the caller counts none of them. It never resolves with an
+   * id it did not insert.
+   * Reply lost: the re-send inserts nothing the first took; RetryingStore's retry then counts as
    * acquired exactly those it finds under this call's owner at this call's epoch (never a lock at
    * another epoch: a reopened keyed transaction keeps its id). A caller that gives up releases by
    * owner and epoch (deleteLocks), which frees any that landed unknown.
+   * Delivered twice: the duplicate inserts only what is free at its arrival — nothing the first
+   * took, unless it was deleted in between: a duplicate arriving after the caller released takes
+   * the lock again, with the first delivery's lease, owner and epoch; it stays until recovery
+   * finds it expired and its transaction ended (or never logged) and deletes it.
    */
   insertLocks(locks: readonly LockDocument[]): Promise<Set<string>>;
+  /** The locks among `ids` (as stored; a missing id is left out), in no particular order. */
   findLocks(ids: readonly string[]): Promise<LockDocument[]>;
   /**
-   * Moves the lease of every lock `owner` holds at `epoch` or below (a batch still waiting for the
-   * rest of its locks, a transaction not logged yet). Locks at a later epoch belong to a later
-   * holder of the same id (recovery, a reopened keyed attempt): a stale renewer leaves them alone,
-   * so it cannot keep a dead later attempt's locks looking alive. Idempotent: a retry or a second
-   * delivery moves the same leases again.
+   * Sets the lease of every lock `owner` holds at `epoch` or below (a batch still waiting for the
+   * rest of its locks, a transaction's heartbeat), and of no other owner's; atomic per lock, not
+   * across them. It sets, never takes the maximum. Locks at a later epoch belong to a later holder
+   * of the same id (recovery, a reopened keyed attempt): a stale renewer leaves them alone, so it
+   * cannot keep a dead later attempt's locks looking alive.
+   * Fails: applied to some, all or none; a re-send is harmless. Delivered twice: a late duplicate
+   * sets its older lease back over a later renewal (until the next renewal moves it again).
    */
   renewLocks(owner: string, epoch: number, leaseUntil: number): Promise<void>;
-  /** Locks whose lease ended before `leaseBefore`, except those whose id starts with `skipPrefix`. */
+  /**
+   * Locks whose lease ended before `leaseBefore` (strictly), oldest lease first, at most `limit`,
+   * except those whose id starts with `skipPrefix` (a literal prefix, not a pattern).
+   */
   findExpiredLocks(leaseBefore: number, limit: number, skipPrefix?: string): Promise<LockDocument[]>;
   /**
-   * Releases the locks `owner` holds at `epoch` or below (only those in `ids`, when given): the
-   * protocol's rule for who may release a lock. Locks are owned by (transaction id, epoch), and a
-   * keyed transaction reopened for another attempt keeps its id at a higher epoch, so a release
-   * made at epoch e — by the owner, recovery, a cleanup, the orphan tombstone — can never free
-   * what a later holder (a later attempt, a recoverer that fenced the locks higher) holds. Below
-   * e it does free: locks a failed fenceLocks left at an older epoch are still this holder's.
-   * Idempotent: retried, or delivered twice after a lost reply, it deletes nothing more (a lock
-   * taken meanwhile at a higher epoch, or by another owner, is spared).
+   * Releases the locks `owner` holds at `epoch` or below (only those in `ids`, when given), and no
+   * other owner's; atomic per lock: the protocol's rule for who may release a lock. Locks are owned
+   * by (transaction id, epoch), and a keyed transaction reopened for another attempt keeps its id
+   * at a higher epoch, so a release made at epoch e — by the owner, recovery, a cleanup, the orphan
+   * tombstone — can never free what a later holder (a later attempt, a recoverer that fenced the
+   * locks higher) holds. Below e it does free: locks a failed fenceLocks left at an older epoch are
+   * still this holder's.
+   * Fails: deleted some, all or none; a re-send is harmless. Delivered twice, or late: deletes
+   * nothing more than the epoch allows (a lock taken meanwhile at a higher epoch is spared).
    */
   deleteLocks(owner: string, epoch: number, ids?: readonly string[]): Promise<void>;
 
-  /** The datastore server's clock (epoch ms): the one clock leases are written and judged by. */
+  /**
+   * The datastore server's clock (epoch ms) at some instant during the call: the one clock leases
+   * are written and judged by (sails-disk: this process's clock). A wall clock: not guaranteed
+   * monotonic, only close to the server's time.
+   */
   serverTime(): Promise<number>;
   /**
-   * Moves every lock of `txId` to `epoch` (never down): from then on only writes fenced at that
-   * epoch land. Recovery calls it right after claiming a transaction, before it writes.
+   * Raises to `epoch` every lock of `txId` below it, atomically per lock; never lowers one, never
+   * touches another transaction's. Recovery calls it right after claiming a transaction, before
+   * it writes. sails-disk and PostgreSQL: once it returns, a writeDocuments at a lower epoch lands
+   * on none of these documents (PostgreSQL waits here for a writer holding the lock rows FOR SHARE,
+   * at most stalledWriterMs). MongoDB: the documents carry the fences and the locks only follow:
+   * a write at a lower epoch is refused on a document only once a write at `epoch` (or of another
+   * transaction) has landed on it — recovery's compensation rewrites every logged document, and a
+   * stale write that lands before it is overwritten by it (a known gap of the suite: see above).
+   * Fails: raised some, all or none; a re-send is harmless. Delivered twice, or late with a
+   * lower epoch after a higher one: changes nothing (monotonic).
    */
   fenceLocks(txId: string, epoch: number): Promise<void>;
   /**
    * Applies the writes in order, each accepted only while `fence` still owns its document —
-   * checked by the datastore atomically with the write; throws `lease_lost` (details.fenced)
-   * at the first refused one. Re-applying the same writes under the same fence is harmless.
-   * One limit, sails-mongo's: an insert of a document that is absent has no fence to check (the
-   * store is atomic per document only), so an insert delivered after its document's lock moved on
-   * (a stalled request, a driver's retry) lands; committed reads then leave it out and report it
-   * (readView's lateInserts). PostgreSQL and sails-disk check the lock row with the insert.
+   * checked by the datastore atomically with the write; throws `lease_lost` (details.fenced) at
+   * the first refused one. Ownership: on sails-disk and PostgreSQL, the document's lock is held by
+   * `fence.txId` at exactly `fence.epoch` (so locks are fenced before a new owner writes), and the
+   * whole call is refused or accepted as one: sails-disk checks every lock first under its mutex
+   * (a datastore error midway leaves a prefix written), PostgreSQL runs one native transaction
+   * (all or nothing). On MongoDB, the document's stored fence is
+   * `fenceBefore` or a token of `fence.txId` at an epoch ≤ `fence.epoch`; the lock is not read
+   * (a writer that holds no lock but names the right `fenceBefore` lands: a known gap, which is
+   * why insertLocks must never report a lock it did not insert), and each document is its own
+   * step: a refusal leaves the call's earlier writes applied. And an insert of a document that is
+   * absent has no fence to check (MongoDB is atomic per document only), so an insert delivered
+   * after its document's lock moved on (a stalled request, a driver's retry) lands; committed
+   * reads then leave it out and report it (readView's lateInserts). PostgreSQL and sails-disk
+   * check the lock row with the insert.
+   * An insert of a document that exists is accepted under the same rule (sails-disk and
+   * PostgreSQL leave it as it is; MongoDB sets the insert's values); a remove of a missing one
+   * is a no-op; a patch of a missing one writes nothing (MongoDB refuses it with lease_lost).
+   * Fails: applied or not (PostgreSQL: as a whole; sails-disk and MongoDB: a prefix). Reply lost, or
+   * delivered twice in a row: re-applying the same writes under the same fence is harmless — the
+   * same images land again. Delivered late: refused once a newer owner's fence holds the document;
+   * under the same fence it re-applies its older images over the caller's later writes, which
+   * RetryingStore never causes (its re-send runs before the caller goes on), a request still in
+   * flight could.
    */
   writeDocuments(writes: readonly FencedWrite[], fence: Fence): Promise<void>;
 
@@ -142,7 +228,12 @@ export interface AtomicStore {
    * (`txId.epoch`: a keyed transaction reopened in between keeps its id, not its epoch).
    * sails-mongo also answers `lateInserts`: rows a late insert put back after a committed
    * transaction had taken the document over (see MongoStore.lateInserts), which the view leaves
-   * out. Read-only; safe to retry.
+   * out. `writers` names, for every row an unfinished transaction may have written, that
+   * transaction (the lock holder; on MongoDB the fence's transaction), and `logs` holds the log of
+   * every lock holder of a requested model and of every named writer (MongoDB leaves out a writer
+   * it has already seen committed: committed is final). Rows come without the fence field.
+   * Read-only; safe to retry; MongoDB may give up with `unavailable` under constant writes to the
+   * very documents read.
    */
   readView(requests: readonly ViewRequest[]): Promise<StoreView>;
 
