@@ -48,7 +48,7 @@ export interface RunReport {
 
 const WORLD: SimContext = { process: null, op: null };
 /** How long the quiescing phase may take, in virtual ms, before the checkers say it never quiesced. */
-const QUIESCE_BOUND_MS = 60_000;
+const QUIESCE_BOUND_MS = 30_000;
 /** The workload phase ends at the latest here (virtual ms after the start). */
 const WORKLOAD_BOUND_MS = 60_000;
 

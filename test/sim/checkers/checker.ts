@@ -37,8 +37,8 @@ export abstract class Checker {
   finish(_end: RunEnd): void {}
 
   protected report(message: string, refs: readonly string[]): void {
-    // One report per distinct message is enough to explain a run (and keeps a runaway short).
-    if (this.violations.length >= 20 || this.violations.some((v) => v.message === message)) return;
+    // One report per document or transaction is enough to explain a run (and keeps a runaway short).
+    if (this.violations.length >= 10 || this.violations.some((v) => v.message === message || (refs.length > 0 && v.refs[0] === refs[0]))) return;
     this.violations.push({ checker: this.name, message, refs: [...refs], at: this.world.runtime.now });
   }
 }
