@@ -12,7 +12,7 @@
  * after a newer epoch of the same transaction wrote it.
  *
  * At most one owner: no transaction writes a document whose previous writer is still unfinished
- * (pending or rolling back).
+ * (pending or rolling back) with a step on that document.
  */
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../../../lib/models';
 import { documentKey } from '../../../lib/operations';
@@ -36,8 +36,10 @@ export class FenceOwnership extends Checker {
     }
     const previous = this.lastWriter.get(key);
     if (previous !== undefined && previous.txId !== event.txId) {
-      const state = this.world.db.table(LOG_IDENTITY).get(previous.txId)?.state;
-      if (state === 'pending' || state === 'rolling-back') {
+      // It still owns the document while it is unfinished with a step on it (a reopened keyed attempt starts without).
+      const log = this.world.db.table(LOG_IDENTITY).get(previous.txId);
+      const state = log?.state;
+      if ((state === 'pending' || state === 'rolling-back') && ((log?.documents as string[] | undefined) ?? []).includes(key)) {
         this.report(`${key} has two owners: ${writer} wrote it while its previous writer ${previous.txId} is still ${String(state)}`, [key, event.txId, previous.txId]);
       }
     } else if (previous !== undefined && event.epoch < previous.epoch) {
