@@ -1,14 +1,17 @@
 /**
- * `npm run simulate -- --seed N [--flavour mongo|generic] [--full]`: replays one seed exactly and
- * prints its violations and the trace of the events touching the failing documents and
- * transactions (--full: the whole trace).
+ * `npm run simulate -- --seed N [--flavour mongo|generic] [--full] [--shrink] [--without n:1,2/i:0]`:
+ * replays one seed exactly and prints its violations and the trace of the events touching the
+ * failing documents and transactions, and every fault (--full: the whole trace). --shrink first
+ * leaves out every fault the failure does not need (one at a time and in halves, keeping a
+ * leave-out while the same checker still fails) and prints the shortest run it found, with the
+ * --without that replays it.
  * `npm run simulate -- --runs N [--from S]`: soaks seeds S..S+N-1 and prints runs per minute,
  * faults per run, and each failing seed.
  */
 import './install';
 import type { Flavour } from './cluster';
 import { format } from './trace';
-import { type RunReport, runSimulation } from './simulation';
+import { type RunOptions, type RunReport, runSimulation } from './simulation';
 
 function argument(name: string): string | undefined {
   const index = process.argv.indexOf(`--${name}`);
@@ -24,11 +27,57 @@ function printFailure(report: RunReport, full: boolean): void {
   for (const entry of entries) console.log(`  ${format(entry)}`);
 }
 
+type Without = NonNullable<RunOptions['without']>;
+
+function parseWithout(text: string | undefined): Without {
+  const without: { network: number[]; instance: number[] } = { network: [], instance: [] };
+  for (const part of (text ?? '').split('/')) {
+    const [kind, list] = part.split(':');
+    const numbers = (list ?? '').split(',').filter((n) => n !== '').map(Number);
+    if (kind === 'n') without.network.push(...numbers);
+    if (kind === 'i') without.instance.push(...numbers);
+  }
+  return without;
+}
+
+function formatWithout(without: Without): string {
+  return `n:${without.network.join(',')}/i:${without.instance.join(',')}`;
+}
+
+/** Leaves out the faults a failure does not need: instance faults one by one, network faults in halves, then quarters, … then one by one. */
+async function shrink(options: RunOptions, first: RunReport): Promise<{ report: RunReport; without: Without }> {
+  const checker = first.violations[0].checker;
+  let report = first;
+  let without: Without = { network: [], instance: [] };
+  let runs = 0;
+  const tryWithout = async (candidate: Without): Promise<void> => {
+    runs++;
+    const attempt = await runSimulation({ ...options, without: candidate });
+    if (attempt.violations.some((v) => v.checker === checker)) {
+      report = attempt;
+      without = candidate;
+    }
+  };
+  for (let i = 0; i < first.drawn.instance; i++) await tryWithout({ network: without.network, instance: [...without.instance, i] });
+  const total = first.drawn.network;
+  for (let chunk = Math.ceil(total / 2); chunk >= 1; chunk = chunk === 1 ? 0 : Math.ceil(chunk / 2)) {
+    for (let start = 0; start < total; start += chunk) {
+      const range = Array.from({ length: Math.min(chunk, total - start) }, (_, k) => start + k).filter((n) => !without.network.includes(n));
+      if (range.length > 0) await tryWithout({ network: [...without.network, ...range].sort((a, b) => a - b), instance: without.instance });
+    }
+  }
+  const left = (r: RunReport): number => Object.values(r.faults).reduce((a, b) => a + b, 0);
+  console.log(`shrunk in ${runs} runs: ${left(first)} faults -> ${left(report)} (${JSON.stringify(report.faults)}); replay: npm run simulate -- --seed ${options.seed}${options.flavour === undefined ? '' : ` --flavour ${options.flavour}`} --without ${formatWithout(without)}`);
+  return { report, without };
+}
+
 async function main(): Promise<void> {
   const flavour = argument('flavour') as Flavour | undefined;
   const seedArg = argument('seed');
   if (seedArg !== undefined) {
-    const report = await runSimulation({ seed: Number(seedArg), ...(flavour === undefined ? {} : { flavour }) });
+    const options: RunOptions = { seed: Number(seedArg), ...(flavour === undefined ? {} : { flavour }), without: parseWithout(argument('without')) };
+    let report = await runSimulation(options);
+    if (report.violations.length > 0 && process.argv.includes('--shrink')) report = (await shrink(options, report)).report;
     if (report.violations.length === 0) console.log(`seed ${report.seed} (${report.flavour}): no violation; ${report.calls} calls, faults ${JSON.stringify(report.faults)}, ${report.events} events, ${(report.virtualMs / 1000).toFixed(1)} s virtual in ${report.realMs.toFixed(0)} ms; trace ${report.traceHash.slice(0, 16)}`);
     else printFailure(report, process.argv.includes('--full'));
     if (process.argv.includes('--full') && report.violations.length === 0) printFailure(report, true);

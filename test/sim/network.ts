@@ -43,6 +43,10 @@ export class SimNetwork implements Transport {
   readonly injected = new Map<Fate, number>();
   /** Store calls per workload operation, per virtual second: `op` → second → count. */
   readonly callsByOp = new Map<number, Map<number, number>>();
+  /** Network faults drawn so far (each numbered in draw order, suppressed ones included). */
+  drawnFaults = 0;
+  /** Numbers of the faults to turn into normal calls (a failing run being shrunk). */
+  suppressed: ReadonlySet<number> = new Set();
   /** How long the stalls last (set from the cluster's lease: past it). */
   stallMs: [number, number] = [1_000, 3_000];
 
@@ -54,14 +58,21 @@ export class SimNetwork implements Transport {
     const { runtime, trace } = this;
     const caller = runtime.context;
     const who = caller.process?.label ?? 'world';
-    const fate = this.fate();
+    // Every call draws the same numbers, whatever its fate: suppressing one fault (to shrink a
+    // failing run) changes that call alone, not the draws of the calls after it.
+    const drawn = this.fate();
+    const index = drawn === 'normal' ? -1 : this.drawnFaults++;
+    const fate = index !== -1 && this.suppressed.has(index) ? 'normal' : drawn;
+    const out = this.latency(fate);
+    const again = this.prng.int(5, 400);
+    const back = this.prng.int(1, 4);
     if (fate !== 'normal') this.injected.set(fate, (this.injected.get(fate) ?? 0) + 1);
     if (caller.op !== null) this.count(caller.op);
-    const out = this.latency(fate);
+    const tag = fate === 'normal' ? '' : ` [${fate} #${index}]`;
     return new Promise<T>((resolve, reject) => {
       runtime.schedule(out, () => {
         if (fate === 'fail-before') {
-          trace.add(runtime.now, who, `${label} NOT SENT`, refs);
+          trace.add(runtime.now, who, `${label} NOT SENT #${index}`, refs);
           runtime.schedule(0, () => reject(this.errors.notSent(label)), caller);
           return;
         }
@@ -74,19 +85,19 @@ export class SimNetwork implements Transport {
           failed = true;
           error = err;
         }
-        trace.add(runtime.now, who, `${label}${fate === 'normal' ? '' : ` [${fate}]`} -> ${failed ? `error ${describe(error)}` : summary(result)}`, refs);
+        trace.add(runtime.now, who, `${label}${tag} -> ${failed ? `error ${describe(error)}` : summary(result)}`, refs);
         if (fate === 'duplicate') {
-          runtime.schedule(this.prng.int(5, 400), () => {
-            let again: string;
+          runtime.schedule(again, () => {
+            let secondResult: string;
             try {
-              again = summary(apply());
+              secondResult = summary(apply());
             } catch (err) {
-              again = `error ${describe(err)}`;
+              secondResult = `error ${describe(err)}`;
             }
-            trace.add(runtime.now, who, `${label} [delivered again] -> ${again}`, refs);
+            trace.add(runtime.now, who, `${label} [delivered again #${index}] -> ${secondResult}`, refs);
           }, WORLD);
         }
-        runtime.schedule(this.prng.int(1, 4), () => {
+        runtime.schedule(back, () => {
           if (fate === 'lost-reply') reject(this.errors.noReply(label));
           else if (failed) reject(error);
           else resolve(result as T);

@@ -30,6 +30,8 @@ export interface RunOptions {
   transactions?: number;
   /** false: no faults at all (the workload alone). */
   faults?: boolean;
+  /** Faults to leave out, by number (a failing run being shrunk): network faults, and instance faults. */
+  without?: { network: readonly number[]; instance: readonly number[] };
 }
 
 export interface RunReport {
@@ -40,6 +42,8 @@ export interface RunReport {
   traceHash: string;
   /** Faults injected, by kind (network fates and instance faults). */
   faults: Record<string, number>;
+  /** How many faults were drawn (suppressed ones included), numbered 0..n-1 each: what `without` names. */
+  drawn: { network: number; instance: number };
   calls: number;
   events: number;
   virtualMs: number;
@@ -100,23 +104,26 @@ export async function runSimulation(options: RunOptions): Promise<RunReport> {
   };
 
   for (const instance of world.instances) runtime.schedule(0, () => instance.boot(), WORLD);
+  let planned = 0;
   if (options.faults !== false) {
     world.network.faults = networkFaults(faults);
+    world.network.suppressed = new Set(options.without?.network ?? []);
     world.network.stallMs = [ENGINE_OPTIONS.leaseMs * 1.2, ENGINE_OPTIONS.leaseMs * 4];
-    const planned = faults.int(0, 4);
+    planned = faults.int(0, 4);
     for (let i = 0; i < planned; i++) {
       const at = faults.int(300, spanMs + 1_000);
       const instance = world.instances[faults.int(0, instanceCount - 1)];
       const kind = faults.pick(['pause', 'pause', 'crash', 'clock'] as const);
       const duration = faults.int(ENGINE_OPTIONS.leaseMs * 1.2, ENGINE_OPTIONS.leaseMs * 4);
       const skew = faults.int(200, 3_000) * (faults.chance(0.5) ? -1 : 1);
+      if (options.without?.instance.includes(i) === true) continue;
       runtime.schedule(at, () => {
         const process = instance.process;
         if (!process.alive || process.paused) return;
         count(kind);
         if (kind === 'pause') {
           process.paused = true;
-          trace.add(runtime.now, 'fault', `pause ${process.label} for ${duration} ms`);
+          trace.add(runtime.now, 'fault', `pause ${process.label} for ${duration} ms (instance fault #${i})`);
           runtime.schedule(duration, () => {
             pausedMs.set(process.label, (pausedMs.get(process.label) ?? 0) + duration);
             trace.add(runtime.now, 'fault', `resume ${process.label}`);
@@ -124,14 +131,14 @@ export async function runSimulation(options: RunOptions): Promise<RunReport> {
           }, WORLD);
         } else if (kind === 'crash') {
           instance.crash();
-          trace.add(runtime.now, 'fault', `crash ${process.label}; restart in ${duration} ms`);
+          trace.add(runtime.now, 'fault', `crash ${process.label}; restart in ${duration} ms (instance fault #${i})`);
           runtime.schedule(duration, () => {
             instance.restart();
             trace.add(runtime.now, 'fault', `restart ${instance.process.label}`);
           }, WORLD);
         } else {
           process.clockOffsetMs += skew;
-          trace.add(runtime.now, 'fault', `move ${process.label}'s clock by ${skew} ms (now ${process.clockOffsetMs})`);
+          trace.add(runtime.now, 'fault', `move ${process.label}'s clock by ${skew} ms (now ${process.clockOffsetMs}; instance fault #${i})`);
         }
       }, WORLD);
     }
@@ -180,6 +187,7 @@ export async function runSimulation(options: RunOptions): Promise<RunReport> {
     trace,
     traceHash: trace.hash(),
     faults: injected,
+    drawn: { network: world.network.drawnFaults, instance: planned },
     calls: workload.records.length,
     events: runtime.events,
     virtualMs: runtime.now - EPOCH_MS,

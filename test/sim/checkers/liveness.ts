@@ -3,6 +3,7 @@
  * (a TransactError) — within a bound of virtual time (plus the time its process spent paused),
  * and a call's store requests per virtual second stay bounded (a waiter backs off, never spins).
  */
+import { EPOCH_MS } from '../runtime';
 import { Checker, type RunEnd } from './checker';
 
 /** Longest a call may take, in virtual ms, beyond the time its process was paused. */
@@ -19,7 +20,7 @@ export class Liveness extends Checker {
       const refs = [record.plan.key ?? '', ...(record.plan.from === undefined ? [] : [`account:${record.plan.from}`, `account:${record.plan.to as string}`])];
       const allowed = CALL_BOUND_MS + (end.pausedMs.get(record.process.label) ?? 0);
       if (record.outcome === null) {
-        if (record.process.alive) this.report(`${what} never ended (started at ${((record.startedAt - record.startedAt % 1) / 1000).toFixed(3)}s virtual)`, refs);
+        if (record.process.alive) this.report(`${what} never ended (started at ${((record.startedAt - EPOCH_MS) / 1000).toFixed(3)}s virtual)`, refs);
       } else if ((record.endedAt as number) - record.startedAt > allowed) {
         this.report(`${what} took ${(record.endedAt as number) - record.startedAt} ms of virtual time (bound ${allowed})`, refs);
       }
