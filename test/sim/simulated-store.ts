@@ -1,0 +1,241 @@
+/**
+ * A generic AtomicStore over the simulated database, with the semantics of today's real stores
+ * (lib/store/disk.ts is the closest: the same checks, but each method is ONE operation applied
+ * in one synchronous step when the transport delivers it, instead of a mutex). Fences live in the
+ * lock records, as on sails-disk and sails-postgresql: a document write is accepted only while
+ * every lock of its documents names the writer's transaction at the writer's epoch, checked in
+ * the same step as the write. Faults are injected at this boundary by the transport.
+ *
+ * kind is 'postgresql' and multiProcess true: the engine then treats it as a datastore shared by
+ * several processes (recovery waits for leases of other instances) and committed reads order
+ * nulls last, as this store's models do. Lock deletion filters on the owner (transaction id)
+ * only, as every real store does today.
+ */
+import type { CreatedIndex, IndexSpec } from '../../lib/indexes';
+import { LOCK_IDENTITY, LOG_IDENTITY } from '../../lib/models';
+import { type Action, documentKey } from '../../lib/operations';
+import type { Where } from '../../lib/reads/criteria';
+import { documentValues, lineTotals, mergeCandidates, type SumCandidates, type SumCandidatesRequest } from '../../lib/reads/sums';
+import { heldCount } from '../../lib/reads/view';
+import { type AtomicStore, type FencedWrite, fencedOut, matchesGuard, type StoreView, toLockDocument, toLogDocument, type ViewRequest } from '../../lib/store/store';
+import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../../lib/types';
+import { copy, directTransport, type Doc, SimDatabase, type Transport } from './database';
+import { SimModel, type SimModelDefinition, type StorageLayout } from './waterline-models';
+
+/** How the generic store's models keep their records: `id` as the key, no fence in documents. */
+export const SIMULATED_STORE_LAYOUT: StorageLayout = { pkColumn: 'id', fenceField: null, nulls: 'last', adapter: 'sails-transact-sim' };
+
+export class SimulatedStore implements AtomicStore {
+  readonly kind = 'postgresql' as const;
+  readonly multiProcess = true;
+  readonly fenceField = null;
+
+  /**
+   * @param db the shared database (every instance's store object is over the same one)
+   * @param modelOf the app's models over `db` (their tables are the documents writeDocuments writes)
+   * @param transport how each operation reaches `db` (directTransport: at once; the simulation's network: with seeded fates)
+   * @param serverNow the database server's clock (the simulation's true time; Date.now by default)
+   */
+  constructor(
+    private readonly db: SimDatabase,
+    private readonly modelOf: (identity: string) => SimModel,
+    private readonly transport: Transport = directTransport,
+    private readonly serverNow: () => number = () => Date.now(),
+  ) {}
+
+  private get logs(): Map<string, Doc> {
+    return this.db.table(LOG_IDENTITY);
+  }
+
+  private get locks(): Map<string, Doc> {
+    return this.db.table(LOCK_IDENTITY);
+  }
+
+  adopt(): void {}
+
+  async setup(): Promise<void> {}
+
+  async createIndexes(specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
+    return specs.map((spec) => ({ model: spec.model, name: spec.name, adapter: 'disk' as const, created: false }));
+  }
+
+  insertLog(doc: LogDocument): Promise<boolean> {
+    return this.transport.call(`insertLog(${doc.id} ${doc.state} e${doc.epoch})`, [doc.id], () => {
+      if (this.logs.has(doc.id)) return false;
+      const stored = copy(doc) as unknown as Doc;
+      this.logs.set(doc.id, stored);
+      this.db.emit({ kind: 'log', id: doc.id, before: null, after: copy(stored) });
+      return true;
+    });
+  }
+
+  getLog(id: string): Promise<LogDocument | null> {
+    return this.transport.call(`getLog(${id})`, [id], () => {
+      const row = this.logs.get(id);
+      return row === undefined ? null : toLogDocument(copy(row));
+    });
+  }
+
+  updateLog(id: string, guard: LogGuard, patch: LogPatch): Promise<boolean> {
+    return this.transport.call(`updateLog(${id} ${patch.state ?? ''}${patch.epoch === undefined ? '' : ` e${patch.epoch}`})`, [id], () => {
+      const row = this.logs.get(id);
+      if (row === undefined || !matchesGuard(toLogDocument(row), guard)) return false;
+      const after = { ...row, ...copy(patch) } as Doc;
+      this.logs.set(id, after);
+      this.db.emit({ kind: 'log', id, before: copy(row), after: copy(after) });
+      return true;
+    });
+  }
+
+  findExpiredLogs(states: readonly TxState[], leaseBefore: number, limit: number): Promise<LogDocument[]> {
+    return this.transport.call('findExpiredLogs', [], () =>
+      [...this.logs.values()]
+        .map((row) => toLogDocument(copy(row)))
+        .filter((log) => states.includes(log.state) && log.leaseUntil < leaseBefore)
+        .sort((a, b) => a.leaseUntil - b.leaseUntil)
+        .slice(0, limit),
+    );
+  }
+
+  findCommittedTouching(key: string): Promise<LogDocument[]> {
+    return this.transport.call(`findCommittedTouching(${key})`, [key], () =>
+      [...this.logs.values()]
+        .map((row) => toLogDocument(copy(row)))
+        .filter((log) => log.state === 'committed' && log.documents.includes(key))
+        .sort((a, b) => (a.endedAt ?? 0) - (b.endedAt ?? 0)),
+    );
+  }
+
+  insertLocks(locks: readonly LockDocument[]): Promise<Set<string>> {
+    return this.transport.call(`insertLocks(${locks.map((l) => l.id).join(',')} by ${locks[0]?.owner ?? ''} e${locks[0]?.epoch ?? ''})`, [...locks.map((l) => l.id), locks[0]?.owner ?? ''], () => {
+      const got = new Set<string>();
+      const inserted: Doc[] = [];
+      for (const lock of locks) {
+        if (this.locks.has(lock.id)) continue;
+        const stored = copy(lock) as unknown as Doc;
+        this.locks.set(lock.id, stored);
+        inserted.push(copy(stored));
+        got.add(lock.id);
+      }
+      if (inserted.length > 0) this.db.emit({ kind: 'locks', inserted, deleted: [] });
+      return got;
+    });
+  }
+
+  findLocks(ids: readonly string[]): Promise<LockDocument[]> {
+    return this.transport.call(`findLocks(${ids.join(',')})`, ids, () => ids.flatMap((id) => {
+      const row = this.locks.get(id);
+      return row === undefined ? [] : [toLockDocument(copy(row))];
+    }));
+  }
+
+  renewLocks(owner: string, leaseUntil: number): Promise<void> {
+    return this.transport.call(`renewLocks(${owner})`, [owner], () => {
+      for (const [id, row] of this.locks) if (row.owner === owner) this.locks.set(id, { ...row, leaseUntil });
+    });
+  }
+
+  findExpiredLocks(leaseBefore: number, limit: number, skipPrefix?: string): Promise<LockDocument[]> {
+    return this.transport.call('findExpiredLocks', [], () =>
+      [...this.locks.values()]
+        .map((row) => toLockDocument(copy(row)))
+        .filter((lock) => lock.leaseUntil < leaseBefore && (skipPrefix === undefined || !lock.id.startsWith(skipPrefix)))
+        .sort((a, b) => a.leaseUntil - b.leaseUntil)
+        .slice(0, limit),
+    );
+  }
+
+  deleteLocks(owner: string, ids?: readonly string[]): Promise<void> {
+    return this.transport.call(`deleteLocks(${owner}${ids === undefined ? '' : ` ${ids.join(',')}`})`, [owner, ...(ids ?? [])], () => {
+      const deleted: Doc[] = [];
+      for (const [id, row] of [...this.locks]) {
+        if (row.owner !== owner || (ids !== undefined && !ids.includes(id))) continue;
+        this.locks.delete(id);
+        deleted.push(copy(row));
+      }
+      if (deleted.length > 0) this.db.emit({ kind: 'locks', inserted: [], deleted });
+    });
+  }
+
+  serverTime(): Promise<number> {
+    return this.transport.call('serverTime', [], () => this.serverNow());
+  }
+
+  fenceLocks(txId: string, epoch: number): Promise<void> {
+    return this.transport.call(`fenceLocks(${txId} e${epoch})`, [txId], () => {
+      for (const [id, row] of this.locks) if (row.owner === txId && Number(row.epoch) < epoch) this.locks.set(id, { ...row, epoch });
+    });
+  }
+
+  /** The lock check and every write, in one step: nothing lands between them. */
+  writeDocuments(writes: readonly FencedWrite[], fence: Fence): Promise<void> {
+    const keys = [...new Set(writes.map(({ action }) => documentKey(action.model, action.id)))];
+    return this.transport.call(`writeDocuments(${writes.map(({ action }) => `${action.type} ${action.model}:${action.id}`).join(', ')} at ${fence.txId}.${fence.epoch})`, [...keys, fence.txId], () => {
+      const held = keys.filter((key) => {
+        const lock = this.locks.get(key);
+        return lock !== undefined && lock.owner === fence.txId && Number(lock.epoch) === fence.epoch;
+      });
+      if (held.length !== keys.length) throw fencedOut(fence, `${keys.length - held.length} of its locks moved on`);
+      for (const { action } of writes) {
+        this.apply(action);
+        this.db.emit({ kind: 'document', table: this.modelOf(action.model).tableName, id: action.id, action: action.type, txId: fence.txId, epoch: fence.epoch });
+      }
+    });
+  }
+
+  /** Rows, locks and their owners' logs, in one step: one instant. */
+  readView(requests: readonly ViewRequest[]): Promise<StoreView> {
+    return this.transport.call(`readView(${requests.map((r) => r.model).join(',')})`, requests.map((r) => r.model), () => {
+      const prefixes = new Set(requests.map((request) => `${request.model}:`));
+      const locks = [...this.locks.values()].map((row) => toLockDocument(copy(row))).filter((lock) => prefixes.has(lock.id.slice(0, lock.id.indexOf(':') + 1)));
+      const logs = new Map<string, LogDocument>();
+      for (const owner of new Set(locks.map((lock) => lock.owner))) {
+        const row = this.logs.get(owner);
+        if (row !== undefined) logs.set(owner, toLogDocument(copy(row)));
+      }
+      const rows = requests.map((request) => {
+        const extra = request.limit === undefined ? undefined : request.limit + heldCount(logs.values(), request.model);
+        return this.modelOf(request.model).selectNow({ where: request.where, sort: request.sort, ...(extra === undefined ? {} : { limit: extra }) }, false);
+      });
+      return { rows, writers: new Map(locks.map((lock) => [lock.id, lock.owner])), logs };
+    });
+  }
+
+  async sumCandidates(request: SumCandidatesRequest): Promise<SumCandidates> {
+    return mergeCandidates(documentValues(this.modelOf(request.model), request.field, request.after), lineTotals(this.modelOf(request.lines.model), request.lines, request.after), request.limit);
+  }
+
+  sum(model: string, field: string, where: Where): Promise<number> {
+    return this.transport.call(`sum(${model}.${field})`, [model], () => this.modelOf(model).selectNow({ where }, false).reduce((total, row) => total + Number(row[field] ?? 0), 0));
+  }
+
+  /** One document write, idempotent as lib/store/waterline-writes.ts applyAction is (an insert that exists is left alone). */
+  private apply(action: Action): void {
+    const table = this.db.table(this.modelOf(action.model).tableName);
+    switch (action.type) {
+      case 'insert':
+        if (!table.has(action.id)) table.set(action.id, { id: action.id, ...copy(action.values) });
+        return;
+      case 'patch': {
+        const row = table.get(action.id);
+        if (row !== undefined && Object.keys(action.values).length > 0) table.set(action.id, { ...row, ...copy(action.values) });
+        return;
+      }
+      case 'remove':
+        table.delete(action.id);
+        return;
+    }
+  }
+}
+
+/** A simulated store with its database and models, applying every operation at once (no network, no faults). */
+export function createSimulatedStore(definitions: readonly SimModelDefinition[], db: SimDatabase = new SimDatabase(), transport: Transport = directTransport): { store: SimulatedStore; db: SimDatabase; modelOf: (identity: string) => SimModel | undefined } {
+  const models = new Map(definitions.map((definition) => [definition.identity, new SimModel(definition, db, transport, SIMULATED_STORE_LAYOUT)]));
+  const modelOf = (identity: string): SimModel | undefined => models.get(identity);
+  const store = new SimulatedStore(db, (identity) => {
+    const model = modelOf(identity);
+    if (model === undefined) throw new Error(`no simulated model "${identity}"`);
+    return model;
+  }, transport);
+  return { store, db, modelOf };
+}
