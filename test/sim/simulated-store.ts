@@ -8,8 +8,8 @@
  *
  * kind is 'postgresql' and multiProcess true: the engine then treats it as a datastore shared by
  * several processes (recovery waits for leases of other instances) and committed reads order
- * nulls last, as this store's models do. Lock deletion filters on the owner (transaction id)
- * only, as every real store does today.
+ * nulls last, as this store's models do. Lock releases and renewals touch only the owner's
+ * locks at the caller's epoch or below, as every real store does (AtomicStore.deleteLocks).
  */
 import type { CreatedIndex, IndexSpec } from '../../lib/indexes';
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../../lib/models';
@@ -129,9 +129,9 @@ export class SimulatedStore implements AtomicStore {
     }));
   }
 
-  renewLocks(owner: string, leaseUntil: number): Promise<void> {
-    return this.transport.call(`renewLocks(${owner})`, [owner], () => {
-      for (const [id, row] of this.locks) if (row.owner === owner) this.locks.set(id, { ...row, leaseUntil });
+  renewLocks(owner: string, epoch: number, leaseUntil: number): Promise<void> {
+    return this.transport.call(`renewLocks(${owner} e${epoch})`, [owner], () => {
+      for (const [id, row] of this.locks) if (row.owner === owner && Number(row.epoch) <= epoch) this.locks.set(id, { ...row, leaseUntil });
     });
   }
 
@@ -145,11 +145,11 @@ export class SimulatedStore implements AtomicStore {
     );
   }
 
-  deleteLocks(owner: string, ids?: readonly string[]): Promise<void> {
-    return this.transport.call(`deleteLocks(${owner}${ids === undefined ? '' : ` ${ids.join(',')}`})`, [owner, ...(ids ?? [])], () => {
+  deleteLocks(owner: string, epoch: number, ids?: readonly string[]): Promise<void> {
+    return this.transport.call(`deleteLocks(${owner} e${epoch}${ids === undefined ? '' : ` ${ids.join(',')}`})`, [owner, ...(ids ?? [])], () => {
       const deleted: Doc[] = [];
       for (const [id, row] of [...this.locks]) {
-        if (row.owner !== owner || (ids !== undefined && !ids.includes(id))) continue;
+        if (row.owner !== owner || Number(row.epoch) > epoch || (ids !== undefined && !ids.includes(id))) continue;
         this.locks.delete(id);
         deleted.push(copy(row));
       }
