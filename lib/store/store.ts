@@ -28,12 +28,6 @@ export function fenceToken(fence: Fence): string {
   return `${fence.txId}.${fence.epoch}`;
 }
 
-/** The fence tokens a writer at `fence` may overwrite: its transaction's earlier owners', and what was there before. */
-export function acceptedFences(fenceBefore: string | null, fence: Fence): (string | null)[] {
-  const own = Array.from({ length: fence.epoch + 1 }, (_, epoch) => fenceToken({ txId: fence.txId, epoch }));
-  return [fenceBefore, ...own];
-}
-
 /** The datastore refused a write because another owner (recovery) took the transaction over. */
 export function fencedOut(fence: Fence, detail: string): TransactError {
   return new TransactError('lease_lost', `transaction ${fence.txId} (epoch ${fence.epoch}) no longer owns its documents: ${detail}`, {
