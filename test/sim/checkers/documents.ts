@@ -1,4 +1,4 @@
-/** The app's documents as the checkers compare them: `model:id` → the record as Waterline returns it, without the fence. */
+/** The app's documents as the checkers compare them: `model:id` → the record as Waterline returns it, without the fence and the write number. */
 import { FENCE_FIELD, WRITE_FIELD } from '../../../lib/store/mongo';
 import { documentKey } from '../../../lib/operations';
 import type { SimWorld } from '../cluster';
