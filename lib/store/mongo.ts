@@ -8,7 +8,7 @@ import { mergeCandidates, type SumCandidates, type SumCandidatesRequest } from '
 import { heldCount } from '../reads/view';
 import { type Fence, type LockDocument, type LogDocument, type LogGuard, type LogPatch, type TxState } from '../types';
 import type { WaterlineModel } from '../waterline';
-import { acceptedFences, type AtomicStore, type FencedWrite, fencedOut, fenceToken, type StoreView, toLockDocument, toLogDocument, type ViewRequest, waterlineSum } from './store';
+import { type AtomicStore, type FencedWrite, fencedOut, fenceToken, type StoreView, toLockDocument, toLogDocument, type ViewRequest, waterlineSum } from './store';
 import type { ModelResolver } from './waterline-writes';
 
 /** A driver cursor: read whole, or streamed (a batch at a time) and closed. */
@@ -41,6 +41,14 @@ export interface MongoDb {
  * engine strips it from the images it reads, and reads the fence from there.
  */
 export const FENCE_FIELD = '_transactFence';
+/**
+ * The field that numbers a document's last transactional write within its fence token: each
+ * write of a MongoStore takes the next number of that store (one process writes for a fence
+ * token: its epoch's owner). With it a write can refuse the later writes of its own token — a
+ * late delivery of an earlier write never puts an older image back. Nobody reads it but the
+ * write filter: it is stripped from every record sails-mongo returns, the engine's own included.
+ */
+export const WRITE_FIELD = '_transactWrite';
 
 let driverObjectId: (new (hex: string) => unknown) | undefined;
 
@@ -90,7 +98,12 @@ function hideFenceField(adapter: MongoAdapter): void {
   adapter.find = (datastore, query, done) => {
     const keep = query.meta?.transactFence === true;
     find(datastore, query, (err, records) => {
-      if (err === null || err === undefined) for (const record of keep ? [] : records ?? []) delete record[FENCE_FIELD];
+      if (err === null || err === undefined) {
+        for (const record of records ?? []) {
+          delete record[WRITE_FIELD];
+          if (!keep) delete record[FENCE_FIELD];
+        }
+      }
       done(err, records);
     });
   };
@@ -175,6 +188,19 @@ function ownedUpTo(owner: string, epoch: number): Record<string, unknown> {
   return { owner, epoch: { $not: { $gt: epoch } } };
 }
 
+/**
+ * The filter on a document's fence that a write numbered `write` at `fence` passes: the fence the
+ * document had before the transaction (`fenceBefore`, null: none), any token of the transaction at
+ * an earlier epoch (every number: an earlier owner's writes), or this token from an earlier write
+ * only (a document written before write numbers existed counts as earlier: `$not $gte` matches it).
+ */
+function acceptedBy(fenceBefore: string | null, fence: Fence, write: number): Record<string, unknown> {
+  const token = fenceToken(fence);
+  const earlier = Array.from({ length: fence.epoch }, (_, epoch) => fenceToken({ txId: fence.txId, epoch }));
+  const others = fenceBefore === token ? earlier : [fenceBefore, ...earlier];
+  return { $or: [{ [FENCE_FIELD]: { $in: others } }, { [FENCE_FIELD]: token, [WRITE_FIELD]: { $not: { $gte: write } } }] };
+}
+
 /** The transaction id of a fence token `txId.epoch` (ids of archived attempts contain a dot too: split at the last). */
 export function fenceOwner(token: string): string {
   const dot = token.lastIndexOf('.');
@@ -222,6 +248,8 @@ export class MongoStore implements AtomicStore {
    * read needs of its log.
    */
   private readonly committed = new Map<string, ReadonlySet<string>>();
+  /** The number of this store's last document write (WRITE_FIELD): increasing, so later writes of a token refuse earlier ones. */
+  private writeNumber = 0;
 
   constructor(private readonly db: MongoDb, logCollection: string, lockCollection: string, private readonly modelOf: ModelResolver) {
     this.logs = db.collection(logCollection);
@@ -317,9 +345,14 @@ export class MongoStore implements AtomicStore {
   }
 
   /**
-   * Each write filters on the document's fence (what it was before this transaction, or a token
-   * of this transaction at this epoch or earlier) and sets this writer's token, in one atomic
-   * document operation: once a newer owner wrote a document, an older one's write matches nothing.
+   * Each write filters on the document's fence and sets this writer's token and the write's
+   * number (WRITE_FIELD), in one atomic document operation. It accepts what the document carried
+   * before this transaction, a token of this transaction at an earlier epoch, or this very token
+   * from an EARLIER write (a lower number): once a newer owner wrote a document, an older one's
+   * write matches nothing, and a late delivery of a write (a duplicate, a request still in flight
+   * when RetryingStore re-sent it) matches nothing once the document carries it or a later write
+   * of the same token. A refused write whose document carries exactly its token and number had
+   * landed (a duplicate whose first delivery did): that is success.
    */
   async writeDocuments(writes: readonly FencedWrite[], fence: Fence): Promise<void> {
     const token = fenceToken(fence);
@@ -327,21 +360,29 @@ export class MongoStore implements AtomicStore {
       const model = this.modelOf(action.model);
       const documents = this.db.collection(model.tableName);
       const _id = storedId(model, action.id);
-      const guarded = { _id, [FENCE_FIELD]: { $in: acceptedFences(fenceBefore, fence) } };
+      const write = ++this.writeNumber;
+      const stamp = { [FENCE_FIELD]: token, [WRITE_FIELD]: write };
+      const guarded = { _id, ...acceptedBy(fenceBefore, fence, write) };
+      const landed = async (): Promise<boolean> => {
+        const doc = await documents.findOne({ _id });
+        return doc !== null && doc[FENCE_FIELD] === token && doc[WRITE_FIELD] === write;
+      };
       switch (action.type) {
         case 'insert': {
-          const values = { ...toColumns(model, action.values), [FENCE_FIELD]: token };
+          const values = { ...toColumns(model, action.values), ...stamp };
           try {
             await documents.insertOne({ _id, ...values });
           } catch (err) {
             if (!isDuplicateKey(err)) throw err;
             // There already: our own earlier insert (a retry), or a destroy of ours that never landed.
-            if ((await documents.updateOne(guarded, { $set: values })).matchedCount !== 1) throw fencedOut(fence, `${action.model} ${action.id} was written by another transaction`);
+            if ((await documents.updateOne(guarded, { $set: values })).matchedCount !== 1 && !(await landed())) {
+              throw fencedOut(fence, `${action.model} ${action.id} was written by another transaction`);
+            }
           }
           break;
         }
         case 'patch':
-          if ((await documents.updateOne(guarded, { $set: { ...toColumns(model, action.values), [FENCE_FIELD]: token } })).matchedCount !== 1) {
+          if ((await documents.updateOne(guarded, { $set: { ...toColumns(model, action.values), ...stamp } })).matchedCount !== 1 && !(await landed())) {
             throw fencedOut(fence, `${action.model} ${action.id} was written by another transaction, or is gone`);
           }
           break;

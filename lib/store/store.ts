@@ -28,12 +28,6 @@ export function fenceToken(fence: Fence): string {
   return `${fence.txId}.${fence.epoch}`;
 }
 
-/** The fence tokens a writer at `fence` may overwrite: its transaction's earlier owners', and what was there before. */
-export function acceptedFences(fenceBefore: string | null, fence: Fence): (string | null)[] {
-  const own = Array.from({ length: fence.epoch + 1 }, (_, epoch) => fenceToken({ txId: fence.txId, epoch }));
-  return [fenceBefore, ...own];
-}
-
 /** The datastore refused a write because another owner (recovery) took the transaction over. */
 export function fencedOut(fence: Fence, detail: string): TransactError {
   return new TransactError('lease_lost', `transaction ${fence.txId} (epoch ${fence.epoch}) no longer owns its documents: ${detail}`, {
@@ -198,7 +192,9 @@ export interface AtomicStore {
    * whole call is refused or accepted as one: sails-disk checks every lock first under its mutex
    * (a datastore error midway leaves a prefix written), PostgreSQL runs one native transaction
    * (all or nothing). On MongoDB, the document's stored fence is
-   * `fenceBefore` or a token of `fence.txId` at an epoch ≤ `fence.epoch`; the lock is not read
+   * `fenceBefore`, a token of `fence.txId` at an epoch < `fence.epoch`, or `fence`'s own token
+   * set by an EARLIER write (each write carries an increasing number: MongoStore.writeDocuments),
+   * so a late delivery of a write never lands over a later write of its own token; the lock is not read
    * (a writer that holds no lock but names the right `fenceBefore` lands: a known gap, which is
    * why insertLocks must never report a lock it did not insert), and each document is its own
    * step: a refusal leaves the call's earlier writes applied. And an insert of a document that is
@@ -211,10 +207,13 @@ export interface AtomicStore {
    * is a no-op; a patch of a missing one writes nothing (MongoDB refuses it with lease_lost).
    * Fails: applied or not (PostgreSQL: as a whole; sails-disk and MongoDB: a prefix). Reply lost, or
    * delivered twice in a row: re-applying the same writes under the same fence is harmless — the
-   * same images land again. Delivered late: refused once a newer owner's fence holds the document;
-   * under the same fence it re-applies its older images over the caller's later writes, which
-   * RetryingStore never causes (its re-send runs before the caller goes on), a request still in
-   * flight could.
+   * same images land again (MongoDB: the re-send is a new write; a duplicate of the same request
+   * refused because its first delivery landed reports success). Delivered late: refused once a
+   * newer owner's fence holds the document; on MongoDB also once the document carries the same
+   * request's write or a later one of its fence (a duplicate after the caller released, or after
+   * a later write of its transaction). On sails-disk and PostgreSQL a late delivery under the same
+   * fence re-applies its older images over the caller's later writes while the lock is still held,
+   * which RetryingStore never causes (its re-send runs before the caller goes on).
    */
   writeDocuments(writes: readonly FencedWrite[], fence: Fence): Promise<void>;
 

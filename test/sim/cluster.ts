@@ -21,7 +21,7 @@ import { SimProcess, type SimRuntime } from './runtime';
 import { SimulatedStore, SIMULATED_STORE_LAYOUT } from './simulated-store';
 import type { Trace } from './trace';
 import { SimModel, type SimModelDefinition, type StorageLayout } from './waterline-models';
-import { FENCE_FIELD } from '../../lib/store/mongo';
+import { FENCE_FIELD, WRITE_FIELD } from '../../lib/store/mongo';
 
 export type Flavour = 'mongo' | 'generic';
 
@@ -62,7 +62,7 @@ export class SimWorld {
   constructor(readonly runtime: SimRuntime, readonly trace: Trace, readonly flavour: Flavour, seed: number, instanceCount: number) {
     this.network = new SimNetwork(runtime, trace, seed, flavour === 'mongo' ? MONGO_NETWORK_ERRORS : SOCKET_ERRORS);
     this.driver = flavour === 'mongo' ? new SimMongoDb(this.db, this.network, () => runtime.now) : null;
-    const layout: StorageLayout = flavour === 'mongo' ? { pkColumn: '_id', fenceField: FENCE_FIELD, nulls: 'first', adapter: 'sails-mongo', manager: this.driver } : SIMULATED_STORE_LAYOUT;
+    const layout: StorageLayout = flavour === 'mongo' ? { pkColumn: '_id', fenceField: FENCE_FIELD, hiddenField: WRITE_FIELD, nulls: 'first', adapter: 'sails-mongo', manager: this.driver } : SIMULATED_STORE_LAYOUT;
     for (const definition of MODELS) this.models.set(definition.identity, new SimModel(definition, this.db, this.network, layout));
     for (let i = 0; i < instanceCount; i++) this.instances.push(new SimInstance(this, `inst-${String.fromCharCode(97 + i)}`));
   }

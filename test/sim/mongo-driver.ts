@@ -2,7 +2,7 @@
  * A simulated MongoDB driver: the structural `MongoDb`/`Collection` interface lib/store/mongo.ts
  * calls, over the simulated database, so that the REAL MongoStore runs in the simulation. Only
  * what MongoStore sends is understood — filters with equality (an array field matches an element),
- * $in, $lt, $gt, $ne, $not/$regex; updates with $set; find with sort/limit; insertMany
+ * $or, $in, $lt, $gt, $gte, $ne, $not/$regex; updates with $set; find with sort/limit; insertMany
  * ordered:false; command({hello: 1}) — and anything else fails loudly.
  *
  * Each driver call is one request, applied in one step. Errors have MongoDB's shapes: a duplicate
@@ -61,6 +61,8 @@ function matchesValue(value: unknown, condition: unknown): boolean {
           return value !== null && value !== undefined && (value as number) < (operand as number);
         case '$gt':
           return value !== null && value !== undefined && (value as number) > (operand as number);
+        case '$gte':
+          return value !== null && value !== undefined && (value as number) >= (operand as number);
         case '$ne':
           return !same(value, operand);
         case '$not':
@@ -76,7 +78,7 @@ function matchesValue(value: unknown, condition: unknown): boolean {
 }
 
 function matchesFilter(doc: Doc, filter: Filter): boolean {
-  return Object.entries(filter).every(([field, condition]) => matchesValue(doc[field], condition));
+  return Object.entries(filter).every(([field, condition]) => (field === '$or' ? (condition as Filter[]).some((clause) => matchesFilter(doc, clause)) : matchesValue(doc[field], condition)));
 }
 
 function sortDocs(docs: Doc[], sort: Record<string, 1 | -1> | undefined): Doc[] {
@@ -260,11 +262,11 @@ class SimCollection {
     this.db.emit({ kind: 'document', table: this.name, id, action, ...parseToken(token) });
   }
 
-  /** A fenced delete names the writer's token last among the fences it accepts (lib/store/store.ts acceptedFences). */
+  /** A fenced delete names the writer's own token in the last clause of its `$or` (lib/store/mongo.ts acceptedBy). */
   private observeRemove(id: string, filter: Filter): void {
     if (!this.app) return;
-    const accepted = (filter[FENCE_FIELD] as { $in?: unknown[] } | undefined)?.$in;
-    const token = accepted?.[accepted.length - 1];
+    const clauses = filter.$or as Filter[] | undefined;
+    const token = clauses?.[clauses.length - 1]?.[FENCE_FIELD];
     if (typeof token !== 'string') return;
     this.db.emit({ kind: 'document', table: this.name, id, action: 'remove', ...parseToken(token) });
   }

@@ -23,7 +23,7 @@ import { copy, directTransport, type Doc, SimDatabase, type Transport } from './
 import { SimModel, type SimModelDefinition, type StorageLayout } from './waterline-models';
 
 /** How the generic store's models keep their records: `id` as the key, no fence in documents. */
-export const SIMULATED_STORE_LAYOUT: StorageLayout = { pkColumn: 'id', fenceField: null, nulls: 'last', adapter: 'sails-transact-sim' };
+export const SIMULATED_STORE_LAYOUT: StorageLayout = { pkColumn: 'id', fenceField: null, hiddenField: null, nulls: 'last', adapter: 'sails-transact-sim' };
 
 export class SimulatedStore implements AtomicStore {
   readonly kind = 'postgresql' as const;

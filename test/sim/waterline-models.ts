@@ -18,6 +18,8 @@ export interface StorageLayout {
   pkColumn: string;
   /** Where documents carry their fence (sails-mongo), or null. */
   fenceField: string | null;
+  /** A field no read returns (sails-mongo's write number: MongoStore.adopt strips it), or null. */
+  hiddenField: string | null;
   /** Where nulls sort (the store's `kind` tells committed reads the same). */
   nulls: NullOrder;
   /** What `getDatastore().config.adapter` answers. */
@@ -171,6 +173,7 @@ export class SimModel implements WaterlineModel {
   record(doc: Doc, keepFence: boolean): Record<string, unknown> {
     const { [this.layout.pkColumn]: id, ...rest } = copy(doc);
     if (this.layout.fenceField !== null && !keepFence) delete rest[this.layout.fenceField];
+    if (this.layout.hiddenField !== null) delete rest[this.layout.hiddenField];
     return { id, ...rest };
   }
 

@@ -4,10 +4,13 @@
  * PostgresStore on PostgreSQL — each built as the hook builds it, over the demo app's models,
  * with its driver wrapped so that one lock insert can fail like a dropped connection.
  */
-import { FENCE_FIELD, type MongoDb, MongoStore } from '../../../lib/store/mongo';
+import { expect } from 'chai';
+import { newId } from '../../../lib/ids';
+import { FENCE_FIELD, type MongoDb, MongoStore, WRITE_FIELD } from '../../../lib/store/mongo';
 import { type PgPool, PostgresStore } from '../../../lib/store/postgres';
 import { DiskStore } from '../../../lib/store/disk';
 import type { AtomicStore } from '../../../lib/store';
+import type { FencedWrite } from '../../../lib/operations';
 import type { WaterlineModel } from '../../../lib/waterline';
 import { type LoadedApp, loadApp, lowerApp, wipe } from '../../support/app';
 import { transientError } from '../../support/flaky';
@@ -146,4 +149,106 @@ forEachAdapter('store contract', (target, adapter) => {
   }
 
   defineStoreContract(open, GAPS[adapter]);
+});
+
+/** One document update as it went over the wire: what a late delivery sends again. */
+interface SentUpdate {
+  collection: string;
+  filter: Record<string, unknown>;
+  update: Record<string, unknown>;
+}
+
+/**
+ * The hook's driver handle, recording every updateOne it sends; with `twice`, each updateOne is
+ * delivered twice in a row and the caller sees the second answer (a driver's retry after the first
+ * delivery landed).
+ */
+function recordingMongo(db: MongoDb, sent: SentUpdate[], delivery: { twice: boolean }): MongoDb {
+  return {
+    command: (command) => db.command(command),
+    collection(name) {
+      const collection = db.collection(name);
+      return withOverrides(collection, {
+        updateOne: async (filter, update) => {
+          sent.push({ collection: name, filter, update });
+          if (delivery.twice) await collection.updateOne(filter, update);
+          return collection.updateOne(filter, update);
+        },
+      });
+    },
+  };
+}
+
+forEachAdapter('MongoStore: a write refuses the later writes of its own fence token', (target, adapter) => {
+  let app: LoadedApp | undefined;
+  before(async function () {
+    if (adapter !== 'mongo') this.skip(); // sails-disk and PostgreSQL check the lock with every write
+    app = await loadApp(target(), { migrate: 'drop' });
+  });
+  after(async function () {
+    if (app !== undefined) await lowerApp(app);
+  });
+
+  async function subject(): Promise<{ store: MongoStore; sent: SentUpdate[]; delivery: { twice: boolean }; deliverAgain: (update: SentUpdate) => Promise<number>; balance: (id: string) => Promise<unknown>; seeded: () => Promise<string> }> {
+    const loaded = app as LoadedApp;
+    await wipe(loaded);
+    const db = loaded.models.transactlog.getDatastore().manager as MongoDb;
+    const sent: SentUpdate[] = [];
+    const delivery = { twice: false };
+    const store = new MongoStore(recordingMongo(db, sent, delivery), loaded.models.transactlog.tableName, loaded.models.transactlock.tableName, (identity) => loaded.models[identity]);
+    const account = loaded.models.account;
+    return {
+      store,
+      sent,
+      delivery,
+      deliverAgain: async ({ collection, filter, update }) => (await db.collection(collection).updateOne(filter, update)).matchedCount,
+      balance: async (id) => (await account.find({ where: { id } }))[0]?.balance,
+      seeded: async () => {
+        const id = newId();
+        await account.create({ id, owner: 'Alice', balance: 100 });
+        return id;
+      },
+    };
+  }
+  const patch = (id: string, balance: number): FencedWrite => ({ action: { type: 'patch', model: 'account', id, values: { balance } }, fenceBefore: null });
+
+  it('a late delivery of an earlier write of the same transaction and epoch matches nothing: the later image stays', async function () {
+    const { store, sent, deliverAgain, balance, seeded } = await subject();
+    const id = await seeded();
+    const fence = { txId: newId(), epoch: 0 };
+    await store.insertLocks([{ id: `account:${id}`, owner: fence.txId, leaseUntil: Date.now() + 60_000, epoch: 0 }]);
+    await store.writeDocuments([patch(id, 90)], fence);
+    const first = sent[sent.length - 1];
+    await store.writeDocuments([patch(id, 80)], fence);
+    expect(await deliverAgain(first), 'the earlier write delivered late matches nothing').to.equal(0);
+    expect(await balance(id), 'the later image stays').to.equal(80);
+  });
+
+  it("a late duplicate of a transaction's last write matches nothing once it released and another transaction locked the document", async function () {
+    const { store, sent, deliverAgain, balance, seeded } = await subject();
+    const id = await seeded();
+    const fence = { txId: newId(), epoch: 0 };
+    const lock = (owner: string): { id: string; owner: string; leaseUntil: number; epoch: number } => ({ id: `account:${id}`, owner, leaseUntil: Date.now() + 60_000, epoch: 0 });
+    await store.insertLocks([lock(fence.txId)]);
+    await store.writeDocuments([patch(id, 90)], fence);
+    const last = sent[sent.length - 1];
+    await store.deleteLocks(fence.txId, 0);
+    expect((await store.insertLocks([lock(newId())])).size, 'setup: another transaction takes the lock').to.equal(1);
+    expect(await deliverAgain(last), 'the duplicate delivered while the other transaction holds the lock matches nothing').to.equal(0);
+    expect(await balance(id), 'the document is as the first delivery left it').to.equal(90);
+  });
+
+  it('a write whose second delivery is the answer the caller sees (refused: the first landed) succeeds; no read returns the write number', async function () {
+    const { store, delivery, balance, seeded } = await subject();
+    const id = await seeded();
+    const fence = { txId: newId(), epoch: 0 };
+    await store.insertLocks([{ id: `account:${id}`, owner: fence.txId, leaseUntil: Date.now() + 60_000, epoch: 0 }]);
+    delivery.twice = true;
+    await store.writeDocuments([patch(id, 90)], fence);
+    expect(await balance(id)).to.equal(90);
+    const account = (app as LoadedApp).models.account;
+    const [appRow] = await account.find({ where: { id } });
+    const [engineRow] = await account.find({ where: { id } }).meta({ transactFence: true });
+    expect([WRITE_FIELD in appRow, WRITE_FIELD in engineRow, engineRow[FENCE_FIELD]], 'reads: no write number; the engine sees the fence').to.deep.equal([false, false, `${fence.txId}.0`]);
+  });
 });

@@ -1,5 +1,5 @@
-/** The app's documents as the checkers compare them: `model:id` → the record as Waterline returns it, without the fence. */
-import { FENCE_FIELD } from '../../../lib/store/mongo';
+/** The app's documents as the checkers compare them: `model:id` → the record as Waterline returns it, without the fence and the write number. */
+import { FENCE_FIELD, WRITE_FIELD } from '../../../lib/store/mongo';
 import { documentKey } from '../../../lib/operations';
 import type { SimWorld } from '../cluster';
 import type { Doc } from '../database';
@@ -13,6 +13,6 @@ export function storedDocuments(world: SimWorld): Map<string, Doc> {
 }
 
 export function record(world: SimWorld, doc: Doc): Doc {
-  const { [world.pkColumn]: id, [FENCE_FIELD]: _fence, ...rest } = structuredClone(doc);
+  const { [world.pkColumn]: id, [FENCE_FIELD]: _fence, [WRITE_FIELD]: _write, ...rest } = structuredClone(doc);
   return { id, ...rest };
 }
