@@ -156,6 +156,19 @@ export class CommitProtocol {
    * owner token) landed, so the log records `cause`; false when the claim was refused or its
    * reply was lost (another owner has the log, or recovery settles it under its own error).
    */
+  /**
+   * After a refused claim: locks this attempt took at its own epoch once the transaction had moved
+   * past it (a waiter granted its locks after recovery settled it, or after a repeat reopened and
+   * committed the key) are nobody else's, so they are freed at that epoch — a later attempt's,
+   * at a higher epoch, stay (AtomicStore.deleteLocks). Not while the log is rolling back: its
+   * recoverer may not have fenced the locks yet, and frees them itself.
+   */
+  private async releaseLate(lease: Lease): Promise<void> {
+    const log = await this.ctx.store.getLog(lease.txId);
+    if (log === null || log.epoch <= lease.fence.epoch || !(isTerminal(log.state) || log.state === 'pending')) return;
+    await this.ctx.locks.release(lease.txId, lease.fence.epoch);
+  }
+
   async abort(lease: Lease, steps: Step[], cause: unknown): Promise<boolean> {
     if (!lease.logged) {
       // Never logged, so never wrote: only its locks to free (recovery frees what this misses).
@@ -170,7 +183,10 @@ export class CommitProtocol {
     let claimed = false;
     try {
       claimed = await lease.writeLog(lease.guard, { state: 'rolling-back', error, leaseUntil: lease.renewal(), epoch: fence.epoch });
-      if (!claimed) return false;
+      if (!claimed) {
+        await this.releaseLate(lease);
+        return false;
+      }
       crashPoint('rollback:claimed');
       await this.ctx.store.fenceLocks(lease.txId, fence.epoch);
       await this.ctx.recovery.compensate({ id: lease.txId, steps }, new Lease(this.ctx.store, fence, lease.owner, this.ctx.options.leaseMs, this.ctx.clock, 'rolling-back'));
