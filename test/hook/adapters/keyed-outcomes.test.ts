@@ -81,7 +81,7 @@ forEachPath('keyed outcomes', (target, adapter, protocol) => {
     expect(await balance(IDS.alice)).to.equal(1000);
   });
 
-  describe('an owner stalled at its commit point while recovery and a repeat of its key run', function () {
+  describe('a keyed owner that stalls or waits past its lease while recovery and a repeat of its key run', function () {
     // On the native path PostgreSQL's COMMIT is the commit point: nothing runs between it and the writes.
     const logOnly = protocol === 'log' ? it : it.skip;
     const [A, B, C] = LOAD_ACCOUNTS;
