@@ -2,8 +2,9 @@
  * What the callers of one idempotency key are told: one answer for every caller, on every path.
  * A keyed failure is replayed exactly as it was recorded (code, message, path, details) whether
  * the transaction ran on the log protocol or on PostgreSQL's native path; an owner that stalled
- * at its commit point while recovery and a repeat of its key ran reports only its own commit,
- * else the key's outcome as a replay.
+ * (at its commit point, or before it planned) while recovery and a repeat of its key ran reports
+ * only its own commit or its own recorded failure, else the key's outcome as a replay; an owner
+ * waiting for its locks past its lease keeps its log alive meanwhile.
  */
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
