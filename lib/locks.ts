@@ -53,7 +53,8 @@ export class Locks {
     const deadline = Date.now() + timeoutMs;
     let renewedAt = Date.now();
     let holding = false;
-    // A batch has no log while it waits: its held locks' leases are all that say it is alive.
+    // An unkeyed batch has no log while it waits: its held locks' leases are all that say it is
+    // alive. (A keyed batch is logged before it waits: its heartbeat renews its log and locks.)
     const renew = async (): Promise<void> => {
       if (!holding || Date.now() - renewedAt <= this.options.leaseMs / 3) return;
       renewedAt = Date.now();

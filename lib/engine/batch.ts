@@ -64,6 +64,9 @@ export class Batches {
       const log = logFor(this.ctx.options, txId, owner, 'batch', options, lease.leaseUntil, []);
       if (reopened === undefined && !(await store.insertLog({ ...log, fingerprint: print }))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
       crashPoint('batch:logged');
+      // Logged before it waits for its locks: a wait past leaseMs must not let recovery roll it
+      // back as owner_died under it (and a repeat reopen the key) while this attempt lives.
+      lease.startHeartbeat();
     }
     let steps: Step[] = [];
     try {
@@ -83,8 +86,9 @@ export class Batches {
         }
       }
     } catch (err) {
-      if (keyed) await commit.abort(lease, [], err);
-      else await locks.release(txId, fence.epoch).catch(() => undefined); // nothing written yet; recovery frees what this misses
+      lease.stopHeartbeat();
+      if (keyed) throw await commit.failAttempt(lease, true, [], err);
+      await locks.release(txId, fence.epoch).catch(() => undefined); // nothing written yet; recovery frees what this misses
       throw unavailableIfTransient(err);
     }
     if (!keyed) crashPoint('batch:logged');

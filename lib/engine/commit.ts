@@ -82,8 +82,7 @@ export class CommitProtocol {
       commit = { state: 'committed', endedAt: Date.now(), result: result === null ? null : result() };
     } catch (err) {
       lease.stopHeartbeat();
-      await this.abort(lease, steps(), err);
-      throw unavailableIfTransient(err);
+      throw await this.failAttempt(lease, keyed, steps(), err);
     }
     if (!lease.logged && skipEmptyLog) {
       // A lazily logged transaction that wrote nothing: nothing to commit, nothing to log.
@@ -101,8 +100,7 @@ export class CommitProtocol {
       if (log?.state === 'committed' && (!keyed || isOwnAttempt(log, lease))) return; // it landed; only the reply was lost
       if (log?.state === 'pending' && log.owner === lease.owner) {
         // It did not land and is still ours: undo it, and say the store failed.
-        await this.abort(lease, steps(), err);
-        throw unavailableIfTransient(err);
+        throw await this.failAttempt(lease, keyed, steps(), err);
       }
       if (keyed && log !== null && !isOwnAttempt(log, lease)) throw takenOver(txId);
       throw new TransactError('outcome_unknown', `transaction ${txId}: the commit was sent but its outcome is unknown (${err instanceof Error ? err.message : String(err)}); ask outcome("${txId}")`, {
@@ -137,27 +135,67 @@ export class CommitProtocol {
     }
   }
 
-  async abort(lease: Lease, steps: Step[], cause: unknown): Promise<void> {
+  /**
+   * Ends an attempt that failed before its commit point: rolls it back (abort) and returns what
+   * its caller is told. The rule of runToCommit holds for every way an attempt ends, not only its
+   * commit: a keyed caller may report its own failure only when that failure is what the log
+   * records, i.e. its own rollback claim landed under its lease. Otherwise the log is no longer
+   * (or not surely) this attempt's — recovery rolled it back as owner_died, a repeat may have
+   * reopened the key and committed, and an error planned on that state (already_exists,
+   * bound_violation) would be a second answer for the key — so it gets `lease_lost`
+   * (details.takenOver) and runOnce answers with the key's decided outcome as a replay, if any.
+   */
+  async failAttempt(lease: Lease, keyed: boolean, steps: Step[], cause: unknown): Promise<unknown> {
+    const own = await this.abort(lease, steps, cause);
+    return keyed && !own ? takenOver(lease.txId) : unavailableIfTransient(cause);
+  }
+
+  /**
+   * Rolls back an attempt that failed before its commit point. True when the rollback is this
+   * attempt's own: it never logged, or its claim of the log (pending → rolling-back under its
+   * owner token) landed, so the log records `cause`; false when the claim was refused or its
+   * reply was lost (another owner has the log, or recovery settles it under its own error).
+   */
+  /**
+   * After a refused claim: locks this attempt took at its own epoch once the transaction had moved
+   * past it (a waiter granted its locks after recovery settled it, or after a repeat reopened and
+   * committed the key) are nobody else's, so they are freed at that epoch — a later attempt's,
+   * at a higher epoch, stay (AtomicStore.deleteLocks). Not while the log is rolling back: its
+   * recoverer may not have fenced the locks yet, and frees them itself.
+   */
+  private async releaseLate(lease: Lease): Promise<void> {
+    const log = await this.ctx.store.getLog(lease.txId);
+    if (log === null || log.epoch <= lease.fence.epoch || !(isTerminal(log.state) || log.state === 'pending')) return;
+    await this.ctx.locks.release(lease.txId, lease.fence.epoch);
+  }
+
+  async abort(lease: Lease, steps: Step[], cause: unknown): Promise<boolean> {
     if (!lease.logged) {
       // Never logged, so never wrote: only its locks to free (recovery frees what this misses).
       await this.ctx.locks.release(lease.txId, lease.fence.epoch).catch(() => this.ctx.locks.abandon(lease.txId));
-      return;
+      return true;
     }
     // A TransactError keeps its code, path and details (replayed under its key); anything else is aborted or unavailable.
     const error: TxError = storedError(cause, isTransient(cause) ? 'unavailable' : 'aborted');
     // The rollback moves to the next epoch: a write of ours still in flight (its reply lost, say)
     // carries the old one and is refused once it arrives after the undo.
     const fence = { txId: lease.txId, epoch: lease.fence.epoch + 1 };
+    let claimed = false;
     try {
-      const claimed = await lease.writeLog(lease.guard, { state: 'rolling-back', error, leaseUntil: lease.renewal(), epoch: fence.epoch });
-      if (!claimed) return;
+      claimed = await lease.writeLog(lease.guard, { state: 'rolling-back', error, leaseUntil: lease.renewal(), epoch: fence.epoch });
+      if (!claimed) {
+        await this.releaseLate(lease);
+        return false;
+      }
       crashPoint('rollback:claimed');
       await this.ctx.store.fenceLocks(lease.txId, fence.epoch);
       await this.ctx.recovery.compensate({ id: lease.txId, steps }, new Lease(this.ctx.store, fence, lease.owner, this.ctx.options.leaseMs, this.ctx.clock, 'rolling-back'));
     } catch {
-      // The log still says pending/rolling-back under our lease: recovery finishes the rollback.
+      // The log still says pending/rolling-back under our lease: recovery finishes the rollback
+      // (with our error, once our claim landed).
     } finally {
       this.ctx.locks.abandon(lease.txId);
     }
+    return claimed;
   }
 }

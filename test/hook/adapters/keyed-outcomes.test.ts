@@ -2,8 +2,9 @@
  * What the callers of one idempotency key are told: one answer for every caller, on every path.
  * A keyed failure is replayed exactly as it was recorded (code, message, path, details) whether
  * the transaction ran on the log protocol or on PostgreSQL's native path; an owner that stalled
- * at its commit point while recovery and a repeat of its key ran reports only its own commit,
- * else the key's outcome as a replay.
+ * (at its commit point, or before it planned) while recovery and a repeat of its key ran reports
+ * only its own commit or its own recorded failure, else the key's outcome as a replay; an owner
+ * waiting for its locks past its lease keeps its log alive meanwhile.
  */
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -81,7 +82,7 @@ forEachPath('keyed outcomes', (target, adapter, protocol) => {
     expect(await balance(IDS.alice)).to.equal(1000);
   });
 
-  describe('an owner stalled at its commit point while recovery and a repeat of its key run', function () {
+  describe('a keyed owner that stalls or waits past its lease while recovery and a repeat of its key run', function () {
     // On the native path PostgreSQL's COMMIT is the commit point: nothing runs between it and the writes.
     const logOnly = protocol === 'log' ? it : it.skip;
     const [A, B, C] = LOAD_ACCOUNTS;
@@ -89,16 +90,24 @@ forEachPath('keyed outcomes', (target, adapter, protocol) => {
       await seedLoadAccounts(app);
     });
 
+    /** Where the stalled owner stops: at its commit compare-and-set, or logged and before it takes its locks (and plans). */
+    type StallPoint = 'commit:sending' | 'batch:logged';
+    /** The store call a sails-disk owner is held at for each stall point (one process: a gate, not a signal). */
+    const gateAt: Record<StallPoint, [method: string, match: (args: readonly unknown[]) => boolean]> = {
+      'commit:sending': ['updateLog', (args) => (args[2] as LogPatch).state === 'committed'],
+      'batch:logged': ['insertLocks', () => true],
+    };
+
     /**
-     * Starts the keyed transfer A → B in another instance and stalls it for real right at its
-     * commit compare-and-set: a frozen process (SIGSTOP) on the multi-process datastores, its
-     * store calls held at a gate on sails-disk (one process). `resume` lets it go on and
-     * returns what its caller was told.
+     * Starts the keyed transfer A → B in another instance and stalls it for real at `point`: a
+     * frozen process (SIGSTOP) on the multi-process datastores, its store calls (heartbeats
+     * included) held at a gate on sails-disk (one process). `resume` lets it go on and returns
+     * what its caller was told.
      */
-    async function stallAtCommit(key: string, amount: number): Promise<() => Promise<Told>> {
+    async function stallAt(point: StallPoint, key: string, amount: number): Promise<() => Promise<Told>> {
       if (adapter === 'disk') {
         const store = Gate.wrap(engine.store);
-        store.gate.closeWhen('updateLog', (args) => (args[2] as LogPatch).state === 'committed');
+        store.gate.closeWhen(...gateAt[point]);
         const owner = new Engine(store, (identity) => app.models[identity], { ...engine.options, instanceId: 'stalled-owner' });
         await owner.start();
         const told = owner.batch(transferOperations(A, B, amount), { label: 'load', idempotencyKey: key }).then(
@@ -112,7 +121,7 @@ forEachPath('keyed outcomes', (target, adapter, protocol) => {
         };
       }
       const env = { TRANSACT_PROTOCOL: 'log', TRANSACT_CRASH_SIGNAL: 'SIGSTOP', CHILD_MIGRATE: 'safe', TRANSACT_INSTANCE: 'stalled-owner', CHILD_LEASE_MS: String(LEASE_MS) };
-      const child = startChild(target(), ['keyed-transfer', key, String(amount)], 'commit:sending', env, 90_000);
+      const child = startChild(target(), ['keyed-transfer', key, String(amount)], point, env, 90_000);
       await waitStopped(child.process.pid as number);
       return async () => {
         child.process.kill('SIGCONT');
@@ -126,7 +135,7 @@ forEachPath('keyed outcomes', (target, adapter, protocol) => {
     logOnly("is told the key's one outcome, never its own rolled-back steps as a success", async function () {
       this.timeout(120_000);
       const key = `stalled-at-commit-${adapter}`;
-      const resume = await stallAtCommit(key, 10);
+      const resume = await stallAt('commit:sending', key, 10);
       // Its lease runs out; recovery rolls its attempt back (nothing of it was committed).
       await sleep(LEASE_MS + 500);
       const summary = await app.hooks.transact.recover();
@@ -143,6 +152,57 @@ forEachPath('keyed outcomes', (target, adapter, protocol) => {
       expect(ledger.sum).to.equal(LOAD_ACCOUNTS.length * START_BALANCE);
       expect([ledger.activeLogs, ledger.locks]).to.deep.equal([0, 0]);
       expect((await app.models.account.findOne({ id: A }))?.balance).to.equal(4990);
+    });
+
+    logOnly("a keyed batch stalled before it planned is told the key's one outcome, never a refusal planned on the repeat's commit", async function () {
+      this.timeout(120_000);
+      const key = `stalled-before-planning-${adapter}`;
+      const amount = 10;
+      const resume = await stallAt('batch:logged', key, amount);
+      await sleep(LEASE_MS + 500);
+      const summary = await app.hooks.transact.recover();
+      expect(summary.rolledBack, 'the stalled attempt, rolled back by recovery (owner_died: it decided nothing)').to.equal(1);
+      // A keeps exactly the amount; the repeat of the key moves it, so the same transfer planned now would go below 0.
+      await engine.batch(transferOperations(A, C, START_BALANCE - amount), { label: 'load' });
+      const repeat = await engine.batch(transferOperations(A, B, amount), { label: 'load', idempotencyKey: key });
+      expect(balances(repeat.steps)).to.deep.equal([[A, amount, 0], [B, START_BALANCE, START_BALANCE + amount]]);
+      // The stalled owner goes on: it takes its locks and plans on the repeat's commit (bound_violation), but the log is not its own any more.
+      const told = await resume();
+      expect(told, 'what the stalled caller was told').to.deep.equal({ outcome: 'committed', steps: balances(repeat.steps) });
+      const ledger = await checkLedger(app);
+      expect(ledger.mismatched, 'accounts that differ from their committed history').to.deep.equal([]);
+      expect(ledger.sum).to.equal(LOAD_ACCOUNTS.length * START_BALANCE);
+      expect([ledger.activeLogs, ledger.locks]).to.deep.equal([0, 0]);
+    });
+
+    logOnly('a keyed batch waiting for its locks past leaseMs keeps its log alive: recovery leaves it be, and it commits', async function () {
+      this.timeout(60_000);
+      // An instance of its own with a longer lease: its heartbeat (every third of it) has room on a loaded machine.
+      const leaseMs = 4 * LEASE_MS;
+      const waiterEngine = new Engine(engine.store, (identity) => app.models[identity], { ...engine.options, instanceId: 'waiter', leaseMs });
+      await waiterEngine.start();
+      let release = (): void => undefined;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let holding = (): void => undefined;
+      const held = new Promise<void>((resolve) => (holding = resolve));
+      const holder = waiterEngine.interactive(async (tx) => {
+        await tx.increment('account', A, 'balance', -1);
+        holding();
+        await released;
+      }, { label: 'load' });
+      await held;
+      const waiter = waiterEngine.batch(transferOperations(A, B, 10), { label: 'load', idempotencyKey: `waits-past-its-lease-${adapter}`, lockTimeoutMs: 10 * leaseMs });
+      // Past the lease its log was inserted with: only a heartbeat keeps recovery from claiming it.
+      await sleep(leaseMs + 1000);
+      const summary = await app.hooks.transact.recover();
+      expect(summary.rolledBack, 'transactions recovery rolled back while they waited for locks').to.equal(0);
+      release();
+      await holder;
+      const result = await waiter;
+      expect(balances(result.steps)).to.deep.equal([[A, START_BALANCE - 1, START_BALANCE - 11], [B, START_BALANCE, START_BALANCE + 10]]);
+      const ledger = await checkLedger(app);
+      expect(ledger.mismatched, 'accounts that differ from their committed history').to.deep.equal([]);
+      expect([ledger.activeLogs, ledger.locks]).to.deep.equal([0, 0]);
     });
   });
 });
