@@ -6,8 +6,9 @@
  */
 import type { ServerClock } from './clock';
 import { TransactError } from './errors';
+import { touchedDocuments } from './log';
 import type { AtomicStore } from './store';
-import type { Fence, LogDocument, LogGuard, LogPatch, TxState } from './types';
+import type { Fence, LogDocument, LogGuard, LogPatch, Step, TxState } from './types';
 
 export class Lease {
   private until: number;
@@ -56,6 +57,18 @@ export class Lease {
   /** Guards a write to the log on still holding it: same state, same owner. */
   get guard(): LogGuard {
     return { states: [this.state], owner: this.owner };
+  }
+
+  /**
+   * Appends steps to the log, renewing the lease: `steps` is the whole list, of which the log holds
+   * the first `held` now. The protocol's rule for step appends: each is guarded by the count it
+   * extends (LogGuard.stepCount) besides the lease, so they land in order only. Under the lease
+   * guard alone a delayed duplicate of an older append (a request still in flight, a driver's
+   * re-send) lands after a newer one and sets the shorter list back: recovery then leaves the
+   * dropped steps' writes in place, and a commit makes the log lie about what it changed.
+   */
+  writeSteps(steps: readonly Step[], held: number): Promise<boolean> {
+    return this.writeLog({ ...this.guard, stepCount: held }, { steps: [...steps], documents: touchedDocuments(steps), leaseUntil: this.renewal() });
   }
 
   /** The next expiry to write along with a log update, which renews the lease for free. */

@@ -13,7 +13,6 @@ import type { Documents } from './documents';
 import { TransactError } from './errors';
 import { newId } from './ids';
 import type { Lease } from './lease';
-import { touchedDocuments } from './log';
 import type { Locks } from './locks';
 import type { ModelInfo } from './model-info';
 import { documentKey, forwardAction, planOperation } from './operations';
@@ -29,7 +28,10 @@ import type { Image, Operation, Step, Values } from './types';
 export interface TxBackend {
   /** Locks the document until the transaction ends and reads it; `fence` where documents carry one. */
   lock(info: ModelInfo, id: string): Promise<{ image: Image | null; fence?: string | null }>;
-  /** Makes the steps so far durable before the last one is written (the log protocol's write-ahead entry). */
+  /**
+   * Makes the steps so far durable before the last one is written (the log protocol's write-ahead
+   * entry): `steps` is the list of the last call that succeeded, plus one.
+   */
   record(steps: readonly Step[]): Promise<void>;
   /** Writes one step's document. */
   apply(step: Step, info: ModelInfo): Promise<void>;
@@ -81,7 +83,8 @@ export class LoggedWrites implements TxBackend {
   async record(steps: readonly Step[]): Promise<void> {
     const { lease } = this;
     lease.assertHeld();
-    if (!(await lease.writeLog(lease.guard, { steps: [...steps], documents: touchedDocuments(steps), leaseUntil: lease.renewal() }))) {
+    // Every step before the last was recorded by an append that succeeded (Transaction.writeStep).
+    if (!(await lease.writeSteps(steps, steps.length - 1))) {
       lease.markLost();
       lease.assertHeld();
     }
@@ -128,7 +131,10 @@ export class Transaction {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly calls: CallRecord[] = [];
   private open = true;
-  /** A write failed after its step was logged: the document may or may not show it, so only a rollback is safe. */
+  /**
+   * A write failed after its step was logged (the document may or may not show it), or a step
+   * append failed (the log may or may not hold it): only a rollback is safe.
+   */
   private broken: unknown;
 
   constructor(readonly id: string, private readonly context: TransactionContext) {}
@@ -284,7 +290,14 @@ export class Transaction {
     await this.checkReferences(operation, info);
     const step: Step = this.fences.has(key) ? { ...planned, fence: this.fences.get(key) ?? null } : planned;
     const steps = [...this.written, step];
-    await this.context.backend.record(steps);
+    try {
+      await this.context.backend.record(steps);
+    } catch (err) {
+      // The append may have landed (its reply lost): the log may hold a step beyond `written`, and
+      // every later append is guarded by the count it extends (Lease.writeSteps), so none could follow.
+      this.broken = err;
+      throw err;
+    }
     this.written = steps;
     crashPoint('tx:logged');
     try {

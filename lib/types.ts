@@ -183,6 +183,11 @@ export interface LogGuard {
   leaseUntil?: number;
   reversedBy?: string | null;
   epoch?: number;
+  /**
+   * The number of steps the log holds (exactly). A step append names the count it extends, so a
+   * delayed duplicate of an older append finds more steps than it expects and is refused.
+   */
+  stepCount?: number;
 }
 
 export type LogPatch = Partial<Pick<LogDocument, 'state' | 'owner' | 'leaseUntil' | 'steps' | 'documents' | 'error' | 'endedAt' | 'recoveries' | 'result' | 'reversedBy' | 'attention' | 'epoch' | 'startedAt'>>;

@@ -77,7 +77,8 @@ export class Batches {
       await references.checkBatchReferences(operations, planned, lockedImages(refs, images));
       steps = withFences(planned, fences);
       if (keyed) {
-        const logged = await lease.writeLog(lease.guard, { steps, documents: touchedDocuments(steps), leaseUntil: lease.renewal() });
+        // Logged empty above (or emptied by the reopen): this append extends no steps.
+        const logged = await lease.writeSteps(steps, 0);
         if (!logged) throw new TransactError('lease_lost', `transaction ${txId} was taken over by recovery before it could log its steps`);
       } else {
         lease = new Lease(store, fence, owner, this.ctx.options.leaseMs, clock);

@@ -180,6 +180,7 @@ function guardFilter(id: string, guard: LogGuard): Record<string, unknown> {
   if (guard.leaseUntil !== undefined) filter.leaseUntil = guard.leaseUntil;
   if (guard.reversedBy !== undefined) filter.reversedBy = guard.reversedBy;
   if (guard.epoch !== undefined) filter.epoch = guard.epoch;
+  if (guard.stepCount !== undefined) filter.steps = { $size: guard.stepCount };
   return filter;
 }
 
@@ -208,7 +209,7 @@ export function fenceOwner(token: string): string {
 }
 
 /** The epoch of a fence token `txId.epoch`. */
-function fenceEpoch(token: string): number {
+export function fenceEpoch(token: string): number {
   const dot = token.lastIndexOf('.');
   return dot === -1 ? 0 : Number(token.slice(dot + 1));
 }

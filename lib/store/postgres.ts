@@ -133,6 +133,7 @@ export class PostgresStore implements AtomicStore {
     if (guard.owner !== undefined) where.push(`"owner" = ${add(guard.owner)}`);
     if (guard.leaseUntil !== undefined) where.push(`"leaseUntil" = ${add(guard.leaseUntil)}`);
     if (guard.epoch !== undefined) where.push(`"epoch" = ${add(guard.epoch)}`);
+    if (guard.stepCount !== undefined) where.push(`jsonb_array_length(("steps")::jsonb) = ${add(guard.stepCount)}`);
     if (guard.reversedBy === null) where.push(`"reversedBy" IS NULL`);
     else if (guard.reversedBy !== undefined) where.push(`"reversedBy" = ${add(guard.reversedBy)}`);
     const result = await this.pool.query(`UPDATE ${this.logs} SET ${sets.join(', ')} WHERE ${where.join(' AND ')} RETURNING "id"`, params);

@@ -93,7 +93,8 @@ export interface AtomicStore {
   getLog(id: string): Promise<LogDocument | null>;
   /**
    * Compare-and-set on one log: when every field `guard` gives matches at the instant the update
-   * is applied (`states`: the state is one of them; `reversedBy: null`: none set), sets every
+   * is applied (`states`: the state is one of them; `reversedBy: null`: none set; `stepCount`:
+   * the log holds exactly that many steps — MongoDB `$size`, PostgreSQL jsonb_array_length), sets every
    * field of `patch` to its value (absolute values, never increments), leaves every other field
    * as it is, and returns true; otherwise it changes nothing and returns false (also for a log
    * that does not exist). Atomic on sails-disk (mutex), PostgreSQL (one UPDATE … WHERE) and
@@ -108,7 +109,10 @@ export interface AtomicStore {
    * owner and epoch; applied again when not. A late duplicate under an unchanged guard therefore
    * sets its OLDER values back over later patches under that guard (a heartbeat's shorter lease;
    * a step list without the steps appended since): guards of {states, owner} alone do not
-   * protect a log from its own owner's delayed writes.
+   * protect a log from its own owner's delayed writes. Step appends therefore also guard on the
+   * count of steps they extend (Lease.writeSteps): a late duplicate of an older append finds more
+   * steps than its `stepCount` and is refused, so a log's step list never shrinks under its owner;
+   * a re-send after a lost reply is refused the same way, and RetryingStore finds its steps landed.
    */
   updateLog(id: string, guard: LogGuard, patch: LogPatch): Promise<boolean>;
   /** Logs in one of `states` whose lease ended before `leaseBefore` (strictly), oldest lease first, at most `limit`. */
@@ -267,6 +271,7 @@ export function matchesGuard(doc: LogDocument, guard: LogGuard): boolean {
   if (guard.leaseUntil !== undefined && doc.leaseUntil !== guard.leaseUntil) return false;
   if (guard.reversedBy !== undefined && doc.reversedBy !== guard.reversedBy) return false;
   if (guard.epoch !== undefined && doc.epoch !== guard.epoch) return false;
+  if (guard.stepCount !== undefined && doc.steps.length !== guard.stepCount) return false;
   return true;
 }
 

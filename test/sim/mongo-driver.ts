@@ -2,7 +2,7 @@
  * A simulated MongoDB driver: the structural `MongoDb`/`Collection` interface lib/store/mongo.ts
  * calls, over the simulated database, so that the REAL MongoStore runs in the simulation. Only
  * what MongoStore sends is understood — filters with equality (an array field matches an element),
- * $or, $in, $lt, $gt, $gte, $ne, $not/$regex; updates with $set; find with sort/limit; insertMany
+ * $or, $in, $lt, $gt, $gte, $ne, $not/$regex, $size; updates with $set; find with sort/limit; insertMany
  * ordered:false; command({hello: 1}) — and anything else fails loudly.
  *
  * Each driver call is one request, applied in one step. Errors have MongoDB's shapes: a duplicate
@@ -67,6 +67,8 @@ function matchesValue(value: unknown, condition: unknown): boolean {
           return !same(value, operand);
         case '$not':
           return !matchesValue(value, operand);
+        case '$size':
+          return Array.isArray(value) && value.length === operand;
         case '$regex':
           return typeof value === 'string' && new RegExp(operand as string).test(value);
         default:

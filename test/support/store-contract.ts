@@ -13,7 +13,7 @@ import { newLog } from '../../lib/log';
 import { type Action, documentKey } from '../../lib/operations';
 import { RetryingStore, RetryPolicy } from '../../lib/retry';
 import type { AtomicStore, FencedWrite } from '../../lib/store';
-import type { Fence, Image, LockDocument, LogDocument, Values } from '../../lib/types';
+import type { Fence, Image, LockDocument, LogDocument, LogPatch, Step, Values } from '../../lib/types';
 import { rejection } from './errors';
 import { FlakyStore } from './flaky';
 
@@ -260,6 +260,26 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
       expect(await store.updateLog(log.id, ownerGuard, { leaseUntil: 6_000 }), "updateLog delivered late: refused once another caller's patch changed a guarded field").to.equal(false);
       const stored = await store.getLog(log.id);
       expect([stored?.owner, stored?.epoch, stored?.state]).to.deep.equal(['recoverer', 1, 'rolling-back']);
+    });
+
+    check('updateLog guarded by stepCount applies only while the log holds exactly that many steps: a late duplicate of an older step append is refused, the longer list stands', async (_s, store) => {
+      const log = pendingLog();
+      await store.insertLog(log);
+      const lease = { states: ['pending' as const], owner: log.owner };
+      const step = (seq: number): Step => ({ seq, kind: 'create', model: 'account', id: `d${seq}`, before: null, after: { id: `d${seq}` } });
+      const append = (steps: Step[]): LogPatch => ({ steps, documents: steps.map((s) => `account:${s.id}`) });
+      const one = [step(0)];
+      const two = [step(0), step(1)];
+      const three = [step(0), step(1), step(2)];
+      expect(await store.updateLog(log.id, { ...lease, stepCount: 0 }, append(one)), 'updateLog stepCount: applies while the log holds exactly that many steps').to.equal(true);
+      expect(await store.updateLog(log.id, { ...lease, stepCount: 0 }, append(two)), 'updateLog stepCount: refused when the log holds more steps').to.equal(false);
+      expect(await store.updateLog(log.id, { ...lease, stepCount: 2 }, append(three)), 'updateLog stepCount: refused when the log holds fewer steps').to.equal(false);
+      expect(await store.updateLog(log.id, { ...lease, stepCount: 1 }, append(two)), 'setup: the next append, guarded by the count it extends').to.equal(true);
+      expect(await store.updateLog(log.id, { ...lease, stepCount: 0 }, append(one)), 'updateLog stepCount delivered late: the older append is refused').to.equal(false);
+      expect((await store.getLog(log.id))?.steps, 'updateLog stepCount delivered late: the longer step list stands').to.deep.equal(two);
+      const landed = await afterLostReply(store, 'updateLog').updateLog(log.id, { ...lease, stepCount: 2 }, append(three));
+      expect(landed, 'updateLog stepCount, reply lost: the re-send is refused by the count the first delivery raised; RetryingStore finds the steps as patched').to.equal(true);
+      expect((await store.getLog(log.id))?.steps, 'updateLog stepCount, reply lost: appended once').to.deep.equal(three);
     });
 
     check('updateLog whose reply was lost: RetryingStore reports true once its patch is found landed', async (_s, store) => {
