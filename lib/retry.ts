@@ -8,6 +8,7 @@ import type { CreatedIndex, IndexSpec } from './indexes';
 import type { Where } from './reads/criteria';
 import type { SumCandidates, SumCandidatesRequest } from './reads/sums';
 import retry = require('async-retry');
+import { TransactError } from './errors';
 import { jsonEqual } from './json';
 import type { AtomicStore } from './store';
 import type { StoreView, ViewRequest } from './store/store';
@@ -45,6 +46,12 @@ export function isTransient(err: unknown, depth = 0): boolean {
   if (Array.isArray(e.errorLabels) && e.errorLabels.some((label) => label === 'TransientTransactionError' || label === 'RetryableWriteError')) return true;
   if (typeof e.message === 'string' && MESSAGES.some((pattern) => pattern.test(e.message as string))) return true;
   return isTransient(e.raw, depth + 1) || isTransient(e.cause, depth + 1);
+}
+
+/** A transient store error that outlived its retries reaches the caller as `unavailable` (a typed error, never the driver's). */
+export function unavailableIfTransient(err: unknown): unknown {
+  if (err instanceof TransactError || !isTransient(err)) return err;
+  return new TransactError('unavailable', `the datastore failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }
 
 export class RetryPolicy {

@@ -7,19 +7,13 @@ import { crashPoint } from '../crash-points';
 import { TransactError } from '../errors';
 import { Lease } from '../lease';
 import { newLog, storedError, touchedDocuments } from '../log';
-import { isTransient } from '../retry';
+import { isTransient, unavailableIfTransient } from '../retry';
 import type { TransactionOptions } from '../schema';
 import { isTerminal } from '../state';
 import type { Fence, LogDocument, LogPatch, Step, TxError } from '../types';
 import type { EngineContext } from './context';
 import type { TransactionLogs } from './logs';
 import type { EngineOptions } from './types';
-
-/** A transient store error that outlived its retries reaches the caller as `unavailable`. */
-export function unavailableIfTransient(err: unknown): unknown {
-  if (err instanceof TransactError || !isTransient(err)) return err;
-  return new TransactError('unavailable', `the datastore failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-}
 
 /** A new transaction's pending log (a batch's crash policy defaults to the engine's; an interactive one only rolls back). */
 export function logFor(defaults: Pick<EngineOptions, 'onCrash'>, id: string, owner: string, mode: LogDocument['mode'], options: TransactionOptions, leaseUntil: number, steps: Step[]): LogDocument {

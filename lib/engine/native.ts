@@ -10,7 +10,8 @@ import { ownerToken } from '../recovery';
 import type { TransactionOptions } from '../schema';
 import { nativeFailure, type NativePostgres, type NativeTransaction } from '../store/postgres-native';
 import type { LogDocument } from '../types';
-import { logFor, unavailableIfTransient } from './commit';
+import { unavailableIfTransient } from '../retry';
+import { logFor } from './commit';
 import type { EngineContext } from './context';
 import type { Idempotency, Reopened } from './idempotency';
 

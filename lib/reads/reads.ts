@@ -11,6 +11,7 @@
  */
 import { TransactError } from '../errors';
 import type { ModelInfo } from '../model-info';
+import { unavailableIfTransient } from '../retry';
 import type { AtomicStore } from '../store';
 import type { Image } from '../types';
 import { type NullOrder, type ParsedQuery, parseQuery, parseWhere } from './criteria';
@@ -130,14 +131,18 @@ export class CommittedReads {
 
   private async run(queries: readonly { info: ModelInfo; parsed: ParsedQuery }[]): Promise<Image[][]> {
     if (queries.length === 0) return [];
-    const view = await this.store.readView(
-      queries.map(({ info, parsed }) => ({
-        model: info.identity,
-        where: parsed.where,
-        sort: parsed.sort,
-        ...(parsed.limit === undefined ? {} : { limit: parsed.skip + parsed.limit }),
-      })),
-    );
+    const view = await this.store
+      .readView(
+        queries.map(({ info, parsed }) => ({
+          model: info.identity,
+          where: parsed.where,
+          sort: parsed.sort,
+          ...(parsed.limit === undefined ? {} : { limit: parsed.skip + parsed.limit }),
+        })),
+      )
+      .catch((err: unknown) => {
+        throw unavailableIfTransient(err);
+      });
     if (view.lateInserts !== undefined && view.lateInserts.size > 0) this.onLateInserts(view.lateInserts);
     const nulls: NullOrder = this.store.kind === 'postgresql' ? 'last' : 'first';
     return queries.map(({ info, parsed }, i) => committedRows(info.identity, info.primaryKey, parsed, view.rows[i], view, nulls));

@@ -88,11 +88,13 @@ async function main(): Promise<void> {
   const from = Number(argument('from') ?? 1);
   const started = Date.now();
   let faults = 0;
+  let lateInserts = 0;
   const failing: RunReport[] = [];
   const byChecker = new Map<string, number[]>();
   for (let seed = from; seed < from + runs; seed++) {
     const report = await runSimulation({ seed, ...(flavour === undefined ? {} : { flavour }) });
     faults += Object.values(report.faults).reduce((a, b) => a + b, 0);
+    lateInserts += report.lateInserts;
     if (report.violations.length > 0) {
       failing.push(report);
       for (const checker of new Set(report.violations.map((v) => v.checker))) byChecker.set(checker, [...(byChecker.get(checker) ?? []), seed]);
@@ -100,7 +102,7 @@ async function main(): Promise<void> {
     }
   }
   const minutes = (Date.now() - started) / 60_000;
-  console.log(`${runs} runs in ${(minutes * 60).toFixed(1)} s: ${(runs / minutes).toFixed(0)} runs/min, ${(faults / runs).toFixed(1)} faults per run, ${failing.length} failing`);
+  console.log(`${runs} runs in ${(minutes * 60).toFixed(1)} s: ${(runs / minutes).toFixed(0)} runs/min, ${(faults / runs).toFixed(1)} faults per run, ${failing.length} failing; ${lateInserts} late MongoDB inserts (detected, the stated limit)`);
   for (const [checker, seeds] of byChecker) console.log(`  ${checker}: ${seeds.length} runs, first seed ${seeds[0]}: ${seeds.slice(0, 20).join(' ')}`);
   process.exitCode = failing.length === 0 ? 0 : 1;
 }
