@@ -145,12 +145,6 @@ export class CommitProtocol {
   }
 
   /**
-   * Rolls back an attempt that failed before its commit point. True when the rollback is this
-   * attempt's own: it never logged, or its claim of the log (pending → rolling-back under its
-   * owner token) landed, so the log records `cause`; false when the claim was refused or its
-   * reply was lost (another owner has the log, or recovery settles it under its own error).
-   */
-  /**
    * After a refused claim: locks this attempt took at its own epoch once the transaction had moved
    * past it (a waiter granted its locks after recovery settled it, or after a repeat reopened and
    * committed the key) are nobody else's, so they are freed at that epoch — a later attempt's,
@@ -163,6 +157,12 @@ export class CommitProtocol {
     await this.ctx.locks.release(lease.txId, lease.fence.epoch);
   }
 
+  /**
+   * Rolls back an attempt that failed before its commit point. True when the rollback is this
+   * attempt's own: it never logged, or its claim of the log (pending → rolling-back under its
+   * owner token) landed, so the log records `cause`; false when the claim was refused or its
+   * reply was lost (another owner has the log, or recovery settles it under its own error).
+   */
   async abort(lease: Lease, steps: Step[], cause: unknown): Promise<boolean> {
     if (!lease.logged) {
       // Never logged, so never wrote: only its locks to free (recovery frees what this misses).
