@@ -61,16 +61,22 @@ export class Documents {
         return { identity, model, rows: await (fenceField === null ? query : query.meta({ transactFence: true })) };
       }),
     );
+    const fenced = new Map<string, string>();
     for (const { identity, model, rows } of rowsByModel) {
       for (const row of rows) {
         const key = documentKey(identity, String(row[model.primaryKey]));
         if (fenceField !== null) {
-          fences.set(key, (row[fenceField] as string | undefined) ?? null);
+          const fence = (row[fenceField] as string | undefined) ?? null;
+          fences.set(key, fence);
+          if (fence !== null) fenced.set(key, fence);
           delete row[fenceField];
         }
         images.set(key, row);
       }
     }
+    // A row a late insert put there is no committed document: absent to the plan. Its fence stays,
+    // so the transaction's own write of the document is accepted over it (writeDocuments' fenceBefore).
+    if (fenced.size > 0) for (const key of await this.store.findLateInserts(fenced)) images.set(key, null);
     return { images, fences };
   }
 }

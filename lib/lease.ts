@@ -23,6 +23,8 @@ export class Lease {
    * the id (recovery's orphan_locks), which makes the late insert fail: the transaction is lost.
    */
   private unlogged: LogDocument | null = null;
+  /** Set while the deferred log's insert is unanswered; stays set when it failed (its outcome unknown). */
+  private insertUnanswered = false;
 
   constructor(
     private readonly store: AtomicStore,
@@ -52,6 +54,11 @@ export class Lease {
   /** Whether the log document exists (always, unless deferred and not written yet). */
   get logged(): boolean {
     return this.unlogged === null;
+  }
+
+  /** Whether the deferred log's insert failed without an answer: it may exist, with its first step. */
+  get logUnknown(): boolean {
+    return this.unlogged !== null && this.insertUnanswered;
   }
 
   /** Guards a write to the log on still holding it: same state, same owner. */
@@ -94,7 +101,9 @@ export class Lease {
       if (deferred === null) return this.store.updateLog(this.txId, guard, patch);
       if (guard.states !== undefined && !guard.states.includes(deferred.state)) return false;
       // The first write inserts the log; an id already taken means recovery declared the locks orphaned.
+      this.insertUnanswered = true;
       const inserted = await this.store.insertLog({ ...deferred, ...patch } as LogDocument);
+      this.insertUnanswered = false;
       if (inserted) this.unlogged = null;
       else this.lost = true;
       return inserted;

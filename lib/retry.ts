@@ -199,6 +199,10 @@ export class RetryingStore implements AtomicStore {
     return this.policy.run(() => this.inner.readView(requests));
   }
 
+  findLateInserts(fences: ReadonlyMap<string, string>): Promise<Set<string>> {
+    return this.policy.run(() => this.inner.findLateInserts(fences));
+  }
+
   /** Fenced writes are idempotent under their fence: a retry after a lost reply re-applies the same images. */
   writeDocuments(writes: readonly FencedWrite[], fence: Fence): Promise<void> {
     return this.policy.run(() => this.inner.writeDocuments(writes, fence));

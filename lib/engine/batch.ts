@@ -70,6 +70,7 @@ export class Batches {
       lease.startHeartbeat();
     }
     let steps: Step[] = [];
+    let logOutcomeUnknown = false;
     try {
       await locks.acquire(refs.map((ref) => documentKey(ref.model, ref.id)), txId, fence.epoch, options.lockTimeoutMs ?? this.ctx.options.lockTimeoutMs);
       crashPoint('batch:locked');
@@ -83,14 +84,19 @@ export class Batches {
         if (!logged) throw new TransactError('lease_lost', `transaction ${txId} was taken over by recovery before it could log its steps`);
       } else {
         lease = new Lease(store, fence, owner, this.ctx.options.leaseMs, clock);
-        if (!(await store.insertLog(logFor(this.ctx.options, txId, owner, 'batch', options, lease.leaseUntil, steps)))) {
-          throw new TransactError('lease_lost', `transaction ${txId} was declared dead by recovery before it could log`);
-        }
+        logOutcomeUnknown = true;
+        const inserted = await store.insertLog(logFor(this.ctx.options, txId, owner, 'batch', options, lease.leaseUntil, steps));
+        logOutcomeUnknown = false;
+        if (!inserted) throw new TransactError('lease_lost', `transaction ${txId} was declared dead by recovery before it could log`);
       }
     } catch (err) {
       lease.stopHeartbeat();
       if (keyed) throw await commit.failAttempt(lease, true, [], err);
-      await locks.release(txId, fence.epoch).catch(() => undefined); // nothing written yet; recovery frees what this misses
+      // Nothing written yet, so the locks are only freed — unless the log may have landed: then
+      // they guard its documents until recovery settles it (it rolls the log back under them, or
+      // frees them once they expire with no log), as the compensation of its steps needs them.
+      if (logOutcomeUnknown) locks.abandon(txId);
+      else await locks.release(txId, fence.epoch).catch(() => undefined); // recovery frees what this misses
       throw unavailableIfTransient(err);
     }
     if (!keyed) crashPoint('batch:logged');

@@ -159,11 +159,18 @@ export class CommitProtocol {
 
   /**
    * Rolls back an attempt that failed before its commit point. True when the rollback is this
-   * attempt's own: it never logged, or its claim of the log (pending → rolling-back under its
+   * attempt's own: it surely never logged, or its claim of the log (pending → rolling-back under its
    * owner token) landed, so the log records `cause`; false when the claim was refused or its
    * reply was lost (another owner has the log, or recovery settles it under its own error).
    */
   async abort(lease: Lease, steps: Step[], cause: unknown): Promise<boolean> {
+    if (lease.logUnknown) {
+      // Its log may have landed (with its first step): the locks stay for recovery, which settles
+      // it under its own error (the compensation of that step needs them), or frees them once
+      // they expire with no log.
+      this.ctx.locks.abandon(lease.txId);
+      return false;
+    }
     if (!lease.logged) {
       // Never logged, so never wrote: only its locks to free (recovery frees what this misses).
       await this.ctx.locks.release(lease.txId, lease.fence.epoch).catch(() => this.ctx.locks.abandon(lease.txId));

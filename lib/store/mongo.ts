@@ -8,7 +8,7 @@ import { mergeCandidates, type SumCandidates, type SumCandidatesRequest } from '
 import { heldCount } from '../reads/view';
 import { type Fence, type LockDocument, type LogDocument, type LogGuard, type LogPatch, type TxState } from '../types';
 import type { WaterlineModel } from '../waterline';
-import { type AtomicStore, type FencedWrite, fencedOut, fenceToken, type StoreView, toLockDocument, toLogDocument, type ViewRequest, waterlineSum } from './store';
+import { type AtomicStore, type FencedWrite, fencedOut, fenceToken, parseFenceToken, type StoreView, toLockDocument, toLogDocument, type ViewRequest, waterlineSum } from './store';
 import type { ModelResolver } from './waterline-writes';
 
 /** A driver cursor: read whole, or streamed (a batch at a time) and closed. */
@@ -202,23 +202,19 @@ function acceptedBy(fenceBefore: string | null, fence: Fence, write: number): Re
   return { $or: [{ [FENCE_FIELD]: { $in: others } }, { [FENCE_FIELD]: token, [WRITE_FIELD]: { $not: { $gte: write } } }] };
 }
 
-/** The transaction id of a fence token `txId.epoch` (ids of archived attempts contain a dot too: split at the last). */
-export function fenceOwner(token: string): string {
-  const dot = token.lastIndexOf('.');
-  return dot === -1 ? token : token.slice(0, dot);
-}
-
-/** The epoch of a fence token `txId.epoch`. */
-export function fenceEpoch(token: string): number {
-  const dot = token.lastIndexOf('.');
-  return dot === -1 ? 0 : Number(token.slice(dot + 1));
-}
 
 /** `model:id` of the documents a transaction's steps insert: creates, and destroys (whose undo is an insert). */
+/** Whether the log's first step on `key` created it (the document did not exist before the transaction). */
+function createdBy(log: Pick<LogDocument, 'steps'>, key: string): boolean {
+  return log.steps.find((step) => documentKey(step.model, step.id) === key)?.before === null;
+}
+
 function insertedOrRemoved(log: Pick<LogDocument, 'steps'>): ReadonlySet<string> {
   return new Set(log.steps.filter((step) => step.kind === 'create' || step.kind === 'destroy').map((step) => documentKey(step.model, step.id)));
 }
 
+/** How many attempts back an archived attempt is looked for (a key reopened more often than this is a client looping). */
+const MAX_ARCHIVED_EPOCHS = 64;
 /** How often a committed read tries for a stable view before it gives up (`unavailable`). */
 const VIEW_ATTEMPTS = 25;
 /** Committed transactions stay committed: remembering some saves the first attempt of most reads. */
@@ -478,35 +474,72 @@ export class MongoStore implements AtomicStore {
     if (this.committed.size > COMMITTED_MEMORY) this.committed.delete(this.committed.keys().next().value as string);
   }
 
+  /** AtomicStore.findLateInserts: lateInserts with every writer's log read, the writer's own rollback included. */
+  async findLateInserts(fences: ReadonlyMap<string, string>): Promise<Set<string>> {
+    if (fences.size === 0) return new Set();
+    const unknown = new Set([...fences.values()].map((token) => parseFenceToken(token).txId).filter((id) => !this.committed.has(id)));
+    const logs = await this.logsById(unknown);
+    for (const log of logs.values()) if (log.state === 'committed') this.remember(log);
+    return new Set((await this.lateInserts(fences, logs, true)).keys());
+  }
+
   /**
-   * Rows put back by a late insert, among rows whose fence names a finished transaction W that
-   * inserted or destroyed the document (a create, its redo, or the undo of a destroy: the only
-   * writes that are inserts, and an insert of an absent document carries no fence to refuse it).
-   * Such a row, fenced W.k, is late when a committed transaction X ≠ W took the document over from
-   * W at epoch j ≥ k (X's step on it records fence W.j): nothing of W's at epoch ≤ j may land
-   * after that, and a fenced update could not have — only an insert of the document X had
-   * destroyed. One query per read, by the logs' `documents` index, over the candidates only (rows
-   * whose last writer created them: their history is short). Staleness is final, so reading the
-   * logs after the view is as good as at its instant: a taker-over not committed by then held the
-   * document's lock at tL, and the view answers the document from its log.
+   * Rows put back by a late insert (an insert of an absent document carries no fence to refuse
+   * it: MongoDB is atomic per document only). A row fenced W.k is one when
+   *  (a) a committed transaction X ≠ W took the document over from W at epoch j ≥ k (X's step on
+   *      it records fence W.j) and W inserted or destroyed it (a create, its redo, the undo of a
+   *      destroy: the writes that are inserts): nothing of W's at epoch ≤ j may land after that,
+   *      and a fenced update could not have — only an insert of the document X had destroyed; or
+   *  (b) W's attempt that ran at epoch k was rolled back and created the document. A keyed
+   *      transaction reopened since then (its log's epoch is past k) keeps that attempt only as
+   *      the archive `W.e`, e the first archived epoch ≥ k (Idempotency.reopen): the reopen
+   *      emptied W's steps, so only the archive still says the row is an uncommitted create.
+   *      With `current`, also W's current attempt rolled back with a create of it (a committed
+   *      read answers that one by view rule 2 already; a read under lock asks here).
+   * Candidates only are looked up (rows whose writer created them, or whose fence is older than
+   * their writer's log): one query by the logs' `documents` index, one by id for archives.
+   * Staleness is final, so reading the logs after the rows is as good as at their instant: a
+   * taker-over not committed by then held the document's lock, and a view answers the document
+   * from its log.
    */
-  private async lateInserts(fences: ReadonlyMap<string, string>, logs: ReadonlyMap<string, LogDocument>): Promise<Map<string, string>> {
-    const candidates = new Map<string, string>();
-    for (const [key, token] of fences) {
-      const writer = fenceOwner(token);
-      const log = logs.get(writer);
-      const inserted = log === undefined ? this.committed.get(writer) : log.state === 'committed' || log.state === 'rolled-back' ? insertedOrRemoved(log) : undefined;
-      if (inserted?.has(key) === true) candidates.set(key, token);
-    }
+  private async lateInserts(fences: ReadonlyMap<string, string>, logs: ReadonlyMap<string, LogDocument>, current = false): Promise<Map<string, string>> {
     const late = new Map<string, string>();
-    if (candidates.size === 0) return late;
-    const takers = await this.logs.find({ documents: { $in: [...candidates.keys()] }, state: 'committed' }).toArray();
-    for (const taker of takers.map((doc) => toLogDocument(fromMongo(doc)))) {
-      for (const step of taker.steps) {
-        const key = documentKey(step.model, step.id);
-        const token = candidates.get(key);
-        if (token === undefined || typeof step.fence !== 'string' || fenceOwner(token) === taker.id) continue;
-        if (fenceOwner(step.fence) === fenceOwner(token) && fenceEpoch(step.fence) >= fenceEpoch(token)) late.set(key, token);
+    const takenOver = new Map<string, string>();
+    const archived = new Map<string, { token: string; writer: LogDocument }>();
+    for (const [key, token] of fences) {
+      const { txId, epoch } = parseFenceToken(token);
+      const log = logs.get(txId);
+      const inserted = log === undefined ? this.committed.get(txId) : log.state === 'committed' || log.state === 'rolled-back' ? insertedOrRemoved(log) : undefined;
+      if (inserted?.has(key) === true) takenOver.set(key, token);
+      if (log === undefined || log.state === 'committed') continue;
+      if (log.epoch > epoch) archived.set(key, { token, writer: log });
+      else if (current && log.state === 'rolled-back' && createdBy(log, key)) late.set(key, token);
+    }
+    if (takenOver.size > 0) {
+      const takers = await this.logs.find({ documents: { $in: [...takenOver.keys()] }, state: 'committed' }).toArray();
+      for (const taker of takers.map((doc) => toLogDocument(fromMongo(doc)))) {
+        for (const step of taker.steps) {
+          const key = documentKey(step.model, step.id);
+          const token = takenOver.get(key);
+          if (token === undefined || typeof step.fence !== 'string') continue;
+          const row = parseFenceToken(token);
+          const took = parseFenceToken(step.fence);
+          if (row.txId !== taker.id && took.txId === row.txId && took.epoch >= row.epoch) late.set(key, token);
+        }
+      }
+    }
+    if (archived.size > 0) {
+      const ids = new Set<string>();
+      for (const { token, writer } of archived.values()) {
+        const { epoch } = parseFenceToken(token);
+        for (let e = epoch; e < Math.min(writer.epoch, epoch + MAX_ARCHIVED_EPOCHS); e++) ids.add(`${writer.id}.${e}`);
+      }
+      const archives = await this.logsById(ids);
+      for (const [key, { token, writer }] of archived) {
+        const { epoch } = parseFenceToken(token);
+        let attempt: LogDocument | undefined;
+        for (let e = epoch; e < writer.epoch && attempt === undefined; e++) attempt = archives.get(`${writer.id}.${e}`);
+        if (attempt === undefined ? current && writer.state === 'rolled-back' && createdBy(writer, key) : attempt.state === 'rolled-back' && createdBy(attempt, key)) late.set(key, token);
       }
     }
     this.viewStats.lateInserts += late.size;
@@ -535,7 +568,8 @@ export class MongoStore implements AtomicStore {
   /** Logs by id, in one query (one instant); by _id, which FerretDB does not answer by scanning the whole log. */
   private async logsById(ids: ReadonlySet<string>): Promise<Map<string, LogDocument>> {
     if (ids.size === 0) return new Map();
-    const docs = await this.logs.find({ _id: { $in: [...ids] } }).toArray();
+    const [only] = ids;
+    const docs = await this.logs.find({ _id: ids.size === 1 ? only : { $in: [...ids] } }).toArray();
     return new Map(docs.map((doc) => { const log = toLogDocument(fromMongo(doc)); return [log.id, log]; }));
   }
 
@@ -554,7 +588,7 @@ export class MongoStore implements AtomicStore {
         delete row[FENCE_FIELD];
         if (typeof fence !== 'string') continue;
         const key = documentKey(request.model, String(row[model.primaryKey]));
-        writers.set(key, fenceOwner(fence));
+        writers.set(key, parseFenceToken(fence).txId);
         fences.set(key, fence);
       }
       rows.push(found);

@@ -28,6 +28,12 @@ export function fenceToken(fence: Fence): string {
   return `${fence.txId}.${fence.epoch}`;
 }
 
+/** The fence a token names: fenceToken's inverse (ids of archived attempts contain a dot too: split at the last). */
+export function parseFenceToken(token: string): Fence {
+  const dot = token.lastIndexOf('.');
+  return dot === -1 ? { txId: token, epoch: 0 } : { txId: token.slice(0, dot), epoch: Number(token.slice(dot + 1)) };
+}
+
 /** The datastore refused a write because another owner (recovery) took the transaction over. */
 export function fencedOut(fence: Fence, detail: string): TransactError {
   return new TransactError('lease_lost', `transaction ${fence.txId} (epoch ${fence.epoch}) no longer owns its documents: ${detail}`, {
@@ -239,6 +245,17 @@ export interface AtomicStore {
    * very documents read.
    */
   readView(requests: readonly ViewRequest[]): Promise<StoreView>;
+
+  /**
+   * Of rows read under the caller's lock (`model:id` → the fence token each carries; only stores
+   * whose documents carry fences have any), those a late insert put there: no committed
+   * transaction wrote them — a rolled-back attempt's create that landed after its compensation,
+   * or one that landed after a committed transaction destroyed the document (see writeDocuments).
+   * Their committed image is "no such document", and a transaction plans on that: a create may
+   * take the id, a patch finds nothing. sails-mongo only (MongoStore.lateInserts' rules); the
+   * stores that check the lock with the insert answer none. Read-only; safe to retry.
+   */
+  findLateInserts(fences: ReadonlyMap<string, string>): Promise<Set<string>>;
 
   /**
    * Sum checks' primitive (lib/reads/sums.ts), computed by the datastore from the raw data —

@@ -11,7 +11,8 @@
  * `writeErrors` at all — whether the request landed is unknown to the caller.
  */
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../../lib/models';
-import { FENCE_FIELD, fenceOwner, type MongoDb } from '../../lib/store/mongo';
+import { FENCE_FIELD, type MongoDb } from '../../lib/store/mongo';
+import { parseFenceToken } from '../../lib/store/store';
 import { copy, type Doc, type SimDatabase, type Transport } from './database';
 import type { NetworkErrors } from './network';
 
@@ -102,10 +103,6 @@ function setOf(update: Record<string, unknown>): Record<string, unknown> {
   return update.$set as Record<string, unknown>;
 }
 
-/** `txId.epoch` → its parts. */
-function parseToken(token: string): { txId: string; epoch: number } {
-  return { txId: fenceOwner(token), epoch: Number(token.slice(token.lastIndexOf('.') + 1)) };
-}
 
 interface Cursor extends AsyncIterable<Record<string, unknown>> {
   toArray(): Promise<Record<string, unknown>[]>;
@@ -139,7 +136,7 @@ class SimCollection {
 
   insertOne(doc: Record<string, unknown>): Promise<unknown> {
     const id = String(doc._id);
-    return this.transport.call(`${this.name}.insertOne(${id}${this.app ? ` ${String(doc[FENCE_FIELD])}` : ''})`, [this.ref(id), ...(this.app ? [fenceOwner(String(doc[FENCE_FIELD]))] : [])], () => {
+    return this.transport.call(`${this.name}.insertOne(${id}${this.app ? ` ${String(doc[FENCE_FIELD])}` : ''})`, [this.ref(id), ...(this.app ? [parseFenceToken(String(doc[FENCE_FIELD])).txId] : [])], () => {
       if (this.docs.has(id)) throw new MongoServerError(`E11000 duplicate key error collection: sim.${this.name} index: _id_ dup key: { _id: "${id}" }`, 11000);
       const stored = copy(doc);
       this.docs.set(id, stored);
@@ -198,7 +195,7 @@ class SimCollection {
   updateOne(filter: Filter, update: Record<string, unknown>): Promise<{ matchedCount: number }> {
     const set = setOf(update);
     const label = `${this.name}.updateOne(${this.refsOf(filter).join(',')}${set.state === undefined ? '' : ` ${String(set.state)}`}${this.app ? ` ${String(set[FENCE_FIELD])}` : ''})`;
-    return this.transport.call(label, [...this.refsOf(filter), ...(this.app && typeof set[FENCE_FIELD] === 'string' ? [fenceOwner(set[FENCE_FIELD] as string)] : [])], () => {
+    return this.transport.call(label, [...this.refsOf(filter), ...(this.app && typeof set[FENCE_FIELD] === 'string' ? [parseFenceToken(set[FENCE_FIELD] as string).txId] : [])], () => {
       for (const [id, doc] of this.docs) {
         if (!matchesFilter(doc, filter)) continue;
         const after = { ...doc, ...copy(set) };
@@ -261,7 +258,7 @@ class SimCollection {
     if (!this.app) return;
     const token = after[FENCE_FIELD];
     if (typeof token !== 'string') return;
-    this.db.emit({ kind: 'document', table: this.name, id, action, ...parseToken(token) });
+    this.db.emit({ kind: 'document', table: this.name, id, action, ...parseFenceToken(token) });
   }
 
   /** A fenced delete names the writer's own token in the last clause of its `$or` (lib/store/mongo.ts acceptedBy). */
@@ -270,7 +267,7 @@ class SimCollection {
     const clauses = filter.$or as Filter[] | undefined;
     const token = clauses?.[clauses.length - 1]?.[FENCE_FIELD];
     if (typeof token !== 'string') return;
-    this.db.emit({ kind: 'document', table: this.name, id, action: 'remove', ...parseToken(token) });
+    this.db.emit({ kind: 'document', table: this.name, id, action: 'remove', ...parseFenceToken(token) });
   }
 }
 

@@ -23,7 +23,8 @@ import { type LoadedApp, loadApp, lowerApp, wipe } from '../../support/app';
 import { asFund, fundLib, reconciliationLib, seedInvestor, seedLoans, wipeFund } from '../../support/fund';
 import { modelInfo } from '../../support/model-info';
 import { liftFund, lowerFund, type FundApp } from '../../support/http';
-import { fenceOwner, sameRows } from '../../../lib/store/mongo';
+import { sameRows } from '../../../lib/store/mongo';
+import { parseFenceToken } from '../../../lib/store/store';
 import { LOAD_ACCOUNTS, runTransfers, seedLoadAccounts, START_BALANCE } from '../../support/load';
 import { forEachPath, protocolConfig } from '../../support/targets';
 
@@ -122,7 +123,7 @@ describe('committed reads: sails-mongo\'s second read', function () {
   const read = (keys: string[], fences: [string, string][]) => ({
     rows: [keys.map((id) => ({ id }))],
     keys: [keys],
-    writers: new Map(fences.map(([key, token]) => [key, fenceOwner(token)])),
+    writers: new Map(fences.map(([key, token]) => [key, parseFenceToken(token).txId])),
     fences: new Map(fences),
   });
   const creating = log('w', 'pending', [{ kind: 'create', model: 'transfer', id: 'n', before: null }]);

@@ -1,8 +1,8 @@
 /** The app's documents as the checkers compare them: `model:id` → the record as Waterline returns it, without the fence and the write number. */
 import { LOG_IDENTITY } from '../../../lib/models';
 import { documentKey } from '../../../lib/operations';
-import { FENCE_FIELD, fenceEpoch, fenceOwner, WRITE_FIELD } from '../../../lib/store/mongo';
-import { toLogDocument } from '../../../lib/store/store';
+import { FENCE_FIELD, WRITE_FIELD } from '../../../lib/store/mongo';
+import { parseFenceToken, toLogDocument } from '../../../lib/store/store';
 import type { LogDocument } from '../../../lib/types';
 import type { SimWorld } from '../cluster';
 import type { Doc } from '../database';
@@ -31,19 +31,25 @@ export function storedDocuments(world: SimWorld): Map<string, Doc> {
 }
 
 /**
- * Narrowly the two late inserts the contract names, of a document its fence's transaction W
- * created: W rolled back (its compensation removed the document before the insert arrived), or a
- * committed transaction X ≠ W took the document over from W at this epoch or later (X's step
- * records W's fence): MongoStore.lateInserts' rule.
+ * Narrowly the late inserts the contract names (MongoStore.lateInserts), of a row fenced W.k:
+ * W's attempt that ran at epoch k rolled back with a create of the document (that attempt is W's
+ * log itself, or, for a keyed transaction reopened since, its archive `W.e` with the first e ≥ k),
+ * or W created it and a committed transaction X ≠ W took the document over from W at epoch ≥ k
+ * (X's step records W's fence).
  */
 function isLateInsert(key: string, fence: unknown, logs: ReadonlyMap<string, LogDocument>): boolean {
   if (typeof fence !== 'string') return false;
-  const writer = logs.get(fenceOwner(fence));
-  const created = writer?.steps.find((step) => documentKey(step.model, step.id) === key)?.before === null;
-  if (!created) return false;
-  if (writer?.state === 'rolled-back') return true;
+  const row = parseFenceToken(fence);
+  const writer = logs.get(row.txId);
+  if (writer === undefined) return false;
+  const created = (log: LogDocument): boolean => log.steps.find((step) => documentKey(step.model, step.id) === key)?.before === null;
+  const attempt = [...logs.values()]
+    .filter((log) => log.id.startsWith(`${row.txId}.`) && parseFenceToken(log.id).epoch >= row.epoch)
+    .sort((a, b) => parseFenceToken(a.id).epoch - parseFenceToken(b.id).epoch)[0] ?? writer;
+  if (attempt.state === 'rolled-back' && created(attempt)) return true;
+  if (!created(writer)) return false;
   return [...logs.values()].some(
-    (taker) => taker.state === 'committed' && taker.id !== writer?.id && taker.steps.some((step) => documentKey(step.model, step.id) === key && typeof step.fence === 'string' && fenceOwner(step.fence) === writer?.id && fenceEpoch(step.fence) >= fenceEpoch(fence)),
+    (taker) => taker.state === 'committed' && taker.id !== writer.id && taker.steps.some((step) => documentKey(step.model, step.id) === key && typeof step.fence === 'string' && parseFenceToken(step.fence).txId === writer.id && parseFenceToken(step.fence).epoch >= row.epoch),
   );
 }
 

@@ -16,7 +16,7 @@
  *
  * One write is the contract's stated limit, not a violation: on MongoDB an insert of an absent
  * document has no fence to check (atomic per document only), so a late one lands without the
- * lock (issue 20 finding 6). It is counted (`lateInserts`), and the end-state and committed-read
+ * lock, or after a takeover fenced the lock past the insert's epoch (issue 20 finding 6). It is counted (`lateInserts`), and the end-state and committed-read
  * checkers judge it by the rule the hook promises: committed reads leave it out.
  */
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../../../lib/models';
@@ -36,7 +36,7 @@ export class FenceOwnership extends Checker {
     const lock = this.world.db.table(LOCK_IDENTITY).get(key);
     const writer = `${event.txId}.${event.epoch}`;
     const fencesInDocuments = this.world.flavour === 'mongo';
-    const owned = lock !== undefined && lock.owner === event.txId;
+    const owned = lock !== undefined && lock.owner === event.txId && Number(lock.epoch) <= event.epoch;
     if (fencesInDocuments && event.action === 'insert' && !owned) {
       this.lateInserts++;
       return;
