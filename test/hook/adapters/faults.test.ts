@@ -122,6 +122,33 @@ forEachPath('faults', (target, adapter, protocol) => {
       expect((await app.models.account.findOne({ id: TO }))?.balance).to.equal(START_BALANCE + 500);
     });
 
+    logOnly('a batch whose log insert landed unanswered keeps its locks: recovery rolls the log back under them (sim seed 1439)', async function () {
+      this.timeout(60_000);
+      // The owner's insertLog lands but its reply never comes back, and the datastore stays down
+      // for the owner (getLog, which would tell RetryingStore the insert was its own, fails too).
+      const reset = (): Error => Object.assign(new Error('connect ECONNRESET'), { code: 'ECONNRESET' });
+      const inner = engine.store;
+      const ownerStore = new Proxy(inner, {
+        get(target, property, receiver) {
+          const value = Reflect.get(target, property, receiver) as unknown;
+          if (property === 'insertLog') return async (...args: unknown[]) => { await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args); throw reset(); };
+          if (property === 'getLog') return () => Promise.reject(reset());
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const owner = await secondEngine(app, 'unanswered', ownerStore);
+      const failed = await rejection(owner.batch(transfer(FROM, TO, 100), { label: 'load' }));
+      expect(isTransactError(failed, 'unavailable'), String(failed)).to.equal(true);
+      const [logged] = await app.models.transactlog.find({ state: 'pending', owner: { startsWith: 'unanswered' } });
+      expect(logged, 'the log the owner could not confirm').to.not.equal(undefined);
+      const held = await inner.findLocks([`account:${FROM}`, `account:${TO}`]);
+      expect(held.map((lock) => lock.owner), 'the locks stay with the unconfirmed log').to.deep.equal([logged.id, logged.id]);
+      await sleep(LEASE_MS + 200);
+      await recoverAll(app);
+      expect((await engine.getLog(String(logged.id)))?.state, 'recovery settles the log').to.equal('rolled-back');
+      await expectConsistent(app);
+    });
+
     logOnly('waiters on one document in this process line up: served in arrival order, without polling the datastore', async function () {
       this.timeout(60_000);
       let release: () => void = () => undefined;
