@@ -425,8 +425,12 @@ export class MongoStore implements AtomicStore {
         this.viewStats.logsMoved++;
         continue;
       }
+      // Between the two reads, with the logs: a taker-over committed after the second read would
+      // flag a row that was committed at the view's instant (sim seed 696, a reversal's destroy).
+      const lateInserts = await this.lateInserts(first.fences, logs);
       const second = await this.readRows(requests, extra);
-      if (sameRows(first, second, logs)) return { rows: second.rows, writers: second.writers, logs, lateInserts: await this.lateInserts(second.fences, logs) };
+      // The same rows with the same fences (sameRows) are the same candidates: first's answer holds for second.
+      if (sameRows(first, second, logs)) return { rows: second.rows, writers: second.writers, logs, lateInserts };
       this.viewStats.rowsChanged++;
       await sleep(Math.random() * Math.min(20, 2 ** attempt));
     }
@@ -498,9 +502,9 @@ export class MongoStore implements AtomicStore {
    *      read answers that one by view rule 2 already; a read under lock asks here).
    * Candidates only are looked up (rows whose writer created them, or whose fence is older than
    * their writer's log): one query by the logs' `documents` index, one by id for archives.
-   * Staleness is final, so reading the logs after the rows is as good as at their instant: a
-   * taker-over not committed by then held the document's lock, and a view answers the document
-   * from its log.
+   * A committed read asks between its two reads of the rows, never after: a taker-over that
+   * committed after the view's instant made the row late only later. Under the caller's lock no
+   * taker-over commits meanwhile.
    */
   private async lateInserts(fences: ReadonlyMap<string, string>, logs: ReadonlyMap<string, LogDocument>, current = false): Promise<Map<string, string>> {
     const late = new Map<string, string>();
