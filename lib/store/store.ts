@@ -164,10 +164,18 @@ export interface AtomicStore {
    * tombstone — can never free what a later holder (a later attempt, a recoverer that fenced the
    * locks higher) holds. Below e it does free: locks a failed fenceLocks left at an older epoch are
    * still this holder's.
+   * With `grant`, only the locks carrying that grant (LockDocument.grant): the release of one
+   * acquisition round. The owner and epoch alone cannot tell two rounds of one acquisition apart
+   * — Locks.acquire gives back the locks it got past the first one it must wait for, and later
+   * inserts those very ids again under the same owner and epoch — so a late delivery of the
+   * give-back would free the locks the later round took, and the transaction would write
+   * documents it no longer holds. Each round's own grant makes the late delivery find nothing.
+   * A lock without a grant is spared by a release with one.
    * Fails: deleted some, all or none; a re-send is harmless. Delivered twice, or late: deletes
-   * nothing more than the epoch allows (a lock taken meanwhile at a higher epoch is spared).
+   * nothing more than the epoch allows (a lock taken meanwhile at a higher epoch is spared), nor,
+   * with a grant, than that grant allows (the same ids taken again in a later round are spared).
    */
-  deleteLocks(owner: string, epoch: number, ids?: readonly string[]): Promise<void>;
+  deleteLocks(owner: string, epoch: number, ids?: readonly string[], grant?: string): Promise<void>;
 
   /**
    * The datastore server's clock (epoch ms) at some instant during the call: the one clock leases
