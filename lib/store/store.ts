@@ -131,11 +131,13 @@ export interface AtomicStore {
    * id it did not insert.
    * Reply lost: the re-send inserts nothing the first took; RetryingStore's retry then counts as
    * acquired exactly those it finds under this call's owner at this call's epoch (never a lock at
-   * another epoch: a reopened keyed transaction keeps its id). A caller that gives up releases by
-   * owner and epoch (deleteLocks), which frees any that landed unknown.
+   * another epoch: a reopened keyed transaction keeps its id) and, when the call carries a grant,
+   * with that grant (never an earlier round's lock: that round's give-back may still free it).
+   * A caller that gives up releases by owner and epoch (deleteLocks), which frees any that landed
+   * unknown.
    * Delivered twice: the duplicate inserts only what is free at its arrival — nothing the first
    * took, unless it was deleted in between: a duplicate arriving after the caller released takes
-   * the lock again, with the first delivery's lease, owner and epoch; it stays until recovery
+   * the lock again, with the first delivery's lease, owner, epoch and grant; it stays until recovery
    * finds it expired and its transaction ended (or never logged) and deletes it.
    */
   insertLocks(locks: readonly LockDocument[]): Promise<Set<string>>;
@@ -313,5 +315,8 @@ export function toLogDocument(row: Record<string, unknown>): LogDocument {
 }
 
 export function toLockDocument(row: Record<string, unknown>): LockDocument {
-  return { id: String(row.id), owner: String(row.owner), leaseUntil: Number(row.leaseUntil), epoch: Number(row.epoch ?? 0) };
+  const lock: LockDocument = { id: String(row.id), owner: String(row.owner), leaseUntil: Number(row.leaseUntil), epoch: Number(row.epoch ?? 0) };
+  // A lock inserted without a grant reads as it was given (a NULL column, a missing field).
+  if (typeof row.grant === 'string') lock.grant = row.grant;
+  return lock;
 }
