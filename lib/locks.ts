@@ -11,6 +11,7 @@
  */
 import type { ServerClock } from './clock';
 import { TransactError } from './errors';
+import { newId } from './ids';
 import type { AtomicStore } from './store';
 import { type Place, WaitQueues } from './wait-queues';
 
@@ -64,14 +65,17 @@ export class Locks {
     try {
       while (wanted.length > 0) {
         const leaseUntil = this.clock.now() + this.options.leaseMs;
-        const got = await this.store.insertLocks(wanted.map((id) => ({ id, owner, leaseUntil, epoch })));
+        // This round's own identity: its give-back below must never free what a later round of
+        // the same owner and epoch takes again, however late it is delivered (AtomicStore.deleteLocks).
+        const grant = newId();
+        const got = await this.store.insertLocks(wanted.map((id) => ({ id, owner, leaseUntil, epoch, grant })));
         for (const key of got) this.remember(owner, key);
         const firstMissing = wanted.findIndex((key) => !got.has(key));
         if (firstMissing === -1) return;
         // Keep only the sorted prefix: holding a lock past one we wait for is how cycles form.
         const beyond = wanted.slice(firstMissing).filter((key) => got.has(key));
         if (beyond.length > 0) {
-          await this.store.deleteLocks(owner, epoch, beyond);
+          await this.store.deleteLocks(owner, epoch, beyond, grant);
           for (const key of beyond) this.forget(owner, key);
         }
         holding ||= firstMissing > 0;

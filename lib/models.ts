@@ -71,6 +71,8 @@ export function internalModels(kind: AdapterKind, datastore: string): Record<str
         owner: { type: 'string', required: true },
         leaseUntil: { ...exactNumber, required: true },
         epoch: { ...exactNumber, defaultsTo: 0 },
+        // Nullable, no default: locks from before grants, and those written without one, have none (LockDocument.grant).
+        grant: { type: 'string', allowNull: true },
       },
     },
   };

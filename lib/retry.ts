@@ -157,14 +157,19 @@ export class RetryingStore implements AtomicStore {
   /**
    * After a failed try, some locks may have landed: a lock refused now counts as ours when it
    * carries our owner at our epoch — a lock of the same (keyed, reopened) transaction id at an
-   * older epoch is an earlier attempt's, not ours. One call's locks share owner and epoch.
+   * older epoch is an earlier attempt's, not ours — and, when the call carries a grant, that
+   * grant: an earlier round's lock of the same owner and epoch is one that round's give-back may
+   * still free (AtomicStore.deleteLocks). One call's locks share owner, epoch and grant.
    */
   insertLocks(locks: readonly LockDocument[]): Promise<Set<string>> {
     return this.policy.run(async (afterFailure) => {
       const got = await this.inner.insertLocks(locks);
       if (!afterFailure || got.size === locks.length) return got;
+      const { owner, epoch, grant } = locks[0];
       const missing = locks.filter((lock) => !got.has(lock.id)).map((lock) => lock.id);
-      for (const found of await this.inner.findLocks(missing)) if (found.owner === locks[0].owner && found.epoch === locks[0].epoch) got.add(found.id);
+      for (const found of await this.inner.findLocks(missing)) {
+        if (found.owner === owner && found.epoch === epoch && (grant === undefined || found.grant === grant)) got.add(found.id);
+      }
       return got;
     });
   }
@@ -181,9 +186,9 @@ export class RetryingStore implements AtomicStore {
     return this.policy.run(() => this.inner.findExpiredLocks(leaseBefore, limit, skipPrefix));
   }
 
-  /** Safe to retry: a delete at an epoch spares whatever a later holder took meanwhile. */
-  deleteLocks(owner: string, epoch: number, ids?: readonly string[]): Promise<void> {
-    return this.policy.run(() => this.inner.deleteLocks(owner, epoch, ids));
+  /** Safe to retry: a delete at an epoch (and grant) spares whatever a later holder (or round) took meanwhile. */
+  deleteLocks(owner: string, epoch: number, ids?: readonly string[], grant?: string): Promise<void> {
+    return this.policy.run(() => this.inner.deleteLocks(owner, epoch, ids, grant));
   }
 
   serverTime(): Promise<number> {

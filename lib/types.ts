@@ -174,6 +174,13 @@ export interface LockDocument {
   leaseUntil: number;
   /** The fence epoch writes to this document must carry (see Fence). */
   epoch: number;
+  /**
+   * The acquisition round that inserted it (Locks.acquire), so a release of that round's locks
+   * cannot free the same ids taken again by a later round of the same owner and epoch
+   * (AtomicStore.deleteLocks). Absent on locks written without one (older versions, the
+   * PostgreSQL native path, the scheduler's claims).
+   */
+  grant?: string;
 }
 
 /** Guards of a compare-and-set on a log document; every given field must match. */

@@ -76,7 +76,7 @@ export class DiskStore implements AtomicStore {
       if (locks.length === 0) return new Set<string>();
       const taken = new Set((await this.lockModel.find({ id: { in: locks.map((l) => l.id) } })).map((row) => String(row.id)));
       const free = locks.filter((lock) => !taken.has(lock.id));
-      if (free.length > 0) await this.lockModel.createEach(free.map((lock) => ({ ...lock })));
+      if (free.length > 0) await this.lockModel.createEach(free.map((lock) => ({ ...lock, grant: lock.grant ?? null })));
       return new Set(free.map((lock) => lock.id));
     });
   }
@@ -97,10 +97,9 @@ export class DiskStore implements AtomicStore {
     return rows.filter((lock) => skipPrefix === undefined || !lock.id.startsWith(skipPrefix)).slice(0, limit);
   }
 
-  deleteLocks(owner: string, epoch: number, ids?: readonly string[]): Promise<void> {
+  deleteLocks(owner: string, epoch: number, ids?: readonly string[], grant?: string): Promise<void> {
     return this.exclusive(async () => {
-      const owned = { owner, epoch: { '<=': epoch } };
-      await rawDestroy(this.lockModel)(ids === undefined ? owned : { ...owned, id: { in: [...ids] } });
+      await rawDestroy(this.lockModel)({ owner, epoch: { '<=': epoch }, ...(ids === undefined ? {} : { id: { in: [...ids] } }), ...(grant === undefined ? {} : { grant }) });
     });
   }
 

@@ -325,8 +325,8 @@ export class MongoStore implements AtomicStore {
     return docs.map((doc) => toLockDocument(fromMongo(doc)));
   }
 
-  async deleteLocks(owner: string, epoch: number, ids?: readonly string[]): Promise<void> {
-    await this.locks.deleteMany(ids === undefined ? ownedUpTo(owner, epoch) : { ...ownedUpTo(owner, epoch), _id: { $in: [...ids] } });
+  async deleteLocks(owner: string, epoch: number, ids?: readonly string[], grant?: string): Promise<void> {
+    await this.locks.deleteMany({ ...ownedUpTo(owner, epoch), ...(ids === undefined ? {} : { _id: { $in: [...ids] } }), ...(grant === undefined ? {} : { grant }) });
   }
 
   async serverTime(): Promise<number> {

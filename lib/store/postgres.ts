@@ -159,9 +159,9 @@ export class PostgresStore implements AtomicStore {
   async insertLocks(locks: readonly LockDocument[]): Promise<Set<string>> {
     if (locks.length === 0) return new Set();
     const result = await this.pool.query(
-      `INSERT INTO ${this.locks} ("id", "owner", "leaseUntil", "epoch")
-       SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[]) ON CONFLICT ("id") DO NOTHING RETURNING "id"`,
-      [locks.map((l) => l.id), locks.map((l) => l.owner), locks.map((l) => l.leaseUntil), locks.map((l) => l.epoch)],
+      `INSERT INTO ${this.locks} ("id", "owner", "leaseUntil", "epoch", "grant")
+       SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[], $5::text[]) ON CONFLICT ("id") DO NOTHING RETURNING "id"`,
+      [locks.map((l) => l.id), locks.map((l) => l.owner), locks.map((l) => l.leaseUntil), locks.map((l) => l.epoch), locks.map((l) => l.grant ?? null)],
     );
     return new Set(result.rows.map((row) => String(row.id)));
   }
@@ -182,9 +182,12 @@ export class PostgresStore implements AtomicStore {
     return result.rows.map(toLockDocument);
   }
 
-  async deleteLocks(owner: string, epoch: number, ids?: readonly string[]): Promise<void> {
-    if (ids === undefined) await this.pool.query(`DELETE FROM ${this.locks} WHERE ${ownedUpTo('$1', '$2')}`, [owner, epoch]);
-    else await this.pool.query(`DELETE FROM ${this.locks} WHERE ${ownedUpTo('$1', '$2')} AND "id" = ANY($3::text[])`, [owner, epoch, [...ids]]);
+  async deleteLocks(owner: string, epoch: number, ids?: readonly string[], grant?: string): Promise<void> {
+    const params: unknown[] = [owner, epoch];
+    let where = ownedUpTo('$1', '$2');
+    if (ids !== undefined) where += ` AND "id" = ANY($${params.push([...ids])}::text[])`;
+    if (grant !== undefined) where += ` AND "grant" = $${params.push(grant)}`;
+    await this.pool.query(`DELETE FROM ${this.locks} WHERE ${where}`, params);
   }
 
   async serverTime(): Promise<number> {

@@ -137,11 +137,13 @@ export interface AtomicStore {
    * id it did not insert.
    * Reply lost: the re-send inserts nothing the first took; RetryingStore's retry then counts as
    * acquired exactly those it finds under this call's owner at this call's epoch (never a lock at
-   * another epoch: a reopened keyed transaction keeps its id). A caller that gives up releases by
-   * owner and epoch (deleteLocks), which frees any that landed unknown.
+   * another epoch: a reopened keyed transaction keeps its id) and, when the call carries a grant,
+   * with that grant (never an earlier round's lock: that round's give-back may still free it).
+   * A caller that gives up releases by owner and epoch (deleteLocks), which frees any that landed
+   * unknown.
    * Delivered twice: the duplicate inserts only what is free at its arrival — nothing the first
    * took, unless it was deleted in between: a duplicate arriving after the caller released takes
-   * the lock again, with the first delivery's lease, owner and epoch; it stays until recovery
+   * the lock again, with the first delivery's lease, owner, epoch and grant; it stays until recovery
    * finds it expired and its transaction ended (or never logged) and deletes it.
    */
   insertLocks(locks: readonly LockDocument[]): Promise<Set<string>>;
@@ -170,10 +172,18 @@ export interface AtomicStore {
    * tombstone — can never free what a later holder (a later attempt, a recoverer that fenced the
    * locks higher) holds. Below e it does free: locks a failed fenceLocks left at an older epoch are
    * still this holder's.
+   * With `grant`, only the locks carrying that grant (LockDocument.grant): the release of one
+   * acquisition round. The owner and epoch alone cannot tell two rounds of one acquisition apart
+   * — Locks.acquire gives back the locks it got past the first one it must wait for, and later
+   * inserts those very ids again under the same owner and epoch — so a late delivery of the
+   * give-back would free the locks the later round took, and the transaction would write
+   * documents it no longer holds. Each round's own grant makes the late delivery find nothing.
+   * A lock without a grant is spared by a release with one.
    * Fails: deleted some, all or none; a re-send is harmless. Delivered twice, or late: deletes
-   * nothing more than the epoch allows (a lock taken meanwhile at a higher epoch is spared).
+   * nothing more than the epoch allows (a lock taken meanwhile at a higher epoch is spared), nor,
+   * with a grant, than that grant allows (the same ids taken again in a later round are spared).
    */
-  deleteLocks(owner: string, epoch: number, ids?: readonly string[]): Promise<void>;
+  deleteLocks(owner: string, epoch: number, ids?: readonly string[], grant?: string): Promise<void>;
 
   /**
    * The datastore server's clock (epoch ms) at some instant during the call: the one clock leases
@@ -322,5 +332,8 @@ export function toLogDocument(row: Record<string, unknown>): LogDocument {
 }
 
 export function toLockDocument(row: Record<string, unknown>): LockDocument {
-  return { id: String(row.id), owner: String(row.owner), leaseUntil: Number(row.leaseUntil), epoch: Number(row.epoch ?? 0) };
+  const lock: LockDocument = { id: String(row.id), owner: String(row.owner), leaseUntil: Number(row.leaseUntil), epoch: Number(row.epoch ?? 0) };
+  // A lock inserted without a grant reads as it was given (a NULL column, a missing field).
+  if (typeof row.grant === 'string') lock.grant = row.grant;
+  return lock;
 }

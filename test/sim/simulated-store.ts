@@ -9,7 +9,8 @@
  * kind is 'postgresql' and multiProcess true: the engine then treats it as a datastore shared by
  * several processes (recovery waits for leases of other instances) and committed reads order
  * nulls last, as this store's models do. Lock releases and renewals touch only the owner's
- * locks at the caller's epoch or below, as every real store does (AtomicStore.deleteLocks).
+ * locks at the caller's epoch or below (a release with a grant, only that grant's), as every
+ * real store does (AtomicStore.deleteLocks).
  */
 import type { CreatedIndex, IndexSpec } from '../../lib/indexes';
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../../lib/models';
@@ -145,11 +146,11 @@ export class SimulatedStore implements AtomicStore {
     );
   }
 
-  deleteLocks(owner: string, epoch: number, ids?: readonly string[]): Promise<void> {
-    return this.transport.call(`deleteLocks(${owner} e${epoch}${ids === undefined ? '' : ` ${ids.join(',')}`})`, [owner, ...(ids ?? [])], () => {
+  deleteLocks(owner: string, epoch: number, ids?: readonly string[], grant?: string): Promise<void> {
+    return this.transport.call(`deleteLocks(${owner} e${epoch}${ids === undefined ? '' : ` ${ids.join(',')}`}${grant === undefined ? '' : ` grant ${grant}`})`, [owner, ...(ids ?? [])], () => {
       const deleted: Doc[] = [];
       for (const [id, row] of [...this.locks]) {
-        if (row.owner !== owner || Number(row.epoch) > epoch || (ids !== undefined && !ids.includes(id))) continue;
+        if (row.owner !== owner || Number(row.epoch) > epoch || (ids !== undefined && !ids.includes(id)) || (grant !== undefined && row.grant !== grant)) continue;
         this.locks.delete(id);
         deleted.push(copy(row));
       }

@@ -45,9 +45,9 @@ export interface ContractSubject {
 /** What a store does not meet today (a finding), by case: those cases are pending on it, with the reason. */
 export type KnownGap = 'fenceLocksFencesUnwrittenDocuments' | 'writesCheckTheLock';
 
-/** Releases `owner`'s locks (only `ids`, when given) as a release made at `epoch`. */
-export function releaseLocks(store: AtomicStore, owner: string, epoch: number, ids?: readonly string[]): Promise<void> {
-  return store.deleteLocks(owner, epoch, ids);
+/** Releases `owner`'s locks (only `ids`, when given; only those of `grant`, when given) as a release made at `epoch`. */
+export function releaseLocks(store: AtomicStore, owner: string, epoch: number, ids?: readonly string[], grant?: string): Promise<void> {
+  return store.deleteLocks(owner, epoch, ids, grant);
 }
 
 /** Renews `owner`'s locks as a renewal made at `epoch`. */
@@ -463,6 +463,27 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
         await releaseLocks(store, 'tx-1', 1);
         await releaseLocks(store, 'tx-1', 2, ['account:a']);
         expect(await store.findLocks(['account:a']), 'deleteLocks delivered late (epoch 1, 2): the lock taken at epoch 3 stays').to.deep.equal([lockOf('account:a', 'tx-1', { epoch: 3 })]);
+      },
+    );
+
+    check(
+      'deleteLocks with a grant deletes only the locks of that grant: a late delivery after the same owner and epoch re-inserted the ids under a new grant leaves them',
+      async (_s, store) => {
+        // One acquisition round takes a, b and c, and gives b and c back (it must wait before them).
+        await store.insertLocks(['account:a', 'account:b', 'account:c'].map((id) => lockOf(id, 'tx-1', { grant: 'round-1' })));
+        await releaseLocks(store, 'tx-1', 0, ['account:b', 'account:c'], 'round-1');
+        const ids = async (): Promise<string[]> => sortedLocks(await store.findLocks(['account:a', 'account:b', 'account:c', 'account:d'])).map((lock) => lock.id);
+        expect(await ids(), "deleteLocks with a grant: the grant's locks among the ids").to.deep.equal(['account:a']);
+        // The next round takes b and c again, under the same owner and epoch.
+        const again = ['account:b', 'account:c'].map((id) => lockOf(id, 'tx-1', { grant: 'round-2' }));
+        expect([...(await store.insertLocks(again))].sort(), 'setup: the next round takes b and c again').to.deep.equal(['account:b', 'account:c']);
+        await releaseLocks(store, 'tx-1', 0, ['account:b', 'account:c'], 'round-1');
+        expect(sortedLocks(await store.findLocks(['account:b', 'account:c'])), "deleteLocks delivered late: the next round's locks stay, carrying their grant").to.deep.equal(again);
+        await store.insertLocks([lockOf('account:d', 'tx-1')]);
+        await releaseLocks(store, 'tx-1', 0, ['account:d'], 'round-1');
+        expect(await ids(), 'deleteLocks with a grant: a lock of the owner without a grant is spared').to.deep.equal(['account:a', 'account:b', 'account:c', 'account:d']);
+        await releaseLocks(store, 'tx-1', 0);
+        expect(await ids(), 'deleteLocks without a grant: every lock of the owner, whatever its grant').to.deep.equal([]);
       },
     );
   });
