@@ -119,18 +119,20 @@ export class DiskStore implements AtomicStore {
       const keys = [...new Set(writes.map(({ action }) => documentKey(action.model, action.id)))];
       const held = (await this.lockModel.find({ id: { in: keys } })).map(toLockDocument).filter((lock) => lock.owner === fence.txId && lock.epoch === fence.epoch);
       if (held.length !== keys.length) throw fencedOut(fence, `${keys.length - held.length} of its locks moved on`);
+      const log = await this.logModel.findOne({ id: fence.txId });
+      if (log !== undefined && Number(log.epoch) !== fence.epoch) throw fencedOut(fence, `its log is at epoch ${String(log.epoch)}`);
       for (const { action } of writes) await applyAction(this.modelOf(action.model), action);
     });
+  }
+
+  findLateInserts(): Promise<Set<string>> {
+    return Promise.resolve(new Set()); // the lock is checked with every insert: none lands late
   }
 
   /**
    * Under the mutex that every document write, lock change and log compare-and-set takes: nothing
    * changes while the rows, the locks and their owners' logs are read, so they are one instant.
    */
-  findLateInserts(): Promise<Set<string>> {
-    return Promise.resolve(new Set()); // the lock is checked with every insert: none lands late
-  }
-
   readView(requests: readonly ViewRequest[]): Promise<StoreView> {
     return this.exclusive(async () => {
       const prefixes = new Set(requests.map((request) => `${request.model}:`));

@@ -227,7 +227,13 @@ export class PostgresStore implements AtomicStore {
     let broken: Error | undefined;
     try {
       await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(this.stalledWriterMs))}`);
-      const held = await client.query(`SELECT "id" FROM ${this.locks} WHERE "id" = ANY($1::text[]) AND "owner" = $2 AND "epoch" = $3 FOR SHARE`, [keys, fence.txId, fence.epoch]);
+      // The log too must be at the fence's epoch: a late insertLocks delivery can put a lock back
+      // at an older epoch after a takeover released, and that lock alone would let the old epoch write.
+      const held = await client.query(
+        `SELECT "id" FROM ${this.locks} WHERE "id" = ANY($1::text[]) AND "owner" = $2 AND "epoch" = $3
+           AND NOT EXISTS (SELECT 1 FROM ${this.logs} WHERE "id" = $2 AND "epoch" <> $3) FOR SHARE`,
+        [keys, fence.txId, fence.epoch],
+      );
       if (held.rows.length !== keys.length) throw fencedOut(fence, `${keys.length - held.rows.length} of its locks moved on`);
       for (const { action } of writes) await applyAction(this.modelOf(action.model), action, client, insertsMayExist);
       await client.query('COMMIT');
@@ -254,6 +260,10 @@ export class PostgresStore implements AtomicStore {
     return waterlineSum(this.modelOf(model), field, where);
   }
 
+  findLateInserts(): Promise<Set<string>> {
+    return Promise.resolve(new Set()); // the lock is checked with every insert: none lands late
+  }
+
   /**
    * One REPEATABLE READ, READ ONLY transaction: its first statement fixes the snapshot, so the lock
    * rows, their owners' logs and the documents are all read as of one instant. A log-protocol
@@ -262,10 +272,6 @@ export class PostgresStore implements AtomicStore {
    * The native path's transactions are invisible until COMMIT: their documents need nothing, and
    * a native instance's roll-forward batches (log protocol) are covered like any other.
    */
-  findLateInserts(): Promise<Set<string>> {
-    return Promise.resolve(new Set()); // the lock is checked with every insert: none lands late
-  }
-
   async readView(requests: readonly ViewRequest[]): Promise<StoreView> {
     const client = await this.pool.connect();
     const onError = (): void => undefined;

@@ -208,7 +208,9 @@ export interface AtomicStore {
    * Applies the writes in order, each accepted only while `fence` still owns its document —
    * checked by the datastore atomically with the write; throws `lease_lost` (details.fenced) at
    * the first refused one. Ownership: on sails-disk and PostgreSQL, the document's lock is held by
-   * `fence.txId` at exactly `fence.epoch` (so locks are fenced before a new owner writes), and the
+   * `fence.txId` at exactly `fence.epoch` (so locks are fenced before a new owner writes) while
+   * the transaction's log, when it has one, is at `fence.epoch` too (a late insertLocks delivery can
+   * put a lock back at an older epoch after a takeover released it: the log says who owns it), and the
    * whole call is refused or accepted as one: sails-disk checks every lock first under its mutex
    * (a datastore error midway leaves a prefix written), PostgreSQL runs one native transaction
    * (all or nothing). On MongoDB, the document's stored fence is

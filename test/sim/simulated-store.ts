@@ -177,6 +177,8 @@ export class SimulatedStore implements AtomicStore {
         return lock !== undefined && lock.owner === fence.txId && Number(lock.epoch) === fence.epoch;
       });
       if (held.length !== keys.length) throw fencedOut(fence, `${keys.length - held.length} of its locks moved on`);
+      const log = this.logs.get(fence.txId);
+      if (log !== undefined && Number(log.epoch) !== fence.epoch) throw fencedOut(fence, `its log is at epoch ${String(log.epoch)}`);
       for (const { action } of writes) {
         this.apply(action);
         this.db.emit({ kind: 'document', table: this.modelOf(action.model).tableName, id: action.id, action: action.type, txId: fence.txId, epoch: fence.epoch });
@@ -184,11 +186,11 @@ export class SimulatedStore implements AtomicStore {
     });
   }
 
-  /** Rows, locks and their owners' logs, in one step: one instant. */
   findLateInserts(): Promise<Set<string>> {
     return Promise.resolve(new Set()); // the lock is checked with every insert: none lands late
   }
 
+  /** Rows, locks and their owners' logs, in one step: one instant. */
   readView(requests: readonly ViewRequest[]): Promise<StoreView> {
     return this.transport.call(`readView(${requests.map((r) => r.model).join(',')})`, requests.map((r) => r.model), () => {
       const prefixes = new Set(requests.map((request) => `${request.model}:`));

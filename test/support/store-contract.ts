@@ -595,6 +595,20 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
       },
       { gap: 'writesCheckTheLock' },
     );
+    check(
+      "writeDocuments is refused at an epoch its transaction's log has moved past, even under a lock at that epoch (one a late insertLocks delivery put back after the takeover released)",
+      async (_s, store) => {
+        const doc = await seeded(100);
+        const log = pendingLog();
+        await store.insertLog(log);
+        expect(await store.updateLog(log.id, { states: ['pending'], epoch: 0 }, { state: 'rolling-back', epoch: 1 }), 'setup: the takeover moves the log to epoch 1').to.equal(true);
+        expect((await store.insertLocks([lockOf(key(doc), log.id, { epoch: 0 })])).size, 'setup: the late lock insert of epoch 0 lands').to.equal(1);
+        const late = await rejection(store.writeDocuments([patch(doc, { balance: 1 }, await fenceBefore(doc))], { txId: log.id, epoch: 0 }));
+        expect(isTransactError(late, 'lease_lost'), 'writeDocuments: refused once the log is past the fence epoch').to.equal(true);
+        expect(await balanceOf(doc), 'writeDocuments: a refused write changes nothing').to.equal(100);
+      },
+      { gap: 'fenceLocksFencesUnwrittenDocuments' },
+    );
   });
 
   describe('readView / serverTime', function () {
