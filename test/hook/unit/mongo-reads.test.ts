@@ -29,9 +29,9 @@ function cursor(docs: Doc[]): unknown {
 function storeOver(world: World, beforeRead: (n: number) => void): MongoStore {
   let reads = 0;
   const collection = (name: string): unknown => ({
-    find: (filter: { _id?: { $in: string[] } }) => {
+    find: (filter: { _id?: string | { $in: string[] } }) => {
       if (name === 'transact_lock') return cursor(world.locks);
-      const ids = filter._id?.$in ?? [];
+      const ids = typeof filter._id === 'string' ? [filter._id] : filter._id?.$in ?? [];
       return cursor(ids.flatMap((id) => {
         const log = world.logs.get(id);
         if (log === undefined) return [];
