@@ -9,6 +9,7 @@
  */
 import { expect } from 'chai';
 import { Engine } from '../../../lib/engine';
+import { keyedTransactionId } from '../../../lib/log';
 import { compensationPlan, redoPlan } from '../../../lib/operations';
 import type { ModelInfo } from '../../../lib/model-info';
 import type { Fence, LogDocument, Step } from '../../../lib/types';
@@ -100,6 +101,44 @@ forEachAdapter('late inserts after a committed destroy', (target, adapter) => {
     const outcome = await deliverLate(redoPlan([step], infoOf), { txId, epoch: 1 });
     expect(await engine.reads.find('account', { id }), 'destroyed, committed').to.deep.equal([]);
     expectRefusedOrReported(outcome, `account:${id}`);
+  });
+
+  it("a keyed create whose insert lands after its attempt rolled back: the key's repeat commits, the row counts as no document (sim seed 936)", async function () {
+    const key = `late-keyed-${Date.now()}`;
+    const ops = [
+      { op: 'create', model: 'account', values: { owner: 'Gus', balance: 5 } },
+      { op: 'increment', model: 'account', id: IDS.alice, field: 'balance', by: -5, min: 0 },
+    ];
+    // The first attempt's create lands; its next write fails on the network past every retry, so
+    // it rolls back (at epoch 1) with `unavailable`, which decides nothing: the key may run again.
+    const reset = (): Error => Object.assign(new Error('connect ECONNRESET'), { code: 'ECONNRESET' });
+    const hooked = app.hooks.transact.engine as Engine;
+    const flaky = new Proxy(hooked.store, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (property === 'writeDocuments') {
+          return (writes: ReturnType<typeof redoPlan>, fence: Fence) => (fence.epoch === 0 && writes.some(({ action }) => action.type === 'patch') ? Promise.reject(reset()) : target.writeDocuments(writes, fence));
+        }
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const first = new Engine(flaky, (identity) => app.models[identity], { ...hooked.options, instanceId: 'late-keyed' });
+    await first.start();
+    const failed = await first.batch(ops, { idempotencyKey: key }).then(() => null, (err: { code?: string }) => err.code);
+    expect(failed, 'the first attempt').to.equal('unavailable');
+    const txId = keyedTransactionId(key, null);
+    const log = (await engine.store.getLog(txId)) as LogDocument;
+    expect(log.state, 'the first attempt rolled back').to.equal('rolled-back');
+    const created = log.steps.filter((step) => step.kind === 'create');
+    // Its insert request, stalled in the network, arrives only now, after the rollback removed the row.
+    const outcome = await deliverLate(redoPlan(created, infoOf), { txId, epoch: 0 });
+    const repeat = await engine.batch(ops, { idempotencyKey: key });
+    expect(repeat.state, "the key's repeat: the late row is no committed document, so its create takes the id").to.equal('committed');
+    const [gus] = await engine.reads.find('account', { id: created[0].id });
+    expect(gus, 'the committed create').to.include({ owner: 'Gus', balance: 5 });
+    expect((await engine.reads.find('account', { id: IDS.alice }))[0]?.balance).to.equal(995);
+    if (adapter === 'mongo') expect(outcome, 'MongoDB cannot refuse it (the limit)').to.equal('landed');
+    else expect(outcome, 'the lock row moved on: the datastore refuses the late write').to.equal('refused');
   });
 
   /** Every log (any state) whose steps touch `key`, newest first. */
