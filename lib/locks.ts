@@ -101,6 +101,17 @@ export class Locks {
     this.abandon(owner);
   }
 
+  /**
+   * Releases the locks `owner` took here at `epoch` on documents outside `kept`, and forgets them
+   * all (the kept ones belong to whoever owns the transaction now). A lock this process never
+   * took for `owner` is not touched.
+   */
+  async releaseExcept(owner: string, epoch: number, kept: ReadonlySet<string>): Promise<void> {
+    const ids = [...(this.keysOf.get(owner) ?? [])].filter((key) => !kept.has(key));
+    if (ids.length > 0) await this.store.deleteLocks(owner, epoch, ids);
+    this.abandon(owner);
+  }
+
   /** Forgets what `owner` holds here (its locks are settled elsewhere), waking the waiters. */
   abandon(owner: string): void {
     for (const key of [...(this.keysOf.get(owner) ?? [])]) this.forget(owner, key);

@@ -148,13 +148,17 @@ export class CommitProtocol {
    * After a refused claim: locks this attempt took at its own epoch once the transaction had moved
    * past it (a waiter granted its locks after recovery settled it, or after a repeat reopened and
    * committed the key) are nobody else's, so they are freed at that epoch — a later attempt's,
-   * at a higher epoch, stay (AtomicStore.deleteLocks). Not while the log is rolling back: its
-   * recoverer may not have fenced the locks yet, and frees them itself.
+   * at a higher epoch, stay (AtomicStore.deleteLocks). Not while the log is rolling back, nor,
+   * while it is pending, those on documents its log names: a recoverer rolling it back or forward
+   * (pending at a higher epoch too) may not have fenced them yet, and frees them itself (sim seed
+   * 113: this release landed before the roll-forward's fenceLocks, the recoverer lost its locks
+   * and a waiter wrote under it). A reopened attempt holds the locks of the documents it names.
    */
   private async releaseLate(lease: Lease): Promise<void> {
     const log = await this.ctx.store.getLog(lease.txId);
-    if (log === null || log.epoch <= lease.fence.epoch || !(isTerminal(log.state) || log.state === 'pending')) return;
-    await this.ctx.locks.release(lease.txId, lease.fence.epoch);
+    if (log === null || log.epoch <= lease.fence.epoch) return;
+    if (isTerminal(log.state)) await this.ctx.locks.release(lease.txId, lease.fence.epoch);
+    else if (log.state === 'pending') await this.ctx.locks.releaseExcept(lease.txId, lease.fence.epoch, new Set(log.documents));
   }
 
   /**
