@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isTransactError, TransactError } from '../errors';
 import { isDecided, keyedTransactionId, replayedError } from '../log';
 import { ownerToken } from '../recovery';
-import { isTransient } from '../retry';
+import { isTransient, unavailableIfTransient } from '../retry';
 import type { TransactionOptions } from '../schema';
 import type { LogDocument, LogPatch } from '../types';
 import type { EngineContext } from './context';
@@ -74,7 +74,8 @@ export class Idempotency {
     try {
       return await attempt();
     } catch (err) {
-      if (!isTransactError(err, 'lease_lost') || err.details?.takenOver !== true) throw err;
+      // A transient error past the retries (the key's log insert, say) reaches the caller typed: unavailable, which decides nothing.
+      if (!isTransactError(err, 'lease_lost') || err.details?.takenOver !== true) throw unavailableIfTransient(err);
       const log = await this.ctx.store.getLog(txId);
       if (log?.state === 'committed') return replay(log);
       if (log?.state === 'rolled-back' && isDecided(log)) throw replayedError(log);

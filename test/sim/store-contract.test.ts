@@ -6,11 +6,9 @@
  * applies, or after (the reply lost), as the real stores' drivers are made to fail.
  */
 import { transientError } from '../support/flaky';
-import { type ContractSubject, defineStoreContract } from '../support/store-contract';
+import { accountSubject, type ContractSubject, defineStoreContract, type LockInsertFault } from '../support/store-contract';
 import { directTransport, type Transport } from './database';
 import { createSimulatedStore } from './simulated-store';
-
-type LockInsertFault = 'before' | 'after' | null;
 
 /** Applies each operation at once, failing the next lock insert on demand. */
 function faultyTransport(fault: { next: LockInsertFault }): Transport {
@@ -36,24 +34,7 @@ describe('store contract [simulated]', function () {
     );
     const account = modelOf('account');
     if (account === undefined) throw new Error('the simulated account model is missing');
-    return {
-      store,
-      documents: {
-        model: 'account',
-        put: async (id, values) => {
-          await account.create({ id, ...values });
-        },
-        get: async (id) => {
-          const [row] = await account.find({ where: { id } });
-          return row === undefined ? null : { image: row, fence: null };
-        },
-      },
-      failNextLockInsert: (when) => {
-        fault.next = when;
-      },
-      clock: () => Date.now(),
-      close: async () => undefined,
-    };
+    return accountSubject(store, (values) => account.create(values), async (id) => (await account.find({ where: { id } }))[0], null, fault);
   }
 
   defineStoreContract(open, {});

@@ -2,6 +2,7 @@
  * Random transfers under contention: the load of the contention and several-instances suites,
  * and the checks that the money adds up afterwards, against the log.
  */
+import { expect } from 'chai';
 import { randomInt } from 'node:crypto';
 import type { Engine } from '../../lib/engine';
 import { isTransactError } from '../../lib/errors';
@@ -75,6 +76,16 @@ export interface LedgerCheck {
   mismatched: string[];
   activeLogs: number;
   locks: number;
+}
+
+/** Every account against the committed log, nothing left active or locked, no money made or lost. */
+export async function expectConsistent(app: LoadedApp): Promise<void> {
+  const ledger = await checkLedger(app);
+  expect(ledger.mismatched, 'accounts that differ from their committed history').to.deep.equal([]);
+  expect(ledger.sum).to.equal(LOAD_ACCOUNTS.length * START_BALANCE);
+  expect(ledger.negative).to.deep.equal([]);
+  expect(ledger.activeLogs).to.equal(0);
+  expect(ledger.locks).to.equal(0);
 }
 
 /** Reads everything back and checks it against the committed log. */

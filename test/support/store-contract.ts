@@ -26,6 +26,44 @@ export interface ContractDocuments {
   get(id: string): Promise<{ image: Image; fence: string | null } | null>;
 }
 
+/** Where the next lock insert's driver call fails (ContractSubject.failNextLockInsert), or null. */
+export type LockInsertFault = 'before' | 'after' | null;
+
+/**
+ * A subject over an `account` model on the server's own clock: documents created through
+ * `create`, read back by `read` (the raw row, its fence under `fenceField` when the store keeps
+ * fences in documents, else null), the next lock insert failing as `fault.next` says.
+ */
+export function accountSubject(
+  store: AtomicStore,
+  create: (values: Values) => PromiseLike<unknown>,
+  read: (id: string) => PromiseLike<Record<string, unknown> | undefined>,
+  fenceField: string | null,
+  fault: { next: LockInsertFault },
+): ContractSubject {
+  return {
+    store,
+    documents: {
+      model: 'account',
+      put: async (id, values) => {
+        await create({ id, ...values });
+      },
+      get: async (id) => {
+        const row = await read(id);
+        if (row === undefined) return null;
+        if (fenceField === null) return { image: row, fence: null };
+        const { [fenceField]: fence, ...image } = row;
+        return { image, fence: typeof fence === 'string' ? fence : null };
+      },
+    },
+    failNextLockInsert: (when) => {
+      fault.next = when;
+    },
+    clock: () => Date.now(),
+    close: async () => undefined,
+  };
+}
+
 /** One fresh store for one case: no logs, no locks, no documents of the model. */
 export interface ContractSubject {
   store: AtomicStore;

@@ -18,7 +18,7 @@ import { startChild, waitStopped } from '../../support/child';
 import { rejection } from '../../support/errors';
 import { Gate } from '../../support/gated';
 import { newLog } from '../../../lib/log';
-import { checkLedger, LOAD_ACCOUNTS, seedLoadAccounts, START_BALANCE } from '../../support/load';
+import { checkLedger, expectConsistent, LOAD_ACCOUNTS, seedLoadAccounts, START_BALANCE } from '../../support/load';
 import { forEachPath, protocolConfig, required, type Target } from '../../support/targets';
 import { addToxic, createProxy, deleteProxy, proxiedUrl, removeToxic, toxiproxyUrl } from '../../support/toxiproxy';
 
@@ -32,16 +32,6 @@ function transfer(from: string, to: string, amount: number): object[] {
     { op: 'increment', model: 'account', id: from, field: 'balance', by: -amount, min: 0 },
     { op: 'increment', model: 'account', id: to, field: 'balance', by: amount },
   ];
-}
-
-/** Every account against the committed log, nothing left active or locked, no money made or lost. */
-async function expectConsistent(app: LoadedApp): Promise<void> {
-  const ledger = await checkLedger(app);
-  expect(ledger.mismatched, 'accounts that differ from their committed history').to.deep.equal([]);
-  expect(ledger.sum).to.equal(LOAD_ACCOUNTS.length * START_BALANCE);
-  expect(ledger.negative).to.deep.equal([]);
-  expect(ledger.activeLogs).to.equal(0);
-  expect(ledger.locks).to.equal(0);
 }
 
 /** Recovery passes (bounded) until nothing is active: what the recovery timer would do. */

@@ -16,7 +16,7 @@ import { type LoadedApp, useApp } from '../../support/app';
 import { startChild, waitStopped } from '../../support/child';
 import { rejection } from '../../support/errors';
 import { Gate } from '../../support/gated';
-import { checkLedger, LOAD_ACCOUNTS, seedLoadAccounts, START_BALANCE, transferOperations } from '../../support/load';
+import { checkLedger, expectConsistent, LOAD_ACCOUNTS, seedLoadAccounts, START_BALANCE, transferOperations } from '../../support/load';
 import { IDS, seedAccounts } from '../../support/scenario';
 import { forEachPath, protocolConfig } from '../../support/targets';
 
@@ -147,10 +147,7 @@ forEachPath('keyed outcomes', (target, adapter, protocol) => {
       // The stalled owner goes on: its commit is refused; it answers what the key decided, as every caller does.
       const told = await resume();
       expect(told, 'what the stalled caller was told').to.deep.equal({ outcome: 'committed', steps: balances(repeat.steps) });
-      const ledger = await checkLedger(app);
-      expect(ledger.mismatched, 'accounts that differ from their committed history').to.deep.equal([]);
-      expect(ledger.sum).to.equal(LOAD_ACCOUNTS.length * START_BALANCE);
-      expect([ledger.activeLogs, ledger.locks]).to.deep.equal([0, 0]);
+      await expectConsistent(app);
       expect((await app.models.account.findOne({ id: A }))?.balance).to.equal(4990);
     });
 
@@ -169,10 +166,7 @@ forEachPath('keyed outcomes', (target, adapter, protocol) => {
       // The stalled owner goes on: it takes its locks and plans on the repeat's commit (bound_violation), but the log is not its own any more.
       const told = await resume();
       expect(told, 'what the stalled caller was told').to.deep.equal({ outcome: 'committed', steps: balances(repeat.steps) });
-      const ledger = await checkLedger(app);
-      expect(ledger.mismatched, 'accounts that differ from their committed history').to.deep.equal([]);
-      expect(ledger.sum).to.equal(LOAD_ACCOUNTS.length * START_BALANCE);
-      expect([ledger.activeLogs, ledger.locks]).to.deep.equal([0, 0]);
+      await expectConsistent(app);
     });
 
     logOnly('a keyed batch waiting for its locks past leaseMs keeps its log alive: recovery leaves it be, and it commits', async function () {

@@ -14,10 +14,8 @@ import type { FencedWrite } from '../../../lib/operations';
 import type { WaterlineModel } from '../../../lib/waterline';
 import { type LoadedApp, loadApp, lowerApp, wipe } from '../../support/app';
 import { transientError } from '../../support/flaky';
-import { type ContractSubject, defineStoreContract, type KnownGap } from '../../support/store-contract';
+import { accountSubject, type ContractSubject, defineStoreContract, type KnownGap, type LockInsertFault } from '../../support/store-contract';
 import { type AdapterName, forEachAdapter } from '../../support/targets';
-
-type LockInsertFault = 'before' | 'after' | null;
 
 /** The error a dropped connection gives on each driver (what lib/retry.ts takes as transient). */
 function connectionError(adapter: AdapterName): Error {
@@ -126,26 +124,8 @@ forEachAdapter('store contract', (target, adapter) => {
     const store = storeOn(loaded, adapter, fault);
     await store.setup();
     const account = loaded.models.account;
-    return {
-      store,
-      documents: {
-        model: 'account',
-        put: async (id, values) => {
-          await account.create({ id, ...values });
-        },
-        get: async (id) => {
-          const [row] = await account.find({ where: { id } }).meta({ transactFence: true });
-          if (row === undefined) return null;
-          const { [FENCE_FIELD]: fence, ...image } = row;
-          return { image, fence: store.fenceField === null || typeof fence !== 'string' ? null : fence };
-        },
-      },
-      failNextLockInsert: (when) => {
-        fault.next = when;
-      },
-      clock: () => Date.now(),
-      close: async () => undefined,
-    };
+    const read = async (id: string): Promise<Record<string, unknown> | undefined> => (await account.find({ where: { id } }).meta({ transactFence: true }))[0];
+    return accountSubject(store, (values) => account.create(values), read, store.fenceField === null ? null : FENCE_FIELD, fault);
   }
 
   defineStoreContract(open, GAPS[adapter]);
