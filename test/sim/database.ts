@@ -10,8 +10,8 @@ export type Doc = Record<string, unknown>;
 
 /** A write the database accepted, as the checkers need it. */
 export type DbEvent =
-  /** A document of an app model was written by a transaction at this fence. */
-  | { kind: 'document'; table: string; id: string; action: 'insert' | 'patch' | 'remove'; txId: string; epoch: number }
+  /** A document of an app model was written by a transaction at this fence (a MongoDB remove: with the fence the removed row carried). */
+  | { kind: 'document'; table: string; id: string; action: 'insert' | 'patch' | 'remove'; txId: string; epoch: number; removedFence?: string }
   /** A log document changed (inserted, or updated by a compare-and-set that matched): its state after the change. */
   | { kind: 'log'; id: string; before: Doc | null; after: Doc }
   /** Lock records were inserted or deleted. */

@@ -225,7 +225,7 @@ class SimCollection {
       for (const [id, doc] of this.docs) {
         if (!matchesFilter(doc, filter)) continue;
         this.docs.delete(id);
-        this.observeRemove(id, filter);
+        this.observeRemove(id, filter, doc[FENCE_FIELD]);
         return { deletedCount: 1 };
       }
       return { deletedCount: 0 };
@@ -262,12 +262,12 @@ class SimCollection {
   }
 
   /** A fenced delete names the writer's own token in the last clause of its `$or` (lib/store/mongo.ts acceptedBy). */
-  private observeRemove(id: string, filter: Filter): void {
+  private observeRemove(id: string, filter: Filter, removedFence: unknown): void {
     if (!this.app) return;
     const clauses = filter.$or as Filter[] | undefined;
     const token = clauses?.[clauses.length - 1]?.[FENCE_FIELD];
     if (typeof token !== 'string') return;
-    this.db.emit({ kind: 'document', table: this.name, id, action: 'remove', ...parseFenceToken(token) });
+    this.db.emit({ kind: 'document', table: this.name, id, action: 'remove', ...parseFenceToken(token), ...(typeof removedFence === 'string' ? { removedFence } : {}) });
   }
 }
 

@@ -17,7 +17,8 @@
  * One write is the contract's stated limit, not a violation: on MongoDB an insert of an absent
  * document has no fence to check (atomic per document only), so a late one lands without the
  * lock, or after a takeover fenced the lock past the insert's epoch (issue 20 finding 6). It is counted (`lateInserts`), and the end-state and committed-read
- * checkers judge it by the rule the hook promises: committed reads leave it out.
+ * checkers judge it by the rule the hook promises: committed reads leave it out. A late remove
+ * that takes such a row away again (its filter accepts the late row's fence) is no violation either.
  */
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../../../lib/models';
 import { documentKey } from '../../../lib/operations';
@@ -29,6 +30,8 @@ export class FenceOwnership extends Checker {
   private readonly lastWriter = new Map<string, { txId: string; epoch: number }>();
   /** Inserts on MongoDB that landed after their document's lock moved on (see above). */
   lateInserts = 0;
+  /** `model:id` → the fence of the late insert standing there now. */
+  private readonly lateRows = new Map<string, string>();
 
   override observe(event: DbEvent): void {
     if (event.kind !== 'document') return;
@@ -39,8 +42,16 @@ export class FenceOwnership extends Checker {
     const owned = lock !== undefined && lock.owner === event.txId && Number(lock.epoch) <= event.epoch;
     if (fencesInDocuments && event.action === 'insert' && !owned) {
       this.lateInserts++;
+      this.lateRows.set(key, writer);
       return;
     }
+    if (fencesInDocuments && event.action === 'remove' && !owned && event.removedFence !== undefined && this.lateRows.get(key) === event.removedFence) {
+      // A late remove of the transaction's own (its fence accepts the row) that takes such a row
+      // away again: what the committed state says of it, not a second owner.
+      this.lateRows.delete(key);
+      return;
+    }
+    this.lateRows.delete(key);
     if (lock === undefined) {
       this.report(`${event.action} of ${key} by ${writer} landed while nobody held its lock`, [key, event.txId]);
     } else if (lock.owner !== event.txId || (fencesInDocuments ? Number(lock.epoch) < event.epoch : Number(lock.epoch) !== event.epoch)) {
