@@ -8,7 +8,7 @@ import './install';
 import { expect } from 'chai';
 import { runSimulation } from './simulation';
 
-const [FROM, TO] = (process.env.SIM_SEEDS ?? '1-600').split('-').map(Number);
+const [FROM, TO] = (process.env.SIM_SEEDS ?? '1-1000').split('-').map(Number);
 
 describe('deterministic simulation of the protocol', function () {
   this.timeout(30 * 60_000);
