@@ -203,12 +203,12 @@ function acceptedBy(fenceBefore: string | null, fence: Fence, write: number): Re
 }
 
 
-/** `model:id` of the documents a transaction's steps insert: creates, and destroys (whose undo is an insert). */
 /** Whether the log's first step on `key` created it (the document did not exist before the transaction). */
 function createdBy(log: Pick<LogDocument, 'steps'>, key: string): boolean {
   return log.steps.find((step) => documentKey(step.model, step.id) === key)?.before === null;
 }
 
+/** `model:id` of the documents a transaction's steps insert: creates, and destroys (whose undo is an insert). */
 function insertedOrRemoved(log: Pick<LogDocument, 'steps'>): ReadonlySet<string> {
   return new Set(log.steps.filter((step) => step.kind === 'create' || step.kind === 'destroy').map((step) => documentKey(step.model, step.id)));
 }
