@@ -17,7 +17,6 @@
  *   hook's own.
  */
 import { TransactError } from './errors';
-import { LOCK_IDENTITY, LOG_IDENTITY } from './models';
 import { evolveTablesOn, tableHoldsRows } from './store';
 import type { WaterlineDatastore, WaterlineModel } from './waterline';
 
@@ -58,10 +57,7 @@ export interface EvolvedTable {
 
 export type MigrateStrategy = 'safe' | 'alter' | 'drop';
 
-/** The hook's own models: never dropped, never rebuilt, whatever the app's `migrate`. */
-export function isHookModel(identity: string): boolean {
-  return identity === LOG_IDENTITY || identity === LOCK_IDENTITY;
-}
+export { isHookModel } from './models';
 
 /**
  * The strategy the app asked for. Unset counts as 'safe': sails-hook-orm would otherwise prompt

@@ -3,6 +3,13 @@ import type { AdapterKind } from './store';
 /** Identities of the hook's own models; apps must not define models with these names. */
 export const LOG_IDENTITY = 'transactlog';
 export const LOCK_IDENTITY = 'transactlock';
+/** Log protocol v3's record of each document on sails-disk (docs/protocol-v3.md); MongoDB keeps it in the documents. */
+export const RECORD_IDENTITY = 'transactrecord';
+
+/** The hook's own models: never dropped, never rebuilt, never an app's blueprint or history. */
+export function isHookModel(identity: string): boolean {
+  return identity === LOG_IDENTITY || identity === LOCK_IDENTITY || identity === RECORD_IDENTITY;
+}
 
 type ModelDefinition = Record<string, unknown>;
 
@@ -74,6 +81,27 @@ export function internalModels(kind: AdapterKind, datastore: string): Record<str
         // Nullable, no default: locks from before grants, and those written without one, have none (LockDocument.grant).
         grant: { type: 'string', allowNull: true },
       },
+    },
+    ...(kind === 'disk' ? { [RECORD_IDENTITY]: recordModel(common, kind) } : {}),
+  };
+}
+
+/**
+ * A document's lock, version and state (lib/redo/records.ts), one row per `model:id` ever locked:
+ * rows are never deleted (a tombstone keeps its id taken).
+ */
+function recordModel(common: ModelDefinition, kind: AdapterKind): ModelDefinition {
+  return {
+    ...common,
+    indexes: [{ fields: ['lockUntil'], name: 'lock_until' }],
+    attributes: {
+      id: idAttribute(kind),
+      createdAt: false,
+      updatedAt: false,
+      lock: { type: 'string', allowNull: true },
+      lockUntil: { ...exactNumber, allowNull: true },
+      version: { ...exactNumber, defaultsTo: 0 },
+      state: { type: 'string', required: true },
     },
   };
 }

@@ -72,6 +72,11 @@ export interface Step {
    * in the documents themselves (sails-mongo); null elsewhere and for documents never fenced.
    */
   fence?: string | null;
+  /**
+   * Log protocol v3: the version the document's record had once this transaction's lock was
+   * granted (lib/redo/records.ts): the guard its apply names.
+   */
+  version?: number;
 }
 
 /**

@@ -12,7 +12,7 @@
  */
 import Joi = require('joi');
 import { TransactError } from '../errors';
-import { LOCK_IDENTITY, LOG_IDENTITY } from '../models';
+import { isHookModel } from '../models';
 import type { WaterlineModel } from '../waterline';
 import { findAction, findOneAction } from './read-actions';
 import { sendEngineError, sendError, serverError } from './respond';
@@ -156,7 +156,7 @@ const ASSOCIATION_WRITES = ['add', 'remove', 'replace'] as const;
  */
 export function registerBlueprintActions(sails: HttpApp, holder: EngineHolder): void {
   for (const [identity, model] of Object.entries(sails.models)) {
-    if (identity === LOG_IDENTITY || identity === LOCK_IDENTITY) {
+    if (isHookModel(identity)) {
       closeInternal(sails, identity);
       continue;
     }

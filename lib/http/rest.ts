@@ -5,7 +5,7 @@
  * own actions.
  */
 import Joi = require('joi');
-import { LOCK_IDENTITY, LOG_IDENTITY } from '../models';
+import { isHookModel } from '../models';
 import { listTransactions, settleStuck, stuckTransactions, type TransactionQuery } from '../queries';
 import type { TransactionOptions } from '../schema';
 import type { LogDocument, TxState } from '../types';
@@ -165,7 +165,7 @@ export function restActions(holder: EngineHolder, routes: RoutesConfig): Record<
     const identity = req.param('model');
     if (identitySchema.validate(identity).error !== undefined) return sendError(res, 'unknown_model', 'no such model', 'model');
     const name = identity as string;
-    if (name === LOG_IDENTITY || name === LOCK_IDENTITY) return sendError(res, 'forbidden', `${name} is the hook's own model: it has no history`, 'model');
+    if (isHookModel(name)) return sendError(res, 'forbidden', `${name} is the hook's own model: it has no history`, 'model');
     const model = modelOf(req._sails.models, name);
     if (model === undefined) return sendError(res, 'unknown_model', `no model "${name}"`, 'model');
     const allowed = routes.mayReadHistory === undefined ? isTransactional(model) : await routes.mayReadHistory(req, name);

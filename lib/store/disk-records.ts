@@ -1,0 +1,131 @@
+/**
+ * Log protocol v3's records on sails-disk: each document's lock, version and state in a row of
+ * the hook's record model, beside the document itself. sails-disk lives in one process, so the
+ * store's mutex makes every guarded write one atomic step (check the row, write the document,
+ * move the row). A crash between the document write and the row's leaves the row held at its old
+ * version: the apply runs again, and writes the same image.
+ */
+import { rawDestroy } from '../history-guard';
+import { documentKey, withoutKey } from '../operations';
+import type { DocRecord, GuardedWrite, RecordLock, RecordState, RecordStore, Stub } from '../redo/records';
+import type { Image } from '../types';
+import type { WaterlineModel } from '../waterline';
+import type { ModelResolver } from './waterline-writes';
+
+interface RecordRow {
+  id: string;
+  lock: string | null;
+  lockUntil: number | null;
+  version: number;
+  state: RecordState;
+}
+
+export class DiskRecords implements RecordStore {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly recordModel: WaterlineModel, private readonly modelOf: ModelResolver) {}
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(work, work);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  grant(model: string, ids: readonly string[], lock: RecordLock): Promise<DocRecord[]> {
+    return this.exclusive(async () => {
+      const records = await this.readNow(model, ids);
+      for (const record of records) {
+        if (record.lock !== null || record.state === 'absent' || record.state === 'reserved') continue;
+        await this.saveRow(model, record, { lock: lock.token, lockUntil: lock.until, version: record.version + 1, state: record.state });
+      }
+      return this.readNow(model, ids);
+    });
+  }
+
+  reserve(model: string, stubs: readonly Stub[], lock: RecordLock): Promise<DocRecord[]> {
+    return this.exclusive(async () => {
+      const ids = stubs.map((stub) => stub.id);
+      const records = await this.readNow(model, ids);
+      for (const record of records) {
+        if (record.state !== 'absent') continue;
+        await this.saveRow(model, record, { lock: lock.token, lockUntil: lock.until, version: 1, state: 'reserved' });
+      }
+      return this.readNow(model, ids);
+    });
+  }
+
+  read(model: string, ids: readonly string[]): Promise<DocRecord[]> {
+    return this.readNow(model, ids);
+  }
+
+  write(writes: readonly GuardedWrite[]): Promise<Set<string>> {
+    return this.exclusive(async () => {
+      const landed = new Set<string>();
+      for (const write of writes) {
+        const [record] = await this.readNow(write.model, [write.id]);
+        if (record.lock?.token !== write.token || record.version !== write.version) continue;
+        const { transition } = write;
+        const version = record.version + 1;
+        if (transition.kind === 'take') {
+          await this.saveRow(write.model, record, { lock: transition.lock.token, lockUntil: transition.lock.until, version, state: record.state });
+        } else if (transition.kind === 'free') {
+          await this.saveRow(write.model, record, { lock: null, lockUntil: null, version, state: record.state === 'reserved' ? 'destroyed' : record.state });
+        } else {
+          await this.writeImage(write.model, write.id, record.state === 'live', transition.after);
+          await this.saveRow(write.model, record, { lock: null, lockUntil: null, version, state: transition.after === null ? 'destroyed' : 'live' });
+        }
+        landed.add(documentKey(write.model, write.id));
+      }
+      return landed;
+    });
+  }
+
+  renew(model: string, token: string, until: number): Promise<void> {
+    return this.exclusive(async () => {
+      const prefix = `${model}:`;
+      const rows = (await this.recordModel.find({ lock: token })) as unknown as RecordRow[];
+      for (const row of rows) if (row.id.startsWith(prefix)) await this.recordModel.update({ id: row.id }).set({ lockUntil: until });
+    });
+  }
+
+  async findExpired(model: string, before: number, limit: number): Promise<DocRecord[]> {
+    const rows = (await this.recordModel.find({ where: { lock: { '!=': null }, lockUntil: { '<': before } }, sort: 'lockUntil ASC' })) as unknown as RecordRow[];
+    const prefix = `${model}:`;
+    const ids = rows.filter((row) => row.id.startsWith(prefix)).slice(0, limit).map((row) => row.id.slice(prefix.length));
+    return this.readNow(model, ids);
+  }
+
+  private async readNow(model: string, ids: readonly string[]): Promise<DocRecord[]> {
+    if (ids.length === 0) return [];
+    const target = this.modelOf(model);
+    const keys = ids.map((id) => documentKey(model, id));
+    const rows = new Map(((await this.recordModel.find({ id: { in: keys } })) as unknown as RecordRow[]).map((row) => [row.id, row]));
+    const images = new Map((await target.find({ [target.primaryKey]: { in: [...ids] } })).map((image) => [String(image[target.primaryKey]), image as Image]));
+    return ids.map((id) => {
+      const row = rows.get(documentKey(model, id));
+      const image = images.get(id) ?? null;
+      // A document written before v3 (or by a plain Waterline create) has no row: live, never locked.
+      const state: RecordState = row?.state ?? (image === null ? 'absent' : 'live');
+      const lock = row?.lock === null || row?.lock === undefined ? null : { token: row.lock, until: Number(row.lockUntil) };
+      return { model, id, image: state === 'live' ? image : null, state, lock, version: Number(row?.version ?? 0) };
+    });
+  }
+
+  private async saveRow(model: string, record: DocRecord, row: Omit<RecordRow, 'id'>): Promise<void> {
+    const id = documentKey(model, record.id);
+    if ((await this.recordModel.findOne({ id })) === undefined) await this.recordModel.create({ id, ...row });
+    else await this.recordModel.update({ id }).set({ ...row });
+  }
+
+  private async writeImage(model: string, id: string, exists: boolean, after: Image | null): Promise<void> {
+    const target = this.modelOf(model);
+    const where = { [target.primaryKey]: id };
+    if (after === null) {
+      if (exists) await rawDestroy(target)(where);
+      return;
+    }
+    const present = exists || (await target.findOne(where)) !== undefined;
+    if (present) await target.update(where).set(withoutKey(after, target.primaryKey));
+    else await target.create({ ...after, [target.primaryKey]: id });
+  }
+}
