@@ -22,9 +22,10 @@ export interface TransactConfig extends EngineOptions {
   jobs: Record<string, JobDefinition>;
   /**
    * 'auto': one native transaction per engine transaction where the adapter has them
-   * (sails-postgresql), the log protocol elsewhere; 'log': the log protocol everywhere.
+   * (sails-postgresql), the log protocol elsewhere; 'log': the log protocol everywhere; 'redo':
+   * log protocol v3 (docs/protocol-v3.md; sails-disk for now, batches only), being built (issue 21).
    */
-  protocol: 'auto' | 'log';
+  protocol: 'auto' | 'log' | 'redo';
   /**
    * The hook's REST endpoints over the log (list, get, run a batch, reverse, history, stuck,
    * settle): false (the default) or `{prefix, who?, maySeeAllKeys?, mayReadHistory?}`. Their action identities
@@ -94,7 +95,7 @@ const schema = Joi.object<TransactConfig>({
   recoveryBatchSize: Joi.number().integer().min(1).required(),
   recoveryIntervalMs: Joi.number().integer().min(0).required(),
   scheduler: Joi.boolean().required(),
-  protocol: Joi.string().valid('auto', 'log').required(),
+  protocol: Joi.string().valid('auto', 'log', 'redo').required(),
   routes: Joi.alternatives(
     Joi.boolean().valid(false),
     Joi.object({

@@ -19,7 +19,7 @@ import type { CommittedReads } from './reads';
 import { ownerToken, type RecoverySummary, type TransactionStats } from './recovery';
 import { Scheduler } from './scheduler';
 import type { TransactionOptions } from './schema';
-import { adapterKind, createNativePath, createStore } from './store';
+import { adapterKind, createNativePath, createRecordStore, createStore } from './store';
 import { claimDiskDirectory, releaseDiskDirectory } from './store/disk';
 import type { Transaction } from './transaction';
 import type { WaterlineModel } from './waterline';
@@ -219,7 +219,8 @@ export function transactHook(sails: SailsApp): TransactHook {
     // Own keys only: an identity from a URL ('constructor', '__proto__') is never a prototype property.
     const modelOf = (identity: string): WaterlineModel => (Object.prototype.hasOwnProperty.call(sails.models, identity) ? sails.models[identity] : (undefined as unknown as WaterlineModel));
     const native = config.protocol === 'auto' ? createNativePath(sails.models[LOG_IDENTITY], sails.models[LOCK_IDENTITY], modelOf, config.leaseMs) : undefined;
-    const engine = new Engine(store, modelOf, config, (message, err) => sails.log.warn(`sails-hook-transact: ${message}`, err), native, () => Object.keys(sails.models));
+    const records = config.protocol === 'redo' ? createRecordStore(sails.models[LOG_IDENTITY], sails.models, modelOf) : undefined;
+    const engine = new Engine(store, modelOf, config, (message, err) => sails.log.warn(`sails-hook-transact: ${message}`, err), native, () => Object.keys(sails.models), records);
     await engine.start();
     target.engine = engine;
     const transact = (input: unknown, options?: TransactionOptions): Promise<unknown> =>

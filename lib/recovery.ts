@@ -73,7 +73,13 @@ function describe(err: unknown): TxError {
   return storedError(err, 'recovery_failed');
 }
 
-export class Recovery {
+/** What the engine's callers ask of recovery, on either log protocol (lib/redo/recovery.ts is v3's). */
+export interface TransactionRecovery {
+  runOnce(startup?: boolean): Promise<RecoverySummary>;
+  settle(log: LogDocument, ignoreLease: boolean): Promise<SettleOutcome>;
+}
+
+export class Recovery implements TransactionRecovery {
   constructor(
     private readonly store: AtomicStore,
     private readonly documents: Documents,

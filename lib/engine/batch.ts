@@ -7,6 +7,7 @@ import { fingerprint, keyedTransactionId, touchedDocuments } from '../log';
 import { documentKey, netActions, planBatch, redoPlan } from '../operations';
 import { ownerToken } from '../recovery';
 import { checkAgainstModel, type TransactionOptions, validateBatch, validateOptions } from '../schema';
+import type { RedoBatches } from '../redo/batch';
 import type { NativeTransaction } from '../store/postgres-native';
 import type { Image, LogDocument, Operation, Step } from '../types';
 import { unavailableIfTransient } from '../retry';
@@ -25,6 +26,8 @@ export class Batches {
     private readonly references: Pick<EngineReferences, 'referenceLocks' | 'checkBatchReferences'>,
     /** PostgreSQL's native path, where the datastore has it. */
     private readonly native: NativeRunner | undefined,
+    /** Log protocol v3 (lib/redo), where the datastore runs it. */
+    private readonly redo?: RedoBatches,
   ) {}
 
   /**
@@ -49,6 +52,7 @@ export class Batches {
   }
 
   private async runBatch(txId: string, operations: Operation[], options: TransactionOptions, print: string | null, reopened?: Reopened): Promise<TransactionResult> {
+    if (this.redo !== undefined) return this.redo.run(txId, operations, options, print, reopened);
     const { store, clock, locks, documents, models } = this.ctx;
     const { commit, references, native } = this;
     // Roll-forward needs a log that outlives the crash: such a batch always takes the log protocol.

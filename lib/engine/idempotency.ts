@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isTransactError, TransactError } from '../errors';
 import { isDecided, keyedTransactionId, replayedError } from '../log';
-import { ownerToken } from '../recovery';
+import { ownerToken, type TransactionRecovery } from '../recovery';
 import { isTransient, unavailableIfTransient } from '../retry';
 import type { TransactionOptions } from '../schema';
 import type { LogDocument, LogPatch } from '../types';
@@ -23,7 +23,7 @@ export function keyedIdOf(options: Required<Pick<TransactionOptions, 'idempotenc
 }
 
 export class Idempotency {
-  constructor(private readonly ctx: Pick<EngineContext, 'store' | 'clock' | 'recovery' | 'options'>) {}
+  constructor(private readonly ctx: Pick<EngineContext, 'store' | 'clock' | 'options'> & { recovery: Pick<TransactionRecovery, 'settle'> }) {}
 
   /**
    * At most once per idempotency key and scope: the first caller runs `attempt`; any other gets

@@ -15,7 +15,11 @@ import type { Version } from '../history';
 import { Locks } from '../locks';
 import type { ModelInfo } from '../model-info';
 import { CommittedReads } from '../reads';
-import { Recovery, type TransactionStats } from '../recovery';
+import { Recovery, type TransactionRecovery, type TransactionStats } from '../recovery';
+import { RedoBatches } from '../redo/batch';
+import { RecordLocks } from '../redo/locks';
+import type { RecordStore } from '../redo/records';
+import { RedoRecovery } from '../redo/recovery';
 import { RetryPolicy, RetryingStore } from '../retry';
 import type { ReversalInput, TransactionOptions } from '../schema';
 import type { AtomicStore } from '../store';
@@ -42,7 +46,7 @@ export type { EngineOptions, EngineWarning, InternalOptions, LogCriteria, Revers
 const CLOCK_REFRESH_MS = 30_000;
 
 export class Engine {
-  readonly recovery: Recovery;
+  readonly recovery: TransactionRecovery;
   /** The datastore server's clock, as this instance estimates it: what leases are written and judged by. */
   readonly clock: ServerClock;
   /** The datastore's atomic primitives, retried on transient errors. */
@@ -59,6 +63,10 @@ export class Engine {
   private readonly reversals: Reversals;
   private readonly batches: Batches;
   private readonly transactions: InteractiveTransactions;
+  /** Batches run on log protocol v3 (lib/redo). */
+  private readonly redo: boolean;
+  /** Log protocol v3's records (lib/redo/records.ts), when batches run on it. */
+  readonly records: RecordStore | undefined;
 
   constructor(
     store: AtomicStore,
@@ -69,6 +77,8 @@ export class Engine {
     native?: NativePostgres,
     /** Every model's identity: who references whom (lib/references.ts). Without it, destroys are not checked for references. */
     identities: () => readonly string[] = () => [],
+    /** Log protocol v3's records (docs/protocol-v3.md): given, batches run on v3. */
+    records?: RecordStore,
   ) {
     this.models = new ModelCatalog(modelOf);
     this.retries = new RetryPolicy(options.retry);
@@ -79,7 +89,7 @@ export class Engine {
       const list = [...found].map(([document, fence]) => `${document} (fence ${fence})`).join(', ');
       warn(`committed reads left out ${found.size} document(s) a late insert put back after a committed transaction had taken them over: ${list}; they are still in the datastore, for an operator to remove`, undefined);
     });
-    this.recovery = new Recovery(
+    const undoRecovery = new Recovery(
       this.store,
       documents,
       (identity) => this.infoOf(identity),
@@ -89,18 +99,30 @@ export class Engine {
       (txId, err) => warn(`recovery could not settle transaction ${txId}; it is marked for attention and retried at the next pass`, err),
     );
     const locks: Locks = new Locks(this.store, this.clock, { leaseMs: options.leaseMs, timeoutMs: options.lockTimeoutMs, pollMs: options.lockPollMs }, async (holder) => {
-      if ((await this.recovery.settleHolder(holder)) === 'wait') return false;
+      if ((await undoRecovery.settleHolder(holder)) === 'wait') return false;
       locks.abandon(holder);
       return true;
     });
-    const context: EngineContext = { store: this.store, clock: this.clock, locks, documents, recovery: this.recovery, retries: this.retries, reads: this.reads, stats: this.stats, options, models: this.models, warn };
+    const context: EngineContext = { store: this.store, clock: this.clock, locks, documents, recovery: undoRecovery, retries: this.retries, reads: this.reads, stats: this.stats, options, models: this.models, warn };
     this.logs = new TransactionLogs(context);
     this.documentHistory = new DocumentHistory(context);
     const references = new EngineReferences(context, identities);
-    const idempotency = new Idempotency(context);
+    let redo: RedoBatches | undefined;
+    this.redo = records !== undefined;
+    this.records = records;
+    if (records === undefined) this.recovery = undoRecovery;
+    else {
+      const recordLocks = new RecordLocks(records, this.store, this.clock, { instanceId: options.instanceId, leaseMs: options.leaseMs, clockSkewMs: options.clockSkewMs, pollMs: options.lockPollMs });
+      const transactional = (): string[] => identities().filter((identity) => this.models.infoOf(identity) !== undefined);
+      this.recovery = new RedoRecovery(records, this.store, recordLocks, this.clock, transactional, { leaseMs: options.leaseMs, clockSkewMs: options.clockSkewMs, batchSize: options.recoveryBatchSize }, this.stats, (subject, err) =>
+        warn(`recovery could not settle ${subject}; it is retried at the next pass`, err),
+      );
+      redo = new RedoBatches({ records, logs: this.store, locks: recordLocks, clock: this.clock, options, knownInfo: (model) => this.models.knownInfo(model), references, warn, stats: this.stats });
+    }
+    const idempotency = new Idempotency({ ...context, recovery: this.recovery });
     const commit = new CommitProtocol(context, this.logs);
     const nativeRunner = native === undefined ? undefined : new NativeRunner(context, native, idempotency);
-    this.batches = new Batches(context, commit, idempotency, references, nativeRunner);
+    this.batches = new Batches(context, commit, idempotency, references, nativeRunner, redo);
     this.transactions = new InteractiveTransactions(context, commit, idempotency, references.context, nativeRunner);
     this.reversals = new Reversals(context, this.transactions);
   }
@@ -184,6 +206,7 @@ export class Engine {
    * idempotency key it runs at most once; what it returns must then be JSON, to be replayed.
    */
   interactive<T>(work: (tx: Transaction) => Promise<T>, rawOptions?: TransactionOptions, internal: InternalOptions = {}): Promise<T> {
+    if (this.redo) return Promise.reject(new Error("sails-hook-transact: protocol 'redo' (log protocol v3) runs batches only so far; interactive transactions are to come (issue 21)"));
     return this.transactions.interactive(work, rawOptions, internal);
   }
 }

@@ -1,7 +1,10 @@
 import type { CreatedIndex, IndexSpec } from '../indexes';
 import type { EvolvedTable, TableSpec } from '../migrations';
 import type { WaterlineDatastore, WaterlineModel } from '../waterline';
+import { RECORD_IDENTITY } from '../models';
+import type { RecordStore } from '../redo/records';
 import { DiskStore } from './disk';
+import { DiskRecords } from './disk-records';
 import { createMongoIndexes, type MongoDb, MongoStore } from './mongo';
 import { createPgIndexes, ident, type PgPool, PostgresStore } from './postgres';
 import { NativePostgres, NativeTables } from './postgres-native';
@@ -99,4 +102,14 @@ export function createStore(logModel: WaterlineModel, lockModel: WaterlineModel,
     case 'postgresql':
       return new PostgresStore((datastore.manager as { pool: PgPool }).pool, logModel.tableName, lockModel.tableName, modelOf, stalledWriterMs);
   }
+}
+
+/**
+ * Log protocol v3's records (lib/redo/records.ts) for the datastore that holds the log: sails-disk
+ * keeps them in the hook's record model. MongoDB (in the documents) and PostgreSQL are to come.
+ */
+export function createRecordStore(logModel: WaterlineModel, models: Readonly<Record<string, WaterlineModel>>, modelOf: ModelResolver): RecordStore {
+  const kind = adapterKind(logModel.getDatastore().config.adapter);
+  if (kind !== 'disk') throw new Error(`sails-hook-transact: protocol 'redo' (log protocol v3) runs on sails-disk only so far, not on ${kind}`);
+  return new DiskRecords(models[RECORD_IDENTITY], modelOf);
 }

@@ -1,0 +1,159 @@
+/**
+ * Log protocol v3's locks (docs/protocol-v3.md R1, R2, R5, R6): granted in the records
+ * themselves, in sorted order, resolving whatever holds a record by its holder's log.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ServerClock } from '../clock';
+import { TransactError } from '../errors';
+import { documentKey } from '../operations';
+import { ownerToken, tombstone } from '../recovery';
+import type { AtomicStore } from '../store';
+import type { Values } from '../types';
+import { rollBackPending } from './rollback';
+import { type DocRecord, type GuardedWrite, holding, type RecordLock, type RecordStore, parseToken } from './records';
+
+/** A document a transaction needs: to write it, or to create it (then with its values, for the stub). */
+export interface RecordRef {
+  model: string;
+  id: string;
+  create?: Values;
+}
+
+export interface RecordLockOptions {
+  instanceId: string;
+  leaseMs: number;
+  clockSkewMs: number;
+  pollMs: number;
+}
+
+/** What acquire ends with: every ref's record, held by the caller unless `decided` (its answer needs no lock). */
+export interface Acquired {
+  /** `model:id` → the record as held (or as decided). */
+  records: Map<string, DocRecord>;
+  /** Records held by the caller: what it must apply or free. */
+  held: DocRecord[];
+}
+
+export class RecordLocks {
+  constructor(
+    private readonly records: RecordStore,
+    /** The log's primitives (a holder's log, its tombstone, its rollback). */
+    private readonly logs: AtomicStore,
+    private readonly clock: ServerClock,
+    private readonly options: RecordLockOptions,
+  ) {}
+
+  /**
+   * Holds every ref's record for `lock` (a create's: its stub, or the tombstone it re-creates),
+   * or decides it without a lock: a live record a create names (already there: the plan refuses
+   * it), an absent one an update names (not found). Sorted order, keeping the prefix it got and
+   * giving back the rest whenever it must wait, so two transactions never wait on each other.
+   * Throws lock_timeout past `timeoutMs`; gives back what it holds then.
+   */
+  async acquire(refs: readonly RecordRef[], lock: RecordLock, timeoutMs: number): Promise<Acquired> {
+    const byKey = new Map<string, RecordRef>();
+    for (const ref of refs) {
+      const key = documentKey(ref.model, ref.id);
+      const known = byKey.get(key);
+      // A document both created and written by one batch is reserved by its create.
+      if (known === undefined || (known.create === undefined && ref.create !== undefined)) byKey.set(key, ref);
+    }
+    const keys = [...byKey.keys()].sort();
+    const got = new Map<string, DocRecord>();
+    const deadline = Date.now() + timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const missing = keys.filter((key) => !got.has(key));
+      if (missing.length === 0) break;
+      const seen = await this.tryAll(missing.map((key) => byKey.get(key) as RecordRef), lock);
+      let blocked: DocRecord | null = null;
+      for (const key of missing) {
+        const record = seen.get(key) as DocRecord;
+        if (blocked === null && isMine(record, lock, byKey.get(key) as RecordRef) !== false) got.set(key, record);
+        else if (blocked === null) blocked = record;
+      }
+      if (blocked === null) break;
+      // Give back what was granted past the first record it must wait for: held out of order, it could deadlock.
+      const past = [...seen.values()].filter((record) => documentKey(record.model, record.id) > documentKey(blocked.model, blocked.id) && isMine(record, lock) === true);
+      await this.free(past);
+      if (await this.settle(blocked, lock)) continue;
+      if (Date.now() > deadline) {
+        await this.free([...got.values()].filter((record) => isMine(record, lock) === true));
+        const holder = blocked.lock === null ? 'another transaction' : `transaction ${parseToken(blocked.lock.token).txId}`;
+        throw new TransactError('lock_timeout', `${blocked.model} ${blocked.id} is held by ${holder}`, { details: { model: blocked.model, id: blocked.id } });
+      }
+      await sleep(Math.random() * this.options.pollMs * 2 ** Math.min(attempt, 4));
+    }
+    const records = new Map(keys.map((key) => [key, got.get(key) as DocRecord]));
+    return { records, held: [...records.values()].filter((record) => isMine(record, lock) === true) };
+  }
+
+  /** Frees records the caller holds and did not write (a give-back, a failure before the commit point). */
+  async free(held: readonly DocRecord[]): Promise<void> {
+    if (held.length === 0) return;
+    await this.records.write(held.map((record) => guarded(record, { kind: 'free' })));
+  }
+
+  /** One round per model: stubs for creates, grants for the rest and for tombstones a create re-creates. */
+  private async tryAll(refs: readonly RecordRef[], lock: RecordLock): Promise<Map<string, DocRecord>> {
+    const seen = new Map<string, DocRecord>();
+    const models = [...new Set(refs.map((ref) => ref.model))].sort();
+    for (const model of models) {
+      const ofModel = refs.filter((ref) => ref.model === model);
+      const creates = ofModel.filter((ref) => ref.create !== undefined);
+      const reserved = creates.length === 0 ? [] : await this.records.reserve(model, creates.map((ref) => ({ id: ref.id, values: ref.create as Values })), lock);
+      const regrant = reserved.filter((record) => record.state === 'destroyed' && record.lock === null).map((record) => record.id);
+      const others = ofModel.filter((ref) => ref.create === undefined).map((ref) => ref.id);
+      const granted = others.length + regrant.length === 0 ? [] : await this.records.grant(model, [...others, ...regrant], lock);
+      for (const record of [...reserved, ...granted]) seen.set(documentKey(record.model, record.id), record);
+    }
+    return seen;
+  }
+
+  /**
+   * R5 on a record held by another: true when it was moved — applied for its committed holder, or
+   * taken over for `taker` (freed, when null: recovery) — false when its holder may still commit.
+   */
+  async settle(record: DocRecord, taker: RecordLock | null): Promise<boolean> {
+    if (record.lock === null) return true; // a reserved stub freed meanwhile, or a create's id: try again
+    const { txId } = parseToken(record.lock.token);
+    const now = this.clock.now() - this.options.clockSkewMs;
+    let log = await this.logs.getLog(txId);
+    let judged = holding(record, log, now);
+    if (judged.kind === 'orphaned') {
+      const stone = tombstone(txId, ownerToken(this.options.instanceId), 'orphan_locks', 'its lock lease ended before it committed: recovery declared it dead (nothing was written)', this.clock.now());
+      if (!(await this.logs.insertLog(stone))) log = await this.logs.getLog(txId);
+      else log = stone;
+      judged = holding(record, log, now);
+    }
+    if (judged.kind === 'expired' && log !== null) {
+      await rollBackPending(this.logs, log, this.clock.now());
+      return true; // read again: its lock is free now, or its owner moved first
+    }
+    if (judged.kind === 'unapplied') {
+      await this.records.write([guarded(record, { kind: 'apply', after: judged.after })]);
+      return true;
+    }
+    if (judged.kind === 'free') {
+      // Its version moves, so whatever the old holder still sends lands nowhere.
+      await this.records.write([guarded(record, taker === null ? { kind: 'free' } : { kind: 'take', lock: taker })]);
+      return true;
+    }
+    return false;
+  }
+}
+
+/**
+ * Whether the caller holds a record (true), needs no lock on it (null: decided now — a create of
+ * a live document is already_exists, a write of a missing one not_found), or must try again (false).
+ */
+function isMine(record: DocRecord, lock: RecordLock, ref?: RecordRef): boolean | null {
+  if (record.lock?.token === lock.token) return true;
+  if (record.lock !== null || ref === undefined) return false;
+  if (ref.create !== undefined) return record.state === 'live' ? null : false;
+  return record.state === 'absent' || record.state === 'destroyed' ? null : false;
+}
+
+export function guarded(record: DocRecord, transition: GuardedWrite['transition']): GuardedWrite {
+  if (record.lock === null) throw new Error(`${record.model} ${record.id} is not held`);
+  return { model: record.model, id: record.id, token: record.lock.token, version: record.version, transition };
+}
