@@ -114,7 +114,7 @@ export class Engine {
     else {
       const recordLocks = new RecordLocks(records, this.store, this.clock, { instanceId: options.instanceId, leaseMs: options.leaseMs, clockSkewMs: options.clockSkewMs, pollMs: options.lockPollMs });
       const transactional = (): string[] => identities().filter((identity) => this.models.infoOf(identity) !== undefined);
-      this.recovery = new RedoRecovery(records, this.store, recordLocks, this.clock, transactional, { leaseMs: options.leaseMs, clockSkewMs: options.clockSkewMs, batchSize: options.recoveryBatchSize }, this.stats, (subject, err) =>
+      this.recovery = new RedoRecovery(records, this.store, recordLocks, this.clock, transactional, { instanceId: options.instanceId, leaseMs: options.leaseMs, clockSkewMs: options.clockSkewMs, batchSize: options.recoveryBatchSize }, this.stats, (subject, err) =>
         warn(`recovery could not settle ${subject}; it is retried at the next pass`, err),
       );
       redo = new RedoBatches({ records, logs: this.store, locks: recordLocks, clock: this.clock, options, knownInfo: (model) => this.models.knownInfo(model), references, warn, stats: this.stats });

@@ -5,7 +5,7 @@
  * compare-and-set finds the epoch moved, its writes the version.
  */
 import type { ServerClock } from '../clock';
-import type { RecoverySummary, SettleOutcome } from '../recovery';
+import { instanceOf, type RecoverySummary, type SettleOutcome } from '../recovery';
 import type { AtomicStore } from '../store';
 import type { LogDocument } from '../types';
 import type { RecordLocks } from './locks';
@@ -13,6 +13,7 @@ import type { RecordStore } from './records';
 import { rollBackPending } from './rollback';
 
 export interface RedoRecoveryOptions {
+  instanceId: string;
   leaseMs: number;
   clockSkewMs: number;
   batchSize: number;
@@ -31,14 +32,18 @@ export class RedoRecovery {
     private readonly onFailure: (subject: string, err: unknown) => void = () => undefined,
   ) {}
 
-  /** One pass: expired pending logs, then every model's expired records. */
+  /**
+   * One pass: expired pending logs, then every model's expired records. On the first pass after a
+   * start (`startup`), this instance's own pending logs are an earlier incarnation's: rolled back
+   * at once, without waiting for their leases — another instance's only once their lease ended.
+   */
   async runOnce(startup = false): Promise<RecoverySummary> {
     const summary: RecoverySummary = { rolledBack: 0, rolledForward: 0, locksReleased: 0, orphans: 0, failed: 0 };
     const now = this.clock.now();
     const horizon = startup ? Number.MAX_SAFE_INTEGER : now - this.options.clockSkewMs;
     for (const log of await this.logs.findExpiredLogs(['pending'], horizon, this.options.batchSize)) {
       try {
-        if ((await this.settle(log, startup)) === 'rollback') summary.rolledBack++;
+        if ((await this.settle(log, startup && this.diedWithUs(log))) === 'rollback') summary.rolledBack++;
       } catch (err) {
         summary.failed++;
         this.onFailure(log.id, err);
@@ -56,6 +61,11 @@ export class RedoRecovery {
       }
     }
     return summary;
+  }
+
+  /** Whether a log's owner was this instance (or the datastore serves one process only): then it died with our last incarnation. */
+  private diedWithUs(log: LogDocument): boolean {
+    return !this.logs.multiProcess || instanceOf(log.owner) === this.options.instanceId;
   }
 
   /** Rolls back a pending log whose lease is over (at once with `ignoreLease`): one compare-and-set at the next epoch. */

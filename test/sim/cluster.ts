@@ -3,8 +3,9 @@
  * Engine (lib/engine) with its own instanceId and its own store object over the shared database,
  * running recovery passes on a timer as the hook's scheduler does (`runOnce(true)` at a start).
  *
- * Two store flavours: the REAL MongoStore over the simulated MongoDB driver (faults at the driver
- * boundary), or the generic SimulatedStore (faults at the AtomicStore boundary).
+ * Three store flavours: the REAL MongoStore over the simulated MongoDB driver (faults at the driver
+ * boundary), the generic SimulatedStore (faults at the AtomicStore boundary), or log protocol v3
+ * ('redo': batches on SimulatedRecords, the log on SimulatedStore; faults at both boundaries).
  *
  * Faults an instance can suffer: paused past its lease (SIGSTOP: its timers and replies are held),
  * crashed and restarted with the same instanceId (its timers and replies dropped forever; its
@@ -18,12 +19,13 @@ import { SimDatabase } from './database';
 import { MONGO_NETWORK_ERRORS, SimMongoDb } from './mongo-driver';
 import { type NetworkErrors, SimNetwork } from './network';
 import { SimProcess, type SimRuntime } from './runtime';
+import { RECORD_FIELDS, SimulatedRecords } from './simulated-records';
 import { SimulatedStore, SIMULATED_STORE_LAYOUT } from './simulated-store';
 import type { Trace } from './trace';
 import { SimModel, type SimModelDefinition, type StorageLayout } from './waterline-models';
 import { FENCE_FIELD, WRITE_FIELD } from '../../lib/store/mongo';
 
-export type Flavour = 'mongo' | 'generic';
+export type Flavour = 'mongo' | 'generic' | 'redo';
 
 /** The workload's models: accounts (money), transfer records, and widgets (created and destroyed). */
 export const MODELS: readonly SimModelDefinition[] = [
@@ -84,6 +86,20 @@ export class SimWorld {
     return new SimulatedStore(this.db, this.modelOf, this.network, () => this.runtime.now);
   }
 
+  /** Log protocol v3's records for one instance ('redo' only). */
+  newRecords(): SimulatedRecords | undefined {
+    return this.flavour === 'redo' ? new SimulatedRecords(this.db, this.network) : undefined;
+  }
+
+  /** Log protocol v3: records held by a lock, or stubs not yet committed (0 on the other flavours). */
+  heldRecords(): number {
+    let held = 0;
+    for (const identity of this.models.keys()) {
+      for (const row of this.db.table(identity).values()) if (row[RECORD_FIELDS.lock] !== undefined || row[RECORD_FIELDS.state] === 'reserved') held++;
+    }
+    return held;
+  }
+
   /** Writes a document straight into a table (the initial data, before any instance runs). */
   seed(identity: string, id: string, values: Record<string, unknown>): void {
     this.db.table(identity).set(id, { [this.pkColumn]: id, ...values });
@@ -103,7 +119,7 @@ export class SimInstance {
   private newEngine(): Engine {
     const { world } = this;
     const identities = [...world.models.keys()];
-    return new Engine(world.newStore(), (identity) => world.models.get(identity), { ...ENGINE_OPTIONS, instanceId: this.name }, (message) => world.trace.add(world.runtime.now, this.process.label, `warn: ${message}`), undefined, () => identities);
+    return new Engine(world.newStore(), (identity) => world.models.get(identity), { ...ENGINE_OPTIONS, instanceId: this.name }, (message) => world.trace.add(world.runtime.now, this.process.label, `warn: ${message}`), undefined, () => identities, world.newRecords());
   }
 
   /** Starts this incarnation: the clock's first sync, a startup recovery pass, then a pass every interval. */

@@ -15,7 +15,9 @@ export type DbEvent =
   /** A log document changed (inserted, or updated by a compare-and-set that matched): its state after the change. */
   | { kind: 'log'; id: string; before: Doc | null; after: Doc }
   /** Lock records were inserted or deleted. */
-  | { kind: 'locks'; inserted: Doc[]; deleted: Doc[] };
+  | { kind: 'locks'; inserted: Doc[]; deleted: Doc[] }
+  /** Log protocol v3: a document's record changed (its row with the hidden fields; before null: inserted). */
+  | { kind: 'record'; table: string; id: string; before: Doc | null; after: Doc };
 
 export class SimDatabase {
   private readonly tables = new Map<string, Map<string, Doc>>();

@@ -13,6 +13,7 @@ import { Liveness } from './checkers/liveness';
 import { Money } from './checkers/money';
 import { OneKeyOneOutcome } from './checkers/one-key-one-outcome';
 import { Quiescence } from './checkers/quiescence';
+import { RecordRules } from './checkers/record-rules';
 import { SuccessCommitted } from './checkers/success-committed';
 import { ENGINE_OPTIONS, type Flavour, SimWorld } from './cluster';
 import type { Doc } from './database';
@@ -23,7 +24,7 @@ import { accountIds, INITIAL_BALANCE, planWorkload, Workload } from './workload'
 
 export interface RunOptions {
   seed: number;
-  /** Default: by seed (even: the real MongoStore over the simulated driver; odd: SimulatedStore). */
+  /** Default: by seed (even: the real MongoStore over the simulated driver; odd: SimulatedStore); 'redo' only when asked. */
   flavour?: Flavour;
   instances?: number;
   accounts?: number;
@@ -93,13 +94,14 @@ export async function runSimulation(options: RunOptions): Promise<RunReport> {
     new SuccessCommitted(world),
     new CommittedReads(world, INITIAL_BALANCE, accountCount),
     new Liveness(world),
+    ...(flavour === 'redo' ? [new RecordRules(world)] : []),
   ];
   world.db.observe((event) => {
     for (const checker of checkers) checker.observe(event);
   });
 
   const spanMs = 8_000;
-  const workload = new Workload(world, seed, planWorkload(seed, { accounts: accountCount, transactions: options.transactions ?? 20, instances: instanceCount, spanMs }));
+  const workload = new Workload(world, seed, planWorkload(seed, { accounts: accountCount, transactions: options.transactions ?? 20, instances: instanceCount, spanMs, batchesOnly: flavour === 'redo' }));
   const instanceFaults: Record<string, number> = {};
   const pausedMs = new Map<string, number>();
   const count = (kind: string): void => {
@@ -171,7 +173,7 @@ export async function runSimulation(options: RunOptions): Promise<RunReport> {
   }
   const logs = world.db.table(LOG_IDENTITY);
   const locks = world.db.table(LOCK_IDENTITY);
-  const quiet = (): boolean => locks.size === 0 && workload.settled() && [...logs.values()].every((log) => log.state === 'committed' || log.state === 'rolled-back');
+  const quiet = (): boolean => locks.size === 0 && world.heldRecords() === 0 && workload.settled() && [...logs.values()].every((log) => log.state === 'committed' || log.state === 'rolled-back');
   const quiesceFrom = runtime.now;
   await runtime.run(quiet, quiesceFrom + QUIESCE_BOUND_MS);
   const quiesced = quiet();

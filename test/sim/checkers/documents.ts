@@ -6,6 +6,7 @@ import { parseFenceToken, toLogDocument } from '../../../lib/store/store';
 import type { LogDocument } from '../../../lib/types';
 import type { SimWorld } from '../cluster';
 import type { Doc } from '../database';
+import { RECORD_FIELDS } from '../simulated-records';
 
 /**
  * The documents as committed state has them once recovery quiesced: every stored row, except the
@@ -24,6 +25,8 @@ export function storedDocuments(world: SimWorld): Map<string, Doc> {
   for (const identity of world.models.keys()) {
     for (const [id, doc] of world.db.table(identity)) {
       const key = documentKey(identity, id);
+      // Log protocol v3: a stub or a tombstone is no document (plain reads hide them too).
+      if (doc[RECORD_FIELDS.state] !== undefined) continue;
       if (!isLateInsert(key, doc[FENCE_FIELD], logs)) documents.set(key, record(world, doc));
     }
   }
@@ -55,5 +58,6 @@ function isLateInsert(key: string, fence: unknown, logs: ReadonlyMap<string, Log
 
 export function record(world: SimWorld, doc: Doc): Doc {
   const { [world.pkColumn]: id, [FENCE_FIELD]: _fence, [WRITE_FIELD]: _write, ...rest } = structuredClone(doc);
+  for (const field of Object.values(RECORD_FIELDS)) delete rest[field];
   return { id, ...rest };
 }
