@@ -23,6 +23,8 @@ export const CRASH_POINTS = [
   'commit:sending',
   'rollback:claimed', 'rollback:undone', 'rollback:ended',
   'rollforward:claimed', 'rollforward:redone', 'rollforward:ended',
+  // Log protocol v3 on sails-disk: one document's after-image written, its record not yet moved on.
+  'apply:written',
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 

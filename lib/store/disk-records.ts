@@ -5,6 +5,7 @@
  * move the row). A crash between the document write and the row's leaves the row held at its old
  * version: the apply runs again, and writes the same image.
  */
+import { crashPoint } from '../crash-points';
 import { rawDestroy } from '../history-guard';
 import { documentKey, withoutKey } from '../operations';
 import type { DocRecord, GuardedWrite, RecordLock, RecordState, RecordStore, Stub } from '../redo/records';
@@ -72,6 +73,7 @@ export class DiskRecords implements RecordStore {
           await this.saveRow(write.model, record, { lock: null, lockUntil: null, version, state: record.state === 'reserved' ? 'destroyed' : record.state });
         } else {
           await this.writeImage(write.model, write.id, record.state === 'live', transition.after);
+          crashPoint('apply:written');
           await this.saveRow(write.model, record, { lock: null, lockUntil: null, version, state: transition.after === null ? 'destroyed' : 'live' });
         }
         landed.add(documentKey(write.model, write.id));

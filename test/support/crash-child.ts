@@ -24,8 +24,12 @@ const transact = {
   clockSkewMs: 100,
   instanceId: process.env.TRANSACT_INSTANCE || 'crash-child',
   // The suites run PostgreSQL on both paths: its native transactions (the default) and the log protocol.
-  protocol: process.env.TRANSACT_PROTOCOL === 'log' ? ('log' as const) : ('auto' as const),
+  protocol: protocolOf(process.env.TRANSACT_PROTOCOL),
 };
+
+function protocolOf(name: string | undefined): 'auto' | 'log' | 'redo' {
+  return name === 'log' || name === 'redo' ? name : 'auto';
+}
 
 // An instance whose wall clock is off (the clock-skew fault): every reading of it, the hook's included.
 const skewMs = Number(process.env.TRANSACT_TEST_CLOCK_SKEW_MS || 0);

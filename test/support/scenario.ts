@@ -4,6 +4,7 @@
  * record, an update of several attributes, and a destroy.
  */
 import type { Engine } from '../../lib/engine';
+import { documentKey } from '../../lib/operations';
 import type { LoadedApp } from './app';
 
 export type Row = Record<string, unknown>;
@@ -65,5 +66,16 @@ export async function runScenario(engine: Engine, name: ScenarioName): Promise<v
 /** Every document and every log and lock: what the parent compares. */
 export async function snapshot(app: LoadedApp): Promise<{ accounts: Row[]; transfers: Row[]; logs: Row[]; locks: Row[] }> {
   const sorted = async (identity: string): Promise<Row[]> => (await app.models[identity].find({})).sort((a, b) => String(a.id).localeCompare(String(b.id)));
-  return { accounts: await sorted('account'), transfers: await sorted('transfer'), logs: await sorted('transactlog'), locks: await sorted('transactlock') };
+  return { accounts: await sorted('account'), transfers: await sorted('transfer'), logs: await sorted('transactlog'), locks: [...(await sorted('transactlock')), ...(await heldRecords(app))] };
+}
+
+/** Log protocol v3: the records a lock holds (none on the other protocols), as `{id: model:id, token}`. */
+async function heldRecords(app: LoadedApp): Promise<Row[]> {
+  const records = (app.hooks.transact.engine as Engine).records;
+  if (records === undefined) return [];
+  const held: Row[] = [];
+  for (const model of ['account', 'transfer']) {
+    for (const record of await records.findExpired(model, Number.MAX_SAFE_INTEGER, 10_000)) held.push({ id: documentKey(model, record.id), token: record.lock?.token ?? null });
+  }
+  return held;
 }

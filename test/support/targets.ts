@@ -138,8 +138,18 @@ export function forEachAdapter(title: string, body: (target: () => Target, adapt
   }
 }
 
-/** How the engine runs transactions on a suite's datastore: PostgreSQL has both. */
-export type Protocol = 'native' | 'log';
+/** How the engine runs transactions on a suite's datastore: PostgreSQL has both; 'redo' is log protocol v3. */
+export type Protocol = 'native' | 'log' | 'redo';
+
+/** The adapters log protocol v3 (docs/protocol-v3.md) runs on so far. */
+export const REDO_ADAPTERS: readonly AdapterName[] = ['disk'];
+
+/** forEachAdapter over the adapters log protocol v3 runs on. */
+export function forEachRedoAdapter(title: string, body: (target: () => Target, adapter: AdapterName) => void): void {
+  forEachAdapter(title, (target, adapter) => {
+    if (REDO_ADAPTERS.includes(adapter)) body(target, adapter);
+  });
+}
 
 /**
  * forEachAdapter, with PostgreSQL twice: on its native path (the default there) and on the log
@@ -161,6 +171,6 @@ export function forEachPath(title: string, body: (target: () => Target, adapter:
 }
 
 /** The hook's `protocol` setting for a suite's path. */
-export function protocolConfig(protocol: Protocol): { protocol: 'auto' | 'log' } {
-  return { protocol: protocol === 'log' ? 'log' : 'auto' };
+export function protocolConfig(protocol: Protocol): { protocol: 'auto' | 'log' | 'redo' } {
+  return { protocol: protocol === 'native' ? 'auto' : protocol };
 }

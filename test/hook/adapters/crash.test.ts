@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { type ChildResult, runChild } from '../../support/child';
 import { AMOUNT, IDS, type Row, type ScenarioName } from '../../support/scenario';
-import { type AdapterName, forEachPath, freshTarget, type Protocol } from '../../support/targets';
+import { type AdapterName, forEachPath, forEachRedoAdapter, freshTarget, type Protocol } from '../../support/targets';
 
 type Outcome = 'none' | 'all';
 
@@ -170,6 +170,51 @@ forEachPath('crash safety (SIGKILL at each protocol step)', (_target, adapter: A
   });
 });
 
+/**
+ * Log protocol v3 (docs/protocol-v3.md): nothing is written before the commit point, so a batch
+ * killed before it leaves every document as it was (its locks freed by R5, its id tombstoned);
+ * killed after it — between any two documents of the apply, the apply's recovery killed too —
+ * every document ends at its committed after-image (R4, R7).
+ */
+const REDO_CASES: CrashCase[] = [
+  { scenario: 'batch', expected: 'all' },
+  { scenario: 'batch', crashAt: 'batch:locked', expected: 'none' },
+  { scenario: 'batch', crashAt: 'commit:sending', expected: 'none' },
+  { scenario: 'batch', crashAt: 'batch:committed', expected: 'all' },
+  ...[1, 2, 3, 4, 5].map((n): CrashCase => ({ scenario: 'batch', crashAt: `apply:written#${n}`, expected: 'all' })),
+  { scenario: 'batch', crashAt: 'batch:applied', expected: 'all' },
+  { scenario: 'batch', crashAt: 'apply:written#2', recoveryCrashes: ['apply:written#1', 'apply:written#2'], expected: 'all' },
+  { scenario: 'batch', crashAt: 'batch:locked', recoveryCrashes: ['apply:written#1'], expected: 'none' },
+];
+
+forEachRedoAdapter('crash safety of log protocol v3 (SIGKILL at each step)', (_target, adapter: AdapterName) => {
+  const env = { TRANSACT_PROTOCOL: 'redo' };
+  let runs: Promise<PromiseSettledResult<CaseRun>>[] = [];
+  before(function () {
+    runs = pooled(REDO_CASES.map((c) => () => runCase(adapter, c, env)), 2);
+  });
+  REDO_CASES.forEach((c, i) => {
+    const title = `batch: ${c.crashAt === undefined ? 'no crash' : `killed at ${c.crashAt}`}${c.recoveryCrashes ? `, recovery killed at ${c.recoveryCrashes.join(', ')}` : ''} → ${c.expected === 'all' ? 'wholly applied' : 'wholly absent'}`;
+    it(title, async function () {
+      const settled = await runs[i];
+      if (settled.status === 'rejected') throw settled.reason;
+      const { run, killed, recovered, again } = settled.value;
+      expect(run.lines.has('SEED'), run.stderr).to.equal(true);
+      if (c.crashAt === undefined) expect(run.code, run.stderr).to.equal(0);
+      else expect(run.signal, `the child must die at ${c.crashAt}, not finish\n${run.stderr}`).to.equal('SIGKILL');
+      const seed = JSON.parse(run.lines.get('SEED') as string) as Row[];
+      // A recovery that finds nothing to apply never reaches its crash point: it may end by itself.
+      for (const { point, result } of killed) expect(result.signal === 'SIGKILL' || result.code === 0, `recovery died at ${point} or ended\n${result.stderr}`).to.equal(true);
+      expect(recovered.code, recovered.stderr).to.equal(0);
+      const state = JSON.parse(recovered.lines.get('STATE') as string) as State;
+      expect(state.locks, 'no lock and no held record survives recovery').to.deep.equal([]);
+      if (c.expected === 'all') expectAll(seed, state);
+      else expectNone(seed, state, 'log', c.crashAt);
+      expect(JSON.parse(again.lines.get('STATE') as string), 'recovering again changes nothing').to.deep.equal(state);
+    });
+  });
+});
+
 /** A keyed batch killed mid-way, recovered, then submitted again: it must never run a second time. */
 const KEYED: { crashAt: string; expected: Outcome; repeat: string }[] = [
   // The first run died before deciding anything (owner_died): the repeat runs it, once (Stripe's semantics).
@@ -180,9 +225,17 @@ const KEYED: { crashAt: string; expected: Outcome; repeat: string }[] = [
 ];
 
 forEachPath('idempotency across a crash', (_target, adapter: AdapterName, protocol) => {
-  const env = { TRANSACT_PROTOCOL: protocol };
   // A native batch passes batch:applied once (all its writes are one statement).
-  const cases = KEYED.filter((one) => protocol === 'log' || one.crashAt !== 'batch:applied#2');
+  keyedAcrossCrash(adapter, protocol, KEYED.filter((one) => protocol === 'log' || one.crashAt !== 'batch:applied#2'));
+});
+
+forEachRedoAdapter('idempotency across a crash, log protocol v3', (_target, adapter: AdapterName) => {
+  // v3 applies after its commit point: killed mid-apply, the first run's result stands.
+  keyedAcrossCrash(adapter, 'redo', KEYED.map((one) => (one.crashAt === 'batch:applied#2' ? { crashAt: 'apply:written#2', expected: 'all', repeat: 'committed' } : one)));
+});
+
+function keyedAcrossCrash(adapter: AdapterName, protocol: Protocol, cases: typeof KEYED): void {
+  const env = { TRANSACT_PROTOCOL: protocol };
   let runs: Promise<PromiseSettledResult<{ run: ChildResult; recovered: ChildResult; repeat: ChildResult }>>[] = [];
   before(function () {
     runs = pooled(
@@ -197,7 +250,8 @@ forEachPath('idempotency across a crash', (_target, adapter: AdapterName, protoc
     );
   });
   cases.forEach((c, i) => {
-    it(`keyed batch killed at ${c.crashAt}, recovered, repeated → ${c.crashAt === 'batch:committed' ? "the first run's result" : 'run again'}, applied ${c.expected === 'all' ? 'once' : 'never'}`, async function () {
+    const firstStands = c.crashAt === 'batch:committed' || c.crashAt.startsWith('apply:');
+    it(`keyed batch killed at ${c.crashAt}, recovered, repeated → ${firstStands ? "the first run's result" : 'run again'}, applied ${c.expected === 'all' ? 'once' : 'never'}`, async function () {
       const settled = await runs[i];
       if (settled.status === 'rejected') throw settled.reason;
       const { run, recovered, repeat } = settled.value;
@@ -209,7 +263,7 @@ forEachPath('idempotency across a crash', (_target, adapter: AdapterName, protoc
       const state = JSON.parse(repeat.lines.get('STATE') as string) as State;
       expect(state.locks).to.deep.equal([]);
       if (c.expected === 'all') expectAll(seed, state);
-      else expectNone(seed, state, protocol);
+      else expectNone(seed, state, protocol === 'redo' ? 'log' : protocol);
     });
   });
-});
+}
