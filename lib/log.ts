@@ -109,3 +109,13 @@ function jsonDetails(details: Record<string, unknown> | undefined): Record<strin
     return undefined;
   }
 }
+
+/** A keyed transaction's result is stored as JSON; anything else could not be replayed. */
+export function jsonResult(value: unknown): unknown {
+  if (value === undefined) return null;
+  try {
+    return JSON.parse(JSON.stringify(value)) as unknown;
+  } catch (err) {
+    throw new TransactError('validation_failed', 'a keyed transaction must return JSON-serializable data', { cause: err });
+  }
+}

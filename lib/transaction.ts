@@ -26,8 +26,11 @@ import type { Image, Operation, Step, Values } from './types';
  * planning — are the same over both.
  */
 export interface TxBackend {
-  /** Locks the document until the transaction ends and reads it; `fence` where documents carry one. */
-  lock(info: ModelInfo, id: string): Promise<{ image: Image | null; fence?: string | null }>;
+  /**
+   * Locks the document until the transaction ends and reads it; `fence` where documents carry one.
+   * `create`: the values a create of it is about to write (log protocol v3 reserves their unique ones).
+   */
+  lock(info: ModelInfo, id: string, create?: Values): Promise<{ image: Image | null; fence?: string | null }>;
   /**
    * Makes the steps so far durable before the last one is written (the log protocol's write-ahead
    * entry): `steps` is the list of the last call that succeeded, plus one.
@@ -236,10 +239,10 @@ export class Transaction {
     return tracked;
   }
 
-  private async lock(info: ModelInfo, id: string): Promise<Image | null> {
+  private async lock(info: ModelInfo, id: string, create?: Values): Promise<Image | null> {
     const key = documentKey(info.identity, id);
     if (!this.images.has(key)) {
-      const { image, fence } = await this.context.backend.lock(info, id);
+      const { image, fence } = await this.context.backend.lock(info, id, create);
       crashPoint('tx:locked');
       this.images.set(key, image);
       if (fence !== undefined) this.fences.set(key, fence);
@@ -285,7 +288,7 @@ export class Transaction {
     const info = checkAgainstModel(operation, this.context.infoOf, 'op');
     const id = operation.id as string;
     const key = documentKey(info.identity, id);
-    const current = await this.lock(info, id);
+    const current = await this.lock(info, id, operation.op === 'create' ? operation.values : undefined);
     const planned = planOperation(operation, current, info, this.written.length, this.context.now(), 'op');
     await this.checkReferences(operation, info);
     const step: Step = this.fences.has(key) ? { ...planned, fence: this.fences.get(key) ?? null } : planned;

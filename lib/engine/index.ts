@@ -16,7 +16,9 @@ import { Locks } from '../locks';
 import type { ModelInfo } from '../model-info';
 import { CommittedReads } from '../reads';
 import { Recovery, type TransactionRecovery, type TransactionStats } from '../recovery';
+import { RedoAttempts } from '../redo/attempt';
 import { RedoBatches } from '../redo/batch';
+import { RedoInteractive } from '../redo/interactive';
 import { RecordLocks } from '../redo/locks';
 import type { RecordStore } from '../redo/records';
 import { RedoRecovery } from '../redo/recovery';
@@ -63,8 +65,6 @@ export class Engine {
   private readonly reversals: Reversals;
   private readonly batches: Batches;
   private readonly transactions: InteractiveTransactions;
-  /** Batches run on log protocol v3 (lib/redo). */
-  private readonly redo: boolean;
   /** Log protocol v3's records (lib/redo/records.ts), when batches run on it. */
   readonly records: RecordStore | undefined;
 
@@ -108,7 +108,7 @@ export class Engine {
     this.documentHistory = new DocumentHistory(context);
     const references = new EngineReferences(context, identities);
     let redo: RedoBatches | undefined;
-    this.redo = records !== undefined;
+    let redoInteractive: RedoInteractive | undefined;
     this.records = records;
     if (records === undefined) this.recovery = undoRecovery;
     else {
@@ -117,13 +117,15 @@ export class Engine {
       this.recovery = new RedoRecovery(records, this.store, recordLocks, this.clock, transactional, { instanceId: options.instanceId, leaseMs: options.leaseMs, clockSkewMs: options.clockSkewMs, batchSize: options.recoveryBatchSize }, this.stats, (subject, err) =>
         warn(`recovery could not settle ${subject}; it is retried at the next pass`, err),
       );
-      redo = new RedoBatches({ records, logs: this.store, locks: recordLocks, clock: this.clock, options, knownInfo: (model) => this.models.knownInfo(model), references, warn, stats: this.stats });
+      const attempts = new RedoAttempts({ records, logs: this.store, locks: recordLocks, clock: this.clock, options, warn, stats: this.stats });
+      redo = new RedoBatches(attempts, (model) => this.models.knownInfo(model), references);
+      redoInteractive = new RedoInteractive(attempts, { infoOf: (identity) => this.models.infoOf(identity), references: references.context });
     }
     const idempotency = new Idempotency({ ...context, recovery: this.recovery });
     const commit = new CommitProtocol(context, this.logs);
     const nativeRunner = native === undefined ? undefined : new NativeRunner(context, native, idempotency);
     this.batches = new Batches(context, commit, idempotency, references, nativeRunner, redo);
-    this.transactions = new InteractiveTransactions(context, commit, idempotency, references.context, nativeRunner);
+    this.transactions = new InteractiveTransactions(context, commit, idempotency, references.context, nativeRunner, redoInteractive);
     this.reversals = new Reversals(context, this.transactions);
   }
 
@@ -206,7 +208,6 @@ export class Engine {
    * idempotency key it runs at most once; what it returns must then be JSON, to be replayed.
    */
   interactive<T>(work: (tx: Transaction) => Promise<T>, rawOptions?: TransactionOptions, internal: InternalOptions = {}): Promise<T> {
-    if (this.redo) return Promise.reject(new Error("sails-hook-transact: protocol 'redo' (log protocol v3) runs batches only so far; interactive transactions are to come (issue 21)"));
     return this.transactions.interactive(work, rawOptions, internal);
   }
 }

@@ -3,7 +3,7 @@ import { crashPoint } from '../crash-points';
 import { TransactError } from '../errors';
 import { newId } from '../ids';
 import { Lease } from '../lease';
-import { touchedDocuments } from '../log';
+import { jsonResult, touchedDocuments } from '../log';
 import { ownerToken } from '../recovery';
 import { type TransactionOptions, validateOptions } from '../schema';
 import { LoggedWrites, type ReferenceContext, Transaction } from '../transaction';
@@ -11,6 +11,7 @@ import { type CommitProtocol, logFor } from './commit';
 import type { EngineContext } from './context';
 import { type Idempotency, keyedIdOf, type Reopened } from './idempotency';
 import type { NativeRunner } from './native';
+import type { RedoInteractive } from '../redo/interactive';
 import type { InternalOptions } from './types';
 
 export class InteractiveTransactions {
@@ -22,6 +23,8 @@ export class InteractiveTransactions {
     private readonly references: ReferenceContext,
     /** PostgreSQL's native path, where the datastore has it. */
     private readonly native: NativeRunner | undefined,
+    /** Log protocol v3 (lib/redo), where the datastore runs it. */
+    private readonly redo?: RedoInteractive,
   ) {}
 
   /**
@@ -42,6 +45,7 @@ export class InteractiveTransactions {
 
   private async runInteractive<T>(txId: string, work: (tx: Transaction) => Promise<T>, options: TransactionOptions, internal: InternalOptions, reopened?: Reopened): Promise<T> {
     const { models } = this.ctx;
+    if (this.redo !== undefined) return this.redo.run(txId, work, options, internal, reopened);
     if (this.native !== undefined) {
       return this.native.run(txId, 'interactive', options, null, reopened, async (native, log) => {
         const tx = new Transaction(txId, { backend: native, infoOf: (identity) => models.infoOf(identity), now: () => Date.now(), references: this.references });
@@ -97,15 +101,5 @@ export class InteractiveTransactions {
     await this.commit.releaseAfterCommit(lease.fence);
     crashPoint('tx:released');
     return result as T;
-  }
-}
-
-/** A keyed transaction's result is stored as JSON; anything else could not be replayed. */
-function jsonResult(value: unknown): unknown {
-  if (value === undefined) return null;
-  try {
-    return JSON.parse(JSON.stringify(value)) as unknown;
-  } catch (err) {
-    throw new TransactError('validation_failed', 'a keyed transaction must return JSON-serializable data', { cause: err });
   }
 }

@@ -1,24 +1,18 @@
 /**
  * A declarative batch on log protocol v3 (docs/protocol-v3.md): lock and read (R1), plan, the
- * commit point (R3: the log inserted committed, or a keyed log's compare-and-set), then apply
- * (R4). Nothing but locks and stubs is written before the commit point, so a failure before it
- * only frees them.
+ * commit point (R3), then apply (R4), each through the attempt's lifecycle (attempt.ts). Nothing
+ * but locks and stubs is written before the commit point, so a failure before it only frees them.
  */
 import { crashPoint } from '../crash-points';
-import { TransactError } from '../errors';
-import { newLog, storedError, touchedDocuments } from '../log';
-import { documentKey, planBatch } from '../operations';
-import { ownerToken } from '../recovery';
-import { isTransient, unavailableIfTransient } from '../retry';
+import { planBatch } from '../operations';
 import type { TransactionOptions } from '../schema';
-import type { AtomicStore } from '../store';
 import type { Image, Operation, Step } from '../types';
-import type { ServerClock } from '../clock';
 import type { ModelInfo } from '../model-info';
 import type { Reopened } from '../engine/idempotency';
-import type { EngineOptions, EngineWarning, TransactionResult } from '../engine/types';
-import { guarded, type RecordLocks, type RecordRef } from './locks';
-import { type DocRecord, type GuardedWrite, lastStepOn, type RecordLock, type RecordStore, lockToken } from './records';
+import type { TransactionResult } from '../engine/types';
+import { type RedoAttempts, withVersions } from './attempt';
+import type { RecordRef } from './locks';
+import type { DocRecord } from './records';
 
 /** What a v3 batch asks of the engine's reference checks (lib/engine/references.ts). */
 export interface BatchReferences {
@@ -26,148 +20,47 @@ export interface BatchReferences {
   checkBatchReferences(operations: readonly Operation[], steps: readonly Step[], locked: ReadonlyMap<string, Image | null>): Promise<void>;
 }
 
-export interface RedoBatchContext {
-  records: RecordStore;
-  /** The log's primitives (retried on transient errors). */
-  logs: AtomicStore;
-  locks: RecordLocks;
-  clock: ServerClock;
-  options: EngineOptions;
-  knownInfo: (model: string) => ModelInfo;
-  references: BatchReferences;
-  warn: EngineWarning;
-  stats: { committed: number };
-}
-
 export class RedoBatches {
-  constructor(private readonly ctx: RedoBatchContext) {}
+  constructor(
+    private readonly attempts: RedoAttempts,
+    private readonly knownInfo: (model: string) => ModelInfo,
+    private readonly references: BatchReferences,
+  ) {}
 
   /**
    * One attempt of a batch (ids chosen, operations validated). `print` is the keyed batch's
    * fingerprint (null: not keyed); `reopened` the owner and epoch of a keyed batch run again.
    */
   async run(txId: string, operations: Operation[], options: TransactionOptions, print: string | null, reopened?: Reopened): Promise<TransactionResult> {
-    const { clock, logs, locks } = this.ctx;
-    const { leaseMs, instanceId } = this.ctx.options;
-    const owner = reopened?.owner ?? ownerToken(instanceId);
-    const epoch = reopened?.epoch ?? 0;
-    const keyed = print !== null;
-    const lock: RecordLock = { token: lockToken(txId, epoch), until: clock.now() + leaseMs };
-    const startedAt = Date.now();
-    const base = { id: txId, mode: 'batch' as const, onCrash: 'rollback' as const, label: options.label ?? null, idempotencyKey: options.idempotencyKey ?? null, idempotencyScope: options.idempotencyKey === undefined ? null : options.idempotencyScope ?? null, owner, epoch, startedAt };
-    if (keyed && reopened === undefined) {
-      // R8: the pending log under the key's id is what makes it run once.
-      if (!(await logs.insertLog(newLog({ ...base, state: 'pending', leaseUntil: lock.until, fingerprint: print })))) throw new TransactError('in_progress', 'duplicate', { details: { duplicate: true } });
-      crashPoint('batch:logged');
-    }
+    const { attempts } = this;
+    const attempt = await attempts.begin({ txId, mode: 'batch', options, print, ...(reopened === undefined ? {} : { reopened }) });
+    if (attempt.keyed && reopened === undefined) crashPoint('batch:logged');
     const refs: RecordRef[] = [
       ...operations.map((operation) => ({ model: operation.model, id: operation.id as string, ...(operation.op === 'create' ? { create: operation.values } : {}) })),
-      ...this.ctx.references.referenceLocks(operations),
+      ...this.references.referenceLocks(operations),
     ];
-    const heartbeat = new Heartbeat(this.ctx, txId, owner, epoch, keyed, lock, [...new Set(refs.map((ref) => ref.model))]);
+    const heartbeat = attempts.heartbeat(attempt, new Set(refs.map((ref) => ref.model)));
     let held: DocRecord[] = [];
     let steps: Step[];
     try {
       heartbeat.start();
-      const acquired = await locks.acquire(refs, lock, options.lockTimeoutMs ?? this.ctx.options.lockTimeoutMs);
+      const acquired = await attempts.ctx.locks.acquire(refs, attempt.lock, options.lockTimeoutMs ?? attempts.ctx.options.lockTimeoutMs);
       held = acquired.held;
       crashPoint('batch:locked');
       const images = new Map([...acquired.records].map(([key, record]) => [key, record.image]));
-      const planned = planBatch(operations, images, this.ctx.knownInfo, Date.now());
-      await this.ctx.references.checkBatchReferences(operations, planned, images);
-      steps = planned.map((step) => ({ ...step, version: (acquired.records.get(documentKey(step.model, step.id)) as DocRecord).version }));
+      const planned = planBatch(operations, images, this.knownInfo, Date.now());
+      await this.references.checkBatchReferences(operations, planned, images);
+      steps = withVersions(planned, acquired.records);
     } catch (err) {
       heartbeat.stop();
-      await locks.free(held).catch(() => undefined); // what this misses, R5 frees on contact
-      if (keyed) await this.endKeyed(txId, owner, epoch, err);
-      throw unavailableIfTransient(err);
+      throw await attempts.fail(attempt, held, err);
     }
     heartbeat.stop();
-    const committed = { state: 'committed' as const, steps, documents: touchedDocuments(steps), endedAt: Date.now(), result: null };
     crashPoint('commit:sending');
-    let landed: boolean;
-    try {
-      landed = keyed
-        ? await logs.updateLog(txId, { states: ['pending'], owner, epoch }, committed)
-        : await logs.insertLog(newLog({ ...base, ...committed, leaseUntil: lock.until }));
-    } catch (err) {
-      // Sent, unanswered: the log says which. Either way the records are settled by R5.
-      const log = await logs.getLog(txId).catch(() => null);
-      if (!(log?.state === 'committed' && log.owner === owner && log.epoch === epoch)) {
-        throw new TransactError('outcome_unknown', `transaction ${txId}: the commit was sent but its outcome is unknown (${err instanceof Error ? err.message : String(err)}); ask outcome("${txId}")`, { details: { transaction: txId }, cause: err });
-      }
-      landed = true;
-    }
-    if (!landed) {
-      // A waiter declared it dead first (its tombstone took the id), or a keyed attempt was taken over.
-      await locks.free(held).catch(() => undefined);
-      throw new TransactError('lease_lost', `transaction ${txId} lost its locks before its commit point; nothing was written`, { details: { transaction: txId, ...(keyed ? { takenOver: true } : {}) } });
-    }
-    this.ctx.stats.committed++;
+    await attempts.commit(attempt, steps, null, held);
     crashPoint('batch:committed');
-    await this.apply(held, steps);
+    await attempts.apply(held, steps);
     crashPoint('batch:applied');
     return { id: txId, state: 'committed', steps };
-  }
-
-  /**
-   * R4: each held record takes its last step's after-image (or is freed, when only read), in one
-   * write per collection. After the commit point nothing may fail the caller: what this misses
-   * stays held under the committed log, and the next to touch it (a waiter, recovery) applies it.
-   */
-  private async apply(held: readonly DocRecord[], steps: readonly Step[]): Promise<void> {
-    const writes: GuardedWrite[] = held.map((record) => {
-      const last = lastStepOn(steps, record.model, record.id);
-      return guarded(record, last === undefined ? { kind: 'free' } : { kind: 'apply', after: last.after });
-    });
-    try {
-      await this.ctx.records.write(writes);
-    } catch (err) {
-      this.ctx.warn(`a committed transaction's documents could not all be written now; the next transaction or recovery pass that meets them writes them`, err);
-    }
-  }
-
-  /** A keyed attempt that failed before its commit point: its log records the failure (decided or not), at the next epoch. */
-  private async endKeyed(txId: string, owner: string, epoch: number, cause: unknown): Promise<void> {
-    const error = storedError(cause, isTransient(cause) ? 'unavailable' : 'aborted');
-    const ended = await this.ctx.logs.updateLog(txId, { states: ['pending'], owner, epoch }, { state: 'rolled-back', epoch: epoch + 1, error, endedAt: Date.now() }).catch(() => false);
-    if (!ended) throw new TransactError('lease_lost', `transaction ${txId} was taken over before it could record its failure`, { details: { transaction: txId, takenOver: true } });
-  }
-}
-
-/**
- * Keeps a live attempt's leases from running out while it waits and plans: its records' and, when
- * keyed, its log's. Beats one at a time; a lost beat only lets a waiter declare it dead early,
- * which its commit then learns (the id is taken, or the log moved).
- */
-class Heartbeat {
-  private timer: NodeJS.Timeout | null = null;
-  private beating: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly ctx: Pick<RedoBatchContext, 'records' | 'logs' | 'clock' | 'options'>,
-    private readonly txId: string,
-    private readonly owner: string,
-    private readonly epoch: number,
-    private readonly keyed: boolean,
-    private readonly lock: RecordLock,
-    private readonly models: readonly string[],
-  ) {}
-
-  start(): void {
-    this.timer = setInterval(() => {
-      this.beating = this.beating.then(() => this.beat()).catch(() => undefined);
-    }, Math.max(1, Math.floor(this.ctx.options.leaseMs / 3)));
-  }
-
-  stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-  }
-
-  private async beat(): Promise<void> {
-    const until = this.ctx.clock.now() + this.ctx.options.leaseMs;
-    if (this.keyed) await this.ctx.logs.updateLog(this.txId, { states: ['pending'], owner: this.owner, epoch: this.epoch }, { leaseUntil: until });
-    for (const model of this.models) await this.ctx.records.renew(model, this.lock.token, until);
   }
 }

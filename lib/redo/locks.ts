@@ -12,11 +12,16 @@ import type { Values } from '../types';
 import { rollBackPending } from './rollback';
 import { type DocRecord, type GuardedWrite, holding, type RecordLock, type RecordStore, parseToken } from './records';
 
-/** A document a transaction needs: to write it, or to create it (then with its values, for the stub). */
+/**
+ * A document a transaction needs: to write it, or to create it (then with its values, for the
+ * stub). `anyState`: held whatever it is — live, a tombstone, or absent (then a stub is reserved,
+ * so that nobody creates it meanwhile): an interactive transaction locks what it reads.
+ */
 export interface RecordRef {
   model: string;
   id: string;
   create?: Values;
+  anyState?: boolean;
 }
 
 export interface RecordLockOptions {
@@ -93,18 +98,24 @@ export class RecordLocks {
     await this.records.write(held.map((record) => guarded(record, { kind: 'free' })));
   }
 
-  /** One round per model: stubs for creates, grants for the rest and for tombstones a create re-creates. */
+  /**
+   * One round per model: stubs for creates, grants for the rest, for tombstones a create
+   * re-creates and for live documents an `anyState` create finds; then stubs for `anyState` ids
+   * that have no record at all.
+   */
   private async tryAll(refs: readonly RecordRef[], lock: RecordLock): Promise<Map<string, DocRecord>> {
     const seen = new Map<string, DocRecord>();
     const models = [...new Set(refs.map((ref) => ref.model))].sort();
     for (const model of models) {
-      const ofModel = refs.filter((ref) => ref.model === model);
-      const creates = ofModel.filter((ref) => ref.create !== undefined);
+      const ofModel = new Map(refs.filter((ref) => ref.model === model).map((ref) => [ref.id, ref]));
+      const creates = [...ofModel.values()].filter((ref) => ref.create !== undefined);
       const reserved = creates.length === 0 ? [] : await this.records.reserve(model, creates.map((ref) => ({ id: ref.id, values: ref.create as Values })), lock);
-      const regrant = reserved.filter((record) => record.state === 'destroyed' && record.lock === null).map((record) => record.id);
-      const others = ofModel.filter((ref) => ref.create === undefined).map((ref) => ref.id);
+      const regrant = reserved.filter((record) => record.lock === null && (record.state === 'destroyed' || (record.state === 'live' && ofModel.get(record.id)?.anyState === true))).map((record) => record.id);
+      const others = [...ofModel.values()].filter((ref) => ref.create === undefined).map((ref) => ref.id);
       const granted = others.length + regrant.length === 0 ? [] : await this.records.grant(model, [...others, ...regrant], lock);
-      for (const record of [...reserved, ...granted]) seen.set(documentKey(record.model, record.id), record);
+      const absent = granted.filter((record) => record.state === 'absent' && ofModel.get(record.id)?.anyState === true);
+      const stubbed = absent.length === 0 ? [] : await this.records.reserve(model, absent.map((record) => ({ id: record.id, values: {} })), lock);
+      for (const record of [...reserved, ...granted, ...stubbed]) seen.set(documentKey(record.model, record.id), record);
     }
     return seen;
   }
@@ -148,7 +159,7 @@ export class RecordLocks {
  */
 function isMine(record: DocRecord, lock: RecordLock, ref?: RecordRef): boolean | null {
   if (record.lock?.token === lock.token) return true;
-  if (record.lock !== null || ref === undefined) return false;
+  if (record.lock !== null || ref === undefined || ref.anyState === true) return false;
   if (ref.create !== undefined) return record.state === 'live' ? null : false;
   return record.state === 'absent' || record.state === 'destroyed' ? null : false;
 }

@@ -1,0 +1,95 @@
+/**
+ * Interactive transactions on log protocol v3 (docs/protocol-v3.md): every document the callback
+ * touches is held from its first read (R1; an absent one by a stub, so nobody creates it
+ * meanwhile), its writes are buffered in the transaction handle — which answers its own reads
+ * from them — and nothing reaches a document before the commit point (R3). Then the writes are
+ * applied (R4). A callback that throws leaves nothing to undo: its records are freed.
+ */
+import { crashPoint } from '../crash-points';
+import type { InternalOptions } from '../engine/types';
+import type { Reopened } from '../engine/idempotency';
+import { jsonResult } from '../log';
+import type { ModelInfo } from '../model-info';
+import { documentKey } from '../operations';
+import type { TransactionOptions } from '../schema';
+import { type ReferenceContext, Transaction, type TxBackend } from '../transaction';
+import type { Image, Values } from '../types';
+import { type RedoAttempts, withVersions } from './attempt';
+import type { RecordLocks } from './locks';
+import type { DocRecord, RecordLock } from './records';
+
+/** The handle's backend on v3: locks are records held by the attempt's token; steps wait for the commit. */
+export class RecordWrites implements TxBackend {
+  /** `model:id` → the record as held: its version is what the apply is guarded by. */
+  readonly held = new Map<string, DocRecord>();
+  /** The collections held in (the heartbeat renews each). */
+  readonly models = new Set<string>();
+
+  constructor(private readonly locks: RecordLocks, private readonly attemptLock: RecordLock, private readonly lockTimeoutMs: number) {}
+
+  async lock(info: ModelInfo, id: string, create?: Values): Promise<{ image: Image | null }> {
+    this.models.add(info.identity);
+    const acquired = await this.locks.acquire([{ model: info.identity, id, anyState: true, ...(create === undefined ? {} : { create }) }], this.attemptLock, this.lockTimeoutMs);
+    for (const record of acquired.held) this.held.set(documentKey(record.model, record.id), record);
+    const record = acquired.records.get(documentKey(info.identity, id));
+    return { image: record?.state === 'live' ? record.image : null };
+  }
+
+  /** Nothing is logged before the commit point: the steps are the handle's, buffered. */
+  async record(): Promise<void> {}
+
+  /** Nothing is written before the commit point: the handle answers its own reads from its steps. */
+  async apply(): Promise<void> {}
+}
+
+export interface RedoInteractiveContext {
+  infoOf: (model: string) => ModelInfo | undefined;
+  references: ReferenceContext;
+}
+
+export class RedoInteractive {
+  constructor(private readonly attempts: RedoAttempts, private readonly ctx: RedoInteractiveContext) {}
+
+  /** One attempt of an interactive transaction (`reopened`: a keyed one run again). */
+  async run<T>(txId: string, work: (tx: Transaction) => Promise<T>, options: TransactionOptions, internal: InternalOptions, reopened?: Reopened): Promise<T> {
+    const { attempts } = this;
+    const attempt = await attempts.begin({ txId, mode: 'interactive', options, print: null, reverses: internal.reverses ?? null, reason: internal.reason ?? null, ...(reopened === undefined ? {} : { reopened }) });
+    crashPoint('tx:begun');
+    const backend = new RecordWrites(attempts.ctx.locks, attempt.lock, options.lockTimeoutMs ?? attempts.ctx.options.lockTimeoutMs);
+    const tx = new Transaction(txId, { backend, infoOf: this.ctx.infoOf, now: () => Date.now(), references: this.ctx.references });
+    const heartbeat = attempts.heartbeat(attempt, backend.models);
+    heartbeat.start();
+    let result: T;
+    let stored: unknown;
+    try {
+      try {
+        result = await work(tx);
+      } catch (err) {
+        // Calls the callback did not await may still run (and lock): let them end before freeing.
+        await tx.drain();
+        throw err;
+      }
+      await tx.settle();
+      stored = attempt.keyed ? jsonResult(result) : null;
+    } catch (err) {
+      heartbeat.stop();
+      throw await attempts.fail(attempt, [...backend.held.values()], err);
+    } finally {
+      tx.close();
+    }
+    heartbeat.stop();
+    const held = [...backend.held.values()];
+    const steps = withVersions(tx.steps, backend.held);
+    // A transaction that wrote nothing leaves no log (keyed ones and reversals excepted), as on v2.
+    if (steps.length === 0 && !attempt.keyed && internal.reverses === undefined) {
+      await attempts.ctx.locks.free(held).catch(() => undefined);
+      return result;
+    }
+    crashPoint('commit:sending');
+    await attempts.commit(attempt, steps, stored, held);
+    crashPoint('tx:committed');
+    await attempts.apply(held, steps);
+    crashPoint('tx:released');
+    return result;
+  }
+}
