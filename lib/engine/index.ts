@@ -19,6 +19,7 @@ import { Recovery, type TransactionRecovery, type TransactionStats } from '../re
 import { RedoAttempts } from '../redo/attempt';
 import { RedoBatches } from '../redo/batch';
 import { RedoInteractive } from '../redo/interactive';
+import { RedoReads } from '../redo/reads';
 import { RecordLocks } from '../redo/locks';
 import type { RecordStore } from '../redo/records';
 import { RedoRecovery } from '../redo/recovery';
@@ -88,7 +89,7 @@ export class Engine {
     this.reads = new CommittedReads(this.store, (identity) => this.infoOf(identity), (found) => {
       const list = [...found].map(([document, fence]) => `${document} (fence ${fence})`).join(', ');
       warn(`committed reads left out ${found.size} document(s) a late insert put back after a committed transaction had taken them over: ${list}; they are still in the datastore, for an operator to remove`, undefined);
-    });
+    }, records === undefined ? undefined : new RedoReads(records, this.store));
     const undoRecovery = new Recovery(
       this.store,
       documents,

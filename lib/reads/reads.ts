@@ -42,6 +42,21 @@ export interface SumCheckPage {
   candidates: number;
 }
 
+/** One query of a committed answer, parsed against its model. */
+export interface CommittedQuery {
+  info: ModelInfo;
+  parsed: ParsedQuery;
+}
+
+/**
+ * The protocol's part of committed reads: per query, its committed rows (skip and limit applied),
+ * all as of one instant. Log protocol v2's is the store's readView with lib/reads/view.ts'
+ * rules (the default); log protocol v3's is lib/redo/reads.ts.
+ */
+export interface CommittedSource {
+  answer(queries: readonly CommittedQuery[], nulls: NullOrder): Promise<Image[][]>;
+}
+
 export class CommittedReads {
   constructor(
     private readonly store: AtomicStore,
@@ -53,6 +68,8 @@ export class CommittedReads {
      * write's fence. They stay in the datastore for an operator to look at (the hook warns).
      */
     private readonly onLateInserts: (found: ReadonlyMap<string, string>) => void = () => undefined,
+    /** Log protocol v3's committed answers (lib/redo/reads.ts); by default v2's, from the store's readView. */
+    private readonly source?: CommittedSource,
   ) {}
 
   /** Documents matching `criteria`, committed. Criteria: Waterline's shapes, see lib/reads/criteria.ts for what is accepted. */
@@ -129,8 +146,12 @@ export class CommittedReads {
     return this.store.sum(info.identity, field, parseWhere(info, where));
   }
 
-  private async run(queries: readonly { info: ModelInfo; parsed: ParsedQuery }[]): Promise<Image[][]> {
+  private async run(queries: readonly CommittedQuery[]): Promise<Image[][]> {
     if (queries.length === 0) return [];
+    const nulls: NullOrder = this.store.kind === 'postgresql' ? 'last' : 'first';
+    if (this.source !== undefined) return this.source.answer(queries, nulls).catch((err: unknown) => {
+      throw unavailableIfTransient(err);
+    });
     const view = await this.store
       .readView(
         queries.map(({ info, parsed }) => ({
@@ -144,7 +165,6 @@ export class CommittedReads {
         throw unavailableIfTransient(err);
       });
     if (view.lateInserts !== undefined && view.lateInserts.size > 0) this.onLateInserts(view.lateInserts);
-    const nulls: NullOrder = this.store.kind === 'postgresql' ? 'last' : 'first';
     return queries.map(({ info, parsed }, i) => committedRows(info.identity, info.primaryKey, parsed, view.rows[i], view, nulls));
   }
 

@@ -101,10 +101,19 @@ export function committedRows(model: string, primaryKey: string, query: ParsedQu
     if (before === undefined) kept.push(row);
     else if (before !== null && matches(before, query.where)) replaced.push(structuredClone(before));
   }
-  const compare = comparator(query.sort, nulls);
   const extra = [...replaced];
   for (const image of held.values()) if (image !== null && matches(image, query.where)) extra.push(structuredClone(image));
-  extra.sort(compare);
+  return mergeRows(query, kept, extra, nulls);
+}
+
+/**
+ * One page of a committed answer: `kept` (stored rows answered as stored, in the datastore's
+ * order) and `extra` (committed images that replace or add to them, already filtered by the
+ * query's where), merged in the query's order, then skip and limit.
+ */
+export function mergeRows(query: ParsedQuery, kept: readonly Image[], unsorted: readonly Image[], nulls: NullOrder): Image[] {
+  const compare = comparator(query.sort, nulls);
+  const extra = [...unsorted].sort(compare);
   // Merge: the datastore's order for its own rows, the comparator only to place the others.
   const merged: Image[] = [];
   let next = 0;

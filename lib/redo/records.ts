@@ -4,6 +4,7 @@
  * datastore implements for it. The rules that decide on records (R5: who holds a lock) are pure
  * functions here, tested without a database.
  */
+import type { ViewRequest } from '../store/store';
 import type { Image, LogDocument, Step, Values } from '../types';
 
 /** Live: a document; reserved: a create's stub before its commit; destroyed: a tombstone; absent: never existed. */
@@ -51,6 +52,22 @@ export interface Stub {
   values: Values;
 }
 
+/** What committed reads are made of (RecordStore.view): per request, its stored documents and its model's held records. */
+export interface RecordView {
+  /** Live documents matching the request as stored, in its order (at most its limit plus its model's held count). */
+  rows: DocRecord[][];
+  /** Every record of the request's model a lock holds (a stub included): those may read differently committed. */
+  held: DocRecord[][];
+  /**
+   * The holders' logs, read inside the view's instant (atomic views only): while no record moves,
+   * a holder can commit only holding all it writes, so its log decides all of them alike.
+   */
+  logs?: Map<string, LogDocument>;
+}
+
+/** Reads the logs of transactions by id (those missing are left out). */
+export type LogsOf = (txIds: readonly string[]) => Promise<Map<string, LogDocument>>;
+
 /**
  * The primitives v3 needs of a datastore, per collection. Every write is atomic per record, and
  * a write that lands twice or late is judged by the record as it is on arrival (R2).
@@ -79,6 +96,10 @@ export interface RecordStore {
   renew(model: string, token: string, until: number): Promise<void>;
   /** Records of `model` whose lock lease ended before `before`, oldest first, at most `limit`. */
   findExpired(model: string, before: number, limit: number): Promise<DocRecord[]>;
+  /** Committed reads' raw material, for several requests (lib/redo/reads.ts); atomic views read the holders' logs with `logsOf`. Read-only. */
+  view(requests: readonly ViewRequest[], logsOf: LogsOf): Promise<RecordView>;
+  /** Whether one `view` is one instant across all its documents (sails-disk, the simulation): else reads validate it by reading again. */
+  readonly atomicViews: boolean;
 }
 
 export function lockToken(txId: string, epoch: number): string {

@@ -8,7 +8,8 @@
 import { crashPoint } from '../crash-points';
 import { rawDestroy } from '../history-guard';
 import { documentKey, withoutKey } from '../operations';
-import type { DocRecord, GuardedWrite, RecordLock, RecordState, RecordStore, Stub } from '../redo/records';
+import { type DocRecord, type GuardedWrite, type LogsOf, parseToken, type RecordLock, type RecordState, type RecordStore, type RecordView, type Stub } from '../redo/records';
+import type { ViewRequest } from './store';
 import type { Image } from '../types';
 import type { WaterlineModel } from '../waterline';
 import type { ModelResolver } from './waterline-writes';
@@ -22,6 +23,7 @@ interface RecordRow {
 }
 
 export class DiskRecords implements RecordStore {
+  readonly atomicViews = true;
   private tail: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly recordModel: WaterlineModel, private readonly modelOf: ModelResolver) {}
@@ -95,6 +97,37 @@ export class DiskRecords implements RecordStore {
     const prefix = `${model}:`;
     const ids = rows.filter((row) => row.id.startsWith(prefix)).slice(0, limit).map((row) => row.id.slice(prefix.length));
     return this.readNow(model, ids);
+  }
+
+  /** Under the mutex: no record moves while the held records, the rows and the holders' logs are read, so they are one instant. */
+  view(requests: readonly ViewRequest[], logsOf: LogsOf): Promise<RecordView> {
+    return this.exclusive(async () => {
+      // Only what is held right now carries a lock: few rows.
+      const locked = (await this.recordModel.find({ lock: { '!=': null } })) as unknown as RecordRow[];
+      const rows: DocRecord[][] = [];
+      const held: DocRecord[][] = [];
+      for (const request of requests) {
+        const prefix = `${request.model}:`;
+        const heldIds = locked.filter((row) => row.id.startsWith(prefix)).map((row) => row.id.slice(prefix.length));
+        held.push(await this.readNow(request.model, heldIds));
+        const target = this.modelOf(request.model);
+        const limit = request.limit === undefined ? {} : { limit: request.limit + heldIds.length };
+        const images = (await target.find({ where: request.where, sort: request.sort, ...limit })) as Image[];
+        const versions = await this.versionsOf(request.model, images.map((image) => String(image[target.primaryKey])));
+        rows.push(images.map((image) => {
+          const id = String(image[target.primaryKey]);
+          return { model: request.model, id, image, state: 'live' as const, lock: null, version: versions.get(id) ?? 0 };
+        }));
+      }
+      const holders = [...new Set(held.flat().map((record) => parseToken((record.lock as RecordLock).token).txId))];
+      return { rows, held, logs: holders.length === 0 ? new Map() : await logsOf(holders) };
+    });
+  }
+
+  private async versionsOf(model: string, ids: readonly string[]): Promise<Map<string, number>> {
+    if (ids.length === 0) return new Map();
+    const rows = (await this.recordModel.find({ id: { in: ids.map((id) => documentKey(model, id)) } })) as unknown as RecordRow[];
+    return new Map(rows.map((row) => [row.id.slice(model.length + 1), Number(row.version)]));
   }
 
   private async readNow(model: string, ids: readonly string[]): Promise<DocRecord[]> {

@@ -9,9 +9,12 @@
  * Every change to a record is announced (DbEvent `record`, with the row before and after): the
  * record-rules checker judges each against the rules.
  */
+import { LOG_IDENTITY } from '../../lib/models';
 import { documentKey } from '../../lib/operations';
-import { type DocRecord, type GuardedWrite, parseToken, type RecordLock, type RecordState, type RecordStore, type Stub } from '../../lib/redo/records';
-import type { Image } from '../../lib/types';
+import { comparator, matches } from '../../lib/reads/criteria';
+import { toLogDocument, type ViewRequest } from '../../lib/store/store';
+import { type DocRecord, type GuardedWrite, parseToken, type RecordLock, type RecordState, type RecordStore, type RecordView, type Stub } from '../../lib/redo/records';
+import type { Image, LogDocument } from '../../lib/types';
 import { copy, type Doc, type SimDatabase, type Transport } from './database';
 
 /** The hidden fields, as in MongoDB documents (docs/protocol-v3.md "The records"). */
@@ -42,6 +45,8 @@ export function imageOf(row: Doc): Image {
 }
 
 export class SimulatedRecords implements RecordStore {
+  readonly atomicViews = true;
+
   constructor(private readonly db: SimDatabase, private readonly transport: Transport) {}
 
   async grant(model: string, ids: readonly string[], lock: RecordLock): Promise<DocRecord[]> {
@@ -115,6 +120,29 @@ export class SimulatedRecords implements RecordStore {
         .slice(0, limit)
         .map(([id, row]) => recordOf(model, id, row)),
     );
+  }
+
+  /** One step: the held records, the live rows of every request and the holders' logs, at one instant. */
+  view(requests: readonly ViewRequest[]): Promise<RecordView> {
+    return this.transport.call(`viewRecords(${requests.map((r) => r.model).join(',')})`, requests.map((r) => r.model), () => {
+      const rows: DocRecord[][] = [];
+      const held: DocRecord[][] = [];
+      for (const request of requests) {
+        const all = [...this.db.table(request.model)].map(([id, row]) => recordOf(request.model, id, row));
+        const heldNow = all.filter((record) => record.lock !== null);
+        const live = all.filter((record) => record.state === 'live' && matches(record.image as Image, request.where));
+        live.sort((a, b) => comparator(request.sort, 'last')(a.image as Image, b.image as Image));
+        held.push(heldNow);
+        rows.push(request.limit === undefined ? live : live.slice(0, request.limit + heldNow.length));
+      }
+      const logs = new Map<string, LogDocument>();
+      for (const record of held.flat()) {
+        const { txId } = parseToken((record.lock as RecordLock).token);
+        const row = this.db.table(LOG_IDENTITY).get(txId);
+        if (row !== undefined) logs.set(txId, toLogDocument(copy(row)));
+      }
+      return { rows, held, logs };
+    });
   }
 
   private change(model: string, id: string, before: Doc | undefined, after: Doc): void {

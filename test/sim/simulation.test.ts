@@ -29,7 +29,7 @@ describe('deterministic simulation of the protocol', function () {
     expect(failing, `failing seeds (replay one: npm run simulate -- --seed N):\n${failing.join('\n')}`).to.deep.equal([]);
   });
 
-  it(`holds every checker on seeds ${REDO_FROM}..${REDO_TO} of log protocol v3 (redo: batches, interactive transactions, reversals; the record rules)`, async function () {
+  it(`holds every checker on seeds ${REDO_FROM}..${REDO_TO} of log protocol v3 (redo: batches, interactive transactions, reversals, committed reads; the record rules)`, async function () {
     const failing: string[] = [];
     const started = Date.now();
     for (let seed = REDO_FROM; seed <= REDO_TO; seed++) {

@@ -101,7 +101,7 @@ export async function runSimulation(options: RunOptions): Promise<RunReport> {
   });
 
   const spanMs = 8_000;
-  const workload = new Workload(world, seed, planWorkload(seed, { accounts: accountCount, transactions: options.transactions ?? 20, instances: instanceCount, spanMs, withoutReads: flavour === 'redo' }));
+  const workload = new Workload(world, seed, planWorkload(seed, { accounts: accountCount, transactions: options.transactions ?? 20, instances: instanceCount, spanMs }));
   const instanceFaults: Record<string, number> = {};
   const pausedMs = new Map<string, number>();
   const count = (kind: string): void => {

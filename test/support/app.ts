@@ -8,7 +8,7 @@ import type { TransactConfig } from '../../lib/config';
 import { freshAdapter } from '../../lib/drill';
 import { rawDestroy } from '../../lib/history-guard';
 import type { SailsApp, TransactHook } from '../../lib/hook';
-import { resetTarget, type Target } from './targets';
+import { REDO_ADAPTERS, resetTarget, type Target } from './targets';
 
 const APP_PATH = join(__dirname, '..', '..', '..');
 
@@ -89,7 +89,7 @@ export async function loadApp(target: Target, options: LoadOptions): Promise<Loa
     log: { level: process.env.SAILS_LOG_LEVEL ?? 'error' },
     models: { migrate: options.migrate, datastore: 'default', attributes: { id } },
     datastores: { default: datastore(target, options.freshAdapter === true) },
-    transact: { recoveryIntervalMs: 0, ...options.transact },
+    transact: { recoveryIntervalMs: 0, ...options.transact, ...protocolOverride(target) },
     ...(options.hookTimeout === undefined ? {} : { hookTimeout: options.hookTimeout }),
   };
   if (options.http === true) {
@@ -109,6 +109,15 @@ export async function loadApp(target: Target, options: LoadOptions): Promise<Loa
   return new Promise((resolve, reject) => {
     app.load(config, (err?: Error) => (err ? reject(withCause(err)) : resolve(app)));
   });
+}
+
+/**
+ * TRANSACT_TEST_PROTOCOL=redo runs every suite on log protocol v3 where it runs (REDO_ADAPTERS),
+ * whatever protocol the suite asked for: how v3 is checked against every guarantee the suites
+ * state for today's protocol, before it becomes the default.
+ */
+function protocolOverride(target: Target): Partial<TransactConfig> {
+  return process.env.TRANSACT_TEST_PROTOCOL === 'redo' && REDO_ADAPTERS.includes(target.adapter) ? { protocol: 'redo' } : {};
 }
 
 /** Sails' hook errors keep the adapter's own reason in `.raw`: show it in the test's failure. */

@@ -1,7 +1,8 @@
 /**
  * The three datastores every engine suite runs against, and how each gets a fresh database.
  * Under CI (TRANSACT_REQUIRE_ADAPTERS, or CI=true) a missing server fails the suite; run by
- * hand, the suite is skipped with the reason printed.
+ * hand, the suite is skipped with the reason printed. TRANSACT_TEST_ADAPTERS=disk,… runs only those
+ * (a developer's quick run; CI runs all three).
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,8 @@ import { Client } from 'pg';
 import { newId } from '../../lib/ids';
 
 export type AdapterName = 'disk' | 'mongo' | 'postgresql';
-export const ADAPTERS: readonly AdapterName[] = ['disk', 'mongo', 'postgresql'];
+const ALL_ADAPTERS: readonly AdapterName[] = ['disk', 'mongo', 'postgresql'];
+export const ADAPTERS: readonly AdapterName[] = process.env.TRANSACT_TEST_ADAPTERS === undefined ? ALL_ADAPTERS : ALL_ADAPTERS.filter((adapter) => (process.env.TRANSACT_TEST_ADAPTERS as string).split(',').includes(adapter));
 
 /** Where one test database lives: enough for a child process to open it too. */
 export interface Target {

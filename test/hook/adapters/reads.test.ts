@@ -226,10 +226,10 @@ forEachPath('committed reads', (target, adapter, protocol) => {
     const held = holdTransaction(engine, writeAll);
     await held.ready;
     try {
-      if (protocol === 'log') {
-        // The control: on the log protocol the writes are in the documents already.
-        expect((await app.models.account.findOne({ id: seed.alice.id }))?.balance, 'plain find sees the in-flight write').to.equal(700);
-      }
+      const plainBalance = (await app.models.account.findOne({ id: seed.alice.id }))?.balance;
+      // The control: on log protocol v2 the writes are in the documents already; on v3 (redo) nothing is written before the commit point.
+      if (engine.records !== undefined) expect(plainBalance, 'plain find on v3 sees the committed value').to.equal(1000);
+      else if (protocol === 'log') expect(plainBalance, 'plain find sees the in-flight write').to.equal(700);
       await expectCommittedSeed();
     } finally {
       await held.finish(false);
@@ -254,6 +254,9 @@ forEachPath('committed reads', (target, adapter, protocol) => {
 
   it('a sum read during concurrent transfers is always the conserved total, and matches the transfers read with it', async function () {
     this.timeout(240_000);
+    // Plain reads are no snapshot across documents on any protocol: on v3 an apply writes its
+    // documents one after another, and a committed but unapplied one reads as before (README).
+    if (PLAIN && engine.records !== undefined) this.skip();
     await seedLoadAccounts(app);
     const total = LOAD_ACCOUNTS.length * START_BALANCE;
     let running = true;
