@@ -14,6 +14,9 @@ import type { Image } from '../types';
 import type { WaterlineModel } from '../waterline';
 import type { ModelResolver } from './waterline-writes';
 
+/** Waterline's meta for a write of exactly the given values. */
+const EXACT = { skipAllLifecycleCallbacks: true };
+
 interface RecordRow {
   id: string;
   lock: string | null;
@@ -74,7 +77,7 @@ export class DiskRecords implements RecordStore {
         } else if (transition.kind === 'free') {
           await this.saveRow(write.model, record, { lock: null, lockUntil: null, version, state: record.state === 'reserved' ? 'destroyed' : record.state });
         } else {
-          await this.writeImage(write.model, write.id, record.state === 'live', transition.after);
+          await this.writeImage(write.model, write.id, record.image !== null, transition.after);
           crashPoint('apply:written');
           await this.saveRow(write.model, record, { lock: null, lockUntil: null, version, state: transition.after === null ? 'destroyed' : 'live' });
         }
@@ -139,8 +142,9 @@ export class DiskRecords implements RecordStore {
     return ids.map((id) => {
       const row = rows.get(documentKey(model, id));
       const image = images.get(id) ?? null;
-      // A document written before v3 (or by a plain Waterline create) has no row: live, never locked.
-      const state: RecordState = row?.state ?? (image === null ? 'absent' : 'live');
+      // The document table is the truth for live or not: a document written before v3 (or by a plain
+      // Waterline create) has no row, and a plain destroy or create leaves the row as it was.
+      const state: RecordState = row === undefined ? (image === null ? 'absent' : 'live') : row.state === 'reserved' ? 'reserved' : image === null ? 'destroyed' : 'live';
       const lock = row?.lock === null || row?.lock === undefined ? null : { token: row.lock, until: Number(row.lockUntil) };
       return { model, id, image: state === 'live' ? image : null, state, lock, version: Number(row?.version ?? 0) };
     });
@@ -152,15 +156,18 @@ export class DiskRecords implements RecordStore {
     else await this.recordModel.update({ id }).set({ ...row });
   }
 
+  /**
+   * Writes the committed after-image exactly: lifecycle callbacks ran when the transaction planned
+   * the write (Waterline's API inside a transaction), and must not run again on what was committed.
+   */
   private async writeImage(model: string, id: string, exists: boolean, after: Image | null): Promise<void> {
     const target = this.modelOf(model);
     const where = { [target.primaryKey]: id };
     if (after === null) {
-      if (exists) await rawDestroy(target)(where);
+      if (exists) await rawDestroy(target)(where).meta(EXACT);
       return;
     }
-    const present = exists || (await target.findOne(where)) !== undefined;
-    if (present) await target.update(where).set(withoutKey(after, target.primaryKey));
-    else await target.create({ ...after, [target.primaryKey]: id });
+    if (exists) await target.update(where).set(withoutKey(after, target.primaryKey)).meta(EXACT);
+    else await target.create({ ...after, [target.primaryKey]: id }).meta(EXACT);
   }
 }

@@ -185,7 +185,9 @@ forEachPath('waterline-api', (target, adapter, protocol) => {
     expect(outcome).to.equal(boom);
     expect(await accounts()).to.deep.equal(before);
     expect(await transfer().find({})).to.deep.equal([]);
-    expect((await logs()).map((log) => log.state)).to.deep.equal(protocol === 'log' ? ['rolled-back'] : []);
+    // Log protocol v3 (redo) wrote nothing before its commit point: like a native transaction, it leaves no log.
+    const v3 = (getApp().hooks.transact.engine as { records?: unknown }).records !== undefined;
+    expect((await logs()).map((log) => log.state)).to.deep.equal(protocol === 'log' && !v3 ? ['rolled-back'] : []);
   });
 
   it('runs find, findOne, count, sum, create, createEach, update, updateOne, destroy and destroyOne inside', async function () {

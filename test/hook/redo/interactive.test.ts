@@ -128,4 +128,18 @@ forEachRedoAdapter('log protocol v3: interactive transactions', (target: () => T
     expect((await engine.getLog(result.id))?.reversedBy).to.equal(reversal.id);
     expect((await engine.getLog(reversal.id))?.reverses).to.equal(result.id);
   });
+
+  it('plain writes outside the hook are honoured: an id destroyed by a plain destroy can be created again, one created by a plain create after a destroy is live', async function () {
+    await engine.batch([{ op: 'increment', model: 'account', id: 'a2', field: 'balance', by: 1 }]);
+    await rawDestroy(app.models.account)({ id: 'a2' });
+    await engine.interactive(async (tx) => {
+      expect(await tx.read('account', 'a2')).to.equal(null);
+      await tx.create('account', { owner: 'Bea', balance: 3 }, 'a2');
+    });
+    expect(await balanceOf('a2'), 'the create reached the document').to.equal(3);
+    await engine.batch([{ op: 'destroy', model: 'account', id: 'a2' }]);
+    await app.models.account.create({ id: 'a2', owner: 'Bo', balance: 9 });
+    await engine.batch([{ op: 'increment', model: 'account', id: 'a2', field: 'balance', by: 1 }]);
+    expect(await balanceOf('a2')).to.equal(10);
+  });
 });
