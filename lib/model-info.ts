@@ -20,6 +20,20 @@ export interface ModelInfo {
    * would reveal it a prefix at a time.
    */
   hidden: string[];
+  /** The unique keys (lib/indexes.ts uniqueKeys): log protocol v3 reserves their values before the commit point. */
+  uniqueKeys: string[][];
+}
+
+/**
+ * The model's unique keys, as attribute names: each `unique: true` attribute alone, and each
+ * declared unique index's fields (log protocol v3 reserves their values before the commit point).
+ */
+export function uniqueKeys(model: WaterlineModel): string[][] {
+  const keys = Object.entries(model.attributes).filter(([name, definition]) => definition.autoMigrations?.unique === true && name !== model.primaryKey).map(([name]) => [name]);
+  for (const index of (Array.isArray(model.indexes) ? model.indexes : []) as { fields: string[]; unique?: boolean }[]) {
+    if (index.unique === true) keys.push(index.fields.map((field) => (field.startsWith('-') ? field.slice(1) : field)));
+  }
+  return keys;
 }
 
 /** Whether `name` is one of the model's attributes (own keys only: never `constructor`, `__proto__`). */
@@ -65,7 +79,7 @@ export function describeModel(model: WaterlineModel): ModelInfo {
   }
   const reverseCreate = (model.reverseCreate as { set?: Record<string, unknown> } | undefined)?.set ?? null;
   const validate = typeof model.validate === 'function' ? (attribute: string, value: unknown) => (model.validate as (a: string, v: unknown) => void)(attribute, value) : null;
-  return { identity: model.identity, primaryKey: model.primaryKey, attributes, createdAt, updatedAt, financial: model.financial === true, reverseCreate, validate, hidden: hiddenAttributes(model) };
+  return { identity: model.identity, primaryKey: model.primaryKey, attributes, createdAt, updatedAt, financial: model.financial === true, reverseCreate, validate, hidden: hiddenAttributes(model), uniqueKeys: uniqueKeys(model) };
 }
 
 /** The timestamp values to write, given a model's auto-timestamp attributes and a time. */

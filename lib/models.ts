@@ -102,6 +102,8 @@ function recordModel(common: ModelDefinition, kind: AdapterKind): ModelDefinitio
       lockUntil: { ...exactNumber, allowNull: true },
       version: { ...exactNumber, defaultsTo: 0 },
       state: { type: 'string', required: true },
+      // A stub's values of the model's unique keys (R9): taken until the stub is applied or freed.
+      unique: { type: 'json' },
     },
   };
 }

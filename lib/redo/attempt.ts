@@ -184,6 +184,8 @@ export class Heartbeat {
   private async beat(): Promise<void> {
     const { txId, owner, epoch, keyed, lock } = this.attempt;
     const until = this.ctx.clock.now() + this.ctx.options.leaseMs;
+    // Grants still to come carry the renewed lease too: a record granted after a long wait must not arrive expired.
+    lock.until = until;
     if (keyed) await this.ctx.logs.updateLog(txId, { states: ['pending'], owner, epoch }, { leaseUntil: until });
     for (const model of [...this.models]) await this.ctx.records.renew(model, lock.token, until);
   }

@@ -6,11 +6,14 @@
  * version: the apply runs again, and writes the same image.
  */
 import { crashPoint } from '../crash-points';
+import { TransactError } from '../errors';
+import { uniqueKeys } from '../model-info';
+import { jsonEqual } from '../json';
 import { rawDestroy } from '../history-guard';
 import { documentKey, withoutKey } from '../operations';
 import { type DocRecord, type GuardedWrite, type LogsOf, parseToken, type RecordLock, type RecordState, type RecordStore, type RecordView, type Stub } from '../redo/records';
 import type { ViewRequest } from './store';
-import type { Image } from '../types';
+import type { Image, Values } from '../types';
 import type { WaterlineModel } from '../waterline';
 import type { ModelResolver } from './waterline-writes';
 
@@ -23,6 +26,8 @@ interface RecordRow {
   lockUntil: number | null;
   version: number;
   state: RecordState;
+  /** A stub's values of its model's unique keys (R9). */
+  unique?: Values | null;
 }
 
 export class DiskRecords implements RecordStore {
@@ -48,16 +53,46 @@ export class DiskRecords implements RecordStore {
     });
   }
 
+  /**
+   * Reserves each absent id, and takes each free tombstone back, as a stub holding the values of
+   * the model's unique keys (R9): all of them, or — when one value is taken, by a live document or
+   * another stub — none (`already_exists`).
+   */
   reserve(model: string, stubs: readonly Stub[], lock: RecordLock): Promise<DocRecord[]> {
     return this.exclusive(async () => {
       const ids = stubs.map((stub) => stub.id);
       const records = await this.readNow(model, ids);
-      for (const record of records) {
-        if (record.state !== 'absent') continue;
-        await this.saveRow(model, record, { lock: lock.token, lockUntil: lock.until, version: 1, state: 'reserved' });
+      const taking = stubs.filter((_, i) => records[i].state === 'absent' || (records[i].state === 'destroyed' && records[i].lock === null));
+      const unique = await this.checkUnique(model, taking);
+      for (const stub of taking) {
+        const record = records[ids.indexOf(stub.id)];
+        await this.saveRow(model, record, { lock: lock.token, lockUntil: lock.until, version: record.version + 1, state: 'reserved', unique: unique.get(stub.id) ?? null });
       }
       return this.readNow(model, ids);
     });
+  }
+
+  /** The unique values each stub claims; throws already_exists when one is taken (by a live document, a stub, or another of `stubs`). */
+  private async checkUnique(model: string, stubs: readonly Stub[]): Promise<Map<string, Values>> {
+    const target = this.modelOf(model);
+    const keys = uniqueKeys(target);
+    const claims = new Map<string, Values>();
+    if (keys.length === 0 || stubs.length === 0) return claims;
+    const reserved = ((await this.recordModel.find({ state: 'reserved' })) as unknown as RecordRow[]).filter((row) => row.id.startsWith(`${model}:`) && row.unique !== null && row.unique !== undefined);
+    const claimed: Values[] = reserved.map((row) => row.unique as Values);
+    for (const stub of stubs) {
+      const mine: Values = {};
+      for (const key of keys) {
+        if (key.some((field) => stub.values[field] === undefined || stub.values[field] === null)) continue;
+        const tuple = Object.fromEntries(key.map((field) => [field, stub.values[field]]));
+        const taken = claimed.some((values) => key.every((field) => jsonEqual(values[field], tuple[field]))) || (await target.find({ where: tuple, limit: 1 })).length > 0;
+        if (taken) throw new TransactError('already_exists', `a ${model} with ${key.map((field) => `${field} ${JSON.stringify(tuple[field])}`).join(', ')} exists already`, { details: { model, attributes: key } });
+        Object.assign(mine, tuple);
+      }
+      claims.set(stub.id, mine);
+      claimed.push(mine);
+    }
+    return claims;
   }
 
   read(model: string, ids: readonly string[]): Promise<DocRecord[]> {
@@ -75,11 +110,12 @@ export class DiskRecords implements RecordStore {
         if (transition.kind === 'take') {
           await this.saveRow(write.model, record, { lock: transition.lock.token, lockUntil: transition.lock.until, version, state: record.state });
         } else if (transition.kind === 'free') {
-          await this.saveRow(write.model, record, { lock: null, lockUntil: null, version, state: record.state === 'reserved' ? 'destroyed' : record.state });
+          await this.saveRow(write.model, record, { lock: null, lockUntil: null, version, state: record.state === 'reserved' ? 'destroyed' : record.state, unique: null });
         } else {
           await this.writeImage(write.model, write.id, record.image !== null, transition.after);
           crashPoint('apply:written');
-          await this.saveRow(write.model, record, { lock: null, lockUntil: null, version, state: transition.after === null ? 'destroyed' : 'live' });
+          // Its unique values now live in the document (or nowhere): the stub's claim ends.
+          await this.saveRow(write.model, record, { lock: null, lockUntil: null, version, state: transition.after === null ? 'destroyed' : 'live', unique: null });
         }
         landed.add(documentKey(write.model, write.id));
       }

@@ -3,5 +3,5 @@ import type { ModelInfo } from '../../lib/model-info';
 
 /** A plain model: no timestamps, not financial, no reverseCreate, no validation, nothing hidden, unless `extra` says so. */
 export function modelInfo(identity: string, attributes: ModelInfo['attributes'], extra: Partial<ModelInfo> = {}): ModelInfo {
-  return { identity, primaryKey: 'id', attributes, createdAt: null, updatedAt: null, financial: false, reverseCreate: null, validate: null, hidden: [], ...extra };
+  return { identity, primaryKey: 'id', attributes, createdAt: null, updatedAt: null, financial: false, reverseCreate: null, validate: null, hidden: [], uniqueKeys: [], ...extra };
 }

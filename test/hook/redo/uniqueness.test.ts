@@ -1,0 +1,70 @@
+/**
+ * Uniqueness on log protocol v3 (docs/protocol-v3.md R9): a create's stub reserves the values of
+ * its model's unique keys (a `unique: true` attribute, a declared unique index) when its lock is
+ * granted, so the question is decided before the commit point — never by an apply that meets a
+ * duplicate after it. The loser writes nothing.
+ */
+import { expect } from 'chai';
+import type { Engine } from '../../../lib/engine';
+import { rawDestroy } from '../../../lib/history-guard';
+import { type LoadedApp, loadApp, lowerApp } from '../../support/app';
+import { rejection } from '../../support/errors';
+import { forEachRedoAdapter, type Target } from '../../support/targets';
+
+type Row = Record<string, unknown>;
+
+forEachRedoAdapter('log protocol v3: unique values are decided before the commit point', (target: () => Target) => {
+  let app: LoadedApp;
+  let engine: Engine;
+
+  before(async function () {
+    app = await loadApp(target(), { migrate: 'drop', transact: { protocol: 'redo', leaseMs: 2000, lockTimeoutMs: 5000 } });
+    engine = app.hooks.transact.engine as Engine;
+  });
+
+  after(async function () {
+    if (app !== undefined) await lowerApp(app);
+  });
+
+  beforeEach(async function () {
+    for (const identity of ['user', 'transactlog']) await rawDestroy(app.models[identity])({});
+  });
+
+  const user = (id: string, username: string): unknown[] => [{ op: 'create', model: 'user', id, values: { username, passwordHash: 'x', role: 'readonly' } }];
+
+  it('a create of a taken unique value is refused before the commit point: no log, no document', async function () {
+    await engine.batch(user('u1', 'ada'));
+    const err = await rejection(engine.batch(user('u2', 'ada')));
+    expect(err).to.include({ code: 'already_exists' });
+    expect(err.details).to.deep.include({ model: 'user', attributes: ['username'] });
+    expect(((await app.models.user.find({})) as Row[]).map((row) => row.id)).to.deep.equal(['u1']);
+    expect(await app.models.transactlog.count({})).to.equal(1);
+  });
+
+  it('of concurrent creates with one unique value, exactly one commits; the others are already_exists and write nothing', async function () {
+    const settled = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => engine.batch(user(`c${i}`, 'grace'))));
+    const won = settled.filter((outcome) => outcome.status === 'fulfilled');
+    const lost = settled.filter((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    expect(won).to.have.length(1);
+    expect(lost.map((outcome) => (outcome.reason as { code?: string }).code)).to.deep.equal(lost.map(() => 'already_exists'));
+    expect(await app.models.user.count({ username: 'grace' })).to.equal(1);
+    expect(await app.models.transactlog.count({})).to.equal(1);
+  });
+
+  it('a destroyed document frees its unique value, and its id created again claims its values too', async function () {
+    await engine.batch(user('u1', 'linus'));
+    await engine.batch([{ op: 'destroy', model: 'user', id: 'u1' }]);
+    await engine.batch(user('u2', 'linus'));
+    expect(((await app.models.user.find({ username: 'linus' })) as Row[]).map((row) => row.id)).to.deep.equal(['u2']);
+    // A tombstone's id, created again, claims its values too.
+    expect(await rejection(engine.batch(user('u1', 'linus')))).to.include({ code: 'already_exists' });
+  });
+
+  it('a declared unique index (Payment.paymentId) is reserved the same way', async function () {
+    await app.models.investor.create({ id: 'i1', name: 'Ines' });
+    const payment = (id: string): unknown[] => [{ op: 'create', model: 'payment', id, values: { paymentId: 'gw-1', investor: 'i1', amount: 100 } }];
+    const settled = await Promise.allSettled([engine.batch(payment('p1')), engine.batch(payment('p2'))]);
+    expect(settled.map((outcome) => outcome.status).sort()).to.deep.equal(['fulfilled', 'rejected']);
+    expect(await app.models.payment.count({ paymentId: 'gw-1' })).to.equal(1);
+  });
+});
