@@ -127,3 +127,22 @@ export async function createIndexes(app: IndexedApp): Promise<CreatedIndex[]> {
   for (const [datastore, specs] of byDatastore) created.push(...(await createIndexesOn(datastore, specs)));
   return created;
 }
+
+/**
+ * The model's unique keys, each as the attribute names it spans: every `unique: true` attribute
+ * (Waterline's `autoMigrations.unique`; the primary key excepted, its own index) and every
+ * declared unique index. Log protocol v3 reserves their values before the commit point (R9).
+ */
+export function uniqueAttributeSets(model: WaterlineModel): string[][] {
+  const sets: string[][] = [];
+  for (const [name, attribute] of Object.entries(model.attributes)) {
+    const auto = (attribute as { autoMigrations?: { unique?: unknown } }).autoMigrations;
+    if (name !== model.primaryKey && auto?.unique === true) sets.push([name]);
+  }
+  for (const spec of declaredIndexes(model)) {
+    if (!spec.unique) continue;
+    const byColumn = new Map(Object.entries(model.attributes).map(([name, attribute]) => [attribute.columnName ?? name, name]));
+    sets.push(spec.columns.map(({ column }) => byColumn.get(column) ?? column));
+  }
+  return sets;
+}

@@ -14,7 +14,7 @@ import { type AdapterName, forEachAdapter, type Target } from '../../support/tar
 import { rawDestroy } from '../../../lib/history-guard';
 
 /** The adapters v3 runs on so far. */
-const REDO_ADAPTERS: readonly AdapterName[] = ['disk'];
+const REDO_ADAPTERS: readonly AdapterName[] = ['disk', 'mongo'];
 
 type Row = Record<string, unknown>;
 
