@@ -167,6 +167,10 @@ class Heartbeat {
 
   private async beat(): Promise<void> {
     const until = this.ctx.clock.now() + this.ctx.options.leaseMs;
+    // The lock acquire grants from here on carries the new lease too: a record granted after a
+    // wait longer than the lease would otherwise be born expired, and a waiter would declare its
+    // live holder dead (lease_lost under contention).
+    this.lock.until = until;
     if (this.keyed) await this.ctx.logs.updateLog(this.txId, { states: ['pending'], owner: this.owner, epoch: this.epoch }, { leaseUntil: until });
     for (const model of this.models) await this.ctx.records.renew(model, this.lock.token, until);
   }
