@@ -19,7 +19,7 @@ import type { CommittedReads } from './reads';
 import { ownerToken, type RecoverySummary, type TransactionStats } from './recovery';
 import { Scheduler } from './scheduler';
 import type { TransactionOptions } from './schema';
-import { adapterKind, adoptRecordModels, createNativePath, createRecordIndexesOn, createRecordStore, createStore } from './store';
+import { adapterKind, adoptRecordModels, createNativePath, createRecordIndexesOn, createRecordStore, createStore, recordStoreWarning } from './store';
 import { claimDiskDirectory, releaseDiskDirectory } from './store/disk';
 import type { Transaction } from './transaction';
 import type { WaterlineModel } from './waterline';
@@ -227,7 +227,11 @@ export function transactHook(sails: SailsApp): TransactHook {
     const native = config.protocol === 'auto' ? createNativePath(sails.models[LOG_IDENTITY], sails.models[LOCK_IDENTITY], modelOf, config.leaseMs) : undefined;
     const records = config.protocol === 'redo' ? createRecordStore(sails.models[LOG_IDENTITY], sails.models, modelOf, uniqueAttributeSets) : undefined;
     // Before the first transaction: plain queries never see a stub, a tombstone or a hidden field.
-    if (records !== undefined) adoptRecordModels(sails.models[LOG_IDENTITY], Object.values(sails.models));
+    if (records !== undefined) {
+      adoptRecordModels(sails.models[LOG_IDENTITY], Object.values(sails.models));
+      const unsafe = await recordStoreWarning(sails.models[LOG_IDENTITY]);
+      if (unsafe !== null) sails.log.warn(`sails-hook-transact: protocol 'redo': ${unsafe}`);
+    }
     const engine = new Engine(store, modelOf, config, (message, err) => sails.log.warn(`sails-hook-transact: ${message}`, err), native, () => Object.keys(sails.models), records);
     await engine.start();
     target.engine = engine;

@@ -7,7 +7,7 @@ import { DiskStore } from './disk';
 import { DiskRecords } from './disk-records';
 import { createMongoIndexes, type MongoDb, MongoStore } from './mongo';
 import { hideRecords } from './mongo-plain';
-import { createRecordIndexes, MongoRecords, type UniqueKeys } from './mongo-records';
+import { createRecordIndexes, MongoRecords, recordsUnsafeOn, type UniqueKeys } from './mongo-records';
 import { createPgIndexes, ident, type PgPool, PostgresStore } from './postgres';
 import { NativePostgres, NativeTables } from './postgres-native';
 import { evolveMongoCollections, evolvePgTables, mongoCollectionHoldsRows, pgTableHoldsRows } from './schema';
@@ -140,6 +140,12 @@ export function adoptRecordModels(logModel: WaterlineModel, models: readonly Wat
     const adapter = (model as { _adapter?: unknown })._adapter;
     if (typeof adapter === 'object' && adapter !== null) hideRecords(adapter, [model.tableName]);
   }
+}
+
+/** Why the log's datastore cannot run log protocol v3 safely (FerretDB: recordsUnsafeOn), or null. */
+export async function recordStoreWarning(logModel: WaterlineModel): Promise<string | null> {
+  const datastore = logModel.getDatastore();
+  return adapterKind(datastore.config.adapter) === 'mongo' ? recordsUnsafeOn(datastore.manager as MongoDb) : null;
 }
 
 /** Recovery's index on each record collection's lock lease (sails-mongo); nothing elsewhere. */

@@ -56,6 +56,20 @@ export async function createRecordIndexes(db: MongoDb, collections: readonly str
   for (const collection of collections) await db.collection(collection).createIndex({ [LOCK_UNTIL_FIELD]: 1 }, { sparse: true });
 }
 
+/**
+ * Why this server cannot hold v3's records safely, or null. FerretDB (1.24, PostgreSQL backend)
+ * runs a conditional update as read, modify, write back without re-checking the filter: measured,
+ * 20 concurrent `updateOne({_id, lock: null}, {$set: lock, $inc: version})` on one document all
+ * report matched (up to 17 of 20) and the `$inc`s are lost — two grants of one record both
+ * "land", and mutual exclusion (R2) is gone. Real MongoDB applies filter and update atomically
+ * per document, which is what this store is written to.
+ */
+export async function recordsUnsafeOn(db: MongoDb): Promise<string | null> {
+  const info = await db.command({ buildInfo: 1 }).catch(() => ({}) as Record<string, unknown>);
+  const ferret = (info as { ferretdbVersion?: unknown }).ferretdbVersion;
+  return typeof ferret === 'string' ? `FerretDB ${ferret} does not apply a conditional update atomically: under concurrency two transactions can both be granted one document's lock (log protocol v3 needs MongoDB)` : null;
+}
+
 export class MongoRecords implements RecordStore {
   /** Nonces of this store's writes: a random prefix per store, a counter per write. */
   private readonly noncePrefix = randomBytes(6).toString('hex');

@@ -12,6 +12,8 @@ import { type LoadedApp, loadApp, lowerApp } from '../../support/app';
 import { rejection } from '../../support/errors';
 import { type AdapterName, forEachAdapter, type Target } from '../../support/targets';
 import { rawDestroy } from '../../../lib/history-guard';
+import type { MongoDb } from '../../../lib/store/mongo';
+import { recordsUnsafeOn } from '../../../lib/store/mongo-records';
 
 /** The adapters v3 runs on so far. */
 const REDO_ADAPTERS: readonly AdapterName[] = ['disk', 'mongo'];
@@ -105,6 +107,8 @@ forEachAdapter('log protocol v3: batches', (target: () => Target, adapter) => {
   });
 
   it('concurrent transfers over shared accounts all commit, conserve money and leave no lock', async function () {
+    // FerretDB's conditional updates are not atomic (recordsUnsafeOn): two grants of one record both land, and money is not conserved (seen: 1502).
+    if (adapter === 'mongo' && process.env.TRANSACT_RUN_KNOWN_GAPS !== '1' && (await recordsUnsafeOn(app.models.transactlog.getDatastore().manager as MongoDb)) !== null) this.skip();
     // Never from a3, which starts empty: every one of them must commit.
     const pairs: [string, string][] = [['a1', 'a2'], ['a2', 'a3'], ['a2', 'a1'], ['a1', 'a3']];
     const settled = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => engine.batch(transfer(...pairs[i % pairs.length], 1))));
