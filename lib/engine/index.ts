@@ -11,6 +11,7 @@
  */
 import { ServerClock } from '../clock';
 import { Documents } from '../documents';
+import { uniqueAttributeSets } from '../indexes';
 import type { Version } from '../history';
 import { Locks } from '../locks';
 import type { ModelInfo } from '../model-info';
@@ -113,11 +114,15 @@ export class Engine {
     if (records === undefined) this.recovery = undoRecovery;
     else {
       const recordLocks = new RecordLocks(records, this.store, this.clock, { instanceId: options.instanceId, leaseMs: options.leaseMs, clockSkewMs: options.clockSkewMs, pollMs: options.lockPollMs });
+      const uniqueKeys = (model: string): string[][] => {
+        const target = modelOf(model);
+        return target === undefined ? [] : uniqueAttributeSets(target);
+      };
       const transactional = (): string[] => identities().filter((identity) => this.models.infoOf(identity) !== undefined);
       this.recovery = new RedoRecovery(records, this.store, recordLocks, this.clock, transactional, { leaseMs: options.leaseMs, clockSkewMs: options.clockSkewMs, batchSize: options.recoveryBatchSize }, this.stats, (subject, err) =>
         warn(`recovery could not settle ${subject}; it is retried at the next pass`, err),
       );
-      redo = new RedoBatches({ records, logs: this.store, locks: recordLocks, clock: this.clock, options, knownInfo: (model) => this.models.knownInfo(model), references, warn, stats: this.stats });
+      redo = new RedoBatches({ records, logs: this.store, locks: recordLocks, clock: this.clock, options, knownInfo: (model) => this.models.knownInfo(model), references, uniqueKeys, warn, stats: this.stats });
     }
     const idempotency = new Idempotency({ ...context, recovery: this.recovery });
     const commit = new CommitProtocol(context, this.logs);

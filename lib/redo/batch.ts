@@ -7,7 +7,7 @@
 import { crashPoint } from '../crash-points';
 import { TransactError } from '../errors';
 import { newLog, storedError, touchedDocuments } from '../log';
-import { documentKey, planBatch } from '../operations';
+import { changedFields, documentKey, planBatch } from '../operations';
 import { ownerToken } from '../recovery';
 import { isTransient, unavailableIfTransient } from '../retry';
 import type { TransactionOptions } from '../schema';
@@ -35,6 +35,8 @@ export interface RedoBatchContext {
   options: EngineOptions;
   knownInfo: (model: string) => ModelInfo;
   references: BatchReferences;
+  /** A model's unique keys, as attribute names (lib/indexes.ts uniqueAttributeSets). */
+  uniqueKeys: (model: string) => readonly (readonly string[])[];
   warn: EngineWarning;
   stats: { committed: number };
 }
@@ -75,6 +77,7 @@ export class RedoBatches {
       const images = new Map([...acquired.records].map(([key, record]) => [key, record.image]));
       const planned = planBatch(operations, images, this.ctx.knownInfo, Date.now());
       await this.ctx.references.checkBatchReferences(operations, planned, images);
+      refuseUniqueChanges(planned, this.ctx.uniqueKeys);
       steps = planned.map((step) => ({ ...step, version: (acquired.records.get(documentKey(step.model, step.id)) as DocRecord).version }));
     } catch (err) {
       heartbeat.stop();
@@ -132,6 +135,22 @@ export class RedoBatches {
     const error = storedError(cause, isTransient(cause) ? 'unavailable' : 'aborted');
     const ended = await this.ctx.logs.updateLog(txId, { states: ['pending'], owner, epoch }, { state: 'rolled-back', epoch: epoch + 1, error, endedAt: Date.now() }).catch(() => false);
     if (!ended) throw new TransactError('lease_lost', `transaction ${txId} was taken over before it could record its failure`, { details: { transaction: txId, takenOver: true } });
+  }
+}
+
+/**
+ * R9 for updates is not built yet (a stub `~unique:<index>:<value>` reserving the new value): an
+ * apply could then meet a duplicate after the commit point, so an update that changes a unique
+ * attribute's value is refused before it, while nothing but locks is written.
+ */
+function refuseUniqueChanges(steps: readonly Step[], uniqueKeys: RedoBatchContext['uniqueKeys']): void {
+  for (const step of steps) {
+    if (step.before === null || step.after === null) continue;
+    const changed = changedFields(step.before, step.after);
+    const attributes = [...new Set(uniqueKeys(step.model).flat())].filter((name) => Object.prototype.hasOwnProperty.call(changed, name));
+    if (attributes.length > 0) {
+      throw new TransactError('unique_change_unsupported', `${step.model} ${step.id}: changing ${attributes.join(', ')} (unique) is not supported on log protocol v3 yet; nothing was written`, { details: { model: step.model, id: step.id, attributes } });
+    }
   }
 }
 

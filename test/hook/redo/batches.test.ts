@@ -157,6 +157,18 @@ forEachAdapter('log protocol v3: batches', (target: () => Target, adapter) => {
     expect((await engine.getLog('dead'))?.state).to.equal('rolled-back');
   });
 
+  it('an update that would change a unique attribute is refused before anything is written (unique_change_unsupported)', async function () {
+    const id = `u-${adapter}`;
+    await engine.batch([{ op: 'create', model: 'user', id, values: { username: `name-${adapter}`, passwordHash: 'x', role: 'readonly' } }]);
+    const err = await rejection(engine.batch([{ op: 'update', model: 'user', id, set: { username: `other-${adapter}` } }]));
+    expect(err).to.include({ code: 'unique_change_unsupported' });
+    expect((err as { details?: unknown }).details).to.deep.include({ model: 'user', id, attributes: ['username'] });
+    expect(await app.models.user.findOne({ id })).to.include({ username: `name-${adapter}` });
+    expect((await records.read('user', [id]))[0].lock).to.equal(null);
+    await engine.batch([{ op: 'update', model: 'user', id, set: { role: 'admin' } }]);
+    expect(await app.models.user.findOne({ id })).to.include({ role: 'admin' });
+  });
+
   it('round trips: a 2-account transfer makes at most 4 datastore calls, 5 with an idempotency key', async function () {
     const counted = countCalls([records, ['grant', 'reserve', 'read', 'write', 'renew', 'findExpired']], [engine.store, ['insertLog', 'getLog', 'updateLog', 'findExpiredLogs', 'findLocks', 'insertLocks', 'deleteLocks', 'readView']]);
     try {
