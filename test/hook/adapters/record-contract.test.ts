@@ -8,7 +8,10 @@ import { expect } from 'chai';
 import type { Engine } from '../../../lib/engine';
 import { rawDestroy } from '../../../lib/history-guard';
 import { newId } from '../../../lib/ids';
-import { lockToken, type RecordStore } from '../../../lib/redo/records';
+import { documentKey } from '../../../lib/operations';
+import { type GuardedWrite, lockToken, type RecordStore } from '../../../lib/redo/records';
+import { uniqueAttributeSets } from '../../../lib/indexes';
+import { MongoRecords } from '../../../lib/store/mongo-records';
 import { HIDDEN_FIELDS, type MongoDb } from '../../../lib/store/mongo';
 import { type LoadedApp, loadApp, lowerApp } from '../../support/app';
 import { defineRecordContract, type RecordGap } from '../../support/record-contract';
@@ -106,5 +109,51 @@ forEachAdapter("plain queries on log protocol v3's records", (target, adapter) =
       const err = await account().create({ id: 'gone', owner: 'Late', balance: 1 }).then(() => null, (e: unknown) => e);
       expect(err, 'a plain create of a tombstone\'s id fails').not.to.equal(null);
     }
+  });
+});
+
+forEachAdapter('MongoRecords: a write whose reply is lost', (target, adapter) => {
+  if (adapter !== 'mongo') return;
+  const { app, engine, wipe } = useRedoApp(target, adapter);
+
+  /** The hook's driver handle, each bulkWrite applied and its reply then lost (a dropped connection). */
+  function losingReplies(db: MongoDb): MongoDb {
+    return {
+      command: (command) => db.command(command),
+      collection(name) {
+        const collection = db.collection(name);
+        return new Proxy(collection, {
+          get(object, property) {
+            if (property === 'bulkWrite') {
+              return async (...args: Parameters<typeof collection.bulkWrite>) => {
+                await collection.bulkWrite(...args);
+                throw Object.assign(new Error('connection 3 to 127.0.0.1:27017 timed out'), { name: 'MongoNetworkTimeoutError' });
+              };
+            }
+            const value = Reflect.get(object, property, object) as unknown;
+            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(object) : value;
+          },
+        });
+      },
+    };
+  }
+
+  it('reports exactly the writes that landed (read back by their nonces), and a re-send lands nowhere', async function () {
+    await wipe();
+    const db = app().models.transactlog.getDatastore().manager as MongoDb;
+    const records = new MongoRecords(losingReplies(db), (identity) => app().models[identity], uniqueAttributeSets);
+    await app().models.account.createEach([{ id: 'l1', owner: 'A', balance: 1 }, { id: 'l2', owner: 'B', balance: 2 }]);
+    const token = lockToken(newId(), 0);
+    const [h1, h2] = await records.grant('account', ['l1', 'l2'], { token, until: engine().clock.now() + 60_000 });
+    const writes: GuardedWrite[] = [
+      { model: 'account', id: 'l1', token, version: h1.version, transition: { kind: 'apply', after: { ...(h1.image as Record<string, unknown>), balance: 10 } } },
+      // Refused: another version.
+      { model: 'account', id: 'l2', token, version: h2.version + 5, transition: { kind: 'free' } },
+    ];
+    expect(await records.write(writes)).to.deep.equal(new Set([documentKey('account', 'l1')]));
+    expect(await records.write(writes), 're-sent').to.deep.equal(new Set());
+    const [l1, l2] = await records.read('account', ['l1', 'l2']);
+    expect([l1.version, l1.lock, l1.image?.balance]).to.deep.equal([h1.version + 1, null, 10]);
+    expect(l2.lock?.token).to.equal(token);
   });
 });
