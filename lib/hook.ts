@@ -9,6 +9,7 @@ import { Engine, type TransactionResult } from './engine';
 import { type ErrorRegistry, HOOK_ERRORS } from './errors';
 import { forbidDestroy, isFinancial } from './history-guard';
 import { type CreatedIndex, createIndexes } from './indexes';
+import { uniqueKeys } from './model-info';
 import { type EvolvedTable, evolveTables, isHookModel, type MigrateStrategy, rebuildEmptyTables, requestedStrategy } from './migrations';
 import { installHttp, type InstalledHttp } from './http';
 import type { HttpApp } from './http/types';
@@ -19,7 +20,7 @@ import type { CommittedReads } from './reads';
 import { ownerToken, type RecoverySummary, type TransactionStats } from './recovery';
 import { Scheduler } from './scheduler';
 import type { TransactionOptions } from './schema';
-import { adapterKind, createNativePath, createRecordStore, createStore } from './store';
+import { adapterKind, adoptRecordModels, createNativePath, createRecordIndexesOn, createRecordStore, createStore, recordStoreWarning } from './store';
 import { claimDiskDirectory, releaseDiskDirectory } from './store/disk';
 import type { Transaction } from './transaction';
 import type { WaterlineModel } from './waterline';
@@ -166,8 +167,10 @@ export function transactHook(sails: SailsApp): TransactHook {
       cb();
     },
 
-    createIndexes() {
-      return createIndexes(sails);
+    async createIndexes() {
+      const created = await createIndexes(sails);
+      if (config.protocol === 'redo') await createRecordIndexesOn(sails.models[LOG_IDENTITY], Object.values(sails.models));
+      return created;
     },
 
     evolveSchema() {
@@ -198,7 +201,11 @@ export function transactHook(sails: SailsApp): TransactHook {
     // on a large log a build outlasts Sails' hook timeout (measured at 10M logs) and blocks the
     // table's writes meanwhile, and instances starting together would race on it. It belongs to
     // the deploy step (`npm run migrate`, createIndexes).
-    if (migrate !== 'safe' || config.evolveModels) await createIndexes(sails);
+    if (migrate !== 'safe' || config.evolveModels) {
+      await createIndexes(sails);
+      // Log protocol v3 on sails-mongo: recovery's index on the records' lock leases (R7).
+      if (config.protocol === 'redo') await createRecordIndexesOn(sails.models[LOG_IDENTITY], models);
+    }
   }
 
   async function start(target: TransactHook): Promise<void> {
@@ -219,7 +226,13 @@ export function transactHook(sails: SailsApp): TransactHook {
     // Own keys only: an identity from a URL ('constructor', '__proto__') is never a prototype property.
     const modelOf = (identity: string): WaterlineModel => (Object.prototype.hasOwnProperty.call(sails.models, identity) ? sails.models[identity] : (undefined as unknown as WaterlineModel));
     const native = config.protocol === 'auto' ? createNativePath(sails.models[LOG_IDENTITY], sails.models[LOCK_IDENTITY], modelOf, config.leaseMs) : undefined;
-    const records = config.protocol === 'redo' ? createRecordStore(sails.models[LOG_IDENTITY], sails.models, modelOf) : undefined;
+    const records = config.protocol === 'redo' ? createRecordStore(sails.models[LOG_IDENTITY], sails.models, modelOf, uniqueKeys) : undefined;
+    // Before the first transaction: plain queries never see a stub, a tombstone or a hidden field.
+    if (records !== undefined) {
+      adoptRecordModels(sails.models[LOG_IDENTITY], Object.values(sails.models));
+      const unsafe = await recordStoreWarning(sails.models[LOG_IDENTITY]);
+      if (unsafe !== null) sails.log.warn(`sails-hook-transact: protocol 'redo': ${unsafe}`);
+    }
     const engine = new Engine(store, modelOf, config, (message, err) => sails.log.warn(`sails-hook-transact: ${message}`, err), native, () => Object.keys(sails.models), records);
     await engine.start();
     target.engine = engine;

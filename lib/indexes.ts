@@ -127,3 +127,4 @@ export async function createIndexes(app: IndexedApp): Promise<CreatedIndex[]> {
   for (const [datastore, specs] of byDatastore) created.push(...(await createIndexesOn(datastore, specs)));
   return created;
 }
+

@@ -7,7 +7,7 @@
 import type { ServerClock } from '../clock';
 import { TransactError } from '../errors';
 import { newLog, storedError, touchedDocuments } from '../log';
-import { documentKey } from '../operations';
+import { changedFields, documentKey } from '../operations';
 import { ownerToken } from '../recovery';
 import { isTransient, unavailableIfTransient } from '../retry';
 import type { TransactionOptions } from '../schema';
@@ -141,6 +141,21 @@ export class RedoAttempts {
       if (!ended) return new TransactError('lease_lost', `transaction ${attempt.txId} was taken over before it could record its failure`, { details: { transaction: attempt.txId, takenOver: true } });
     }
     return unavailableIfTransient(cause);
+  }
+}
+
+/**
+ * R9 covers creates only so far: an update that changes a value of a unique key could meet a
+ * duplicate only when applied, after the commit point. Refused before it, with nothing written.
+ */
+export function refuseUniqueChanges(steps: readonly Step[], uniqueKeysOf: (model: string) => readonly (readonly string[])[]): void {
+  for (const step of steps) {
+    if (step.before === null || step.after === null) continue;
+    const changed = changedFields(step.before, step.after);
+    const attributes = [...new Set(uniqueKeysOf(step.model).flat())].filter((name) => Object.prototype.hasOwnProperty.call(changed, name));
+    if (attributes.length > 0) {
+      throw new TransactError('unique_change_unsupported', `${step.model} ${step.id}: changing ${attributes.join(', ')} (unique) is not supported on log protocol v3 yet; nothing was written`, { details: { model: step.model, id: step.id, attributes } });
+    }
   }
 }
 

@@ -1,11 +1,13 @@
 import type { CreatedIndex, IndexSpec } from '../indexes';
 import type { EvolvedTable, TableSpec } from '../migrations';
 import type { WaterlineDatastore, WaterlineModel } from '../waterline';
-import { RECORD_IDENTITY } from '../models';
+import { isHookModel, RECORD_IDENTITY } from '../models';
 import type { RecordStore } from '../redo/records';
 import { DiskStore } from './disk';
 import { DiskRecords } from './disk-records';
 import { createMongoIndexes, type MongoDb, MongoStore } from './mongo';
+import { hideRecords } from './mongo-plain';
+import { createRecordIndexes, MongoRecords, recordsUnsafeOn, type UniqueKeys } from './mongo-records';
 import { createPgIndexes, ident, type PgPool, PostgresStore } from './postgres';
 import { NativePostgres, NativeTables } from './postgres-native';
 import { evolveMongoCollections, evolvePgTables, mongoCollectionHoldsRows, pgTableHoldsRows } from './schema';
@@ -106,10 +108,49 @@ export function createStore(logModel: WaterlineModel, lockModel: WaterlineModel,
 
 /**
  * Log protocol v3's records (lib/redo/records.ts) for the datastore that holds the log: sails-disk
- * keeps them in the hook's record model. MongoDB (in the documents) and PostgreSQL are to come.
+ * keeps them in the hook's record model, sails-mongo in the documents themselves (their unique
+ * keys, `uniqueKeys`, reserved by the stubs). PostgreSQL is to come.
  */
-export function createRecordStore(logModel: WaterlineModel, models: Readonly<Record<string, WaterlineModel>>, modelOf: ModelResolver): RecordStore {
-  const kind = adapterKind(logModel.getDatastore().config.adapter);
-  if (kind !== 'disk') throw new Error(`sails-hook-transact: protocol 'redo' (log protocol v3) runs on sails-disk only so far, not on ${kind}`);
-  return new DiskRecords(models[RECORD_IDENTITY], modelOf);
+export function createRecordStore(logModel: WaterlineModel, models: Readonly<Record<string, WaterlineModel>>, modelOf: ModelResolver, uniqueKeys: UniqueKeys): RecordStore {
+  const datastore = logModel.getDatastore();
+  const kind = adapterKind(datastore.config.adapter);
+  switch (kind) {
+    case 'disk':
+      return new DiskRecords(models[RECORD_IDENTITY], modelOf);
+    case 'mongo':
+      return new MongoRecords(datastore.manager as MongoDb, modelOf, uniqueKeys);
+    case 'postgresql':
+      throw new Error(`sails-hook-transact: protocol 'redo' (log protocol v3) runs on sails-disk and sails-mongo only so far, not on ${kind}`);
+  }
+}
+
+/** The app's models on the log's datastore: the ones whose documents carry v3 records. */
+function recordModels(logModel: WaterlineModel, models: readonly WaterlineModel[]): WaterlineModel[] {
+  return models.filter((model) => !isHookModel(model.identity) && model.datastore === logModel.datastore);
+}
+
+/**
+ * On sails-mongo, where the records live in the app's documents: the app's plain queries on those
+ * collections stop seeing stubs, tombstones and the hidden fields (lib/store/mongo-plain.ts).
+ * Nothing to do elsewhere (sails-disk keeps records beside the documents).
+ */
+export function adoptRecordModels(logModel: WaterlineModel, models: readonly WaterlineModel[]): void {
+  if (adapterKind(logModel.getDatastore().config.adapter) !== 'mongo') return;
+  for (const model of recordModels(logModel, models)) {
+    const adapter = (model as { _adapter?: unknown })._adapter;
+    if (typeof adapter === 'object' && adapter !== null) hideRecords(adapter, [model.tableName]);
+  }
+}
+
+/** Why the log's datastore cannot run log protocol v3 safely (FerretDB: recordsUnsafeOn), or null. */
+export async function recordStoreWarning(logModel: WaterlineModel): Promise<string | null> {
+  const datastore = logModel.getDatastore();
+  return adapterKind(datastore.config.adapter) === 'mongo' ? recordsUnsafeOn(datastore.manager as MongoDb) : null;
+}
+
+/** Recovery's index on each record collection's lock lease (sails-mongo); nothing elsewhere. */
+export async function createRecordIndexesOn(logModel: WaterlineModel, models: readonly WaterlineModel[]): Promise<void> {
+  const datastore = logModel.getDatastore();
+  if (adapterKind(datastore.config.adapter) !== 'mongo') return;
+  await createRecordIndexes(datastore.manager as MongoDb, recordModels(logModel, models).map((model) => model.tableName));
 }

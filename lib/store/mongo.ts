@@ -18,7 +18,7 @@ interface Cursor extends AsyncIterable<Record<string, unknown>> {
 }
 
 /** The few mongodb driver calls used here, typed structurally (the driver is sails-mongo's). */
-interface Collection {
+export interface Collection {
   insertOne(doc: Record<string, unknown>): Promise<unknown>;
   insertMany(docs: Record<string, unknown>[], options: { ordered: boolean }): Promise<unknown>;
   findOne(filter: Record<string, unknown>): Promise<Record<string, unknown> | null>;
@@ -28,6 +28,7 @@ interface Collection {
   deleteOne(filter: Record<string, unknown>): Promise<{ deletedCount: number }>;
   updateMany(filter: Record<string, unknown>, update: Record<string, unknown>): Promise<unknown>;
   deleteMany(filter: Record<string, unknown>): Promise<unknown>;
+  bulkWrite(operations: Record<string, unknown>[], options: { ordered: boolean }): Promise<{ matchedCount: number }>;
   createIndex(spec: Record<string, 1 | -1>, options?: Record<string, unknown>): Promise<string>;
 }
 export interface MongoDb {
@@ -50,6 +51,19 @@ export const FENCE_FIELD = '_transactFence';
  */
 export const WRITE_FIELD = '_transactWrite';
 
+/**
+ * Log protocol v3's hidden fields, in the documents themselves (docs/protocol-v3.md, "The
+ * records"; lib/store/mongo-records.ts): the holder's token and lease, the record's version, and
+ * its state (absent: live; 'reserved': a create's stub; 'destroyed': a tombstone).
+ */
+export const LOCK_FIELD = '_transactLock';
+export const LOCK_UNTIL_FIELD = '_transactLockUntil';
+export const VERSION_FIELD = '_transactVersion';
+export const STATE_FIELD = '_transactState';
+export const RECORD_FIELDS: readonly string[] = [LOCK_FIELD, LOCK_UNTIL_FIELD, VERSION_FIELD, STATE_FIELD];
+/** Every field the hook keeps in an app's documents: never part of an image, never shown to the app (the engine's v2 reads keep the fence). */
+export const HIDDEN_FIELDS: readonly string[] = [...RECORD_FIELDS, FENCE_FIELD, WRITE_FIELD];
+
 let driverObjectId: (new (hex: string) => unknown) | undefined;
 
 /**
@@ -66,18 +80,34 @@ function objectIdOf(hex: string): unknown {
 }
 
 /** A document's `_id` as sails-mongo stores it. */
-function storedId(model: WaterlineModel, id: string): unknown {
+export function storedId(model: WaterlineModel, id: string): unknown {
   return model.dontUseObjectIds === true ? id : objectIdOf(id);
 }
 
 /** Attribute values as sails-mongo stores them: under their column names, without the primary key. */
-function toColumns(model: WaterlineModel, values: Record<string, unknown>): Record<string, unknown> {
+export function toColumns(model: WaterlineModel, values: Record<string, unknown>): Record<string, unknown> {
   const stored: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(values)) {
     if (name === model.primaryKey) continue;
     stored[model.attributes[name]?.columnName ?? name] = value;
   }
   return stored;
+}
+
+/**
+ * A stored document as Waterline returns it (toColumns' inverse): the attributes under their
+ * names, `_id` as the primary key (an ObjectId as its hex string). Fields no attribute maps keep
+ * their names: the caller strips the hook's own.
+ */
+export function fromColumns(model: WaterlineModel, doc: Record<string, unknown>): Record<string, unknown> {
+  const names = new Map<string, string>();
+  for (const [name, attribute] of Object.entries(model.attributes)) if (name !== model.primaryKey) names.set(attribute.columnName ?? name, name);
+  const image: Record<string, unknown> = {};
+  for (const [column, value] of Object.entries(doc)) {
+    if (column === '_id') image[model.primaryKey] = String(value);
+    else image[names.get(column) ?? column] = value;
+  }
+  return image;
 }
 
 /** sails-mongo's adapter object, as Waterline calls it for every read (find, findOne, populate). */
@@ -114,7 +144,7 @@ function escapeRegex(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-const DUPLICATE_KEY = 11000;
+export const DUPLICATE_KEY = 11000;
 /** Documents per cursor batch in sum checks: what one holds in memory at once. */
 const SUM_BATCH = 1000;
 
@@ -135,7 +165,7 @@ export async function createMongoIndexes(db: MongoDb, specs: readonly IndexSpec[
   return created;
 }
 
-function isDuplicateKey(err: unknown): boolean {
+export function isDuplicateKey(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === DUPLICATE_KEY;
 }
 
@@ -146,7 +176,7 @@ function isDuplicateKey(err: unknown): boolean {
  * which documents landed (a network error has no writeErrors; a write-concern error has none
  * either) and is rethrown: no lock may count as acquired on a guess.
  */
-function duplicateIndexes(err: unknown, count: number): Set<number> {
+export function duplicateIndexes(err: unknown, count: number | null): Set<number> {
   const bulk = err as { writeErrors?: unknown; insertedCount?: unknown; result?: { getWriteConcernError?: () => unknown } };
   const list: unknown[] = Array.isArray(bulk.writeErrors) ? bulk.writeErrors : bulk.writeErrors === undefined || bulk.writeErrors === null ? [] : [bulk.writeErrors];
   if (list.length === 0) throw err;
@@ -157,7 +187,8 @@ function duplicateIndexes(err: unknown, count: number): Set<number> {
     if (code !== DUPLICATE_KEY || index === undefined) throw err;
     failed.add(index);
   }
-  if (typeof bulk.insertedCount === 'number' && bulk.insertedCount + failed.size !== count) throw err;
+  // Inserts only (count given): every document inserted or refused. An update's filter may also just not match.
+  if (count !== null && typeof bulk.insertedCount === 'number' && bulk.insertedCount + failed.size !== count) throw err;
   const writeConcernError = bulk.result?.getWriteConcernError?.();
   if (writeConcernError !== undefined && writeConcernError !== null) throw err;
   return failed;
@@ -448,9 +479,10 @@ export class MongoStore implements AtomicStore {
     const lines = this.modelOf(request.lines.model);
     const col = (model: WaterlineModel, attribute: string): string => (attribute === model.primaryKey ? '_id' : model.attributes[attribute]?.columnName ?? attribute);
     const field = col(documents, request.field);
-    const docFilter = request.after === null ? {} : { _id: { $gt: storedId(documents, request.after) } };
+    // Log protocol v3's stubs and tombstones (lib/store/mongo-records.ts) are no documents: never candidates.
+    const docFilter = { [STATE_FIELD]: null, ...(request.after === null ? {} : { _id: { $gt: storedId(documents, request.after) } }) };
     const docCursor = this.db.collection(documents.tableName).find(docFilter, { projection: { [field]: 1 }, sort: { _id: 1 }, batchSize: SUM_BATCH });
-    const match: Record<string, unknown> = {};
+    const match: Record<string, unknown> = { [STATE_FIELD]: null };
     for (const [attribute, value] of Object.entries(request.lines.where)) match[col(lines, attribute)] = Array.isArray(value) ? { $in: value } : value;
     const by = col(lines, request.lines.by);
     match[by] = request.after === null ? { $ne: null } : { $ne: null, $gt: request.after };

@@ -192,6 +192,10 @@ class SimCollection {
     throw new Error('simulated MongoDB: aggregate is not simulated (sum checks are not part of the workload)');
   }
 
+  bulkWrite(): Promise<{ matchedCount: number }> {
+    throw new Error('simulated MongoDB: bulkWrite is not simulated (log protocol v3 is not part of the workload yet)');
+  }
+
   updateOne(filter: Filter, update: Record<string, unknown>): Promise<{ matchedCount: number }> {
     const set = setOf(update);
     const label = `${this.name}.updateOne(${this.refsOf(filter).join(',')}${set.state === undefined ? '' : ` ${String(set.state)}`}${this.app ? ` ${String(set[FENCE_FIELD])}` : ''})`;

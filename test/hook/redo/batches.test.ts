@@ -10,22 +10,22 @@ import { documentKey } from '../../../lib/operations';
 import { lockToken, type RecordStore } from '../../../lib/redo/records';
 import { type LoadedApp, loadApp, lowerApp } from '../../support/app';
 import { rejection } from '../../support/errors';
-import { type AdapterName, forEachAdapter, type Target } from '../../support/targets';
+import { forEachRedoAdapter, type Target } from '../../support/targets';
+import { skipWhereRecordsUnsafe } from '../../support/records';
 import { rawDestroy } from '../../../lib/history-guard';
-
-/** The adapters v3 runs on so far. */
-const REDO_ADAPTERS: readonly AdapterName[] = ['disk'];
 
 type Row = Record<string, unknown>;
 
-forEachAdapter('log protocol v3: batches', (target: () => Target, adapter) => {
-  if (!REDO_ADAPTERS.includes(adapter)) return;
+forEachRedoAdapter('log protocol v3: batches', (target: () => Target, adapter) => {
   let app: LoadedApp;
   let engine: Engine;
   let records: RecordStore;
 
   before(async function () {
-    app = await loadApp(target(), { migrate: 'drop', transact: { protocol: 'redo', leaseMs: 2000, lockTimeoutMs: 5000 } });
+    // FerretDB (CI's MongoDB) answers a grant in ~240 ms under the 30-way contention below (measured:
+    // 329 grants, 79 s in all, for 30 transfers): 5 s of waiting is too little for the last in line.
+    const lockTimeoutMs = adapter === 'mongo' ? 30_000 : 5000;
+    app = await loadApp(target(), { migrate: 'drop', transact: { protocol: 'redo', leaseMs: 2000, lockTimeoutMs } });
     engine = app.hooks.transact.engine as Engine;
     records = engine.records as RecordStore;
   });
@@ -102,6 +102,8 @@ forEachAdapter('log protocol v3: batches', (target: () => Target, adapter) => {
   });
 
   it('concurrent transfers over shared accounts all commit, conserve money and leave no lock', async function () {
+    // FerretDB's conditional updates are not atomic: two grants of one record both land, and money is not conserved (seen: 1502).
+    await skipWhereRecordsUnsafe(this, app);
     // Never from a3, which starts empty: every one of them must commit.
     const pairs: [string, string][] = [['a1', 'a2'], ['a2', 'a3'], ['a2', 'a1'], ['a1', 'a3']];
     const settled = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => engine.batch(transfer(...pairs[i % pairs.length], 1))));
@@ -148,6 +150,18 @@ forEachAdapter('log protocol v3: batches', (target: () => Target, adapter) => {
     expect(await balances()).to.deep.equal({ a1: 1000, a2: 42, a3: 0 });
     for (const record of await records.read('account', ['a2', 'a3'])) expect(record.lock).to.equal(null);
     expect((await engine.getLog('dead'))?.state).to.equal('rolled-back');
+  });
+
+  it('an update that would change a unique attribute is refused before anything is written (unique_change_unsupported)', async function () {
+    const id = `u-${adapter}`;
+    await engine.batch([{ op: 'create', model: 'user', id, values: { username: `name-${adapter}`, passwordHash: 'x', role: 'readonly' } }]);
+    const err = await rejection(engine.batch([{ op: 'update', model: 'user', id, set: { username: `other-${adapter}` } }]));
+    expect(err).to.include({ code: 'unique_change_unsupported' });
+    expect((err as { details?: unknown }).details).to.deep.include({ model: 'user', id, attributes: ['username'] });
+    expect(await app.models.user.findOne({ id })).to.include({ username: `name-${adapter}` });
+    expect((await records.read('user', [id]))[0].lock).to.equal(null);
+    await engine.batch([{ op: 'update', model: 'user', id, set: { role: 'admin' } }]);
+    expect(await app.models.user.findOne({ id })).to.include({ role: 'admin' });
   });
 
   it('round trips: a 2-account transfer makes at most 4 datastore calls, 5 with an idempotency key', async function () {

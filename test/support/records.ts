@@ -1,0 +1,26 @@
+/**
+ * Log protocol v3's records need a datastore that applies a conditional update atomically per
+ * document (docs/protocol-v3.md "What v3 needs of the datastore"). FerretDB, CI's MongoDB here,
+ * does not (lib/store/mongo-records.ts recordsUnsafeOn): a test of concurrent transactions on v3
+ * skips there, saying why, unless TRANSACT_RUN_KNOWN_GAPS=1. The simulated MongoDB driver
+ * (test/sim) runs the same store with MongoDB's semantics under every interleaving instead.
+ */
+import { adapterKind } from '../../lib/store';
+import type { MongoDb } from '../../lib/store/mongo';
+import { recordsUnsafeOn } from '../../lib/store/mongo-records';
+import type { LoadedApp } from './app';
+
+export async function skipWhereRecordsUnsafe(test: Mocha.Context, app: LoadedApp): Promise<void> {
+  const datastore = app.models.transactlog.getDatastore();
+  if (adapterKind(datastore.config.adapter) !== 'mongo' || process.env.TRANSACT_RUN_KNOWN_GAPS === '1') return;
+  const reason = await recordsUnsafeOn(datastore.manager as MongoDb);
+  if (reason === null) return;
+  console.warn(`      skipped: ${reason}`);
+  test.skip();
+}
+
+/** Whether the app's datastore is FerretDB (its other differences from MongoDB: docs/protocol-v3.md). */
+export async function isFerretDb(app: LoadedApp): Promise<boolean> {
+  const datastore = app.models.transactlog.getDatastore();
+  return adapterKind(datastore.config.adapter) === 'mongo' && (await recordsUnsafeOn(datastore.manager as MongoDb)) !== null;
+}
