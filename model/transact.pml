@@ -227,7 +227,7 @@ inline acquire(d, create) {
      };
      /* the grant may be sent again, late (at most one such message in the run) */
      if
-     :: !lateUsed && tok != TOKEN(LK, 2) -> atomic { lateUsed = 1; lgTok = tok; lgDoc = d; lgCreate = create }
+     :: !lateUsed -> atomic { lateUsed = 1; lgTok = tok; lgDoc = d; lgCreate = create }
      :: true -> skip
      fi;
      if
@@ -255,7 +255,7 @@ inline applyOwn(d, aval, ast) {
   if
   :: guardedWrite(d, tok, hv[d], W_APPLY, aval, ast, 0, 0);
      if
-     :: !lateUsed && tok != TOKEN(LK, 2) -> atomic { lateUsed = 1; laTok = tok; laDoc = d; laVer = hv[d]; laVal = aval; laSt = ast }
+     :: !lateUsed -> atomic { lateUsed = 1; laTok = tok; laDoc = d; laVer = hv[d]; laVal = aval; laSt = ast }
      :: true -> skip
      fi
   :: true -> skip /* lost */
