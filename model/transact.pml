@@ -3,11 +3,12 @@
  *
  *   spin -a -DONE_RECOVERER -DONE_ATTEMPT transact.pml        (configuration "faults")
  *   spin -a -DONE_RECOVERER -DNO_NETWORK_FAULTS transact.pml  (configuration "keyed")
+ *   spin -a -DONE_ATTEMPT -DNO_NETWORK_FAULTS transact.pml    (configuration "instances")
  *   gcc -O2 -DSAFETY -DCOLLAPSE -o pan pan.c && ./pan -m100000
  *
  * must end with "errors: 0" and a complete search. The whole model at once (both attempts, both
  * recoverers, the network's faults) is more than this check's budget (2 GB, 2 minutes): each
- * configuration drops one part. Each -DMUTANT_* switch removes one rule; each must make Spin find
+ * configuration drops parts of it. Each -DMUTANT_* switch removes one rule; each must make Spin find
  * an assertion violation in the configuration test/model/spin.test.ts names for it.
  *
  * What is modelled (docs/protocol-v3.md "The model"):

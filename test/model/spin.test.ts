@@ -23,6 +23,7 @@ const model = path.join(repoRoot(), 'model', 'transact.pml');
 const configurations: Record<string, string[]> = {
   faults: ['-DONE_RECOVERER', '-DONE_ATTEMPT'],
   keyed: ['-DONE_RECOVERER', '-DNO_NETWORK_FAULTS'],
+  instances: ['-DONE_ATTEMPT', '-DNO_NETWORK_FAULTS'],
 };
 
 /** Each mutant removes one rule; the configuration in which its counterexample exists. */
