@@ -1,9 +1,8 @@
 /*
  * Log protocol v3 (docs/protocol-v3.md), its core, checked exhaustively by Spin.
  *
- *   spin -a -DONE_RECOVERER -DONE_ATTEMPT transact.pml        (configuration "faults")
+ *   spin -a -DONE_ATTEMPT transact.pml                        (configuration "faults")
  *   spin -a -DONE_RECOVERER -DNO_NETWORK_FAULTS transact.pml  (configuration "keyed")
- *   spin -a -DONE_ATTEMPT -DNO_NETWORK_FAULTS transact.pml    (configuration "instances")
  *   gcc -O2 -DSAFETY -DCOLLAPSE -o pan pan.c && ./pan -m100000
  *
  * must end with "errors: 0" and a complete search. The whole model at once (both attempts, both
@@ -228,11 +227,11 @@ inline acquire(d, create) {
      };
      /* the grant may be sent again, late (at most one such message in the run) */
      if
-     :: !lateUsed -> atomic { lateUsed = 1; lgTok = tok; lgDoc = d; lgCreate = create }
+     :: atomic { !lateUsed -> lateUsed = 1; lgTok = tok; lgDoc = d; lgCreate = create }
      :: true -> skip
      fi;
      if
-     :: !lostUsed && rt == tok && tok == TOKEN(LT, 0) -> lostUsed = 1; gaveUp = 1; break /* the reply was lost: it holds d, not knowing it */
+     :: atomic { !lostUsed && rt == tok && tok == TOKEN(LT, 0) -> lostUsed = 1; gaveUp = 1 }; break /* the reply was lost: it holds d, not knowing it */
      :: rt == tok -> held[d] = 1; hv[d] = rv; break
      :: rt == 0 && ((create && hs[d] == LIVE) || (!create && hs[d] == ABSENT)) -> break /* decided: already_exists, not_found */
      :: else ->
@@ -256,7 +255,7 @@ inline applyOwn(d, aval, ast) {
   if
   :: guardedWrite(d, tok, hv[d], W_APPLY, aval, ast, 0, 0);
      if
-     :: !lateUsed -> atomic { lateUsed = 1; laTok = tok; laDoc = d; laVer = hv[d]; laVal = aval; laSt = ast }
+     :: atomic { !lateUsed -> lateUsed = 1; laTok = tok; laDoc = d; laVer = hv[d]; laVal = aval; laSt = ast }
      :: true -> skip
      fi
   :: true -> skip /* lost */
