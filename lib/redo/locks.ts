@@ -145,8 +145,11 @@ export class RecordLocks {
       return true;
     }
     if (judged.kind === 'free') {
-      // Its version moves, so whatever the old holder still sends lands nowhere.
-      await this.records.write([guarded(record, taker === null ? { kind: 'free' } : { kind: 'take', lock: taker })]);
+      // Its version moves, so whatever the old holder still sends lands nowhere. A stub is freed
+      // (a tombstone), never taken: its claim of unique values was its holder's, and a create of
+      // the id takes the tombstone back with its own (R6, R9).
+      const free = taker === null || record.state === 'reserved';
+      await this.records.write([guarded(record, free ? { kind: 'free' } : { kind: 'take', lock: taker })]);
       return true;
     }
     return false;
