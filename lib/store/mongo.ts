@@ -479,10 +479,11 @@ export class MongoStore implements AtomicStore {
     const lines = this.modelOf(request.lines.model);
     const col = (model: WaterlineModel, attribute: string): string => (attribute === model.primaryKey ? '_id' : model.attributes[attribute]?.columnName ?? attribute);
     const field = col(documents, request.field);
-    // Log protocol v3's stubs and tombstones (lib/store/mongo-records.ts) are no documents: never candidates.
-    const docFilter = { [STATE_FIELD]: null, ...(request.after === null ? {} : { _id: { $gt: storedId(documents, request.after) } }) };
+    // A v3 stub or tombstone may be proposed (no filter here: FerretDB scans for one); the committed
+    // re-check finds no such document and no lines, so it is never reported.
+    const docFilter = request.after === null ? {} : { _id: { $gt: storedId(documents, request.after) } };
     const docCursor = this.db.collection(documents.tableName).find(docFilter, { projection: { [field]: 1 }, sort: { _id: 1 }, batchSize: SUM_BATCH });
-    const match: Record<string, unknown> = { [STATE_FIELD]: null };
+    const match: Record<string, unknown> = {};
     for (const [attribute, value] of Object.entries(request.lines.where)) match[col(lines, attribute)] = Array.isArray(value) ? { $in: value } : value;
     const by = col(lines, request.lines.by);
     match[by] = request.after === null ? { $ne: null } : { $ne: null, $gt: request.after };
