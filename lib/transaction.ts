@@ -189,6 +189,23 @@ export class Transaction {
   }
 
   /**
+   * Runs the transaction's callback on this handle: if it throws, the calls it did not await may
+   * still run (and lock, or write): they end before the error goes on, so the caller undoes or
+   * frees after them. If it returns, settle() decides whether the transaction may commit.
+   */
+  async run<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await work(this);
+    } catch (err) {
+      await this.drain();
+      throw err;
+    }
+    await this.settle();
+    return result;
+  }
+
+  /**
    * Called by the engine when the callback returned: waits for every call still running, then
    * throws if the transaction must not commit — a write broke after logging, or a call failed
    * and the callback never looked at its outcome.

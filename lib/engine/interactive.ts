@@ -49,11 +49,7 @@ export class InteractiveTransactions {
     if (this.native !== undefined) {
       return this.native.run(txId, 'interactive', options, null, reopened, async (native, log) => {
         const tx = new Transaction(txId, { backend: native, infoOf: (identity) => models.infoOf(identity), now: () => Date.now(), references: this.references });
-        const result = await work(tx).catch(async (err: unknown) => {
-          await tx.drain();
-          throw err;
-        });
-        await tx.settle();
+        const result = await tx.run(work);
         // As on the log protocol: a transaction that wrote nothing leaves no log (keyed ones and reversals excepted).
         // endedAt is stamped when the callback is done (just before COMMIT), not when it began: history and drills order by it.
         if (tx.steps.length > 0 || options.idempotencyKey !== undefined || internal.reverses !== undefined) {
@@ -86,14 +82,7 @@ export class InteractiveTransactions {
       () => (options.idempotencyKey === undefined ? null : jsonResult(result)),
       internal.reverses === undefined,
       async () => {
-        try {
-          result = await work(tx);
-        } catch (err) {
-          // Calls the callback did not await may still run: let them finish (or fail) before undoing.
-          await tx.drain();
-          throw err;
-        }
-        await tx.settle();
+        result = await tx.run(work);
       },
     );
     this.ctx.stats.committed++;

@@ -62,14 +62,7 @@ export class RedoInteractive {
     let result: T;
     let stored: unknown;
     try {
-      try {
-        result = await work(tx);
-      } catch (err) {
-        // Calls the callback did not await may still run (and lock): let them end before freeing.
-        await tx.drain();
-        throw err;
-      }
-      await tx.settle();
+      result = await tx.run(work);
       refuseUniqueChanges(tx.steps, (model) => this.ctx.infoOf(model)?.uniqueKeys ?? []);
       stored = attempt.keyed ? jsonResult(result) : null;
     } catch (err) {

@@ -6,9 +6,8 @@
  * then the holders' logs. Those are read later than the rows, so the rows are read again and must
  * show the same versions: no transaction took a lock, applied or freed anything among them in
  * between, and the answer is the committed state at one instant — never half of a transaction.
- * Nothing held and one instant per view (or one document): the first view is the answer, 1 round
- * trip. Where a view is one instant, it reads the holders' logs inside it (RecordView.logs), and
- * is the answer too.
+ * Where a view is one instant, it reads the holders' logs inside it (RecordView.logs), and is the
+ * answer; elsewhere a view of one document that nothing holds is too (1 round trip).
  */
 import { TransactError } from '../errors';
 import { documentKey } from '../operations';
@@ -45,7 +44,7 @@ export class RedoReads implements CommittedSource {
       const first = await this.records.view(requests, this.logsOf);
       if (first.logs !== undefined) return answers(queries, first, first.logs, nulls);
       const holders = new Set(first.held.flat().map((record) => parseToken((record.lock as { token: string }).token).txId));
-      if (holders.size === 0 && (this.records.atomicViews || oneDocument(first))) return answers(queries, first, new Map(), nulls);
+      if (holders.size === 0 && oneDocument(first)) return answers(queries, first, new Map(), nulls);
       const logs = await this.logsOf([...holders]);
       const second = await this.records.view(requests, this.logsOf);
       if (sameVersions(first, second)) return answers(queries, second, logs, nulls);

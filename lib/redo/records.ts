@@ -96,10 +96,12 @@ export interface RecordStore {
   renew(model: string, token: string, until: number): Promise<void>;
   /** Records of `model` whose lock lease ended before `before`, oldest first, at most `limit`. */
   findExpired(model: string, before: number, limit: number): Promise<DocRecord[]>;
-  /** Committed reads' raw material, for several requests (lib/redo/reads.ts); atomic views read the holders' logs with `logsOf`. Read-only. */
+  /**
+   * Committed reads' raw material, for several requests (lib/redo/reads.ts). A store whose view is
+   * one instant across its documents reads the holders' logs inside it with `logsOf` (RecordView.logs);
+   * one that returns no logs has its views validated by a second read. Read-only.
+   */
   view(requests: readonly ViewRequest[], logsOf: LogsOf): Promise<RecordView>;
-  /** Whether one `view` is one instant across all its documents (sails-disk, the simulation): else reads validate it by reading again. */
-  readonly atomicViews: boolean;
 }
 
 export function lockToken(txId: string, epoch: number): string {

@@ -31,7 +31,6 @@ interface RecordRow {
 }
 
 export class DiskRecords implements RecordStore {
-  readonly atomicViews = true;
   private tail: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly recordModel: WaterlineModel, private readonly modelOf: ModelResolver) {}

@@ -72,8 +72,6 @@ export async function recordsUnsafeOn(db: MongoDb): Promise<string | null> {
 }
 
 export class MongoRecords implements RecordStore {
-  /** A find is no snapshot across documents: committed reads validate a view by reading it again (lib/redo/reads.ts). */
-  readonly atomicViews = false;
   /** Nonces of this store's writes: a random prefix per store, a counter per write. */
   private readonly noncePrefix = randomBytes(6).toString('hex');
   private nonceCount = 0;
@@ -211,6 +209,7 @@ export class MongoRecords implements RecordStore {
    * Per request: the held records of its model (those carrying a lease: the sparse index), then
    * the live documents matching it through Waterline (which translates the criteria; the plain
    * query wrap hides stubs and tombstones and, asked by `transactRecords`, keeps the versions).
+   * A find is no snapshot across documents: no logs here, committed reads read the view again.
    */
   async view(requests: readonly ViewRequest[]): Promise<RecordView> {
     const rows: DocRecord[][] = [];

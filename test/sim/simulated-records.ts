@@ -45,7 +45,6 @@ export function imageOf(row: Doc): Image {
 }
 
 export class SimulatedRecords implements RecordStore {
-  readonly atomicViews = true;
 
   constructor(private readonly db: SimDatabase, private readonly transport: Transport) {}
 
