@@ -26,6 +26,7 @@ const files = process.argv.length > 2 ? process.argv.slice(2).map((file) => path
 const statsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'transact-stats-'));
 const total = { suites: 0, tests: 0, passes: 0, pending: 0, failures: 0, start: new Date().toISOString(), end: null, duration: 0 };
 const failedFiles = [];
+const failures = [];
 const wall = [];
 let status = 0;
 for (const [i, file] of files.entries()) {
@@ -50,6 +51,7 @@ for (const [i, file] of files.entries()) {
     continue;
   }
   for (const key of ['suites', 'tests', 'passes', 'pending', 'failures']) total[key] += stats[key] | 0;
+  for (const failure of stats.failed || []) failures.push({ file: path.relative(distTest, file), ...failure });
   if ((stats.failures | 0) > 0 || run.status !== 0) {
     failedFiles.push(path.relative(distTest, file));
     status = 1;
@@ -61,6 +63,13 @@ fs.rmSync(statsDir, { recursive: true, force: true });
 console.log('\n  wall time per test file:');
 for (const [file, ms] of wall.sort((a, b) => b[1] - a[1])) console.log(`    ${(ms / 1000).toFixed(1).padStart(7)} s  ${file}`);
 console.log(`\n  ${total.passes} passing, ${total.failures} failing, ${total.pending} pending, ${files.length} files, ${(total.duration / 1000).toFixed(0)} s`);
+if (failures.length > 0) {
+  console.log('\n  failures:');
+  for (const [i, failure] of failures.entries()) {
+    console.log(`  ${i + 1}) ${failure.file}: ${failure.title}`);
+    console.log(failure.message.split('\n').map((line) => `       ${line}`).join('\n'));
+  }
+}
 if (failedFiles.length > 0) console.log(`  failed: ${failedFiles.join(', ')}`);
 if (process.env.MOCHA_STATS_FILE) {
   fs.mkdirSync(path.dirname(process.env.MOCHA_STATS_FILE), { recursive: true });
