@@ -54,6 +54,15 @@ export function unavailableIfTransient(err: unknown): unknown {
   return new TransactError('unavailable', `the datastore failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }
 
+/** `work`'s result, or its error typed: a caller of the engine never gets a driver's error (see unavailableIfTransient). */
+export async function typedFailure<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    throw unavailableIfTransient(err);
+  }
+}
+
 export class RetryPolicy {
   retried = 0;
 

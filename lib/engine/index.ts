@@ -23,7 +23,7 @@ import { RedoReads } from '../redo/reads';
 import { RecordLocks } from '../redo/locks';
 import type { RecordStore } from '../redo/records';
 import { RedoRecovery } from '../redo/recovery';
-import { RetryPolicy, RetryingStore } from '../retry';
+import { RetryPolicy, RetryingStore, typedFailure } from '../retry';
 import type { ReversalInput, TransactionOptions } from '../schema';
 import type { AtomicStore } from '../store';
 import type { NativePostgres } from '../store/postgres-native';
@@ -192,7 +192,7 @@ export class Engine {
    * cannot be taken back.
    */
   reverse(txId: string, input: ReversalInput): Promise<ReversalResult> {
-    return this.reversals.reverse(txId, input);
+    return typedFailure(this.reversals.reverse(txId, input));
   }
 
   /**
@@ -200,7 +200,7 @@ export class Engine {
    * idempotency key it runs at most once: a repeat returns the first run's result or error.
    */
   batch(input: unknown, rawOptions?: TransactionOptions): Promise<TransactionResult> {
-    return this.batches.batch(input, rawOptions);
+    return typedFailure(this.batches.batch(input, rawOptions));
   }
 
   /**
@@ -209,6 +209,6 @@ export class Engine {
    * idempotency key it runs at most once; what it returns must then be JSON, to be replayed.
    */
   interactive<T>(work: (tx: Transaction) => Promise<T>, rawOptions?: TransactionOptions, internal: InternalOptions = {}): Promise<T> {
-    return this.transactions.interactive(work, rawOptions, internal);
+    return typedFailure(this.transactions.interactive(work, rawOptions, internal));
   }
 }

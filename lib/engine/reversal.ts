@@ -72,6 +72,7 @@ export class Reversals {
     for (let attempt = 0; attempt < 3; attempt++) {
       const current = (await this.ctx.store.getLog(original.id)) as LogDocument;
       const previous = current.reversedBy;
+      if (previous === reversalId) return; // this claim landed, and its reply was lost
       if (previous !== null) {
         const earlier = await this.ctx.store.getLog(previous);
         if (earlier?.state === 'committed') {
