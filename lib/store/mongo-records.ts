@@ -82,10 +82,16 @@ export class MongoRecords implements RecordStore {
     if (ids.length === 0) return [];
     const { target, documents } = this.on(model);
     // R1/R2: only a free record, live or tombstone (a re-create); a stub belongs to its create.
-    await documents.updateMany(
-      { _id: { $in: ids.map((id) => storedId(target, id)) }, [LOCK_FIELD]: null, [STATE_FIELD]: { $ne: 'reserved' } },
-      { $set: { [LOCK_FIELD]: lock.token, [LOCK_UNTIL_FIELD]: lock.until }, $inc: { [VERSION_FIELD]: 1 } },
-    );
+    const free = { [LOCK_FIELD]: null, [STATE_FIELD]: { $ne: 'reserved' } };
+    const take = { $set: { [LOCK_FIELD]: lock.token, [LOCK_UNTIL_FIELD]: lock.until }, $inc: { [VERSION_FIELD]: 1 } };
+    if (ids.length === 1) {
+      // One document (an interactive transaction's lock): granted and read in one round trip; not
+      // granted (held, a stub, absent, or this grant's reply lost), read as it is.
+      const taken = await documents.findOneAndUpdate({ _id: storedId(target, ids[0]), ...free }, take, { returnDocument: 'after' });
+      if (taken !== null) return [toRecord(target, model, ids[0], taken)];
+      return this.read(model, ids);
+    }
+    await documents.updateMany({ _id: { $in: ids.map((id) => storedId(target, id)) }, ...free }, take);
     return this.read(model, ids);
   }
 
@@ -209,13 +215,22 @@ export class MongoRecords implements RecordStore {
    * Per request: the held records of its model (those carrying a lease: the sparse index), then
    * the live documents matching it through Waterline (which translates the criteria; the plain
    * query wrap hides stubs and tombstones and, asked by `transactRecords`, keeps the versions).
-   * A find is no snapshot across documents: no logs here, committed reads read the view again.
+   * A find is no snapshot across documents: no logs here, committed reads read the view again
+   * (but one document is one instant: a request by one id reads its document alone, once).
    */
   async view(requests: readonly ViewRequest[]): Promise<RecordView> {
     const rows: DocRecord[][] = [];
     const held: DocRecord[][] = [];
     for (const request of requests) {
       const { target, documents } = this.on(request.model);
+      const id = onlyId(request.where, target.primaryKey);
+      if (id !== undefined) {
+        // One document by its id: its record, held or not, is the whole answer (1 round trip).
+        const [record] = await this.read(request.model, [id]);
+        rows.push(record.state === 'live' ? [record] : []);
+        held.push(record.lock === null ? [] : [record]);
+        continue;
+      }
       const locked = await documents.find({ [LOCK_UNTIL_FIELD]: { $exists: true }, [LOCK_FIELD]: { $ne: null } }).toArray();
       held.push(locked.map((doc) => toRecord(target, request.model, String(doc._id), doc)));
       const limit = request.limit === undefined ? {} : { limit: request.limit + locked.length };
@@ -262,6 +277,13 @@ export class MongoRecords implements RecordStore {
     for (const key of this.uniqueKeys(target)) for (const name of key) values[name] = destroyedPlaceholder(id);
     return { ...toColumns(target, values), [STATE_FIELD]: 'destroyed', ...next };
   }
+}
+
+/** The id a where clause names when it is exactly `{ <primary key>: id }`. */
+function onlyId(where: Record<string, unknown>, primaryKey: string): string | undefined {
+  const keys = Object.keys(where);
+  const value = where[primaryKey];
+  return keys.length === 1 && (typeof value === 'string' || typeof value === 'number') ? String(value) : undefined;
 }
 
 function withoutHidden(image: Image): Image {

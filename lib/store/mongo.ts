@@ -25,6 +25,8 @@ export interface Collection {
   find(filter: Record<string, unknown>, options?: Record<string, unknown>): Cursor;
   aggregate(pipeline: Record<string, unknown>[], options?: Record<string, unknown>): Cursor;
   updateOne(filter: Record<string, unknown>, update: Record<string, unknown>): Promise<{ matchedCount: number }>;
+  /** The driver's (6.x: the document, or null when nothing matched). */
+  findOneAndUpdate(filter: Record<string, unknown>, update: Record<string, unknown>, options: { returnDocument: 'after' }): Promise<Record<string, unknown> | null>;
   deleteOne(filter: Record<string, unknown>): Promise<{ deletedCount: number }>;
   updateMany(filter: Record<string, unknown>, update: Record<string, unknown>): Promise<unknown>;
   deleteMany(filter: Record<string, unknown>): Promise<unknown>;

@@ -196,6 +196,10 @@ class SimCollection {
     throw new Error('simulated MongoDB: bulkWrite is not simulated (log protocol v3 is not part of the workload yet)');
   }
 
+  findOneAndUpdate(): Promise<Record<string, unknown> | null> {
+    throw new Error('simulated MongoDB: findOneAndUpdate is not simulated (log protocol v3 is not part of the workload yet)');
+  }
+
   updateOne(filter: Filter, update: Record<string, unknown>): Promise<{ matchedCount: number }> {
     const set = setOf(update);
     const label = `${this.name}.updateOne(${this.refsOf(filter).join(',')}${set.state === undefined ? '' : ` ${String(set.state)}`}${this.app ? ` ${String(set[FENCE_FIELD])}` : ''})`;

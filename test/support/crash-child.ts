@@ -10,7 +10,7 @@ import type { Engine } from '../../lib/engine';
 import { isTransactError } from '../../lib/errors';
 import { type LoadedApp, loadApp, lowerApp } from './app';
 import { fundLib, seedInvestor, seedLoans } from './fund';
-import { LOAD_ACCOUNTS, runTransfers, transferOperations } from './load';
+import { LOAD_ACCOUNTS, lateIds, runTransfers, transferOperations } from './load';
 import { runScenario, type ScenarioName, seedAccounts, snapshot } from './scenario';
 import type { AdapterName } from './targets';
 
@@ -121,6 +121,21 @@ async function main(): Promise<void | 'stay'> {
       ...to.map((id) => ({ op: 'increment', model: 'account', id, field: 'balance', by: each })),
     ];
     console.log(`OUTCOME ${JSON.stringify(await outcomeOf(engine.batch(operations, { label: 'load' })))}`);
+    await lowerApp(app);
+    return;
+  }
+  if (mode === 'create-batch') {
+    // One debit and N creates of transfers with the given ids (argv: N, key or '-'): the late-write
+    // suite stalls this process's network while the batch is on its way to the datastore.
+    const app = await loadApp(target, { migrate: 'safe', transact });
+    const engine = app.hooks.transact.engine as Engine;
+    const count = Number(process.argv[3]);
+    const key = process.argv[4];
+    const operations = [
+      { op: 'increment', model: 'account', id: LOAD_ACCOUNTS[0], field: 'balance', by: -count, min: 0 },
+      ...lateIds(count).map((id) => ({ op: 'create', model: 'transfer', id, values: { from: LOAD_ACCOUNTS[0], to: LOAD_ACCOUNTS[1], amount: 1 } })),
+    ];
+    console.log(`OUTCOME ${JSON.stringify(await outcomeOf(engine.batch(operations, { label: 'late', ...(key === '-' ? {} : { idempotencyKey: key }) })))}`);
     await lowerApp(app);
     return;
   }

@@ -115,3 +115,8 @@ export async function checkLedger(app: LoadedApp): Promise<LedgerCheck> {
     locks: (await app.models.transactlock.find({})).length,
   };
 }
+
+/** The ids of the transfers a late-write batch creates (test/support/crash-child.ts 'create-batch'). */
+export function lateIds(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `e${i.toString(16).padStart(23, '0')}`);
+}

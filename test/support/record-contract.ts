@@ -75,6 +75,21 @@ export function defineRecordContract(open: () => Promise<RecordSubject>, gaps: P
     expect(other[0].version).to.equal(1);
   });
 
+  check('grant of one document (an interactive lock: MongoDB grants and reads it in one call): the same answers as for several', async (records) => {
+    const id = await account();
+    const mine = lock();
+    expect((await records.grant('account', [id], mine)).map((r) => [r.state, r.lock?.token ?? null, r.version, r.image?.balance])).to.deep.equal([['live', mine.token, 1, 100]]);
+    expect((await records.grant('account', [id], mine)).map((r) => r.version), 'twice delivered: no fresh version').to.deep.equal([1]);
+    const other = await records.grant('account', [id], lock());
+    expect([other[0].lock?.token, other[0].version], 'held: another grant leaves the holder').to.deep.equal([mine.token, 1]);
+    expect((await records.grant('account', [newId()], lock())).map((r) => [r.state, r.lock]), 'absent: not granted').to.deep.equal([['absent', null]]);
+    const stubbed = newId();
+    const creator = lock();
+    await records.reserve('account', [{ id: stubbed, values: {} }], creator);
+    const stub = await records.grant('account', [stubbed], lock());
+    expect([stub[0].state, stub[0].lock?.token], 'a stub belongs to its create').to.deep.equal(['reserved', creator.token]);
+  });
+
   check('reserve: a stub for a new id, held and reserved at version 1, invisible to plain queries', async (records) => {
     const id = newId();
     const mine = lock();
