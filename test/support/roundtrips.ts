@@ -8,8 +8,6 @@
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client as PgClient } from 'pg';
-import { DiskStore } from '../../lib/store/disk';
-import { DiskRecords } from '../../lib/store/disk-records';
 import type { LoadedApp } from './app';
 import type { Target } from './targets';
 
@@ -165,8 +163,6 @@ export function pgCounter(): Tally {
   return tally;
 }
 
-let diskTally: Tally | undefined;
-
 /** The contract methods of the sails-disk stores (AtomicStore, RecordStore): each call is one round trip. */
 const DISK_CALLS = {
   store: ['insertLog', 'getLog', 'updateLog', 'findExpiredLogs', 'findCommittedTouching', 'insertLocks', 'findLocks', 'renewLocks', 'findExpiredLocks', 'deleteLocks', 'serverTime', 'fenceLocks', 'writeDocuments', 'findLateInserts', 'readView', 'sumCandidates', 'sum'],
@@ -174,37 +170,44 @@ const DISK_CALLS = {
 } as const;
 
 /**
- * sails-disk's round trips: every call of a DiskStore or DiskRecords contract method (neither calls
- * its own contract methods, so nothing is counted twice). Patched once per process, on the prototypes.
+ * sails-disk's round trips: every call of a contract method of the app's DiskStore and
+ * DiskRecords (neither calls its own contract methods, so nothing is counted twice). Counted on
+ * the app's own instances: Sails loads a hook's modules afresh for each app (it clears their
+ * require cache), so the classes this file imports are not the app's.
  */
-export function diskCounter(): Tally {
-  if (diskTally !== undefined) return diskTally;
+export function diskCounter(app: LoadedApp): Tally {
+  const engine = app.hooks.transact.engine;
+  if (engine === undefined) throw new Error('transact hook has no engine');
+  const inner = (engine.store as unknown as { inner?: unknown }).inner ?? engine.store;
   const tally = new Tally();
-  for (const [prefix, proto] of [['store', DiskStore.prototype], ['records', DiskRecords.prototype]] as const) {
-    const methods = proto as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const subjects: [keyof typeof DISK_CALLS, unknown][] = [['store', inner], ['records', engine.records]];
+  for (const [prefix, subject] of subjects) {
+    if (subject === undefined) continue;
+    if ((subject as { constructor: { name: string } }).constructor.name !== (prefix === 'store' ? 'DiskStore' : 'DiskRecords')) throw new Error(`the app's ${prefix} is no sails-disk store`);
+    const methods = subject as Record<string, (...args: unknown[]) => unknown>;
     for (const name of DISK_CALLS[prefix]) {
       const original = methods[name];
       if (typeof original !== 'function') throw new Error(`${prefix}.${name} is no method of the sails-disk store: the counter is out of date`);
       methods[name] = function counting(this: unknown, ...args: unknown[]): unknown {
-        const kind = prefix === 'records' && typeof args[0] === 'string' ? `${prefix}.${name} ${args[0]}` : `${prefix}.${name}`; // a record call's first argument is its model
+        // a record call's first argument is its model
+        const kind = prefix === 'records' && typeof args[0] === 'string' ? `${prefix}.${name} ${args[0]}` : `${prefix}.${name}`;
         tally.record(kind);
         const t0 = performance.now();
         const done = (): void => tally.time(kind, performance.now() - t0);
-        const result: unknown = Reflect.apply(original, this, args);
+        const result: unknown = Reflect.apply(original, subject, args);
         if (result instanceof Promise) result.then(done, done);
         return result;
       };
     }
   }
-  diskTally = tally;
   return tally;
 }
 
-/** The counter of a loaded app's adapter (call diskCounter or pgCounter before loading, to count setup too). */
+/** The counter of a loaded app's adapter (call pgCounter before loading, to count setup too). */
 export function counterOf(app: LoadedApp, adapter: Target['adapter']): Tally {
   switch (adapter) {
     case 'disk':
-      return diskCounter();
+      return diskCounter(app);
     case 'mongo':
       return mongoCounter(app);
     case 'postgresql':
