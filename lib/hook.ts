@@ -128,7 +128,7 @@ export function transactHook(sails: SailsApp): TransactHook {
       const datastore = sails.config.datastores[config.datastore];
       if (datastore === undefined) throw new Error(`sails-hook-transact: no datastore "${config.datastore}" for the transaction log`);
       const definitions = sails.config.orm.moduleDefinitions ?? (sails.config.orm.moduleDefinitions = {});
-      definitions.models = { ...definitions.models, ...internalModels(adapterKind(datastore.adapter), config.datastore) };
+      definitions.models = { ...definitions.models, ...internalModels(adapterKind(datastore.adapter), config.datastore, config.protocol) };
       // Waterline's auto-migrations run over every model, the log included, and 'alter' / 'drop'
       // drop each table before they rebuild it: sails-hook-orm, which reads this at its initialize
       // (after every hook's configure), migrates nothing; start() does what was asked, safely.

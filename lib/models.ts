@@ -3,7 +3,7 @@ import type { AdapterKind } from './store';
 /** Identities of the hook's own models; apps must not define models with these names. */
 export const LOG_IDENTITY = 'transactlog';
 export const LOCK_IDENTITY = 'transactlock';
-/** Log protocol v3's record of each document on sails-disk (docs/protocol-v3.md); MongoDB keeps it in the documents. */
+/** Log protocol v3's record of each document on sails-disk and sails-postgresql (docs/protocol-v3.md); MongoDB keeps it in the documents. */
 export const RECORD_IDENTITY = 'transactrecord';
 
 /** The hook's own models: never dropped, never rebuilt, never an app's blueprint or history. */
@@ -23,8 +23,12 @@ function idAttribute(kind: AdapterKind): Record<string, unknown> {
   return kind === 'mongo' ? { type: 'string', required: true, columnName: '_id' } : { type: 'string', required: true };
 }
 
-/** The log and lock model definitions, registered into the ORM by the hook. */
-export function internalModels(kind: AdapterKind, datastore: string): Record<string, ModelDefinition> {
+/**
+ * The log and lock model definitions, registered into the ORM by the hook, and the record model
+ * where log protocol v3 keeps records beside the documents: always on sails-disk, on
+ * sails-postgresql only with `protocol: 'redo'` (the other protocols there get no extra table).
+ */
+export function internalModels(kind: AdapterKind, datastore: string, protocol?: string): Record<string, ModelDefinition> {
   const common = { datastore, dontUseObjectIds: true, transactInternal: true };
   return {
     [LOG_IDENTITY]: {
@@ -82,7 +86,7 @@ export function internalModels(kind: AdapterKind, datastore: string): Record<str
         grant: { type: 'string', allowNull: true },
       },
     },
-    ...(kind === 'disk' ? { [RECORD_IDENTITY]: recordModel(common, kind) } : {}),
+    ...(kind === 'disk' || (kind === 'postgresql' && protocol === 'redo') ? { [RECORD_IDENTITY]: recordModel(common, kind) } : {}),
   };
 }
 

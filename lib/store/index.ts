@@ -1,7 +1,7 @@
 import type { CreatedIndex, IndexSpec } from '../indexes';
 import type { EvolvedTable, TableSpec } from '../migrations';
 import type { WaterlineDatastore, WaterlineModel } from '../waterline';
-import { isHookModel, RECORD_IDENTITY } from '../models';
+import { isHookModel, LOCK_IDENTITY, RECORD_IDENTITY } from '../models';
 import type { RecordStore } from '../redo/records';
 import { DiskStore } from './disk';
 import { DiskRecords } from './disk-records';
@@ -10,6 +10,7 @@ import { hideRecords } from './mongo-plain';
 import { createRecordIndexes, MongoRecords, recordsUnsafeOn, type UniqueKeys } from './mongo-records';
 import { createPgIndexes, ident, type PgPool, PostgresStore } from './postgres';
 import { NativePostgres, NativeTables } from './postgres-native';
+import { PostgresRecords } from './postgres-records';
 import { evolveMongoCollections, evolvePgTables, mongoCollectionHoldsRows, pgTableHoldsRows } from './schema';
 import type { AtomicStore } from './store';
 import type { ModelResolver } from './waterline-writes';
@@ -108,8 +109,8 @@ export function createStore(logModel: WaterlineModel, lockModel: WaterlineModel,
 
 /**
  * Log protocol v3's records (lib/redo/records.ts) for the datastore that holds the log: sails-disk
- * keeps them in the hook's record model, sails-mongo in the documents themselves (their unique
- * keys, `uniqueKeys`, reserved by the stubs). PostgreSQL is to come.
+ * and sails-postgresql keep them in the hook's record model beside the documents, sails-mongo in
+ * the documents themselves (their unique keys, `uniqueKeys`, reserved by the stubs).
  */
 export function createRecordStore(logModel: WaterlineModel, models: Readonly<Record<string, WaterlineModel>>, modelOf: ModelResolver, uniqueKeys: UniqueKeys): RecordStore {
   const datastore = logModel.getDatastore();
@@ -119,8 +120,12 @@ export function createRecordStore(logModel: WaterlineModel, models: Readonly<Rec
       return new DiskRecords(models[RECORD_IDENTITY], modelOf);
     case 'mongo':
       return new MongoRecords(datastore.manager as MongoDb, modelOf, uniqueKeys);
-    case 'postgresql':
-      throw new Error(`sails-hook-transact: protocol 'redo' (log protocol v3) runs on sails-disk and sails-mongo only so far, not on ${kind}`);
+    case 'postgresql': {
+      const record = models[RECORD_IDENTITY];
+      if (record === undefined) throw new Error("sails-hook-transact: protocol 'redo' on sails-postgresql needs the hook's record model (registered at configure when protocol is 'redo')");
+      const tables = new NativeTables(modelOf, ident(logModel.tableName), ident(models[LOCK_IDENTITY].tableName));
+      return new PostgresRecords((datastore.manager as { pool: PgPool }).pool, record.tableName, logModel.tableName, tables, modelOf, uniqueKeys);
+    }
   }
 }
 

@@ -143,8 +143,8 @@ export function forEachAdapter(title: string, body: (target: () => Target, adapt
 /** How the engine runs transactions on a suite's datastore: PostgreSQL has both; 'redo' is log protocol v3. */
 export type Protocol = 'native' | 'log' | 'redo';
 
-/** The adapters log protocol v3 (docs/protocol-v3.md) runs on so far (PostgreSQL's records are to come). */
-export const REDO_ADAPTERS: readonly AdapterName[] = ['disk', 'mongo'];
+/** The adapters log protocol v3 (docs/protocol-v3.md) runs on. */
+export const REDO_ADAPTERS: readonly AdapterName[] = ['disk', 'mongo', 'postgresql'];
 
 /** forEachAdapter over the adapters log protocol v3 runs on. */
 export function forEachRedoAdapter(title: string, body: (target: () => Target, adapter: AdapterName) => void): void {

@@ -1,7 +1,7 @@
 /**
  * The RecordStore contract (cases in test/support/record-contract.ts) against each store log
  * protocol v3 runs on — DiskRecords on sails-disk, MongoRecords on the MongoDB wire (FerretDB in
- * CI) — each built by the hook (protocol 'redo'); and the app's plain queries over v3's records:
+ * CI), PostgresRecords on sails-postgresql — each built by the hook (protocol 'redo'); and the app's plain queries over v3's records:
  * they never see a stub, a tombstone or a hidden field, and never change one.
  */
 import { expect } from 'chai';
@@ -15,9 +15,7 @@ import { MongoRecords } from '../../../lib/store/mongo-records';
 import { HIDDEN_FIELDS, type MongoDb } from '../../../lib/store/mongo';
 import { type LoadedApp, loadApp, lowerApp } from '../../support/app';
 import { defineRecordContract, type RecordGap } from '../../support/record-contract';
-import { type AdapterName, forEachAdapter, type Target } from '../../support/targets';
-
-const REDO_ADAPTERS: readonly AdapterName[] = ['disk', 'mongo'];
+import { type AdapterName, forEachAdapter, REDO_ADAPTERS, type Target } from '../../support/targets';
 
 /** What each record store does not meet today. */
 const GAPS: Record<AdapterName, Partial<Record<RecordGap, string>>> = {
