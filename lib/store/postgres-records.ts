@@ -6,7 +6,7 @@
  * Plain queries on the app's tables see neither stubs nor tombstones: they have no document.
  *
  * Every contract call is one statement, except a reservation that claims unique values (one short
- * transaction) and a view (one REPEATABLE READ snapshot). A statement is atomic, and all its parts
+ * transaction) and a view of more than one document by id (one REPEATABLE READ snapshot). A statement is atomic, and all its parts
  * read one snapshot:
  * - grant: the free rows are locked by one `UPDATE … FROM s WHERE version = s.version` (s: the
  *   rows as the statement's snapshot read them), rows for documents that never had one inserted
@@ -270,15 +270,26 @@ export class PostgresRecords implements RecordStore {
    * the holders' logs are one instant — PostgreSQL commits a document and its record together.
    */
   async view(requests: readonly ViewRequest[]): Promise<RecordView> {
+    const id = requests.length === 1 ? this.byPrimaryKey(requests[0]) : null;
+    if (id !== null) {
+      // One document by id: one statement, one instant. Nothing holds it: that is the answer (no
+      // log to read); held: its holder's log is read after, so committed reads validate the view.
+      const [record] = await this.read(requests[0].model, [id]);
+      const held = record.lock === null ? [] : [record];
+      return { rows: [record.state === 'live' ? [record] : []], held: [held], ...(held.length === 0 ? { logs: new Map() } : {}) };
+    }
     const client = await this.pool.connect();
     const onError = (): void => undefined;
     client.on('error', onError);
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const models = [...new Set(requests.map((request) => request.model))];
-      // Only what is held right now carries a lease (the lease index): few rows.
-      const heldKeys = (await client.query(`SELECT "id" FROM ${this.records} WHERE "lockUntil" IS NOT NULL AND "lock" IS NOT NULL AND left("id", strpos("id", ':')) = ANY($1::text[])`, [models.map((model) => `${model}:`)])).rows.map((row) => String(row.id));
+      // The snapshot is fixed by its first statement, sent with the BEGIN (no parameters in one
+      // message of several statements: the prefixes are literals). Only what is held right now
+      // carries a lease (the lease index): few rows.
+      const prefixes = models.map((model) => sqlLiteral(`${model}:`)).join(', ');
+      const begun = (await client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT "id" FROM ${this.records} WHERE "lockUntil" IS NOT NULL AND "lock" IS NOT NULL AND left("id", strpos("id", ':')) IN (${prefixes})`)) as unknown as { rows: Row[] }[];
+      const heldKeys = begun[begun.length - 1].rows.map((row) => String(row.id));
       const heldOf = new Map<string, DocRecord[]>();
       for (const model of models) {
         const ids = heldKeys.filter((key) => key.startsWith(`${model}:`)).map((key) => key.slice(model.length + 1));
@@ -293,13 +304,20 @@ export class PostgresRecords implements RecordStore {
         found.push(await (query as unknown as { usingConnection(c: unknown): Promise<Image[]> }).usingConnection(client));
       }
       const keys = requests.flatMap((request, i) => found[i].map((image) => documentKey(request.model, String(image[this.modelOf(request.model).primaryKey]))));
-      const versions = new Map<string, number>();
-      if (keys.length > 0) {
-        for (const row of (await client.query(`SELECT "id", "version" FROM ${this.records} WHERE "id" = ANY($1::text[])`, [keys])).rows) versions.set(String(row.id), Number(row.version));
-      }
       const holders = [...new Set([...heldOf.values()].flat().map((record) => parseToken((record.lock as RecordLock).token).txId))];
+      const versions = new Map<string, number>();
       const logs = new Map<string, LogDocument>();
-      if (holders.length > 0) for (const row of (await client.query(`SELECT * FROM ${this.logs} WHERE "id" = ANY($1::text[])`, [holders])).rows) logs.set(String(row.id), toLogDocument(row));
+      if (keys.length + holders.length > 0) {
+        // The found documents' versions and the holders' logs, in one statement.
+        const both = await client.query(
+          `SELECT "id", "version", NULL::json AS "log" FROM ${this.records} WHERE "id" = ANY($1::text[]) UNION ALL SELECT "id", NULL, row_to_json(l) FROM ${this.logs} l WHERE "id" = ANY($2::text[])`,
+          [keys, holders],
+        );
+        for (const row of both.rows) {
+          if (row.log === null) versions.set(String(row.id), Number(row.version));
+          else logs.set(String(row.id), toLogDocument(row.log as Row));
+        }
+      }
       await client.query('COMMIT');
       const rows = requests.map((request, i) => {
         const primaryKey = this.modelOf(request.model).primaryKey;
@@ -317,6 +335,17 @@ export class PostgresRecords implements RecordStore {
       client.off('error', onError);
       client.release(broken);
     }
+  }
+
+  /** The id a request asks for when its where is the primary key's equality alone (and its limit is not 0), else null. */
+  private byPrimaryKey(request: ViewRequest): string | null {
+    if (request.limit === 0) return null;
+    const primaryKey = this.modelOf(request.model)?.primaryKey;
+    let where: unknown = request.where;
+    while (isObject(where) && Object.keys(where).length === 1 && Array.isArray(where.and) && where.and.length === 1) where = where.and[0];
+    if (!isObject(where) || Object.keys(where).length !== 1 || primaryKey === undefined) return null;
+    const value = where[primaryKey];
+    return typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value)) ? String(value) : null;
   }
 
   private table(model: string): ReturnType<NativeTables['of']> {
@@ -363,4 +392,13 @@ interface Claims {
   tuples: { key: readonly string[]; tuple: Values }[];
   /** Advisory lock keys (bigint literals), one per claimed tuple. */
   locks: string[];
+}
+
+/** A string as an SQL literal (standard_conforming_strings, PostgreSQL's default since 9.1). */
+function sqlLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -163,7 +163,7 @@ const REDO_CASES: CrashCase[] = [
   { scenario: 'batch', crashAt: 'batch:locked', recoveryCrashes: ['apply:written#1'], expected: 'none' },
 ];
 
-/** `apply:written` is sails-disk's (one document at a time under its mutex); MongoDB applies a collection in one bulk write. */
+/** `apply:written` is sails-disk's (one document at a time under its mutex); MongoDB applies a collection in one bulk write, PostgreSQL a whole apply in one statement. */
 function redoCrashPointsOf(adapter: AdapterName): (c: { crashAt?: string; recoveryCrashes?: string[] }) => boolean {
   return (c) => adapter === 'disk' || ![c.crashAt ?? '', ...(c.recoveryCrashes ?? [])].some((point) => point.startsWith('apply:'));
 }
