@@ -23,8 +23,8 @@ export interface TransactConfig extends EngineOptions {
   /**
    * 'auto': one native transaction per engine transaction where the adapter has them
    * (sails-postgresql), the log protocol elsewhere; 'log': the log protocol everywhere; 'redo':
-   * log protocol v3 (docs/protocol-v3.md; sails-disk and sails-mongo for now — MongoDB, not FerretDB,
-   * whose conditional updates are not atomic — batches only), being built (issue 21).
+   * log protocol v3 (docs/protocol-v3.md; sails-disk, sails-mongo — MongoDB, not FerretDB,
+   * whose conditional updates are not atomic — and sails-postgresql, where it replaces the native path), being built (issue 21).
    */
   protocol: 'auto' | 'log' | 'redo';
   /**

@@ -226,7 +226,7 @@ export function transactHook(sails: SailsApp): TransactHook {
     // Own keys only: an identity from a URL ('constructor', '__proto__') is never a prototype property.
     const modelOf = (identity: string): WaterlineModel => (Object.prototype.hasOwnProperty.call(sails.models, identity) ? sails.models[identity] : (undefined as unknown as WaterlineModel));
     const native = config.protocol === 'auto' ? createNativePath(sails.models[LOG_IDENTITY], sails.models[LOCK_IDENTITY], modelOf, config.leaseMs) : undefined;
-    const records = config.protocol === 'redo' ? createRecordStore(sails.models[LOG_IDENTITY], sails.models, modelOf, uniqueKeys) : undefined;
+    const records = config.protocol === 'redo' ? createRecordStore(sails.models[LOG_IDENTITY], sails.models, modelOf, uniqueKeys, config.leaseMs) : undefined;
     // Before the first transaction: plain queries never see a stub, a tombstone or a hidden field.
     if (records !== undefined) {
       adoptRecordModels(sails.models[LOG_IDENTITY], Object.values(sails.models));

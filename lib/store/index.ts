@@ -112,7 +112,11 @@ export function createStore(logModel: WaterlineModel, lockModel: WaterlineModel,
  * and sails-postgresql keep them in the hook's record model beside the documents, sails-mongo in
  * the documents themselves (their unique keys, `uniqueKeys`, reserved by the stubs).
  */
-export function createRecordStore(logModel: WaterlineModel, models: Readonly<Record<string, WaterlineModel>>, modelOf: ModelResolver, uniqueKeys: UniqueKeys): RecordStore {
+/**
+ * @param stalledWriterMs sails-postgresql: how long a reservation stalled inside its transaction
+ *   (holding the advisory locks of its unique values) may keep it before PostgreSQL ends its session
+ */
+export function createRecordStore(logModel: WaterlineModel, models: Readonly<Record<string, WaterlineModel>>, modelOf: ModelResolver, uniqueKeys: UniqueKeys, stalledWriterMs: number): RecordStore {
   const datastore = logModel.getDatastore();
   const kind = adapterKind(datastore.config.adapter);
   switch (kind) {
@@ -124,7 +128,7 @@ export function createRecordStore(logModel: WaterlineModel, models: Readonly<Rec
       const record = models[RECORD_IDENTITY];
       if (record === undefined) throw new Error("sails-hook-transact: protocol 'redo' on sails-postgresql needs the hook's record model (registered at configure when protocol is 'redo')");
       const tables = new NativeTables(modelOf, ident(logModel.tableName), ident(models[LOCK_IDENTITY].tableName));
-      return new PostgresRecords((datastore.manager as { pool: PgPool }).pool, record.tableName, logModel.tableName, tables, modelOf, uniqueKeys);
+      return new PostgresRecords((datastore.manager as { pool: PgPool }).pool, record.tableName, logModel.tableName, tables, modelOf, uniqueKeys, stalledWriterMs);
     }
   }
 }

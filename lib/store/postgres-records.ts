@@ -52,6 +52,8 @@ export class PostgresRecords implements RecordStore {
     private readonly tables: NativeTables,
     private readonly modelOf: ModelResolver,
     private readonly uniqueKeys: UniqueKeys,
+    /** How long a reservation stalled inside its transaction (holding advisory locks) may keep it before PostgreSQL ends its session. */
+    private readonly stalledWriterMs: number,
   ) {
     this.records = ident(recordTable);
     this.logs = ident(logTable);
@@ -93,7 +95,7 @@ export class PostgresRecords implements RecordStore {
     client.on('error', onError);
     let broken: Error | undefined;
     try {
-      await client.query(`BEGIN; SELECT ${locks.map((key) => `pg_advisory_xact_lock(${key})`).join(', ')}`);
+      await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(this.stalledWriterMs))}; SELECT ${locks.map((key) => `pg_advisory_xact_lock(${key})`).join(', ')}`);
       const { records, taken } = await this.reserveStatement(model, stubs, claims, lock, client);
       await client.query('COMMIT');
       if (taken !== null) {

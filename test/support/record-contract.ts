@@ -1,7 +1,7 @@
 /**
  * The RecordStore contract (lib/redo/records.ts; docs/protocol-v3.md R1, R2, R4, R6, R7, R9) as
  * one suite over a record store factory, the way test/support/store-contract.ts holds every
- * AtomicStore to one behaviour: DiskRecords and MongoRecords run the same cases
+ * AtomicStore to one behaviour: DiskRecords, MongoRecords and PostgresRecords run the same cases
  * (test/hook/adapters/record-contract.test.ts). Two models: `account` (no unique attribute) and
  * `user` (`username` unique).
  */
