@@ -6,6 +6,7 @@
  */
 import { expect } from 'chai';
 import type { Engine } from '../../../lib/engine';
+import { isTransactError } from '../../../lib/errors';
 import { rawDestroy } from '../../../lib/history-guard';
 import { newId } from '../../../lib/ids';
 import { documentKey } from '../../../lib/operations';
@@ -153,5 +154,51 @@ forEachAdapter('MongoRecords: a write whose reply is lost', (target, adapter) =>
     const [l1, l2] = await records.read('account', ['l1', 'l2']);
     expect([l1.version, l1.lock, l1.image?.balance]).to.deep.equal([h1.version + 1, null, 10]);
     expect(l2.lock?.token).to.equal(token);
+  });
+});
+
+forEachAdapter('PostgresRecords under concurrency: one holder per record, one claim per unique value', (target, adapter) => {
+  if (adapter !== 'postgresql') return;
+  const { app, engine, wipe } = useRedoApp(target, adapter);
+  const records = (): RecordStore => engine().records as RecordStore;
+  const locks = (n: number): { token: string; until: number }[] => Array.from({ length: n }, () => ({ token: lockToken(newId(), 0), until: engine().clock.now() + 60_000 }));
+
+  beforeEach(async function () {
+    await wipe();
+  });
+
+  it('of 20 concurrent grants of one free record exactly one lands, at version + 1: on a document with no row yet, and on one with a row', async function () {
+    await app().models.account.create({ id: 'c1', owner: 'A', balance: 1 });
+    for (const version of [0, 2]) {
+      const contenders = locks(20);
+      const results = await Promise.all(contenders.map((lock) => records().grant('account', ['c1'], lock)));
+      const winners = contenders.filter((lock, i) => results[i][0].lock?.token === lock.token);
+      expect(winners, `from version ${version}`).to.have.length(1);
+      const [now] = await records().read('account', ['c1']);
+      expect([now.lock?.token, now.version]).to.deep.equal([winners[0].token, version + 1]);
+      expect(await records().write([{ model: 'account', id: 'c1', token: winners[0].token, version: version + 1, transition: { kind: 'free' } }])).to.have.property('size', 1);
+    }
+  });
+
+  it('of 20 concurrent guarded writes at one (token, version) exactly one lands', async function () {
+    await app().models.account.create({ id: 'c2', owner: 'A', balance: 1 });
+    const [mine] = locks(1);
+    const [held] = await records().grant('account', ['c2'], mine);
+    const writes = Array.from({ length: 20 }, (_, i): GuardedWrite => ({ model: 'account', id: 'c2', token: mine.token, version: held.version, transition: { kind: 'apply', after: { ...(held.image as Record<string, unknown>), balance: 100 + i } } }));
+    const landed = await Promise.all(writes.map((write) => records().write([write])));
+    const winners = landed.map((set, i) => (set.size === 1 ? i : -1)).filter((i) => i >= 0);
+    expect(winners).to.have.length(1);
+    const [now] = await records().read('account', ['c2']);
+    expect([now.lock, now.version, now.image?.balance]).to.deep.equal([null, held.version + 1, 100 + winners[0]]);
+  });
+
+  it('of 10 concurrent reserves of one id, or of one unique value under ten ids, exactly one holds a stub', async function () {
+    const contenders = locks(10);
+    const same = await Promise.all(contenders.map((lock) => records().reserve('account', [{ id: 'c3', values: { owner: 'N', balance: 0 } }], lock)));
+    expect(contenders.filter((lock, i) => same[i][0].lock?.token === lock.token)).to.have.length(1);
+    const ids = contenders.map(() => newId());
+    const outcomes = await Promise.all(contenders.map((lock, i) => records().reserve('user', [{ id: ids[i], values: { username: 'racer', passwordHash: 'x', role: 'readonly' } }], lock).then((got) => got[0].lock?.token === lock.token, (err: unknown) => err)));
+    expect(outcomes.filter((outcome) => outcome === true), String(outcomes.find((outcome) => outcome !== true && !isTransactError(outcome, 'already_exists')))).to.have.length(1);
+    expect(outcomes.filter((outcome) => isTransactError(outcome, 'already_exists'))).to.have.length(9);
   });
 });
