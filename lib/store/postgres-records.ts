@@ -24,6 +24,8 @@
  *   one value are serialized and the second's check, a later statement of READ COMMITTED, sees the
  *   first's claim. An apply moves a claim into its document (or drops it, free) in one statement:
  *   the check sees the claim or the document, never neither.
+ * Statements that lock several rows lock them in one key order (compareKeys), so two of them do
+ * not deadlock; one PostgreSQL aborts for a deadlock all the same did nothing, and is sent again.
  */
 import { createHash } from 'node:crypto';
 import { TransactError } from '../errors';
@@ -37,6 +39,10 @@ import type { UniqueKeys } from './mongo-records';
 import type { ModelResolver } from './waterline-writes';
 
 type Row = Record<string, unknown>;
+
+/** PostgreSQL's deadlock_detected, and how many times a statement it aborted is sent. */
+const DEADLOCK = '40P01';
+const DEADLOCK_ATTEMPTS = 5;
 
 /** Prefix of the document columns in a record read (a record's own columns are `~…`). */
 const DOC = 'd:';
@@ -71,13 +77,13 @@ export class PostgresRecords implements RecordStore {
       `d AS (SELECT (${table.primaryKey})::text AS "id" FROM ${table.name} WHERE ${table.primaryKey} = ANY(${p.add([...ids])}))`,
       // A document with no row yet (version 0, free): its row, held.
       `ins AS (INSERT INTO ${this.records} ("id", "lock", "lockUntil", "version", "state") SELECT ${prefix} || d."id", ${token}, ${until}, 1, 'live' FROM d
-         WHERE NOT EXISTS (SELECT 1 FROM s WHERE s."id" = ${prefix} || d."id") ON CONFLICT ("id") DO NOTHING RETURNING "id")`,
+         WHERE NOT EXISTS (SELECT 1 FROM s WHERE s."id" = ${prefix} || d."id") ORDER BY d."id" COLLATE "C" ON CONFLICT ("id") DO NOTHING RETURNING "id")`,
       // R1: a free row, live or tombstone, never a stub; unmoved since the snapshot.
-      `upd AS (UPDATE ${this.records} r SET "lock" = ${token}, "lockUntil" = ${until}, "version" = r."version" + 1 FROM s
-         WHERE r."id" = s."id" AND r."version" = s."version" AND r."lock" IS NULL AND r."state" <> 'reserved' RETURNING r."id")`,
-      `g AS (SELECT "id" FROM ins UNION ALL SELECT "id" FROM upd)`,
+      ...inKeyOrder(model, ids).map((key, i) => `upd${i} AS (UPDATE ${this.records} r SET "lock" = ${token}, "lockUntil" = ${until}, "version" = r."version" + 1 FROM s
+         WHERE r."id" = ${p.add(key)} AND r."id" = s."id" AND r."version" = s."version" AND r."lock" IS NULL AND r."state" <> 'reserved' RETURNING r."id")`),
+      `g AS (SELECT "id" FROM ins${inKeyOrder(model, ids).map((_, i) => ` UNION ALL SELECT "id" FROM upd${i}`).join('')})`,
     ];
-    const rows = (await this.pool.query(`WITH ${ctes.join(', ')} ${this.recordsSql(model, ids, p, `EXISTS (SELECT 1 FROM g WHERE g."id" = ${prefix} || u.k)`)}`, p.values)).rows;
+    const rows = (await this.statement(`WITH ${ctes.join(', ')} ${this.recordsSql(model, ids, p, `EXISTS (SELECT 1 FROM g WHERE g."id" = ${prefix} || u.k)`)}`, p.values)).rows;
     return rows.map((row) => {
       const record = this.toRecord(model, row);
       return row['~extra'] === true ? { ...record, lock: { token: lock.token, until: lock.until }, version: record.version + 1 } : record;
@@ -87,7 +93,7 @@ export class PostgresRecords implements RecordStore {
   async reserve(model: string, stubs: readonly Stub[], lock: RecordLock): Promise<DocRecord[]> {
     if (stubs.length === 0) return [];
     const claims = this.claimsOf(model, stubs);
-    if (claims.every((claim) => claim === null)) return (await this.reserveStatement(model, stubs, claims, lock, this.pool)).records;
+    if (claims.every((claim) => claim === null)) return (await this.reserveStatement(model, stubs, claims, lock, { query: (sql, params) => this.statement(sql, params ?? []) })).records;
     // Claimed values: checked and claimed under one advisory lock per value (the module comment says why).
     const locks = [...new Set(claims.flatMap((claim) => (claim === null ? [] : claim.locks)))].sort();
     const client = await this.pool.connect();
@@ -175,11 +181,11 @@ export class PostgresRecords implements RecordStore {
       ...(probes.length === 0 ? [] : [`taken AS (${probes.join(' UNION ALL ')})`]),
       `ins AS (INSERT INTO ${this.records} ("id", "lock", "lockUntil", "version", "state", "unique") SELECT ${prefix} || u."id", ${token}, ${until}, 1, 'reserved', (u."claim")::json FROM u
          WHERE NOT EXISTS (SELECT 1 FROM s WHERE s."id" = ${prefix} || u."id") AND NOT EXISTS (SELECT 1 FROM d WHERE d."id" = u."id")${free}
-         ON CONFLICT ("id") DO NOTHING RETURNING "id")`,
-      `upd AS (UPDATE ${this.records} r SET "lock" = ${token}, "lockUntil" = ${until}, "version" = r."version" + 1, "state" = 'reserved', "unique" = (u."claim")::json FROM s, u
-         WHERE r."id" = s."id" AND s."id" = ${prefix} || u."id" AND r."version" = s."version" AND r."lock" IS NULL AND r."state" <> 'reserved'
-           AND NOT EXISTS (SELECT 1 FROM d WHERE d."id" = u."id")${free} RETURNING r."id")`,
-      `g AS (SELECT "id" FROM ins UNION ALL SELECT "id" FROM upd)`,
+         ORDER BY u."id" COLLATE "C" ON CONFLICT ("id") DO NOTHING RETURNING "id")`,
+      ...inKeyOrder(model, ids).map((key, i) => `upd${i} AS (UPDATE ${this.records} r SET "lock" = ${token}, "lockUntil" = ${until}, "version" = r."version" + 1, "state" = 'reserved', "unique" = (u."claim")::json FROM s, u
+         WHERE r."id" = ${p.add(key)} AND r."id" = s."id" AND s."id" = ${prefix} || u."id" AND r."version" = s."version" AND r."lock" IS NULL AND r."state" <> 'reserved'
+           AND NOT EXISTS (SELECT 1 FROM d WHERE d."id" = u."id")${free} RETURNING r."id")`),
+      `g AS (SELECT "id" FROM ins${inKeyOrder(model, ids).map((_, i) => ` UNION ALL SELECT "id" FROM upd${i}`).join('')})`,
     ];
     const takenColumn = probes.length === 0 ? '' : `, (SELECT min("n") FROM taken) AS "~taken"`;
     const rows = (await on.query(`WITH ${ctes.join(', ')} ${this.recordsSql(model, ids, p, `EXISTS (SELECT 1 FROM g WHERE g."id" = ${prefix} || u.k)`, takenColumn)}`, p.values)).rows;
@@ -213,12 +219,14 @@ export class PostgresRecords implements RecordStore {
       if (run.some((other) => other.model === write.model && other.id === write.id)) runs.push((run = []));
       run.push(write);
     }
-    for (const group of runs) {
-      if (group.length === 0) continue;
+    for (const run of runs) {
+      if (run.length === 0) continue;
+      // Row locks in key order (each row CTE runs as the final SELECT reads it): see lockOrder.
+      const group = [...run].sort((a, b) => compareKeys(documentKey(a.model, a.id), documentKey(b.model, b.id)));
       const p = new SqlParams();
       const ctes = group.flatMap((write, i) => this.writeCtes(write, i, p));
       const sql = `WITH ${ctes.join(', ')} ${group.map((_, i) => `SELECT "id" FROM g${i}`).join(' UNION ALL ')}`;
-      for (const row of (await this.pool.query(sql, p.values)).rows) landed.add(String(row.id));
+      for (const row of (await this.statement(sql, p.values)).rows) landed.add(String(row.id));
     }
     return landed;
   }
@@ -257,7 +265,7 @@ export class PostgresRecords implements RecordStore {
   }
 
   async renew(model: string, token: string, until: number): Promise<void> {
-    await this.pool.query(`UPDATE ${this.records} SET "lockUntil" = $1 WHERE "lockUntil" IS NOT NULL AND "lock" = $2 AND starts_with("id", $3)`, [until, token, `${model}:`]);
+    await this.statement(`UPDATE ${this.records} SET "lockUntil" = $1 WHERE "lockUntil" IS NOT NULL AND "lock" = $2 AND starts_with("id", $3)`, [until, token, `${model}:`]);
   }
 
   async findExpired(model: string, before: number, limit: number): Promise<DocRecord[]> {
@@ -350,6 +358,22 @@ export class PostgresRecords implements RecordStore {
     return typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value)) ? String(value) : null;
   }
 
+  /**
+   * One statement on the pool, sent again when PostgreSQL broke a deadlock by aborting it: an
+   * aborted statement did nothing, and every statement here is judged by the rows as it finds them.
+   * Statements take their row locks in key order (lockOrder), so deadlocks are rare: the rest is
+   * a statement of several rows whose plan locks them in another order (renew).
+   */
+  private async statement(sql: string, params: unknown[]): Promise<{ rows: Row[]; rowCount: number | null }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.pool.query(sql, params);
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== DEADLOCK || attempt >= DEADLOCK_ATTEMPTS) throw err;
+      }
+    }
+  }
+
   private table(model: string): ReturnType<NativeTables['of']> {
     if (this.modelOf(model) === undefined) throw new TransactError('unknown_model', `no model ${model}`, { details: { model } });
     return this.tables.of(model);
@@ -403,4 +427,17 @@ function sqlLiteral(text: string): string {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Lock order: every statement that locks several record rows locks them one by one in this order
+ * of their keys (UTF-16 code units, as JavaScript sorts), and inserts new rows in `COLLATE "C"`
+ * order, inserts before updates; two statements then never wait on each other in a cycle.
+ */
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function inKeyOrder(model: string, ids: readonly string[]): string[] {
+  return [...new Set(ids.map((id) => documentKey(model, id)))].sort(compareKeys);
 }
