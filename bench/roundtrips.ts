@@ -6,7 +6,7 @@
  *
  * disk always runs; mongo needs MONGO_URL and postgresql needs PG_URL (loopback hosts only),
  * else it is skipped with the reason printed. sails-disk and MongoDB run log protocol v2 and v3
- * (`protocol: 'redo'`), PostgreSQL its default (native) path. Each gets a fresh database and the
+ * (`protocol: 'redo'`), PostgreSQL its default (native) path and v3. Each gets a fresh database and the
  * demo app; round trips are counted at the driver (mongodb command monitoring; pg Client#query)
  * and, on sails-disk, at the store contract (test/support/roundtrips.ts). v3's bounds (issue 21:
  * a batch transfer ≤ 4, keyed ≤ 5, interactive ≤ 2 + one per document, a committed read of a free
@@ -322,7 +322,7 @@ async function benchAdapter(adapter: AdapterName, protocol: Protocol): Promise<b
 async function main(): Promise<number> {
   console.log(`# sails-hook-transact round trips (${MEASURED} tx after ${WARMUP} warm-up; floor = k documents + 2)`);
   let ok = true;
-  const runs: [AdapterName, Protocol][] = [['disk', 'log'], ['disk', 'redo'], ['mongo', 'log'], ['mongo', 'redo'], ['postgresql', 'auto']];
+  const runs: [AdapterName, Protocol][] = [['disk', 'log'], ['disk', 'redo'], ['mongo', 'log'], ['mongo', 'redo'], ['postgresql', 'auto'], ['postgresql', 'redo']];
   for (const [adapter, protocol] of runs) {
     try {
       ok = (await benchAdapter(adapter, protocol)) && ok;
