@@ -11,6 +11,8 @@
  */
 import { comparator, matches, type NullOrder, type SortClause } from '../../lib/reads/criteria';
 import type { Deferred, WaterlineAttribute, WaterlineDatastore, WaterlineModel } from '../../lib/waterline';
+import { withoutRecords } from '../../lib/store/mongo-plain';
+import { RECORD_FIELDS } from '../../lib/store/mongo';
 import { copy, type Doc, type SimDatabase, type Transport } from './database';
 
 export interface StorageLayout {
@@ -26,6 +28,13 @@ export interface StorageLayout {
   adapter: string;
   /** What `getDatastore().manager` answers (the simulated driver's Db, for sails-mongo). */
   manager?: unknown;
+  /**
+   * Log protocol v3 on sails-mongo: the documents hold stubs, tombstones and the record fields, and
+   * the hook wraps the adapter's queries (lib/store/mongo-plain.ts hideRecords): every query's where
+   * is ANDed with `withoutRecords` (no stub, no tombstone), and the records returned lose the record
+   * fields unless the query asks to keep them (`meta({transactRecords: true})`: MongoRecords.view).
+   */
+  records?: boolean;
 }
 
 export interface SimModelDefinition {
@@ -125,11 +134,11 @@ export class SimModel implements WaterlineModel {
   }
 
   find(criteria: Record<string, unknown>): Deferred<Record<string, unknown>[]> {
-    return new SimQuery((meta) => this.transport.call(`${this.identity}.find(${keyOf(criteria)})`, this.refs(criteria), () => this.selectNow(criteria, meta.transactFence === true)));
+    return new SimQuery((meta) => this.transport.call(`${this.identity}.find(${keyOf(criteria)})`, this.refs(criteria), () => this.selectNow(criteria, meta.transactFence === true, meta.transactRecords === true)));
   }
 
   findOne(criteria: Record<string, unknown>): Deferred<Record<string, unknown> | undefined> {
-    return new SimQuery((meta) => this.transport.call(`${this.identity}.findOne(${keyOf(criteria)})`, this.refs(criteria), () => this.selectNow(criteria, meta.transactFence === true)[0]));
+    return new SimQuery((meta) => this.transport.call(`${this.identity}.findOne(${keyOf(criteria)})`, this.refs(criteria), () => this.selectNow(criteria, meta.transactFence === true, meta.transactRecords === true)[0]));
   }
 
   count(criteria: Record<string, unknown>): Deferred<number> {
@@ -177,12 +186,19 @@ export class SimModel implements WaterlineModel {
     return { id, ...rest };
   }
 
-  /** The matching records now, in one step: for code already running inside a delivered operation (a store's). */
-  selectNow(given: Record<string, unknown>, keepFence: boolean): Record<string, unknown>[] {
+  /**
+   * The matching records now, in one step: for code already running inside a delivered operation (a
+   * store's). On a v3 sails-mongo layout (`records`), as the hook's wrap answers: no stub nor
+   * tombstone, and the record fields only to `keepRecords`.
+   */
+  selectNow(given: Record<string, unknown>, keepFence: boolean, keepRecords = false): Record<string, unknown>[] {
     const criteria = normalizeCriteria(given);
-    const all = [...this.db.table(this.tableName).values()].map((doc) => this.record(doc, keepFence)).filter((record) => matches(record, criteria.where));
+    const where = this.layout.records === true ? withoutRecords(criteria.where) : criteria.where;
+    const all = [...this.db.table(this.tableName).values()].map((doc) => this.record(doc, keepFence)).filter((record) => matches(record, where));
     if (criteria.sort.length > 0) all.sort(comparator(criteria.sort, this.layout.nulls));
-    return criteria.limit === undefined ? all.slice(criteria.skip) : all.slice(criteria.skip, criteria.skip + criteria.limit);
+    const selected = criteria.limit === undefined ? all.slice(criteria.skip) : all.slice(criteria.skip, criteria.skip + criteria.limit);
+    if (this.layout.records === true && !keepRecords) for (const record of selected) for (const field of RECORD_FIELDS) delete record[field];
+    return selected;
   }
 
   private insert(values: Record<string, unknown>): void {
