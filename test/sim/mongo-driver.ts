@@ -18,12 +18,13 @@
  * code 11000; a network fault is a MongoNetworkError / MongoNetworkTimeoutError with no
  * `writeErrors` at all — whether the request landed is unknown to the caller.
  *
- * Atomicity, as on MongoDB: a single-document call (insertOne, findOne, updateOne, deleteOne) and
- * a read (find) are one step. A multi-document write is atomic per document only: on the app's
- * collections of a v3 world (`records`) updateMany, insertMany and bulkWrite go through
- * Transport.callSteps, one step per document or operation — other requests land between two, a
- * cut stops it part way (some applied, no reply), and an ordered bulk stops at its first write
- * error. The v2 world keeps them as one step each (its traces as they were).
+ * Atomicity, as on MongoDB: a single-document call (insertOne, findOne, updateOne,
+ * findOneAndUpdate, deleteOne) is one step. A multi-document call is atomic per document only: on
+ * the app's collections of a v3 world (`records`) updateMany, insertMany, bulkWrite and find go
+ * through Transport.callSteps, one step per document or operation — other requests land between
+ * two (a find is no snapshot across documents), a cut stops it part way (some applied, no
+ * reply), and an ordered bulk stops at its first write error. The v2 world keeps them as one step
+ * each (its traces as they were).
  *
  * On a v3 world every change to an app document is announced as a `record` event (the row as
  * `id` plus its fields, without the write nonce), as SimulatedRecords announces them: the
@@ -377,11 +378,23 @@ class SimCollection {
   find(filter: Filter, options: Record<string, unknown> = {}): Cursor {
     const guard = this.app ? describeGuard(filter) : '';
     const label = `${this.name}.find(${this.refsOf(filter).join(',')}${guard === '' ? '' : ` ${guard}`}${options.projection === undefined ? '' : ` only ${Object.keys(options.projection as object).map((f) => SHORT[f] ?? f).join(',')}`})`;
+    // A find is no snapshot across documents (MongoDB yields during a scan): on a v3 world's
+    // collections each document is read at a step of its own, then the matches sorted and cut.
     const run = (): Promise<Record<string, unknown>[]> =>
-      this.transport.call(label, [...this.refsOf(filter), ...tokenTxIds(filter)], () => {
-        const found = sortDocs([...this.docs.values()].filter((doc) => matchesFilter(doc, filter)), options.sort as Record<string, 1 | -1> | undefined);
-        const limited = typeof options.limit === 'number' && options.limit > 0 ? found.slice(0, options.limit) : found;
-        return copy(limited.map((doc) => project(doc, options.projection as Record<string, unknown> | undefined)));
+      this.many(label, [...this.refsOf(filter), ...tokenTxIds(filter)], () => {
+        const seen: Doc[] = [];
+        const steps = (this.records ? this.candidates(filter) : [...this.docs.keys()]).map((id) => () => {
+          const doc = this.docs.get(id);
+          if (doc !== undefined && matchesFilter(doc, filter)) seen.push(copy(doc));
+        });
+        return {
+          steps,
+          result: () => {
+            const found = sortDocs(seen, options.sort as Record<string, 1 | -1> | undefined);
+            const limited = typeof options.limit === 'number' && options.limit > 0 ? found.slice(0, options.limit) : found;
+            return limited.map((doc) => project(doc, options.projection as Record<string, unknown> | undefined));
+          },
+        };
       });
     return {
       toArray: run,

@@ -20,13 +20,14 @@ const [REDO_FROM, REDO_TO] = (process.env.SIM_REDO_SEEDS ?? '1-2000').split('-')
  * reopening's archive; 5372: a reversal's tombstone of an abandoned claim; all three found before
  * even seeds ran on MongoRecords, so forced to the generic records); a committed read on MongoDB
  * that missed the holder of a row held when its rows were read but not yet when its held records
- * were (9994: acct4 read as stored while its holder had committed it unapplied).
+ * were (found as 9994, acct4 read as stored while its holder had committed it unapplied; since
+ * finds on MongoDB are no snapshot in the simulation either, 2110 is the seed that meets it).
  */
 const REDO_REGRESSIONS: readonly { seed: number; flavour: FlavourChoice }[] = [
   { seed: 2849, flavour: 'redo-generic' },
   { seed: 4712, flavour: 'redo-generic' },
   { seed: 5372, flavour: 'redo-generic' },
-  { seed: 9994, flavour: 'redo-mongo' },
+  { seed: 2110, flavour: 'redo-mongo' },
 ];
 
 describe('deterministic simulation of the protocol', function () {
