@@ -43,7 +43,11 @@ export class RedoReads implements CommittedSource {
     for (let attempt = 0; attempt < VIEW_ATTEMPTS; attempt++) {
       const first = await this.records.view(requests, this.logsOf);
       if (first.logs !== undefined) return answers(queries, first, first.logs, nulls);
-      const holders = new Set(first.held.flat().map((record) => parseToken((record.lock as { token: string }).token).txId));
+      // The holders of the held records, and of the rows that carry a lock: where a view is not one
+      // instant (MongoDB: the held records and the rows are two finds) a row may be held when it
+      // is read and not yet when the held records were. Its lock, at the same version in the
+      // second view, is in that view's held records, and its holder's log must be read.
+      const holders = new Set([...first.held.flat(), ...first.rows.flat()].filter((record) => record.lock !== null).map((record) => parseToken((record.lock as { token: string }).token).txId));
       if (holders.size === 0 && oneDocument(first)) return answers(queries, first, new Map(), nulls);
       const logs = await this.logsOf([...holders]);
       const second = await this.records.view(requests, this.logsOf);

@@ -1,5 +1,7 @@
 /**
- * `npm run simulate -- --seed N [--flavour mongo|generic] [--full] [--shrink] [--without n:1,2/i:0]`:
+ * `npm run simulate -- --seed N [--flavour mongo|generic|redo|redo-mongo|redo-generic] [--full] [--shrink] [--without n:1,2/i:0]`
+ * (default: v2, its store by seed; redo: v3, its store by seed — even seeds the real MongoRecords
+ * over the simulated driver, odd ones SimulatedRecords; a flavour's own name forces it):
  * replays one seed exactly and prints its violations and the trace of the events touching the
  * failing documents and transactions, and every fault (--full: the whole trace). --shrink first
  * leaves out every fault the failure does not need (one at a time and in halves, keeping a
@@ -9,9 +11,8 @@
  * faults per run, and each failing seed.
  */
 import './install';
-import type { Flavour } from './cluster';
 import { format } from './trace';
-import { type RunOptions, type RunReport, runSimulation } from './simulation';
+import { FLAVOUR_CHOICES, type FlavourChoice, type RunOptions, type RunReport, runSimulation } from './simulation';
 
 function argument(name: string): string | undefined {
   const index = process.argv.indexOf(`--${name}`);
@@ -72,7 +73,8 @@ async function shrink(options: RunOptions, first: RunReport): Promise<{ report: 
 }
 
 async function main(): Promise<void> {
-  const flavour = argument('flavour') as Flavour | undefined;
+  const flavour = argument('flavour') as FlavourChoice | undefined;
+  if (flavour !== undefined && !FLAVOUR_CHOICES.includes(flavour)) throw new Error(`--flavour ${flavour}: one of ${FLAVOUR_CHOICES.join(', ')}`);
   const seedArg = argument('seed');
   if (seedArg !== undefined) {
     const options: RunOptions = { seed: Number(seedArg), ...(flavour === undefined ? {} : { flavour }), without: parseWithout(argument('without')) };

@@ -3,9 +3,12 @@
  * Engine (lib/engine) with its own instanceId and its own store object over the shared database,
  * running recovery passes on a timer as the hook's scheduler does (`runOnce(true)` at a start).
  *
- * Three store flavours: the REAL MongoStore over the simulated MongoDB driver (faults at the driver
- * boundary), the generic SimulatedStore (faults at the AtomicStore boundary), or log protocol v3
- * ('redo': batches on SimulatedRecords, the log on SimulatedStore; faults at both boundaries).
+ * Four store flavours: log protocol v2 on the REAL MongoStore over the simulated MongoDB driver
+ * ('mongo': faults at the driver boundary) or on the generic SimulatedStore ('generic': faults at
+ * the AtomicStore boundary); log protocol v3 on the REAL MongoRecords, its log on the REAL
+ * MongoStore, both over the simulated driver ('redo-mongo': faults at the driver boundary, a
+ * multi-document write atomic per document only), or on SimulatedRecords, its log on
+ * SimulatedStore ('redo-generic': faults at both boundaries).
  *
  * Faults an instance can suffer: paused past its lease (SIGSTOP: its timers and replies are held),
  * crashed and restarted with the same instanceId (its timers and replies dropped forever; its
@@ -13,7 +16,10 @@
  */
 import { Engine, type EngineOptions } from '../../lib/engine';
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../../lib/models';
+import { uniqueKeys } from '../../lib/model-info';
+import type { RecordStore } from '../../lib/redo/records';
 import { MongoStore } from '../../lib/store/mongo';
+import { MongoRecords } from '../../lib/store/mongo-records';
 import type { AtomicStore } from '../../lib/store/store';
 import { SimDatabase } from './database';
 import { MONGO_NETWORK_ERRORS, SimMongoDb } from './mongo-driver';
@@ -25,7 +31,17 @@ import type { Trace } from './trace';
 import { SimModel, type SimModelDefinition, type StorageLayout } from './waterline-models';
 import { FENCE_FIELD, WRITE_FIELD } from '../../lib/store/mongo';
 
-export type Flavour = 'mongo' | 'generic' | 'redo';
+export type Flavour = 'mongo' | 'generic' | 'redo-mongo' | 'redo-generic';
+
+/** Whether a flavour runs log protocol v3. */
+export function isRedo(flavour: Flavour): boolean {
+  return flavour === 'redo-mongo' || flavour === 'redo-generic';
+}
+
+/** Whether a flavour runs over the simulated MongoDB driver (the real MongoStore, and on v3 the real MongoRecords). */
+export function onMongo(flavour: Flavour): boolean {
+  return flavour === 'mongo' || flavour === 'redo-mongo';
+}
 
 /** The workload's models: accounts (money), transfer records, and widgets (created and destroyed). */
 export const MODELS: readonly SimModelDefinition[] = [
@@ -62,9 +78,10 @@ export class SimWorld {
   readonly instances: SimInstance[] = [];
 
   constructor(readonly runtime: SimRuntime, readonly trace: Trace, readonly flavour: Flavour, seed: number, instanceCount: number) {
-    this.network = new SimNetwork(runtime, trace, seed, flavour === 'mongo' ? MONGO_NETWORK_ERRORS : SOCKET_ERRORS);
-    this.driver = flavour === 'mongo' ? new SimMongoDb(this.db, this.network, () => runtime.now) : null;
-    const layout: StorageLayout = flavour === 'mongo' ? { pkColumn: '_id', fenceField: FENCE_FIELD, hiddenField: WRITE_FIELD, nulls: 'first', adapter: 'sails-mongo', manager: this.driver } : SIMULATED_STORE_LAYOUT;
+    const mongo = onMongo(flavour);
+    this.network = new SimNetwork(runtime, trace, seed, mongo ? MONGO_NETWORK_ERRORS : SOCKET_ERRORS);
+    this.driver = mongo ? new SimMongoDb(this.db, this.network, () => runtime.now, { records: flavour === 'redo-mongo' }) : null;
+    const layout: StorageLayout = mongo ? { pkColumn: '_id', fenceField: FENCE_FIELD, hiddenField: WRITE_FIELD, nulls: 'first', adapter: 'sails-mongo', manager: this.driver, records: flavour === 'redo-mongo' } : SIMULATED_STORE_LAYOUT;
     for (const definition of MODELS) this.models.set(definition.identity, new SimModel(definition, this.db, this.network, layout));
     for (let i = 0; i < instanceCount; i++) this.instances.push(new SimInstance(this, `inst-${String.fromCharCode(97 + i)}`));
   }
@@ -77,7 +94,7 @@ export class SimWorld {
 
   /** The primary-key column of stored documents (the checkers read the tables directly). */
   get pkColumn(): string {
-    return this.flavour === 'mongo' ? '_id' : 'id';
+    return onMongo(this.flavour) ? '_id' : 'id';
   }
 
   /** A fresh store object for one instance (each incarnation has its own, as each process would). */
@@ -86,9 +103,10 @@ export class SimWorld {
     return new SimulatedStore(this.db, this.modelOf, this.network, () => this.runtime.now);
   }
 
-  /** Log protocol v3's records for one instance ('redo' only). */
-  newRecords(): SimulatedRecords | undefined {
-    return this.flavour === 'redo' ? new SimulatedRecords(this.db, this.network) : undefined;
+  /** Log protocol v3's records for one instance (v3 flavours only): the real MongoRecords over the simulated driver, or SimulatedRecords. */
+  newRecords(): RecordStore | undefined {
+    if (this.flavour === 'redo-mongo' && this.driver !== null) return new MongoRecords(this.driver, this.modelOf, uniqueKeys);
+    return this.flavour === 'redo-generic' ? new SimulatedRecords(this.db, this.network) : undefined;
   }
 
   /** Log protocol v3: records held by a lock, or stubs not yet committed (0 on the other flavours). */

@@ -53,6 +53,30 @@ export function copy<T>(value: T): T {
  */
 export interface Transport {
   call<T>(label: string, refs: readonly string[], apply: () => T): Promise<T>;
+  /**
+   * One request the server applies as several atomic steps (a multi-document write: MongoDB is
+   * atomic per document, not per request): `plan` runs when the request lands, each of its steps
+   * then runs as an event of its own (other requests may land between two), and a fault may cut
+   * the request after some steps (the caller sees a network error). Without it: `stepwise` below
+   * applies the whole plan in one `call`.
+   */
+  callSteps?<T>(label: string, refs: readonly string[], plan: () => Stepwise<T>): Promise<T>;
+}
+
+/** What a multi-step request does once it lands: its steps in order, then its answer (which may throw: a write error). */
+export interface Stepwise<T> {
+  steps: readonly (() => void)[];
+  result: () => T;
+}
+
+/** Sends `plan` step by step where the transport can (`callSteps`) and `steps` is asked, else as one step. */
+export function stepwise<T>(transport: Transport, steps: boolean, label: string, refs: readonly string[], plan: () => Stepwise<T>): Promise<T> {
+  if (steps && transport.callSteps !== undefined) return transport.callSteps(label, refs, plan);
+  return transport.call(label, refs, () => {
+    const { steps: each, result } = plan();
+    for (const step of each) step();
+    return result();
+  });
 }
 
 /** Applies every operation at once (no network): for the contract suite and other direct uses. */

@@ -15,7 +15,7 @@ import { OneKeyOneOutcome } from './checkers/one-key-one-outcome';
 import { Quiescence } from './checkers/quiescence';
 import { RecordRules } from './checkers/record-rules';
 import { SuccessCommitted } from './checkers/success-committed';
-import { ENGINE_OPTIONS, type Flavour, SimWorld } from './cluster';
+import { ENGINE_OPTIONS, type Flavour, isRedo, SimWorld } from './cluster';
 import type { Doc } from './database';
 import { NO_FAULTS, type NetworkFaults } from './network';
 import { EPOCH_MS, Prng, type SimContext, SimRuntime } from './runtime';
@@ -24,8 +24,12 @@ import { accountIds, INITIAL_BALANCE, planWorkload, Workload } from './workload'
 
 export interface RunOptions {
   seed: number;
-  /** Default: by seed (even: the real MongoStore over the simulated driver; odd: SimulatedStore); 'redo' only when asked. */
-  flavour?: Flavour;
+  /**
+   * Default: log protocol v2 by seed (even: the real MongoStore over the simulated driver; odd:
+   * SimulatedStore). 'redo': log protocol v3 by seed (even: 'redo-mongo', the real MongoRecords and
+   * MongoStore over the simulated driver; odd: 'redo-generic'). A flavour's own name forces it.
+   */
+  flavour?: FlavourChoice;
   instances?: number;
   accounts?: number;
   transactions?: number;
@@ -59,20 +63,28 @@ const QUIESCE_BOUND_MS = 30_000;
 /** The workload phase ends at the latest here (virtual ms after the start). */
 const WORKLOAD_BOUND_MS = 60_000;
 
-export function flavourOf(seed: number): Flavour {
-  return seed % 2 === 0 ? 'mongo' : 'generic';
+/** What a run may be asked for: a flavour, or 'redo' (log protocol v3, its store by seed). */
+export type FlavourChoice = Flavour | 'redo';
+
+export const FLAVOUR_CHOICES: readonly FlavourChoice[] = ['mongo', 'generic', 'redo', 'redo-mongo', 'redo-generic'];
+
+/** The flavour a seed runs: v2 by default, v3 on 'redo'; even seeds on the simulated MongoDB driver, odd ones on the generic stores. */
+export function flavourOf(seed: number, choice?: FlavourChoice): Flavour {
+  const even = seed % 2 === 0;
+  if (choice === 'redo') return even ? 'redo-mongo' : 'redo-generic';
+  return choice ?? (even ? 'mongo' : 'generic');
 }
 
 /** The network's fault rates for a run: a base rate each, scaled by the seed (some runs calm, some rough). */
 function networkFaults(prng: Prng): NetworkFaults {
   const scale = prng.pick([0.5, 1, 1, 2, 3]);
-  return { delayed: 0.05 * scale, stalled: 0.004 * scale, failBefore: 0.01 * scale, lostReply: 0.01 * scale, duplicate: 0.008 * scale };
+  return { delayed: 0.05 * scale, stalled: 0.004 * scale, failBefore: 0.01 * scale, lostReply: 0.01 * scale, duplicate: 0.008 * scale, cut: 0.02 * scale };
 }
 
 export async function runSimulation(options: RunOptions): Promise<RunReport> {
   const started = performance.now();
   const { seed } = options;
-  const flavour = options.flavour ?? flavourOf(seed);
+  const flavour = flavourOf(seed, options.flavour);
   const instanceCount = options.instances ?? 3;
   const accountCount = options.accounts ?? 5;
   const runtime = new SimRuntime(seed);
@@ -94,7 +106,7 @@ export async function runSimulation(options: RunOptions): Promise<RunReport> {
     new SuccessCommitted(world),
     new CommittedReads(world, INITIAL_BALANCE, accountCount),
     new Liveness(world),
-    ...(flavour === 'redo' ? [new RecordRules(world)] : []),
+    ...(isRedo(flavour) ? [new RecordRules(world)] : []),
   ];
   world.db.observe((event) => {
     for (const checker of checkers) checker.observe(event);

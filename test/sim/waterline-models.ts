@@ -11,7 +11,9 @@
  */
 import { comparator, matches, type NullOrder, type SortClause } from '../../lib/reads/criteria';
 import type { Deferred, WaterlineAttribute, WaterlineDatastore, WaterlineModel } from '../../lib/waterline';
-import { copy, type Doc, type SimDatabase, type Transport } from './database';
+import { withoutRecords } from '../../lib/store/mongo-plain';
+import { RECORD_FIELDS } from '../../lib/store/mongo';
+import { copy, type Doc, type SimDatabase, stepwise, type Transport } from './database';
 
 export interface StorageLayout {
   /** The column holding the primary key: `_id` (sails-mongo) or `id`. */
@@ -26,6 +28,13 @@ export interface StorageLayout {
   adapter: string;
   /** What `getDatastore().manager` answers (the simulated driver's Db, for sails-mongo). */
   manager?: unknown;
+  /**
+   * Log protocol v3 on sails-mongo: the documents hold stubs, tombstones and the record fields, and
+   * the hook wraps the adapter's queries (lib/store/mongo-plain.ts hideRecords): every query's where
+   * is ANDed with `withoutRecords` (no stub, no tombstone), and the records returned lose the record
+   * fields unless the query asks to keep them (`meta({transactRecords: true})`: MongoRecords.view).
+   */
+  records?: boolean;
 }
 
 export interface SimModelDefinition {
@@ -125,15 +134,33 @@ export class SimModel implements WaterlineModel {
   }
 
   find(criteria: Record<string, unknown>): Deferred<Record<string, unknown>[]> {
-    return new SimQuery((meta) => this.transport.call(`${this.identity}.find(${keyOf(criteria)})`, this.refs(criteria), () => this.selectNow(criteria, meta.transactFence === true)));
+    return new SimQuery((meta) => this.select(`${this.identity}.find(${keyOf(criteria)})`, this.refs(criteria), (docs) => this.selectFrom(docs, criteria, meta.transactFence === true, meta.transactRecords === true)));
   }
 
   findOne(criteria: Record<string, unknown>): Deferred<Record<string, unknown> | undefined> {
-    return new SimQuery((meta) => this.transport.call(`${this.identity}.findOne(${keyOf(criteria)})`, this.refs(criteria), () => this.selectNow(criteria, meta.transactFence === true)[0]));
+    return new SimQuery((meta) => this.select(`${this.identity}.findOne(${keyOf(criteria)})`, this.refs(criteria), (docs) => this.selectFrom(docs, criteria, meta.transactFence === true, meta.transactRecords === true)[0]));
   }
 
   count(criteria: Record<string, unknown>): Deferred<number> {
-    return new SimQuery(() => this.transport.call(`${this.identity}.count`, [this.identity], () => this.selectNow(criteria, false).length));
+    return new SimQuery(() => this.select(`${this.identity}.count`, [this.identity], (docs) => this.selectFrom(docs, criteria, false).length));
+  }
+
+  /**
+   * One read request: in one step, or on a v3 sails-mongo layout (`records`) as MongoDB scans, no
+   * snapshot across documents — each document read at a step of its own (Transport.callSteps),
+   * other requests landing between two — then the answer made of what was read.
+   */
+  private select<T>(label: string, refs: readonly string[], answer: (docs: Iterable<Doc>) => T): Promise<T> {
+    const table = this.db.table(this.tableName);
+    if (this.layout.records !== true) return this.transport.call(label, refs, () => answer(table.values()));
+    return stepwise(this.transport, true, label, refs, () => {
+      const seen: Doc[] = [];
+      const steps = [...table.keys()].map((id) => () => {
+        const doc = table.get(id);
+        if (doc !== undefined) seen.push(copy(doc));
+      });
+      return { steps, result: () => answer(seen) };
+    });
   }
 
   create(values: Record<string, unknown>): Deferred<Record<string, unknown> | undefined> {
@@ -177,12 +204,24 @@ export class SimModel implements WaterlineModel {
     return { id, ...rest };
   }
 
-  /** The matching records now, in one step: for code already running inside a delivered operation (a store's). */
-  selectNow(given: Record<string, unknown>, keepFence: boolean): Record<string, unknown>[] {
+  /**
+   * The matching records now, in one step: for code already running inside a delivered operation (a
+   * store's). On a v3 sails-mongo layout (`records`), as the hook's wrap answers: no stub nor
+   * tombstone, and the record fields only to `keepRecords`.
+   */
+  selectNow(given: Record<string, unknown>, keepFence: boolean, keepRecords = false): Record<string, unknown>[] {
+    return this.selectFrom(this.db.table(this.tableName).values(), given, keepFence, keepRecords);
+  }
+
+  /** The records of `docs` matching `given`, as selectNow answers them. */
+  private selectFrom(docs: Iterable<Doc>, given: Record<string, unknown>, keepFence: boolean, keepRecords = false): Record<string, unknown>[] {
     const criteria = normalizeCriteria(given);
-    const all = [...this.db.table(this.tableName).values()].map((doc) => this.record(doc, keepFence)).filter((record) => matches(record, criteria.where));
+    const where = this.layout.records === true ? withoutRecords(criteria.where) : criteria.where;
+    const all = [...docs].map((doc) => this.record(doc, keepFence)).filter((record) => matches(record, where));
     if (criteria.sort.length > 0) all.sort(comparator(criteria.sort, this.layout.nulls));
-    return criteria.limit === undefined ? all.slice(criteria.skip) : all.slice(criteria.skip, criteria.skip + criteria.limit);
+    const selected = criteria.limit === undefined ? all.slice(criteria.skip) : all.slice(criteria.skip, criteria.skip + criteria.limit);
+    if (this.layout.records === true && !keepRecords) for (const record of selected) for (const field of RECORD_FIELDS) delete record[field];
+    return selected;
   }
 
   private insert(values: Record<string, unknown>): void {

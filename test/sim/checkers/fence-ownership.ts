@@ -22,6 +22,7 @@
  */
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../../../lib/models';
 import { documentKey } from '../../../lib/operations';
+import { onMongo } from '../cluster';
 import type { DbEvent } from '../database';
 import { Checker } from './checker';
 
@@ -38,7 +39,7 @@ export class FenceOwnership extends Checker {
     const key = documentKey(event.table, event.id);
     const lock = this.world.db.table(LOCK_IDENTITY).get(key);
     const writer = `${event.txId}.${event.epoch}`;
-    const fencesInDocuments = this.world.flavour === 'mongo';
+    const fencesInDocuments = onMongo(this.world.flavour);
     const owned = lock !== undefined && lock.owner === event.txId && Number(lock.epoch) <= event.epoch;
     if (fencesInDocuments && event.action === 'insert' && !owned) {
       this.lateInserts++;

@@ -70,7 +70,7 @@ export class RecordRules extends Checker {
 
   private logOf(txId: string): LogDocument | null {
     const row = this.world.db.table(LOG_IDENTITY).get(txId);
-    return row === undefined ? null : toLogDocument({ ...row });
+    return row === undefined ? null : toLogDocument({ ...row, id: row[this.world.pkColumn] ?? row.id });
   }
 }
 
