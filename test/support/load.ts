@@ -4,6 +4,7 @@
  */
 import { expect } from 'chai';
 import { randomInt } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '../../lib/engine';
 import { isTransactError } from '../../lib/errors';
 import { rawDestroy } from '../../lib/history-guard';
@@ -119,4 +120,15 @@ export async function checkLedger(app: LoadedApp): Promise<LedgerCheck> {
 /** The ids of the transfers a late-write batch creates (test/support/crash-child.ts 'create-batch'). */
 export function lateIds(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `e${i.toString(16).padStart(23, '0')}`);
+}
+
+/** Recovery passes (bounded) until nothing is active: what the recovery timer would do. */
+export async function recoverAll(app: LoadedApp): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    await app.hooks.transact.recover();
+    const ledger = await checkLedger(app);
+    if ((ledger.activeLogs === 0 && ledger.locks === 0) || Date.now() > deadline) return;
+    await sleep(100);
+  }
 }

@@ -18,7 +18,7 @@ import { startChild, waitStopped } from '../../support/child';
 import { rejection } from '../../support/errors';
 import { Gate } from '../../support/gated';
 import { newLog } from '../../../lib/log';
-import { checkLedger, expectConsistent, LOAD_ACCOUNTS, seedLoadAccounts, START_BALANCE } from '../../support/load';
+import { checkLedger, expectConsistent, LOAD_ACCOUNTS, recoverAll, seedLoadAccounts, START_BALANCE } from '../../support/load';
 import { forEachPath, protocolConfig, required, type Target } from '../../support/targets';
 import { addToxic, createProxy, deleteProxy, proxiedUrl, removeToxic, toxiproxyUrl } from '../../support/toxiproxy';
 
@@ -34,16 +34,6 @@ function transfer(from: string, to: string, amount: number): object[] {
   ];
 }
 
-/** Recovery passes (bounded) until nothing is active: what the recovery timer would do. */
-async function recoverAll(app: LoadedApp): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    await app.hooks.transact.recover();
-    const ledger = await checkLedger(app);
-    if ((ledger.activeLogs === 0 && ledger.locks === 0) || Date.now() > deadline) return;
-    await sleep(100);
-  }
-}
 
 /** A second engine on the app's datastore through `store` (wrapping the app engine's), with its own identity: a second instance in this process. */
 async function secondEngine(app: LoadedApp, instanceId: string, store: AtomicStore): Promise<Engine> {

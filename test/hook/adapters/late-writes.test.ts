@@ -16,7 +16,7 @@ import type { Engine } from '../../../lib/engine';
 import type { RecordStore } from '../../../lib/redo/records';
 import { type LoadedApp, loadApp, lowerApp } from '../../support/app';
 import { startChild, waitStopped } from '../../support/child';
-import { checkLedger, LOAD_ACCOUNTS, lateIds, seedLoadAccounts, START_BALANCE } from '../../support/load';
+import { LOAD_ACCOUNTS, lateIds, recoverAll, seedLoadAccounts, START_BALANCE } from '../../support/load';
 import { forEachAdapter, required } from '../../support/targets';
 import { addToxic, createProxy, deleteProxy, proxiedUrl, removeToxic, toxiproxyUrl } from '../../support/toxiproxy';
 
@@ -24,16 +24,6 @@ const LEASE_MS = 1000;
 const STALL_MS = 8000;
 const CREATES = 60;
 
-/** Recovery passes (bounded) until nothing is active. */
-async function recoverAll(app: LoadedApp): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    await app.hooks.transact.recover();
-    const ledger = await checkLedger(app);
-    if ((ledger.activeLogs === 0 && ledger.locks === 0) || Date.now() > deadline) return;
-    await sleep(100);
-  }
-}
 
 forEachAdapter('late writes from an owner whose network stalled past its lease', (target, adapter) => {
   if (adapter !== 'mongo') return;
