@@ -32,7 +32,7 @@ import { TransactError } from '../errors';
 import { documentKey } from '../operations';
 import { type DocRecord, type GuardedWrite, parseToken, type RecordLock, type RecordState, type RecordStore, type RecordView, type Stub } from '../redo/records';
 import type { Image, LogDocument, Values } from '../types';
-import { ident, type PgClient, type PgPool, SqlParams } from './postgres';
+import { ident, inTransaction, type PgClient, type PgPool, SqlParams } from './postgres';
 import type { NativeTables } from './postgres-native';
 import { toLogDocument, type ViewRequest } from './store';
 import type { UniqueKeys } from './mongo-records';
@@ -96,28 +96,14 @@ export class PostgresRecords implements RecordStore {
     if (claims.every((claim) => claim === null)) return (await this.reserveStatement(model, stubs, claims, lock, { query: (sql, params) => this.statement(sql, params ?? []) })).records;
     // Claimed values: checked and claimed under one advisory lock per value (the module comment says why).
     const locks = [...new Set(claims.flatMap((claim) => (claim === null ? [] : claim.locks)))].sort();
-    const client = await this.pool.connect();
-    const onError = (): void => undefined;
-    client.on('error', onError);
-    let broken: Error | undefined;
-    try {
+    const { records, taken } = await inTransaction(this.pool, async (client) => {
       await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(this.stalledWriterMs))}; SELECT ${locks.map((key) => `pg_advisory_xact_lock(${key})`).join(', ')}`);
-      const { records, taken } = await this.reserveStatement(model, stubs, claims, lock, client);
-      await client.query('COMMIT');
-      if (taken !== null) {
-        throw new TransactError('already_exists', `a ${model} with ${taken.key.map((field) => `${field} ${JSON.stringify(taken.tuple[field])}`).join(', ')} exists already`, { details: { model, attributes: taken.key } });
-      }
-      return records;
-    } catch (err) {
-      if (!(err instanceof TransactError)) {
-        broken = err instanceof Error ? err : new Error(String(err));
-        await client.query('ROLLBACK').catch(() => undefined);
-      }
-      throw err;
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
+      return this.reserveStatement(model, stubs, claims, lock, client);
+    }, (err) => err instanceof TransactError);
+    if (taken !== null) {
+      throw new TransactError('already_exists', `a ${model} with ${taken.key.map((field) => `${field} ${JSON.stringify(taken.tuple[field])}`).join(', ')} exists already`, { details: { model, attributes: taken.key } });
     }
+    return records;
   }
 
   /**
@@ -288,11 +274,7 @@ export class PostgresRecords implements RecordStore {
       const held = record.lock === null ? [] : [record];
       return { rows: [record.state === 'live' ? [record] : []], held: [held], ...(held.length === 0 ? { logs: new Map() } : {}) };
     }
-    const client = await this.pool.connect();
-    const onError = (): void => undefined;
-    client.on('error', onError);
-    let broken: Error | undefined;
-    try {
+    const { found, heldOf, versions, logs } = await inTransaction(this.pool, async (client) => {
       const models = [...new Set(requests.map((request) => request.model))];
       // The snapshot is fixed by its first statement, sent with the BEGIN (no parameters in one
       // message of several statements: the prefixes are literals). Only what is held right now
@@ -328,23 +310,16 @@ export class PostgresRecords implements RecordStore {
           else logs.set(String(row.id), toLogDocument(row.log as Row));
         }
       }
-      await client.query('COMMIT');
-      const rows = requests.map((request, i) => {
-        const primaryKey = this.modelOf(request.model).primaryKey;
-        return found[i].map((image): DocRecord => {
-          const id = String(image[primaryKey]);
-          return { model: request.model, id, image, state: 'live', lock: null, version: versions.get(documentKey(request.model, id)) ?? 0 };
-        });
+      return { found, heldOf, versions, logs };
+    });
+    const rows = requests.map((request, i) => {
+      const primaryKey = this.modelOf(request.model).primaryKey;
+      return found[i].map((image): DocRecord => {
+        const id = String(image[primaryKey]);
+        return { model: request.model, id, image, state: 'live', lock: null, version: versions.get(documentKey(request.model, id)) ?? 0 };
       });
-      return { rows, held: requests.map((request) => heldOf.get(request.model) as DocRecord[]), logs };
-    } catch (err) {
-      broken = err instanceof Error ? err : new Error(String(err));
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
-    }
+    });
+    return { rows, held: requests.map((request) => heldOf.get(request.model) as DocRecord[]), logs };
   }
 
   /** The id a request asks for when its where is the primary key's equality alone (and its limit is not 0), else null. */

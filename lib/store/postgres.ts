@@ -25,6 +25,32 @@ export interface PgPool {
   connect(): Promise<PgClient>;
 }
 
+/**
+ * Runs `work` on one pooled client as one transaction: `work` sends the BEGIN (with whatever must
+ * go in its message), this sends COMMIT after it, ROLLBACK on any error. A session PostgreSQL ends
+ * under us (idle_in_transaction_session_timeout after a stall) fails the query in progress; the
+ * listener keeps its 'error' event from also ending the process. A connection whose transaction
+ * failed is not reused, unless `reusable(err)` says the error was the statement's answer.
+ */
+export async function inTransaction<T>(pool: PgPool, work: (client: PgClient) => Promise<T>, reusable: (err: unknown) => boolean = () => false): Promise<T> {
+  const client = await pool.connect();
+  const onError = (): void => undefined;
+  client.on('error', onError);
+  let broken: Error | undefined;
+  try {
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    if (!reusable(err)) broken = err instanceof Error ? err : new Error(String(err));
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
+}
+
 /** Lock rows of the owner in parameter `owner` at the epoch in parameter `epoch` or below (a row from before locks had epochs counts as 0). */
 function ownedUpTo(owner: string, epoch: string): string {
   return `"owner" = ${owner} AND COALESCE("epoch", 0) <= ${epoch}`;
@@ -219,13 +245,9 @@ export class PostgresStore implements AtomicStore {
   private async writeInTransaction(writes: readonly FencedWrite[], fence: Fence, insertsMayExist: boolean): Promise<void> {
     if (writes.length === 0) return;
     const keys = [...new Set(writes.map(({ action }) => documentKey(action.model, action.id)))];
-    const client = await this.pool.connect();
-    // A session PostgreSQL ends under us (idle_in_transaction_session_timeout after a stall) fails
-    // the query in progress; without a listener its 'error' event would also end the process.
-    const onError = (): void => undefined;
-    client.on('error', onError);
-    let broken: Error | undefined;
-    try {
+    // A fenced-out write is the statement's answer: its connection is reused. Any other failure
+    // (e.g. a session ended by idle_in_transaction_session_timeout) is not.
+    await inTransaction(this.pool, async (client) => {
       await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(this.stalledWriterMs))}`);
       // The log too must be at the fence's epoch: a late insertLocks delivery can put a lock back
       // at an older epoch after a takeover released, and that lock alone would let the old epoch write.
@@ -236,16 +258,7 @@ export class PostgresStore implements AtomicStore {
       );
       if (held.rows.length !== keys.length) throw fencedOut(fence, `${keys.length - held.rows.length} of its locks moved on`);
       for (const { action } of writes) await applyAction(this.modelOf(action.model), action, client, insertsMayExist);
-      await client.query('COMMIT');
-    } catch (err) {
-      broken = err instanceof Error ? err : new Error(String(err));
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.off('error', onError);
-      // A failed connection (e.g. ended by idle_in_transaction_session_timeout) is not reused.
-      client.release(broken !== undefined && !isFenced(broken) ? broken : undefined);
-    }
+    }, (err) => err instanceof Error && isFenced(err));
   }
 
   async sumCandidates(request: SumCandidatesRequest): Promise<SumCandidates> {
@@ -273,11 +286,7 @@ export class PostgresStore implements AtomicStore {
    * a native instance's roll-forward batches (log protocol) are covered like any other.
    */
   async readView(requests: readonly ViewRequest[]): Promise<StoreView> {
-    const client = await this.pool.connect();
-    const onError = (): void => undefined;
-    client.on('error', onError);
-    let broken: Error | undefined;
-    try {
+    return inTransaction(this.pool, async (client) => {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const prefixes = [...new Set(requests.map((request) => `${request.model}:`))];
       // Identities contain no ':', ids may: the prefix is everything up to the first one.
@@ -292,17 +301,10 @@ export class PostgresStore implements AtomicStore {
         // Waterline's own find (criteria, column types, JSON) on this connection, inside the snapshot.
         rows.push(await (query as unknown as { usingConnection(c: unknown): Promise<Record<string, unknown>[]> }).usingConnection(client));
       }
-      await client.query('COMMIT');
       return { rows, writers: new Map(locks.map((lock) => [lock.id, lock.owner])), logs };
-    } catch (err) {
-      broken = err instanceof Error ? err : new Error(String(err));
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
-    }
+    });
   }
+
 }
 
 /** A model's column for an attribute, quoted. */
