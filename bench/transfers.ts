@@ -37,6 +37,7 @@ import { Pool, type PoolClient } from 'pg';
 import { newId } from '../lib/ids';
 import { type LoadedApp, loadApp, lowerApp } from '../test/support/app';
 import { type AdapterName, freshTarget, type Target } from '../test/support/targets';
+import type { TransactConfig } from '../lib/config';
 import { prng, runWithWatchdog, unavailable } from './common';
 
 const ACCOUNTS = 10;
@@ -166,7 +167,7 @@ function errorCode(err: unknown): string {
 // ---------------------------------------------------------------------------------------------
 // The ways
 
-type WayKey = 'hook' | 'wl-tx' | 'native' | 'plain';
+type WayKey = 'hook' | 'hook-v2' | 'hook-v3' | 'wl-tx' | 'native' | 'plain';
 
 interface Way {
   key: WayKey;
@@ -174,13 +175,17 @@ interface Way {
   adapters: readonly AdapterName[];
   /** True for the ways that promise correct money (a wrong check fails the run). */
   transactional: boolean;
+  /** The hook's `protocol` for this way's app (each protocol gets an app, and a database, of its own). */
+  protocol: TransactConfig['protocol'];
 }
 
 const WAYS: readonly Way[] = [
-  { key: 'hook', title: '(a) hook: `sails.transact` batch', adapters: ['disk', 'mongo', 'postgresql'], transactional: true },
-  { key: 'wl-tx', title: '(b) Waterline `.transaction()` + FOR UPDATE', adapters: ['postgresql'], transactional: true },
-  { key: 'native', title: '(c) native SQL over a pg Pool', adapters: ['postgresql'], transactional: true },
-  { key: 'plain', title: '(d) plain Waterline, no transaction', adapters: ['disk', 'mongo', 'postgresql'], transactional: false },
+  { key: 'hook', title: '(a) hook: `sails.transact` batch, default protocol', adapters: ['disk', 'mongo', 'postgresql'], transactional: true, protocol: 'auto' },
+  { key: 'hook-v2', title: '(a2) hook batch, log protocol v2 (`protocol: \'log\'`)', adapters: ['disk', 'mongo', 'postgresql'], transactional: true, protocol: 'log' },
+  { key: 'hook-v3', title: '(a3) hook batch, log protocol v3 (`protocol: \'redo\'`)', adapters: ['disk', 'mongo', 'postgresql'], transactional: true, protocol: 'redo' },
+  { key: 'wl-tx', title: '(b) Waterline `.transaction()` + FOR UPDATE', adapters: ['postgresql'], transactional: true, protocol: 'auto' },
+  { key: 'native', title: '(c) native SQL over a pg Pool', adapters: ['postgresql'], transactional: true, protocol: 'auto' },
+  { key: 'plain', title: '(d) plain Waterline, no transaction', adapters: ['disk', 'mongo', 'postgresql'], transactional: false, protocol: 'auto' },
 ];
 
 type Runner = (t: TransferArgs) => Promise<void>;
@@ -516,63 +521,72 @@ async function benchAdapter(adapter: AdapterName, ways: readonly Way[], concurre
     console.log('skipped: no selected way runs on this adapter');
     return true;
   }
-  let target: Target;
-  try {
-    target = await freshTarget(adapter);
-  } catch (err) {
-    console.log(`skipped: server unavailable: ${err instanceof Error ? err.message : String(err)}`);
-    return true;
+  const results: CellResult[] = [];
+  // One app, on a database of its own, per protocol the selected ways ask for.
+  for (const protocol of [...new Set(adapterWays.map((w) => w.protocol))]) {
+    let target: Target;
+    try {
+      target = await freshTarget(adapter);
+    } catch (err) {
+      console.log(`skipped: server unavailable: ${err instanceof Error ? err.message : String(err)}`);
+      return true;
+    }
+    await benchApp(target, adapterWays.filter((w) => w.protocol === protocol), protocol, runTag, results);
   }
-  const app = await loadApp(target, { migrate: 'drop', transact: { scheduler: false } });
-  let pool: Pool | undefined;
-  try {
-    const runners = new Map<WayKey, Runner>();
-    for (const way of adapterWays) {
-      switch (way.key) {
-        case 'hook':
-          runners.set('hook', hookRunner(app));
-          break;
-        case 'wl-tx':
-          runners.set('wl-tx', waterlineTxRunner(app));
-          break;
-        case 'native': {
-          const max = adapterPoolMax(benchDatastore(app));
-          pool = new Pool({ connectionString: target.location, max });
-          const account = benchModel(app, 'account');
-          const transfer = benchModel(app, 'transfer');
-          console.log(`native pool: max ${max} connections (as sails-postgresql's); tables: ${await describeTables(pool, [account.tableName, transfer.tableName])}\n`);
-          runners.set('native', nativeRunner(app, pool));
-          break;
+  printAdapter(results, adapterWays, concurrencies);
+  const wrong = results.filter((r) => !r.moneyOk && WAYS.find((w) => w.key === r.way)?.transactional === true);
+  if (wrong.length > 0) console.log(`\nMONEY WRONG on a transactional way: ${wrong.map((r) => `${r.way} c=${r.concurrency}`).join(', ')}`);
+  return wrong.length === 0;
+
+  async function benchApp(target: Target, appWays: readonly Way[], protocol: TransactConfig['protocol'], tag: string, into: CellResult[]): Promise<void> {
+    const app = await loadApp(target, { migrate: 'drop', transact: { scheduler: false, protocol } });
+    let pool: Pool | undefined;
+    try {
+      const runners = new Map<WayKey, Runner>();
+      for (const way of appWays) {
+        switch (way.key) {
+          case 'hook':
+          case 'hook-v2':
+          case 'hook-v3':
+            runners.set(way.key, hookRunner(app));
+            break;
+          case 'wl-tx':
+            runners.set('wl-tx', waterlineTxRunner(app));
+            break;
+          case 'native': {
+            const max = adapterPoolMax(benchDatastore(app));
+            pool = new Pool({ connectionString: target.location, max });
+            const account = benchModel(app, 'account');
+            const transfer = benchModel(app, 'transfer');
+            console.log(`native pool: max ${max} connections (as sails-postgresql's); tables: ${await describeTables(pool, [account.tableName, transfer.tableName])}\n`);
+            runners.set('native', nativeRunner(app, pool));
+            break;
+          }
+          case 'plain':
+            runners.set('plain', plainRunner(app));
+            break;
         }
-        case 'plain':
-          runners.set('plain', plainRunner(app));
-          break;
       }
-    }
-    const results: CellResult[] = [];
-    for (const way of adapterWays) {
-      const run = runners.get(way.key);
-      if (run === undefined) continue;
-      // Warm-up (JIT, pools, caches): a few sequential transfers on their own accounts, not reported.
-      const warm = await runCell(app, way.key, run, 1, WARMUP, `${runTag}-warmup`);
-      if (warm.errors.size > 0 || !warm.moneyOk) console.log(`- ${way.key} warm-up: errors: ${errorsText(warm)}, money: ${moneyText(warm)}`);
-      for (const c of concurrencies) {
-        const n = transfersPerCell(adapter, c);
-        const cell = await runCell(app, way.key, run, c, n, runTag);
-        results.push(cell);
-        console.log(
-          `- ${way.key} c=${c}: ${cell.committed}/${n} committed, ${fmt(cell.txPerSec, 0)} tx/s, p50 ${fmt(cell.p50)} ms, p99 ${fmt(cell.p99)} ms, ` +
-            `errors: ${errorsText(cell)}, money: ${moneyText(cell)}`,
-        );
+      for (const way of appWays) {
+        const run = runners.get(way.key);
+        if (run === undefined) continue;
+        // Warm-up (JIT, pools, caches): a few sequential transfers on their own accounts, not reported.
+        const warm = await runCell(app, way.key, run, 1, WARMUP, `${tag}-warmup`);
+        if (warm.errors.size > 0 || !warm.moneyOk) console.log(`- ${way.key} warm-up: errors: ${errorsText(warm)}, money: ${moneyText(warm)}`);
+        for (const c of concurrencies) {
+          const n = transfersPerCell(adapter, c);
+          const cell = await runCell(app, way.key, run, c, n, tag);
+          into.push(cell);
+          console.log(
+            `- ${way.key} c=${c}: ${cell.committed}/${n} committed, ${fmt(cell.txPerSec, 0)} tx/s, p50 ${fmt(cell.p50)} ms, p99 ${fmt(cell.p99)} ms, ` +
+              `errors: ${errorsText(cell)}, money: ${moneyText(cell)}`,
+          );
+        }
       }
+    } finally {
+      if (pool !== undefined) await pool.end().catch(() => undefined);
+      await lowerApp(app).catch((err: unknown) => console.log(`(lowering the ${adapter} app failed: ${err instanceof Error ? err.message : String(err)})`));
     }
-    printAdapter(results, adapterWays, concurrencies);
-    const wrong = results.filter((r) => !r.moneyOk && WAYS.find((w) => w.key === r.way)?.transactional === true);
-    if (wrong.length > 0) console.log(`\nMONEY WRONG on a transactional way: ${wrong.map((r) => `${r.way} c=${r.concurrency}`).join(', ')}`);
-    return wrong.length === 0;
-  } finally {
-    if (pool !== undefined) await pool.end().catch(() => undefined);
-    await lowerApp(app).catch((err: unknown) => console.log(`(lowering the ${adapter} app failed: ${err instanceof Error ? err.message : String(err)})`));
   }
 }
 
