@@ -103,6 +103,7 @@ export class RedoAttempts {
       // Sent, unanswered: the log says which. Either way the records are settled by R5.
       const log = await logs.getLog(txId).catch(() => null);
       if (!(log?.state === 'committed' && log.owner === owner && log.epoch === epoch)) {
+        this.ctx.locks.abandon(held);
         throw new TransactError('outcome_unknown', `transaction ${txId}: the commit was sent but its outcome is unknown (${err instanceof Error ? err.message : String(err)}); ask outcome("${txId}")`, { details: { transaction: txId }, cause: err });
       }
       landed = true;
@@ -126,7 +127,7 @@ export class RedoAttempts {
     });
     if (writes.length === 0) return;
     try {
-      await this.ctx.records.write(writes);
+      await this.ctx.locks.write(writes);
     } catch (err) {
       this.ctx.warn(`a committed transaction's documents could not all be written now; the next transaction or recovery pass that meets them writes them`, err);
     }

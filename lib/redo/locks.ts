@@ -9,6 +9,7 @@ import { documentKey } from '../operations';
 import { ownerToken, tombstone } from '../recovery';
 import type { AtomicStore } from '../store';
 import type { Values } from '../types';
+import { type Place, WaitQueues } from '../wait-queues';
 import { rollBackPending } from './rollback';
 import { type DocRecord, type GuardedWrite, holding, type RecordLock, type RecordStore, parseToken } from './records';
 
@@ -40,6 +41,17 @@ export interface Acquired {
 }
 
 export class RecordLocks {
+  /**
+   * In-process lines per record. A request joins the lines of all its records in one tick, so any
+   * two requests of this process stand in the same order in every line they share: the first to
+   * come is served first, and neither waits for the other's records while holding its own. It
+   * asks the datastore only at the front of every line (before, every waiter polled it, and
+   * whoever polled at the right moment won).
+   */
+  private readonly queues = new WaitQueues();
+  /** `model:id` → the token holding it here, and its place at the front of the line: left when the record is written. */
+  private readonly holders = new Map<string, { token: string; place: Place }>();
+
   constructor(
     private readonly records: RecordStore,
     /** The log's primitives (a holder's log, its tombstone, its rollback). */
@@ -52,8 +64,8 @@ export class RecordLocks {
    * Holds every ref's record for `lock` (a create's: its stub, or the tombstone it re-creates),
    * or decides it without a lock: a live record a create names (already there: the plan refuses
    * it), an absent one an update names (not found). Sorted order, keeping the prefix it got and
-   * giving back the rest whenever it must wait, so two transactions never wait on each other.
-   * Throws lock_timeout past `timeoutMs`; gives back what it holds then.
+   * giving back the rest whenever it must wait for another process, so two transactions never
+   * wait on each other. Throws lock_timeout past `timeoutMs`; gives back what it holds then.
    */
   async acquire(refs: readonly RecordRef[], lock: RecordLock, timeoutMs: number): Promise<Acquired> {
     const byKey = new Map<string, RecordRef>();
@@ -66,27 +78,39 @@ export class RecordLocks {
     const keys = [...byKey.keys()].sort();
     const got = new Map<string, DocRecord>();
     const deadline = Date.now() + timeoutMs;
-    for (let attempt = 0; ; attempt++) {
-      const missing = keys.filter((key) => !got.has(key));
-      if (missing.length === 0) break;
-      const seen = await this.tryAll(missing.map((key) => byKey.get(key) as RecordRef), lock);
-      let blocked: DocRecord | null = null;
-      for (const key of missing) {
-        const record = seen.get(key) as DocRecord;
-        if (blocked === null && isMine(record, lock, byKey.get(key) as RecordRef) !== false) got.set(key, record);
-        else if (blocked === null) blocked = record;
+    const places = new Map(keys.filter((key) => this.holders.get(key)?.token !== lock.token).map((key) => [key, this.queues.join(key)]));
+    let done = false;
+    try {
+      for (const [key, place] of places) await this.awaitTurn(byKey.get(key) as RecordRef, place, deadline);
+      for (let attempt = 0; ; attempt++) {
+        const missing = keys.filter((key) => !got.has(key));
+        if (missing.length === 0) break;
+        const seen = await this.tryAll(missing.map((key) => byKey.get(key) as RecordRef), lock);
+        let blocked: DocRecord | null = null;
+        for (const key of missing) {
+          const record = seen.get(key) as DocRecord;
+          if (blocked === null && isMine(record, lock, byKey.get(key) as RecordRef) !== false) got.set(key, record);
+          else if (blocked === null) blocked = record;
+        }
+        if (blocked === null) break;
+        // Give back what was granted past the first record it must wait for: held out of order, it could deadlock.
+        const past = [...seen.values()].filter((record) => documentKey(record.model, record.id) > documentKey(blocked.model, blocked.id) && isMine(record, lock) === true);
+        await this.free(past);
+        if (await this.settle(blocked, lock)) continue;
+        if (Date.now() > deadline) throw lockTimeout(blocked.model, blocked.id, blocked.lock?.token ?? null);
+        // Held by another process (this one's requests are behind us): only polling tells when it is free.
+        await sleep(Math.random() * this.options.pollMs * 2 ** Math.min(attempt, 4));
       }
-      if (blocked === null) break;
-      // Give back what was granted past the first record it must wait for: held out of order, it could deadlock.
-      const past = [...seen.values()].filter((record) => documentKey(record.model, record.id) > documentKey(blocked.model, blocked.id) && isMine(record, lock) === true);
-      await this.free(past);
-      if (await this.settle(blocked, lock)) continue;
-      if (Date.now() > deadline) {
-        await this.free([...got.values()].filter((record) => isMine(record, lock) === true));
-        const holder = blocked.lock === null ? 'another transaction' : `transaction ${parseToken(blocked.lock.token).txId}`;
-        throw new TransactError('lock_timeout', `${blocked.model} ${blocked.id} is held by ${holder}`, { details: { model: blocked.model, id: blocked.id } });
+      done = true;
+    } catch (err) {
+      await this.free([...got.values()].filter((record) => isMine(record, lock) === true)).catch(() => undefined);
+      throw err;
+    } finally {
+      for (const [key, place] of places) {
+        const record = got.get(key);
+        if (done && record !== undefined && isMine(record, lock) === true) this.holders.set(key, { token: lock.token, place });
+        else place.leave();
       }
-      await sleep(Math.random() * this.options.pollMs * 2 ** Math.min(attempt, 4));
     }
     const records = new Map(keys.map((key) => [key, got.get(key) as DocRecord]));
     return { records, held: [...records.values()].filter((record) => isMine(record, lock) === true) };
@@ -95,7 +119,51 @@ export class RecordLocks {
   /** Frees records the caller holds and did not write (a give-back, a failure before the commit point). */
   async free(held: readonly DocRecord[]): Promise<void> {
     if (held.length === 0) return;
-    await this.records.write(held.map((record) => guarded(record, { kind: 'free' })));
+    await this.write(held.map((record) => guarded(record, { kind: 'free' })));
+  }
+
+  /**
+   * Every guarded write of v3's records goes through here (RecordStore.write): whether it landed
+   * or not, the record's holder here steps out of its line, and the next request looks.
+   */
+  async write(writes: readonly GuardedWrite[]): Promise<void> {
+    try {
+      await this.records.write(writes);
+    } finally {
+      for (const write of writes) this.stepOut(documentKey(write.model, write.id), write.token);
+    }
+  }
+
+  /**
+   * Records `held` stay held in the datastore but are no longer this caller's to write (its commit's
+   * outcome is unknown): the next request here meets them there, and R5 settles them.
+   */
+  abandon(held: readonly DocRecord[]): void {
+    for (const record of held) if (record.lock !== null) this.stepOut(documentKey(record.model, record.id), record.lock.token);
+  }
+
+  private stepOut(key: string, token: string): void {
+    const holder = this.holders.get(key);
+    if (holder?.token !== token) return;
+    this.holders.delete(key);
+    holder.place.leave();
+  }
+
+  /**
+   * Returns once `place` is first in its line; throws lock_timeout past the deadline. A slice of
+   * the lease behind the same holder, and the datastore is asked whether it still holds the record
+   * (it may have stopped without a word, or lost its lease to another process).
+   */
+  private async awaitTurn(ref: RecordRef, place: Place, deadline: number): Promise<void> {
+    const slice = this.options.leaseMs / 3;
+    while (!(await place.first(Math.min(slice, deadline - Date.now())))) {
+      const holder = this.holders.get(place.key);
+      if (Date.now() >= deadline) throw lockTimeout(ref.model, ref.id, holder?.token ?? null);
+      if (holder === undefined) continue; // an earlier request, itself waiting: bounded by its own deadline
+      const [record] = await this.records.read(ref.model, [ref.id]);
+      if (record.lock?.token !== holder.token) this.stepOut(place.key, holder.token);
+      else await this.settle(record, null);
+    }
   }
 
   /**
@@ -141,7 +209,7 @@ export class RecordLocks {
       return true; // read again: its lock is free now, or its owner moved first
     }
     if (judged.kind === 'unapplied') {
-      await this.records.write([guarded(record, { kind: 'apply', after: judged.after })]);
+      await this.write([guarded(record, { kind: 'apply', after: judged.after })]);
       return true;
     }
     if (judged.kind === 'free') {
@@ -149,7 +217,7 @@ export class RecordLocks {
       // (a tombstone), never taken: its claim of unique values was its holder's, and a create of
       // the id takes the tombstone back with its own (R6, R9).
       const free = taker === null || record.state === 'reserved';
-      await this.records.write([guarded(record, free ? { kind: 'free' } : { kind: 'take', lock: taker })]);
+      await this.write([guarded(record, free ? { kind: 'free' } : { kind: 'take', lock: taker })]);
       return true;
     }
     return false;
@@ -165,6 +233,11 @@ function isMine(record: DocRecord, lock: RecordLock, ref?: RecordRef): boolean |
   if (record.lock !== null || ref === undefined || ref.anyState === true) return false;
   if (ref.create !== undefined) return record.state === 'live' ? null : false;
   return record.state === 'absent' || record.state === 'destroyed' ? null : false;
+}
+
+function lockTimeout(model: string, id: string, token: string | null): TransactError {
+  const holder = token === null ? 'another transaction' : `transaction ${parseToken(token).txId}`;
+  return new TransactError('lock_timeout', `${model} ${id} is held by ${holder}`, { details: { model, id } });
 }
 
 export function guarded(record: DocRecord, transition: GuardedWrite['transition']): GuardedWrite {

@@ -1,11 +1,12 @@
 /**
  * Log protocol v3's records on sails-disk: each document's lock, version and state in a row of
  * the hook's record model, beside the document itself. sails-disk lives in one process, so the
- * store's mutex makes every guarded write one atomic step (check the row, write the document,
- * move the row). A crash between the document write and the row's leaves the row held at its old
+ * store's mutex, per record, makes every guarded write one atomic step (check the row, write the
+ * document, move the row). A crash between the document write and the row's leaves the row held at its old
  * version: the apply runs again, and writes the same image.
  */
 import { crashPoint } from '../crash-points';
+import { DiskMutex } from './disk-mutex';
 import { TransactError } from '../errors';
 import { uniqueKeys } from '../model-info';
 import { jsonEqual } from '../json';
@@ -30,25 +31,40 @@ interface RecordRow {
   unique?: Values | null;
 }
 
+/** A row's new values (its version: one up) for a record as read. */
+interface Save {
+  read: Read;
+  row: Omit<RecordRow, 'id'>;
+}
+
+/** The slice of NeDB (sails-disk's engine) the hot path talks to without Waterline's per-query cost. */
+interface NedbTable {
+  find(query: Record<string, unknown>, cb: (err: Error | null, docs: RecordRow[]) => void): void;
+  insert(docs: Record<string, unknown>[], cb: (err: Error | null) => void): void;
+  update(query: Record<string, unknown>, update: Record<string, unknown>, options: { multi: boolean }, cb: (err: Error | null) => void): void;
+}
+
+/** A record as read under the mutex, with what its writes need to know of the tables (so they need not read again). */
+interface Read {
+  record: DocRecord;
+  /** The record has a row (else the next save creates it). */
+  hasRow: boolean;
+  /** The document as its table holds it (a reserved stub's too, when a killed apply left it there). */
+  stored: Image | null;
+}
+
 export class DiskRecords implements RecordStore {
-  private tail: Promise<unknown> = Promise.resolve();
+  /** Guarded writes on different records overlap; a view, and renew, see one instant of them all. */
+  private readonly mutex = new DiskMutex();
 
   constructor(private readonly recordModel: WaterlineModel, private readonly modelOf: ModelResolver) {}
 
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(work, work);
-    this.tail = run.catch(() => undefined);
-    return run;
-  }
-
   grant(model: string, ids: readonly string[], lock: RecordLock): Promise<DocRecord[]> {
-    return this.exclusive(async () => {
-      const records = await this.readNow(model, ids);
-      for (const record of records) {
-        if (record.lock !== null || record.state === 'absent' || record.state === 'reserved') continue;
-        await this.saveRow(model, record, { lock: lock.token, lockUntil: lock.until, version: record.version + 1, state: record.state });
-      }
-      return this.readNow(model, ids);
+    return this.mutex.keyed(ids.map((id) => documentKey(model, id)), async () => {
+      const reads = await this.readRows(model, ids);
+      const free = reads.filter(({ record }) => record.lock === null && record.state !== 'absent' && record.state !== 'reserved');
+      await this.saveRows(free.map((read) => ({ read, row: { lock: lock.token, lockUntil: lock.until, version: read.record.version + 1, state: read.record.state } })));
+      return reads.map((read) => read.record);
     });
   }
 
@@ -58,16 +74,17 @@ export class DiskRecords implements RecordStore {
    * another stub — none (`already_exists`).
    */
   reserve(model: string, stubs: readonly Stub[], lock: RecordLock): Promise<DocRecord[]> {
-    return this.exclusive(async () => {
-      const ids = stubs.map((stub) => stub.id);
-      const records = await this.readNow(model, ids);
-      const taking = stubs.filter((_, i) => records[i].state === 'absent' || (records[i].state === 'destroyed' && records[i].lock === null));
+    // Two reserves of one model's unique values must not both find them free.
+    const claims = uniqueKeys(this.modelOf(model)).length > 0 ? [`${model}#unique`] : [];
+    return this.mutex.keyed([...claims, ...stubs.map((stub) => documentKey(model, stub.id))], async () => {
+      const reads = await this.readRows(model, stubs.map((stub) => stub.id));
+      const taking = stubs.filter((_, i) => reads[i].record.state === 'absent' || (reads[i].record.state === 'destroyed' && reads[i].record.lock === null));
       const unique = await this.checkUnique(model, taking);
-      for (const stub of taking) {
-        const record = records[ids.indexOf(stub.id)];
-        await this.saveRow(model, record, { lock: lock.token, lockUntil: lock.until, version: record.version + 1, state: 'reserved', unique: unique.get(stub.id) ?? null });
-      }
-      return this.readNow(model, ids);
+      await this.saveRows(taking.map((stub) => {
+        const read = reads[stubs.indexOf(stub)];
+        return { read, row: { lock: lock.token, lockUntil: lock.until, version: read.record.version + 1, state: 'reserved', unique: unique.get(stub.id) ?? null } };
+      }));
+      return reads.map((read) => read.record);
     });
   }
 
@@ -99,31 +116,50 @@ export class DiskRecords implements RecordStore {
   }
 
   write(writes: readonly GuardedWrite[]): Promise<Set<string>> {
-    return this.exclusive(async () => {
+    // No record lock for the unique claims: an apply writes the document before it ends its stub's
+    // claim, so a reserve running meanwhile finds the value taken by one or the other.
+    return this.mutex.keyed(writes.map((write) => documentKey(write.model, write.id)), async () => {
       const landed = new Set<string>();
+      // Read once per collection: under the mutex, only these writes move these records.
+      const reads = new Map<string, Read>();
+      for (const model of new Set(writes.map((write) => write.model))) {
+        const ids = [...new Set(writes.filter((write) => write.model === model).map((write) => write.id))];
+        for (const read of await this.readRows(model, ids)) reads.set(documentKey(model, read.record.id), read);
+      }
+      // Documents first, then their rows, in as few writes as their new values allow. A crash between
+      // leaves the rows held at their old versions: the apply runs again and writes the same images.
+      let saves: Save[] = [];
       for (const write of writes) {
-        const [record] = await this.readNow(write.model, [write.id]);
+        const key = documentKey(write.model, write.id);
+        if (saves.some((save) => save.read === reads.get(key))) {
+          await this.saveRows(saves); // one record written twice in a call: the second sees the first
+          saves = [];
+        }
+        const read = reads.get(key) as Read;
+        const { record } = read;
         if (record.lock?.token !== write.token || record.version !== write.version) continue;
         const { transition } = write;
         const version = record.version + 1;
         if (transition.kind === 'take') {
-          await this.saveRow(write.model, record, { lock: transition.lock.token, lockUntil: transition.lock.until, version, state: record.state });
+          saves.push({ read, row: { lock: transition.lock.token, lockUntil: transition.lock.until, version, state: record.state } });
         } else if (transition.kind === 'free') {
-          await this.saveRow(write.model, record, { lock: null, lockUntil: null, version, state: record.state === 'reserved' ? 'destroyed' : record.state, unique: null });
+          saves.push({ read, row: { lock: null, lockUntil: null, version, state: record.state === 'reserved' ? 'destroyed' : record.state, unique: null } });
         } else {
-          await this.writeImage(write.model, write.id, record.image !== null, transition.after);
+          await this.writeImage(write.model, write.id, read.stored !== null, transition.after);
+          read.stored = transition.after;
           crashPoint('apply:written');
           // Its unique values now live in the document (or nowhere): the stub's claim ends.
-          await this.saveRow(write.model, record, { lock: null, lockUntil: null, version, state: transition.after === null ? 'destroyed' : 'live', unique: null });
+          saves.push({ read, row: { lock: null, lockUntil: null, version, state: transition.after === null ? 'destroyed' : 'live', unique: null } });
         }
-        landed.add(documentKey(write.model, write.id));
+        landed.add(key);
       }
+      await this.saveRows(saves);
       return landed;
     });
   }
 
   renew(model: string, token: string, until: number): Promise<void> {
-    return this.exclusive(async () => {
+    return this.mutex.exclusive(async () => {
       const prefix = `${model}:`;
       const rows = (await this.recordModel.find({ lock: token })) as unknown as RecordRow[];
       for (const row of rows) if (row.id.startsWith(prefix)) await this.recordModel.update({ id: row.id }).set({ lockUntil: until });
@@ -139,7 +175,7 @@ export class DiskRecords implements RecordStore {
 
   /** Under the mutex: no record moves while the held records, the rows and the holders' logs are read, so they are one instant. */
   view(requests: readonly ViewRequest[], logsOf: LogsOf): Promise<RecordView> {
-    return this.exclusive(async () => {
+    return this.mutex.exclusive(async () => {
       // Only what is held right now carries a lock: few rows.
       const locked = (await this.recordModel.find({ lock: { '!=': null } })) as unknown as RecordRow[];
       const rows: DocRecord[][] = [];
@@ -169,10 +205,15 @@ export class DiskRecords implements RecordStore {
   }
 
   private async readNow(model: string, ids: readonly string[]): Promise<DocRecord[]> {
+    return (await this.readRows(model, ids)).map((read) => read.record);
+  }
+
+  private async readRows(model: string, ids: readonly string[]): Promise<Read[]> {
     if (ids.length === 0) return [];
     const target = this.modelOf(model);
     const keys = ids.map((id) => documentKey(model, id));
-    const rows = new Map(((await this.recordModel.find({ id: { in: keys } })) as unknown as RecordRow[]).map((row) => [row.id, row]));
+    const found = await new Promise<RecordRow[]>((resolve, reject) => this.table().find({ _id: { $in: keys } }, (err, docs) => (err === null ? resolve(docs) : reject(err))));
+    const rows = new Map(found.map((row) => [row.id, row]));
     const images = new Map((await target.find({ [target.primaryKey]: { in: [...ids] } })).map((image) => [String(image[target.primaryKey]), image as Image]));
     return ids.map((id) => {
       const row = rows.get(documentKey(model, id));
@@ -181,14 +222,47 @@ export class DiskRecords implements RecordStore {
       // Waterline create) has no row, and a plain destroy or create leaves the row as it was.
       const state: RecordState = row === undefined ? (image === null ? 'absent' : 'live') : row.state === 'reserved' ? 'reserved' : image === null ? 'destroyed' : 'live';
       const lock = row?.lock === null || row?.lock === undefined ? null : { token: row.lock, until: Number(row.lockUntil) };
-      return { model, id, image: state === 'live' ? image : null, state, lock, version: Number(row?.version ?? 0) };
+      return { record: { model, id, image: state === 'live' ? image : null, state, lock, version: Number(row?.version ?? 0) }, hasRow: row !== undefined, stored: image };
     });
   }
 
-  private async saveRow(model: string, record: DocRecord, row: Omit<RecordRow, 'id'>): Promise<void> {
-    const id = documentKey(model, record.id);
-    if ((await this.recordModel.findOne({ id })) === undefined) await this.recordModel.create({ id, ...row });
-    else await this.recordModel.update({ id }).set({ ...row });
+  /**
+   * Saves rows: the new ones in one insert, the others in one update per distinct set of new
+   * values (a transfer's: one), each row's version one up. Each read then holds its record as
+   * readRows would now read it, without reading it again: under the mutex, nothing else moved it.
+   */
+  private async saveRows(saves: readonly Save[]): Promise<void> {
+    if (saves.length === 0) return;
+    const table = this.table();
+    const call = (send: (cb: (err: Error | null) => void) => void): Promise<void> => new Promise((resolve, reject) => send((err) => (err === null ? resolve() : reject(err))));
+    const keyOf = (save: Save): string => documentKey(save.read.record.model, save.read.record.id);
+    const inserts = saves.filter((save) => !save.read.hasRow).map((save) => ({ _id: keyOf(save), id: keyOf(save), unique: null, ...save.row }));
+    if (inserts.length > 0) await call((cb) => table.insert(inserts, cb));
+    const updates = new Map<string, { set: Record<string, unknown>; keys: string[] }>();
+    for (const save of saves.filter((save) => save.read.hasRow)) {
+      const set = Object.fromEntries(Object.entries(save.row).filter(([field, value]) => field !== 'version' && value !== undefined));
+      const group = JSON.stringify(set);
+      updates.set(group, { set, keys: [...(updates.get(group)?.keys ?? []), keyOf(save)] });
+    }
+    for (const { set, keys } of updates.values()) await call((cb) => table.update({ _id: { $in: keys } }, { $set: set, $inc: { version: 1 } }, { multi: true }, cb));
+    for (const { read, row } of saves) {
+      const { record } = read;
+      const state: RecordState = row.state === 'reserved' ? 'reserved' : read.stored === null ? 'destroyed' : 'live';
+      const lock = row.lock === null ? null : { token: row.lock, until: Number(row.lockUntil) };
+      read.hasRow = true;
+      read.record = { model: record.model, id: record.id, image: state === 'live' ? read.stored : null, state, lock, version: row.version };
+    }
+  }
+
+  /**
+   * The record model's NeDB table, looked up at each use (a migration's drop gives the model a new
+   * one). sails-disk keeps the primary key in `_id` too: rows written here read alike through Waterline.
+   */
+  private table(): NedbTable {
+    const model = this.recordModel as WaterlineModel & { _adapter?: { datastores?: Record<string, { dbs?: Record<string, NedbTable> }> } };
+    const table = model._adapter?.datastores?.[model.datastore]?.dbs?.[model.tableName];
+    if (table === undefined) throw new Error(`sails-hook-transact: sails-disk has no table ${model.tableName} in datastore ${model.datastore}`);
+    return table;
   }
 
   /**
@@ -202,9 +276,8 @@ export class DiskRecords implements RecordStore {
       if (exists) await rawDestroy(target)(where).meta(EXACT);
       return;
     }
-    // A create's stub reads as no document; one killed between its image and its row left the document there already.
-    const present = exists || (await target.findOne(where)) !== undefined;
-    if (present) await target.update(where).set(withoutKey(after, target.primaryKey)).meta(EXACT);
+    // A create's stub reads as no document; one killed between its image and its row left the document there already (`stored`).
+    if (exists) await target.update(where).set(withoutKey(after, target.primaryKey)).meta(EXACT);
     else await target.create({ ...after, [target.primaryKey]: id }).meta(EXACT);
   }
 }

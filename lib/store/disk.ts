@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rawDestroy } from '../history-guard';
 import type { CreatedIndex, IndexSpec } from '../indexes';
+import { DiskMutex } from './disk-mutex';
 import { documentKey } from '../operations';
 import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
 import type { WaterlineModel } from '../waterline';
@@ -19,14 +20,12 @@ export class DiskStore implements AtomicStore {
   readonly kind = 'disk' as const;
   readonly fenceField = null;
   readonly multiProcess = false;
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly mutex = new DiskMutex();
 
   constructor(private readonly logModel: WaterlineModel, private readonly lockModel: WaterlineModel, private readonly modelOf: ModelResolver) {}
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(work, work);
-    this.tail = run.catch(() => undefined);
-    return run;
+    return this.mutex.exclusive(work);
   }
 
   adopt(): void {}

@@ -111,8 +111,6 @@ export function createStore(logModel: WaterlineModel, lockModel: WaterlineModel,
  * Log protocol v3's records (lib/redo/records.ts) for the datastore that holds the log: sails-disk
  * and sails-postgresql keep them in the hook's record model beside the documents, sails-mongo in
  * the documents themselves (their unique keys, `uniqueKeys`, reserved by the stubs).
- */
-/**
  * @param stalledWriterMs sails-postgresql: how long a reservation stalled inside its transaction
  *   (holding the advisory locks of its unique values) may keep it before PostgreSQL ends its session
  */
