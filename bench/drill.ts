@@ -1,5 +1,5 @@
 /**
- * Drill and backup/restore timings and memory, per adapter (README "Drills and backups").
+ * Drill and backup/restore timings and memory, per adapter (docs/operations.md "Drills and backups").
  *
  *   npm run bench:drill      DRILL_ACCOUNTS=2000 DRILL_TRANSFERS=3000 DRILL_ADAPTERS=disk,mongo,postgresql (defaults)
  *

@@ -256,7 +256,7 @@ async function benchAdapter(adapter: AdapterName, protocol: Protocol): Promise<b
     await record(`(d) batch transfer, sequential c=1 (${LATENCY_TX} tx)`, 2, await measure(tally, 0, LATENCY_TX, (i) => engine.batch(transferOps(...pair(i)))), LATENCY_TX);
 
     // (d) throughput, WORKERS concurrent workers sharing CONCURRENT_TX transfers between random
-    // distinct pairs. Not on FerretDB with v3: its conditional updates are not atomic (README).
+    // distinct pairs. Not on FerretDB with v3: its conditional updates are not atomic (docs/protocol.md).
     let balanceOk = true;
     if (protocol === 'redo' && adapter === 'mongo' && (await isFerretDb(app))) {
       console.log(`\n(${title}: concurrent transfers skipped: FerretDB's conditional updates are not atomic, and v3 needs them to be)`);

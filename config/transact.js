@@ -1,5 +1,5 @@
 /**
- * sails-hook-transact settings (all optional; the defaults are shown in the README). The app's
+ * sails-hook-transact settings (all optional; the defaults are shown in docs/configuration.md). The app's
  * code is TypeScript compiled into dist/api (npm run build).
  */
 const app = (module) => require(`../dist/api/lib/${module}`);

@@ -2,7 +2,7 @@
  * The one registry of error codes, in the manner of Fastify's lib/errors.js: each code with its
  * HTTP status and its one-line meaning, next to each other. The engine's codes, the codes only
  * the HTTP layer answers, and — through `config.transact.errors` — the app's own codes make one
- * registry (`sails.hooks.transact.errors`); the README's table lists every one (a test checks it).
+ * registry (`sails.hooks.transact.errors`); docs/errors.md's table lists every one (a test checks it).
  *
  * Every failure is a TransactError: a code, a message, where in the input (`path`), and
  * machine-readable `details`. The details are stored with a rolled-back transaction and come
@@ -39,7 +39,7 @@ export const ENGINE_ERRORS = {
   outcome_unknown: { status: 503, meaning: 'The commit point was sent but not confirmed: retry with the same idempotency key to learn the outcome.' },
   unavailable: { status: 503, meaning: 'The datastore could not be reached after the transient-error retries: retry.' },
   not_stuck: { status: 409, meaning: 'Only a transaction whose owner is gone (lease expired) can be settled by hand.' },
-  unsupported_query: { status: 400, meaning: "Waterline's API inside an engine transaction does not support this query (README section 3)." },
+  unsupported_query: { status: 400, meaning: "Waterline's API inside an engine transaction does not support this query (docs/api.md section 3)." },
   transaction_ended: { status: 409, meaning: 'The transaction this connection belonged to has ended.' },
   backup_invalid: { status: 422, meaning: 'The backup file fails its checks (format, counts, digest): nothing was restored.' },
   target_not_empty: { status: 409, meaning: 'Restores and drills write only into an empty datastore.' },

@@ -131,7 +131,7 @@ namespace sailsHookTransact {
   export type HttpResponse = http.HttpResponse;
   export type ErrorBody = http.ErrorBody;
 
-  /** Recovery drills (state as of a time, rebuilt into a scratch datastore) and logical backups (README: Drills and backups). */
+  /** Recovery drills (state as of a time, rebuilt into a scratch datastore) and logical backups (docs/operations.md: Drills and backups). */
   export const rebuildAt = drill.rebuildAt;
   export const writeBackup = drill.writeBackup;
   export const verifyBackup = drill.verifyBackup;

@@ -17,7 +17,7 @@
  *    the transaction's own connection: a committed read would take a second pooled connection per
  *    transaction, and enough concurrent ones would wait on each other for the pool).
  *  - "Is it referenced" is one read per referencing attribute, `{attribute: id}`, limit a few rows:
- *    it needs an index on each referencing column to stay cheap (declared indexes: see the README).
+ *    it needs an index on each referencing column to stay cheap (declared indexes: see docs/operations.md).
  *    It reads the datastore as it is, uncommitted rows included: a row a pending transaction is
  *    writing also blocks the destroy (refusing is the safe side; the client may retry).
  * A document touched earlier in the same transaction counts as it is there (a batch may create a

@@ -4,7 +4,7 @@
  * streamed, checksummed NDJSON (the file must not exist; it is written to <file>.partial and
  * renamed when complete). The file holds password hashes and live token digests: it is created
  * 0600, and a directory it needs is created 0700. A datastore with no document and no log is
- * refused (unless --allow-empty). Runs while the app serves: see README "Drills and backups".
+ * refused (unless --allow-empty). Runs while the app serves: see docs/operations.md "Drills and backups".
  * Exit code: 0 written, 1 error or refusal (one line), 2 bad arguments or no DATASTORE.
  */
 import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';

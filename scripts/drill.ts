@@ -6,7 +6,7 @@
  * reconciliation on it, and prints a JSON report. The live datastore is only read. The scratch
  * datastore is kept for inspection: drop it when done. A datastore with no document and no log
  * is no pass (unless --allow-empty). Exit code: 0 reconciled, 3 reconciliation failed, 1 error or
- * refusal (one line), 2 bad arguments or no DATASTORE. (README: Drills and backups.)
+ * refusal (one line), 2 bad arguments or no DATASTORE. (docs/operations.md: Drills and backups.)
  */
 import { join } from 'node:path';
 import { protectScratch, rebuildAt, transactionalModels } from 'sails-hook-transact';

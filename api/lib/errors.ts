@@ -1,7 +1,7 @@
 /**
  * The fund's own error codes, each with its status and meaning. They join the hook's in its one
  * registry (config/transact.js gives them as `errors`; `sails.hooks.transact.errors` is the
- * union, equal to FUND_REGISTRY below: a test checks it) and in the README's table.
+ * union, equal to FUND_REGISTRY below: a test checks it) and in docs/errors.md's table.
  */
 import { HOOK_ERRORS, type HttpErrorCode, TransactError, type ErrorOptions } from 'sails-hook-transact';
 

@@ -89,7 +89,7 @@ export function malformedPath(): Handler {
   };
 }
 
-/** `config.http.serverOptions`: Node's own bounds on slow clients (README, "Security"). */
+/** `config.http.serverOptions`: Node's own bounds on slow clients (docs/fund-app.md, "Security"). */
 export interface ServerTimeouts {
   /** Whole request (headers and body) received within this, or 408 and the connection closed. */
   requestTimeout: number;

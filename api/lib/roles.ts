@@ -1,5 +1,5 @@
 /**
- * Roles and what each may do: one table, used by the policies and documented in the README.
+ * Roles and what each may do: one table, used by the policies and documented in docs/fund-app.md.
  */
 import type { Role } from './domain';
 import type { FundRequest } from './http';

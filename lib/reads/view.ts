@@ -12,7 +12,7 @@
  *      document: it holds D's lock.
  *   2. D's last writer (the lock owner on PostgreSQL/sails-disk, the fence's transaction on
  *      sails-mongo) is rolled back and has a step on D → that before-image. Compensation already
- *      restored it, except a sails-mongo insert that landed after its rollback (see the README):
+ *      restored it, except a sails-mongo insert that landed after its rollback (see docs/guarantees.md):
  *      that one is hidden here.
  *   3. Otherwise D as read: written by a committed transaction, or by none — unless the store found
  *      it put back by a late insert after a committed transaction took it over (sails-mongo:

@@ -1,7 +1,7 @@
 /**
- * The drill, backup and restore scripts as an operator runs them (README "Drills and backups"):
+ * The drill, backup and restore scripts as an operator runs them (docs/operations.md "Drills and backups"):
  * the built `node dist/scripts/*.js`, as child processes, from a clean environment holding only
- * what the README says (DATASTORE and its URL or directory), on every adapter.
+ * what docs/operations.md says (DATASTORE and its URL or directory), on every adapter.
  *  - `drill --into` an existing, empty database works; a non-empty one is refused in one line,
  *    non-zero, nothing written to it;
  *  - `restore` into a database never migrated prepares it and restores; into a non-empty one it
@@ -28,7 +28,7 @@ interface Run {
   stderr: string;
 }
 
-/** The README's environment for a datastore, and nothing else of this process's. */
+/** docs/operations.md's environment for a datastore, and nothing else of this process's. */
 function envOf(target: Target): Record<string, string> {
   switch (target.adapter) {
     case 'disk':
@@ -94,7 +94,7 @@ function modeOf(path: string): number {
   return statSync(path).mode & 0o777;
 }
 
-forEachAdapter('drill, backup and restore scripts, as the README runs them', (target, adapter) => {
+forEachAdapter('drill, backup and restore scripts, as docs/operations.md runs them', (target, adapter) => {
   const cleanup: string[] = [];
   let env: Record<string, string>;
   let source: Record<string, number>;

@@ -1,7 +1,7 @@
 /**
  * The one error registry (lib/errors.ts plus the fund's codes, api/lib/errors.ts): every code
  * thrown or answered anywhere in the hook or the app is in it, each has a 4xx/5xx status and a
- * meaning, and the README's table documents each with its status. Pure: no datastore.
+ * meaning, and docs/errors.md's table documents each with its status. Pure: no datastore.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -72,14 +72,14 @@ describe('the error registry', function () {
     expect(unknown.map(([code, where]) => `${code} (${[...new Set(where)].join(', ')})`), 'codes outside the registry').to.deep.equal([]);
   });
 
-  it('is documented in the README: each code with its status, each log outcome', function () {
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  it('is documented in docs/errors.md: each code with its status, each log outcome', function () {
+    const readme = readFileSync(join(ROOT, 'docs', 'errors.md'), 'utf8');
     const missing: string[] = [];
     for (const [code, spec] of FUND_REGISTRY.entries()) {
       if (!new RegExp(`^\\| \`${code}\` \\| ${spec.status} \\|`, 'm').test(readme)) missing.push(`${code} ${spec.status}`);
     }
     for (const code of Object.keys(LOG_OUTCOMES)) if (!new RegExp(`^\\| \`${code}\` \\|`, 'm').test(readme)) missing.push(code);
-    expect(missing, 'README rows `| `code` | status | meaning |` missing').to.deep.equal([]);
+    expect(missing, 'docs/errors.md rows `| `code` | status | meaning |` missing').to.deep.equal([]);
   });
 
   it('keeps an error\'s details in the log and gives them back on a replay; log outcomes replay as aborted', function () {

@@ -81,8 +81,8 @@ export async function freshTarget(adapter: AdapterName): Promise<Target> {
 
 /**
  * Empties a target's database, natively and whole (the hook's log too): what a suite's
- * `migrate: 'drop'` stands for. Lift never drops a table that holds data (README, "Guarantees
- * and their limits"), so a test that wants a fresh schema starts from an empty database instead.
+ * `migrate: 'drop'` stands for. Lift never drops a table that holds data (docs/guarantees.md,
+ * "Guarantees and their limits"), so a test that wants a fresh schema starts from an empty database instead.
  */
 export async function resetTarget(target: Target): Promise<void> {
   switch (target.adapter) {

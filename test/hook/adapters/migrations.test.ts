@@ -1,5 +1,5 @@
 /**
- * No lift deletes data (README, "Guarantees and their limits"). Waterline's `alter` drops each
+ * No lift deletes data (docs/guarantees.md, "Guarantees and their limits"). Waterline's `alter` drops each
  * table and reinserts its rows in one statement (sails-postgresql refuses more than 65,535 bind
  * parameters: ~3,120 log documents), `drop` drops them: the hook's log and lock tables never take
  * either (the hook creates and evolves them itself), and a lift whose `migrate` would drop an app

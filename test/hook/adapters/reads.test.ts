@@ -255,7 +255,7 @@ forEachPath('committed reads', (target, adapter, protocol) => {
   it('a sum read during concurrent transfers is always the conserved total, and matches the transfers read with it', async function () {
     this.timeout(240_000);
     // Plain reads are no snapshot across documents on any protocol: on v3 an apply writes its
-    // documents one after another, and a committed but unapplied one reads as before (README).
+    // documents one after another, and a committed but unapplied one reads as before (docs/protocol.md, "Log protocol v3").
     if (PLAIN && engine.records !== undefined) this.skip();
     await seedLoadAccounts(app);
     const total = LOAD_ACCOUNTS.length * START_BALANCE;
@@ -286,7 +286,7 @@ forEachPath('committed reads', (target, adapter, protocol) => {
     };
     const readers = [reader(), reader()];
     // Bounded load. On FerretDB (our MongoDB here) every query is slow under contention, and a
-    // committed read there is optimistic (see the README): fewer loops keep it meaningful. The
+    // committed read there is optimistic (see docs/committed-reads.md): fewer loops keep it meaningful. The
     // transfers go on, in rounds, until the readers have read enough beside them (a loaded
     // machine reads less in the same transfers), within 150 s.
     const load = { committed: 0, otherErrors: [] as string[] };
