@@ -31,15 +31,16 @@ interface RecordRow {
   unique?: Values | null;
 }
 
-/** A row's new values (its version: one up) for a record as read. */
+/** A row's new values (its version: one up) for a record as read, and an apply's image. */
 interface Save {
   read: Read;
   row: Omit<RecordRow, 'id'>;
+  image?: Image | null;
 }
 
 /** The slice of NeDB (sails-disk's engine) the hot path talks to without Waterline's per-query cost. */
 interface NedbTable {
-  find(query: Record<string, unknown>, cb: (err: Error | null, docs: RecordRow[]) => void): void;
+  find(query: Record<string, unknown>, projection: Record<string, 0 | 1>, cb: (err: Error | null, docs: Record<string, unknown>[]) => void): void;
   insert(docs: Record<string, unknown>[], cb: (err: Error | null) => void): void;
   update(query: Record<string, unknown>, update: Record<string, unknown>, options: { multi: boolean }, cb: (err: Error | null) => void): void;
 }
@@ -49,8 +50,8 @@ interface Read {
   record: DocRecord;
   /** The record has a row (else the next save creates it). */
   hasRow: boolean;
-  /** The document as its table holds it (a reserved stub's too, when a killed apply left it there). */
-  stored: Image | null;
+  /** The document is in its table (a reserved stub's too, when a killed apply left it there). */
+  stored: boolean;
 }
 
 export class DiskRecords implements RecordStore {
@@ -120,11 +121,12 @@ export class DiskRecords implements RecordStore {
     // claim, so a reserve running meanwhile finds the value taken by one or the other.
     return this.mutex.keyed(writes.map((write) => documentKey(write.model, write.id)), async () => {
       const landed = new Set<string>();
-      // Read once per collection: under the mutex, only these writes move these records.
+      // Read once per collection, rows and whether each document is there (its image is not needed:
+      // these records are not returned): under the mutex, only these writes move these records.
       const reads = new Map<string, Read>();
       for (const model of new Set(writes.map((write) => write.model))) {
         const ids = [...new Set(writes.filter((write) => write.model === model).map((write) => write.id))];
-        for (const read of await this.readRows(model, ids)) reads.set(documentKey(model, read.record.id), read);
+        for (const read of await this.readRows(model, ids, false)) reads.set(documentKey(model, read.record.id), read);
       }
       // Documents first, then their rows, in as few writes as their new values allow. A crash between
       // leaves the rows held at their old versions: the apply runs again and writes the same images.
@@ -145,11 +147,11 @@ export class DiskRecords implements RecordStore {
         } else if (transition.kind === 'free') {
           saves.push({ read, row: { lock: null, lockUntil: null, version, state: record.state === 'reserved' ? 'destroyed' : record.state, unique: null } });
         } else {
-          await this.writeImage(write.model, write.id, read.stored !== null, transition.after);
-          read.stored = transition.after;
+          await this.writeImage(write.model, write.id, read.stored, transition.after);
+          read.stored = transition.after !== null;
           crashPoint('apply:written');
           // Its unique values now live in the document (or nowhere): the stub's claim ends.
-          saves.push({ read, row: { lock: null, lockUntil: null, version, state: transition.after === null ? 'destroyed' : 'live', unique: null } });
+          saves.push({ read, row: { lock: null, lockUntil: null, version, state: transition.after === null ? 'destroyed' : 'live', unique: null }, image: transition.after });
         }
         landed.add(key);
       }
@@ -208,21 +210,28 @@ export class DiskRecords implements RecordStore {
     return (await this.readRows(model, ids)).map((read) => read.record);
   }
 
-  private async readRows(model: string, ids: readonly string[]): Promise<Read[]> {
+  /**
+   * Each id's record: whether its document is there read from its NeDB table (where sails-disk
+   * keeps the primary key as `_id`), then, unless `images` is false, the images of those there.
+   * Without images, the records' images are null.
+   */
+  private async readRows(model: string, ids: readonly string[], images = true): Promise<Read[]> {
     if (ids.length === 0) return [];
     const target = this.modelOf(model);
     const keys = ids.map((id) => documentKey(model, id));
-    const found = await new Promise<RecordRow[]>((resolve, reject) => this.table().find({ _id: { $in: keys } }, (err, docs) => (err === null ? resolve(docs) : reject(err))));
-    const rows = new Map(found.map((row) => [row.id, row]));
-    const images = new Map((await target.find({ [target.primaryKey]: { in: [...ids] } })).map((image) => [String(image[target.primaryKey]), image as Image]));
+    const rows = new Map(((await findIn(nedbTable(this.recordModel), keys)) as unknown as RecordRow[]).map((row) => [row.id, row]));
+    const stored = new Map<string, Image | null>((await findIn(nedbTable(target), ids, { _id: 1 })).map((doc) => [String(doc._id), null]));
+    // Images as Waterline reads them, only of the documents there (a create's id is usually not).
+    const present = [...stored.keys()];
+    if (images && present.length > 0) for (const image of await target.find({ [target.primaryKey]: { in: present } })) stored.set(String(image[target.primaryKey]), image as Image);
     return ids.map((id) => {
       const row = rows.get(documentKey(model, id));
-      const image = images.get(id) ?? null;
+      const there = stored.has(id);
       // The document table is the truth for live or not: a document written before v3 (or by a plain
       // Waterline create) has no row, and a plain destroy or create leaves the row as it was.
-      const state: RecordState = row === undefined ? (image === null ? 'absent' : 'live') : row.state === 'reserved' ? 'reserved' : image === null ? 'destroyed' : 'live';
+      const state: RecordState = row === undefined ? (there ? 'live' : 'absent') : row.state === 'reserved' ? 'reserved' : there ? 'live' : 'destroyed';
       const lock = row?.lock === null || row?.lock === undefined ? null : { token: row.lock, until: Number(row.lockUntil) };
-      return { record: { model, id, image: state === 'live' ? image : null, state, lock, version: Number(row?.version ?? 0) }, hasRow: row !== undefined, stored: image };
+      return { record: { model, id, image: state === 'live' ? (stored.get(id) ?? null) : null, state, lock, version: Number(row?.version ?? 0) }, hasRow: row !== undefined, stored: there };
     });
   }
 
@@ -233,36 +242,24 @@ export class DiskRecords implements RecordStore {
    */
   private async saveRows(saves: readonly Save[]): Promise<void> {
     if (saves.length === 0) return;
-    const table = this.table();
-    const call = (send: (cb: (err: Error | null) => void) => void): Promise<void> => new Promise((resolve, reject) => send((err) => (err === null ? resolve() : reject(err))));
+    const table = nedbTable(this.recordModel);
     const keyOf = (save: Save): string => documentKey(save.read.record.model, save.read.record.id);
     const inserts = saves.filter((save) => !save.read.hasRow).map((save) => ({ _id: keyOf(save), id: keyOf(save), unique: null, ...save.row }));
-    if (inserts.length > 0) await call((cb) => table.insert(inserts, cb));
+    if (inserts.length > 0) await nedbCall((cb) => table.insert(inserts, cb));
     const updates = new Map<string, { set: Record<string, unknown>; keys: string[] }>();
     for (const save of saves.filter((save) => save.read.hasRow)) {
       const set = Object.fromEntries(Object.entries(save.row).filter(([field, value]) => field !== 'version' && value !== undefined));
       const group = JSON.stringify(set);
       updates.set(group, { set, keys: [...(updates.get(group)?.keys ?? []), keyOf(save)] });
     }
-    for (const { set, keys } of updates.values()) await call((cb) => table.update({ _id: { $in: keys } }, { $set: set, $inc: { version: 1 } }, { multi: true }, cb));
-    for (const { read, row } of saves) {
+    for (const { set, keys } of updates.values()) await nedbCall((cb) => table.update({ _id: { $in: keys } }, { $set: set, $inc: { version: 1 } }, { multi: true }, cb));
+    for (const { read, row, image } of saves) {
       const { record } = read;
-      const state: RecordState = row.state === 'reserved' ? 'reserved' : read.stored === null ? 'destroyed' : 'live';
+      const state: RecordState = row.state === 'reserved' ? 'reserved' : read.stored ? 'live' : 'destroyed';
       const lock = row.lock === null ? null : { token: row.lock, until: Number(row.lockUntil) };
       read.hasRow = true;
-      read.record = { model: record.model, id: record.id, image: state === 'live' ? read.stored : null, state, lock, version: row.version };
+      read.record = { model: record.model, id: record.id, image: state === 'live' ? (image === undefined ? record.image : image) : null, state, lock, version: row.version };
     }
-  }
-
-  /**
-   * The record model's NeDB table, looked up at each use (a migration's drop gives the model a new
-   * one). sails-disk keeps the primary key in `_id` too: rows written here read alike through Waterline.
-   */
-  private table(): NedbTable {
-    const model = this.recordModel as WaterlineModel & { _adapter?: { datastores?: Record<string, { dbs?: Record<string, NedbTable> }> } };
-    const table = model._adapter?.datastores?.[model.datastore]?.dbs?.[model.tableName];
-    if (table === undefined) throw new Error(`sails-hook-transact: sails-disk has no table ${model.tableName} in datastore ${model.datastore}`);
-    return table;
   }
 
   /**
@@ -280,4 +277,24 @@ export class DiskRecords implements RecordStore {
     if (exists) await target.update(where).set(withoutKey(after, target.primaryKey)).meta(EXACT);
     else await target.create({ ...after, [target.primaryKey]: id }).meta(EXACT);
   }
+}
+
+/**
+ * A model's NeDB table, looked up at each use (a migration's drop gives the model a new one).
+ * sails-disk keeps each document's primary key in `_id` too: rows written here read alike
+ * through Waterline, and documents are found by `_id`.
+ */
+function nedbTable(model: WaterlineModel): NedbTable {
+  const adapter = (model as WaterlineModel & { _adapter?: { datastores?: Record<string, { dbs?: Record<string, NedbTable> }> } })._adapter;
+  const table = adapter?.datastores?.[model.datastore]?.dbs?.[model.tableName];
+  if (table === undefined) throw new Error(`sails-hook-transact: sails-disk has no table ${model.tableName} in datastore ${model.datastore}`);
+  return table;
+}
+
+function nedbCall(send: (cb: (err: Error | null) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => send((err) => (err === null ? resolve() : reject(err))));
+}
+
+function findIn(table: NedbTable, ids: readonly string[], projection: Record<string, 0 | 1> = {}): Promise<Record<string, unknown>[]> {
+  return new Promise((resolve, reject) => table.find({ _id: { $in: [...ids] } }, projection, (err, docs) => (err === null ? resolve(docs) : reject(err))));
 }
