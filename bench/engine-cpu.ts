@@ -12,6 +12,7 @@
  */
 import { cpuUsage } from 'node:process';
 import { Engine } from '../lib/engine';
+import { LOG_IDENTITY } from '../lib/models';
 import { type LoadedApp, loadApp, lowerApp } from '../test/support/app';
 import { ENGINE_OPTIONS, MODELS } from '../test/sim/cluster';
 import { directTransport, SimDatabase } from '../test/sim/database';
@@ -52,8 +53,16 @@ async function engineCpu(protocol: 'v2' | 'v3'): Promise<number> {
     ]);
   };
   await cpuPer(WARMUP, transfer);
-  const perTransfer = await cpuPer(TRANSFERS, (i) => transfer(WARMUP + i));
-  return perTransfer;
+  // The simulated tables are scanned by some of their queries: emptied of what the transfers add
+  // (their Transfer rows and logs) every chunk, untimed, so that the datastore stays as cheap as nothing.
+  const chunk = 100;
+  let total = 0;
+  for (let done = 0; done < TRANSFERS; done += chunk) {
+    db.table((models.get('transfer') as SimModel).tableName).clear();
+    db.table(LOG_IDENTITY).clear();
+    total += (await cpuPer(chunk, (i) => transfer(WARMUP + done + i))) * chunk;
+  }
+  return total / Math.ceil(TRANSFERS / chunk) / chunk;
 }
 
 async function waterlineCpu(): Promise<{ findOne: number; update: number }> {
