@@ -269,8 +269,9 @@ forEachPath('idempotency across a crash', (_target, adapter: AdapterName, protoc
 });
 
 forEachRedoAdapter('idempotency across a crash, log protocol v3', (_target, adapter: AdapterName) => {
-  // v3 applies after its commit point: killed mid-apply, the first run's result stands.
-  keyedAcrossCrash(adapter, 'redo', KEYED.map((one) => (one.crashAt === 'batch:applied#2' ? { crashAt: 'apply:written#2', expected: 'all' as const, repeat: 'committed' } : one)).filter(redoCrashPointsOf(adapter)));
+  // v3 applies after its commit point: killed mid-apply (between two documents, or two collections), the first run's result stands.
+  const midApply = adapter === 'mongo' ? 'apply:collection#1' : 'apply:written#2';
+  keyedAcrossCrash(adapter, 'redo', KEYED.map((one) => (one.crashAt === 'batch:applied#2' ? { crashAt: midApply, expected: 'all' as const, repeat: 'committed' } : one)).filter(redoCrashPointsOf(adapter)));
 });
 
 function keyedAcrossCrash(adapter: AdapterName, protocol: Protocol, cases: typeof KEYED): void {
