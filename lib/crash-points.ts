@@ -25,6 +25,9 @@ export const CRASH_POINTS = [
   'rollforward:claimed', 'rollforward:redone', 'rollforward:ended',
   // Log protocol v3 on sails-disk: one document's after-image written, its record not yet moved on.
   'apply:written',
+  // Log protocol v3 on sails-mongo: one collection's after-images written (one bulk write), the
+  // next collection's not yet: a committed apply cut between two collections.
+  'apply:collection',
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 

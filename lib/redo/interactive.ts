@@ -54,6 +54,12 @@ export class RedoInteractive {
   async run<T>(txId: string, work: (tx: Transaction) => Promise<T>, options: TransactionOptions, internal: InternalOptions, reopened?: Reopened): Promise<T> {
     const { attempts } = this;
     const attempt = await attempts.begin({ txId, mode: 'interactive', options, print: null, reverses: internal.reverses ?? null, reason: internal.reason ?? null, ...(reopened === undefined ? {} : { reopened }) });
+    // Crash points (lib/crash-points.ts), as v2's: tx:begun here; tx:locked at each document's
+    // first hold, tx:logged and tx:applied at each buffered write (Transaction: nothing reaches the
+    // datastore there on v3); commit:sending with the callback done, every record held; tx:committed
+    // past the commit point, before the apply (inside it: apply:written on sails-disk, per
+    // document, apply:collection on sails-mongo, per collection); tx:released once applied (an
+    // apply frees its record in the same write: no point between the two).
     crashPoint('tx:begun');
     const backend = new RecordWrites(attempts.ctx.locks, attempt.lock, options.lockTimeoutMs ?? attempts.ctx.options.lockTimeoutMs);
     const tx = new Transaction(txId, { backend, infoOf: this.ctx.infoOf, now: () => Date.now(), references: this.ctx.references });

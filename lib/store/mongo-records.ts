@@ -11,6 +11,7 @@
  * did not (a nonce is unique to its write).
  */
 import { randomBytes } from 'node:crypto';
+import { crashPoint } from '../crash-points';
 import { TransactError } from '../errors';
 import { documentKey } from '../operations';
 import type { DocRecord, GuardedWrite, RecordLock, RecordState, RecordStore, RecordView, Stub } from '../redo/records';
@@ -183,8 +184,11 @@ export class MongoRecords implements RecordStore {
       } catch (err) {
         failure = err;
       }
+      // The crash harness's cut between two collections of an apply (after the last one too: the whole apply written, not yet returned).
+      const applies = ofModel.some((write) => write.transition.kind === 'apply');
       if (allMatched) {
         for (const write of ofModel) landed.add(documentKey(model, write.id));
+        if (applies) crashPoint('apply:collection');
         continue;
       }
       let back: Record<string, unknown>[];
@@ -197,6 +201,7 @@ export class MongoRecords implements RecordStore {
       ofModel.forEach((write, i) => {
         if (stamped.has(nonces[i])) landed.add(documentKey(model, write.id));
       });
+      if (applies) crashPoint('apply:collection');
     }
     return landed;
   }

@@ -23,6 +23,13 @@ export interface LoadOverrides {
   hooks?: Record<string, boolean>;
 }
 
+/**
+ * Sails' logger writes `warn` to stdout (captains-log's convention); a script's stdout is its JSON
+ * report: every level goes to stderr. (Log protocol v3 on FerretDB warns at every load.)
+ */
+const toStderr = (...args: unknown[]): void => console.error(...args);
+const STDERR_LOGGER = Object.fromEntries(['log', 'crit', 'error', 'warn', 'debug', 'info', 'verbose', 'silly', 'blank'].map((level) => [level, toStderr]));
+
 const HOOKS_OFF = { http: false, sockets: false, pubsub: false, views: false, session: false, grunt: false, i18n: false, blueprints: false, policies: false, fund: false };
 
 /** Sails ships no types: its constructor, as the scripts use it. */
@@ -32,7 +39,7 @@ const Sails = (require('sails') as { constructor: new () => ScriptApp & { load(c
 export async function loadApp(overrides: LoadOverrides = {}): Promise<ScriptApp> {
   const app = new Sails();
   const config = {
-    log: { level: 'warn' },
+    log: { level: 'warn', custom: STDERR_LOGGER },
     // Two apps may be loaded side by side (a drill's live and scratch ones): no `sails` global.
     globals: { _: false, async: false, models: false, sails: false },
     ...overrides,

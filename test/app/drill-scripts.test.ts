@@ -75,7 +75,9 @@ async function countsOf(target: Target): Promise<Record<string, number>> {
   const app = await loadApp(target, { migrate: 'safe', freshAdapter: true, transact: { scheduler: false, instanceId: `count-${newId()}` } });
   try {
     const out: Record<string, number> = {};
-    for (const identity of Object.keys(app.models).filter((identity) => identity !== 'archive' && identity !== 'transactlock').sort()) out[identity] = await app.models[identity].count({});
+    // Not the hook's locks, nor log protocol v3's records (lock state, rebuilt as documents are next locked): no backup holds them.
+    const hooks = new Set(['archive', 'transactlock', 'transactrecord']);
+    for (const identity of Object.keys(app.models).filter((identity) => !hooks.has(identity)).sort()) out[identity] = await app.models[identity].count({});
     return out;
   } finally {
     await lowerApp(app);

@@ -62,8 +62,10 @@ function expectNone(seed: Row[], state: State, protocol: Protocol, crashAt?: str
   expect(state.accounts, 'every account equals its before-image, every attribute').to.deep.equal(seed);
   expect(state.transfers, 'the created transfer is gone').to.deep.equal([]);
   // A native transaction killed before its COMMIT leaves nothing at all, its log row included; so
-  // does an interactive one killed before it locked anything (it logs at its first write).
-  const nothing = protocol === 'native' || crashAt === 'tx:begun';
+  // does an interactive one killed before it locked anything (it logs at its first write), and a
+  // v3 one that failed by itself (it frees its records; a v3 log is written at the commit point,
+  // or as a tombstone by whoever finds its records orphaned).
+  const nothing = protocol === 'native' || crashAt === 'tx:begun' || (protocol === 'redo' && crashAt === undefined);
   expect(state.logs.map((log) => log.state)).to.deep.equal(nothing ? [] : ['rolled-back']);
 }
 
@@ -87,6 +89,8 @@ function expectAll(seed: Row[], state: State): void {
   const current = state.logs.filter((log) => !String(log.id).includes('.'));
   expect(current.map((log) => log.state)).to.deep.equal(['committed']);
   const steps = current[0].steps as { id: string; kind: string; after: Row | null }[];
+  const sum = (rows: Map<unknown, Row>): number => [IDS.alice, IDS.bob].reduce((total, id) => total + (rows.get(id)?.balance as number), 0);
+  expect(sum(after), 'the transfer moves money, it neither makes nor loses any').to.equal(sum(before));
   expect(after.get(IDS.alice)?.balance).to.equal((before.get(IDS.alice)?.balance as number) - AMOUNT);
   expect(after.get(IDS.bob)?.balance).to.equal((before.get(IDS.bob)?.balance as number) + AMOUNT);
   expect(after.get(IDS.carol)).to.deep.include({ frozen: false, meta: { note: 'unfrozen' } });
@@ -161,15 +165,57 @@ const REDO_CASES: CrashCase[] = [
   { scenario: 'batch', crashAt: 'batch:applied', expected: 'all' },
   { scenario: 'batch', crashAt: 'apply:written#2', recoveryCrashes: ['apply:written#1', 'apply:written#2'], expected: 'all' },
   { scenario: 'batch', crashAt: 'batch:locked', recoveryCrashes: ['apply:written#1'], expected: 'none' },
+  // sails-mongo's apply cut between its two collections (accounts written, the transfer not yet).
+  { scenario: 'batch', crashAt: 'apply:collection#1', expected: 'all' },
+  { scenario: 'batch', crashAt: 'apply:collection#1', recoveryCrashes: ['apply:collection#1'], expected: 'all' },
 ];
 
-/** `apply:written` is sails-disk's (one document at a time under its mutex); MongoDB applies a collection in one bulk write, PostgreSQL a whole apply in one statement. */
+/**
+ * An interactive transaction on v3 (lib/redo/interactive.ts): it holds each document from its
+ * first read, buffers its writes, and writes nothing before its commit point. Killed before it —
+ * before any hold, holding some or all five, every write buffered, the commit about to be sent —
+ * every document is as it was; killed after it — before the apply, between two of its documents
+ * or collections, after it — every document is its committed after-image.
+ */
+const REDO_INTERACTIVE_CASES: CrashCase[] = [
+  { scenario: 'interactive', expected: 'all' },
+  { scenario: 'interactive', crashAt: 'tx:begun', expected: 'none' },
+  { scenario: 'interactive', crashAt: 'tx:locked#1', expected: 'none' },
+  { scenario: 'interactive', crashAt: 'tx:locked#5', expected: 'none' },
+  { scenario: 'interactive', crashAt: 'tx:applied#5', expected: 'none' },
+  { scenario: 'interactive', crashAt: 'commit:sending', expected: 'none' },
+  { scenario: 'interactive', crashAt: 'tx:committed', expected: 'all' },
+  ...[1, 2, 3, 4, 5].map((n): CrashCase => ({ scenario: 'interactive', crashAt: `apply:written#${n}`, expected: 'all' })),
+  { scenario: 'interactive', crashAt: 'apply:collection#1', expected: 'all' },
+  { scenario: 'interactive', crashAt: 'tx:released', expected: 'all' },
+  { scenario: 'interactive', crashAt: 'apply:written#3', recoveryCrashes: ['apply:written#1'], expected: 'all' },
+  { scenario: 'interactive', crashAt: 'tx:committed', recoveryCrashes: ['apply:collection#1'], expected: 'all' },
+  { scenario: 'interactive', crashAt: 'tx:locked#5', recoveryCrashes: ['apply:written#1'], expected: 'none' },
+  // The callback throws: its records are freed, nothing was ever logged.
+  { scenario: 'interactive-abort', expected: 'none' },
+];
+
+/**
+ * Where each apply crash point is (any other point is on every adapter): `apply:written` is
+ * sails-disk's (one document at a time under its mutex), `apply:collection` sails-mongo's (one bulk
+ * write per collection); PostgreSQL writes a whole apply in one statement.
+ */
+const APPLY_POINTS: Record<string, AdapterName> = { 'apply:written': 'disk', 'apply:collection': 'mongo' };
+
 function redoCrashPointsOf(adapter: AdapterName): (c: { crashAt?: string; recoveryCrashes?: string[] }) => boolean {
-  return (c) => adapter === 'disk' || ![c.crashAt ?? '', ...(c.recoveryCrashes ?? [])].some((point) => point.startsWith('apply:'));
+  return (c) =>
+    [c.crashAt ?? '', ...(c.recoveryCrashes ?? [])].every((point) => {
+      const owner = APPLY_POINTS[point.split('#')[0]];
+      return owner === undefined || owner === adapter;
+    });
 }
 
 forEachRedoAdapter('crash safety of log protocol v3 (SIGKILL at each step)', (_target, adapter: AdapterName) => {
   crashCases(adapter, 'redo', REDO_CASES.filter(redoCrashPointsOf(adapter)));
+});
+
+forEachRedoAdapter('crash safety of log protocol v3, interactive transactions (SIGKILL at each step)', (_target, adapter: AdapterName) => {
+  crashCases(adapter, 'redo', REDO_INTERACTIVE_CASES.filter(redoCrashPointsOf(adapter)));
 });
 
 /**
@@ -202,7 +248,7 @@ function crashCases(adapter: AdapterName, protocol: Protocol, cases: readonly Cr
       const state = JSON.parse(recovered.lines.get('STATE') as string) as State;
       expect(state.locks, 'no lock (and on v3 no held record) survives recovery').to.deep.equal([]);
       if (c.expected === 'all') expectAll(seed, state);
-      else expectNone(seed, state, c.scenario === 'batch-forward' || protocol === 'redo' ? 'log' : protocol, c.crashAt);
+      else expectNone(seed, state, c.scenario === 'batch-forward' ? 'log' : protocol, c.crashAt);
       expect(JSON.parse(again.lines.get('STATE') as string), 'recovering again changes nothing').to.deep.equal(state);
     });
   });
@@ -223,8 +269,9 @@ forEachPath('idempotency across a crash', (_target, adapter: AdapterName, protoc
 });
 
 forEachRedoAdapter('idempotency across a crash, log protocol v3', (_target, adapter: AdapterName) => {
-  // v3 applies after its commit point: killed mid-apply, the first run's result stands.
-  keyedAcrossCrash(adapter, 'redo', KEYED.map((one) => (one.crashAt === 'batch:applied#2' ? { crashAt: 'apply:written#2', expected: 'all' as const, repeat: 'committed' } : one)).filter(redoCrashPointsOf(adapter)));
+  // v3 applies after its commit point: killed mid-apply (between two documents, or two collections), the first run's result stands.
+  const midApply = adapter === 'mongo' ? 'apply:collection#1' : 'apply:written#2';
+  keyedAcrossCrash(adapter, 'redo', KEYED.map((one) => (one.crashAt === 'batch:applied#2' ? { crashAt: midApply, expected: 'all' as const, repeat: 'committed' } : one)).filter(redoCrashPointsOf(adapter)));
 });
 
 function keyedAcrossCrash(adapter: AdapterName, protocol: Protocol, cases: typeof KEYED): void {
