@@ -174,7 +174,8 @@ export class RecordLocks {
   private async tryAll(refs: readonly RecordRef[], lock: RecordLock): Promise<Map<string, DocRecord>> {
     const seen = new Map<string, DocRecord>();
     const models = [...new Set(refs.map((ref) => ref.model))].sort();
-    for (const model of models) {
+    // The collections side by side: what each grants is judged only once all have answered.
+    const answers = await Promise.allSettled(models.map(async (model) => {
       const ofModel = new Map(refs.filter((ref) => ref.model === model).map((ref) => [ref.id, ref]));
       const creates = [...ofModel.values()].filter((ref) => ref.create !== undefined);
       const reserved = creates.length === 0 ? [] : await this.records.reserve(model, creates.map((ref) => ({ id: ref.id, values: ref.create as Values })), lock);
@@ -184,6 +185,12 @@ export class RecordLocks {
       const absent = granted.filter((record) => record.state === 'absent' && ofModel.get(record.id)?.anyState === true);
       const stubbed = absent.length === 0 ? [] : await this.records.reserve(model, absent.map((record) => ({ id: record.id, values: {} })), lock);
       for (const record of [...reserved, ...granted, ...stubbed]) seen.set(documentKey(record.model, record.id), record);
+    }));
+    const failed = answers.find((answer) => answer.status === 'rejected');
+    if (failed !== undefined) {
+      // What the other collections granted is given back now, not left to its lease.
+      await this.free([...seen.values()].filter((record) => isMine(record, lock) === true)).catch(() => undefined);
+      throw (failed as PromiseRejectedResult).reason;
     }
     return seen;
   }

@@ -124,38 +124,47 @@ export class DiskRecords implements RecordStore {
       // Read once per collection, rows and whether each document is there (its image is not needed:
       // these records are not returned): under the mutex, only these writes move these records.
       const reads = new Map<string, Read>();
-      for (const model of new Set(writes.map((write) => write.model))) {
-        const ids = [...new Set(writes.filter((write) => write.model === model).map((write) => write.id))];
-        for (const read of await this.readRows(model, ids, false)) reads.set(documentKey(model, read.record.id), read);
-      }
-      // Documents first, then their rows, in as few writes as their new values allow. A crash between
-      // leaves the rows held at their old versions: the apply runs again and writes the same images.
+      const models = [...new Set(writes.map((write) => write.model))];
+      const read = await Promise.all(models.map((model) => this.readRows(model, [...new Set(writes.filter((write) => write.model === model).map((write) => write.id))], false)));
+      for (const found of read.flat()) reads.set(documentKey(found.record.model, found.record.id), found);
+      // Documents first — each collection's in order, the collections side by side — then their rows,
+      // in as few writes as their new values allow. A crash between leaves the rows held at their old
+      // versions: the apply runs again and writes the same images.
       let saves: Save[] = [];
+      const flush = async (): Promise<void> => {
+        const applies = new Map<string, Save[]>();
+        for (const save of saves) if (save.image !== undefined) applies.set(save.read.record.model, [...(applies.get(save.read.record.model) ?? []), save]);
+        const written = await Promise.allSettled([...applies].map(async ([model, list]) => {
+          for (const save of list) {
+            await this.writeImage(model, save.read.record.id, save.read.stored, save.image as Image | null);
+            save.read.stored = save.image !== null;
+            crashPoint('apply:written');
+          }
+        }));
+        const failed = written.find((outcome) => outcome.status === 'rejected');
+        if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+        await this.saveRows(saves);
+        saves = [];
+      };
       for (const write of writes) {
         const key = documentKey(write.model, write.id);
-        if (saves.some((save) => save.read === reads.get(key))) {
-          await this.saveRows(saves); // one record written twice in a call: the second sees the first
-          saves = [];
-        }
-        const read = reads.get(key) as Read;
-        const { record } = read;
+        if (saves.some((save) => save.read === reads.get(key))) await flush(); // one record written twice in a call: the second sees the first
+        const found = reads.get(key) as Read;
+        const { record } = found;
         if (record.lock?.token !== write.token || record.version !== write.version) continue;
         const { transition } = write;
         const version = record.version + 1;
         if (transition.kind === 'take') {
-          saves.push({ read, row: { lock: transition.lock.token, lockUntil: transition.lock.until, version, state: record.state } });
+          saves.push({ read: found, row: { lock: transition.lock.token, lockUntil: transition.lock.until, version, state: record.state } });
         } else if (transition.kind === 'free') {
-          saves.push({ read, row: { lock: null, lockUntil: null, version, state: record.state === 'reserved' ? 'destroyed' : record.state, unique: null } });
+          saves.push({ read: found, row: { lock: null, lockUntil: null, version, state: record.state === 'reserved' ? 'destroyed' : record.state, unique: null } });
         } else {
-          await this.writeImage(write.model, write.id, read.stored, transition.after);
-          read.stored = transition.after !== null;
-          crashPoint('apply:written');
           // Its unique values now live in the document (or nowhere): the stub's claim ends.
-          saves.push({ read, row: { lock: null, lockUntil: null, version, state: transition.after === null ? 'destroyed' : 'live', unique: null }, image: transition.after });
+          saves.push({ read: found, row: { lock: null, lockUntil: null, version, state: transition.after === null ? 'destroyed' : 'live', unique: null }, image: transition.after });
         }
         landed.add(key);
       }
-      await this.saveRows(saves);
+      await flush();
       return landed;
     });
   }
