@@ -2,7 +2,7 @@
  * The engine's own CPU per transfer, where the datastore costs nothing: the real Engine (log
  * protocol v2, and v3 over SimulatedRecords) on the simulation's in-memory store, every call
  * applied at once (test/sim/database.ts directTransport). Against it, Waterline's own cost per
- * call on an in-memory sails-disk app (a findOne and an update of one account): what every
+ * call on the demo app over sails-disk (a findOne and an update of one account): what every
  * round trip the engine makes through Waterline adds on top.
  *
  *   npm run bench:cpu        (builds, then runs dist/bench/engine-cpu.js)
