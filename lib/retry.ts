@@ -4,7 +4,6 @@
  * error fails fast. Only idempotent calls are retried; the store wrapper below makes the
  * non-idempotent ones safe by checking, after an ambiguous failure, whether the first try landed.
  */
-import type { CreatedIndex, IndexSpec } from './indexes';
 import type { Where } from './reads/criteria';
 import type { SumCandidates, SumCandidatesRequest } from './reads/sums';
 import retry = require('async-retry');
@@ -130,9 +129,6 @@ export class RetryingStore implements AtomicStore {
     return this.policy.run(() => this.inner.sum(model, field, where));
   }
 
-  createIndexes(specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
-    return this.policy.run(() => this.inner.createIndexes(specs));
-  }
 
   insertLog(doc: LogDocument): Promise<boolean> {
     return this.policy.run(async (afterFailure) => {

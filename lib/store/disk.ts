@@ -1,7 +1,6 @@
 import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rawDestroy } from '../history-guard';
-import type { CreatedIndex, IndexSpec } from '../indexes';
 import { DiskMutex } from './disk-mutex';
 import { documentKey } from '../operations';
 import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
@@ -31,11 +30,6 @@ export class DiskStore implements AtomicStore {
   adopt(): void {}
 
   async setup(): Promise<void> {}
-
-  /** NeDB keeps every document in memory and has no planner: declared indexes are not created. */
-  async createIndexes(specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
-    return specs.map((spec) => ({ model: spec.model, name: spec.name, adapter: 'disk' as const, created: false }));
-  }
 
   /** NeDB's unique primary key decides between two inserts of one id: no read first, no mutex (a commit point of v3 waits for no other). */
   async insertLog(doc: LogDocument): Promise<boolean> {

@@ -295,10 +295,6 @@ export class MongoStore implements AtomicStore {
 
   async setup(): Promise<void> {}
 
-  createIndexes(specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
-    return createMongoIndexes(this.db, specs);
-  }
-
   async insertLog(doc: LogDocument): Promise<boolean> {
     try {
       await this.logs.insertOne(toMongo(doc));

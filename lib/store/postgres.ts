@@ -136,10 +136,6 @@ export class PostgresStore implements AtomicStore {
 
   async setup(): Promise<void> {}
 
-  createIndexes(specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
-    return createPgIndexes(this.pool, specs, null);
-  }
-
   async insertLog(doc: LogDocument): Promise<boolean> {
     const { sql, params } = logInsert(this.logs, doc, 'ON CONFLICT ("id") DO NOTHING RETURNING "id"');
     return (await this.pool.query(sql, params)).rows.length === 1;

@@ -1,5 +1,4 @@
 import { TransactError } from '../errors';
-import type { CreatedIndex, IndexSpec } from '../indexes';
 import type { FencedWrite } from '../operations';
 import type { WaterlineModel } from '../waterline';
 import type { SortClause, Where } from '../reads/criteria';
@@ -77,11 +76,6 @@ export interface AtomicStore {
 
   /** Anything the primitives rely on, other than indexes. Idempotent. */
   setup(): Promise<void>;
-  /**
-   * Creates indexes on this datastore (lib/indexes.ts resolves the models' declarations):
-   * idempotent; a no-op on sails-disk. The hook passes its log and lock indexes at start.
-   */
-  createIndexes(specs: readonly IndexSpec[]): Promise<CreatedIndex[]>;
   /** Prepares the app's models for fenced writes (sails-mongo: hides the fence field from the app's reads). */
   adopt(models: readonly WaterlineModel[]): void;
 

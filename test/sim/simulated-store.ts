@@ -12,7 +12,6 @@
  * locks at the caller's epoch or below (a release with a grant, only that grant's), as every
  * real store does (AtomicStore.deleteLocks).
  */
-import type { CreatedIndex, IndexSpec } from '../../lib/indexes';
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../../lib/models';
 import { type Action, documentKey } from '../../lib/operations';
 import type { Where } from '../../lib/reads/criteria';
@@ -55,10 +54,6 @@ export class SimulatedStore implements AtomicStore {
   adopt(): void {}
 
   async setup(): Promise<void> {}
-
-  async createIndexes(specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
-    return specs.map((spec) => ({ model: spec.model, name: spec.name, adapter: 'disk' as const, created: false }));
-  }
 
   insertLog(doc: LogDocument): Promise<boolean> {
     return this.transport.call(`insertLog(${doc.id} ${doc.state} e${doc.epoch})`, [doc.id], () => {
