@@ -54,8 +54,10 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** A scalar a where clause may compare with: what JSON can carry, except objects. */
-function isScalar(value: unknown): boolean {
+/** A value a where clause may compare with: what JSON can carry, except objects and lists. */
+export type Scalar = string | number | boolean | null;
+
+export function isScalar(value: unknown): value is Scalar {
   return value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
 }
 

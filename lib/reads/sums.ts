@@ -11,6 +11,7 @@
 import { TransactError } from '../errors';
 import type { ModelInfo } from '../model-info';
 import type { WaterlineModel } from '../waterline';
+import { isScalar, type Scalar } from './criteria';
 
 /** One sum check, by attribute names. */
 export interface SumCheck {
@@ -36,17 +37,11 @@ export interface SumCandidatesRequest extends Required<Omit<SumCheck, 'lines'>> 
   limit: number;
 }
 
-export type Scalar = string | number | boolean | null;
-
 /** Keys whose raw document and raw sum differ (or that have lines and no document), in key order. */
 export interface SumCandidates {
   keys: string[];
   /** The last key of this page when more candidates follow; null when the check is complete. */
   next: string | null;
-}
-
-function isScalar(value: unknown): value is Scalar {
-  return value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
 }
 
 /** Checks a SumCheck against the models; refuses (validation_failed / unknown_attribute, with a path) what it cannot compute. */

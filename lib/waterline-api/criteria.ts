@@ -14,11 +14,8 @@
  * equality and order in the hook.
  */
 import { TransactError } from '../errors';
-import { compareValues, MAX_WHERE_DEPTH, sameValue } from '../reads/criteria';
+import { compareValues, isScalar, MAX_WHERE_DEPTH, type Scalar, sameValue } from '../reads/criteria';
 import type { Image } from '../types';
-
-/** A value a condition compares with: what JSON and every adapter agree on. */
-export type Scalar = string | number | boolean | null;
 
 export type Comparison = 'eq' | 'ne' | 'lt' | 'lte' | 'gt' | 'gte';
 
@@ -64,10 +61,6 @@ const COMPARISONS: Record<string, Comparison> = { '<': 'lt', '<=': 'lte', '>': '
 
 function unsupported(model: string, message: string): TransactError {
   return new TransactError('unsupported_query', `${model}: ${message} inside an engine transaction; nothing was run`, { details: { model } });
-}
-
-function isScalar(value: unknown): value is Scalar {
-  return value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
 }
 
 function scalar(value: unknown, model: string, column: string): Scalar {
