@@ -16,14 +16,14 @@ export class DiskMutex {
    * queued in the same tick, so two runs never wait on each other.
    */
   keyed<T>(keys: readonly string[], work: () => Promise<T>): Promise<T> {
-    const before = [this.exclusiveTail, ...new Set(keys)].map((key) => (typeof key === 'string' ? this.tails.get(key) : key));
-    const run = Promise.all(before).then(work, work);
+    const held = [...new Set(keys)];
+    const run = Promise.all([this.exclusiveTail, ...held.map((key) => this.tails.get(key))]).then(work, work);
     const settled = run.catch(() => undefined);
-    for (const key of new Set(keys)) this.tails.set(key, settled);
+    for (const key of held) this.tails.set(key, settled);
     this.running.add(settled);
     void settled.then(() => {
       this.running.delete(settled);
-      for (const key of new Set(keys)) if (this.tails.get(key) === settled) this.tails.delete(key);
+      for (const key of held) if (this.tails.get(key) === settled) this.tails.delete(key);
     });
     return run;
   }

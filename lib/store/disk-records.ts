@@ -6,13 +6,13 @@
  * version: the apply runs again, and writes the same image.
  */
 import { crashPoint } from '../crash-points';
-import { DiskMutex } from './disk-mutex';
 import { TransactError } from '../errors';
 import { uniqueKeys } from '../model-info';
 import { jsonEqual } from '../json';
 import { rawDestroy } from '../history-guard';
 import { documentKey, withoutKey } from '../operations';
 import { type DocRecord, type GuardedWrite, type LogsOf, parseToken, type RecordLock, type RecordState, type RecordStore, type RecordView, type Stub } from '../redo/records';
+import { DiskMutex } from './disk-mutex';
 import type { ViewRequest } from './store';
 import type { Image, Values } from '../types';
 import type { WaterlineModel } from '../waterline';
@@ -125,8 +125,8 @@ export class DiskRecords implements RecordStore {
       // these records are not returned): under the mutex, only these writes move these records.
       const reads = new Map<string, Read>();
       const models = [...new Set(writes.map((write) => write.model))];
-      const read = await Promise.all(models.map((model) => this.readRows(model, [...new Set(writes.filter((write) => write.model === model).map((write) => write.id))], false)));
-      for (const found of read.flat()) reads.set(documentKey(found.record.model, found.record.id), found);
+      const perModel = await Promise.all(models.map((model) => this.readRows(model, [...new Set(writes.filter((write) => write.model === model).map((write) => write.id))], false)));
+      for (const found of perModel.flat()) reads.set(documentKey(found.record.model, found.record.id), found);
       // Documents first — each collection's in order, the collections side by side — then their rows,
       // in as few writes as their new values allow. A crash between leaves the rows held at their old
       // versions: the apply runs again and writes the same images.

@@ -1,13 +1,13 @@
 import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rawDestroy } from '../history-guard';
-import { DiskMutex } from './disk-mutex';
 import { documentKey } from '../operations';
 import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
 import { isUniqueViolation, type WaterlineModel } from '../waterline';
 import type { Where } from '../reads/criteria';
 import { documentValues, lineTotals, mergeCandidates, type SumCandidates, type SumCandidatesRequest } from '../reads/sums';
 import { heldCount } from '../reads/view';
+import { DiskMutex } from './disk-mutex';
 import { type AtomicStore, type FencedWrite, fencedOut, matchesGuard, type StoreView, toLockDocument, toLogDocument, type ViewRequest, waterlineSum } from './store';
 import { applyAction, type ModelResolver } from './waterline-writes';
 
