@@ -11,6 +11,8 @@ export interface WaterlineAttribute {
   autoCreatedAt?: boolean;
   autoUpdatedAt?: boolean;
   autoIncrement?: boolean;
+  /** Waterline encrypts the value on write and decrypts it on read. */
+  encrypt?: boolean;
   defaultsTo?: unknown;
   model?: string;
   collection?: string;

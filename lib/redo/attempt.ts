@@ -12,11 +12,11 @@ import { ownerToken } from '../recovery';
 import { isTransient, unavailableIfTransient } from '../retry';
 import type { TransactionOptions } from '../schema';
 import type { AtomicStore } from '../store';
-import type { LogDocument, Step } from '../types';
+import type { LogDocument, Step, Values } from '../types';
 import type { Reopened } from '../engine/idempotency';
 import type { EngineOptions, EngineWarning } from '../engine/types';
 import { guarded, type RecordLocks } from './locks';
-import { type DocRecord, type GuardedWrite, lastStepOn, type RecordLock, type RecordStore, lockToken } from './records';
+import { type DocRecord, type GuardedWrite, lastStepOn, type RecordLock, type RecordStore, lockToken, type Stub } from './records';
 
 export interface RedoContext {
   records: RecordStore;
@@ -88,6 +88,23 @@ export class RedoAttempts {
   }
 
   /**
+   * R9 for updates, before the commit point: the new unique values the steps' updates give their
+   * documents are claimed for the records the attempt holds, or the attempt fails with nothing
+   * written (`already_exists`; `unique_change_unsupported` where the store cannot claim them).
+   */
+  async claimUniqueChanges(attempt: Attempt, steps: readonly Step[], uniqueKeysOf: (model: string) => readonly (readonly string[])[]): Promise<void> {
+    const { records } = this.ctx;
+    for (const [model, claims] of uniqueChanges(steps, uniqueKeysOf)) {
+      if (records.claimUnique === undefined) {
+        const { id, values } = claims[0];
+        const attributes = Object.keys(values);
+        throw new TransactError('unique_change_unsupported', `${model} ${id}: changing ${attributes.join(', ')} (unique) is not supported on log protocol v3 on this datastore yet; nothing was written`, { details: { model, id, attributes } });
+      }
+      await records.claimUnique(model, claims, attempt.lock);
+    }
+  }
+
+  /**
    * R3: the commit point. Returns once committed; throws `outcome_unknown` when the commit was
    * sent and its outcome cannot be read, `lease_lost` (having freed `held`) when a waiter declared
    * the attempt dead first or a keyed attempt was taken over. Steps carry their record's version.
@@ -146,18 +163,21 @@ export class RedoAttempts {
 }
 
 /**
- * R9 covers creates only so far: an update that changes a value of a unique key could meet a
- * duplicate only when applied, after the commit point. Refused before it, with nothing written.
+ * R9 for updates: the new values of the unique keys an update changes, per model — each key whole
+ * (a key of two fields is claimed as the pair, though one of them changed).
  */
-export function refuseUniqueChanges(steps: readonly Step[], uniqueKeysOf: (model: string) => readonly (readonly string[])[]): void {
+export function uniqueChanges(steps: readonly Step[], uniqueKeysOf: (model: string) => readonly (readonly string[])[]): Map<string, Stub[]> {
+  const byModel = new Map<string, Stub[]>();
   for (const step of steps) {
     if (step.before === null || step.after === null) continue;
     const changed = changedFields(step.before, step.after);
-    const attributes = [...new Set(uniqueKeysOf(step.model).flat())].filter((name) => Object.prototype.hasOwnProperty.call(changed, name));
-    if (attributes.length > 0) {
-      throw new TransactError('unique_change_unsupported', `${step.model} ${step.id}: changing ${attributes.join(', ')} (unique) is not supported on log protocol v3 yet; nothing was written`, { details: { model: step.model, id: step.id, attributes } });
-    }
+    const after = step.after;
+    const keys = uniqueKeysOf(step.model).filter((key) => key.some((field) => Object.prototype.hasOwnProperty.call(changed, field)));
+    if (keys.length === 0) continue;
+    const values: Values = Object.fromEntries(keys.flat().map((field) => [field, after[field]]));
+    byModel.set(step.model, [...(byModel.get(step.model) ?? []), { id: step.id, values }]);
   }
+  return byModel;
 }
 
 /** Steps with the version each one's record had once held (R3: the guard its apply is judged by). */

@@ -10,7 +10,7 @@ import type { Image, Operation, Step } from '../types';
 import type { ModelInfo } from '../model-info';
 import type { Reopened } from '../engine/idempotency';
 import type { TransactionResult } from '../engine/types';
-import { type RedoAttempts, refuseUniqueChanges, withVersions } from './attempt';
+import { type RedoAttempts, withVersions } from './attempt';
 import type { RecordRef } from './locks';
 import type { DocRecord } from './records';
 
@@ -50,7 +50,7 @@ export class RedoBatches {
       const images = new Map([...acquired.records].map(([key, record]) => [key, record.image]));
       const planned = planBatch(operations, images, this.knownInfo, Date.now());
       await this.references.checkBatchReferences(operations, planned, images);
-      refuseUniqueChanges(planned, (model) => this.knownInfo(model).uniqueKeys);
+      await attempts.claimUniqueChanges(attempt, planned, (model) => this.knownInfo(model).uniqueKeys);
       steps = withVersions(planned, acquired.records);
     } catch (err) {
       heartbeat.stop();

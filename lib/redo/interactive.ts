@@ -14,7 +14,7 @@ import { documentKey } from '../operations';
 import type { TransactionOptions } from '../schema';
 import { type ReferenceContext, Transaction, type TxBackend } from '../transaction';
 import type { Image, Values } from '../types';
-import { type RedoAttempts, refuseUniqueChanges, withVersions } from './attempt';
+import { type RedoAttempts, withVersions } from './attempt';
 import type { RecordLocks } from './locks';
 import type { DocRecord, RecordLock } from './records';
 
@@ -69,7 +69,7 @@ export class RedoInteractive {
     let stored: unknown;
     try {
       result = await tx.run(work);
-      refuseUniqueChanges(tx.steps, (model) => this.ctx.infoOf(model)?.uniqueKeys ?? []);
+      await attempts.claimUniqueChanges(attempt, tx.steps, (model) => this.ctx.infoOf(model)?.uniqueKeys ?? []);
       stored = attempt.keyed ? jsonResult(result) : null;
     } catch (err) {
       heartbeat.stop();

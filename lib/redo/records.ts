@@ -84,6 +84,14 @@ export interface RecordStore {
    * id), then reads every id's record. Late or twice: an id once inserted stays taken.
    */
   reserve(model: string, stubs: readonly Stub[], lock: RecordLock): Promise<DocRecord[]>;
+  /**
+   * R9 for updates: each record `lock` holds claims the new values of its unique keys, all of them
+   * or — when one is taken, by a live document, a stub or another claim — none (`already_exists`).
+   * The record's version stays (its apply is judged by it); its apply or its release ends the claim.
+   * Absent where the datastore cannot decide it before the commit point (sails-mongo): such an
+   * update is refused (`unique_change_unsupported`).
+   */
+  claimUnique?(model: string, claims: readonly Stub[], lock: RecordLock): Promise<void>;
   /** The records of `ids` (absent ones as `absent`, version 0). Read-only. */
   read(model: string, ids: readonly string[]): Promise<DocRecord[]>;
   /**

@@ -13,6 +13,7 @@ import { rawDestroy } from '../history-guard';
 import { documentKey, withoutKey } from '../operations';
 import { type DocRecord, type GuardedWrite, type LogsOf, parseToken, type RecordLock, type RecordState, type RecordStore, type RecordView, type Stub } from '../redo/records';
 import { DiskMutex } from './disk-mutex';
+import { findIn, findWhere, fromNedbDocument, nedbCall, nedbTable, readableDirectly, toNedbDocument, toNedbSet, writableDirectly } from './nedb';
 import type { ViewRequest } from './store';
 import type { Image, Values } from '../types';
 import type { WaterlineModel } from '../waterline';
@@ -36,13 +37,6 @@ interface Save {
   read: Read;
   row: Omit<RecordRow, 'id'>;
   image?: Image | null;
-}
-
-/** The slice of NeDB (sails-disk's engine) the hot path talks to without Waterline's per-query cost. */
-interface NedbTable {
-  find(query: Record<string, unknown>, projection: Record<string, 0 | 1>, cb: (err: Error | null, docs: Record<string, unknown>[]) => void): void;
-  insert(docs: Record<string, unknown>[], cb: (err: Error | null) => void): void;
-  update(query: Record<string, unknown>, update: Record<string, unknown>, options: { multi: boolean }, cb: (err: Error | null) => void): void;
 }
 
 /** A record as read under the mutex, with what its writes need to know of the tables (so they need not read again). */
@@ -89,14 +83,31 @@ export class DiskRecords implements RecordStore {
     });
   }
 
-  /** The unique values each stub claims; throws already_exists when one is taken (by a live document, a stub, or another of `stubs`). */
+  claimUnique(model: string, claims: readonly Stub[], lock: RecordLock): Promise<void> {
+    return this.mutex.keyed([`${model}#unique`, ...claims.map((claim) => documentKey(model, claim.id))], async () => {
+      const reads = await this.readRows(model, claims.map((claim) => claim.id), false);
+      const lost = reads.find((read) => read.record.lock?.token !== lock.token);
+      if (lost !== undefined) throw new TransactError('lease_lost', `${model} ${lost.record.id} is no longer held by ${lock.token}; nothing was written`, { details: { model, id: lost.record.id } });
+      const values = await this.checkUnique(model, claims);
+      const table = nedbTable(this.recordModel);
+      // Not through saveRows: the version stays, since the steps name it (R3).
+      for (const claim of claims) await nedbCall((cb) => table.update({ _id: documentKey(model, claim.id), lock: lock.token }, { $set: { unique: values.get(claim.id) ?? null } }, { multi: false }, cb));
+    });
+  }
+
+  /**
+   * The unique values each stub (or claim) takes; throws already_exists when one is taken — by a
+   * live document, by another record's stub or claim, or by another of `stubs`.
+   */
   private async checkUnique(model: string, stubs: readonly Stub[]): Promise<Map<string, Values>> {
     const target = this.modelOf(model);
     const keys = uniqueKeys(target);
     const claims = new Map<string, Values>();
     if (keys.length === 0 || stubs.length === 0) return claims;
-    const reserved = ((await this.recordModel.find({ state: 'reserved' })) as unknown as RecordRow[]).filter((row) => row.id.startsWith(`${model}:`) && row.unique !== null && row.unique !== undefined);
-    const claimed: Values[] = reserved.map((row) => row.unique as Values);
+    const mine = new Set(stubs.map((stub) => documentKey(model, stub.id)));
+    // Only the records claiming something (held stubs and updates): few, whatever the table's size.
+    const rows = (await findWhere(nedbTable(this.recordModel), { unique: { $exists: true, $ne: null } })) as unknown as RecordRow[];
+    const claimed: Values[] = rows.filter((row) => row.id.startsWith(`${model}:`) && !mine.has(row.id)).map((row) => row.unique as Values);
     for (const stub of stubs) {
       const mine: Values = {};
       for (const key of keys) {
@@ -155,7 +166,8 @@ export class DiskRecords implements RecordStore {
         const { transition } = write;
         const version = record.version + 1;
         if (transition.kind === 'take') {
-          saves.push({ read: found, row: { lock: transition.lock.token, lockUntil: transition.lock.until, version, state: record.state } });
+          // A claim (R9) is its holder's: a takeover does not inherit it.
+          saves.push({ read: found, row: { lock: transition.lock.token, lockUntil: transition.lock.until, version, state: record.state, unique: record.state === 'reserved' ? undefined : null } });
         } else if (transition.kind === 'free') {
           saves.push({ read: found, row: { lock: null, lockUntil: null, version, state: record.state === 'reserved' ? 'destroyed' : record.state, unique: null } });
         } else {
@@ -229,10 +241,7 @@ export class DiskRecords implements RecordStore {
     const target = this.modelOf(model);
     const keys = ids.map((id) => documentKey(model, id));
     const rows = new Map(((await findIn(nedbTable(this.recordModel), keys)) as unknown as RecordRow[]).map((row) => [row.id, row]));
-    const stored = new Map<string, Image | null>((await findIn(nedbTable(target), ids, { _id: 1 })).map((doc) => [String(doc._id), null]));
-    // Images as Waterline reads them, only of the documents there (a create's id is usually not).
-    const present = [...stored.keys()];
-    if (images && present.length > 0) for (const image of await target.find({ [target.primaryKey]: { in: present } })) stored.set(String(image[target.primaryKey]), image as Image);
+    const stored = await this.imagesOf(target, ids, images);
     return ids.map((id) => {
       const row = rows.get(documentKey(model, id));
       const there = stored.has(id);
@@ -242,6 +251,20 @@ export class DiskRecords implements RecordStore {
       const lock = row?.lock === null || row?.lock === undefined ? null : { token: row.lock, until: Number(row.lockUntil) };
       return { record: { model, id, image: state === 'live' ? (stored.get(id) ?? null) : null, state, lock, version: Number(row?.version ?? 0) }, hasRow: row !== undefined, stored: there };
     });
+  }
+
+  /**
+   * The documents there among `ids`, each with its image as Waterline's find returns it (read from
+   * NeDB where that is the same) or, without `images`, null.
+   */
+  private async imagesOf(target: WaterlineModel, ids: readonly string[], images: boolean): Promise<Map<string, Image | null>> {
+    const direct = images && readableDirectly(target);
+    const docs = await findIn(nedbTable(target), ids, direct ? {} : { _id: 1 });
+    const stored = new Map<string, Image | null>(docs.map((doc) => [String(doc._id), direct ? (fromNedbDocument(target, doc) as Image) : null]));
+    // Through Waterline, only the documents there (a create's id is usually not).
+    const present = [...stored.keys()];
+    if (images && !direct && present.length > 0) for (const image of await target.find({ [target.primaryKey]: { in: present } })) stored.set(String(image[target.primaryKey]), image as Image);
+    return stored;
   }
 
   /**
@@ -279,31 +302,20 @@ export class DiskRecords implements RecordStore {
     const target = this.modelOf(model);
     const where = { [target.primaryKey]: id };
     if (after === null) {
-      if (exists) await rawDestroy(target)(where).meta(EXACT);
+      if (!exists) return;
+      if (target.attributes[target.primaryKey]?.type === 'string') await nedbCall((cb) => nedbTable(target).remove({ _id: id }, { multi: false }, cb));
+      else await rawDestroy(target)(where).meta(EXACT);
       return;
     }
     // A create's stub reads as no document; one killed between its image and its row left the document there already (`stored`).
-    if (exists) await target.update(where).set(withoutKey(after, target.primaryKey)).meta(EXACT);
-    else await target.create({ ...after, [target.primaryKey]: id }).meta(EXACT);
+    if (!writableDirectly(target, after)) {
+      if (exists) await target.update(where).set(withoutKey(after, target.primaryKey)).meta(EXACT);
+      else await target.create({ ...after, [target.primaryKey]: id }).meta(EXACT);
+      return;
+    }
+    const table = nedbTable(target);
+    if (exists) await nedbCall((cb) => table.update({ _id: id }, { $set: toNedbSet(target, after) }, { multi: false }, cb));
+    else await nedbCall((cb) => table.insert([toNedbDocument(target, id, after)], cb));
   }
 }
 
-/**
- * A model's NeDB table, looked up at each use (a migration's drop gives the model a new one).
- * sails-disk keeps each document's primary key in `_id` too: rows written here read alike
- * through Waterline, and documents are found by `_id`.
- */
-function nedbTable(model: WaterlineModel): NedbTable {
-  const adapter = (model as WaterlineModel & { _adapter?: { datastores?: Record<string, { dbs?: Record<string, NedbTable> }> } })._adapter;
-  const table = adapter?.datastores?.[model.datastore]?.dbs?.[model.tableName];
-  if (table === undefined) throw new Error(`sails-hook-transact: sails-disk has no table ${model.tableName} in datastore ${model.datastore}`);
-  return table;
-}
-
-function nedbCall(send: (cb: (err: Error | null) => void) => void): Promise<void> {
-  return new Promise((resolve, reject) => send((err) => (err === null ? resolve() : reject(err))));
-}
-
-function findIn(table: NedbTable, ids: readonly string[], projection: Record<string, 0 | 1> = {}): Promise<Record<string, unknown>[]> {
-  return new Promise((resolve, reject) => table.find({ _id: { $in: [...ids] } }, projection, (err, docs) => (err === null ? resolve(docs) : reject(err))));
-}

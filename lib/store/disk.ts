@@ -8,6 +8,7 @@ import type { Where } from '../reads/criteria';
 import { documentValues, lineTotals, mergeCandidates, type SumCandidates, type SumCandidatesRequest } from '../reads/sums';
 import { heldCount } from '../reads/view';
 import { DiskMutex } from './disk-mutex';
+import { isNedbUniqueViolation, nedbCall, nedbTable, toNedbDocument, writableDirectly } from './nedb';
 import { type AtomicStore, type FencedWrite, fencedOut, matchesGuard, type StoreView, toLockDocument, toLogDocument, type ViewRequest, waterlineSum } from './store';
 import { applyAction, type ModelResolver } from './waterline-writes';
 
@@ -34,10 +35,11 @@ export class DiskStore implements AtomicStore {
   /** NeDB's unique primary key decides between two inserts of one id: no read first, no mutex (a commit point of v3 waits for no other). */
   async insertLog(doc: LogDocument): Promise<boolean> {
     try {
-      await this.logModel.create({ ...doc });
+      if (writableDirectly(this.logModel, { ...doc })) await nedbCall((cb) => nedbTable(this.logModel).insert([toNedbDocument(this.logModel, doc.id, { ...doc })], cb));
+      else await this.logModel.create({ ...doc });
       return true;
     } catch (err) {
-      if (isUniqueViolation(err)) return false;
+      if (isUniqueViolation(err) || isNedbUniqueViolation(err)) return false;
       throw err;
     }
   }

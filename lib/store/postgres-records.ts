@@ -142,23 +142,7 @@ export class PostgresRecords implements RecordStore {
     const prefix = p.add(`${model}:`);
     const token = p.add(lock.token);
     const until = p.add(lock.until);
-    const checks: { key: readonly string[]; tuple: Values }[] = [];
-    const probes: string[] = [];
-    claims.forEach((claim, i) => {
-      if (claim === null) return;
-      for (const { key, tuple } of claim.tuples) {
-        const n = checks.push({ key, tuple }) - 1;
-        const equal = key.map((field) => {
-          const column = table.columns.get(field);
-          const value = tuple[field];
-          return `${ident(column?.column ?? field)} = ${p.add(column?.json === true ? JSON.stringify(value) : value)}`;
-        });
-        probes.push(`SELECT ${n} AS "n" FROM ${table.name} WHERE ${equal.join(' AND ')}`);
-        // Another stub's claim (a stub is always held: the lease index finds the held rows).
-        probes.push(`SELECT ${n} AS "n" FROM ${this.records} WHERE "lockUntil" IS NOT NULL AND "state" = 'reserved' AND starts_with("id", ${prefix})
-          AND "id" <> ${p.add(documentKey(model, ids[i]))} AND ("unique")::jsonb @> ${p.add(JSON.stringify(tuple))}::jsonb`);
-      }
-    });
+    const { checks, probes } = this.uniqueProbes(model, ids, claims, prefix, p);
     const free = probes.length === 0 ? '' : ' AND NOT EXISTS (SELECT 1 FROM taken)';
     const ctes = [
       `u AS (SELECT * FROM unnest(${p.add(ids)}::text[], ${p.add(claims.map((claim) => (claim === null ? null : JSON.stringify(claim.values))))}::text[]) AS u("id", "claim"))`,
@@ -184,6 +168,54 @@ export class PostgresRecords implements RecordStore {
       return { ...record, image: null, state: 'reserved' as const, lock: { token: lock.token, until: lock.until }, version: record.version + 1 };
     });
     return { records, taken };
+  }
+
+  /**
+   * R9's question per claimed tuple, as SQL: a live document holding it, or another record's claim
+   * on it (a stub's or an update's: always held, so the lease index finds the rows). `checks[n]`
+   * is the tuple a probe answering `n` found taken.
+   */
+  private uniqueProbes(model: string, ids: readonly string[], claims: readonly (Claims | null)[], prefix: string, p: SqlParams): { checks: { key: readonly string[]; tuple: Values }[]; probes: string[] } {
+    const table = this.table(model);
+    const checks: { key: readonly string[]; tuple: Values }[] = [];
+    const probes: string[] = [];
+    claims.forEach((claim, i) => {
+      if (claim === null) return;
+      for (const { key, tuple } of claim.tuples) {
+        const n = checks.push({ key, tuple }) - 1;
+        const equal = key.map((field) => {
+          const column = table.columns.get(field);
+          const value = tuple[field];
+          return `${ident(column?.column ?? field)} = ${p.add(column?.json === true ? JSON.stringify(value) : value)}`;
+        });
+        probes.push(`SELECT ${n} AS "n" FROM ${table.name} WHERE ${equal.join(' AND ')}`);
+        probes.push(`SELECT ${n} AS "n" FROM ${this.records} WHERE "lockUntil" IS NOT NULL AND "unique" IS NOT NULL AND starts_with("id", ${prefix})
+          AND "id" <> ${p.add(documentKey(model, ids[i]))} AND ("unique")::jsonb @> ${p.add(JSON.stringify(tuple))}::jsonb`);
+      }
+    });
+    return { checks, probes };
+  }
+
+  /** Under one advisory lock per claimed value, as a reservation's claims (the module comment says why); the version stays. */
+  async claimUnique(model: string, stubs: readonly Stub[], lock: RecordLock): Promise<void> {
+    const claims = this.claimsOf(model, stubs);
+    const locks = [...new Set(claims.flatMap((claim) => (claim === null ? [] : claim.locks)))].sort();
+    if (locks.length === 0) return;
+    const ids = stubs.map((stub) => stub.id);
+    const { taken, claimed } = await inTransaction(this.pool, async (client) => {
+      await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(this.stalledWriterMs))}; SELECT ${locks.map((key) => `pg_advisory_xact_lock(${key})`).join(', ')}`);
+      const p = new SqlParams();
+      const prefix = p.add(`${model}:`);
+      const { checks, probes } = this.uniqueProbes(model, ids, claims, prefix, p);
+      const sql = `WITH taken AS (${probes.join(' UNION ALL ')}),
+        c AS (UPDATE ${this.records} r SET "unique" = (u."claim")::json FROM unnest(${p.add(ids)}::text[], ${p.add(claims.map((claim) => (claim === null ? null : JSON.stringify(claim.values))))}::text[]) AS u("id", "claim")
+          WHERE r."id" = ${prefix} || u."id" AND r."lock" = ${p.add(lock.token)} AND NOT EXISTS (SELECT 1 FROM taken) RETURNING r."id")
+        SELECT (SELECT min("n") FROM taken) AS "taken", (SELECT count(*) FROM c)::int AS "claimed"`;
+      const row = (await client.query(sql, p.values)).rows[0] as { taken: number | null; claimed: number };
+      return { taken: row.taken === null ? null : checks[Number(row.taken)], claimed: row.claimed };
+    }, (err) => err instanceof TransactError);
+    if (taken !== null) throw new TransactError('already_exists', `a ${model} with ${taken.key.map((field) => `${field} ${JSON.stringify(taken.tuple[field])}`).join(', ')} exists already`, { details: { model, attributes: taken.key } });
+    if (claimed !== ids.length) throw new TransactError('lease_lost', `${model}: a record claiming a unique value is no longer held by ${lock.token}; nothing was written`, { details: { model } });
   }
 
   async read(model: string, ids: readonly string[]): Promise<DocRecord[]> {
@@ -223,7 +255,8 @@ export class PostgresRecords implements RecordStore {
     const { transition } = write;
     switch (transition.kind) {
       case 'take':
-        return [`g${i} AS (UPDATE ${this.records} SET "lock" = ${p.add(transition.lock.token)}, "lockUntil" = ${p.add(transition.lock.until)}, ${next} WHERE ${guard} RETURNING "id")`];
+        // A claim (R9) is its holder's: a takeover does not inherit it (a stub's stays with the stub).
+        return [`g${i} AS (UPDATE ${this.records} SET "lock" = ${p.add(transition.lock.token)}, "lockUntil" = ${p.add(transition.lock.until)}, ${next}, "unique" = CASE WHEN "state" = 'reserved' THEN "unique" END WHERE ${guard} RETURNING "id")`];
       case 'free':
         // A stub freed is a tombstone; its claim ends.
         return [`g${i} AS (UPDATE ${this.records} SET "lock" = NULL, "lockUntil" = NULL, ${next}, "state" = CASE WHEN "state" = 'reserved' THEN 'destroyed' ELSE "state" END, "unique" = NULL WHERE ${guard} RETURNING "id")`];

@@ -202,3 +202,61 @@ forEachAdapter('PostgresRecords under concurrency: one holder per record, one cl
     expect(outcomes.filter((outcome) => isTransactError(outcome, 'already_exists'))).to.have.length(9);
   });
 });
+
+forEachAdapter("claimUnique (R9 for updates): one claim per unique value, the claimer's version unmoved", (target, adapter) => {
+  if (!REDO_ADAPTERS.includes(adapter)) return;
+  const { app, engine, wipe } = useRedoApp(target, adapter);
+  const records = (): RecordStore => engine().records as RecordStore;
+  const lockOf = (): { token: string; until: number } => ({ token: lockToken(newId(), 0), until: engine().clock.now() + 60_000 });
+  const outcome = (work: Promise<unknown>): Promise<unknown> => work.then(() => true, (err: unknown) => err);
+
+  beforeEach(async function () {
+    if (records().claimUnique === undefined) this.skip(); // sails-mongo: such updates are refused (unique_change_unsupported)
+    await wipe();
+  });
+
+  it('of 6 held users claiming one new username and 4 creates reserving it, all at once, exactly one takes it', async function () {
+    const claimers = Array.from({ length: 6 }, (_, i) => `h${i}`);
+    for (const id of claimers) await app().models.user.create({ id, username: `old-${id}`, passwordHash: 'x', role: 'readonly' });
+    const locks = claimers.map(() => lockOf());
+    const held = await Promise.all(claimers.map((id, i) => records().grant('user', [id], locks[i])));
+    const creators = Array.from({ length: 4 }, () => ({ id: newId(), lock: lockOf() }));
+    const outcomes = await Promise.all([
+      ...claimers.map((id, i) => outcome(records().claimUnique?.('user', [{ id, values: { username: 'wanted' } }], locks[i]) as Promise<void>)),
+      ...creators.map(({ id, lock }) => outcome(records().reserve('user', [{ id, values: { username: 'wanted', passwordHash: 'x', role: 'readonly' } }], lock).then((got) => {
+        if (got[0].lock?.token !== lock.token) throw new Error('not reserved');
+      }))),
+    ]);
+    expect(outcomes.filter((one) => one === true), String(outcomes.find((one) => one !== true && !isTransactError(one, 'already_exists')))).to.have.length(1);
+    expect(outcomes.filter((one) => isTransactError(one, 'already_exists'))).to.have.length(9);
+    // A claim leaves the version its holder's steps name (R3): the apply still lands.
+    const now = await records().read('user', claimers);
+    expect(now.map((record) => record.version)).to.deep.equal(held.map(([record]) => record.version));
+    const winner = claimers.findIndex((_, i) => outcomes[i] === true);
+    if (winner >= 0) {
+      const record = held[winner][0];
+      const landed = await records().write([{ model: 'user', id: record.id, token: locks[winner].token, version: record.version, transition: { kind: 'apply', after: { ...(record.image as Record<string, unknown>), username: 'wanted' } } }]);
+      expect(landed.size).to.equal(1);
+      expect(await app().models.user.count({ username: 'wanted' })).to.equal(1);
+    }
+  });
+
+  it('a claim ends with its release: the value is free for the next one', async function () {
+    await app().models.user.create({ id: 'r1', username: 'first', passwordHash: 'x', role: 'readonly' });
+    const lock = lockOf();
+    const [held] = await records().grant('user', ['r1'], lock);
+    await records().claimUnique?.('user', [{ id: 'r1', values: { username: 'kept' } }], lock);
+    const other = lockOf();
+    expect(await outcome(records().reserve('user', [{ id: 'r2', values: { username: 'kept', passwordHash: 'x', role: 'readonly' } }], other))).to.satisfy((err: unknown) => isTransactError(err, 'already_exists'));
+    await records().write([{ model: 'user', id: 'r1', token: lock.token, version: held.version, transition: { kind: 'free' } }]);
+    const [stub] = await records().reserve('user', [{ id: 'r2', values: { username: 'kept', passwordHash: 'x', role: 'readonly' } }], other);
+    expect(stub.lock?.token).to.equal(other.token);
+  });
+
+  it('a claim by a lock that does not hold the record is refused, nothing claimed', async function () {
+    await app().models.user.create({ id: 'n1', username: 'mine', passwordHash: 'x', role: 'readonly' });
+    expect(await outcome(records().claimUnique?.('user', [{ id: 'n1', values: { username: 'stolen' } }], lockOf()) as Promise<void>)).to.satisfy((err: unknown) => isTransactError(err, 'lease_lost'));
+    const [stub] = await records().reserve('user', [{ id: 'n2', values: { username: 'stolen', passwordHash: 'x', role: 'readonly' } }], lockOf());
+    expect(stub.lock).to.not.equal(null);
+  });
+});

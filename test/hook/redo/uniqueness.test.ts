@@ -64,6 +64,64 @@ forEachRedoAdapter('log protocol v3: unique values are decided before the commit
     expect(await rejection(engine.batch(user('u1', 'linus')))).to.include({ code: 'already_exists' });
   });
 
+  describe('an update that changes a unique value claims the new one before the commit point (where the store can)', function () {
+    const rename = (id: string, username: string): unknown[] => [{ op: 'update', model: 'user', id, set: { username } }];
+    const usernames = async (): Promise<Row[]> => ((await app.models.user.find({ sort: 'id ASC' })) as Row[]).map((row) => ({ id: row.id, username: row.username }));
+
+    beforeEach(function () {
+      if (engine.records?.claimUnique === undefined) this.skip(); // refused instead: batches.test.ts
+    });
+
+    it('to a free value: committed, and the old value is free once applied', async function () {
+      await engine.batch(user('u1', 'ada'));
+      await engine.batch(rename('u1', 'lovelace'));
+      await engine.batch(user('u2', 'ada'));
+      expect(await usernames()).to.deep.equal([{ id: 'u1', username: 'lovelace' }, { id: 'u2', username: 'ada' }]);
+    });
+
+    it("to a live document's value: already_exists, no log, nothing changed", async function () {
+      await engine.batch([...user('u1', 'ada'), ...user('u2', 'grace')]);
+      const err = await rejection(engine.batch(rename('u1', 'grace')));
+      expect(err).to.include({ code: 'already_exists' });
+      expect(err.details).to.deep.include({ model: 'user', attributes: ['username'] });
+      expect(await usernames()).to.deep.equal([{ id: 'u1', username: 'ada' }, { id: 'u2', username: 'grace' }]);
+      expect(await app.models.transactlog.count({})).to.equal(1);
+      // The failed claim ended with its attempt: the value it asked for is as taken as before, nothing more.
+      await engine.batch(rename('u1', 'hopper'));
+      expect(await usernames()).to.deep.equal([{ id: 'u1', username: 'hopper' }, { id: 'u2', username: 'grace' }]);
+    });
+
+    it('an update and a create racing for one value: exactly one commits, the other is already_exists and writes nothing', async function () {
+      await engine.batch(user('u1', 'ada'));
+      for (let round = 0; round < 10; round++) {
+        const wanted = `name-${round}`;
+        const settled = await Promise.allSettled([engine.batch(rename('u1', wanted)), engine.batch(user(`c${round}`, wanted))]);
+        expect(settled.filter((outcome) => outcome.status === 'fulfilled'), `round ${round}`).to.have.length(1);
+        for (const outcome of settled) if (outcome.status === 'rejected') expect((outcome.reason as { code?: string }).code).to.equal('already_exists');
+        expect(await app.models.user.count({ username: wanted }), `round ${round}`).to.equal(1);
+      }
+    });
+
+    it('two updates racing for one value: exactly one commits', async function () {
+      await engine.batch([...user('u1', 'ada'), ...user('u2', 'grace')]);
+      for (let round = 0; round < 10; round++) {
+        const wanted = `both-${round}`;
+        const settled = await Promise.allSettled([engine.batch(rename('u1', wanted)), engine.batch(rename('u2', wanted))]);
+        expect(settled.filter((outcome) => outcome.status === 'fulfilled'), `round ${round}`).to.have.length(1);
+        expect(await app.models.user.count({ username: wanted }), `round ${round}`).to.equal(1);
+      }
+    });
+
+    it('a transaction that claims a value and then fails gives it back', async function () {
+      await engine.batch(user('u1', 'ada'));
+      const err = await rejection(engine.batch([...rename('u1', 'countess'), { op: 'update', model: 'user', id: 'missing', set: { role: 'admin' } }]));
+      expect(err).to.include({ code: 'not_found' });
+      expect(await usernames()).to.deep.equal([{ id: 'u1', username: 'ada' }]);
+      await engine.batch(user('u2', 'countess'));
+      expect(await app.models.user.count({ username: 'countess' })).to.equal(1);
+    });
+  });
+
   it('a declared unique index (Payment.paymentId) is reserved the same way', async function () {
     await app.models.investor.create({ id: 'i1', name: 'Ines' });
     const payment = (id: string): unknown[] => [{ op: 'create', model: 'payment', id, values: { paymentId: 'gw-1', investor: 'i1', amount: 100 } }];
