@@ -49,8 +49,10 @@ export const ENGINE_ERRORS = {
   referenced: { status: 409, meaning: 'Another document refers to this one: it cannot be destroyed.' },
   // Thrown at lift, never answered: a conflict between the configured `migrate` and the data.
   migration_refused: { status: 409, meaning: "Lift refused: `migrate: 'alter'`/`'drop'` would drop tables that hold rows (`details.tables`); nothing was dropped." },
+  // Thrown at lift, never answered: two protocols on one datastore do not exclude each other.
+  protocol_mismatch: { status: 409, meaning: 'Lift refused: the datastore holds live transactions of the other log protocol (an instance of it is running); nothing was changed.' },
   // Log protocol v3 reserves a unique value before its commit point only for a create's stub (R9's update stubs are to come).
-  unique_change_unsupported: { status: 409, meaning: 'On log protocol v3 an update cannot change the value of a unique attribute yet; nothing was written.' },
+  unique_change_unsupported: { status: 409, meaning: 'On log protocol v3 on sails-mongo an update cannot change the value of a unique attribute yet; nothing was written.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** Codes only the HTTP layer answers (the engine never throws them): the hook's, and the app's policies' and parsers'. */

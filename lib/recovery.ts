@@ -8,10 +8,11 @@
  *
  * The owner's own abort path uses the same compensation, so there is one way to undo.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServerClock } from './clock';
 import { crashPoint } from './crash-points';
 import type { Documents } from './documents';
-import { isTransactError } from './errors';
+import { isTransactError, TransactError } from './errors';
 import { newId } from './ids';
 import { Lease } from './lease';
 import { newLog, storedError } from './log';
@@ -126,6 +127,31 @@ export class Recovery implements TransactionRecovery {
       }
     }
     return summary;
+  }
+
+  /**
+   * Before log protocol v3 runs on a datastore where the log protocol (v2) ran: every v2
+   * transaction still holding lock rows (its process died under the earlier version, or still
+   * runs) is settled as this recovery would — rolled back, or forward — once its lease is over,
+   * waiting at most `waitMs`. v3 itself never writes a document's lock row, so none is left after.
+   * Returns how many were settled; throws `protocol_mismatch` when one is still held by a live
+   * owner at the end (an instance of the earlier protocol is running: two protocols on one
+   * datastore do not exclude each other).
+   */
+  async settleEarlierProtocol(waitMs: number, pollMs: number): Promise<number> {
+    const deadline = Date.now() + waitMs;
+    const settled = new Set<string>();
+    for (;;) {
+      const locks = await this.store.findExpiredLocks(Number.MAX_SAFE_INTEGER, this.options.batchSize, CLAIM_PREFIX);
+      if (locks.length === 0) return settled.size;
+      const owners = [...new Set(locks.map((lock) => lock.owner))];
+      for (const holder of owners) if ((await this.settleHolder(holder)) !== 'wait') settled.add(holder);
+      if ((await this.store.findExpiredLocks(Number.MAX_SAFE_INTEGER, 1, CLAIM_PREFIX)).length === 0) return settled.size;
+      if (Date.now() >= deadline) {
+        throw new TransactError('protocol_mismatch', `the datastore holds lock rows of the log protocol (v2) whose owners are alive (${owners.slice(0, 5).join(', ')}): an instance runs the earlier protocol; stop it (docs/operations.md, "Changing protocol") before starting log protocol v3`, { details: { transactions: owners } });
+      }
+      await sleep(pollMs);
+    }
   }
 
   /**

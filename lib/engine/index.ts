@@ -68,6 +68,9 @@ export class Engine {
   private readonly transactions: InteractiveTransactions;
   /** Log protocol v3's records (lib/redo/records.ts), when batches run on it. */
   readonly records: RecordStore | undefined;
+  /** On v3: the log protocol's (v2) recovery, for what v2 left on the datastore (start). */
+  private readonly earlierProtocol: Recovery | undefined;
+  private readonly warn: EngineWarning;
 
   constructor(
     store: AtomicStore,
@@ -81,6 +84,7 @@ export class Engine {
     /** Log protocol v3's records (docs/protocol-v3.md): given, batches run on v3. */
     records?: RecordStore,
   ) {
+    this.warn = warn;
     this.models = new ModelCatalog(modelOf);
     this.retries = new RetryPolicy(options.retry);
     this.store = new RetryingStore(store, this.retries);
@@ -113,6 +117,7 @@ export class Engine {
     this.records = records;
     if (records === undefined) this.recovery = undoRecovery;
     else {
+      this.earlierProtocol = undoRecovery;
       const recordLocks = new RecordLocks(records, this.store, this.clock, { instanceId: options.instanceId, leaseMs: options.leaseMs, clockSkewMs: options.clockSkewMs, pollMs: options.lockPollMs });
       const transactional = (): string[] => identities().filter((identity) => this.models.infoOf(identity) !== undefined);
       this.recovery = new RedoRecovery(records, this.store, recordLocks, this.clock, transactional, { instanceId: options.instanceId, leaseMs: options.leaseMs, clockSkewMs: options.clockSkewMs, batchSize: options.recoveryBatchSize }, this.stats, (subject, err) =>
@@ -130,9 +135,15 @@ export class Engine {
     this.reversals = new Reversals(context, this.transactions);
   }
 
-  /** Measures the offset from the datastore server's clock: call once before the first transaction. */
-  start(): Promise<void> {
-    return this.clock.sync();
+  /**
+   * Measures the offset from the datastore server's clock, and on v3 settles what the log
+   * protocol (v2) left on the datastore (Recovery.settleEarlierProtocol: throws
+   * `protocol_mismatch` while an instance of it runs). Call once before the first transaction.
+   */
+  async start(): Promise<void> {
+    await this.clock.sync();
+    const settled = await this.earlierProtocol?.settleEarlierProtocol(this.options.leaseMs + this.options.clockSkewMs, this.options.lockPollMs);
+    if (settled !== undefined && settled > 0) this.warn(`settled ${settled} transaction(s) the log protocol (v2) left on this datastore before starting log protocol v3`, undefined);
   }
 
   /**
