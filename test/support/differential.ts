@@ -172,12 +172,21 @@ export async function loadDiffApp(target: Target, transact: Partial<TransactConf
   };
   await new Promise<void>((resolve, reject) => app.load(config, (err) => (err ? reject(err) : resolve())));
   const models = app.models as unknown as Record<string, DiffModel>;
+  const datastore = app.getDatastore();
   return {
     models,
-    datastore: app.getDatastore(),
+    datastore,
     engine: (app.hooks.transact as { engine: Engine }).engine,
     wipe: async () => {
-      for (const identity of [...DIFF_MODELS, 'transactlog', 'transactlock']) await rawDestroy(app.models[identity] as WaterlineModel)({});
+      const identities = [...DIFF_MODELS, 'transactlog', 'transactlock', 'transactrecord'].filter((identity) => app.models[identity] !== undefined);
+      if (target.adapter !== 'mongo') {
+        for (const identity of identities) await rawDestroy(app.models[identity] as WaterlineModel)({});
+        return;
+      }
+      // Natively on sails-mongo: log protocol v3 keeps a destroyed document as a tombstone in its
+      // collection, which a Waterline destroy (committed reads: no tombstones) does not reach.
+      const db = (datastore as unknown as { manager: { collection(name: string): { deleteMany(filter: object): Promise<unknown> } } }).manager;
+      for (const identity of identities) await db.collection((app.models[identity] as WaterlineModel).tableName).deleteMany({});
     },
     lower: () => new Promise<void>((resolve, reject) => app.lower((err) => (err ? reject(err) : resolve()))),
   };

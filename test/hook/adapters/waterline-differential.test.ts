@@ -47,6 +47,8 @@ interface Program {
   name: string;
   /** Only reads: plain Waterline on the same adapter is a reference too. */
   readOnly?: boolean;
+  /** Adapters whose plain Waterline cannot run it, with why: no plain reference there. */
+  noPlainOn?: Partial<Record<AdapterName, string>>;
   /** The hook refuses it, with this TransactError code, and nothing of it is written. */
   refused?: string;
   run(models: Models, use: Use): Promise<unknown>;
@@ -102,6 +104,7 @@ const PROGRAMS: Program[] = [
   {
     name: 'sum and avg',
     readOnly: true,
+    noPlainOn: { mongo: 'FerretDB, the suite’s MongoDB, does not implement $avg' },
     run: async ({ owner, pet }, use) => ({ sum: await use(owner.sum('age', {})), avg: await use(owner.avg('age', { age: { '>': 26 } })), weight: await use(pet.sum('weight', { kind: 'cat' })) }),
   },
   {
@@ -417,7 +420,7 @@ forEachAdapter('waterline differential', (target, adapter) => {
             return;
           }
           expect(outcome, 'against sails-postgresql’s own transaction').to.deep.equal(expected);
-          if (program.readOnly === true) {
+          if (program.readOnly === true && program.noPlainOn?.[adapter] === undefined) {
             await loaded.wipe();
             await seed(loaded);
             expect(outcome, `against plain Waterline on ${adapter}`).to.deep.equal(await outcomeOf(loaded, program, 'plain'));
