@@ -115,8 +115,10 @@ export function diffModels(target: Target): Record<string, unknown> {
     archive: {
       archiveModelIdentity: false,
       attributes: {
-        // Waterline creates archive rows without an id: the database must pick one (sails-mongo an ObjectId).
-        id: target.adapter === 'mongo' ? { type: 'string', columnName: '_id' } : { type: 'number', autoMigrations: { autoIncrement: true } },
+        // Waterline creates archive rows without an id: an optional string (sails-disk and sails-mongo
+        // pick one, and so does the engine), or on sails-postgresql (which requires a primary key to
+        // be required or auto-increment) a sequence.
+        id: target.adapter === 'postgresql' ? { type: 'number', autoMigrations: { autoIncrement: true } } : { type: 'string', ...(target.adapter === 'mongo' ? { columnName: '_id' } : {}) },
         createdAt: { type: 'number', autoCreatedAt: true },
         updatedAt: false,
         fromModel: { type: 'string' },

@@ -49,8 +49,8 @@ interface Program {
   readOnly?: boolean;
   /** Adapters whose plain Waterline cannot run it, with why: no plain reference there. */
   noPlainOn?: Partial<Record<AdapterName, string>>;
-  /** The hook refuses it, with this TransactError code, and nothing of it is written. */
-  refused?: string;
+  /** The hook refuses it, with this TransactError code, and nothing of it is written (on every adapter, or on those named). */
+  refused?: string | Partial<Record<AdapterName, string>>;
   run(models: Models, use: Use): Promise<unknown>;
 }
 
@@ -300,6 +300,9 @@ const PROGRAMS: Program[] = [
   },
   {
     name: 'archive and archiveOne',
+    // Its archive has an auto-increment key there (sails-postgresql requires one or a required key);
+    // the engine chooses ids before inserting.
+    refused: { postgresql: 'unsupported_query' },
     run: async ({ pet }, use) => {
       await use(pet.archive({ kind: 'fish' }));
       await use(pet.archiveOne({ id: P4 }));
@@ -408,14 +411,15 @@ forEachAdapter('waterline differential', (target, adapter) => {
       });
 
       for (const program of PROGRAMS) {
-        it(program.refused === undefined ? program.name : `${program.name}: refused (${program.refused}), nothing written`, async function () {
+        const refused = typeof program.refused === 'string' ? program.refused : program.refused?.[adapter];
+        it(refused === undefined ? program.name : `${program.name}: refused (${refused}), nothing written`, async function () {
           const expected = await reference(program);
           const loaded = app as DiffApp;
           await loaded.wipe();
           await seed(loaded);
           const outcome = await outcomeOf(loaded, program, 'transaction');
-          if (program.refused !== undefined) {
-            expect(outcome.error, JSON.stringify(outcome.result)).to.deep.equal({ transactError: program.refused });
+          if (refused !== undefined) {
+            expect(outcome.error, JSON.stringify(outcome.result)).to.deep.equal({ transactError: refused });
             expect(outcome.state, 'nothing of a refused program is written').to.deep.equal(seeded);
             return;
           }
