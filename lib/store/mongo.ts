@@ -173,6 +173,16 @@ export function isDuplicateKey(err: unknown): boolean {
 }
 
 /**
+ * Whether a duplicate key error is `_id`'s: as MongoDB's `keyPattern` says, or, where the server
+ * names no index (FerretDB), whether a document with this id is there.
+ */
+async function duplicateOnId(documents: Collection, _id: unknown, err: unknown): Promise<boolean> {
+  const pattern = (err as { keyPattern?: unknown }).keyPattern;
+  if (typeof pattern === 'object' && pattern !== null) return Object.hasOwn(pattern, '_id');
+  return (await documents.findOne({ _id })) !== null;
+}
+
+/**
  * `already_exists` for an insert refused by a unique index other than `_id`, naming the unique
  * attributes taken, so that Waterline's API can report it as Waterline does (`E_UNIQUE`,
  * attrNames): the index MongoDB names (`keyPattern`), or, where the server names none (FerretDB),
@@ -421,8 +431,8 @@ export class MongoStore implements AtomicStore {
             await documents.insertOne({ _id, ...values });
           } catch (err) {
             if (!isDuplicateKey(err)) throw err;
-            // No document with this id: the duplicate key is another unique index's, a value taken.
-            if ((await documents.findOne({ _id })) === null) throw await uniqueValueTaken(documents, model, action.id, values, err);
+            // Another unique index's duplicate key: a value taken, not this id (not a retry of ours).
+            if (!(await duplicateOnId(documents, _id, err))) throw await uniqueValueTaken(documents, model, action.id, values, err);
             // There already: our own earlier insert (a retry), or a destroy of ours that never landed.
             if ((await documents.updateOne(guarded, { $set: values })).matchedCount !== 1 && !(await landed())) {
               throw fencedOut(fence, `${action.model} ${action.id} was written by another transaction`);
