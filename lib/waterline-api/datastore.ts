@@ -5,6 +5,7 @@
  */
 import type { TransactionOptions } from '../schema';
 import type { Transaction } from '../transaction';
+import { isUniqueViolation } from '../waterline';
 import { EngineConnection } from './connection';
 
 /** Runs `work` as one engine interactive transaction (Engine.interactive). */
@@ -42,7 +43,7 @@ function reported(err: unknown, failure: unknown): unknown {
   if (failure === undefined) return err;
   // A unique violation stays Waterline's own `E_UNIQUE` (the engine's already_exists is its `raw`):
   // what Waterline reports outside a transaction and inside sails-postgresql's own.
-  if ((err as { code?: unknown } | null)?.code === 'E_UNIQUE') return err;
+  if (isUniqueViolation(err)) return err;
   // Waterline keeps the adapter's error as `raw`, a driver's exit as `raw.error`, flaverr as `cause`.
   let layer: unknown[] = [err];
   for (let depth = 0; depth < 4 && layer.length > 0; depth++) {
