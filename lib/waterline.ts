@@ -16,8 +16,8 @@ export interface WaterlineAttribute {
   defaultsTo?: unknown;
   model?: string;
   collection?: string;
-  /** Waterline moves `unique: true` here. */
-  autoMigrations?: { unique?: boolean };
+  /** Waterline moves `unique: true` (and `autoIncrement: true`) here. */
+  autoMigrations?: { unique?: boolean; autoIncrement?: boolean };
 }
 
 /** A Waterline query: a thenable deferred that can be given `meta` before it runs. */

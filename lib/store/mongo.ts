@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactError } from '../errors';
 import type { CreatedIndex, IndexSpec } from '../indexes';
+import { uniqueKeys } from '../model-info';
 import { documentKey } from '../operations';
 import type { Where } from '../reads/criteria';
 import { mergeCandidates, type SumCandidates, type SumCandidatesRequest } from '../reads/sums';
@@ -169,6 +170,36 @@ export async function createMongoIndexes(db: MongoDb, specs: readonly IndexSpec[
 
 export function isDuplicateKey(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === DUPLICATE_KEY;
+}
+
+/**
+ * Whether a duplicate key error is `_id`'s: as MongoDB's `keyPattern` says, or, where the server
+ * names no index (FerretDB), whether a document with this id is there.
+ */
+async function duplicateOnId(documents: Collection, _id: unknown, err: unknown): Promise<boolean> {
+  const pattern = (err as { keyPattern?: unknown }).keyPattern;
+  if (typeof pattern === 'object' && pattern !== null) return Object.hasOwn(pattern, '_id');
+  return (await documents.findOne({ _id })) !== null;
+}
+
+/**
+ * `already_exists` for an insert refused by a unique index other than `_id`, naming the unique
+ * attributes taken, so that Waterline's API can report it as Waterline does (`E_UNIQUE`,
+ * attrNames): the index MongoDB names (`keyPattern`), or, where the server names none (FerretDB),
+ * the model's unique keys another document holds the inserted values of.
+ */
+async function uniqueValueTaken(documents: Collection, model: WaterlineModel, id: string, values: Record<string, unknown>, err: unknown): Promise<TransactError> {
+  const pattern = (err as { keyPattern?: unknown }).keyPattern;
+  let attributes: string[];
+  if (typeof pattern === 'object' && pattern !== null) attributes = Object.keys(fromColumns(model, pattern as Record<string, unknown>));
+  else {
+    attributes = [];
+    for (const key of uniqueKeys(model)) {
+      const filter = toColumns(model, Object.fromEntries(key.map((attribute) => [attribute, values[model.attributes[attribute]?.columnName ?? attribute]])));
+      if ((await documents.findOne(filter)) !== null) attributes.push(...key);
+    }
+  }
+  return new TransactError('already_exists', `a ${model.identity} with the same ${attributes.length > 0 ? attributes.join(' / ') : 'unique value'} exists already (inserting ${id})`, { details: { model: model.identity, attributes }, cause: err });
 }
 
 /**
@@ -400,6 +431,8 @@ export class MongoStore implements AtomicStore {
             await documents.insertOne({ _id, ...values });
           } catch (err) {
             if (!isDuplicateKey(err)) throw err;
+            // Another unique index's duplicate key: a value taken, not this id (not a retry of ours).
+            if (!(await duplicateOnId(documents, _id, err))) throw await uniqueValueTaken(documents, model, action.id, values, err);
             // There already: our own earlier insert (a retry), or a destroy of ours that never landed.
             if ((await documents.updateOne(guarded, { $set: values })).matchedCount !== 1 && !(await landed())) {
               throw fencedOut(fence, `${action.model} ${action.id} was written by another transaction`);

@@ -3,6 +3,7 @@
  * (sails-disk under its mutex, sails-postgresql inside a native transaction that holds the lock
  * rows): the store checks the fence, then these write. Every action is idempotent.
  */
+import { TransactError } from '../errors';
 import { rawDestroy } from '../history-guard';
 import type { Action } from '../operations';
 import { isUniqueViolation, type WaterlineModel } from '../waterline';
@@ -24,8 +25,16 @@ export async function applyAction(model: WaterlineModel, action: Action, connect
       try {
         await on(model.create({ ...action.values, [model.primaryKey]: action.id }));
       } catch (err) {
-        // Already there: this insert ran before (a crash, or a lost reply). Inserts are idempotent by id.
         if (connection !== undefined || !isUniqueViolation(err)) throw err;
+        // Already there: this insert ran before (a crash, or a lost reply). Inserts are idempotent by id.
+        if ((await model.findOne(where)) !== undefined) return;
+        // Not there: another unique attribute's value is taken. Nothing was inserted; saying so
+        // (instead of skipping the insert as a retry) keeps a transaction from committing without it.
+        const attributes = (err as { attrNames?: unknown }).attrNames;
+        throw new TransactError('already_exists', `a ${model.identity} with the same ${Array.isArray(attributes) ? attributes.join(' / ') : 'unique value'} exists already (inserting ${action.id})`, {
+          details: { model: model.identity, attributes: Array.isArray(attributes) ? attributes.map(String) : [] },
+          cause: err,
+        });
       }
       return;
     case 'patch':

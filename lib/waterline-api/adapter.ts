@@ -8,10 +8,10 @@
  * real adapter untouched. So lifecycle callbacks and validation are never bypassed, and a query
  * given an engine token can never run outside its transaction: it is run inside, or refused.
  */
-import { TransactError } from '../errors';
+import { isTransactError, TransactError } from '../errors';
 import type { Transaction } from '../transaction';
 import type { Image } from '../types';
-import type { WaterlineModel } from '../waterline';
+import { isUniqueViolation, type WaterlineModel } from '../waterline';
 import { type ColumnMap, columnMap, compileWhere, type Condition, fromColumns, matches, restrictedIds, type SortClause, sortImages, toColumns, window } from './criteria';
 import { type EngineConnection, isEngineConnection } from './connection';
 
@@ -24,8 +24,23 @@ export interface StageThreeQuery {
   newRecords?: Record<string, unknown>[];
   valuesToSet?: Record<string, unknown>;
   numericAttrName?: string;
+  /** `.populate()` as Waterline hands it to an adapter's `join` (sails-postgresql). */
+  joins?: Join[];
   meta?: { leasedConnection?: unknown; fetch?: boolean; [key: string]: unknown };
   [key: string]: unknown;
+}
+
+/** One join instruction of a stage-3 query (the parts read here; Waterline's help-find.js). */
+export interface Join {
+  alias: string;
+  childCollectionIdentity: string;
+  child: string;
+  /** The parent's column the child is found by, and the child's column that holds it. */
+  parentKey: string;
+  childKey: string;
+  /** A to-many collection (the alias gets the children) or a to-one model (the parent key gets the child, or null). */
+  collection: boolean;
+  criteria?: { where?: Record<string, unknown>; sort?: SortClause; skip?: number; limit?: number; select?: string[] };
 }
 
 type AdapterCallback = (err?: unknown, result?: unknown) => void;
@@ -41,11 +56,15 @@ type Statement = (typeof STATEMENTS)[number];
 
 /** Marks an adapter this module already wrapped, so installing twice wraps once. */
 const WRAPPED = Symbol.for('sails-hook-transact.wrapped-adapter');
+/** Where a wrapped adapter keeps its model's statements: a join runs its children's finds through them. */
+const STATEMENTS_OF = Symbol.for('sails-hook-transact.model-statements');
 
 /** The statements of one model, run inside an engine transaction. */
 export class ModelStatements {
   private readonly columns: ColumnMap;
   private readonly primaryKey: string;
+  /** Its ids come from the database's sequence: a create must give one (see create). */
+  private readonly autoIncrement: boolean;
 
   constructor(
     private readonly model: WaterlineModel,
@@ -59,6 +78,8 @@ export class ModelStatements {
     const schema = model.schema as Record<string, { columnName?: string }> | undefined;
     this.columns = columnMap(schema ?? model.attributes);
     this.primaryKey = model.primaryKey;
+    const key = model.attributes[model.primaryKey] as WaterlineModel['attributes'][string] | undefined;
+    this.autoIncrement = key?.autoIncrement === true || key?.autoMigrations?.autoIncrement === true;
   }
 
   get identity(): string {
@@ -88,9 +109,39 @@ export class ModelStatements {
         case 'destroy':
           return this.destroy(tx, query);
         case 'join':
-          throw new TransactError('unsupported_query', `${this.identity}: .populate() as a database join inside an engine transaction; nothing was run (read the associated records with their own find)`, { details: { model: this.identity } });
+          return this.join(tx, query, connection);
       }
     });
+  }
+
+  /**
+   * The error Waterline is given for a failed statement. A taken id or unique value — the
+   * engine's `already_exists`, or the store's own write refused (Waterline's `E_UNIQUE` on the log
+   * protocol, PostgreSQL's 23505 on the native path) — goes as Waterline knows it from an adapter,
+   * a `notUnique` footprint, so that Waterline reports `E_UNIQUE` naming the attributes, as it
+   * does outside a transaction and inside sails-postgresql's own. Any other error goes as it is.
+   */
+  forWaterline(err: unknown): unknown {
+    const keys = this.takenColumns(err);
+    if (keys === null) return err;
+    return Object.assign(new Error((err as Error).message), { footprint: { identity: 'notUnique', keys }, raw: err });
+  }
+
+  /** The columns whose values a unique violation says are taken, or null when it is none. */
+  private takenColumns(err: unknown): string[] | null {
+    const toColumn = (attribute: unknown): string => this.columns.toColumn.get(String(attribute)) ?? String(attribute);
+    if (isTransactError(err, 'already_exists')) {
+      const named = err.details?.attributes;
+      if (Array.isArray(named)) return named.map(toColumn);
+      // The native path names them in PostgreSQL's message; the engine's own check of an id names none.
+      return postgresKeyColumns(err.cause) ?? [toColumn(this.primaryKey)];
+    }
+    if (isUniqueViolation(err)) {
+      const named = (err as { attrNames?: unknown }).attrNames;
+      return Array.isArray(named) ? named.map(toColumn) : [];
+    }
+    if ((err as { code?: unknown } | null)?.code === '23505') return postgresKeyColumns(err) ?? [];
+    return null;
   }
 
   private condition(query: StageThreeQuery): Condition {
@@ -157,6 +208,43 @@ export class ModelStatements {
     return Object.fromEntries(Object.entries(image).filter(([name]) => attributes.has(name)));
   }
 
+  /**
+   * `.populate()` where Waterline hands the adapter a join (sails-postgresql): run the way
+   * Waterline runs it on adapters without one (its polypopulate, help-find.js) — the parents,
+   * then each parent's children by their own find — with every find inside the transaction, so
+   * the children are locked and seen as this transaction wrote them. A many-to-many alias (two
+   * joins, through a junction table) is refused.
+   */
+  private async join(tx: Transaction, query: StageThreeQuery, connection: EngineConnection): Promise<Record<string, unknown>[]> {
+    const { joins = [], ...parentQuery } = query;
+    const parents = await this.find(tx, parentQuery);
+    for (const alias of new Set(joins.map((join) => join.alias))) {
+      const aliasJoins = joins.filter((join) => join.alias === alias);
+      if (aliasJoins.length !== 1) {
+        throw new TransactError('unsupported_query', `${this.identity}: .populate('${alias}') through a junction table (a many-to-many association) as a database join inside an engine transaction; nothing was run`, { details: { model: this.identity } });
+      }
+      const [join] = aliasJoins;
+      const child = this.statementsOf(join.childCollectionIdentity);
+      for (const parent of parents) {
+        const key = parent[join.parentKey];
+        const children = key === undefined || key === null ? [] : ((await child.run('find', childQuery(join, key, query.meta), connection)) as Record<string, unknown>[]);
+        if (join.collection) parent[alias] = children;
+        else parent[join.parentKey] = children[0] ?? null;
+      }
+    }
+    return parents;
+  }
+
+  /** Another model's statements, through its wrapped adapter (Waterline's own registry of models). */
+  private statementsOf(identity: string): ModelStatements {
+    const collections = (this.model.waterline as { collections?: Record<string, { _adapter?: Adapter }> } | undefined)?.collections;
+    const statements = collections?.[identity]?._adapter?.[STATEMENTS_OF];
+    if (!(statements instanceof ModelStatements)) {
+      throw new TransactError('unsupported_query', `${this.identity}: .populate() of ${identity}, whose queries the engine does not run, inside an engine transaction; nothing was run`, { details: { model: this.identity } });
+    }
+    return statements;
+  }
+
   private async aggregate(tx: Transaction, query: StageThreeQuery, kind: 'sum' | 'avg'): Promise<number> {
     const column = query.numericAttrName ?? '';
     const attribute = this.columns.toAttribute.get(column) ?? column;
@@ -166,6 +254,13 @@ export class ModelStatements {
   }
 
   private async create(tx: Transaction, records: Record<string, unknown>[], fetch: boolean): Promise<Record<string, unknown>[] | undefined> {
+    const pkColumn = this.columns.toColumn.get(this.primaryKey) ?? this.primaryKey;
+    if (this.autoIncrement && records.some((record) => record[pkColumn] === undefined || record[pkColumn] === null)) {
+      // The engine picks an id before inserting, so that a crash leaves an undo it can decide; a
+      // number from the database's sequence comes only after. (Waterline's `.archive()` creates
+      // its rows so, on sails-postgresql's auto-increment archive.)
+      throw new TransactError('unsupported_query', `${this.identity}: a create without an id on an auto-increment primary key inside an engine transaction (the engine chooses ids before inserting); nothing was run`, { details: { model: this.identity } });
+    }
     const created: Record<string, unknown>[] = [];
     for (const record of records) {
       const { [this.primaryKey]: id, ...values } = fromColumns(record, this.columns);
@@ -199,6 +294,24 @@ export class ModelStatements {
   }
 }
 
+/** The columns PostgreSQL's unique violation names (`Key (email)=(…) already exists.`), if it does. */
+function postgresKeyColumns(err: unknown): string[] | null {
+  const detail = (err as { detail?: unknown } | null | undefined)?.detail;
+  const listed = typeof detail === 'string' ? /^Key \((.+?)\)=/.exec(detail) : null;
+  return listed === null ? null : listed[1].split(', ').map((column) => column.replace(/^"|"$/g, ''));
+}
+
+/**
+ * The find of one parent's children, built as Waterline's polypopulate builds it: the join's
+ * subcriteria, AND the child's column equal to the parent's key; the parent query's meta (its
+ * connection among it).
+ */
+function childQuery(join: Join, key: unknown, meta: StageThreeQuery['meta']): StageThreeQuery {
+  const { where = {}, skip = 0, limit = Number.MAX_SAFE_INTEGER, sort = [], select } = join.criteria ?? {};
+  const subcriteria = Object.keys(where).length === 0 ? [] : Array.isArray(where.and) ? (where.and as unknown[]) : [where];
+  return { method: 'find', using: join.child, criteria: { where: { and: [...subcriteria, { [join.childKey]: key }] }, skip, limit, sort, ...(select === undefined ? {} : { select }) }, meta };
+}
+
 /**
  * Replaces the model's `_adapter` with one that runs queries carrying an engine connection
  * through the engine, and passes every other query to the real adapter. Adds no method the real
@@ -210,6 +323,7 @@ export function wrapModelAdapter(model: AdaptedModel, refusal: string | null): v
   const statements = new ModelStatements(model, adapter, refusal);
   const wrapped: Adapter = Object.create(adapter) as Adapter;
   wrapped[WRAPPED] = true;
+  wrapped[STATEMENTS_OF] = statements;
   for (const statement of STATEMENTS) {
     const real = adapter[statement];
     if (typeof real !== 'function') continue;
@@ -218,7 +332,7 @@ export function wrapModelAdapter(model: AdaptedModel, refusal: string | null): v
       if (!isEngineConnection(connection)) return (real as AdapterMethod).call(adapter, datastore, query, done);
       statements.run(statement, query, connection).then(
         (result) => done(undefined, result),
-        (err: unknown) => done(err),
+        (err: unknown) => done(statements.forWaterline(err)),
       );
       return undefined;
     };

@@ -30,6 +30,17 @@ export class EngineConnection {
     readonly datastore: string,
   ) {}
 
+  /**
+   * Waterline deep-copies a populate's child queries, `meta.leasedConnection` included (lodash's
+   * cloneDeep, utils/query/help-find.js). A copy of the token would lose its brand and reach the
+   * real adapter: sails-mongo fails (`db.collection is not a function`), sails-disk reads outside
+   * the transaction (missing its own writes under log protocol v3). lodash keeps an object whose
+   * tag it cannot clone as the same reference, so with this tag every copy is the token itself.
+   */
+  get [Symbol.toStringTag](): string {
+    return 'EngineConnection';
+  }
+
   /** The engine transaction's id: what its log document and history are found by. */
   get transactionId(): string {
     return this.tx.id;

@@ -5,6 +5,7 @@
  */
 import type { TransactionOptions } from '../schema';
 import type { Transaction } from '../transaction';
+import { isUniqueViolation } from '../waterline';
 import { EngineConnection } from './connection';
 
 /** Runs `work` as one engine interactive transaction (Engine.interactive). */
@@ -35,10 +36,14 @@ function callDuring(during: During, db: EngineConnection): Promise<unknown> {
 /**
  * The error the transaction reports. When the callback's error is a failed statement's — as is,
  * or wrapped by Waterline (`AdapterError`, whose `raw` it is) or by a driver (`cause`) — the
- * statement's own error, so that `err.code` says what happened (e.g. `unsupported_query`).
+ * statement's own error, so that `err.code` says what happened (e.g. `unsupported_query`);
+ * except a unique violation, which Waterline already names (`E_UNIQUE`).
  */
 function reported(err: unknown, failure: unknown): unknown {
   if (failure === undefined) return err;
+  // A unique violation stays Waterline's own `E_UNIQUE` (the engine's already_exists is its `raw`):
+  // what Waterline reports outside a transaction and inside sails-postgresql's own.
+  if (isUniqueViolation(err)) return err;
   // Waterline keeps the adapter's error as `raw`, a driver's exit as `raw.error`, flaverr as `cause`.
   let layer: unknown[] = [err];
   for (let depth = 0; depth < 4 && layer.length > 0; depth++) {
