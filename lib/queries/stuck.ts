@@ -152,12 +152,12 @@ function checkBulk(ids: readonly string[]): void {
 export async function previewSettle(engine: Pick<Engine, 'getLog' | 'options' | 'clock'>, ids: readonly string[]): Promise<SettlePreview[]> {
   checkBulk(ids);
   const now = engine.clock.now();
-  const out: SettlePreview[] = [];
-  for (const id of ids) {
-    const log = await engine.getLog(id);
-    out.push(log === null ? { id, state: null, label: null, action: 'nothing', decision: 'missing', why: 'no such transaction' } : previewOf(log, now, engine.options.clockSkewMs));
-  }
-  return out;
+  // Reads by key, side by side (the datastore's pool bounds how many run at once).
+  const logs = await Promise.all(ids.map((id) => engine.getLog(id)));
+  return ids.map((id, i): SettlePreview => {
+    const log = logs[i];
+    return log === null ? { id, state: null, label: null, action: 'nothing', decision: 'missing', why: 'no such transaction' } : previewOf(log, now, engine.options.clockSkewMs);
+  });
 }
 
 /** What became of one transaction of a bulk settle. */
