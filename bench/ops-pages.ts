@@ -95,6 +95,8 @@ export function opsPages(f: OpsFixtures): [string, string][] {
     ['ops: state=committed, last day', `/ops?state=committed&from=${day}`],
     ['ops: state=rolled-back', '/ops?state=rolled-back'],
     ['ops: label contains (common)', '/ops?label=payment'],
+    // Not indexed (LIKE '%…%'): the newest-first scan runs to the end of the log when nothing matches.
+    ['ops: label contains (a label no log has: a full scan)', '/ops?label=no-such-label'],
     ['ops: search by transaction id', `/ops?id=${f.transaction}`],
     ['ops: search by document', `/ops?document=${encodeURIComponent(key)}`],
     ['ops: model filter (maxScan)', '/ops?model=investor'],

@@ -123,6 +123,34 @@ export function parseRefresh(text: string | undefined): RefreshPeriod | null | u
   return REFRESH_PERIODS.find((period) => String(period) === text);
 }
 
+/**
+ * The list's links, all built from its filters as typed (and the auto-refresh, which every link
+ * keeps): the same list with some parameters changed (null: removed), the list a count of the
+ * strip opens (a state, a start time), and the list with another refresh period.
+ */
+function listLinks(base: string, filters: ListFilters, refresh: RefreshPeriod | null) {
+  const withRefresh = (params: URLSearchParams): URLSearchParams => {
+    if (refresh !== null) params.set('refresh', String(refresh));
+    return params;
+  };
+  const listLink = (changes: Record<string, string | null>): string => {
+    const params = withRefresh(new URLSearchParams(Object.entries(filters).filter(([, value]) => value !== '')));
+    for (const [key, value] of Object.entries(changes)) {
+      if (value === null) params.delete(key);
+      else params.set(key, value);
+    }
+    return links.list(base, params);
+  };
+  const filtered = (f: { state?: TxState; from?: number }): string => {
+    const params = new URLSearchParams();
+    if (f.state !== undefined) params.set('state', f.state);
+    if (f.from !== undefined) params.set('from', new Date(f.from).toISOString().slice(0, 19));
+    return links.list(base, withRefresh(params));
+  };
+  const refreshLink = (period: RefreshPeriod | null): string => listLink({ refresh: period === null ? null : String(period) });
+  return { listLink, filtered, refreshLink };
+}
+
 /** Time inputs are UTC: a value without a zone (what datetime-local sends) gets one. */
 export function parseTime(text: string): number | null {
   const zoned = /[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : `${text}Z`;
@@ -267,27 +295,13 @@ export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sai
       queries(engine).counts(),
     ]);
     const pages = result.total === undefined ? null : Math.max(1, Math.ceil(result.total / config.pageSize));
-    const listLink = (changes: Record<string, string | null>): string => {
-      const params = new URLSearchParams();
-      for (const [key, value] of Object.entries(filters)) if (value !== '') params.set(key, value);
-      if (refresh !== null) params.set('refresh', String(refresh));
-      for (const [key, value] of Object.entries(changes)) if (value === null) params.delete(key);
-      else params.set(key, value);
-      return links.list(base, params);
-    };
+    const { listLink, filtered, refreshLink } = listLinks(base, filters, refresh);
     const first = result.items[0];
     const last = result.items[result.items.length - 1];
     const hasNext = pages === null ? result.items.length === config.pageSize : pageNo < pages;
+    // Newer: the page before this one's first row (the first page needs no cursor); older: after its last row.
     const prev = pageNo <= 1 || first === undefined ? null : pageNo === 2 ? listLink({ page: null }) : listLink({ page: String(pageNo - 1), after: cursorText(first) });
     const next = !hasNext || last === undefined ? null : listLink({ page: String(pageNo + 1), before: cursorText(last) });
-    const filtered = (f: { state?: TxState; from?: number }): string => {
-      const params = new URLSearchParams();
-      if (f.state !== undefined) params.set('state', f.state);
-      if (f.from !== undefined) params.set('from', new Date(f.from).toISOString().slice(0, 19));
-      if (refresh !== null) params.set('refresh', String(refresh));
-      return links.list(base, params);
-    };
-    const refreshLink = (period: RefreshPeriod | null): string => listLink({ refresh: period === null ? null : String(period) });
     sendHtml(res, 200, listPage(page, { filters, result, counts, pageNo, pages, prev, next, filtered, refresh, refreshLink, ms: Date.now() - started }));
   });
 
