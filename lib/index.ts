@@ -95,6 +95,11 @@ namespace sailsHookTransact {
   export const listTransactions = queries.listTransactions;
   export const stuckTransactions = queries.stuckTransactions;
   export const settleStuck = queries.settleStuck;
+  /** The ops page's strip of counts, each an indexed query. */
+  export const stateCounts = queries.stateCounts;
+  /** A bulk settle: the dry run (recovery's own decision, nothing written), then each settled by settleStuck. */
+  export const previewSettle = queries.previewSettle;
+  export const settleMany = queries.settleMany;
   export const summaryOf = queries.summaryOf;
   export type TransactionQuery = queries.TransactionQuery;
   export type TransactionSummary = queries.TransactionSummary;
@@ -105,6 +110,10 @@ namespace sailsHookTransact {
   export type TransactHealth = queries.TransactHealth;
   export type SettleNote = queries.SettleNote;
   export type SettleResult = queries.SettleResult;
+  export type StateCounts = queries.StateCounts;
+  export type SettlePreview = queries.SettlePreview;
+  export type BulkSettleItem = queries.BulkSettleItem;
+  export type ListCursor = queries.ListCursor;
 
   /** Committed reads (`engine.reads`) and the GET blueprint actions built on them. */
   export const CommittedReads = reads.CommittedReads;

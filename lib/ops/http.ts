@@ -60,6 +60,11 @@ export function queryOf(req: OpsRequest): Map<string, string> {
   return out;
 }
 
+/** Every value of one query parameter, in order (a form's checkboxes repeat their name). */
+export function queryValues(req: OpsRequest, name: string): string[] {
+  return new URL(req.url ?? '/', 'http://ops.invalid').searchParams.getAll(name);
+}
+
 export function paramOf(req: OpsRequest, name: string): string {
   const value = req.params?.[name];
   return typeof value === 'string' ? value : '';

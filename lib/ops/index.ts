@@ -15,9 +15,9 @@ import { isTransactional } from '../http/validation';
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../models';
 import { csrfTokenOf, foreignRequest, processSecret, type SessionOf, validCsrf } from './csrf';
 import { compactJson } from './json-view';
-import { formOf, OpsHttpError, type OpsRequest, type OpsResponse, paramOf, queryOf, redirect, securityHeaders, sendHtml } from './http';
-import { errorPage, historyPage, links, type ListFilters, listPage, type PageContext, STATES, stuckPage, transactionPage } from './pages';
-import { queriesFor, type TransactionQuery } from './queries';
+import { formOf, OpsHttpError, type OpsRequest, type OpsResponse, paramOf, queryOf, queryValues, redirect, securityHeaders, sendHtml } from './http';
+import { bulkResultPage, errorPage, historyPage, links, type ListFilters, listPage, type PageContext, previewPage, REFRESH_PERIODS, type RefreshPeriod, STATES, stuckPage, transactionPage } from './pages';
+import { type ListCursor, MAX_BULK_SETTLE, queriesFor, summaryOf, type TransactionPage, type TransactionQuery } from './queries';
 import { OPS_CSS } from './style';
 import type { TxState } from '../types';
 
@@ -84,6 +84,8 @@ export const OPS_ACTIONS = {
   reverse: 'transact/ops/reverse',
   stuck: 'transact/ops/stuck',
   settle: 'transact/ops/settle',
+  preview: 'transact/ops/preview',
+  settleMany: 'transact/ops/settle-many',
   history: 'transact/ops/history',
   raw: 'transact/ops/raw',
   stylesheet: 'transact/ops/stylesheet',
@@ -92,6 +94,10 @@ export const OPS_ACTIONS = {
 /** Ids the log and the app's models use (24-hex, keyed `<id>.<epoch>`, `model:id` parts…). */
 const ID = /^[A-Za-z0-9_:.-]{1,200}$/;
 const MODEL = /^[a-z][a-z0-9_]{0,60}$/;
+/** A document as the log names it: `model:id`. */
+const DOCUMENT = /^[a-z][a-z0-9_]{0,60}:[A-Za-z0-9_:.-]{1,200}$/;
+/** A keyset cursor in a URL: `<startedAt>~<id>` (startedAt as JS prints it: exact). */
+const CURSOR = /^(\d{1,16}(?:\.\d{1,6})?)~([A-Za-z0-9_:.-]{1,200})$/;
 const MAX_REASON = 400;
 const MAX_PAGE = 100_000;
 /** What the pages say after a redirect (`?done=`): a fixed set, so no text from the URL is ever shown. */
@@ -99,6 +105,51 @@ const NOTICES: Record<string, string> = {
   reversed: 'Reversed: this is the new transaction that undoes the original.',
   settled: 'Settled: rolled back through recovery.',
 };
+
+/** A keyset cursor from the URL (`before=` / `after=`); undefined when absent, null when malformed. */
+export function parseCursor(text: string | undefined): ListCursor | undefined | null {
+  if (text === undefined || text === '') return undefined;
+  const match = CURSOR.exec(text);
+  return match === null ? null : { startedAt: Number(match[1]), id: match[2] };
+}
+
+export function cursorText(cursor: ListCursor): string {
+  return `${cursor.startedAt}~${cursor.id}`;
+}
+
+/** The auto-refresh period asked for (`?refresh=`), one of REFRESH_PERIODS; null when off; undefined when not one of them. */
+export function parseRefresh(text: string | undefined): RefreshPeriod | null | undefined {
+  if (text === undefined || text === '' || text === 'off') return null;
+  return REFRESH_PERIODS.find((period) => String(period) === text);
+}
+
+/**
+ * The list's links, all built from its filters as typed (and the auto-refresh, which every link
+ * keeps): the same list with some parameters changed (null: removed), the list a count of the
+ * strip opens (a state, a start time), and the list with another refresh period.
+ */
+function listLinks(base: string, filters: ListFilters, refresh: RefreshPeriod | null) {
+  const withRefresh = (params: URLSearchParams): URLSearchParams => {
+    if (refresh !== null) params.set('refresh', String(refresh));
+    return params;
+  };
+  const listLink = (changes: Record<string, string | null>): string => {
+    const params = withRefresh(new URLSearchParams(Object.entries(filters).filter(([, value]) => value !== '')));
+    for (const [key, value] of Object.entries(changes)) {
+      if (value === null) params.delete(key);
+      else params.set(key, value);
+    }
+    return links.list(base, params);
+  };
+  const filtered = (f: { state?: TxState; from?: number }): string => {
+    const params = new URLSearchParams();
+    if (f.state !== undefined) params.set('state', f.state);
+    if (f.from !== undefined) params.set('from', new Date(f.from).toISOString().slice(0, 19));
+    return links.list(base, withRefresh(params));
+  };
+  const refreshLink = (period: RefreshPeriod | null): string => listLink({ refresh: period === null ? null : String(period) });
+  return { listLink, filtered, refreshLink };
+}
 
 /** Time inputs are UTC: a value without a zone (what datetime-local sends) gets one. */
 export function parseTime(text: string): number | null {
@@ -190,35 +241,68 @@ export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sai
 
   const queries = (engine: Engine) => queriesFor(engine);
 
-  const list = action('list', async (req, res, engine, page) => {
-    const q = queryOf(req);
-    const filters: ListFilters = { state: q.get('state') ?? '', model: (q.get('model') ?? '').trim(), label: (q.get('label') ?? '').trim(), key: (q.get('key') ?? '').trim(), from: q.get('from') ?? '', to: q.get('to') ?? '' };
+  const refreshOf = (q: Map<string, string>): RefreshPeriod | null => {
+    const refresh = parseRefresh(q.get('refresh'));
+    if (refresh === undefined) throw new OpsHttpError('validation_failed', `refresh is off or one of ${REFRESH_PERIODS.join(', ')} (seconds)`);
+    return refresh;
+  };
+
+  /** The list's filters from the query string, checked: a bad one is a 400 before anything is read. */
+  const filtersOf = (q: Map<string, string>): { filters: ListFilters; query: Omit<TransactionQuery, 'limit' | 'skip'> } => {
+    const text = (name: string): string => (q.get(name) ?? '').trim();
+    const filters: ListFilters = { id: text('id'), state: q.get('state') ?? '', model: text('model'), document: text('document'), label: text('label'), key: text('key'), from: q.get('from') ?? '', to: q.get('to') ?? '' };
+    if (filters.id !== '' && !ID.test(filters.id)) throw new OpsHttpError('validation_failed', 'not a valid transaction id');
     if (filters.state !== '' && !(STATES as readonly string[]).includes(filters.state)) throw new OpsHttpError('validation_failed', `state must be one of ${STATES.join(', ')}`);
     if (filters.model !== '' && !MODEL.test(filters.model)) throw new OpsHttpError('validation_failed', 'model must be a model identity (lowercase)');
+    if (filters.document !== '' && !DOCUMENT.test(filters.document)) throw new OpsHttpError('validation_failed', 'document must be model:id (the model in lowercase)');
     if (filters.label.length > 200 || filters.key.length > 200) throw new OpsHttpError('validation_failed', 'label and key are at most 200 characters');
     const from = filters.from === '' ? undefined : parseTime(filters.from);
     const to = filters.to === '' ? undefined : parseTime(filters.to);
     if (from === null || to === null) throw new OpsHttpError('validation_failed', 'from and to must be dates and times (UTC)');
-    const pageNo = pageNumber(q.get('page'));
-    const query: TransactionQuery = { limit: config.pageSize, skip: (pageNo - 1) * config.pageSize };
+    const query: Omit<TransactionQuery, 'limit' | 'skip'> = {};
     if (filters.state !== '') query.state = filters.state as TxState;
     if (filters.model !== '') query.model = filters.model;
+    if (filters.document !== '') query.document = filters.document;
     if (filters.label !== '') query.label = filters.label;
     if (filters.key !== '') query.idempotencyKey = filters.key;
     if (from !== undefined) query.from = from;
     if (to !== undefined) query.to = to;
+    return { filters, query };
+  };
+
+  /** A search by transaction id: that log alone, one read by its key (the other filters do not apply). */
+  const byId = async (engine: Engine, id: string, limit: number): Promise<TransactionPage> => {
+    const log = await engine.getLog(id);
+    const items = log === null ? [] : [summaryOf(log)];
+    return { items, limit, skip: 0, total: items.length };
+  };
+
+  const list = action('list', async (req, res, engine, page) => {
+    const q = queryOf(req);
+    const { filters, query: filter } = filtersOf(q);
+    const refresh = refreshOf(q);
+    const before = parseCursor(q.get('before'));
+    const after = parseCursor(q.get('after'));
+    if (before === null || after === null || (before !== undefined && after !== undefined)) throw new OpsHttpError('validation_failed', 'before / after is one <startedAt>~<id> cursor');
+    const pageNo = pageNumber(q.get('page'));
+    const cursor = before ?? after;
+    // A page by key starts at its cursor (an index seek at any depth); a bare page number still works, by offset.
+    const query: TransactionQuery = { ...filter, limit: config.pageSize, skip: cursor === undefined ? (pageNo - 1) * config.pageSize : 0, ...(before === undefined ? {} : { before }), ...(after === undefined ? {} : { after }) };
     const started = Date.now();
     // The count reaches at most 100 pages ahead: bounded however long the log (it is never deleted).
-    const result = await queries(engine).list(query, { count: true, countCap: 100 * config.pageSize, maxScan: config.maxScan });
+    const [result, counts] = await Promise.all([
+      filters.id !== '' ? byId(engine, filters.id, config.pageSize) : queries(engine).list(query, { count: true, countCap: 100 * config.pageSize, maxScan: config.maxScan }),
+      queries(engine).counts(),
+    ]);
     const pages = result.total === undefined ? null : Math.max(1, Math.ceil(result.total / config.pageSize));
-    const pageLink = (n: number): string => {
-      const params = new URLSearchParams();
-      for (const [key, value] of Object.entries(filters)) if (value !== '') params.set(key, value);
-      params.set('page', String(n));
-      return links.list(base, params);
-    };
+    const { listLink, filtered, refreshLink } = listLinks(base, filters, refresh);
+    const first = result.items[0];
+    const last = result.items[result.items.length - 1];
     const hasNext = pages === null ? result.items.length === config.pageSize : pageNo < pages;
-    sendHtml(res, 200, listPage(page, { filters, result, pageNo, pages, hasNext, pageLink, ms: Date.now() - started }));
+    // Newer: the page before this one's first row (the first page needs no cursor); older: after its last row.
+    const prev = pageNo <= 1 || first === undefined ? null : pageNo === 2 ? listLink({ page: null }) : listLink({ page: String(pageNo - 1), after: cursorText(first) });
+    const next = !hasNext || last === undefined ? null : listLink({ page: String(pageNo + 1), before: cursorText(last) });
+    sendHtml(res, 200, listPage(page, { filters, result, counts, pageNo, pages, prev, next, filtered, refresh, refreshLink, ms: Date.now() - started }));
   });
 
   const transaction = action('transaction', async (req, res, engine, page) => {
@@ -260,9 +344,43 @@ export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sai
   });
 
   const stuck = action('stuck', async (req, res, engine, page) => {
-    const pageNo = pageNumber(queryOf(req).get('page'));
+    const q = queryOf(req);
+    const pageNo = pageNumber(q.get('page'));
+    const refresh = refreshOf(q);
     const result = await queries(engine).stuck({ limit: config.pageSize + 1, skip: (pageNo - 1) * config.pageSize });
-    sendHtml(res, 200, stuckPage(page, result.items.slice(0, config.pageSize), pageNo, result.items.length > config.pageSize, noticeOf(req)));
+    const refreshLink = (period: RefreshPeriod | null): string => `${links.stuck(base)}${period === null ? '' : `?refresh=${period}`}`;
+    sendHtml(res, 200, stuckPage(page, { items: result.items.slice(0, config.pageSize), pageNo, hasNext: result.items.length > config.pageSize, notice: noticeOf(req), refresh, refreshLink }));
+  });
+
+  /** The transactions a bulk settle names: 1 to MAX_BULK_SETTLE valid ids, each once; anything else is a 400 before anything is read. */
+  const bulkIds = (ids: readonly string[]): string[] => {
+    if (ids.length === 0) throw new OpsHttpError('validation_failed', 'select at least one transaction');
+    if (ids.length > MAX_BULK_SETTLE) throw new OpsHttpError('validation_failed', `at most ${MAX_BULK_SETTLE} transactions at once`);
+    if (ids.some((id) => !ID.test(id))) throw new OpsHttpError('validation_failed', 'not a valid transaction id');
+    if (new Set(ids).size !== ids.length) throw new OpsHttpError('validation_failed', 'a transaction is named twice');
+    return [...ids];
+  };
+
+  /** Who may settle, before anything is read: the same rule as a POST's actor (Monitor / ReadOnly roles have none). */
+  const mayActOrRefuse = (page: PageContext): PageContext & { actor: string; csrf: string } => {
+    if (page.actor === null) throw new OpsHttpError('forbidden', 'you may look at these pages but not act on them');
+    if (page.csrf === null) throw new OpsHttpError('csrf_failed', 'the app names no session for this request (config.transact.ops.session), so no form token can be checked');
+    return page as PageContext & { actor: string; csrf: string };
+  };
+
+  /** The dry run (GET, writes nothing): what settling each selected transaction would do. */
+  const preview = action('preview', async (req, res, engine, page) => {
+    const acting = mayActOrRefuse(page);
+    const ids = bulkIds(queryValues(req, 'id'));
+    sendHtml(res, 200, previewPage(acting, await queries(engine).preview(ids)));
+  });
+
+  /** The confirmed bulk settle: one reason for all, each transaction judged again and settled by the single settle's path. */
+  const settleMany = action('settleMany', async (req, res, engine, page) => {
+    const { actor, form } = await post(req, page);
+    const ids = bulkIds((form.get('ids') ?? '').split(',').filter((id) => id !== ''));
+    const reason = reasonOf(form);
+    sendHtml(res, 200, bulkResultPage(page, await queries(engine).settleMany(ids, { by: actor, reason })));
   });
 
   const settle = action('settle', async (req, res, engine, page) => {
@@ -307,6 +425,8 @@ export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sai
     [OPS_ACTIONS.reverse, reverse],
     [OPS_ACTIONS.stuck, stuck],
     [OPS_ACTIONS.settle, settle],
+    [OPS_ACTIONS.preview, preview],
+    [OPS_ACTIONS.settleMany, settleMany],
     [OPS_ACTIONS.history, history],
     [OPS_ACTIONS.raw, raw],
     [OPS_ACTIONS.stylesheet, stylesheet],
@@ -320,6 +440,8 @@ export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sai
     router.bind(`GET ${base}`, { action: OPS_ACTIONS.list });
     router.bind(`GET ${base}/ops.css`, { action: OPS_ACTIONS.stylesheet });
     router.bind(`GET ${base}/stuck`, { action: OPS_ACTIONS.stuck });
+    router.bind(`GET ${base}/stuck/preview`, { action: OPS_ACTIONS.preview });
+    router.bind(`POST ${base}/stuck/settle`, { action: OPS_ACTIONS.settleMany });
     router.bind(`GET ${base}/transactions/:id`, { action: OPS_ACTIONS.transaction });
     router.bind(`POST ${base}/transactions/:id/reverse`, { action: OPS_ACTIONS.reverse });
     router.bind(`POST ${base}/transactions/:id/settle`, { action: OPS_ACTIONS.settle });

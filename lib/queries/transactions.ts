@@ -4,7 +4,13 @@
  * here: callers validate their input and shape their answer.
  */
 import type { Engine } from '../engine';
-import type { LogDocument, TxError, TxMode, TxState } from '../types';
+import { ACTIVE_STATES, type LogDocument, type TxError, type TxMode, type TxState } from '../types';
+
+/** A position in the newest-first order: a page by key starts right after (or before) it, at an index seek, whatever its depth. */
+export interface ListCursor {
+  startedAt: number;
+  id: string;
+}
 
 export interface TransactionQuery {
   state?: TxState;
@@ -20,6 +26,12 @@ export interface TransactionQuery {
   from?: number;
   /** startedAt < to (epoch ms). */
   to?: number;
+  /** Transactions whose `documents` hold exactly this `model:id` key (committed ones by the store's index, in-flight ones among the few active logs). */
+  document?: string;
+  /** Keyset paging: the page of logs older than this one (`skip` then counts from it). */
+  before?: ListCursor;
+  /** Keyset paging: the page of logs newer than this one, the nearest first, returned newest first. */
+  after?: ListCursor;
   limit: number;
   skip: number;
 }
@@ -88,7 +100,17 @@ export function summaryOf(log: LogDocument): TransactionSummary {
   };
 }
 
-function whereOf(query: TransactionQuery): Record<string, unknown> {
+/**
+ * `startedAt, id` strictly beyond the cursor in the page's direction. The plain range on
+ * startedAt comes first so that PostgreSQL seeks the (startedAt, id) index to it; the `or`
+ * only separates the logs of the cursor's own millisecond.
+ */
+function keysetOf(cursor: ListCursor, older: boolean): Record<string, unknown>[] {
+  const [inclusive, strict] = older ? ['<=', '<'] : ['>=', '>'];
+  return [{ startedAt: { [inclusive]: cursor.startedAt } }, { or: [{ startedAt: { [strict]: cursor.startedAt } }, { id: { [strict]: cursor.id } }] }];
+}
+
+function whereOf(query: TransactionQuery, withCursor = true): Record<string, unknown> {
   const where: Record<string, unknown> = {};
   if (query.state !== undefined) where.state = query.state;
   if (query.label !== undefined) where.label = { contains: query.label };
@@ -100,19 +122,68 @@ function whereOf(query: TransactionQuery): Record<string, unknown> {
     if (query.to !== undefined) range['<'] = query.to;
     where.startedAt = range;
   }
+  const cursor = withCursor ? (query.before ?? query.after) : undefined;
+  if (cursor !== undefined) return { and: [where, ...keysetOf(cursor, query.before !== undefined)] };
   return where;
 }
 
 /** Newest first: startedAt, then id, so pages are stable when two logs start in the same ms. */
 const NEWEST_FIRST: Record<string, 'ASC' | 'DESC'>[] = [{ startedAt: 'DESC' }, { id: 'DESC' }];
+const OLDEST_FIRST: Record<string, 'ASC' | 'DESC'>[] = [{ startedAt: 'ASC' }, { id: 'ASC' }];
+
+/** The order a page is read in: an `after` page reads toward the newer logs, nearest first. */
+function orderOf(query: TransactionQuery): Record<string, 'ASC' | 'DESC'>[] {
+  return (query.after !== undefined && query.before === undefined ? OLDEST_FIRST : NEWEST_FIRST).map((clause) => ({ ...clause }));
+}
 
 /**
- * Every match, when there are at most `skip + cap` of them (one probe at that offset in the page's
- * own order says so, then the count covers no more rows than that); undefined otherwise.
+ * Every match (the cursor left out), when at most `cap` of them follow the page's start (one
+ * probe at that offset from the cursor, in the page's own order, says so; the count then covers
+ * no more rows than the page could reach); undefined otherwise.
  */
-async function countUpTo(engine: Pick<Engine, 'findLogs' | 'countLogs'>, where: () => Record<string, unknown>, skip: number, cap: number): Promise<number | undefined> {
-  const beyond = await engine.findLogs({ where: where(), sort: NEWEST_FIRST.map((clause) => ({ ...clause })), skip: skip + cap, limit: 1 });
-  return beyond.length > 0 ? undefined : engine.countLogs(where());
+async function countUpTo(engine: Pick<Engine, 'findLogs' | 'countLogs'>, query: TransactionQuery, cap: number): Promise<number | undefined> {
+  const beyond = await engine.findLogs({ where: whereOf(query), sort: orderOf(query), skip: query.skip + cap, limit: 1 });
+  return beyond.length > 0 ? undefined : engine.countLogs(whereOf(query, false));
+}
+
+/** The newest-first order's key compared: negative when `a` started before `b`. */
+function byStart(a: ListCursor, b: ListCursor): number {
+  return a.startedAt - b.startedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** Whether a log passes the query's filters (for logs found another way than by `whereOf`: by document). */
+function matches(log: LogDocument, query: TransactionQuery): boolean {
+  if (query.state !== undefined && log.state !== query.state) return false;
+  if (query.label !== undefined && !(log.label ?? '').toLowerCase().includes(query.label.toLowerCase())) return false;
+  if (query.idempotencyKey !== undefined && log.idempotencyKey !== query.idempotencyKey) return false;
+  if (query.idempotencyScope !== undefined && log.idempotencyScope !== query.idempotencyScope) return false;
+  if (query.from !== undefined && log.startedAt < query.from) return false;
+  if (query.to !== undefined && log.startedAt >= query.to) return false;
+  if (query.model !== undefined && !log.documents.some((key) => key.startsWith(`${query.model}:`))) return false;
+  if (query.before !== undefined && byStart(log, query.before) >= 0) return false;
+  if (query.before === undefined && query.after !== undefined && byStart(log, query.after) <= 0) return false;
+  return true;
+}
+
+/** Active logs read at most when searching by document (in flight: few). */
+const ACTIVE_SCAN = 2_000;
+
+/**
+ * The logs that touched one document: the committed ones through the store's index on
+ * `documents` (GIN on PostgreSQL, multikey on MongoDB), the in-flight ones among the active logs
+ * (a bounded scan). Rolled-back logs are not found this way: the store indexes a document's
+ * committed history only, and a rolled-back transaction left nothing on the document.
+ */
+async function byDocument(engine: Pick<Engine, 'findLogs' | 'store'>, query: TransactionQuery & { document: string }): Promise<TransactionPage> {
+  const committed = await engine.store.findCommittedTouching(query.document);
+  const active = await engine.findLogs({ where: { state: [...ACTIVE_STATES] }, sort: OLDEST_FIRST.map((clause) => ({ ...clause })), limit: ACTIVE_SCAN });
+  const uncursored: TransactionQuery = { ...query, before: undefined, after: undefined };
+  const candidates = [...committed, ...active.filter((log) => log.documents.includes(query.document))].filter((log) => matches(log, uncursored));
+  const found = candidates.filter((log) => matches(log, query));
+  const older = query.after === undefined || query.before !== undefined;
+  found.sort((a, b) => (older ? -1 : 1) * byStart(a, b));
+  const page = found.slice(query.skip, query.skip + query.limit);
+  return { items: (older ? page : page.reverse()).map(summaryOf), limit: query.limit, skip: query.skip, total: candidates.length };
 }
 
 /**
@@ -120,24 +191,32 @@ async function countUpTo(engine: Pick<Engine, 'findLogs' | 'countLogs'>, where: 
  * holds `model:id` strings and sails-disk cannot query inside arrays; at most `maxScan` logs are
  * read for one page.
  */
-export async function listTransactions(engine: Pick<Engine, 'findLogs' | 'countLogs'>, query: TransactionQuery, options: ListOptions = {}): Promise<TransactionPage> {
+export async function listTransactions(engine: Pick<Engine, 'findLogs' | 'countLogs'> & Partial<Pick<Engine, 'store'>>, query: TransactionQuery, options: ListOptions = {}): Promise<TransactionPage> {
   const { limit, skip } = query;
   const where = whereOf(query);
+  if (query.document !== undefined) {
+    if (engine.store === undefined) throw new Error('listTransactions: a document search needs the engine’s store');
+    return byDocument({ findLogs: engine.findLogs.bind(engine), store: engine.store }, { ...query, document: query.document });
+  }
+  const newerPage = query.after !== undefined && query.before === undefined;
   if (query.model === undefined) {
     // Its own copy of the criteria: Waterline normalizes them in place (`contains` becomes `like`).
-    const counting = options.count !== true ? Promise.resolve(undefined) : options.countCap === undefined ? engine.countLogs(whereOf(query)) : countUpTo(engine, () => whereOf(query), skip, options.countCap);
-    const [logs, total] = await Promise.all([engine.findLogs({ where, sort: NEWEST_FIRST, skip, limit }), counting]);
+    const counting = options.count !== true ? Promise.resolve(undefined) : options.countCap === undefined ? engine.countLogs(whereOf(query, false)) : countUpTo(engine, query, options.countCap);
+    const [logs, total] = await Promise.all([engine.findLogs({ where, sort: orderOf(query), skip, limit }), counting]);
+    if (newerPage) logs.reverse();
     return { items: logs.map(summaryOf), limit, skip, ...(total === undefined ? {} : { total }) };
   }
   const maxScan = options.maxScan ?? 1_000_000;
   const prefix = `${query.model}:`;
-  const matches: LogDocument[] = [];
+  const found: LogDocument[] = [];
   let scanned = 0;
-  while (matches.length < skip + limit && scanned < maxScan) {
-    const page = await engine.findLogs({ where, sort: NEWEST_FIRST, skip: scanned, limit: SCAN_PAGE });
+  while (found.length < skip + limit && scanned < maxScan) {
+    const page = await engine.findLogs({ where: whereOf(query), sort: orderOf(query), skip: scanned, limit: SCAN_PAGE });
     scanned += page.length;
-    for (const log of page) if (log.documents.some((key) => key.startsWith(prefix))) matches.push(log);
+    for (const log of page) if (log.documents.some((key) => key.startsWith(prefix))) found.push(log);
     if (page.length < SCAN_PAGE) break;
   }
-  return { items: matches.slice(skip, skip + limit).map(summaryOf), limit, skip, scanned };
+  const items = found.slice(skip, skip + limit);
+  if (newerPage) items.reverse();
+  return { items: items.map(summaryOf), limit, skip, scanned };
 }

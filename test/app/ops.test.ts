@@ -13,6 +13,8 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import type { Engine } from '../../lib/engine';
+import { newId } from '../../lib/ids';
+import { newLog } from '../../lib/log';
 import type { LogDocument } from '../../lib/types';
 import { ADMIN, type FundApp, liftFund, lowerFund } from '../support/http';
 import { forEachAdapter } from '../support/targets';
@@ -224,5 +226,29 @@ forEachAdapter('the ops page attacked (issue 19: session-bound CSRF, read rules,
 
     const history = await web().get(`/admin/ops/history/account/${id}`).set('Cookie', admin).expect(200);
     expect(Buffer.byteLength(history.text), 'the history page').to.be.below(PAGE_BOUND_BYTES);
+  });
+
+  it('lets only a role that may settle (admin) bulk-settle: monitor and readonly see no selection on the stuck page, their dry run and POST are 403 forbidden, nothing written', async function () {
+    this.timeout(60_000);
+    const stuck = newLog({ id: newId(), state: 'pending', mode: 'batch', onCrash: 'rollback', owner: 'crashed#1', leaseUntil: Date.now() - 60_000, startedAt: Date.now() - 90_000, label: 'bulk roles' });
+    expect(await engine().store.insertLog(stuck)).to.equal(true);
+    const admin = await sessionOf(ADMIN.username, ADMIN.password);
+    const adminStuck = await web().get('/admin/ops/stuck').set('Cookie', admin).expect(200);
+    expect(adminStuck.text).to.contain('id="bulk-form"').and.to.contain(`name="id" value="${stuck.id}" form="bulk-form"`);
+    const preview = await web().get(`/admin/ops/stuck/preview?id=${stuck.id}`).set('Cookie', admin).expect(200);
+    expect(preview.text).to.contain(`data-id="${stuck.id}" data-action="roll back"`);
+    const token = tokenOf(preview.text) as string;
+    for (const [role, password] of [['monitor-user', 'password-of-monitor-user'], ['readonly-user', 'password-of-readonly-user']]) {
+      const session = await sessionOf(role, password);
+      const page = await web().get('/admin/ops/stuck').set('Cookie', session).expect(200);
+      expect(page.text, role).to.contain(`data-id="${stuck.id}"`).and.not.contain('bulk-form').and.not.contain('type="checkbox"');
+      const dryRun = await web().get(`/admin/ops/stuck/preview?id=${stuck.id}`).set('Cookie', session);
+      expect([dryRun.status, codeOf(dryRun.text)], role).to.deep.equal([403, 'forbidden']);
+      const own = tokenOf((await web().get(`/admin/ops/transactions/${stuck.id}`).set('Cookie', session)).text);
+      const posted = await web().post('/admin/ops/stuck/settle').set('Cookie', session).type('form').send({ _csrf: own ?? token, ids: stuck.id, reason: `${role} tries` }).redirects(0);
+      expect([posted.status, codeOf(posted.text)], role).to.deep.equal([403, 'forbidden']);
+    }
+    const after = await log(stuck.id);
+    expect([after.state, after.epoch, after.recoveries]).to.deep.equal(['pending', 0, 0]);
   });
 });

@@ -20,6 +20,7 @@ import { formOf, type OpsRequest } from '../../../lib/ops/http';
 import { Engine } from '../../../lib/engine';
 import { isTransactError } from '../../../lib/errors';
 import { newId } from '../../../lib/ids';
+import { newLog } from '../../../lib/log';
 import type { LogDocument } from '../../../lib/types';
 import type { LoadedApp } from '../../support/app';
 import { freePort, lowerApp } from '../../support/app';
@@ -28,6 +29,8 @@ import { Gate } from '../../support/gated';
 import { forEachAdapter, resetTarget, type Target } from '../../support/targets';
 
 const REPO = resolve(__dirname, '..', '..', '..', '..');
+/** OPS_DOCS_SHOTS=1: the PostgreSQL run also saves the screenshots docs/ops-page.md shows. */
+const DOCS_SHOTS = process.env.OPS_DOCS_SHOTS === '1';
 const EVIL = '<script>alert(1)</script>';
 const LEASE_MS = 1_500;
 const PAGE_SIZE = 5;
@@ -418,5 +421,219 @@ forEachAdapter('ops page in a browser', (target, adapter) => {
     expect((await page.goto(`${base}/ops/history/account/${a.id}?at=soon`))?.status()).to.equal(400);
     expect((await page.goto(`${base}/ops/history/nosuchmodel/${a.id}`))?.status()).to.equal(404);
     expect((await page.goto(`${base}/ops/history/transactlog/${a.id}`))?.status()).to.equal(404); // the hook's own models are not documents
+  });
+
+  // ---------------------------------------------------------------------------------------------
+  // The ops page at a glance (issue 23, item 5)
+
+  /** A log written straight to the store (no owner runs it): what a crashed instance leaves behind. */
+  async function orphan(label: string, fields: Partial<LogDocument> = {}): Promise<LogDocument> {
+    const now = Date.now();
+    const doc = newLog({ id: newId(), state: 'pending', mode: 'batch', onCrash: 'rollback', owner: 'crashed#1', leaseUntil: now - 60_000, startedAt: now - 90_000, label, ...fields });
+    expect(await engine().store.insertLog(doc)).to.equal(true);
+    return doc;
+  }
+
+  /** What a settle would change on a log: compared before and after a dry run or a refused POST. */
+  const stateOf = async (id: string) => {
+    const doc = await log(id);
+    return { state: doc.state, epoch: doc.epoch, recoveries: doc.recoveries, owner: doc.owner, leaseUntil: doc.leaseUntil, error: doc.error };
+  };
+
+  async function docsShot(name: string): Promise<void> {
+    if (DOCS_SHOTS && adapter === 'postgresql') await page.screenshot({ path: join(REPO, 'docs', `${name}.png`), fullPage: true });
+  }
+
+  const errorCode = async (): Promise<string | null> => page.getAttribute('#error', 'data-code');
+
+  it("shows a strip of counts per state, each the database's own count by an indexed query, as badges; a count opens what it counts", async function () {
+    this.timeout(60_000);
+    const a = await account('Glance', 1_000, 'glance open');
+    const b = await account('Glancer', 0, 'glance open');
+    await move(a.id, b.id, 10, 'glance move');
+    await orphan('glance stuck');
+    await orphan('glance needs attention', { attention: { code: 'recovery_failed', message: 'the datastore refused the undo', at: Date.now() } });
+    await orphan('glance in flight', { leaseUntil: Date.now() + 3_600_000, startedAt: Date.now() });
+    await orphan('glance rolled back yesterday', { state: 'rolled-back', startedAt: Date.now() - 2 * 3_600_000, endedAt: Date.now() - 2 * 3_600_000 });
+
+    await page.goto(`${base}/ops`);
+    const now = Date.now();
+    const count = async (id: string): Promise<number> => Number((await page.textContent(`#${id} b.count`))?.replace('+', ''));
+    const db = app.models.transactlog;
+    const active = (await db.find({ where: { state: ['pending', 'rolling-back'] } })) as unknown as LogDocument[];
+    expect(await count('count-pending')).to.equal(await db.count({ state: 'pending' }));
+    expect(await count('count-rolling-back')).to.equal(await db.count({ state: 'rolling-back' }));
+    expect(await count('count-stuck')).to.equal(active.filter((l) => Number(l.leaseUntil) < now).length);
+    expect(await count('count-attention')).to.equal(active.filter((l) => l.attention !== null && l.attention !== undefined).length).and.to.be.greaterThan(0);
+    expect(await count('count-committed-hour')).to.equal(await db.count({ state: 'committed', startedAt: { '>=': now - 3_600_000 } })).and.to.be.greaterThan(2);
+    expect(await count('count-committed-day')).to.equal(await db.count({ state: 'committed', startedAt: { '>=': now - 86_400_000 } }));
+    expect(await count('count-rolled-back-hour')).to.equal(await db.count({ state: 'rolled-back', startedAt: { '>=': now - 3_600_000 } }));
+    expect(await count('count-rolled-back-day')).to.equal((await count('count-rolled-back-hour')) + 1);
+    // badges: the state's word in a badge of its class, the same class in the rows
+    expect(await page.getAttribute('#count-pending .badge', 'class')).to.equal('badge state-pending');
+    expect(await page.textContent('#count-attention .badge')).to.equal('needs attention');
+    expect(await page.locator('#transactions span.badge.state-committed').count()).to.be.greaterThan(0);
+    await shot(page, `ops-overview-${adapter}`);
+    await docsShot('ops-overview');
+    // a count opens the list it counts
+    await Promise.all([page.waitForURL(/state=pending/), page.click('#count-pending')]);
+    const states = await page.locator('#transactions tr[data-id] td:nth-child(2)').allTextContents();
+    expect(states.length).to.be.greaterThan(0);
+    expect(new Set(states)).to.deep.equal(new Set(['pending']));
+    await Promise.all([page.waitForURL(/\/ops\/stuck$/), page.click('#count-stuck')]);
+
+    // auto-refresh: a link turns the page's <meta http-equiv="refresh"> on, another off; no script runs
+    await page.goto(`${base}/ops`);
+    expect(await page.locator('meta[http-equiv=refresh]').count()).to.equal(0);
+    await Promise.all([page.waitForURL(/refresh=10/), page.click('#refresh a[data-refresh="10"]')]);
+    expect(await page.getAttribute('meta[http-equiv=refresh]', 'content')).to.equal('10');
+    expect(await page.locator('script').count()).to.equal(0);
+    await Promise.all([page.waitForURL((url) => !url.search.includes('refresh')), page.click('#refresh a[data-refresh="off"]')]);
+    expect(await page.locator('meta[http-equiv=refresh]').count()).to.equal(0);
+    expect((await page.goto(`${base}/ops?refresh=1`))?.status()).to.equal(400);
+    expect(await errorCode()).to.equal('validation_failed');
+  });
+
+  it('searches by transaction id, document, label and time range, across pages by key (each page its cursor), newest first as the database orders them', async function () {
+    this.timeout(90_000);
+    const a = await account('Seeker', 10_000, 'search-test open');
+    const b = await account('Found', 0, 'search-test open');
+    const moves: string[] = [];
+    for (let i = 0; i < 10; i++) moves.push(await move(a.id, b.id, 10, `search-test move ${i}`));
+    const ids = async (): Promise<string[]> => page.locator('#transactions tr[data-id]').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-id') as string));
+    /** Every page from here on, by the "older" link; each link carries the last row's cursor. */
+    const allPages = async (): Promise<string[]> => {
+      const seen = await ids();
+      while ((await page.locator('#next').count()) > 0) {
+        expect(await page.getAttribute('#next', 'href')).to.match(/before=[\d.]+(~|%7E)/);
+        await Promise.all([page.waitForURL(/before=/), page.click('#next')]);
+        seen.push(...(await ids()));
+      }
+      return seen;
+    };
+    const newestFirst = async (where: Record<string, unknown>): Promise<string[]> => ((await app.models.transactlog.find({ where, sort: [{ startedAt: 'DESC' }, { id: 'DESC' }] })) as unknown as LogDocument[]).map((l) => String(l.id));
+
+    // by id: that one alone
+    await page.goto(`${base}/ops?id=${moves[3]}`);
+    expect(await ids()).to.deep.equal([moves[3]]);
+    await page.goto(`${base}/ops?id=${newId()}`);
+    expect(await ids()).to.deep.equal([]);
+    // by label, across pages by key: every match once, in the database's order
+    await page.goto(`${base}/ops?label=search-test`);
+    expect(await page.textContent('#summary')).to.match(/^12 transaction\(s\); page 1 of 3/);
+    const byLabel = await allPages();
+    expect(byLabel).to.deep.equal(await newestFirst({ label: { contains: 'search-test' } }));
+    // back by key (after=), then to the first page again
+    await Promise.all([page.waitForURL(/after=/), page.click('#prev')]);
+    expect(await ids()).to.deep.equal(byLabel.slice(PAGE_SIZE, 2 * PAGE_SIZE));
+    await Promise.all([page.waitForURL((url) => !url.search.includes('after') && !url.search.includes('page')), page.click('#prev')]);
+    expect(await ids()).to.deep.equal(byLabel.slice(0, PAGE_SIZE));
+    // by document: the transactions that touched it (the store's index on documents), across pages
+    await page.goto(`${base}/ops?document=account:${a.id}`);
+    expect(await page.textContent('#summary')).to.match(/^11 transaction\(s\)/);
+    const touching = await allPages();
+    expect(touching).to.deep.equal([...moves].reverse().concat(a.tx));
+    // a page three deep, then back by its "after" cursor
+    await page.goto(`${base}/ops?label=search-test&from=${new Date(Date.now() - 600_000).toISOString().slice(0, 19)}`);
+    expect(await allPages()).to.deep.equal(byLabel);
+    expect(await page.textContent('#summary')).to.match(/page 3 of 3/);
+    await Promise.all([page.waitForURL(/after=[\d.]+(~|%7E)/), page.click('#prev')]);
+    expect(await page.textContent('#summary')).to.match(/page 2 of 3/);
+    expect(await ids()).to.deep.equal(byLabel.slice(PAGE_SIZE, 2 * PAGE_SIZE));
+    // a time range that ends before everything; document and state together
+    await page.goto(`${base}/ops?document=account:${a.id}&to=2001-01-01T00:00:00`);
+    expect(await ids()).to.deep.equal([]);
+    await page.goto(`${base}/ops?document=account:${b.id}&label=open`);
+    expect(await ids()).to.deep.equal([b.tx]);
+    // open one: its images as JSON beside the table, parsing back to what the log holds
+    await page.goto(`${base}/ops/transactions/${moves[0]}`);
+    const stored = await log(moves[0]);
+    expect(JSON.parse(String(await page.textContent('#json-0-before')))).to.deep.equal(JSON.parse(JSON.stringify(stored.steps[0].before)));
+    expect(JSON.parse(String(await page.textContent('#json-1-after')))).to.deep.equal(JSON.parse(JSON.stringify(stored.steps[1].after)));
+    await shot(page, `ops-transaction-json-${adapter}`);
+    await docsShot('ops-transaction');
+    // bad input: 400 with the registry's code
+    for (const query of ['document=account', 'document=Account:x', `before=${encodeURIComponent('x~y')}`, `before=1~a&after=1~b`, `id=${encodeURIComponent('<x>')}`]) {
+      expect((await page.goto(`${base}/ops?${query}`))?.status(), query).to.equal(400);
+      expect(await errorCode(), query).to.equal('validation_failed');
+    }
+  });
+
+  it('settles several stuck transactions at once: a dry run (recovery\'s own decision, nothing written), then one confirmation with one reason; the database checked after each step', async function () {
+    this.timeout(90_000);
+    const back = await orphan('bulk roll back');
+    const forward = await orphan('bulk roll forward', { onCrash: 'rollforward' });
+    const live = await orphan('bulk live', { leaseUntil: Date.now() + 3_600_000, startedAt: Date.now() });
+    const subjects = [back.id, forward.id, live.id];
+    const snapshot = async () => Promise.all(subjects.map(stateOf));
+    const initial = await snapshot();
+    const logsBefore = await logCount();
+
+    // a viewer: no selection, no bulk action; the dry run and the POST refused
+    const viewer = await openContext();
+    try {
+      await viewer.setExtraHTTPHeaders({ 'x-operator': 'viewer' });
+      const p = await newPage(viewer);
+      await p.goto(`${base}/ops/stuck`);
+      expect(await p.locator('#bulk-form').count()).to.equal(0);
+      expect(await p.locator('input[type=checkbox]').count()).to.equal(0);
+      expect((await p.goto(`${base}/ops/stuck/preview?id=${back.id}`))?.status()).to.equal(403);
+      expect(await p.getAttribute('#error', 'data-code')).to.equal('forbidden');
+    } finally {
+      await viewer.close();
+    }
+
+    // select two on the stuck page (the live one is not listed), then the dry run
+    await page.goto(`${base}/ops/stuck`);
+    expect(await page.locator(`#stuck tr[data-id="${live.id}"]`).count()).to.equal(0);
+    await page.check(`#stuck tr[data-id="${back.id}"] input.select`);
+    await page.check(`#stuck tr[data-id="${forward.id}"] input.select`);
+    await Promise.all([page.waitForURL(/\/ops\/stuck\/preview\?/), page.click('#bulk-preview')]);
+    expect(new URL(page.url()).searchParams.getAll('id').sort()).to.deep.equal([back.id, forward.id].sort());
+    const actionOf = async (id: string): Promise<string | null> => page.getAttribute(`#preview tr[data-id="${id}"]`, 'data-action');
+    expect(await actionOf(back.id)).to.equal('roll back');
+    expect(await actionOf(forward.id)).to.equal('roll forward');
+    await shot(page, `ops-bulk-preview-${adapter}`);
+    await docsShot('ops-bulk-preview');
+    // the live one, named by hand: left alone
+    await page.goto(`${base}/ops/stuck/preview?id=${back.id}&id=${forward.id}&id=${live.id}`);
+    expect(await actionOf(live.id)).to.equal('nothing');
+    expect(await page.textContent('#preview-summary')).to.equal('1 to roll back, 1 to roll forward, 1 left alone.');
+    expect(await snapshot(), 'a dry run writes nothing').to.deep.equal(initial);
+
+    // bad input: 4xx with a machine-readable code, nothing written
+    const tooMany = Array.from({ length: 101 }, () => `id=${newId()}`).join('&');
+    for (const query of ['', tooMany, `id=${back.id}&id=${back.id}`, `id=${encodeURIComponent('<x>')}`]) {
+      expect((await page.goto(`${base}/ops/stuck/preview?${query}`))?.status(), query.slice(0, 40)).to.equal(400);
+      expect(await errorCode()).to.equal('validation_failed');
+    }
+    await page.goto(`${base}/ops/stuck/preview?id=${back.id}&id=${forward.id}&id=${live.id}`);
+    const token = (await page.getAttribute('#bulk-settle-form input[name=_csrf]', 'value')) as string;
+    const ids = (await page.getAttribute('#bulk-settle-form input[name=ids]', 'value')) as string;
+    const postBulk = (form: Record<string, string>) => page.request.post(`${base}/ops/stuck/settle`, { form, maxRedirects: 0 });
+    expect((await postBulk({ ids, reason: 'no token' })).status()).to.equal(403);
+    expect((await postBulk({ _csrf: token, ids, reason: '  ' })).status()).to.equal(400);
+    expect((await postBulk({ _csrf: token, ids: '', reason: 'none selected' })).status()).to.equal(400);
+    const badIds = await postBulk({ _csrf: token, ids: `${back.id},<x>`, reason: 'bad id' });
+    expect(badIds.status()).to.equal(400);
+    expect(await badIds.text()).to.contain('data-code="validation_failed"');
+    expect(await snapshot(), 'refused POSTs write nothing').to.deep.equal(initial);
+    expect(await logCount()).to.equal(logsBefore);
+
+    // confirm once, one reason for all
+    await page.fill('#bulk-settle-form input[name=reason]', 'instance i-7 died in the deploy');
+    await Promise.all([page.waitForURL(/\/ops\/stuck\/settle$/), page.click('#bulk-settle')]);
+    const outcomeOf = async (id: string): Promise<string | null> => page.getAttribute(`#bulk-result tr[data-id="${id}"]`, 'data-outcome');
+    expect(await outcomeOf(back.id)).to.equal('settled');
+    expect(await outcomeOf(forward.id)).to.equal('settled');
+    expect(await outcomeOf(live.id)).to.equal('skipped');
+    expect(await page.textContent('#notice')).to.contain('Settled 2 of 3');
+    const [rolledBack, rolledForward, untouched] = await Promise.all(subjects.map(log));
+    expect(rolledBack.state).to.equal('rolled-back');
+    expect(rolledBack.error?.message).to.contain(`settled by ${OPERATOR}`).and.to.contain('instance i-7 died in the deploy');
+    expect(rolledForward.state).to.equal('committed');
+    expect(await stateOf(live.id)).to.deep.equal(initial[2]);
+    expect(untouched.state).to.equal('pending');
+    expect(await logCount(), 'settling writes no new log').to.equal(logsBefore);
   });
 });
