@@ -21,10 +21,12 @@ export interface TransactConfig extends EngineOptions {
   /** The app's periodic jobs, by name. */
   jobs: Record<string, JobDefinition>;
   /**
-   * 'auto': one native transaction per engine transaction where the adapter has them
-   * (sails-postgresql), the log protocol elsewhere; 'log': the log protocol everywhere; 'redo':
-   * log protocol v3 (docs/protocol-v3.md; sails-disk, sails-mongo — MongoDB, not FerretDB,
-   * whose conditional updates are not atomic — and sails-postgresql, where it replaces the native path), being built (issue 21).
+   * 'auto': PostgreSQL's own transaction per engine transaction on sails-postgresql; log protocol
+   * v3 (docs/protocol-v3.md) on sails-disk; the log protocol (v2) on sails-mongo, where v3 cannot
+   * yet let an update change a unique value. 'log': the log protocol (v2) everywhere. 'redo': log
+   * protocol v3 everywhere (sails-mongo: MongoDB, not FerretDB, whose conditional updates are not
+   * atomic; sails-postgresql: in place of its own transactions). One protocol per datastore: v3's
+   * first start settles what v2 left and refuses to lift while a v2 instance runs (docs/operations.md).
    */
   protocol: 'auto' | 'log' | 'redo';
   /**

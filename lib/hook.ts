@@ -20,7 +20,7 @@ import type { CommittedReads } from './reads';
 import { ownerToken, type RecoverySummary, type TransactionStats } from './recovery';
 import { Scheduler } from './scheduler';
 import type { TransactionOptions } from './schema';
-import { adapterKind, adoptRecordModels, createNativePath, createRecordIndexesOn, createRecordStore, createStore, recordStoreWarning } from './store';
+import { adapterKind, adoptRecordModels, createNativePath, createRecordIndexesOn, createRecordStore, createStore, recordStoreWarning, type RunningProtocol, runningProtocol } from './store';
 import { claimDiskDirectory, releaseDiskDirectory } from './store/disk';
 import type { Transaction } from './transaction';
 import type { WaterlineModel } from './waterline';
@@ -90,6 +90,8 @@ export interface TransactHook {
 
 export function transactHook(sails: SailsApp): TransactHook {
   let config: TransactConfig;
+  /** `config.protocol` resolved for the log's adapter (set at configure). */
+  let protocol: RunningProtocol;
   /** The app's `models.migrate`, before the hook turned it into 'safe'. */
   let migrate: MigrateStrategy = 'safe';
   let ops: InstalledOps | undefined;
@@ -128,7 +130,9 @@ export function transactHook(sails: SailsApp): TransactHook {
       const datastore = sails.config.datastores[config.datastore];
       if (datastore === undefined) throw new Error(`sails-hook-transact: no datastore "${config.datastore}" for the transaction log`);
       const definitions = sails.config.orm.moduleDefinitions ?? (sails.config.orm.moduleDefinitions = {});
-      definitions.models = { ...definitions.models, ...internalModels(adapterKind(datastore.adapter), config.datastore, config.protocol) };
+      const kind = adapterKind(datastore.adapter);
+      protocol = runningProtocol(config.protocol, kind);
+      definitions.models = { ...definitions.models, ...internalModels(kind, config.datastore, protocol) };
       // Waterline's auto-migrations run over every model, the log included, and 'alter' / 'drop'
       // drop each table before they rebuild it: sails-hook-orm, which reads this at its initialize
       // (after every hook's configure), migrates nothing; start() does what was asked, safely.
@@ -169,7 +173,7 @@ export function transactHook(sails: SailsApp): TransactHook {
 
     async createIndexes() {
       const created = await createIndexes(sails);
-      if (config.protocol === 'redo') await createRecordIndexesOn(sails.models[LOG_IDENTITY], Object.values(sails.models));
+      if (protocol === 'redo') await createRecordIndexesOn(sails.models[LOG_IDENTITY], Object.values(sails.models));
       return created;
     },
 
@@ -204,7 +208,7 @@ export function transactHook(sails: SailsApp): TransactHook {
     if (migrate !== 'safe' || config.evolveModels) {
       await createIndexes(sails);
       // Log protocol v3 on sails-mongo: recovery's index on the records' lock leases (R7).
-      if (config.protocol === 'redo') await createRecordIndexesOn(sails.models[LOG_IDENTITY], models);
+      if (protocol === 'redo') await createRecordIndexesOn(sails.models[LOG_IDENTITY], models);
     }
   }
 
@@ -225,8 +229,8 @@ export function transactHook(sails: SailsApp): TransactHook {
     }
     // Own keys only: an identity from a URL ('constructor', '__proto__') is never a prototype property.
     const modelOf = (identity: string): WaterlineModel => (Object.prototype.hasOwnProperty.call(sails.models, identity) ? sails.models[identity] : (undefined as unknown as WaterlineModel));
-    const native = config.protocol === 'auto' ? createNativePath(sails.models[LOG_IDENTITY], sails.models[LOCK_IDENTITY], modelOf, config.leaseMs) : undefined;
-    const records = config.protocol === 'redo' ? createRecordStore(sails.models[LOG_IDENTITY], sails.models, modelOf, uniqueKeys, config.leaseMs) : undefined;
+    const native = protocol === 'native' ? createNativePath(sails.models[LOG_IDENTITY], sails.models[LOCK_IDENTITY], modelOf, config.leaseMs) : undefined;
+    const records = protocol === 'redo' ? createRecordStore(sails.models[LOG_IDENTITY], sails.models, modelOf, uniqueKeys, config.leaseMs) : undefined;
     // Before the first transaction: plain queries never see a stub, a tombstone or a hidden field.
     if (records !== undefined) {
       adoptRecordModels(sails.models[LOG_IDENTITY], Object.values(sails.models));

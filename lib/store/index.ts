@@ -90,6 +90,26 @@ export function createNativePath(logModel: WaterlineModel, lockModel: WaterlineM
   return new NativePostgres(pool, new NativeTables(modelOf, ident(logModel.tableName), ident(lockModel.tableName)), { stalledWriterMs });
 }
 
+/** How the engine runs transactions on the log's datastore: `protocol` resolved for its adapter. */
+export type RunningProtocol = 'native' | 'log' | 'redo';
+
+/**
+ * What `protocol: 'auto'` runs: sails-postgresql's own transactions there; log protocol v3 on
+ * sails-disk; the log protocol (v2) on sails-mongo for now — v3 there cannot yet let an update
+ * change a unique value (R9), and `protocol: 'redo'` opts in where none does.
+ */
+export function runningProtocol(configured: 'auto' | 'log' | 'redo', kind: AdapterKind): RunningProtocol {
+  if (configured !== 'auto') return configured;
+  switch (kind) {
+    case 'postgresql':
+      return 'native';
+    case 'disk':
+      return 'redo';
+    case 'mongo':
+      return 'log';
+  }
+}
+
 /**
  * Builds the store for the datastore that holds the log and lock models. The documents the
  * engine writes must live on the same datastore: the fence check and the write are one operation.
