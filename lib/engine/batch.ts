@@ -15,8 +15,8 @@ import { type CommitProtocol, logFor } from './commit';
 import type { EngineContext } from './context';
 import { type Idempotency, keyedIdOf, type Reopened } from './idempotency';
 import type { NativeRunner } from './native';
-import { withReruns } from './reruns';
 import type { EngineReferences } from './references';
+import { withReruns } from './reruns';
 import type { TransactionResult } from './types';
 
 export class Batches {
