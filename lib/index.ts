@@ -20,7 +20,8 @@ import * as queries from './queries';
 import * as reads from './reads';
 import type * as recovery from './recovery';
 import type * as scheduler from './scheduler';
-import type * as schema from './schema';
+import type * as outcomeHooks from './outcome-hooks';
+import * as schema from './schema';
 import type * as transaction from './transaction';
 import type * as types from './types';
 
@@ -56,6 +57,13 @@ namespace sailsHookTransact {
   export type TransactConfig = config.TransactConfig;
   export type Transaction = transaction.Transaction;
   export type TransactionOptions = schema.TransactionOptions;
+  /** `options.retry` (docs/api.md "Retries"): runs, the codes run again on, the time budget. */
+  export type TransactionRetry = schema.TransactionRetry;
+  export type RetryableCode = schema.RetryableCode;
+  export const RETRYABLE_CODES = schema.RETRYABLE_CODES;
+  /** What `tx.afterCommit` / `tx.afterRollback` take (docs/api.md "After-commit and after-rollback hooks"). */
+  export type AfterCommit = outcomeHooks.AfterCommit;
+  export type AfterRollback = outcomeHooks.AfterRollback;
   export type ReversalInput = schema.ReversalInput;
   export type Engine = engine.Engine;
   export type EngineOptions = engine.EngineOptions;

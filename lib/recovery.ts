@@ -39,6 +39,10 @@ export interface TransactionStats {
   recovered: number;
   /** Recovery could not settle a transaction and marked it for an operator. */
   attention: number;
+  /** afterCommit / afterRollback hooks that threw (logged; the transaction's outcome stands). */
+  hookFailures: number;
+  /** Runs of a transaction started again by its `retry` option (lib/engine/reruns.ts). */
+  transactionRetries: number;
 }
 
 export interface RecoverySummary {

@@ -23,6 +23,28 @@ export interface TransactionOptions {
    * key is unscoped: one namespace for every caller of the datastore, as keys were before scopes.
    */
   idempotencyScope?: string;
+  /**
+   * Runs the transaction again when it failed with one of `on` (errors that decided nothing: it
+   * surely did not commit), up to `attempts` runs in all, within `budgetMs`. Off by default: an
+   * interactive callback runs again, side effects and all (afterCommit is where they belong).
+   */
+  retry?: TransactionRetry;
+}
+
+/**
+ * The codes a retry may run again on: each says the transaction decided nothing and never
+ * committed (lib/log.ts UNDECIDED, outcome_unknown excepted: that commit may have landed).
+ */
+export const RETRYABLE_CODES = ['lock_timeout', 'lease_lost', 'unavailable', 'in_progress'] as const;
+export type RetryableCode = (typeof RETRYABLE_CODES)[number];
+
+export interface TransactionRetry {
+  /** Runs in all, the first included (1: no retry). */
+  attempts: number;
+  /** Which failures are run again; `['lock_timeout']` when not given. */
+  on?: RetryableCode[];
+  /** The most time, from the first run's start, that runs and pauses may take (each run's lock wait is cut to what is left). */
+  budgetMs?: number;
 }
 
 /** An attribute's value, within lib/json.ts' bounds: checked here, before anything is logged. */
@@ -58,12 +80,26 @@ const operationSchema = Joi.alternatives().conditional('.op', {
   otherwise: Joi.object({ op: Joi.string().valid('create', 'update', 'increment', 'destroy').required() }).unknown(true),
 });
 
+const retrySchema = Joi.object({
+  attempts: Joi.number().integer().min(1).max(20).required(),
+  on: Joi.array()
+    .items(
+      Joi.string()
+        .valid(...RETRYABLE_CODES)
+        .messages({ 'any.only': `{{#label}} must be one of ${RETRYABLE_CODES.join(', ')}: errors that decided nothing (outcome_unknown may have committed and is never retried)` }),
+    )
+    .min(1)
+    .unique(),
+  budgetMs: Joi.number().integer().min(1).max(600_000),
+});
+
 const optionsSchema = Joi.object({
   label: Joi.string().max(200),
   onCrash: Joi.string().valid('rollback', 'rollforward'),
   lockTimeoutMs: Joi.number().integer().min(0).max(600_000),
   idempotencyKey: Joi.string().min(1).max(200),
   idempotencyScope: Joi.string().min(1).max(200),
+  retry: retrySchema,
 }).with('idempotencyScope', 'idempotencyKey');
 
 export interface ReversalInput {

@@ -16,6 +16,7 @@ import type { Lease } from './lease';
 import type { Locks } from './locks';
 import type { ModelInfo } from './model-info';
 import { documentKey, forwardAction, planOperation } from './operations';
+import { type AfterCommit, type AfterRollback, type HookKind, OutcomeHooks } from './outcome-hooks';
 import { checkNotReferenced, checkReferences, type FindReferencing, type Referrer } from './references';
 import { checkAgainstModel, validateOperation } from './schema';
 import type { Image, Operation, Step, Values } from './types';
@@ -139,8 +140,31 @@ export class Transaction {
    * append failed (the log may or may not hold it): only a rollback is safe.
    */
   private broken: unknown;
+  /** What afterCommit / afterRollback registered: the engine runs them once the outcome is known (lib/outcome-hooks.ts). */
+  readonly hooks = new OutcomeHooks();
 
   constructor(readonly id: string, private readonly context: TransactionContext) {}
+
+  /**
+   * Runs `fn` once this transaction has committed (the commit point durable, before the caller's
+   * promise resolves), after the afterCommit hooks registered before it. Never after a rollback,
+   * an outcome_unknown, or a keyed replay; in this process only (not durable). A throw is logged
+   * and counted (stats().hookFailures), never the transaction's error.
+   */
+  afterCommit(fn: AfterCommit): void {
+    this.register('afterCommit', fn);
+  }
+
+  /** Runs `fn(err)` once this transaction is rolled back for good (the callback threw, a lock wait ran out, …); as afterCommit otherwise. */
+  afterRollback(fn: AfterRollback): void {
+    this.register('afterRollback', fn);
+  }
+
+  private register(kind: HookKind, fn: unknown): void {
+    // Once the callback is done the outcome is being decided: a hook added now could miss it.
+    if (!this.open) throw new TransactError('transaction_ended', `transaction ${this.id} has already ended: register ${kind} hooks inside its callback`, { details: { transaction: this.id } });
+    this.hooks.add(kind, fn);
+  }
 
   /** The backend's connection inside this transaction, if it has one (TxBackend.connection). */
   get connection(): unknown {

@@ -40,6 +40,8 @@ function build(app: FundApp): AppMetrics {
   readCounter(registry, 'transact_transactions_recovered_total', "Transactions of dead owners settled by this instance's recovery", () => stats().recovered);
   readCounter(registry, 'transact_recovery_attention_total', "Times this instance's recovery could not settle a transaction and marked it for attention", () => stats().attention);
   readCounter(registry, 'transact_transient_retries_total', 'Datastore calls retried after a transient error', () => stats().transientRetries);
+  readCounter(registry, 'transact_hook_failures_total', 'afterCommit / afterRollback hooks that threw (the transactions stood)', () => stats().hookFailures);
+  readCounter(registry, 'transact_transaction_retries_total', 'Runs of a transaction started again by its retry option', () => stats().transactionRetries);
 
   readCounter(registry, 'fund_dropped_orders_found_total', 'Dropped orders found (pending payments, orders awaiting payment or paid)', () => dropped().found);
   readCounter(registry, 'fund_dropped_orders_repaired_total', 'Dropped payments credited (and allocated) after asking the gateway', () => dropped().repaired);

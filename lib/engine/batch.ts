@@ -16,6 +16,7 @@ import type { EngineContext } from './context';
 import { type Idempotency, keyedIdOf, type Reopened } from './idempotency';
 import type { NativeRunner } from './native';
 import type { EngineReferences } from './references';
+import { withReruns } from './reruns';
 import type { TransactionResult } from './types';
 
 export class Batches {
@@ -40,6 +41,11 @@ export class Batches {
       checkAgainstModel(operation, (identity) => this.ctx.models.infoOf(identity), `ops.${i}`);
       return operation;
     });
+    return withReruns(options, this.ctx.options.lockTimeoutMs, this.ctx.stats, (once) => this.batchOnce(operations, once));
+  }
+
+  /** One run of a validated batch: a new id each time unkeyed (a failed run created nothing), the key's otherwise. */
+  private batchOnce(operations: Operation[], options: TransactionOptions): Promise<TransactionResult> {
     const { idempotencyKey, idempotencyScope } = options;
     if (idempotencyKey === undefined) return this.runBatch(newId(), withIds(operations), options, null);
     const txId = keyedIdOf({ idempotencyKey, idempotencyScope });

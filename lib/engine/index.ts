@@ -57,7 +57,7 @@ export class Engine {
   /** Counts the retries made, for metrics and tests. */
   readonly retries: RetryPolicy;
   /** How transactions ended in this process, for metrics. */
-  readonly stats: TransactionStats = { committed: 0, rolledBack: 0, recovered: 0, attention: 0 };
+  readonly stats: TransactionStats = { committed: 0, rolledBack: 0, recovered: 0, attention: 0, hookFailures: 0, transactionRetries: 0 };
   /** Reads that never return uncommitted state: `reads.find`, `findOne`, `count`, `snapshot`. */
   readonly reads: CommittedReads;
   private readonly models: ModelCatalog;

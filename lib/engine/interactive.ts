@@ -4,6 +4,7 @@ import { TransactError } from '../errors';
 import { newId } from '../ids';
 import { Lease } from '../lease';
 import { jsonResult, touchedDocuments } from '../log';
+import { CallerRun, type HookFailure, withOutcomeHooks } from '../outcome-hooks';
 import { ownerToken } from '../recovery';
 import { type TransactionOptions, validateOptions } from '../schema';
 import { LoggedWrites, type ReferenceContext, Transaction } from '../transaction';
@@ -11,12 +12,13 @@ import { type CommitProtocol, logFor } from './commit';
 import type { EngineContext } from './context';
 import { type Idempotency, keyedIdOf, type Reopened } from './idempotency';
 import type { NativeRunner } from './native';
+import { withReruns } from './reruns';
 import type { RedoInteractive } from '../redo/interactive';
 import type { InternalOptions } from './types';
 
 export class InteractiveTransactions {
   constructor(
-    private readonly ctx: Pick<EngineContext, 'store' | 'clock' | 'locks' | 'documents' | 'stats' | 'options' | 'models'>,
+    private readonly ctx: Pick<EngineContext, 'store' | 'clock' | 'locks' | 'documents' | 'stats' | 'options' | 'models' | 'warn'>,
     private readonly commit: CommitProtocol,
     private readonly idempotency: Pick<Idempotency, 'runOnce'>,
     /** What transactions check references with. */
@@ -37,10 +39,29 @@ export class InteractiveTransactions {
     if (options.onCrash === 'rollforward') {
       throw new TransactError('validation_failed', 'an interactive transaction can only be rolled back: its operations are code, not data', { path: 'options.onCrash' });
     }
+    // The hooks sit outside the retries: only the last run's count, once its outcome is known.
+    const run = new CallerRun();
+    const tracked = run.track(work);
+    const settled = withReruns(options, this.ctx.options.lockTimeoutMs, this.ctx.stats, (once) => this.interactiveOnce(run, tracked, once, internal));
+    return withOutcomeHooks(run, settled, (failure) => this.hookFailed(failure));
+  }
+
+  /**
+   * One run: unkeyed, a new id; keyed, the key's (runOnce: a replay of the key's outcome does not
+   * run `work`, and is not `run`'s own outcome — CallerRun.own wraps only the attempts).
+   */
+  private interactiveOnce<T>(run: CallerRun, work: (tx: Transaction) => Promise<T>, options: TransactionOptions, internal: InternalOptions): Promise<T> {
     const { idempotencyKey, idempotencyScope } = options;
-    if (idempotencyKey === undefined) return this.runInteractive(internal.txId ?? newId(), work, options, internal);
+    if (idempotencyKey === undefined) return run.own(() => this.runInteractive(internal.txId ?? newId(), work, options, internal));
     const txId = keyedIdOf({ idempotencyKey, idempotencyScope });
-    return this.idempotency.runOnce({ idempotencyKey, idempotencyScope }, null, (log) => log.result as T, (reopened) => this.runInteractive(txId, work, options, internal, reopened));
+    return this.idempotency.runOnce({ idempotencyKey, idempotencyScope }, null, (log) => log.result as T, (reopened) => run.own(() => this.runInteractive(txId, work, options, internal, reopened)));
+  }
+
+  /** A hook that threw: logged and counted; the transaction's outcome stands. */
+  private hookFailed({ kind, txId, index, error }: HookFailure): void {
+    this.ctx.stats.hookFailures++;
+    const outcome = kind === 'afterCommit' ? 'committed' : 'rolled back';
+    this.ctx.warn(`transaction ${txId} ${outcome}, but its ${kind} hook #${index + 1} threw; the transaction's outcome stands, the hooks after it ran`, error);
   }
 
   private async runInteractive<T>(txId: string, work: (tx: Transaction) => Promise<T>, options: TransactionOptions, internal: InternalOptions, reopened?: Reopened): Promise<T> {

@@ -9,6 +9,7 @@
  * (some documents written, not all) can never be committed.
  */
 import { TransactError } from '../errors';
+import type { AfterCommit, AfterRollback } from '../outcome-hooks';
 import type { Transaction } from '../transaction';
 
 /**
@@ -77,6 +78,22 @@ export class EngineConnection {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
     this.ended = true;
     if (this.failed !== undefined) throw this.failed.error;
+  }
+
+  /** The engine transaction's `afterCommit` (lib/transaction.ts): `fn` runs once it has committed. */
+  afterCommit(fn: AfterCommit): void {
+    this.refuseEnded('afterCommit');
+    this.tx.afterCommit(fn);
+  }
+
+  /** The engine transaction's `afterRollback`: `fn(err)` runs once it is rolled back for good. */
+  afterRollback(fn: AfterRollback): void {
+    this.refuseEnded('afterRollback');
+    this.tx.afterRollback(fn);
+  }
+
+  private refuseEnded(kind: string): void {
+    if (this.ended) throw new TransactError('transaction_ended', `the connection of transaction ${this.tx.id} was used after that transaction ended; ${kind} was not registered`, { details: { transaction: this.tx.id } });
   }
 
   /** The first statement's failure, if one failed. */

@@ -123,6 +123,39 @@ forEachAdapter('dropped orders', (target, adapter) => {
     await expectFundInvariants(fund.app);
   });
 
+  it("registers a gateway order's payment in its afterCommit hook: a registration that fails after the commit fails not the order (201, counted), the job registers it later", async function () {
+    const alice = await seedInvestor(fund.app, 'Alice', 0);
+    await seedLoans(fund.app, 1, [{ target: 5000 }]);
+    const before = fund.app.hooks.transact.stats().hookFailures;
+    // The hook's first step (reading the committed payment) fails once: as a datastore blip would.
+    const payments = fund.app.models.payment as unknown as { findOne: (...args: unknown[]) => unknown };
+    const findOne = payments.findOne;
+    let failed = false;
+    payments.findOne = function (this: unknown, ...args: unknown[]) {
+      if (!failed) {
+        failed = true;
+        throw new Error('the datastore blinked');
+      }
+      return findOne.apply(this, args);
+    };
+    const warn = fund.app.log.warn;
+    fund.app.log.warn = () => undefined;
+    const placing = fund.http().post('/api/order').set('Authorization', fund.auth('readwrite')).send({ investor: alice, amount: 1500, funding: 'gateway' }).expect(201);
+    const res = await Promise.resolve(placing).finally(() => {
+      payments.findOne = findOne;
+      fund.app.log.warn = warn;
+    });
+    expect(failed, 'the hook ran').to.equal(true);
+    expect(fund.app.hooks.transact.stats().hookFailures - before).to.equal(1);
+    const paymentId = res.body.payment.paymentId as string;
+    expect(res.body.order).to.include({ status: 'awaiting_payment', funding: 'gateway' });
+    expect(res.body.payment.registeredAt).to.equal(null);
+    expect(sim.payments.has(paymentId)).to.equal(false);
+    expect(await runJob(fund.app)).to.include({ found: 1, registered: 1, escalated: 0 });
+    expect(sim.payments.get(paymentId)).to.include({ amount: 1500, status: 'pending' });
+    await expectFundInvariants(fund.app);
+  });
+
   it('escalates a payment the gateway keeps reporting pending past the configured age, instead of asking forever', async function () {
     const alice = await seedInvestor(fund.app, 'Alice', 0);
     await seedLoans(fund.app, 1, [{ target: 5000 }]);

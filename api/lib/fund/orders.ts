@@ -83,12 +83,7 @@ export async function placeOrder(app: FundApp, input: OrderInput, caller?: Calle
       return await executeOrder(app, await planCashOrder(app, { ...input, orderId }), options);
     }
     await findById(app.models.investor, 'investor', input.investor, 'body.investor');
-    const paymentId = `pay_${idOf('paymentId')}`;
-    const batch = new Batch()
-      .add({ op: 'create', model: 'order', id: orderId, values: { investor: input.investor, amount: input.amount, maxPerLoan: input.maxPerLoan ?? null, funding: 'gateway', paymentId, status: 'awaiting_payment', reason: null } })
-      .add({ op: 'create', model: 'payment', id: idOf('payment'), values: { paymentId, investor: input.investor, order: orderId, amount: input.amount, status: 'pending', anomalies: [], settlements: 0, registeredAt: null } });
-    await runBatch(app, batch, { label: 'order', ...options });
-    await registerPayment(app, await app.models.payment.findOne({ paymentId }));
+    await placeGatewayOrder(app, input, orderId, { id: idOf('payment'), paymentId: `pay_${idOf('paymentId')}` }, options);
     return await orderView(app, orderId);
   } catch (err) {
     if (caller !== undefined && (isTransactError(err, 'idempotency_conflict') || isTransactError(err, 'in_progress'))) {
@@ -97,4 +92,28 @@ export async function placeOrder(app: FundApp, input: OrderInput, caller?: Calle
     }
     throw err;
   }
+}
+
+/**
+ * A gateway order and its pending payment, in one transaction; the gateway is told of the payment
+ * by its afterCommit hook: only once both are committed (never a payment the gateway could take
+ * for an order that was rolled back), once (a keyed repeat replays and runs no hook), and without
+ * failing the order when the gateway is down — the payment then stays unregistered and the
+ * dropped-orders job registers it. In-process: a crash right after the commit loses the hook,
+ * and the same job catches that payment too.
+ */
+async function placeGatewayOrder(app: FundApp, input: OrderInput, orderId: string, payment: { id: string; paymentId: string }, options: TransactionOptions): Promise<void> {
+  const { paymentId } = payment;
+  await app.transact(
+    async (tx) => {
+      await tx.create('order', { investor: input.investor, amount: input.amount, maxPerLoan: input.maxPerLoan ?? null, funding: 'gateway', paymentId, status: 'awaiting_payment', reason: null }, orderId);
+      await tx.create('payment', { paymentId, investor: input.investor, order: orderId, amount: input.amount, status: 'pending', anomalies: [], settlements: 0, registeredAt: null }, payment.id);
+      tx.afterCommit(async () => {
+        await registerPayment(app, await app.models.payment.findOne({ paymentId }));
+      });
+      // A keyed transaction's result is kept to be replayed: JSON, and nothing it needs.
+      return null;
+    },
+    { label: 'order', ...options },
+  );
 }
