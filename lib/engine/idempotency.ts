@@ -23,7 +23,19 @@ export function keyedIdOf(options: Required<Pick<TransactionOptions, 'idempotenc
 }
 
 export class Idempotency {
-  constructor(private readonly ctx: Pick<EngineContext, 'store' | 'clock' | 'options'> & { recovery: Pick<TransactionRecovery, 'settle'> }) {}
+  constructor(
+    private readonly ctx: Pick<EngineContext, 'store' | 'clock' | 'options'> & { recovery: Pick<TransactionRecovery, 'settle'> },
+    /**
+     * Log protocol v3: applies what a committed log's owner has not applied yet (RecordLocks.applyCommitted),
+     * before its outcome is replayed — a replay's caller then reads the committed writes, as the owner's does.
+     */
+    private readonly applyCommitted: (log: LogDocument) => Promise<void> = async () => undefined,
+  ) {}
+
+  private async replayCommitted<T>(log: LogDocument, replay: (log: LogDocument) => T): Promise<T> {
+    await this.applyCommitted(log);
+    return replay(log);
+  }
 
   /**
    * At most once per idempotency key and scope: the first caller runs `attempt`; any other gets
@@ -50,7 +62,7 @@ export class Idempotency {
       if (print !== null && log.fingerprint !== print) {
         throw new TransactError('idempotency_conflict', 'this idempotency key was used for different operations', { details: { transaction: txId } });
       }
-      if (log.state === 'committed') return replay(log);
+      if (log.state === 'committed') return this.replayCommitted(log, replay);
       if (log.state === 'rolled-back') {
         if (isDecided(log)) throw replayedError(log);
         const reopened = await this.reopen(log);
@@ -77,7 +89,7 @@ export class Idempotency {
       // A transient error past the retries (the key's log insert, say) reaches the caller typed: unavailable, which decides nothing.
       if (!isTransactError(err, 'lease_lost') || err.details?.takenOver !== true) throw unavailableIfTransient(err);
       const log = await this.ctx.store.getLog(txId);
-      if (log?.state === 'committed') return replay(log);
+      if (log?.state === 'committed') return this.replayCommitted(log, replay);
       if (log?.state === 'rolled-back' && isDecided(log)) throw replayedError(log);
       throw err;
     }

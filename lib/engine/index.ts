@@ -112,13 +112,14 @@ export class Engine {
     this.logs = new TransactionLogs(context);
     this.documentHistory = new DocumentHistory(context);
     const references = new EngineReferences(context, identities);
+    let recordLocks: RecordLocks | undefined;
     let redo: RedoBatches | undefined;
     let redoInteractive: RedoInteractive | undefined;
     this.records = records;
     if (records === undefined) this.recovery = undoRecovery;
     else {
       this.earlierProtocol = undoRecovery;
-      const recordLocks = new RecordLocks(records, this.store, this.clock, { instanceId: options.instanceId, leaseMs: options.leaseMs, clockSkewMs: options.clockSkewMs, pollMs: options.lockPollMs });
+      recordLocks = new RecordLocks(records, this.store, this.clock, { instanceId: options.instanceId, leaseMs: options.leaseMs, clockSkewMs: options.clockSkewMs, pollMs: options.lockPollMs });
       const transactional = (): string[] => identities().filter((identity) => this.models.infoOf(identity) !== undefined);
       this.recovery = new RedoRecovery(records, this.store, recordLocks, this.clock, transactional, { instanceId: options.instanceId, leaseMs: options.leaseMs, clockSkewMs: options.clockSkewMs, batchSize: options.recoveryBatchSize }, this.stats, (subject, err) =>
         warn(`recovery could not settle ${subject}; it is retried at the next pass`, err),
@@ -127,7 +128,8 @@ export class Engine {
       redo = new RedoBatches(attempts, (model) => this.models.knownInfo(model), references);
       redoInteractive = new RedoInteractive(attempts, { infoOf: (identity) => this.models.infoOf(identity), references: references.context });
     }
-    const idempotency = new Idempotency({ ...context, recovery: this.recovery });
+    const applyCommitted = recordLocks === undefined ? undefined : recordLocks.applyCommitted.bind(recordLocks);
+    const idempotency = new Idempotency({ ...context, recovery: this.recovery }, applyCommitted);
     const commit = new CommitProtocol(context, this.logs);
     const nativeRunner = native === undefined ? undefined : new NativeRunner(context, native, idempotency);
     this.batches = new Batches(context, commit, idempotency, references, nativeRunner, redo);

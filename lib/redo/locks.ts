@@ -8,7 +8,7 @@ import { TransactError } from '../errors';
 import { documentKey } from '../operations';
 import { ownerToken, tombstone } from '../recovery';
 import type { AtomicStore } from '../store';
-import type { Values } from '../types';
+import type { LogDocument, Values } from '../types';
 import { type Place, WaitQueues } from '../wait-queues';
 import { rollBackPending } from './rollback';
 import { type DocRecord, type GuardedWrite, holding, type RecordLock, type RecordStore, parseToken } from './records';
@@ -193,6 +193,25 @@ export class RecordLocks {
       throw (failed as PromiseRejectedResult).reason;
     }
     return seen;
+  }
+
+  /**
+   * R4 for a caller answered with a committed log it did not run (a keyed replay): what the log's
+   * owner has not applied yet is applied now, so that the caller's next plain read sees every
+   * write the transaction committed — as the owner's own caller does. Racing the owner's apply is
+   * harmless: both name the version the log recorded, one lands.
+   */
+  async applyCommitted(log: LogDocument): Promise<void> {
+    const now = this.clock.now() - this.options.clockSkewMs;
+    const idsOf = new Map<string, Set<string>>();
+    for (const step of log.steps) idsOf.set(step.model, (idsOf.get(step.model) ?? new Set()).add(step.id));
+    const read = await Promise.all([...idsOf].map(([model, ids]) => this.records.read(model, [...ids])));
+    const writes = read.flat().flatMap((record) => {
+      if (record.lock === null || parseToken(record.lock.token).txId !== log.id) return [];
+      const judged = holding(record, log, now);
+      return judged.kind === 'unapplied' ? [guarded(record, { kind: 'apply', after: judged.after })] : [];
+    });
+    if (writes.length > 0) await this.write(writes);
   }
 
   /**

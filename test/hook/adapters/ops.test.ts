@@ -100,6 +100,10 @@ async function liftMinimal(target: Target): Promise<{ app: LoadedApp; base: stri
     datastores: { default: datastoreOf(target) },
     policies: { '*': true, 'transact/ops/*': [signedIn] },
     transact: {
+      // The stuck-page cases stall an owner on the log protocol (v2), whose pending log is what an
+      // operator settles; on log protocol v3 (sails-disk's default) a stalled owner leaves held
+      // records and no log, freed by the next transaction that meets them (R5): nothing to settle.
+      protocol: 'log' as const,
       recoveryIntervalMs: 0,
       leaseMs: LEASE_MS,
       clockSkewMs: 0,

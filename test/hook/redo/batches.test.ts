@@ -101,6 +101,39 @@ forEachRedoAdapter('log protocol v3: batches', (target: () => Target, adapter) =
     expect(await balances()).to.deep.equal({ a1: 990, a2: 510, a3: 0 });
   });
 
+  it("keyed: a repeat answered while the first run has not applied yet applies it first — the repeat's caller reads the committed writes with plain Model.find", async function () {
+    const options = { idempotencyKey: 'k-apply' };
+    // The first run stops between its commit point and its apply.
+    const write = records.write.bind(records);
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((ok) => (release = ok));
+    let committed: () => void = () => undefined;
+    const atApply = new Promise<void>((ok) => (committed = ok));
+    let held = false;
+    records.write = async (writes) => {
+      if (!held && writes.some((one) => one.transition.kind === 'apply')) {
+        held = true;
+        committed();
+        await released;
+      }
+      return write(writes);
+    };
+    try {
+      const first = engine.batch(transfer('a1', 'a2', 25), options);
+      await atApply;
+      const repeat = await engine.batch(transfer('a1', 'a2', 25), options);
+      expect(repeat.state).to.equal('committed');
+      expect(await balances(), 'plain reads right after the repeat').to.deep.equal({ a1: 975, a2: 525, a3: 0 });
+      release();
+      expect((await first).id).to.equal(repeat.id);
+    } finally {
+      release();
+      records.write = write;
+    }
+    expect(await balances()).to.deep.equal({ a1: 975, a2: 525, a3: 0 });
+    for (const record of await records.read('account', ['a1', 'a2'])) expect(record.lock).to.equal(null);
+  });
+
   it('concurrent transfers over shared accounts all commit, conserve money and leave no lock', async function () {
     // FerretDB's conditional updates are not atomic: two grants of one record both land, and money is not conserved (seen: 1502).
     await skipWhereRecordsUnsafe(this, app);
