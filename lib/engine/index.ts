@@ -71,6 +71,8 @@ export class Engine {
   /** On v3: the log protocol's (v2) recovery, for what v2 left on the datastore (start). */
   private readonly earlierProtocol: Recovery | undefined;
   private readonly warn: EngineWarning;
+  /** Log protocol v3: applies what a committed log's owner has not applied yet (RecordLocks.applyCommitted). */
+  private readonly applyCommitted: ((log: LogDocument) => Promise<void>) | undefined;
 
   constructor(
     store: AtomicStore,
@@ -128,8 +130,8 @@ export class Engine {
       redo = new RedoBatches(attempts, (model) => this.models.knownInfo(model), references);
       redoInteractive = new RedoInteractive(attempts, { infoOf: (identity) => this.models.infoOf(identity), references: references.context });
     }
-    const applyCommitted = recordLocks === undefined ? undefined : recordLocks.applyCommitted.bind(recordLocks);
-    const idempotency = new Idempotency({ ...context, recovery: this.recovery }, applyCommitted);
+    this.applyCommitted = recordLocks === undefined ? undefined : recordLocks.applyCommitted.bind(recordLocks);
+    const idempotency = new Idempotency({ ...context, recovery: this.recovery }, this.applyCommitted);
     const commit = new CommitProtocol(context, this.logs);
     const nativeRunner = native === undefined ? undefined : new NativeRunner(context, native, idempotency);
     this.batches = new Batches(context, commit, idempotency, references, nativeRunner, redo);
@@ -150,10 +152,17 @@ export class Engine {
 
   /**
    * What became of a transaction — for a caller that got `outcome_unknown`. While it is still
-   * undecided (its owner, or recovery, is on it) this waits up to `waitMs` for the decision.
+   * undecided (its owner, or recovery, is on it) this waits up to `waitMs` for the decision. On
+   * log protocol v3 a committed one is applied first (what its owner left), so that the caller's
+   * plain reads then see its writes.
    */
-  outcome(txId: string, waitMs = 0): Promise<{ id: string; state: TxState; error: TxError | null }> {
-    return this.logs.outcome(txId, waitMs);
+  async outcome(txId: string, waitMs = 0): Promise<{ id: string; state: TxState; error: TxError | null }> {
+    const outcome = await this.logs.outcome(txId, waitMs);
+    if (outcome.state === 'committed' && this.applyCommitted !== undefined) {
+      const log = await this.logs.getLog(txId);
+      if (log !== null) await this.applyCommitted(log);
+    }
+    return outcome;
   }
 
   /** A model the engine may write: any app model; never the hook's own log and lock models. */

@@ -27,7 +27,7 @@ import { type Action, documentKey, forwardAction } from '../operations';
 import type { TxBackend } from '../transaction';
 import type { Image, LogDocument, Step } from '../types';
 import type { WaterlineModel } from '../waterline';
-import { ident, logInsert, type PgClient, type PgPool, SqlParams } from './postgres';
+import { ident, inTransaction, logInsert, type PgClient, type PgPool, SqlParams } from './postgres';
 import { LOG_FIELDS } from './store';
 import type { ModelResolver } from './waterline-writes';
 
@@ -301,29 +301,19 @@ export class NativePostgres {
 }
 
 /**
- * Runs `work` in one native transaction: BEGIN (with the stall and lock-wait limits), work, COMMIT.
- * Any error rolls it all back.
+ * Runs `work` in one native transaction: BEGIN (with the stall and lock-wait limits), work, COMMIT
+ * (postgres.ts inTransaction: one helper for every transaction the stores open). Any error rolls
+ * it all back; a TransactError was the transaction's own answer, so its connection is reused.
  */
 async function inNativeTransaction<T>(pool: PgPool, options: NativeOptions & { lockTimeoutMs: number }, work: (client: PgClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  // A session PostgreSQL ends under us (a stall past stalledWriterMs) fails the query in progress;
-  // without a listener its 'error' event would also end the process.
-  const onError = (): void => undefined;
-  client.on('error', onError);
-  let broken: unknown;
   try {
-    await client.query(
-      `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(options.stalledWriterMs))}; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(options.lockTimeoutMs))}; SAVEPOINT ${BEGUN}`,
-    );
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
+    return await inTransaction(pool, async (client) => {
+      await client.query(
+        `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(options.stalledWriterMs))}; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(options.lockTimeoutMs))}; SAVEPOINT ${BEGUN}`,
+      );
+      return work(client);
+    }, (err) => err instanceof TransactError);
   } catch (err) {
-    broken = err;
-    await client.query('ROLLBACK').catch(() => undefined);
     throw nativeFailure(err) ?? err;
-  } finally {
-    client.off('error', onError);
-    client.release(broken instanceof TransactError || broken === undefined ? undefined : (broken as Error));
   }
 }

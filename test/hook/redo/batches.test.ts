@@ -134,6 +134,35 @@ forEachRedoAdapter('log protocol v3: batches', (target: () => Target, adapter) =
     for (const record of await records.read('account', ['a1', 'a2'])) expect(record.lock).to.equal(null);
   });
 
+  it('outcome() of a transaction committed and not yet applied applies it first: plain reads right after see its writes', async function () {
+    const write = records.write.bind(records);
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((ok) => (release = ok));
+    let committed: () => void = () => undefined;
+    const atApply = new Promise<void>((ok) => (committed = ok));
+    let held = false;
+    records.write = async (writes) => {
+      if (!held && writes.some((one) => one.transition.kind === 'apply')) {
+        held = true;
+        committed();
+        await released;
+      }
+      return write(writes);
+    };
+    try {
+      const first = engine.batch(transfer('a1', 'a2', 40));
+      await atApply;
+      const [log] = (await app.models.transactlog.find({ state: 'committed' })) as { id: string }[];
+      expect((await engine.outcome(log.id)).state).to.equal('committed');
+      expect(await balances(), 'plain reads right after outcome()').to.deep.equal({ a1: 960, a2: 540, a3: 0 });
+      release();
+      await first;
+    } finally {
+      release();
+      records.write = write;
+    }
+  });
+
   it('concurrent transfers over shared accounts all commit, conserve money and leave no lock', async function () {
     // FerretDB's conditional updates are not atomic: two grants of one record both land, and money is not conserved (seen: 1502).
     await skipWhereRecordsUnsafe(this, app);
