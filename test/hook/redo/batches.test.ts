@@ -104,20 +104,7 @@ forEachRedoAdapter('log protocol v3: batches', (target: () => Target, adapter) =
   it("keyed: a repeat answered while the first run has not applied yet applies it first — the repeat's caller reads the committed writes with plain Model.find", async function () {
     const options = { idempotencyKey: 'k-apply' };
     // The first run stops between its commit point and its apply.
-    const write = records.write.bind(records);
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((ok) => (release = ok));
-    let committed: () => void = () => undefined;
-    const atApply = new Promise<void>((ok) => (committed = ok));
-    let held = false;
-    records.write = async (writes) => {
-      if (!held && writes.some((one) => one.transition.kind === 'apply')) {
-        held = true;
-        committed();
-        await released;
-      }
-      return write(writes);
-    };
+    const { atApply, release, restore } = holdFirstApply(records);
     try {
       const first = engine.batch(transfer('a1', 'a2', 25), options);
       await atApply;
@@ -127,28 +114,14 @@ forEachRedoAdapter('log protocol v3: batches', (target: () => Target, adapter) =
       release();
       expect((await first).id).to.equal(repeat.id);
     } finally {
-      release();
-      records.write = write;
+      restore();
     }
     expect(await balances()).to.deep.equal({ a1: 975, a2: 525, a3: 0 });
     for (const record of await records.read('account', ['a1', 'a2'])) expect(record.lock).to.equal(null);
   });
 
   it('outcome() of a transaction committed and not yet applied applies it first: plain reads right after see its writes', async function () {
-    const write = records.write.bind(records);
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((ok) => (release = ok));
-    let committed: () => void = () => undefined;
-    const atApply = new Promise<void>((ok) => (committed = ok));
-    let held = false;
-    records.write = async (writes) => {
-      if (!held && writes.some((one) => one.transition.kind === 'apply')) {
-        held = true;
-        committed();
-        await released;
-      }
-      return write(writes);
-    };
+    const { atApply, release, restore } = holdFirstApply(records);
     try {
       const first = engine.batch(transfer('a1', 'a2', 40));
       await atApply;
@@ -158,8 +131,7 @@ forEachRedoAdapter('log protocol v3: batches', (target: () => Target, adapter) =
       release();
       await first;
     } finally {
-      release();
-      records.write = write;
+      restore();
     }
   });
 
@@ -259,4 +231,33 @@ function countCalls(...targets: [object, string[]][]): { total(): number; descri
     }
   }
   return { total: () => calls.length, describe: () => calls.join(', '), reset: () => calls.splice(0), restore: () => restores.forEach((r) => r()) };
+}
+
+/**
+ * Holds the first apply written through `records` (a run between its commit point and its apply)
+ * until `release`; `atApply` resolves once it is held; `restore` releases it and unwraps the store.
+ */
+function holdFirstApply(records: RecordStore): { atApply: Promise<void>; release: () => void; restore: () => void } {
+  const write = records.write.bind(records);
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((ok) => (release = ok));
+  let reached: () => void = () => undefined;
+  const atApply = new Promise<void>((ok) => (reached = ok));
+  let held = false;
+  records.write = async (writes) => {
+    if (!held && writes.some((one) => one.transition.kind === 'apply')) {
+      held = true;
+      reached();
+      await released;
+    }
+    return write(writes);
+  };
+  return {
+    atApply,
+    release: () => release(),
+    restore: () => {
+      release();
+      records.write = write;
+    },
+  };
 }
