@@ -77,6 +77,8 @@ export class RecordLocks {
     }
     const keys = [...byKey.keys()].sort();
     const got = new Map<string, DocRecord>();
+    /** The version each record was given back at (below): a give-back whose reply was lost may still land. */
+    const givenBack = new Map<string, number>();
     const deadline = Date.now() + timeoutMs;
     const places = new Map(keys.filter((key) => this.holders.get(key)?.token !== lock.token).map((key) => [key, this.queues.join(key)]));
     let done = false;
@@ -85,7 +87,7 @@ export class RecordLocks {
       for (let attempt = 0; ; attempt++) {
         const missing = keys.filter((key) => !got.has(key));
         if (missing.length === 0) break;
-        const seen = await this.tryAll(missing.map((key) => byKey.get(key) as RecordRef), lock);
+        const seen = await this.retaken(await this.tryAll(missing.map((key) => byKey.get(key) as RecordRef), lock), givenBack, lock);
         let blocked: DocRecord | null = null;
         for (const key of missing) {
           const record = seen.get(key) as DocRecord;
@@ -95,6 +97,7 @@ export class RecordLocks {
         if (blocked === null) break;
         // Give back what was granted past the first record it must wait for: held out of order, it could deadlock.
         const past = [...seen.values()].filter((record) => documentKey(record.model, record.id) > documentKey(blocked.model, blocked.id) && isMine(record, lock) === true);
+        for (const record of past) givenBack.set(documentKey(record.model, record.id), record.version);
         await this.free(past);
         if (await this.settle(blocked, lock)) continue;
         if (Date.now() > deadline) throw lockTimeout(blocked.model, blocked.id, blocked.lock?.token ?? null);
@@ -114,6 +117,23 @@ export class RecordLocks {
     }
     const records = new Map(keys.map((key) => [key, got.get(key) as DocRecord]));
     return { records, held: [...records.values()].filter((record) => isMine(record, lock) === true) };
+  }
+
+  /**
+   * R2 within one attempt: a record this acquire gave back, found still held by its own token at the
+   * version it was given back at, is not trusted as held — the give-back may have been sent and its
+   * reply lost, and may still land (late, or delivered twice), freeing a record this attempt would
+   * then commit. It is taken again, by the same token at a fresh version, so that the give-back
+   * still on its way names a version gone; then read again.
+   */
+  private async retaken(seen: Map<string, DocRecord>, givenBack: ReadonlyMap<string, number>, lock: RecordLock): Promise<Map<string, DocRecord>> {
+    const stale = [...seen.values()].filter((record) => record.lock?.token === lock.token && givenBack.get(documentKey(record.model, record.id)) === record.version);
+    if (stale.length === 0) return seen;
+    await this.records.write(stale.map((record) => guarded(record, { kind: 'take', lock })));
+    for (const model of new Set(stale.map((record) => record.model))) {
+      for (const record of await this.records.read(model, stale.filter((one) => one.model === model).map((one) => one.id))) seen.set(documentKey(model, record.id), record);
+    }
+    return seen;
   }
 
   /** Frees records the caller holds and did not write (a give-back, a failure before the commit point). */

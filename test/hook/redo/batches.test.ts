@@ -135,6 +135,40 @@ forEachRedoAdapter('log protocol v3: batches', (target: () => Target, adapter) =
     }
   });
 
+  it('R2 within an attempt: a give-back whose reply was lost, delivered after the attempt holds the record again and commits, lands nowhere', async function () {
+    // Another process holds a1 (no log, its lease running): the transfer a1 → a2 is granted a2,
+    // gives it back while it waits for a1, and that give-back's reply is lost; it lands only later,
+    // just before the transfer (which found a2 still held by its own token) applies.
+    const [held] = await records.grant('account', ['a1'], { token: lockToken('other', 0), until: engine.clock.now() + 60_000 });
+    const write = records.write.bind(records);
+    let withheld: Parameters<RecordStore['write']>[0] | null = null;
+    let gaveBack: () => void = () => undefined;
+    const givenBack = new Promise<void>((ok) => (gaveBack = ok));
+    records.write = async (writes) => {
+      if (withheld === null && writes.length > 0 && writes.every((one) => one.transition.kind === 'free' && one.id === 'a2')) {
+        withheld = writes;
+        gaveBack();
+        return new Set(); // sent, not answered: it has not landed yet
+      }
+      if (withheld !== null && writes.some((one) => one.transition.kind === 'apply')) {
+        await write(withheld); // the lost give-back arrives now, late
+        withheld = [];
+      }
+      return write(writes);
+    };
+    try {
+      const run = engine.batch(transfer('a1', 'a2', 10));
+      await givenBack;
+      await write([{ model: 'account', id: 'a1', token: lockToken('other', 0), version: held.version, transition: { kind: 'free' } }]);
+      await run;
+    } finally {
+      records.write = write;
+    }
+    expect(withheld, 'the give-back was delivered').to.deep.equal([]);
+    expect(await balances()).to.deep.equal({ a1: 990, a2: 510, a3: 0 });
+    for (const record of await records.read('account', ['a1', 'a2'])) expect(record.lock).to.equal(null);
+  });
+
   it('concurrent transfers over shared accounts all commit, conserve money and leave no lock', async function () {
     // FerretDB's conditional updates are not atomic: two grants of one record both land, and money is not conserved (seen: 1502).
     await skipWhereRecordsUnsafe(this, app);
