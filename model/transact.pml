@@ -3,6 +3,7 @@
  *
  *   spin -a -DONE_ATTEMPT transact.pml                        (configuration "faults")
  *   spin -a -DONE_RECOVERER -DNO_NETWORK_FAULTS transact.pml  (configuration "keyed")
+ *   spin -a -DONE_ATTEMPT -DONE_RECOVERER -DGIVE_BACK transact.pml  (configuration "give-back")
  *   gcc -O2 -DSAFETY -DCOLLAPSE -o pan pan.c && ./pan -m100000
  *
  * must end with "errors: 0" and a complete search. The whole model at once (both attempts, both
@@ -18,8 +19,10 @@
  *     it is rolled back (R8), at the log's epoch + 1;
  *   two recoverers (one per instance), each making a bounded number of R7 moves, any of which
  *     may act on what it read earlier (a stalled recoverer);
- *   a network that may deliver one grant and one apply again, late (a duplicated message), and
- *   one grant whose reply is lost (the caller gives up not knowing it holds the record);
+ *   a network that may deliver one grant, one apply or one give-back again, late (a duplicated
+ *   message), and one grant whose reply is lost (the caller gives up not knowing it holds the
+ *   record); T may give D1 back while it waits and take it again (RecordLocks.acquire; only in
+ *   configuration "give-back", with one recoverer: the state space);
  *   crashes of an owner before its commit point, after it, and between its applies.
  * Leases are not modelled as time: wherever R5 or R7 asks "is the lease over?", the model tries
  * both answers, so safety cannot depend on them.
@@ -92,6 +95,7 @@ byte kcommits;       /* commits of key K's attempts */
 bool lateUsed;
 byte lgTok; byte lgDoc; bool lgCreate;
 byte laTok; byte laDoc; byte laVer; byte laVal; byte laSt;
+byte lfTok; byte lfDoc; byte lfVer;   /* a give-back whose reply was lost, still on its way */
 bool lostUsed;
 #ifdef NO_NETWORK_FAULTS
 #define INITFAULTS lateUsed = 1; lostUsed = 1
@@ -140,7 +144,7 @@ inline guardedWrite(d, t, v, kind, aval, ast, newtok, owner) {
         rtok[d] = 0;
         if :: rst[d] == RESERVED -> rst[d] = DESTROYED :: else -> skip fi
       :: kind == W_TAKE ->
-        checkTake(d, t);
+        if :: !owner -> checkTake(d, t) :: else -> skip fi; /* owner: the holder takes its own record again at a fresh version */
         rtok[d] = newtok
       fi;
       rver[d]++
@@ -232,7 +236,14 @@ inline acquire(d, create) {
      fi;
      if
      :: atomic { !lostUsed && rt == tok && tok == TOKEN(LT, 0) -> lostUsed = 1; gaveUp = 1 }; break /* the reply was lost: it holds d, not knowing it */
+#ifndef MUTANT_TRUST_GIVEN_BACK
+     /* R2 within an attempt: held by its own token at the version it gave the record back at
+        (that give-back may still land): taken again at a fresh version first */
+     :: rt == tok && gb[d] && gbv[d] == rv -> guardedWrite(d, tok, rv, W_TAKE, 0, 0, tok, 1)
+     :: rt == tok && !(gb[d] && gbv[d] == rv) -> held[d] = 1; hv[d] = rv; break
+#else
      :: rt == tok -> held[d] = 1; hv[d] = rv; break
+#endif
      :: rt == 0 && ((create && hs[d] == LIVE) || (!create && hs[d] == ABSENT)) -> break /* decided: already_exists, not_found */
      :: else ->
        if
@@ -271,12 +282,26 @@ inline step(lid, d, kind, aval, ast) {
 /* T: a batch, not keyed: writes D0, creates D1. */
 proctype Batch() {
   byte tok = TOKEN(LT, 0);
-  bool held[2]; byte hv[2]; byte hs[2];
+  bool held[2]; byte hv[2]; byte hs[2]; bool gb[2]; byte gbv[2];
   byte tries, rt, rv, lid, ls, le, lv, la, lS; bool lh, moved, gaveUp;
   acquire(0, 0);
   if :: gaveUp || !held[0] -> goto abort :: else -> skip fi;
   acquire(1, 1);
   if :: gaveUp || !held[1] -> goto abort :: else -> skip fi;
+#ifdef GIVE_BACK
+  /* a give-back while it waits (RecordLocks.acquire gives back what it holds past a record it
+     must wait for), then D1 again: the give-back lands now, or its reply is lost and it lands late */
+  if
+  :: gb[1] = 1; gbv[1] = hv[1]; held[1] = 0;
+     if
+     :: guardedWrite(1, tok, gbv[1], W_FREE, 0, 0, 0, 1)
+     :: atomic { !lateUsed -> lateUsed = 1; lfTok = tok; lfDoc = 1; lfVer = gbv[1] }
+     fi;
+     acquire(1, 1);
+     if :: gaveUp || !held[1] -> goto abort :: else -> skip fi
+  :: skip
+  fi;
+#endif
   /* plan: D0 must be live (R9 and uniqueness are not modelled) */
   if :: hs[0] != LIVE -> goto abort :: else -> skip fi;
   if :: goto done :: skip fi; /* crash before the commit point */
@@ -302,7 +327,7 @@ done:
 /* An attempt of the keyed transaction K: writes D0 (its value: me), destroys D1. */
 proctype Keyed(byte me) {
   byte tok, myep;
-  bool held[2]; byte hv[2]; byte hs[2];
+  bool held[2]; byte hv[2]; byte hs[2]; bool gb[2]; byte gbv[2];
   byte tries, rt, rv, lid, ls, le, lv, la, lS; bool lh, moved, gaveUp;
   /* R8: the pending insert decides who runs; a rolled-back key is reopened at epoch + 1 (its
      failure decided nothing: the model reopens whatever rolled back). B comes second (A's
@@ -395,6 +420,9 @@ proctype Network() {
   :: laTok != 0 ->
     guardedWrite(laDoc, laTok, laVer, W_APPLY, laVal, laSt, 0, 0);
     atomic { laTok = 0; laDoc = 0; laVer = 0; laVal = 0; laSt = 0 }
+  :: lfTok != 0 ->
+    guardedWrite(lfDoc, lfTok, lfVer, W_FREE, 0, 0, 0, 1);
+    atomic { lfTok = 0; lfDoc = 0; lfVer = 0 }
   :: break
   od
 }

@@ -23,6 +23,8 @@ const model = path.join(repoRoot(), 'model', 'transact.pml');
 const configurations: Record<string, string[]> = {
   faults: ['-DONE_ATTEMPT'],
   keyed: ['-DONE_RECOVERER', '-DNO_NETWORK_FAULTS'],
+  // T gives D1 back while it waits and takes it again; the give-back may land late (one recoverer: the state space).
+  'give-back': ['-DONE_ATTEMPT', '-DONE_RECOVERER', '-DGIVE_BACK'],
 };
 
 /** Each mutant removes one rule; the configuration in which its counterexample exists. */
@@ -32,6 +34,7 @@ const mutants: [string, keyof typeof configurations][] = [
   ['MUTANT_TAKEOVER_WITHOUT_TOMBSTONE', 'faults'],
   ['MUTANT_GRANT_UNCONDITIONAL', 'faults'],
   ['MUTANT_NO_EPOCH_GUARD', 'keyed'],
+  ['MUTANT_TRUST_GIVEN_BACK', 'give-back'],
 ];
 
 function run(cmd: string, args: string[], cwd: string): string {
