@@ -79,6 +79,11 @@ export class EngineConnection {
     if (this.failed !== undefined) throw this.failed.error;
   }
 
+  /** Whether the transaction's callback is over: every later statement is refused. */
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
   /** The first statement's failure, if one failed. */
   get failure(): unknown {
     return this.failed?.error;
