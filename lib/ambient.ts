@@ -23,11 +23,15 @@ import { TransactError } from './errors';
 import type { Transaction } from './transaction';
 import { EngineConnection } from './waterline-api/connection';
 
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
 /** `.meta({ transact: 'outside' })`: this one model call runs outside the ambient transaction. */
 export const OUTSIDE = 'outside';
 
 export class AmbientTransactions {
-  private readonly scope = new AsyncLocalStorage<EngineConnection>();
+  private readonly scope = new AsyncLocalStorage<EngineConnection | undefined>();
   private readonly views = new WeakMap<object, object>();
 
   /** The connection of the transaction the caller runs in (an ended one too: its use is refused). */
@@ -74,9 +78,25 @@ export class AmbientTransactions {
     return this.scope.run(db, work);
   }
 
-  /** Runs `work`, and everything it starts, with no ambient transaction. */
+  /**
+   * Runs `work`, and everything it starts, with no ambient transaction. `run(undefined)`, not
+   * `exit()`: on Node 20 `exit` switches the storage off while `work` runs, so the promises it
+   * creates are not tracked and resume in the caller's context (measured: the engine's commit
+   * then joined the transaction that called it).
+   */
   outside<T>(work: () => T): T {
-    return this.scope.exit(work);
+    return this.scope.run(undefined, work);
+  }
+
+  /**
+   * `outside` for the app (`sails.hooks.transact.outside`): a Waterline query is a lazy deferred
+   * that runs when awaited, so it is started here, inside, rather than by the caller's `await`.
+   */
+  async runOutside<T>(work: () => T | PromiseLike<T>): Promise<T> {
+    return this.outside(() => {
+      const result = work();
+      return isThenable(result) ? new Promise<T>((resolve, reject) => result.then(resolve, reject)) : Promise.resolve(result);
+    });
   }
 
   /** `callback`, called back in the context it was made in (a driver's pool may call it from another's). */

@@ -90,9 +90,9 @@ export interface TransactHook {
   /**
    * Runs `work`, and everything it starts (timers included), outside any ambient transaction
    * (`config.transact.ambient`): its model calls run on their own, and it may start a transaction
-   * of its own. Without ambient transactions it just runs `work`.
+   * of its own. Without ambient transactions it just runs (and awaits) `work`.
    */
-  outside<T>(work: () => T): T;
+  outside<T>(work: () => T | PromiseLike<T>): Promise<T>;
 }
 
 export function transactHook(sails: SailsApp): TransactHook {
@@ -130,8 +130,8 @@ export function transactHook(sails: SailsApp): TransactHook {
       return stuckTransactions(started(this), { limit: page.limit ?? 50, skip: page.skip ?? 0 });
     },
 
-    outside(work) {
-      return ambient === undefined ? work() : ambient.outside(work);
+    async outside(work) {
+      return ambient === undefined ? work() : ambient.runOutside(work);
     },
 
     configure(this: TransactHook) {
