@@ -8,6 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
+import { resolveConfig } from '../../../lib/config';
 import { isTransactError, type TransactError } from '../../../lib/errors';
 import { newId } from '../../../lib/ids';
 import { type LoadedApp, loadApp, lowerApp, useApp } from '../../support/app';
@@ -45,6 +46,14 @@ function debit(app: LoadedApp, id: string, balance: number): PromiseLike<Row | u
 }
 
 const boom = new Error('changed my mind');
+
+describe('ambient transactions: config (pure)', function () {
+  it('is off by default, and takes only a boolean', function () {
+    expect(resolveConfig(undefined).ambient).to.equal(false);
+    expect(resolveConfig({ ambient: true }).ambient).to.equal(true);
+    expect(() => resolveConfig({ ambient: 'yes' as unknown as boolean })).to.throw(/invalid config.transact: "ambient" must be a boolean/);
+  });
+});
 
 forEachPath('ambient transactions', (target, adapter, protocol) => {
   const getApp = useApp(target, { migrate: 'drop', transact: { ...protocolConfig(protocol), waterlineTransactions: 'engine', lockTimeoutMs: 3000, ambient: true } }, async (app) => {
@@ -164,11 +173,12 @@ forEachPath('ambient transactions', (target, adapter, protocol) => {
         await runIn(getApp(), way, async () => {
           await debit(getApp(), ACCOUNTS.a, 900);
           fired = new Promise((resolve) => {
-            setTimeout(() => resolve(failure(debit(getApp(), ACCOUNTS.b, 1))), 50);
+            setTimeout(() => resolve(Promise.all([failure(debit(getApp(), ACCOUNTS.b, 1)), failure(runIn(getApp(), way, async () => debit(getApp(), C, 1)))])), 50);
           });
         });
-        const late = await (fired as Promise<unknown>);
-        expect(transactErrorOf(late)?.code).to.equal('transaction_ended');
+        const late = (await (fired as Promise<unknown[]>)).map((err) => transactErrorOf(err)?.code);
+        // The late call and a transaction the late callback starts: both refused, neither run outside.
+        expect(late).to.deep.equal(['transaction_ended', 'transaction_ended']);
         await sleep(20);
         expect(await balances()).to.deep.equal([900, 500, 0]);
       });
