@@ -58,6 +58,14 @@ export interface TransactConfig extends EngineOptions {
    * `npm run migrate` runs; the fund turns it on outside production.
    */
   evolveModels: boolean;
+  /**
+   * true: inside `sails.transact(async tx => …)` and an engine-run `datastore.transaction(async db
+   * => …)`, model calls made without `.usingConnection(db)` (helpers, lifecycle callbacks) join
+   * the transaction (lib/ambient.ts); `.meta({ transact: 'outside' })` and
+   * `sails.hooks.transact.outside(fn)` run outside it. false (the default): they run outside, as
+   * with Waterline's own transactions.
+   */
+  ambient: boolean;
 }
 
 /** What the app writes in `config.transact.ops`; the rest has defaults. */
@@ -84,6 +92,7 @@ export const DEFAULTS: Omit<TransactConfig, 'instanceId'> = {
   ops: false,
   errors: {},
   evolveModels: false,
+  ambient: false,
 };
 
 const schema = Joi.object<TransactConfig>({
@@ -111,6 +120,7 @@ const schema = Joi.object<TransactConfig>({
   ).required(),
   waterlineTransactions: Joi.string().valid('native', 'engine').required(),
   evolveModels: Joi.boolean().required(),
+  ambient: Joi.boolean().required(),
   ops: Joi.alternatives()
     .try(
       Joi.valid(false),

@@ -41,6 +41,8 @@ export const ENGINE_ERRORS = {
   not_stuck: { status: 409, meaning: 'Only a transaction whose owner is gone (lease expired) can be settled by hand.' },
   unsupported_query: { status: 400, meaning: "Waterline's API inside an engine transaction does not support this query (docs/api.md section 3)." },
   transaction_ended: { status: 409, meaning: 'The transaction this connection belonged to has ended.' },
+  // config.transact.ambient: a transaction inside another would commit on its own, whatever the outer one does.
+  nested_transaction: { status: 409, meaning: 'A transaction was started inside an ambient one (`config.transact.ambient`); nothing was run: do its work in the outer one, or start it in `sails.hooks.transact.outside(...)`.' },
   backup_invalid: { status: 422, meaning: 'The backup file fails its checks (format, counts, digest): nothing was restored.' },
   target_not_empty: { status: 409, meaning: 'Restores and drills write only into an empty datastore.' },
   hidden_attribute: { status: 400, meaning: 'Criteria over HTTP name an attribute the model hides (`protect`, `customToJSON`).' },

@@ -4,6 +4,7 @@
  * and stops it on lower, installs the HTTP layer (lib/http: transactional blueprints, and the REST
  * endpoints when configured), and exposes `sails.transact(...)` and `sails.hooks.transact`.
  */
+import { AmbientTransactions } from './ambient';
 import { type OpsSettings, resolveConfig, type TransactConfig } from './config';
 import { Engine, type TransactionResult } from './engine';
 import { type ErrorRegistry, HOOK_ERRORS } from './errors';
@@ -86,6 +87,12 @@ export interface TransactHook {
   evolveSchema(): Promise<EvolvedTable[]>;
   /** Sails calls it on sails.reloadActions(): the hook's blueprint, REST and ops page actions, again. */
   registerActions(cb: (err?: Error) => void): void;
+  /**
+   * Runs `work`, and everything it starts (timers included), outside any ambient transaction
+   * (`config.transact.ambient`): its model calls run on their own, and it may start a transaction
+   * of its own. Without ambient transactions it just runs (and awaits) `work`.
+   */
+  outside<T>(work: () => T | PromiseLike<T>): Promise<T>;
 }
 
 export function transactHook(sails: SailsApp): TransactHook {
@@ -96,6 +103,8 @@ export function transactHook(sails: SailsApp): TransactHook {
   let migrate: MigrateStrategy = 'safe';
   let ops: InstalledOps | undefined;
   let http: InstalledHttp | undefined;
+  /** This app's ambient transactions (config.transact.ambient), set at configure: its own, never another app's. */
+  let ambient: AmbientTransactions | undefined;
 
   const started = (target: TransactHook): Engine => {
     if (target.engine === undefined) throw new Error('sails-hook-transact: not initialized yet');
@@ -123,8 +132,13 @@ export function transactHook(sails: SailsApp): TransactHook {
       return stuckTransactions(started(this), { limit: page.limit ?? 50, skip: page.skip ?? 0 });
     },
 
+    async outside(work) {
+      return ambient === undefined ? work() : ambient.runOutside(work);
+    },
+
     configure(this: TransactHook) {
       config = resolveConfig(sails.config.transact);
+      ambient = config.ambient ? new AmbientTransactions() : undefined;
       // Sails copies this definition into its own hook object: set on both, read through either.
       this.errors = HOOK_ERRORS.with(config.errors);
       const datastore = sails.config.datastores[config.datastore];
@@ -239,12 +253,12 @@ export function transactHook(sails: SailsApp): TransactHook {
     }
     const engine = new Engine(store, modelOf, config, (message, err) => sails.log.warn(`sails-hook-transact: ${message}`, err), native, () => Object.keys(sails.models), records);
     await engine.start();
-    target.engine = engine;
-    const transact = (input: unknown, options?: TransactionOptions): Promise<unknown> =>
-      typeof input === 'function' ? engine.interactive(input as (tx: Transaction) => Promise<unknown>, options) : engine.batch(input, options);
-    sails.transact = transact as Transact;
+    // With ambient transactions the engine's methods run outside them, wherever they are called
+    // from (its own Waterline calls must never join the transaction that called it).
+    target.engine = ambient === undefined ? engine : ambient.detached(engine);
+    sails.transact = transactFunction(engine, ambient);
     // Waterline's own `datastore.transaction(fn)` + `.usingConnection(db)`, through the engine.
-    installWaterlineTransactions(engine, sails, config);
+    installWaterlineTransactions(engine, sails, config, ambient);
 
     const summary = await engine.recovery.runOnce(true);
     sails.log.verbose('sails-hook-transact: startup recovery', summary);
@@ -267,6 +281,20 @@ export function transactHook(sails: SailsApp): TransactHook {
     sails.on('lower', () => {
       void scheduler.stop();
     });
+  }
+
+  /**
+   * `sails.transact`. With ambient transactions, refused inside one (it would commit on its own),
+   * and an interactive callback's model calls join it (lib/ambient.ts).
+   */
+  function transactFunction(engine: Engine, scope: AmbientTransactions | undefined): Transact {
+    const transact = async (input: unknown, options?: TransactionOptions): Promise<unknown> => {
+      scope?.refuseNested('sails.transact()');
+      if (typeof input !== 'function') return engine.batch(input, options);
+      const work = input as (tx: Transaction) => Promise<unknown>;
+      return engine.interactive(scope === undefined ? work : (tx) => scope.join(tx, config.datastore, work), options);
+    };
+    return transact as Transact;
   }
 
   return hook;

@@ -8,6 +8,7 @@
  * real adapter untouched. So lifecycle callbacks and validation are never bypassed, and a query
  * given an engine token can never run outside its transaction: it is run inside, or refused.
  */
+import { OUTSIDE } from '../ambient';
 import { isTransactError, TransactError } from '../errors';
 import type { Transaction } from '../transaction';
 import type { Image } from '../types';
@@ -313,11 +314,37 @@ function childQuery(join: Join, key: unknown, meta: StageThreeQuery['meta']): St
 }
 
 /**
- * Replaces the model's `_adapter` with one that runs queries carrying an engine connection
- * through the engine, and passes every other query to the real adapter. Adds no method the real
- * adapter lacks (Waterline decides how to populate by whether the adapter has `join`).
+ * Where a model call without a connection of its own finds the ambient transaction
+ * (lib/ambient.ts, `config.transact.ambient`): the hook instance's, so two apps never mix.
  */
-export function wrapModelAdapter(model: AdaptedModel, refusal: string | null): void {
+export interface AmbientSource {
+  /** The connection of the transaction the caller runs in, if any. */
+  current(): EngineConnection | undefined;
+  /** Runs the engine's own work outside the ambient transaction (its Waterline calls must not join it). */
+  outside<T>(work: () => T): T;
+  /** An adapter callback, called back in its caller's context. */
+  bind<A extends unknown[], R>(callback: (...args: A) => R): (...args: A) => R;
+}
+
+/**
+ * The engine connection a query runs on: the one it was given (`.usingConnection(db)`); else,
+ * with an ambient source, the caller's ambient transaction, unless the query names another
+ * connection (PostgreSQL's own client) or opts out (`.meta({ transact: 'outside' })`).
+ */
+function connectionOf(query: StageThreeQuery | undefined, ambient: AmbientSource | undefined): EngineConnection | undefined {
+  const given = query?.meta?.leasedConnection;
+  if (isEngineConnection(given)) return given;
+  if (ambient === undefined || (given !== undefined && given !== null) || query?.meta?.transact === OUTSIDE) return undefined;
+  return ambient.current();
+}
+
+/**
+ * Replaces the model's `_adapter` with one that runs queries carrying an engine connection (or,
+ * with `ambient`, made inside an ambient transaction) through the engine, and passes every other
+ * query to the real adapter. Adds no method the real adapter lacks (Waterline decides how to
+ * populate by whether the adapter has `join`).
+ */
+export function wrapModelAdapter(model: AdaptedModel, refusal: string | null, ambient?: AmbientSource): void {
   const adapter = model._adapter;
   if (adapter[WRAPPED] === true) return;
   const statements = new ModelStatements(model, adapter, refusal);
@@ -328,11 +355,15 @@ export function wrapModelAdapter(model: AdaptedModel, refusal: string | null): v
     const real = adapter[statement];
     if (typeof real !== 'function') continue;
     wrapped[statement] = function (datastore: string, query: StageThreeQuery, done: AdapterCallback): unknown {
-      const connection = query?.meta?.leasedConnection;
-      if (!isEngineConnection(connection)) return (real as AdapterMethod).call(adapter, datastore, query, done);
-      statements.run(statement, query, connection).then(
-        (result) => done(undefined, result),
-        (err: unknown) => done(statements.forWaterline(err)),
+      const connection = connectionOf(query, ambient);
+      // With ambient transactions, Waterline's continuation (`after*` callbacks, the caller's next
+      // call) runs in the caller's context, not in that of the engine or of a driver's pool.
+      const reply = ambient === undefined ? done : ambient.bind(done);
+      if (connection === undefined) return (real as AdapterMethod).call(adapter, datastore, query, reply);
+      const run = (): Promise<unknown> => statements.run(statement, query, connection);
+      (ambient === undefined ? run() : ambient.outside(run)).then(
+        (result) => reply(undefined, result),
+        (err: unknown) => reply(statements.forWaterline(err)),
       );
       return undefined;
     };

@@ -96,6 +96,11 @@ export class EngineConnection {
     if (this.ended) throw new TransactError('transaction_ended', `the connection of transaction ${this.tx.id} was used after that transaction ended; ${kind} was not registered`, { details: { transaction: this.tx.id } });
   }
 
+  /** Whether the transaction's callback is over: every later statement is refused. */
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
   /** The first statement's failure, if one failed. */
   get failure(): unknown {
     return this.failed?.error;

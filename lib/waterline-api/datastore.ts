@@ -57,19 +57,28 @@ function reported(err: unknown, failure: unknown): unknown {
   return err;
 }
 
-/** Builds the `transaction` method of the datastore named `datastore`. */
-export function engineTransactionMethod(run: RunInteractive, datastore: string) {
+/** The ambient transaction (lib/ambient.ts), as `transaction` uses it. */
+export interface AmbientScope {
+  /** Throws when called inside an ambient transaction (or what an ended one left running). */
+  refuseNested(what: string): void;
+  /** Runs the callback with `db` as the ambient transaction: its model calls join without `.usingConnection(db)`. */
+  within<T>(db: EngineConnection, work: () => Promise<T>): Promise<T>;
+}
+
+/** Builds the `transaction` method of the datastore named `datastore` (`ambient`: config.transact.ambient). */
+export function engineTransactionMethod(run: RunInteractive, datastore: string, ambient?: AmbientScope) {
   return function transaction(during: During, explicitCallback?: Callback, meta?: Record<string, unknown>): TransactionDeferred | undefined {
     let options: TransactionOptions | undefined = transactOptions(meta);
     let started: Promise<unknown> | undefined;
     const start = (): Promise<unknown> => {
       started ??= (async () => {
         if (typeof during !== 'function') throw new TypeError('datastore.transaction(during): `during` must be a function');
+        ambient?.refuseNested('datastore.transaction()');
         return run(async (tx) => {
           const db = new EngineConnection(tx, datastore);
           let result: unknown;
           try {
-            result = await callDuring(during, db);
+            result = await (ambient === undefined ? callDuring(during, db) : ambient.within(db, () => callDuring(during, db)));
           } catch (err) {
             db.end();
             throw reported(err, db.failure);

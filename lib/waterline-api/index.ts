@@ -13,6 +13,7 @@
  * (./adapter.ts). The engine then gives them what it gives `sails.transact(async tx => …)`:
  * locks, the log (history, reversal), fenced writes, crash recovery.
  */
+import type { AmbientTransactions } from '../ambient';
 import type { TransactConfig } from '../config';
 import type { Engine } from '../engine';
 import { adapterKind } from '../store';
@@ -42,23 +43,27 @@ export type WaterlineTransactionsMode = 'engine' | 'native';
 /**
  * Installs the engine-backed `datastore.transaction()` (see the module comment), or leaves
  * sails-postgresql's native one alone when `waterlineTransactions` is 'native' there. Returns
- * which one the app now has.
+ * which one the app now has. With `ambient` (config.transact.ambient) the models are wrapped in
+ * either case: `sails.transact(async tx => …)` needs them to join its model calls.
  */
-export function installWaterlineTransactions(engine: Engine, sails: WaterlineTransactionsHost, config: TransactConfig): WaterlineTransactionsMode {
+export function installWaterlineTransactions(engine: Engine, sails: WaterlineTransactionsHost, config: TransactConfig, ambient?: AmbientTransactions): WaterlineTransactionsMode {
   if (sails.getDatastore === undefined) throw new Error('sails-hook-transact: sails.getDatastore is missing (is sails-hook-orm loaded?)');
   const datastore = sails.getDatastore(config.datastore);
-  if (adapterKind(datastore.config.adapter) === 'postgresql' && config.waterlineTransactions === 'native') return 'native';
+  const native = adapterKind(datastore.config.adapter) === 'postgresql' && config.waterlineTransactions === 'native';
+  if (native && ambient === undefined) return 'native';
 
   for (const model of Object.values(sails.models)) {
     const adapted = model as AdaptedModel;
     if (typeof adapted._adapter !== 'object' || adapted._adapter === null) continue;
     // The hook's own log and lock models are written by the engine alone.
     const refusal = model.transactInternal === true ? 'the transaction log and locks are written by the engine alone' : null;
-    wrapModelAdapter(adapted, refusal);
+    wrapModelAdapter(adapted, refusal, ambient);
   }
+  // sails-postgresql's own transaction stays; its `db` is a client of its own, passed through.
+  if (native) return 'native';
 
   const original = datastore.transaction;
-  const transaction = engineTransactionMethod((work, options) => engine.interactive(work, options), config.datastore);
+  const transaction = engineTransactionMethod((work, options) => engine.interactive(work, options), config.datastore, ambient);
   datastore.transaction = transaction;
   // `sails.transaction` is a copy of the default datastore's method, taken when the ORM loaded.
   if (sails.transaction !== undefined && sails.transaction === original) sails.transaction = transaction;
