@@ -149,12 +149,16 @@ export class Recovery implements TransactionRecovery {
       const locks = await this.store.findExpiredLocks(Number.MAX_SAFE_INTEGER, this.options.batchSize, CLAIM_PREFIX);
       if (locks.length === 0) return settled.size;
       const owners = [...new Set(locks.map((lock) => lock.owner))];
-      for (const holder of owners) if ((await this.settleHolder(holder)) !== 'wait') settled.add(holder);
-      if ((await this.store.findExpiredLocks(Number.MAX_SAFE_INTEGER, 1, CLAIM_PREFIX)).length === 0) return settled.size;
       if (Date.now() >= deadline) {
         throw new TransactError('protocol_mismatch', `the datastore holds lock rows of the log protocol (v2) whose owners are alive (${owners.slice(0, 5).join(', ')}): an instance runs the earlier protocol; stop it (docs/operations.md, "Changing protocol") before starting log protocol v3`, { details: { transactions: owners } });
       }
-      await sleep(pollMs);
+      let waiting = false;
+      for (const holder of owners) {
+        if ((await this.settleHolder(holder)) === 'wait') waiting = true;
+        else settled.add(holder);
+      }
+      // Settled: the next pass finds their rows gone at once; a live lease is waited out.
+      if (waiting) await sleep(pollMs);
     }
   }
 

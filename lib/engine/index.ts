@@ -156,13 +156,8 @@ export class Engine {
    * log protocol v3 a committed one is applied first (what its owner left), so that the caller's
    * plain reads then see its writes.
    */
-  async outcome(txId: string, waitMs = 0): Promise<{ id: string; state: TxState; error: TxError | null }> {
-    const outcome = await this.logs.outcome(txId, waitMs);
-    if (outcome.state === 'committed' && this.applyCommitted !== undefined) {
-      const log = await this.logs.getLog(txId);
-      if (log !== null) await this.applyCommitted(log);
-    }
-    return outcome;
+  outcome(txId: string, waitMs = 0): Promise<{ id: string; state: TxState; error: TxError | null }> {
+    return this.logs.outcome(txId, waitMs, this.applyCommitted);
   }
 
   /** A model the engine may write: any app model; never the hook's own log and lock models. */

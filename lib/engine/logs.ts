@@ -14,11 +14,13 @@ export class TransactionLogs {
    * What became of a transaction — for a caller that got `outcome_unknown`. While it is still
    * undecided (its owner, or recovery, is on it) this waits up to `waitMs` for the decision.
    */
-  async outcome(txId: string, waitMs = 0): Promise<{ id: string; state: TxState; error: TxError | null }> {
+  /** @param committed given the log when the answer is `committed`, before it is returned (v3: what its owner left is applied). */
+  async outcome(txId: string, waitMs = 0, committed: (log: LogDocument) => Promise<void> = async () => undefined): Promise<{ id: string; state: TxState; error: TxError | null }> {
     const deadline = Date.now() + waitMs;
     for (let wait = 20; ; wait = Math.min(wait * 2, 500)) {
       const log = await this.ctx.store.getLog(txId);
       if (log === null) throw new TransactError('not_found', `no transaction ${txId}`, { path: 'id' });
+      if (log.state === 'committed') await committed(log);
       if (isTerminal(log.state) || Date.now() >= deadline) return { id: log.id, state: log.state, error: log.error };
       await sleep(Math.min(wait, Math.max(0, deadline - Date.now())));
     }

@@ -35,8 +35,9 @@ export class DiskStore implements AtomicStore {
   /** NeDB's unique primary key decides between two inserts of one id: no read first, no mutex (a commit point of v3 waits for no other). */
   async insertLog(doc: LogDocument): Promise<boolean> {
     try {
-      if (writableDirectly(this.logModel, { ...doc })) await nedbCall((cb) => nedbTable(this.logModel).insert([toNedbDocument(this.logModel, doc.id, { ...doc })], cb));
-      else await this.logModel.create({ ...doc });
+      const values: Record<string, unknown> = { ...doc };
+      if (writableDirectly(this.logModel, values)) await nedbCall((cb) => nedbTable(this.logModel).insert([toNedbDocument(this.logModel, doc.id, values)], cb));
+      else await this.logModel.create(values);
       return true;
     } catch (err) {
       if (isUniqueViolation(err) || isNedbUniqueViolation(err)) return false;

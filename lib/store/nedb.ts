@@ -34,13 +34,12 @@ export function nedbCall(send: (cb: (err: Error | null) => void) => void): Promi
   return new Promise((resolve, reject) => send((err) => (err === null ? resolve() : reject(err))));
 }
 
-export function findIn(table: NedbTable, ids: readonly string[], projection: Record<string, 0 | 1> = {}): Promise<Record<string, unknown>[]> {
-  return new Promise((resolve, reject) => table.find({ _id: { $in: [...ids] } }, projection, (err, docs) => (err === null ? resolve(docs) : reject(err))));
+export function findWhere(table: NedbTable, query: Record<string, unknown>, projection: Record<string, 0 | 1> = {}): Promise<Record<string, unknown>[]> {
+  return new Promise((resolve, reject) => table.find(query, projection, (err, docs) => (err === null ? resolve(docs) : reject(err))));
 }
 
-
-export function findWhere(table: NedbTable, query: Record<string, unknown>): Promise<Record<string, unknown>[]> {
-  return new Promise((resolve, reject) => table.find(query, {}, (err, docs) => (err === null ? resolve(docs) : reject(err))));
+export function findIn(table: NedbTable, ids: readonly string[], projection: Record<string, 0 | 1> = {}): Promise<Record<string, unknown>[]> {
+  return findWhere(table, { _id: { $in: [...ids] } }, projection);
 }
 
 /** NeDB's refusal of a second document with one value of a unique index (`_id` included). */
