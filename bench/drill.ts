@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { rebuildAt, restoreBackup, writeBackup } from '../lib/drill';
 import type { Engine } from '../lib/engine';
 import { transactionalModels } from '../lib/http';
-import { newId } from '../lib/ids';
+import { newId } from '../lib/core/ids';
 import { type LoadedApp, loadApp, lowerApp } from '../test/support/app';
 import { type AdapterName, freshTarget } from '../test/support/targets';
 import { runWithWatchdog, unavailable } from './common';

@@ -12,7 +12,7 @@
  */
 import { cpuUsage } from 'node:process';
 import { Engine } from '../lib/engine';
-import { LOG_IDENTITY } from '../lib/models';
+import { LOG_IDENTITY } from '../lib/models/hook-models';
 import { type LoadedApp, loadApp, lowerApp } from '../test/support/app';
 import { ENGINE_OPTIONS, MODELS } from '../test/sim/cluster';
 import { directTransport, SimDatabase } from '../test/sim/database';

@@ -8,9 +8,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { resolveConfig } from '../lib/config';
 import type { Engine } from '../lib/engine';
-import { HOOK_ERRORS } from '../lib/errors';
+import { HOOK_ERRORS } from '../lib/core/errors';
 import { installOps, type OpsConfig, type OpsRequest, type OpsSails } from '../lib/ops';
-import type { WaterlineModel } from '../lib/waterline';
+import type { WaterlineModel } from '../lib/core/waterline';
 
 type Action = (req: OpsRequest, res: ServerResponse) => unknown;
 

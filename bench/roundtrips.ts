@@ -14,7 +14,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Engine } from '../lib/engine';
-import { LOCK_IDENTITY, LOG_IDENTITY } from '../lib/models';
+import { LOCK_IDENTITY, LOG_IDENTITY } from '../lib/models/hook-models';
 import { type LoadedApp, loadApp, lowerApp } from '../test/support/app';
 import { type Counter, counterOf, diffKinds, pgCounter, snapshot, withMonitoring } from '../test/support/roundtrips';
 import { isFerretDb } from '../test/support/records';

@@ -6,7 +6,7 @@
  * "Consistent" means what the app checks: every investor's cash is the sum of its `cash` ledger
  * lines (and invested of its `invested` lines), every loan's raised the sum of its allocations,
  * every ledger entry sums to zero, each succeeded payment is credited once by one entry, and
- * every money movement has its committed log document shaped like the hook's (lib/types.ts
+ * every money movement has its committed log document shaped like the hook's (lib/core/types.ts
  * LogDocument: steps with before/after images of the real documents, `documents` keys), so the
  * history of any document replays to its stored state. Movements run in time order over the past
  * year, against investor and loan state kept in memory (the only state held: O(investors + loans)).
@@ -15,9 +15,9 @@
  */
 import { createHash } from 'node:crypto';
 import { Client } from 'pg';
-import type { LogDocument, Step } from '../lib/types';
-import { LOG_FIELDS } from '../lib/store/store';
-import { keyedTransactionId } from '../lib/log';
+import type { LogDocument, Step } from '../lib/core/types';
+import { LOG_FIELDS } from '../lib/store/contract';
+import { keyedTransactionId } from '../lib/core/log-document';
 import { prng } from './common';
 
 export type Row = Record<string, unknown>;
@@ -69,7 +69,7 @@ const LOAN_TARGET = 1e12;
 // ---------------------------------------------------------------------------------------------
 // Deterministic ids and randomness
 
-/** 24 hex like lib/ids newId (seconds of `at`, then a counter): valid on sails-mongo too. */
+/** 24 hex like lib/core/ids newId (seconds of `at`, then a counter): valid on sails-mongo too. */
 function idMaker(salt: number): (at: number) => string {
   let counter = 0;
   const prefix = (salt & 0xff).toString(16).padStart(2, '0');

@@ -34,7 +34,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Pool, type PoolClient } from 'pg';
-import { newId } from '../lib/ids';
+import { newId } from '../lib/core/ids';
 import { type LoadedApp, loadApp, lowerApp } from '../test/support/app';
 import { type AdapterName, freshTarget, type Target } from '../test/support/targets';
 import type { TransactConfig } from '../lib/config';

@@ -3,9 +3,9 @@
  */
 import { hostname } from 'node:os';
 import Joi = require('joi');
-import { newId } from './ids';
+import { newId } from './core/ids';
 import type { EngineOptions } from './engine';
-import type { ErrorSpec } from './errors';
+import type { ErrorSpec } from './core/errors';
 import type { RoutesConfig } from './http/rest';
 import type { OpsConfig } from './ops';
 import { sessionIdOf } from './ops/csrf';
@@ -54,14 +54,14 @@ export interface TransactConfig extends EngineOptions {
   errors: Record<string, ErrorSpec>;
   /**
    * true: at lift, create the app's missing tables and add their missing columns, as the hook
-   * always does for its own (lib/migrations.ts): nothing is dropped or rewritten. What
+   * always does for its own (lib/store/migrations.ts): nothing is dropped or rewritten. What
    * `npm run migrate` runs; the fund turns it on outside production.
    */
   evolveModels: boolean;
   /**
    * true: inside `sails.transact(async tx => …)` and an engine-run `datastore.transaction(async db
    * => …)`, model calls made without `.usingConnection(db)` (helpers, lifecycle callbacks) join
-   * the transaction (lib/ambient.ts); `.meta({ transact: 'outside' })` and
+   * the transaction (lib/waterline-api/ambient.ts); `.meta({ transact: 'outside' })` and
    * `sails.hooks.transact.outside(fn)` run outside it. false (the default): they run outside, as
    * with Waterline's own transactions.
    */

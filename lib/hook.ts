@@ -4,27 +4,28 @@
  * and stops it on lower, installs the HTTP layer (lib/http: transactional blueprints, and the REST
  * endpoints when configured), and exposes `sails.transact(...)` and `sails.hooks.transact`.
  */
-import { AmbientTransactions } from './ambient';
+import { AmbientTransactions } from './waterline-api/ambient';
 import { type OpsSettings, resolveConfig, type TransactConfig } from './config';
 import { Engine, type TransactionResult } from './engine';
-import { type ErrorRegistry, HOOK_ERRORS } from './errors';
-import { forbidDestroy, isFinancial } from './history-guard';
-import { type CreatedIndex, createIndexes } from './indexes';
-import { uniqueKeys } from './model-info';
-import { type EvolvedTable, evolveTables, isHookModel, type MigrateStrategy, rebuildEmptyTables, requestedStrategy } from './migrations';
+import { type ErrorRegistry, HOOK_ERRORS } from './core/errors';
+import { forbidDestroy, isFinancial } from './models/destroy-guard';
+import type { CreatedIndex, EvolvedTable } from './store/contract';
+import { createIndexes } from './store/indexes';
+import { uniqueKeys } from './core/model-info';
+import { evolveTables, isHookModel, type MigrateStrategy, rebuildEmptyTables, requestedStrategy } from './store/migrations';
 import { installHttp, type InstalledHttp } from './http';
 import type { HttpApp } from './http/types';
-import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models';
+import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models/hook-models';
 import { type InstalledOps, installOps } from './ops';
 import { healthOf, type StuckPage, stuckTransactions, type TransactHealth } from './queries';
 import type { CommittedReads } from './reads';
-import { ownerToken, type RecoverySummary, type TransactionStats } from './recovery';
+import { ownerToken, type RecoverySummary, type TransactionStats } from './protocol/recovery';
 import { Scheduler } from './scheduler';
-import type { TransactionOptions } from './schema';
+import type { TransactionOptions } from './core/validation';
 import { adapterKind, adoptRecordModels, createNativePath, createRecordIndexesOn, createRecordStore, createStore, recordStoreWarning, type RunningProtocol, runningProtocol } from './store';
-import { claimDiskDirectory, releaseDiskDirectory } from './store/disk';
-import type { Transaction } from './transaction';
-import type { WaterlineModel } from './waterline';
+import { claimDiskDirectory, releaseDiskDirectory } from './store/disk/store';
+import type { Transaction } from './engine/transaction';
+import type { WaterlineModel } from './core/waterline';
 import { installWaterlineTransactions, type RegisteredDatastore } from './waterline-api';
 
 /** The part of a Sails app the hook touches. */
@@ -34,7 +35,7 @@ export interface SailsApp {
     datastores: Record<string, { adapter: unknown }>;
     /**
      * sails-hook-orm's model defaults. The hook reads `migrate` at configure and sets it to 'safe':
-     * Waterline's auto-migrations never run; the hook does what was asked (lib/migrations.ts).
+     * Waterline's auto-migrations never run; the hook does what was asked (lib/store/migrations.ts).
      */
     models?: { migrate?: string };
     /** Read by lib/ops, to warn when nothing guards the ops page. */
@@ -81,9 +82,9 @@ export interface TransactHook {
   stuck(page?: { limit?: number; skip?: number }): Promise<StuckPage>;
   /** Runs one recovery pass now (the timer does this on its own). */
   recover(): Promise<RecoverySummary>;
-  /** Creates the indexes every model declares (lib/indexes.ts): what `npm run migrate` runs. */
+  /** Creates the indexes every model declares (lib/store/indexes.ts): what `npm run migrate` runs. */
   createIndexes(): Promise<CreatedIndex[]>;
-  /** Creates every model's missing tables and adds their missing columns, never dropping (lib/migrations.ts): what `npm run migrate` runs. */
+  /** Creates every model's missing tables and adds their missing columns, never dropping (lib/store/migrations.ts): what `npm run migrate` runs. */
   evolveSchema(): Promise<EvolvedTable[]>;
   /** Sails calls it on sails.reloadActions(): the hook's blueprint, REST and ops page actions, again. */
   registerActions(cb: (err?: Error) => void): void;
@@ -285,7 +286,7 @@ export function transactHook(sails: SailsApp): TransactHook {
 
   /**
    * `sails.transact`. With ambient transactions, refused inside one (it would commit on its own),
-   * and an interactive callback's model calls join it (lib/ambient.ts).
+   * and an interactive callback's model calls join it (lib/waterline-api/ambient.ts).
    */
   function transactFunction(engine: Engine, scope: AmbientTransactions | undefined): Transact {
     const transact = async (input: unknown, options?: TransactionOptions): Promise<unknown> => {

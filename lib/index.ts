@@ -9,21 +9,22 @@
 import type * as config from './config';
 import * as drill from './drill';
 import type * as engine from './engine';
-import * as errors from './errors';
+import * as errors from './core/errors';
 import * as hook from './hook';
 import * as http from './http';
-import type * as history from './history';
-import * as ids from './ids';
-import * as indexes from './indexes';
-import * as migrations from './migrations';
+import type * as history from './engine/history';
+import * as ids from './core/ids';
+import type * as storeContract from './store/contract';
+import * as indexes from './store/indexes';
+import * as migrations from './store/migrations';
 import * as queries from './queries';
 import * as reads from './reads';
-import type * as recovery from './recovery';
+import type * as recovery from './protocol/recovery';
 import type * as scheduler from './scheduler';
-import type * as outcomeHooks from './outcome-hooks';
-import * as schema from './schema';
-import type * as transaction from './transaction';
-import type * as types from './types';
+import type * as outcomeHooks from './engine/outcome-hooks';
+import * as schema from './core/validation';
+import type * as transaction from './engine/transaction';
+import type * as types from './core/types';
 
 function sailsHookTransact(sails: hook.SailsApp): hook.TransactHook {
   return hook.transactHook(sails);
@@ -40,7 +41,7 @@ namespace sailsHookTransact {
   export const TRANSACT_ERROR_CODES = errors.TRANSACT_ERROR_CODES;
   export type TransactErrorCode = errors.TransactErrorCode;
   export type HttpErrorCode = errors.HttpErrorCode;
-  /** The error registry (lib/errors.ts): each code with its HTTP status and meaning. */
+  /** The error registry (lib/core/errors.ts): each code with its HTTP status and meaning. */
   export const ErrorRegistry = errors.ErrorRegistry;
   export type ErrorRegistry<C extends string = string> = errors.ErrorRegistry<C>;
   export type ErrorSpec = errors.ErrorSpec;
@@ -92,12 +93,12 @@ namespace sailsHookTransact {
   export const createIndexes = indexes.createIndexes;
   export const declaredIndexes = indexes.declaredIndexes;
   export type IndexDeclaration = indexes.IndexDeclaration;
-  export type IndexSpec = indexes.IndexSpec;
-  export type CreatedIndex = indexes.CreatedIndex;
+  export type IndexSpec = storeContract.IndexSpec;
+  export type CreatedIndex = storeContract.CreatedIndex;
 
   /** The models' tables, created or given their missing columns, never dropped (what `npm run migrate` runs). */
   export const evolveTables = migrations.evolveTables;
-  export type EvolvedTable = migrations.EvolvedTable;
+  export type EvolvedTable = storeContract.EvolvedTable;
 
   /** The read side of the log (what the REST endpoints and the ops page show). */
   export const listTransactions = queries.listTransactions;

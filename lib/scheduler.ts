@@ -4,6 +4,7 @@
  * (a payment, an order) claims each item with a lease in the datastore, so that one instance at a
  * time works on it. Recovery is one of its jobs; the app registers its own in config/transact.js.
  */
+import { CLAIM_PREFIX } from './core/ids';
 import type { AtomicStore } from './store';
 
 export interface JobContext<App = unknown> {
@@ -47,8 +48,6 @@ interface Job<App> extends JobStatus {
   current: Promise<void> | undefined;
 }
 
-/** Item leases share the lock records, under a prefix no `model:id` lock can have ('~' is not in identities). */
-export const CLAIM_PREFIX = '~job:';
 /** Job leases are not transactions: no fence, one epoch. */
 const JOB_LEASE_EPOCH = 0;
 

@@ -22,12 +22,12 @@ import { createReadStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Engine } from '../engine';
-import { TransactError } from '../errors';
-import { LOG_IDENTITY } from '../models';
-import { documentKey } from '../operations';
-import { LOG_FIELDS, toLogDocument } from '../store/store';
-import type { Image, LogDocument } from '../types';
-import type { WaterlineModel } from '../waterline';
+import { TransactError } from '../core/errors';
+import { LOG_IDENTITY } from '../models/hook-models';
+import { documentKey } from '../core/operations';
+import { LOG_FIELDS, toLogDocument } from '../store/contract';
+import type { Image, LogDocument } from '../core/types';
+import type { WaterlineModel } from '../core/waterline';
 import { byModel, committedPages, DEFAULT_PAGE_SIZE, logPageSize, logPages, replaceDocuments } from './pages';
 
 export const BACKUP_FORMAT = 'sails-hook-transact-backup';

@@ -4,10 +4,10 @@
  * shift while writes go on), so memory holds one page whatever the collection's size.
  */
 import type { Engine } from '../engine';
-import { rawDestroy } from '../history-guard';
-import { jsonEqual } from '../json';
-import type { Image, LogDocument } from '../types';
-import type { WaterlineModel } from '../waterline';
+import { rawDestroy } from '../models/destroy-guard';
+import { jsonEqual } from '../core/json';
+import type { Image, LogDocument } from '../core/types';
+import type { WaterlineModel } from '../core/waterline';
 
 export const DEFAULT_PAGE_SIZE = 500;
 

@@ -20,10 +20,10 @@
  * tokens, created at login). Those are reported, not removed: the drill does not guess.
  */
 import type { Engine } from '../engine';
-import { TransactError } from '../errors';
-import { documentKey } from '../operations';
-import type { Image } from '../types';
-import type { WaterlineModel } from '../waterline';
+import { TransactError } from '../core/errors';
+import { documentKey } from '../core/operations';
+import type { Image } from '../core/types';
+import type { WaterlineModel } from '../core/waterline';
 import { byModel, committedPages, DEFAULT_PAGE_SIZE, logPageSize, logPages, replaceDocuments, sameImage } from './pages';
 
 export interface DrillOptions {

@@ -1,16 +1,16 @@
 /** Declarative batches: validated, planned against images read under lock, written all-or-nothing. */
-import { crashPoint } from '../crash-points';
-import { TransactError } from '../errors';
-import { newId } from '../ids';
-import { Lease } from '../lease';
-import { fingerprint, keyedTransactionId, touchedDocuments } from '../log';
-import { documentKey, netActions, planBatch, redoPlan } from '../operations';
-import { ownerToken } from '../recovery';
-import { checkAgainstModel, type TransactionOptions, validateBatch, validateOptions } from '../schema';
-import type { RedoBatches } from '../redo/batch';
-import type { NativeTransaction } from '../store/postgres-native';
-import type { Image, LogDocument, Operation, Step } from '../types';
-import { unavailableIfTransient } from '../retry';
+import { crashPoint } from '../core/crash-points';
+import { TransactError } from '../core/errors';
+import { newId } from '../core/ids';
+import { Lease } from '../protocol/lease';
+import { fingerprint, keyedTransactionId, touchedDocuments } from '../core/log-document';
+import { documentKey, netActions, planBatch, redoPlan } from '../core/operations';
+import { ownerToken } from '../protocol/recovery';
+import { checkAgainstModel, type TransactionOptions, validateBatch, validateOptions } from '../core/validation';
+import type { RedoBatches } from './redo/batch';
+import type { NativeTransaction } from '../store/postgres/native';
+import type { Image, LogDocument, Operation, Step } from '../core/types';
+import { unavailableIfTransient } from '../store/retrying';
 import { type CommitProtocol, logFor } from './commit';
 import type { EngineContext } from './context';
 import { type Idempotency, keyedIdOf, type Reopened } from './idempotency';

@@ -1,8 +1,8 @@
-/** The models the engine may write, described once each (lib/model-info.ts), and the hook's log model. */
-import { TransactError } from '../errors';
-import { describeModel, type ModelInfo } from '../model-info';
-import { LOG_IDENTITY } from '../models';
-import type { WaterlineModel } from '../waterline';
+/** The models the engine may write, described once each (lib/core/model-info.ts), and the hook's log model. */
+import { TransactError } from '../core/errors';
+import { describeModel, type ModelInfo } from '../core/model-info';
+import { LOG_IDENTITY } from '../models/hook-models';
+import type { WaterlineModel } from '../core/waterline';
 
 export class ModelCatalog {
   private readonly infos = new Map<string, ModelInfo>();

@@ -3,14 +3,14 @@
  * a transaction starts with, the commit point (one compare-and-set of the log document), the
  * rollback on any failure before it, and releasing the locks after it.
  */
-import { crashPoint } from '../crash-points';
-import { TransactError } from '../errors';
-import { Lease } from '../lease';
-import { newLog, storedError, touchedDocuments } from '../log';
-import { isTransient, unavailableIfTransient } from '../retry';
-import type { TransactionOptions } from '../schema';
-import { isTerminal } from '../state';
-import type { Fence, LogDocument, LogPatch, Step, TxError } from '../types';
+import { crashPoint } from '../core/crash-points';
+import { TransactError } from '../core/errors';
+import { Lease } from '../protocol/lease';
+import { newLog, storedError, touchedDocuments } from '../core/log-document';
+import { isTransient, unavailableIfTransient } from '../store/retrying';
+import type { TransactionOptions } from '../core/validation';
+import { isTerminal } from '../core/state';
+import type { Fence, LogDocument, LogPatch, Step, TxError } from '../core/types';
 import type { EngineContext } from './context';
 import type { TransactionLogs } from './logs';
 import type { EngineOptions } from './types';

@@ -2,12 +2,12 @@
  * The handles the engine's collaborators share. Each takes only the ones it uses
  * (`Pick<EngineContext, ...>`); none is handed the Engine itself.
  */
-import type { ServerClock } from '../clock';
-import type { Documents } from '../documents';
-import type { Locks } from '../locks';
+import type { ServerClock } from '../protocol/clock';
+import type { Documents } from '../protocol/documents';
+import type { Locks } from '../protocol/locks';
 import type { CommittedReads } from '../reads';
-import type { Recovery, TransactionStats } from '../recovery';
-import type { RetryPolicy } from '../retry';
+import type { Recovery, TransactionStats } from '../protocol/recovery';
+import type { RetryPolicy } from '../store/retrying';
 import type { AtomicStore } from '../store';
 import type { ModelCatalog } from './catalog';
 import type { EngineOptions, EngineWarning } from './types';

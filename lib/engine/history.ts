@@ -1,8 +1,62 @@
-/** A document's history as the log knows it (the pure parts: lib/history.ts). */
-import { type Version, stateAt, versionsOf } from '../history';
-import { documentKey } from '../operations';
-import type { Image } from '../types';
+/**
+ * A document's history, read from the log: every committed version in commit order, and the
+ * state at a given time. Pure functions over log documents; the store finds the logs.
+ */
+import { documentKey } from '../core/operations';
+import type { Image, LogDocument, StepKind } from '../core/types';
 import type { EngineContext } from './context';
+
+export interface Version {
+  transaction: string;
+  committedAt: number;
+  label: string | null;
+  /** The kinds of write the transaction made to this document, in order. */
+  kinds: StepKind[];
+  /** The document before the transaction (null: it did not exist). */
+  before: Image | null;
+  /** The document after it (null: destroyed). */
+  after: Image | null;
+  /** Set when this transaction compensates another, or was compensated by one. */
+  reverses: string | null;
+  reversedBy: string | null;
+}
+
+/** The committed versions of one document, oldest first. */
+export function versionsOf(logs: readonly LogDocument[], model: string, id: string): Version[] {
+  const key = documentKey(model, id);
+  return logs
+    .filter((log) => log.state === 'committed' && log.endedAt !== null)
+    .sort((a, b) => (a.endedAt as number) - (b.endedAt as number))
+    .flatMap((log) => {
+      const steps = log.steps.filter((step) => documentKey(step.model, step.id) === key);
+      if (steps.length === 0) return [];
+      return [{
+        transaction: log.id,
+        committedAt: log.endedAt as number,
+        label: log.label,
+        kinds: steps.map((step) => step.kind),
+        before: steps[0].before,
+        after: steps[steps.length - 1].after,
+        reverses: log.reverses,
+        reversedBy: log.reversedBy,
+      }];
+    });
+}
+
+/**
+ * The document as it was at `at` (epoch ms): the after-image of the last version committed by
+ * then; before the first version, that version's before-image; with no version, `current`.
+ * Writes made outside the engine are not in the log, and so not in this answer.
+ */
+export function stateAt(versions: readonly Version[], at: number, current: Image | null): Image | null {
+  let state: Image | null | undefined;
+  for (const version of versions) {
+    if (version.committedAt > at) break;
+    state = version.after;
+  }
+  if (state !== undefined) return state;
+  return versions.length > 0 ? versions[0].before : current;
+}
 
 export class DocumentHistory {
   constructor(private readonly ctx: Pick<EngineContext, 'store' | 'documents' | 'models'>) {}

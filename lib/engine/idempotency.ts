@@ -3,12 +3,12 @@
  * one run can insert it; every other caller gets that run's decided outcome.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isTransactError, TransactError } from '../errors';
-import { isDecided, keyedTransactionId, replayedError } from '../log';
-import { ownerToken, type TransactionRecovery } from '../recovery';
-import { isTransient, unavailableIfTransient } from '../retry';
-import type { TransactionOptions } from '../schema';
-import type { LogDocument, LogPatch } from '../types';
+import { isTransactError, TransactError } from '../core/errors';
+import { isDecided, keyedTransactionId, replayedError } from '../core/log-document';
+import { ownerToken, type TransactionRecovery } from '../protocol/recovery';
+import { isTransient, unavailableIfTransient } from '../store/retrying';
+import type { TransactionOptions } from '../core/validation';
+import type { LogDocument, LogPatch } from '../core/types';
 import type { EngineContext } from './context';
 
 /** A keyed transaction taken back to pending for another run: its new owner and epoch. */
@@ -17,7 +17,7 @@ export interface Reopened {
   epoch: number;
 }
 
-/** The transaction id of a keyed transaction: its key's, within its scope (lib/log keyedTransactionId). */
+/** The transaction id of a keyed transaction: its key's, within its scope (lib/core/log-document keyedTransactionId). */
 export function keyedIdOf(options: Required<Pick<TransactionOptions, 'idempotencyKey'>> & Pick<TransactionOptions, 'idempotencyScope'>): string {
   return keyedTransactionId(options.idempotencyKey, options.idempotencyScope ?? null);
 }

@@ -9,27 +9,27 @@
  * PostgreSQL's native path (native.ts), references (references.ts), reversals (reversal.ts),
  * history (history.ts), log reads (logs.ts), and the models it may write (catalog.ts).
  */
-import { ServerClock } from '../clock';
-import { Documents } from '../documents';
-import type { Version } from '../history';
-import { Locks } from '../locks';
-import type { ModelInfo } from '../model-info';
+import { ServerClock } from '../protocol/clock';
+import { Documents } from '../protocol/documents';
+import type { Version } from './history';
+import { Locks } from '../protocol/locks';
+import type { ModelInfo } from '../core/model-info';
 import { CommittedReads } from '../reads';
-import { Recovery, type TransactionRecovery, type TransactionStats } from '../recovery';
-import { RedoAttempts } from '../redo/attempt';
-import { RedoBatches } from '../redo/batch';
-import { RedoInteractive } from '../redo/interactive';
-import { RedoReads } from '../redo/reads';
-import { RecordLocks } from '../redo/locks';
-import type { RecordStore } from '../redo/records';
-import { RedoRecovery } from '../redo/recovery';
-import { RetryPolicy, RetryingStore, typedFailure } from '../retry';
-import type { ReversalInput, TransactionOptions } from '../schema';
+import { Recovery, type TransactionRecovery, type TransactionStats } from '../protocol/recovery';
+import { RedoAttempts } from './redo/attempt';
+import { RedoBatches } from './redo/batch';
+import { RedoInteractive } from './redo/interactive';
+import { RedoReads } from '../reads/redo';
+import { RecordLocks } from '../protocol/redo/locks';
+import type { RecordStore } from '../store/records';
+import { RedoRecovery } from '../protocol/redo/recovery';
+import { RetryPolicy, RetryingStore, typedFailure } from '../store/retrying';
+import type { ReversalInput, TransactionOptions } from '../core/validation';
 import type { AtomicStore } from '../store';
-import type { NativePostgres } from '../store/postgres-native';
-import type { Transaction } from '../transaction';
-import type { Image, LogDocument, Settlement, TxError, TxState } from '../types';
-import type { WaterlineModel } from '../waterline';
+import type { NativePostgres } from '../store/postgres/native';
+import type { Transaction } from './transaction';
+import type { Image, LogDocument, Settlement, TxError, TxState } from '../core/types';
+import type { WaterlineModel } from '../core/waterline';
 import { Batches } from './batch';
 import { ModelCatalog } from './catalog';
 import { CommitProtocol } from './commit';
@@ -66,7 +66,7 @@ export class Engine {
   private readonly reversals: Reversals;
   private readonly batches: Batches;
   private readonly transactions: InteractiveTransactions;
-  /** Log protocol v3's records (lib/redo/records.ts), when batches run on it. */
+  /** Log protocol v3's records (lib/store/records.ts), when batches run on it. */
   readonly records: RecordStore | undefined;
   /** On v3: the log protocol's (v2) recovery, for what v2 left on the datastore (start). */
   private readonly earlierProtocol: Recovery | undefined;

@@ -1,19 +1,20 @@
 /** Interactive transactions: a callback's writes through `tx`, committed together when it returns. */
-import { crashPoint } from '../crash-points';
-import { TransactError } from '../errors';
-import { newId } from '../ids';
-import { Lease } from '../lease';
-import { jsonResult, touchedDocuments } from '../log';
-import { CallerRun, type HookFailure, withOutcomeHooks } from '../outcome-hooks';
-import { ownerToken } from '../recovery';
-import { type TransactionOptions, validateOptions } from '../schema';
-import { LoggedWrites, type ReferenceContext, Transaction } from '../transaction';
+import { crashPoint } from '../core/crash-points';
+import { TransactError } from '../core/errors';
+import { newId } from '../core/ids';
+import { Lease } from '../protocol/lease';
+import { jsonResult, touchedDocuments } from '../core/log-document';
+import { CallerRun, type HookFailure, withOutcomeHooks } from './outcome-hooks';
+import { ownerToken } from '../protocol/recovery';
+import { type TransactionOptions, validateOptions } from '../core/validation';
+import type { ReferenceContext } from './references';
+import { LoggedWrites, Transaction } from './transaction';
 import { type CommitProtocol, logFor } from './commit';
 import type { EngineContext } from './context';
 import { type Idempotency, keyedIdOf, type Reopened } from './idempotency';
 import type { NativeRunner } from './native';
 import { withReruns } from './reruns';
-import type { RedoInteractive } from '../redo/interactive';
+import type { RedoInteractive } from './redo/interactive';
 import type { InternalOptions } from './types';
 
 export class InteractiveTransactions {

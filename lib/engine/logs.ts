@@ -1,9 +1,9 @@
 /** Reading the transaction log: one transaction's outcome, listings, and an operator's settlement note. */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TransactError } from '../errors';
-import { isTerminal } from '../state';
-import { toLogDocument } from '../store/store';
-import type { LogDocument, Settlement, TxError, TxState } from '../types';
+import { TransactError } from '../core/errors';
+import { isTerminal } from '../core/state';
+import { toLogDocument } from '../store/contract';
+import type { LogDocument, Settlement, TxError, TxState } from '../core/types';
 import type { EngineContext } from './context';
 import type { LogCriteria } from './types';
 

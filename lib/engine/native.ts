@@ -2,15 +2,15 @@
  * PostgreSQL's native path (sails-postgresql), shared by batches and interactive transactions:
  * one BEGIN … COMMIT per engine transaction, the log row written inside it.
  */
-import { crashPoint } from '../crash-points';
-import { isTransactError, TransactError } from '../errors';
-import { isDecided, storedError } from '../log';
-import { isTransient } from '../retry';
-import { ownerToken } from '../recovery';
-import type { TransactionOptions } from '../schema';
-import { nativeFailure, type NativePostgres, type NativeTransaction } from '../store/postgres-native';
-import type { LogDocument } from '../types';
-import { unavailableIfTransient } from '../retry';
+import { crashPoint } from '../core/crash-points';
+import { isTransactError, TransactError } from '../core/errors';
+import { isDecided, storedError } from '../core/log-document';
+import { isTransient } from '../store/retrying';
+import { ownerToken } from '../protocol/recovery';
+import type { TransactionOptions } from '../core/validation';
+import { nativeFailure, type NativePostgres, type NativeTransaction } from '../store/postgres/native';
+import type { LogDocument } from '../core/types';
+import { unavailableIfTransient } from '../store/retrying';
 import { logFor } from './commit';
 import type { EngineContext } from './context';
 import type { Idempotency, Reopened } from './idempotency';

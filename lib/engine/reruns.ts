@@ -1,8 +1,8 @@
 /**
  * Bounded re-runs of a transaction (`options.retry`): a run that failed with an error that
- * decided nothing — it surely never committed (lib/schema.ts RETRYABLE_CODES) — is started again
+ * decided nothing — it surely never committed (lib/core/validation.ts RETRYABLE_CODES) — is started again
  * after a jittered exponential pause, until it succeeds, fails otherwise, runs `attempts` times
- * or would overrun `budgetMs`; the caller then gets the last run's error. Not lib/retry.ts: that
+ * or would overrun `budgetMs`; the caller then gets the last run's error. Not lib/store/retrying.ts: that
  * retries one datastore call on a transient error; this runs a whole transaction again.
  *
  * outcome_unknown is never run again (validation refuses it in `on`, and this checks anyway): its
@@ -10,8 +10,8 @@
  * under its key, so what its key promises (at most once) holds across the runs.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isTransactError } from '../errors';
-import type { RetryableCode, TransactionOptions, TransactionRetry } from '../schema';
+import { isTransactError } from '../core/errors';
+import type { RetryableCode, TransactionOptions, TransactionRetry } from '../core/validation';
 
 /** The ceiling of the first pause, and of every pause: full jitter under an exponential ceiling. */
 const FIRST_PAUSE_MS = 20;

@@ -1,6 +1,6 @@
 /** The engine's public types: its options, what its calls return, and its internal options. */
-import type { RetryOptions } from '../retry';
-import type { CrashPolicy, Step } from '../types';
+import type { RetryOptions } from '../store/retrying';
+import type { CrashPolicy, Step } from '../core/types';
 
 export interface EngineOptions {
   /** Names this process in lease owners; a stable one lets a restart recover its own dead transactions at once. */

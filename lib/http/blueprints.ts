@@ -11,9 +11,9 @@
  * Unmarked models keep Sails' blueprints.
  */
 import Joi = require('joi');
-import { TransactError } from '../errors';
-import { isHookModel } from '../models';
-import type { WaterlineModel } from '../waterline';
+import { TransactError } from '../core/errors';
+import { isHookModel } from '../models/hook-models';
+import type { WaterlineModel } from '../core/waterline';
 import { findAction, findOneAction } from './read-actions';
 import { sendEngineError, sendError, serverError } from './respond';
 import type { Action, EngineHolder, HttpApp, HttpRequest, HttpResponse, Middleware } from './types';

@@ -51,7 +51,7 @@ export { blueprintPath, registerBlueprintActions, transactionalModels } from './
 export { findAction, findOneAction, type EngineGetter } from './read-actions';
 export { errorBody, sendEngineError, sendError, type ErrorBody } from './respond';
 export { errorResponses } from './responses';
-export { prototypeKeyPath } from '../json';
+export { prototypeKeyPath } from '../core/json';
 export { restIdentity, restRoutes, type RoutesConfig } from './rest';
 export type { Action, HttpApp, HttpRequest, HttpResponse } from './types';
 export { allowlistOf, attributeSchema, idSchema, identitySchema, isTransactional, operationRefusal, valuesSchema, type HttpAllowlist, type Refusal } from './validation';

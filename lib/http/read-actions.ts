@@ -8,11 +8,11 @@
  * attribute (its text converted to the attribute's type). Bad criteria get a 400
  * `{error: {code, message, path}}`, never a guess.
  */
-import { TransactError } from '../errors';
-import type { ModelInfo } from '../model-info';
+import { TransactError } from '../core/errors';
+import type { ModelInfo } from '../core/model-info';
 import type { CommittedReads } from '../reads';
-import { parseQuery } from '../reads/criteria';
-import type { Image } from '../types';
+import { parseQuery } from '../query/criteria';
+import type { Image } from '../core/types';
 import { sendEngineError } from './respond';
 import type { HttpResponse } from './types';
 
@@ -129,7 +129,7 @@ export function criteriaOf(req: BlueprintRequest, attributes: Record<string, { t
 }
 
 /**
- * The criteria of a find request, parsed by the one parser of committed reads (lib/reads/criteria:
+ * The criteria of a find request, parsed by the one parser of committed reads (lib/query/criteria:
  * declared attribute names, plain operators, scalar values) and refused when they name a hidden
  * attribute: nothing else ever reaches the adapter.
  */

@@ -1,10 +1,10 @@
 /**
  * One error shape for every answer of the hook's HTTP layer, and of the app's:
- * `{"error": {"code", "message", "path"?}}` with the code's status in the registry (lib/errors.ts).
+ * `{"error": {"code", "message", "path"?}}` with the code's status in the registry (lib/core/errors.ts).
  * The hook's own answers use its codes; an app passes the registry with its codes
  * (`sails.hooks.transact.errors`).
  */
-import { type ErrorRegistry, HOOK_ERRORS, type HttpErrorCode, isTransactError } from '../errors';
+import { type ErrorRegistry, HOOK_ERRORS, type HttpErrorCode, isTransactError } from '../core/errors';
 import type { HttpResponse } from './types';
 
 export interface ErrorBody {

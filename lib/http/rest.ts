@@ -5,10 +5,10 @@
  * own actions.
  */
 import Joi = require('joi');
-import { isHookModel } from '../models';
+import { isHookModel } from '../models/hook-models';
 import { listTransactions, settleStuck, stuckTransactions, type TransactionQuery } from '../queries';
-import type { TransactionOptions } from '../schema';
-import type { LogDocument, TxState } from '../types';
+import type { TransactionOptions } from '../core/validation';
+import type { LogDocument, TxState } from '../core/types';
 import { bodyOf, guarded, idParam } from './blueprints';
 import { sendEngineError, sendError } from './respond';
 import type { Action, EngineHolder, HttpApp, HttpRequest, HttpResponse } from './types';

@@ -3,7 +3,7 @@
  * uses, typed. Nothing here names an adapter: lib/http sees models only through Waterline.
  */
 import type { Engine } from '../engine';
-import type { WaterlineModel } from '../waterline';
+import type { WaterlineModel } from '../core/waterline';
 
 export interface HttpRequest {
   method: string;

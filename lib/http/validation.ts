@@ -4,9 +4,9 @@
  * a number), unknown fields are refused, the first problem answers with its path.
  */
 import Joi = require('joi');
-import type { WaterlineAttribute, WaterlineModel } from '../waterline';
-import type { HttpErrorCode } from '../errors';
-import { prototypeKeyPath } from '../json';
+import type { WaterlineAttribute, WaterlineModel } from '../core/waterline';
+import type { HttpErrorCode } from '../core/errors';
+import { prototypeKeyPath } from '../core/json';
 
 /** Ids in URLs (and ids a client chooses in a batch): short, plain characters only. */
 export const ID_PATTERN = /^[A-Za-z0-9_-]+$/;

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { HOOK_ERRORS, type HttpErrorCode } from '../errors';
+import { HOOK_ERRORS, type HttpErrorCode } from '../core/errors';
 import type { SafeHtml } from './html';
 
 /** A request as an action gets it: Node's, plus what Sails' router may have added. */

@@ -9,17 +9,17 @@
  * no script; a double-submit CSRF token on every POST (csrf.ts); strict security headers.
  */
 import type { Engine } from '../engine';
-import { type ErrorRegistry, isTransactError } from '../errors';
-import type { WaterlineModel } from '../waterline';
+import { type ErrorRegistry, isTransactError } from '../core/errors';
+import type { WaterlineModel } from '../core/waterline';
 import { isTransactional } from '../http/validation';
-import { LOCK_IDENTITY, LOG_IDENTITY } from '../models';
+import { LOCK_IDENTITY, LOG_IDENTITY } from '../models/hook-models';
 import { csrfTokenOf, foreignRequest, processSecret, type SessionOf, validCsrf } from './csrf';
 import { compactJson } from './json-view';
 import { formOf, OpsHttpError, type OpsRequest, type OpsResponse, paramOf, queryOf, queryValues, redirect, securityHeaders, sendHtml } from './http';
 import { bulkResultPage, errorPage, historyPage, links, type ListFilters, listPage, type PageContext, previewPage, REFRESH_PERIODS, type RefreshPeriod, STATES, stuckPage, transactionPage } from './pages';
 import { type ListCursor, MAX_BULK_SETTLE, queriesFor, summaryOf, type TransactionPage, type TransactionQuery } from './queries';
 import { OPS_CSS } from './style';
-import type { TxState } from '../types';
+import type { TxState } from '../core/types';
 
 export type { OpsRequest, OpsResponse } from './http';
 

@@ -2,8 +2,8 @@
  * The ops page's templates: plain typed functions from data to escaped HTML (see html.ts). No
  * script: actions are forms; a required reason is the confirmation.
  */
-import type { Version } from '../history';
-import type { Image, LockDocument, LogDocument, Step, TxState } from '../types';
+import type { Version } from '../engine/history';
+import type { Image, LockDocument, LogDocument, Step, TxState } from '../core/types';
 import { CSRF_FIELD } from './csrf';
 import { html, type HtmlValue, joinHtml, type SafeHtml } from './html';
 import { compactJson, jsonView } from './json-view';

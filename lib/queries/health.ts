@@ -4,7 +4,7 @@
  * secret, nothing personal.
  */
 import type { Engine } from '../engine';
-import type { TransactionStats } from '../recovery';
+import type { TransactionStats } from '../protocol/recovery';
 
 export interface TransactHealth {
   /** 'degraded' when the log's datastore did not answer. */

@@ -3,7 +3,7 @@
  * many transactions are in flight, stuck, waiting for an operator, and how many ended lately.
  */
 import type { Engine } from '../engine';
-import { ACTIVE_STATES, type LogDocument } from '../types';
+import { ACTIVE_STATES, type LogDocument } from '../core/types';
 
 export interface StateCounts {
   pending: number;

@@ -3,9 +3,9 @@
  * through recovery with a note of who and why. No HTTP here.
  */
 import type { Engine } from '../engine';
-import { isTransactError, TransactError } from '../errors';
-import { decideRecovery, type RecoveryDecision } from '../state';
-import type { Attention, LogDocument, TxError, TxState } from '../types';
+import { isTransactError, TransactError } from '../core/errors';
+import { decideRecovery, type RecoveryDecision } from '../core/state';
+import type { Attention, LogDocument, TxError, TxState } from '../core/types';
 
 /** A transaction recovery has not settled: its owner's lease ran out, or recovery failed on it. */
 export interface StuckTransaction {
@@ -111,7 +111,7 @@ export interface SettlePreview {
   state: TxState | null;
   label: string | null;
   action: SettleAction;
-  /** recovery's own decision (lib/state decideRecovery), or 'missing'. */
+  /** recovery's own decision (lib/core/state decideRecovery), or 'missing'. */
   decision: RecoveryDecision | 'missing';
   /** One line for a person: why this action. */
   why: string;

@@ -4,7 +4,7 @@
  * here: callers validate their input and shape their answer.
  */
 import type { Engine } from '../engine';
-import { ACTIVE_STATES, type LogDocument, type TxError, type TxMode, type TxState } from '../types';
+import { ACTIVE_STATES, type LogDocument, type TxError, type TxMode, type TxState } from '../core/types';
 
 /** A position in the newest-first order: a page by key starts right after (or before) it, at an index seek, whatever its depth. */
 export interface ListCursor {

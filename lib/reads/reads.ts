@@ -9,14 +9,14 @@
  * The datastore-specific part (reading rows, locks/fences and logs as of one instant) is each
  * store's `readView`; everything here is adapter-free.
  */
-import { TransactError } from '../errors';
-import type { ModelInfo } from '../model-info';
-import { unavailableIfTransient } from '../retry';
+import { TransactError } from '../core/errors';
+import type { ModelInfo } from '../core/model-info';
+import { unavailableIfTransient } from '../store/retrying';
 import type { AtomicStore } from '../store';
-import type { Image } from '../types';
-import { type NullOrder, type ParsedQuery, parseQuery, parseWhere } from './criteria';
-import { parseSumCheck, type SumCheck } from './sums';
-import { committedRows } from './view';
+import type { Image } from '../core/types';
+import { type NullOrder, type ParsedQuery, parseQuery, parseWhere } from '../query/criteria';
+import { parseSumCheck, type SumCheck } from '../query/sums';
+import { committedRows } from '../query/view';
 
 /** One query of a snapshot: a model and its criteria (`{where, sort, skip, limit}` or a bare where clause). */
 export interface ReadQuery {
@@ -50,8 +50,8 @@ export interface CommittedQuery {
 
 /**
  * The protocol's part of committed reads: per query, its committed rows (skip and limit applied),
- * all as of one instant. Log protocol v2's is the store's readView with lib/reads/view.ts'
- * rules (the default); log protocol v3's is lib/redo/reads.ts.
+ * all as of one instant. Log protocol v2's is the store's readView with lib/query/view.ts'
+ * rules (the default); log protocol v3's is lib/reads/redo.ts.
  */
 export interface CommittedSource {
   answer(queries: readonly CommittedQuery[], nulls: NullOrder): Promise<Image[][]>;
@@ -68,11 +68,11 @@ export class CommittedReads {
      * write's fence. They stay in the datastore for an operator to look at (the hook warns).
      */
     private readonly onLateInserts: (found: ReadonlyMap<string, string>) => void = () => undefined,
-    /** Log protocol v3's committed answers (lib/redo/reads.ts); by default v2's, from the store's readView. */
+    /** Log protocol v3's committed answers (lib/reads/redo.ts); by default v2's, from the store's readView. */
     private readonly source?: CommittedSource,
   ) {}
 
-  /** Documents matching `criteria`, committed. Criteria: Waterline's shapes, see lib/reads/criteria.ts for what is accepted. */
+  /** Documents matching `criteria`, committed. Criteria: Waterline's shapes, see lib/query/criteria.ts for what is accepted. */
   async find(model: string, criteria?: unknown): Promise<Image[]> {
     const [rows] = await this.snapshot([{ model, criteria }]);
     return rows;
@@ -104,7 +104,7 @@ export class CommittedReads {
   }
 
   /**
-   * One page of a sum check (see lib/reads/sums.ts): the documents of `check.model` whose `field`
+   * One page of a sum check (see lib/query/sums.ts): the documents of `check.model` whose `field`
    * is not the sum of their lines, committed, in key order. The datastore proposes candidates from
    * the raw data (a GROUP BY or a $group pipeline: nothing loaded here but the page); each is then
    * re-checked through committed reads — its document and its lines, as of one instant — so a

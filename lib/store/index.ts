@@ -1,22 +1,21 @@
-import type { CreatedIndex, IndexSpec } from '../indexes';
-import type { EvolvedTable, TableSpec } from '../migrations';
-import type { WaterlineDatastore, WaterlineModel } from '../waterline';
-import { isHookModel, LOCK_IDENTITY, RECORD_IDENTITY } from '../models';
-import type { RecordStore } from '../redo/records';
-import { DiskStore } from './disk';
-import { DiskRecords } from './disk-records';
-import { createMongoIndexes, type MongoDb, MongoStore } from './mongo';
-import { hideRecords } from './mongo-plain';
-import { createRecordIndexes, MongoRecords, recordsUnsafeOn, type UniqueKeys } from './mongo-records';
-import { createPgIndexes, ident, type PgPool, PostgresStore } from './postgres';
-import { NativePostgres, NativeTables } from './postgres-native';
-import { PostgresRecords } from './postgres-records';
-import { evolveMongoCollections, evolvePgTables, mongoCollectionHoldsRows, pgTableHoldsRows } from './schema';
-import type { AtomicStore } from './store';
+import type { AdapterKind } from '../core/types';
+import type { WaterlineDatastore, WaterlineModel } from '../core/waterline';
+import { isHookModel, LOCK_IDENTITY, RECORD_IDENTITY } from '../models/hook-models';
+import type { RecordStore } from './records';
+import { DiskStore } from './disk/store';
+import { DiskRecords } from './disk/records';
+import { createMongoIndexes, type MongoDb, MongoStore } from './mongo/store';
+import { hideRecords } from './mongo/plain-reads';
+import { createRecordIndexes, MongoRecords, recordsUnsafeOn, type UniqueKeys } from './mongo/records';
+import { createPgIndexes, ident, type PgPool, PostgresStore } from './postgres/store';
+import { NativePostgres, NativeTables } from './postgres/native';
+import { PostgresRecords } from './postgres/records';
+import { evolveMongoCollections, evolvePgTables, mongoCollectionHoldsRows, pgTableHoldsRows } from './tables';
+import type { AtomicStore, CreatedIndex, EvolvedTable, IndexSpec, TableSpec } from './contract';
 import type { ModelResolver } from './waterline-writes';
 
-export type { AtomicStore, FencedWrite } from './store';
-export type AdapterKind = AtomicStore['kind'];
+export type { AtomicStore, FencedWrite } from './contract';
+export type { AdapterKind };
 
 /** Maps a datastore's adapter identity to the store family that implements it. */
 export function adapterKind(adapter: unknown): AdapterKind {
@@ -34,7 +33,7 @@ export function adapterKind(adapter: unknown): AdapterKind {
 }
 
 /**
- * Creates `specs` (lib/indexes.ts) on one datastore, natively: CREATE INDEX on sails-postgresql
+ * Creates `specs` (lib/store/indexes.ts) on one datastore, natively: CREATE INDEX on sails-postgresql
  * (in the datastore's `schemaName`, if any), createIndex on sails-mongo, nothing on sails-disk.
  */
 export async function createIndexesOn(datastore: WaterlineDatastore, specs: readonly IndexSpec[]): Promise<CreatedIndex[]> {
@@ -54,7 +53,7 @@ function pgSchemaOf(datastore: WaterlineDatastore): string | null {
 
 /**
  * Creates the missing tables of `specs` and adds their missing columns, on one datastore
- * (lib/store/schema.ts): never drops, never retypes. Nothing to do on sails-disk.
+ * (lib/store/tables.ts): never drops, never retypes. Nothing to do on sails-disk.
  */
 export async function evolveTablesOn(datastore: WaterlineDatastore, specs: readonly TableSpec[]): Promise<EvolvedTable[]> {
   switch (adapterKind(datastore.config.adapter)) {
@@ -128,7 +127,7 @@ export function createStore(logModel: WaterlineModel, lockModel: WaterlineModel,
 }
 
 /**
- * Log protocol v3's records (lib/redo/records.ts) for the datastore that holds the log: sails-disk
+ * Log protocol v3's records (lib/store/records.ts) for the datastore that holds the log: sails-disk
  * and sails-postgresql keep them in the hook's record model beside the documents, sails-mongo in
  * the documents themselves (their unique keys, `uniqueKeys`, reserved by the stubs).
  * @param stalledWriterMs sails-postgresql: how long a reservation stalled inside its transaction
@@ -158,7 +157,7 @@ function recordModels(logModel: WaterlineModel, models: readonly WaterlineModel[
 
 /**
  * On sails-mongo, where the records live in the app's documents: the app's plain queries on those
- * collections stop seeing stubs, tombstones and the hidden fields (lib/store/mongo-plain.ts).
+ * collections stop seeing stubs, tombstones and the hidden fields (lib/store/mongo/plain-reads.ts).
  * Nothing to do elsewhere (sails-disk keeps records beside the documents).
  */
 export function adoptRecordModels(logModel: WaterlineModel, models: readonly WaterlineModel[]): void {

@@ -3,10 +3,10 @@
  * (sails-disk under its mutex, sails-postgresql inside a native transaction that holds the lock
  * rows): the store checks the fence, then these write. Every action is idempotent.
  */
-import { TransactError } from '../errors';
-import { rawDestroy } from '../history-guard';
-import type { Action } from '../operations';
-import { isUniqueViolation, type WaterlineModel } from '../waterline';
+import { TransactError } from '../core/errors';
+import { rawDestroy } from '../models/destroy-guard';
+import type { Action } from '../core/operations';
+import { isUniqueViolation, type WaterlineModel } from '../core/waterline';
 
 export type ModelResolver = (identity: string) => WaterlineModel;
 

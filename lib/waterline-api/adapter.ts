@@ -8,11 +8,11 @@
  * real adapter untouched. So lifecycle callbacks and validation are never bypassed, and a query
  * given an engine token can never run outside its transaction: it is run inside, or refused.
  */
-import { OUTSIDE } from '../ambient';
-import { isTransactError, TransactError } from '../errors';
-import type { Transaction } from '../transaction';
-import type { Image } from '../types';
-import { isUniqueViolation, type WaterlineModel } from '../waterline';
+import { OUTSIDE } from './ambient';
+import { isTransactError, TransactError } from '../core/errors';
+import type { Transaction } from '../engine/transaction';
+import type { Image } from '../core/types';
+import { isUniqueViolation, type WaterlineModel } from '../core/waterline';
 import { type ColumnMap, columnMap, compileWhere, type Condition, fromColumns, matches, restrictedIds, type SortClause, sortImages, toColumns, window } from './criteria';
 import { type EngineConnection, isEngineConnection } from './connection';
 
@@ -315,7 +315,7 @@ function childQuery(join: Join, key: unknown, meta: StageThreeQuery['meta']): St
 
 /**
  * Where a model call without a connection of its own finds the ambient transaction
- * (lib/ambient.ts, `config.transact.ambient`): the hook instance's, so two apps never mix.
+ * (lib/waterline-api/ambient.ts, `config.transact.ambient`): the hook instance's, so two apps never mix.
  */
 export interface AmbientSource {
   /** The connection of the transaction the caller runs in, if any. */

@@ -8,9 +8,9 @@
  * whole transaction, even if the callback caught its error — so a statement that failed halfway
  * (some documents written, not all) can never be committed.
  */
-import { TransactError } from '../errors';
-import type { AfterCommit, AfterRollback } from '../outcome-hooks';
-import type { Transaction } from '../transaction';
+import { TransactError } from '../core/errors';
+import type { AfterCommit, AfterRollback } from '../engine/outcome-hooks';
+import type { Transaction } from '../engine/transaction';
 
 /**
  * Recognizes a token by a registered symbol, not by class: Sails may load the hook's modules
@@ -80,7 +80,7 @@ export class EngineConnection {
     if (this.failed !== undefined) throw this.failed.error;
   }
 
-  /** The engine transaction's `afterCommit` (lib/transaction.ts): `fn` runs once it has committed. */
+  /** The engine transaction's `afterCommit` (lib/engine/transaction.ts): `fn` runs once it has committed. */
   afterCommit(fn: AfterCommit): void {
     this.refuseEnded('afterCommit');
     this.tx.afterCommit(fn);

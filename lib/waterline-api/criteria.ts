@@ -10,12 +10,12 @@
  * sails-postgresql are accepted (equality, in/nin, comparisons, and/or). `like` (and
  * contains/startsWith/endsWith, which Waterline turns into `like`) differs in case handling
  * between adapters, so it is refused (`unsupported_query`) rather than answered differently.
- * Values are compared and ordered as committed reads do (lib/reads/criteria.ts): one meaning of
+ * Values are compared and ordered as committed reads do (lib/query/criteria.ts): one meaning of
  * equality and order in the hook.
  */
-import { TransactError } from '../errors';
-import { compareValues, isScalar, MAX_WHERE_DEPTH, type Scalar, sameValue } from '../reads/criteria';
-import type { Image } from '../types';
+import { TransactError } from '../core/errors';
+import { compareValues, isScalar, MAX_WHERE_DEPTH, type Scalar, sameValue } from '../query/criteria';
+import type { Image } from '../core/types';
 
 export type Comparison = 'eq' | 'ne' | 'lt' | 'lte' | 'gt' | 'gte';
 

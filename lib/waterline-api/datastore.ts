@@ -3,9 +3,9 @@
  * calls `.usingConnection(db)` run inside one engine interactive transaction, which commits when
  * `during` returns and rolls back (every write compensated) when it throws.
  */
-import type { TransactionOptions } from '../schema';
-import type { Transaction } from '../transaction';
-import { isUniqueViolation } from '../waterline';
+import type { TransactionOptions } from '../core/validation';
+import type { Transaction } from '../engine/transaction';
+import { isUniqueViolation } from '../core/waterline';
 import { EngineConnection } from './connection';
 
 /** Runs `work` as one engine interactive transaction (Engine.interactive). */
@@ -57,7 +57,7 @@ function reported(err: unknown, failure: unknown): unknown {
   return err;
 }
 
-/** The ambient transaction (lib/ambient.ts), as `transaction` uses it. */
+/** The ambient transaction (lib/waterline-api/ambient.ts), as `transaction` uses it. */
 export interface AmbientScope {
   /** Throws when called inside an ambient transaction (or what an ended one left running). */
   refuseNested(what: string): void;

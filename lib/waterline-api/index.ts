@@ -13,11 +13,10 @@
  * (./adapter.ts). The engine then gives them what it gives `sails.transact(async tx => …)`:
  * locks, the log (history, reversal), fenced writes, crash recovery.
  */
-import type { AmbientTransactions } from '../ambient';
-import type { TransactConfig } from '../config';
+import type { AmbientTransactions } from './ambient';
 import type { Engine } from '../engine';
 import { adapterKind } from '../store';
-import type { WaterlineModel } from '../waterline';
+import type { WaterlineModel } from '../core/waterline';
 import { type AdaptedModel, wrapModelAdapter } from './adapter';
 import { engineTransactionMethod } from './datastore';
 
@@ -37,6 +36,12 @@ export interface WaterlineTransactionsHost {
   transaction?: unknown;
 }
 
+/** The settings this feature reads (config.transact's `datastore` and `waterlineTransactions`). */
+export interface WaterlineTransactionsSettings {
+  datastore: string;
+  waterlineTransactions: 'native' | 'engine';
+}
+
 /** Who runs `datastore.transaction()` on the log's datastore, as installed. */
 export type WaterlineTransactionsMode = 'engine' | 'native';
 
@@ -46,7 +51,7 @@ export type WaterlineTransactionsMode = 'engine' | 'native';
  * which one the app now has. With `ambient` (config.transact.ambient) the models are wrapped in
  * either case: `sails.transact(async tx => …)` needs them to join its model calls.
  */
-export function installWaterlineTransactions(engine: Engine, sails: WaterlineTransactionsHost, config: TransactConfig, ambient?: AmbientTransactions): WaterlineTransactionsMode {
+export function installWaterlineTransactions(engine: Engine, sails: WaterlineTransactionsHost, config: WaterlineTransactionsSettings, ambient?: AmbientTransactions): WaterlineTransactionsMode {
   if (sails.getDatastore === undefined) throw new Error('sails-hook-transact: sails.getDatastore is missing (is sails-hook-orm loaded?)');
   const datastore = sails.getDatastore(config.datastore);
   const native = adapterKind(datastore.config.adapter) === 'postgresql' && config.waterlineTransactions === 'native';

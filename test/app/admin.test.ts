@@ -10,9 +10,9 @@
  */
 import { expect } from 'chai';
 import type { BrowserContext, Page } from 'playwright-core';
-import { newId } from '../../lib/ids';
-import { newLog } from '../../lib/log';
-import { LOG_IDENTITY } from '../../lib/models';
+import { newId } from '../../lib/core/ids';
+import { newLog } from '../../lib/core/log-document';
+import { LOG_IDENTITY } from '../../lib/models/hook-models';
 import type { Engine } from '../../lib/engine';
 import { type FundApp, liftFund, lowerFund, sign } from '../support/http';
 import { forEachAdapter } from '../support/targets';

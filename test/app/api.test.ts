@@ -6,10 +6,10 @@
  */
 import { expect } from 'chai';
 import type { Response, Test } from 'supertest';
-import { newId } from '../../lib/ids';
-import { newLog } from '../../lib/log';
+import { newId } from '../../lib/core/ids';
+import { newLog } from '../../lib/core/log-document';
 import type { Engine } from '../../lib/engine';
-import type { LogDocument } from '../../lib/types';
+import type { LogDocument } from '../../lib/core/types';
 import { type FundApp, liftFund, lowerFund, type Role } from '../support/http';
 import { forEachAdapter } from '../support/targets';
 

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { FUND_REGISTRY } from '../../api/lib/errors';
-import type { ErrorRegistry } from '../../lib/errors';
+import type { ErrorRegistry } from '../../lib/core/errors';
 import type { Transact } from '../../lib/hook';
 import type { LoadedApp } from '../support/app';
 import { type FundApp, liftFund, lowerFund } from '../support/http';

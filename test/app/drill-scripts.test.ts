@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { newId } from '../../lib/ids';
+import { newId } from '../../lib/core/ids';
 import { loadApp, lowerApp } from '../support/app';
 import { type AdapterName, forEachAdapter, freshTarget, type Target } from '../support/targets';
 

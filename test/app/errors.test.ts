@@ -1,5 +1,5 @@
 /**
- * The one error registry (lib/errors.ts plus the fund's codes, api/lib/errors.ts): every code
+ * The one error registry (lib/core/errors.ts plus the fund's codes, api/lib/errors.ts): every code
  * thrown or answered anywhere in the hook or the app is in it, each has a 4xx/5xx status and a
  * meaning, and docs/errors.md's table documents each with its status. Pure: no datastore.
  */
@@ -7,8 +7,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { FUND_ERRORS, FUND_REGISTRY } from '../../api/lib/errors';
-import { ENGINE_ERRORS, ErrorRegistry, HOOK_ERRORS, HTTP_ERRORS, LOG_OUTCOMES, TRANSACT_ERROR_CODES, TransactError } from '../../lib/errors';
-import { newLog, replayedError, storedError } from '../../lib/log';
+import { ENGINE_ERRORS, ErrorRegistry, HOOK_ERRORS, HTTP_ERRORS, LOG_OUTCOMES, TRANSACT_ERROR_CODES, TransactError } from '../../lib/core/errors';
+import { newLog, replayedError, storedError } from '../../lib/core/log-document';
 
 // dist/test/app → the repository
 const ROOT = join(__dirname, '..', '..', '..');

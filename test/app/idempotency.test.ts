@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import type request from 'supertest';
 import { type FundApp, liftFund, lowerFund, type Role } from '../support/http';
-import { newId } from '../../lib/ids';
+import { newId } from '../../lib/core/ids';
 import { type Doc, engineOf, expectFundInvariants, seedInvestor, seedLoans, snapshot, wipeFund } from '../support/fund';
 import { forEachAdapter } from '../support/targets';
 

@@ -7,8 +7,8 @@
  */
 import { expect } from 'chai';
 import type { Response, Test } from 'supertest';
-import { rawDestroy } from '../../lib/history-guard';
-import { newId } from '../../lib/ids';
+import { rawDestroy } from '../../lib/models/destroy-guard';
+import { newId } from '../../lib/core/ids';
 import { asFund, type Doc, expectFundInvariants, fundLib, seedInvestor, wipeFund } from '../support/fund';
 import { type FundApp, liftFund, lowerFund, type Role, sign } from '../support/http';
 import { forEachAdapter } from '../support/targets';

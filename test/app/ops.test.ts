@@ -13,9 +13,9 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import type { Engine } from '../../lib/engine';
-import { newId } from '../../lib/ids';
-import { newLog } from '../../lib/log';
-import type { LogDocument } from '../../lib/types';
+import { newId } from '../../lib/core/ids';
+import { newLog } from '../../lib/core/log-document';
+import type { LogDocument } from '../../lib/core/types';
 import { ADMIN, type FundApp, liftFund, lowerFund } from '../support/http';
 import { forEachAdapter } from '../support/targets';
 

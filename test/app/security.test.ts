@@ -9,7 +9,7 @@ import type { Response, Test } from 'supertest';
 import { resolveItem } from '../../api/lib/admin';
 import { FUND_REGISTRY } from '../../api/lib/errors';
 import type { Engine } from '../../lib/engine';
-import { isTransactError } from '../../lib/errors';
+import { isTransactError } from '../../lib/core/errors';
 import { asFund } from '../support/fund';
 import { type FundApp, liftFund, lowerFund, type Role } from '../support/http';
 import { forEachAdapter } from '../support/targets';

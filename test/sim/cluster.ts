@@ -15,12 +15,12 @@
  * requests already sent still land), its clock moved.
  */
 import { Engine, type EngineOptions } from '../../lib/engine';
-import { LOCK_IDENTITY, LOG_IDENTITY } from '../../lib/models';
-import { uniqueKeys } from '../../lib/model-info';
-import type { RecordStore } from '../../lib/redo/records';
-import { MongoStore } from '../../lib/store/mongo';
-import { MongoRecords } from '../../lib/store/mongo-records';
-import type { AtomicStore } from '../../lib/store/store';
+import { LOCK_IDENTITY, LOG_IDENTITY } from '../../lib/models/hook-models';
+import { uniqueKeys } from '../../lib/core/model-info';
+import type { RecordStore } from '../../lib/store/records';
+import { MongoStore } from '../../lib/store/mongo/store';
+import { MongoRecords } from '../../lib/store/mongo/records';
+import type { AtomicStore } from '../../lib/store/contract';
 import { SimDatabase } from './database';
 import { MONGO_NETWORK_ERRORS, SimMongoDb } from './mongo-driver';
 import { type NetworkErrors, SimNetwork } from './network';
@@ -29,7 +29,7 @@ import { RECORD_FIELDS, SimulatedRecords } from './simulated-records';
 import { SimulatedStore, SIMULATED_STORE_LAYOUT } from './simulated-store';
 import type { Trace } from './trace';
 import { SimModel, type SimModelDefinition, type StorageLayout } from './waterline-models';
-import { FENCE_FIELD, WRITE_FIELD } from '../../lib/store/mongo';
+import { FENCE_FIELD, WRITE_FIELD } from '../../lib/store/mongo/store';
 
 export type Flavour = 'mongo' | 'generic' | 'redo-mongo' | 'redo-generic';
 
@@ -50,7 +50,7 @@ export const MODELS: readonly SimModelDefinition[] = [
   { identity: 'widget', attributes: { name: { type: 'string', required: true } } },
 ];
 
-/** A socket's errors, for the generic store (lib/retry.ts treats both as transient). */
+/** A socket's errors, for the generic store (lib/store/retrying.ts treats both as transient). */
 const SOCKET_ERRORS: NetworkErrors = {
   notSent: (label) => Object.assign(new Error(`connect ECONNRESET (${label})`), { code: 'ECONNRESET' }),
   noReply: (label) => Object.assign(new Error(`read ETIMEDOUT (${label})`), { code: 'ETIMEDOUT' }),

@@ -7,7 +7,7 @@ import './install';
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { newId } from '../../lib/ids';
+import { newId } from '../../lib/core/ids';
 import { EPOCH_MS, SimProcess, SimRuntime } from './runtime';
 import { runSimulation } from './simulation';
 

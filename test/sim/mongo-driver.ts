@@ -1,7 +1,7 @@
 /**
- * A simulated MongoDB driver: the structural `MongoDb`/`Collection` interface lib/store/mongo.ts
+ * A simulated MongoDB driver: the structural `MongoDb`/`Collection` interface lib/store/mongo/store.ts
  * calls, over the simulated database, so that the REAL MongoStore (log protocol v2, and v3's log)
- * and the REAL MongoRecords (log protocol v3's records, lib/store/mongo-records.ts) run in the
+ * and the REAL MongoRecords (log protocol v3's records, lib/store/mongo/records.ts) run in the
  * simulation. Only what those send is understood, as MongoDB (driver 6) does it, and anything else
  * fails loudly:
  * - filters: equality (null matches a missing field; an array field matches an element), $or,
@@ -31,11 +31,11 @@
  * record-rules checker judges MongoRecords' writes as it judges the generic records'. A change
  * of the lease alone (a renewal) is no record change, as there.
  */
-import { jsonEqual } from '../../lib/json';
-import { LOCK_IDENTITY, LOG_IDENTITY } from '../../lib/models';
-import { parseToken } from '../../lib/redo/records';
-import { FENCE_FIELD, LOCK_FIELD, LOCK_UNTIL_FIELD, type MongoDb, STATE_FIELD, VERSION_FIELD, WRITE_FIELD } from '../../lib/store/mongo';
-import { parseFenceToken } from '../../lib/store/store';
+import { jsonEqual } from '../../lib/core/json';
+import { LOCK_IDENTITY, LOG_IDENTITY } from '../../lib/models/hook-models';
+import { parseToken } from '../../lib/store/records';
+import { FENCE_FIELD, LOCK_FIELD, LOCK_UNTIL_FIELD, type MongoDb, STATE_FIELD, VERSION_FIELD, WRITE_FIELD } from '../../lib/store/mongo/store';
+import { parseFenceToken } from '../../lib/store/contract';
 import { copy, type Doc, type SimDatabase, type Stepwise, stepwise, type Transport } from './database';
 import type { NetworkErrors } from './network';
 
@@ -622,7 +622,7 @@ class SimCollection {
     this.db.emit({ kind: 'record', table: this.name, id, before: { id, ...rest }, after: { id, [STATE_FIELD]: 'absent' } });
   }
 
-  /** A fenced delete names the writer's own token in the last clause of its `$or` (lib/store/mongo.ts acceptedBy). */
+  /** A fenced delete names the writer's own token in the last clause of its `$or` (lib/store/mongo/store.ts acceptedBy). */
   private observeRemove(id: string, filter: Filter, removedFence: unknown): void {
     if (!this.app) return;
     const clauses = filter.$or as Filter[] | undefined;

@@ -5,11 +5,11 @@
  * simulated driver cannot drift from what MongoRecords needs of MongoDB (unique values, R9,
  * included: the `user` model's unique username has its unique index, as migrations make it).
  * The app's plain queries go through the simulated models' imitation of the hook's wrap
- * (lib/store/mongo-plain.ts withoutRecords).
+ * (lib/store/mongo/plain-reads.ts withoutRecords).
  */
-import { uniqueKeys } from '../../lib/model-info';
-import { FENCE_FIELD, WRITE_FIELD } from '../../lib/store/mongo';
-import { MongoRecords } from '../../lib/store/mongo-records';
+import { uniqueKeys } from '../../lib/core/model-info';
+import { FENCE_FIELD, WRITE_FIELD } from '../../lib/store/mongo/store';
+import { MongoRecords } from '../../lib/store/mongo/records';
 import { defineRecordContract, type RecordSubject } from '../support/record-contract';
 import { directTransport, SimDatabase } from './database';
 import { SimMongoDb } from './mongo-driver';

@@ -224,9 +224,9 @@ export class SimRuntime {
   /** True time, in virtual ms. */
   now = EPOCH_MS;
   readonly als = contexts;
-  /** What Math.random draws inside this run (lib/locks.ts' jitter, async-retry's randomize, MongoStore's backoff). */
+  /** What Math.random draws inside this run (lib/protocol/locks.ts' jitter, async-retry's randomize, MongoStore's backoff). */
   private readonly random: Prng;
-  /** What crypto.randomBytes returns inside this run (lib/ids.ts). */
+  /** What crypto.randomBytes returns inside this run (lib/core/ids.ts). */
   private readonly bytes: Prng;
   /** Errors thrown by an event's callback: a bug of the simulation or of lib/, reported by the run. */
   readonly thrown: unknown[] = [];

@@ -1,5 +1,5 @@
 /**
- * Log protocol v3's records (lib/redo/records.ts) over the simulated database, kept as MongoDB
+ * Log protocol v3's records (lib/store/records.ts) over the simulated database, kept as MongoDB
  * keeps them: hidden fields in the documents themselves (a stub and a tombstone are rows too).
  * Each RecordStore method is the operations the design sends (R1: a conditional update, THEN a
  * read; a reserve: an insert, then a read), each applied in one synchronous step when the
@@ -9,12 +9,12 @@
  * Every change to a record is announced (DbEvent `record`, with the row before and after): the
  * record-rules checker judges each against the rules.
  */
-import { LOG_IDENTITY } from '../../lib/models';
-import { documentKey } from '../../lib/operations';
-import { comparator, matches } from '../../lib/reads/criteria';
-import { toLogDocument, type ViewRequest } from '../../lib/store/store';
-import { type DocRecord, type GuardedWrite, parseToken, type RecordLock, type RecordState, type RecordStore, type RecordView, type Stub } from '../../lib/redo/records';
-import type { Image, LogDocument } from '../../lib/types';
+import { LOG_IDENTITY } from '../../lib/models/hook-models';
+import { documentKey } from '../../lib/core/operations';
+import { comparator, matches } from '../../lib/query/criteria';
+import { toLogDocument, type ViewRequest } from '../../lib/store/contract';
+import { type DocRecord, type GuardedWrite, parseToken, type RecordLock, type RecordState, type RecordStore, type RecordView, type Stub } from '../../lib/store/records';
+import type { Image, LogDocument } from '../../lib/core/types';
 import { copy, type Doc, type SimDatabase, type Transport } from './database';
 
 /** The hidden fields, as in MongoDB documents (docs/protocol-v3.md "The records"). */

@@ -1,6 +1,6 @@
 /**
  * A generic AtomicStore over the simulated database, with the semantics of today's real stores
- * (lib/store/disk.ts is the closest: the same checks, but each method is ONE operation applied
+ * (lib/store/disk/store.ts is the closest: the same checks, but each method is ONE operation applied
  * in one synchronous step when the transport delivers it, instead of a mutex). Fences live in the
  * lock records, as on sails-disk and sails-postgresql: a document write is accepted only while
  * every lock of its documents names the writer's transaction at the writer's epoch, checked in
@@ -12,13 +12,13 @@
  * locks at the caller's epoch or below (a release with a grant, only that grant's), as every
  * real store does (AtomicStore.deleteLocks).
  */
-import { LOCK_IDENTITY, LOG_IDENTITY } from '../../lib/models';
-import { type Action, documentKey } from '../../lib/operations';
-import type { Where } from '../../lib/reads/criteria';
-import { documentValues, lineTotals, mergeCandidates, type SumCandidates, type SumCandidatesRequest } from '../../lib/reads/sums';
-import { heldCount } from '../../lib/reads/view';
-import { type AtomicStore, type FencedWrite, fencedOut, matchesGuard, type StoreView, toLockDocument, toLogDocument, type ViewRequest } from '../../lib/store/store';
-import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../../lib/types';
+import { LOCK_IDENTITY, LOG_IDENTITY } from '../../lib/models/hook-models';
+import { type Action, documentKey } from '../../lib/core/operations';
+import type { Where } from '../../lib/query/criteria';
+import { documentValues, lineTotals, mergeCandidates, type SumCandidates, type SumCandidatesRequest } from '../../lib/query/sums';
+import { heldCount } from '../../lib/query/view';
+import { type AtomicStore, type FencedWrite, fencedOut, matchesGuard, type StoreView, toLockDocument, toLogDocument, type ViewRequest } from '../../lib/store/contract';
+import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../../lib/core/types';
 import { copy, directTransport, type Doc, SimDatabase, type Transport } from './database';
 import { SimModel, type SimModelDefinition, type StorageLayout } from './waterline-models';
 

@@ -3,8 +3,8 @@
  * faults, then a quiescing phase (faults off, every instance up, clocks right, recovery passes
  * until nothing is active, bounded), then the checkers (checkers/*.ts). Same seed, same run.
  */
-import { LOCK_IDENTITY, LOG_IDENTITY } from '../../lib/models';
-import { documentKey } from '../../lib/operations';
+import { LOCK_IDENTITY, LOG_IDENTITY } from '../../lib/models/hook-models';
+import { documentKey } from '../../lib/core/operations';
 import type { Checker, Violation } from './checkers/checker';
 import { CommittedHistory } from './checkers/committed-history';
 import { CommittedReads } from './checkers/committed-reads';

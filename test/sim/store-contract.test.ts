@@ -1,5 +1,5 @@
 /**
- * The store contract (lib/store/store.ts, cases in test/support/store-contract.ts) against the
+ * The store contract (lib/store/contract.ts, cases in test/support/store-contract.ts) against the
  * simulation's SimulatedStore: the store the simulation's generic flavour runs on is held to the
  * same cases as every real store, so the simulation cannot drift from them. Its operations reach
  * the simulated database through a transport that can fail the next lock insert before it

@@ -1,7 +1,7 @@
 /**
  * Simulated Waterline models over the simulated database's tables: the slice of the model API the
- * engine reads through (lib/waterline.ts `WaterlineModel`) — find/findOne/count with `where`
- * (equality, arrays as `in`, and what lib/reads/criteria matches: in, nin, <, <=, >, >=, !=, and,
+ * engine reads through (lib/core/waterline.ts `WaterlineModel`) — find/findOne/count with `where`
+ * (equality, arrays as `in`, and what lib/query/criteria matches: in, nin, <, <=, >, >=, !=, and,
  * or), `sort`, `skip`, `limit` and `.meta()`; create/createEach/update().set()/destroy(). Each
  * query is one request to the database, answered as of one instant.
  *
@@ -9,10 +9,10 @@
  * (`_id` on sails-mongo) and the fence field, which sails-mongo returns only to the engine's own
  * reads (`meta({transactFence: true})`, as MongoStore.adopt arranges on the real adapter).
  */
-import { comparator, matches, type NullOrder, type SortClause } from '../../lib/reads/criteria';
-import type { Deferred, WaterlineAttribute, WaterlineDatastore, WaterlineModel } from '../../lib/waterline';
-import { withoutRecords } from '../../lib/store/mongo-plain';
-import { RECORD_FIELDS } from '../../lib/store/mongo';
+import { comparator, matches, type NullOrder, type SortClause } from '../../lib/query/criteria';
+import type { Deferred, WaterlineAttribute, WaterlineDatastore, WaterlineModel } from '../../lib/core/waterline';
+import { withoutRecords } from '../../lib/store/mongo/plain-reads';
+import { RECORD_FIELDS } from '../../lib/store/mongo/store';
 import { copy, type Doc, type SimDatabase, stepwise, type Transport } from './database';
 
 export interface StorageLayout {
@@ -30,7 +30,7 @@ export interface StorageLayout {
   manager?: unknown;
   /**
    * Log protocol v3 on sails-mongo: the documents hold stubs, tombstones and the record fields, and
-   * the hook wraps the adapter's queries (lib/store/mongo-plain.ts hideRecords): every query's where
+   * the hook wraps the adapter's queries (lib/store/mongo/plain-reads.ts hideRecords): every query's where
    * is ANDed with `withoutRecords` (no stub, no tombstone), and the records returned lose the record
    * fields unless the query asks to keep them (`meta({transactRecords: true})`: MongoRecords.view).
    */

@@ -8,9 +8,9 @@
  * Every call is recorded with who made it, when it ended and what it answered: the checkers judge
  * the records. A call whose process crashed never answers (its caller died with it).
  */
-import { TransactError } from '../../lib/errors';
-import type { TransactionOptions } from '../../lib/schema';
-import type { Image, Operation } from '../../lib/types';
+import { TransactError } from '../../lib/core/errors';
+import type { TransactionOptions } from '../../lib/core/validation';
+import type { Image, Operation } from '../../lib/core/types';
 import type { SimInstance, SimWorld } from './cluster';
 import { Prng, type SimProcess } from './runtime';
 

@@ -6,7 +6,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { TransactConfig } from '../../lib/config';
 import { freshAdapter } from '../../lib/drill';
-import { rawDestroy } from '../../lib/history-guard';
+import { rawDestroy } from '../../lib/models/destroy-guard';
 import type { SailsApp, TransactHook } from '../../lib/hook';
 import { REDO_ADAPTERS, resetTarget, type Target } from './targets';
 

@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '../../lib/engine';
-import { isTransactError } from '../../lib/errors';
+import { isTransactError } from '../../lib/core/errors';
 import { type LoadedApp, loadApp, lowerApp } from './app';
 import { fundLib, seedInvestor, seedLoans } from './fund';
 import { LOAD_ACCOUNTS, lateIds, runTransfers, transferOperations } from './load';

@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TransactConfig } from '../../lib/config';
 import { freshAdapter } from '../../lib/drill';
-import { rawDestroy } from '../../lib/history-guard';
+import { rawDestroy } from '../../lib/models/destroy-guard';
 import type { Engine } from '../../lib/engine';
-import type { WaterlineModel } from '../../lib/waterline';
+import type { WaterlineModel } from '../../lib/core/waterline';
 import { resetTarget, type Target } from './targets';
 
 export type Row = Record<string, unknown>;

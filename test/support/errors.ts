@@ -1,4 +1,4 @@
-import { isTransactError, type TransactError } from '../../lib/errors';
+import { isTransactError, type TransactError } from '../../lib/core/errors';
 
 /** Awaits a promise that must fail with a TransactError, and returns that error. */
 export async function rejection(promise: PromiseLike<unknown>): Promise<TransactError<string>> {

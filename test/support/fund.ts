@@ -4,8 +4,8 @@
  */
 import { expect } from 'chai';
 import type { Engine } from '../../lib/engine';
-import { rawDestroy } from '../../lib/history-guard';
-import { newId } from '../../lib/ids';
+import { rawDestroy } from '../../lib/models/destroy-guard';
+import { newId } from '../../lib/core/ids';
 import type { FundApp } from '../../api/lib/app';
 import type { LoadedApp } from './app';
 

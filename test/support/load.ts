@@ -6,8 +6,8 @@ import { expect } from 'chai';
 import { randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '../../lib/engine';
-import { isTransactError } from '../../lib/errors';
-import { rawDestroy } from '../../lib/history-guard';
+import { isTransactError } from '../../lib/core/errors';
+import { rawDestroy } from '../../lib/models/destroy-guard';
 import type { LoadedApp } from './app';
 
 export const LOAD_ACCOUNTS = Array.from({ length: 10 }, (_, i) => `c${String(i).padStart(23, '0')}`);

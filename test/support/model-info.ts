@@ -1,5 +1,5 @@
-/** A model's description as the engine's pure functions take it (lib/model-info), for tests without a database. */
-import type { ModelInfo } from '../../lib/model-info';
+/** A model's description as the engine's pure functions take it (lib/core/model-info), for tests without a database. */
+import type { ModelInfo } from '../../lib/core/model-info';
 
 /** A plain model: no timestamps, not financial, no reverseCreate, no validation, nothing hidden, unless `extra` says so. */
 export function modelInfo(identity: string, attributes: ModelInfo['attributes'], extra: Partial<ModelInfo> = {}): ModelInfo {

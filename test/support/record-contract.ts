@@ -1,16 +1,16 @@
 /**
- * The RecordStore contract (lib/redo/records.ts; docs/protocol-v3.md R1, R2, R4, R6, R7, R9) as
+ * The RecordStore contract (lib/store/records.ts; docs/protocol-v3.md R1, R2, R4, R6, R7, R9) as
  * one suite over a record store factory, the way test/support/store-contract.ts holds every
  * AtomicStore to one behaviour: DiskRecords, MongoRecords and PostgresRecords run the same cases
  * (test/hook/adapters/record-contract.test.ts). Two models: `account` (no unique attribute) and
  * `user` (`username` unique).
  */
 import { expect } from 'chai';
-import { isTransactError } from '../../lib/errors';
-import { newId } from '../../lib/ids';
-import { documentKey } from '../../lib/operations';
-import { type DocRecord, type GuardedWrite, lockToken, type RecordLock, type RecordStore } from '../../lib/redo/records';
-import type { Values } from '../../lib/types';
+import { isTransactError } from '../../lib/core/errors';
+import { newId } from '../../lib/core/ids';
+import { documentKey } from '../../lib/core/operations';
+import { type DocRecord, type GuardedWrite, lockToken, type RecordLock, type RecordStore } from '../../lib/store/records';
+import type { Values } from '../../lib/core/types';
 import { rejection } from './errors';
 
 export interface RecordSubject {

@@ -4,7 +4,7 @@
  * record, an update of several attributes, and a destroy.
  */
 import type { Engine } from '../../lib/engine';
-import { documentKey } from '../../lib/operations';
+import { documentKey } from '../../lib/core/operations';
 import type { LoadedApp } from './app';
 
 export type Row = Record<string, unknown>;

@@ -1,5 +1,5 @@
 /**
- * The AtomicStore contract (lib/store/store.ts) as one suite over a store factory: every real
+ * The AtomicStore contract (lib/store/contract.ts) as one suite over a store factory: every real
  * store (test/hook/adapters/store-contract.test.ts) and the simulated one run the same cases, so
  * that none of them drifts from what the engine relies on — the way waterline-adapter-tests
  * holds every Waterline adapter to one behaviour. Each assertion names the contract sentence it
@@ -7,13 +7,13 @@
  * the caller saw an error), and a call delivered twice (right after, or later than other calls).
  */
 import { expect } from 'chai';
-import { isTransactError } from '../../lib/errors';
-import { newId } from '../../lib/ids';
-import { newLog } from '../../lib/log';
-import { type Action, documentKey } from '../../lib/operations';
-import { RetryingStore, RetryPolicy } from '../../lib/retry';
+import { isTransactError } from '../../lib/core/errors';
+import { newId } from '../../lib/core/ids';
+import { newLog } from '../../lib/core/log-document';
+import { type Action, documentKey } from '../../lib/core/operations';
+import { RetryingStore, RetryPolicy } from '../../lib/store/retrying';
 import type { AtomicStore, FencedWrite } from '../../lib/store';
-import type { Fence, Image, LockDocument, LogDocument, LogPatch, Step, Values } from '../../lib/types';
+import type { Fence, Image, LockDocument, LogDocument, LogPatch, Step, Values } from '../../lib/core/types';
 import { rejection } from './errors';
 import { FlakyStore } from './flaky';
 

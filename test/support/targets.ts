@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { newId } from '../../lib/ids';
+import { newId } from '../../lib/core/ids';
 
 export type AdapterName = 'disk' | 'mongo' | 'postgresql';
 const ALL_ADAPTERS: readonly AdapterName[] = ['disk', 'mongo', 'postgresql'];
@@ -87,7 +87,7 @@ export async function freshTarget(adapter: AdapterName): Promise<Target> {
 export async function resetTarget(target: Target): Promise<void> {
   switch (target.adapter) {
     case 'disk':
-      // The tables' files only: the directory's claim file (lib/store/disk.ts) belongs to a live app.
+      // The tables' files only: the directory's claim file (lib/store/disk/store.ts) belongs to a live app.
       for (const file of readdirSync(target.location)) if (file.endsWith('.db')) rmSync(join(target.location, file), { force: true });
       return;
     case 'mongo': {

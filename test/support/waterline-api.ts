@@ -2,7 +2,7 @@
  * What the Waterline-API suite and its crash child share: the typed face of Waterline's
  * `datastore.transaction()` and model calls, and the transfer written the way Sails users write it.
  */
-import { newId } from '../../lib/ids';
+import { newId } from '../../lib/core/ids';
 import type { LoadedApp } from './app';
 
 export type Row = Record<string, unknown>;

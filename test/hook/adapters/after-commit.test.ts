@@ -9,12 +9,12 @@
  */
 import { expect } from 'chai';
 import { Engine } from '../../../lib/engine';
-import { HOOK_ERRORS, TransactError } from '../../../lib/errors';
-import { LOCK_IDENTITY, LOG_IDENTITY } from '../../../lib/models';
-import { validateOptions } from '../../../lib/schema';
+import { HOOK_ERRORS, TransactError } from '../../../lib/core/errors';
+import { LOCK_IDENTITY, LOG_IDENTITY } from '../../../lib/models/hook-models';
+import { validateOptions } from '../../../lib/core/validation';
 import type { AtomicStore } from '../../../lib/store';
 import { createNativePath } from '../../../lib/store';
-import type { Transaction } from '../../../lib/transaction';
+import type { Transaction } from '../../../lib/engine/transaction';
 import { type LoadedApp, useApp } from '../../support/app';
 import { rejection } from '../../support/errors';
 import { IDS, seedAccounts } from '../../support/scenario';

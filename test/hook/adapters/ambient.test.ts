@@ -1,5 +1,5 @@
 /**
- * Ambient transactions (`config.transact.ambient: true`, lib/ambient.ts): model calls made
+ * Ambient transactions (`config.transact.ambient: true`, lib/waterline-api/ambient.ts): model calls made
  * without `.usingConnection(db)` inside `sails.transact(async tx => …)` and
  * `datastore.transaction(async db => …)` join the transaction — a helper, `Promise.all`, a
  * lifecycle callback, createEach/findOrCreate/stream/count/sum — on every adapter and path; the
@@ -9,8 +9,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { resolveConfig } from '../../../lib/config';
-import { isTransactError, type TransactError } from '../../../lib/errors';
-import { newId } from '../../../lib/ids';
+import { isTransactError, type TransactError } from '../../../lib/core/errors';
+import { newId } from '../../../lib/core/ids';
 import { type LoadedApp, loadApp, lowerApp, useApp } from '../../support/app';
 import { forEachAdapter, forEachPath, freshTarget, protocolConfig, type Target } from '../../support/targets';
 import { ACCOUNTS, datastoreOf, modelOf, type Row } from '../../support/waterline-api';

@@ -6,9 +6,9 @@
 import { expect } from 'chai';
 import { generateFund, mongoWriter, pgWriter } from '../../../bench/scale-data';
 import type { LogCriteria } from '../../../lib/engine';
-import { newLog } from '../../../lib/log';
+import { newLog } from '../../../lib/core/log-document';
 import { listTransactions } from '../../../lib/queries/transactions';
-import type { LogDocument } from '../../../lib/types';
+import type { LogDocument } from '../../../lib/core/types';
 import { type LoadedApp, loadApp, lowerApp } from '../../support/app';
 import { asFund, engineOf, expectFundInvariants, reconciliationLib } from '../../support/fund';
 import { forEachAdapter } from '../../support/targets';

@@ -171,7 +171,7 @@ const REDO_CASES: CrashCase[] = [
 ];
 
 /**
- * An interactive transaction on v3 (lib/redo/interactive.ts): it holds each document from its
+ * An interactive transaction on v3 (lib/engine/redo/interactive.ts): it holds each document from its
  * first read, buffers its writes, and writes nothing before its commit point. Killed before it —
  * before any hold, holding some or all five, every write buffered, the commit about to be sent —
  * every document is as it was; killed after it — before the apply, between two of its documents

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import type { Engine } from '../../../lib/engine';
-import type { Image } from '../../../lib/types';
+import type { Image } from '../../../lib/core/types';
 import { type LoadedApp, loadApp, lowerApp, wipe } from '../../support/app';
 import { rejection } from '../../support/errors';
 import { forEachPath, protocolConfig } from '../../support/targets';

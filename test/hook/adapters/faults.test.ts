@@ -11,13 +11,13 @@
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Engine } from '../../../lib/engine';
-import { isTransactError } from '../../../lib/errors';
+import { isTransactError } from '../../../lib/core/errors';
 import type { AtomicStore } from '../../../lib/store';
 import { type LoadedApp, loadApp, lowerApp } from '../../support/app';
 import { startChild, waitStopped } from '../../support/child';
 import { rejection } from '../../support/errors';
 import { Gate } from '../../support/gated';
-import { newLog } from '../../../lib/log';
+import { newLog } from '../../../lib/core/log-document';
 import { checkLedger, expectConsistent, LOAD_ACCOUNTS, recoverAll, seedLoadAccounts, START_BALANCE } from '../../support/load';
 import { forEachPath, protocolConfig, required, type Target } from '../../support/targets';
 import { addToxic, createProxy, deleteProxy, proxiedUrl, removeToxic, toxiproxyUrl } from '../../support/toxiproxy';

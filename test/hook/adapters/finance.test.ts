@@ -6,8 +6,8 @@
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Engine } from '../../../lib/engine';
-import { isTransactError } from '../../../lib/errors';
-import type { Operation } from '../../../lib/types';
+import { isTransactError } from '../../../lib/core/errors';
+import type { Operation } from '../../../lib/core/types';
 import { type LoadedApp, useApp } from '../../support/app';
 import { rejection } from '../../support/errors';
 import { FlakyStore } from '../../support/flaky';

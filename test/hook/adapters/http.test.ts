@@ -7,9 +7,9 @@
 import { expect } from 'chai';
 import type { Response } from 'supertest';
 import { resolveConfig } from '../../../lib/config';
-import { newId } from '../../../lib/ids';
-import { newLog } from '../../../lib/log';
-import type { LogDocument } from '../../../lib/types';
+import { newId } from '../../../lib/core/ids';
+import { newLog } from '../../../lib/core/log-document';
+import type { LogDocument } from '../../../lib/core/types';
 import { liftMinimal, type MinimalApp } from '../../support/minimal-app';
 import { forEachAdapter } from '../../support/targets';
 

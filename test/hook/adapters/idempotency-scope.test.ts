@@ -5,8 +5,8 @@
  */
 import { expect } from 'chai';
 import type { Engine } from '../../../lib/engine';
-import { keyedTransactionId } from '../../../lib/log';
-import type { Operation } from '../../../lib/types';
+import { keyedTransactionId } from '../../../lib/core/log-document';
+import type { Operation } from '../../../lib/core/types';
 import { type LoadedApp, useApp } from '../../support/app';
 import { rejection } from '../../support/errors';
 import { IDS, seedAccounts, snapshot } from '../../support/scenario';

@@ -9,9 +9,9 @@
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Engine } from '../../../lib/engine';
-import { isTransactError, TransactError } from '../../../lib/errors';
-import type { Transaction } from '../../../lib/transaction';
-import type { LogPatch, Step } from '../../../lib/types';
+import { isTransactError, TransactError } from '../../../lib/core/errors';
+import type { Transaction } from '../../../lib/engine/transaction';
+import type { LogPatch, Step } from '../../../lib/core/types';
 import { type LoadedApp, useApp } from '../../support/app';
 import { startChild, waitStopped } from '../../support/child';
 import { rejection } from '../../support/errors';

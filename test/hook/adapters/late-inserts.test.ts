@@ -9,10 +9,10 @@
  */
 import { expect } from 'chai';
 import { Engine } from '../../../lib/engine';
-import { keyedTransactionId } from '../../../lib/log';
-import { compensationPlan, redoPlan } from '../../../lib/operations';
-import type { ModelInfo } from '../../../lib/model-info';
-import type { Fence, LogDocument, Step } from '../../../lib/types';
+import { keyedTransactionId } from '../../../lib/core/log-document';
+import { compensationPlan, redoPlan } from '../../../lib/core/operations';
+import type { ModelInfo } from '../../../lib/core/model-info';
+import type { Fence, LogDocument, Step } from '../../../lib/core/types';
 import { type LoadedApp, useApp } from '../../support/app';
 import { IDS, seedAccounts } from '../../support/scenario';
 import { forEachAdapter } from '../../support/targets';

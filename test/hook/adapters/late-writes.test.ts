@@ -13,7 +13,7 @@
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '../../../lib/engine';
-import type { RecordStore } from '../../../lib/redo/records';
+import type { RecordStore } from '../../../lib/store/records';
 import { type LoadedApp, loadApp, lowerApp } from '../../support/app';
 import { startChild, waitStopped } from '../../support/child';
 import { LOAD_ACCOUNTS, lateIds, recoverAll, seedLoadAccounts, START_BALANCE } from '../../support/load';

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import type { Engine } from '../../../lib/engine';
-import { keyedTransactionId } from '../../../lib/log';
+import { keyedTransactionId } from '../../../lib/core/log-document';
 import { type LoadedApp, useApp } from '../../support/app';
 import { rejection } from '../../support/errors';
 import { transientError } from '../../support/flaky';

@@ -6,14 +6,14 @@
  */
 import { expect } from 'chai';
 import type { Engine } from '../../../lib/engine';
-import { isTransactError } from '../../../lib/errors';
-import { rawDestroy } from '../../../lib/history-guard';
-import { newId } from '../../../lib/ids';
-import { documentKey } from '../../../lib/operations';
-import { type GuardedWrite, lockToken, type RecordStore } from '../../../lib/redo/records';
-import { uniqueKeys } from '../../../lib/model-info';
-import { MongoRecords } from '../../../lib/store/mongo-records';
-import { HIDDEN_FIELDS, type MongoDb } from '../../../lib/store/mongo';
+import { isTransactError } from '../../../lib/core/errors';
+import { rawDestroy } from '../../../lib/models/destroy-guard';
+import { newId } from '../../../lib/core/ids';
+import { documentKey } from '../../../lib/core/operations';
+import { type GuardedWrite, lockToken, type RecordStore } from '../../../lib/store/records';
+import { uniqueKeys } from '../../../lib/core/model-info';
+import { MongoRecords } from '../../../lib/store/mongo/records';
+import { HIDDEN_FIELDS, type MongoDb } from '../../../lib/store/mongo/store';
 import { type LoadedApp, loadApp, lowerApp } from '../../support/app';
 import { defineRecordContract, type RecordGap } from '../../support/record-contract';
 import { type AdapterName, forEachAdapter, REDO_ADAPTERS, type Target } from '../../support/targets';

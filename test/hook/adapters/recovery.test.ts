@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Engine } from '../../../lib/engine';
-import { isTransactError } from '../../../lib/errors';
+import { isTransactError } from '../../../lib/core/errors';
 import { type LoadedApp, useApp, wipe } from '../../support/app';
 import { runChild } from '../../support/child';
 import { IDS, type Row, seedAccounts, snapshot } from '../../support/scenario';

@@ -8,10 +8,10 @@
  */
 import { expect } from 'chai';
 import type { Engine } from '../../../lib/engine';
-import type { ModelInfo } from '../../../lib/model-info';
+import type { ModelInfo } from '../../../lib/core/model-info';
 import { CommittedReads } from '../../../lib/reads';
 import { createStore } from '../../../lib/store';
-import type { WaterlineModel } from '../../../lib/waterline';
+import type { WaterlineModel } from '../../../lib/core/waterline';
 import { type LoadedApp, useApp } from '../../support/app';
 import { transientError } from '../../support/flaky';
 import { IDS, seedAccounts } from '../../support/scenario';

@@ -1,23 +1,23 @@
 /**
- * The store contract (lib/store/store.ts, cases in test/support/store-contract.ts) against every
+ * The store contract (lib/store/contract.ts, cases in test/support/store-contract.ts) against every
  * real store: DiskStore on sails-disk, MongoStore on the MongoDB wire (FerretDB in CI),
  * PostgresStore on PostgreSQL — each built as the hook builds it, over the demo app's models,
  * with its driver wrapped so that one lock insert can fail like a dropped connection.
  */
 import { expect } from 'chai';
-import { newId } from '../../../lib/ids';
-import { FENCE_FIELD, type MongoDb, MongoStore, WRITE_FIELD } from '../../../lib/store/mongo';
-import { type PgPool, PostgresStore } from '../../../lib/store/postgres';
-import { DiskStore } from '../../../lib/store/disk';
+import { newId } from '../../../lib/core/ids';
+import { FENCE_FIELD, type MongoDb, MongoStore, WRITE_FIELD } from '../../../lib/store/mongo/store';
+import { type PgPool, PostgresStore } from '../../../lib/store/postgres/store';
+import { DiskStore } from '../../../lib/store/disk/store';
 import type { AtomicStore } from '../../../lib/store';
-import type { FencedWrite } from '../../../lib/operations';
-import type { WaterlineModel } from '../../../lib/waterline';
+import type { FencedWrite } from '../../../lib/core/operations';
+import type { WaterlineModel } from '../../../lib/core/waterline';
 import { type LoadedApp, loadApp, lowerApp, wipe } from '../../support/app';
 import { transientError } from '../../support/flaky';
 import { accountSubject, type ContractSubject, defineStoreContract, type KnownGap, type LockInsertFault } from '../../support/store-contract';
 import { type AdapterName, forEachAdapter } from '../../support/targets';
 
-/** The error a dropped connection gives on each driver (what lib/retry.ts takes as transient). */
+/** The error a dropped connection gives on each driver (what lib/store/retrying.ts takes as transient). */
 function connectionError(adapter: AdapterName): Error {
   switch (adapter) {
     case 'mongo':

@@ -7,7 +7,7 @@
  * the hook refuses must be refused with a typed TransactError, and nothing of the program written.
  */
 import { expect } from 'chai';
-import { isTransactError } from '../../../lib/errors';
+import { isTransactError } from '../../../lib/core/errors';
 import { type Chain, type DiffApp, DIFF_MODELS, type DiffModel, loadDiffApp, type Row } from '../../support/differential';
 import { type AdapterName, forEachAdapter, freshTarget, type Protocol, protocolConfig, REDO_ADAPTERS, required } from '../../support/targets';
 

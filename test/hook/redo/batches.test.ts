@@ -5,14 +5,14 @@
  */
 import { expect } from 'chai';
 import type { Engine } from '../../../lib/engine';
-import { newLog } from '../../../lib/log';
-import { documentKey } from '../../../lib/operations';
-import { lockToken, type RecordStore } from '../../../lib/redo/records';
+import { newLog } from '../../../lib/core/log-document';
+import { documentKey } from '../../../lib/core/operations';
+import { lockToken, type RecordStore } from '../../../lib/store/records';
 import { type LoadedApp, loadApp, lowerApp } from '../../support/app';
 import { rejection } from '../../support/errors';
 import { forEachRedoAdapter, type Target } from '../../support/targets';
 import { skipWhereRecordsUnsafe } from '../../support/records';
-import { rawDestroy } from '../../../lib/history-guard';
+import { rawDestroy } from '../../../lib/models/destroy-guard';
 
 type Row = Record<string, unknown>;
 

@@ -1,13 +1,13 @@
 /**
- * Interactive transactions on log protocol v3 (lib/redo/interactive.ts): writes are buffered —
+ * Interactive transactions on log protocol v3 (lib/engine/redo/interactive.ts): writes are buffered —
  * the callback reads its own, plain reads see none of them before the commit point — every
  * document touched is held from its first read (an absent one too), a throw leaves nothing, and
  * keyed transactions and reversals keep their semantics.
  */
 import { expect } from 'chai';
 import type { Engine } from '../../../lib/engine';
-import { rawDestroy } from '../../../lib/history-guard';
-import type { RecordStore } from '../../../lib/redo/records';
+import { rawDestroy } from '../../../lib/models/destroy-guard';
+import type { RecordStore } from '../../../lib/store/records';
 import { type LoadedApp, loadApp, lowerApp } from '../../support/app';
 import { skipWhereRecordsUnsafe } from '../../support/records';
 import { forEachRedoAdapter, type Target } from '../../support/targets';

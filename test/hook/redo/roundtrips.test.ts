@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import type { Engine } from '../../../lib/engine';
-import { rawDestroy } from '../../../lib/history-guard';
+import { rawDestroy } from '../../../lib/models/destroy-guard';
 import { type LoadedApp, loadApp, lowerApp } from '../../support/app';
 import { type Counter, counted, counterOf, withMonitoring } from '../../support/roundtrips';
 import { forEachRedoAdapter } from '../../support/targets';

@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import type { Engine } from '../../../lib/engine';
-import { rawDestroy } from '../../../lib/history-guard';
+import { rawDestroy } from '../../../lib/models/destroy-guard';
 import { type LoadedApp, loadApp, lowerApp } from '../../support/app';
 import { rejection } from '../../support/errors';
 import { isFerretDb, skipWhereRecordsUnsafe } from '../../support/records';

@@ -1,9 +1,9 @@
 /**
- * DiskMutex (lib/store/disk-mutex.ts), sails-disk's compare-and-set: runs sharing a key never
+ * DiskMutex (lib/store/disk/mutex.ts), sails-disk's compare-and-set: runs sharing a key never
  * overlap, runs on disjoint keys do, and an exclusive run overlaps none. Pure: timers only.
  */
 import { expect } from 'chai';
-import { DiskMutex } from '../../../lib/store/disk-mutex';
+import { DiskMutex } from '../../../lib/store/disk/mutex';
 
 describe('DiskMutex (pure)', function () {
   /** Runs that record when they start and end, each taking `ms`. */

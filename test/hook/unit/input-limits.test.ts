@@ -4,11 +4,11 @@
  * criteria that no datastore answers the same way are refused with a 400 code.
  */
 import { expect } from 'chai';
-import { isTransactError } from '../../../lib/errors';
-import type { ModelInfo } from '../../../lib/model-info';
-import { changedFields } from '../../../lib/operations';
-import { parseQuery } from '../../../lib/reads/criteria';
-import { validateOperation } from '../../../lib/schema';
+import { isTransactError } from '../../../lib/core/errors';
+import type { ModelInfo } from '../../../lib/core/model-info';
+import { changedFields } from '../../../lib/core/operations';
+import { parseQuery } from '../../../lib/query/criteria';
+import { validateOperation } from '../../../lib/core/validation';
 import { columnMap, compileWhere } from '../../../lib/waterline-api/criteria';
 import { modelInfo } from '../../support/model-info';
 

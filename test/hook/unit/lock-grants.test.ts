@@ -1,13 +1,13 @@
 /**
- * Locks.acquire's give-back (lib/locks.ts): a batch that must wait for one document gives back
+ * Locks.acquire's give-back (lib/protocol/locks.ts): a batch that must wait for one document gives back
  * the locks it got past it, and later inserts those very ids again under the same owner and
  * epoch. The give-back may be delivered again later (a network duplicate, a request still queued
  * when RetryingStore re-sent it: sim seed 886), and must then free nothing of the later round.
  * Pure: the simulated store, applying every call at once.
  */
 import { expect } from 'chai';
-import { ServerClock } from '../../../lib/clock';
-import { Locks } from '../../../lib/locks';
+import { ServerClock } from '../../../lib/protocol/clock';
+import { Locks } from '../../../lib/protocol/locks';
 import type { AtomicStore } from '../../../lib/store';
 import { createSimulatedStore } from '../../sim/simulated-store';
 

@@ -5,9 +5,9 @@
  * counts as ours exactly the locks our transaction holds at our epoch — nothing another holds.
  */
 import { expect } from 'chai';
-import { RetryingStore, RetryPolicy } from '../../../lib/retry';
-import { type MongoDb, MongoStore } from '../../../lib/store/mongo';
-import type { LockDocument } from '../../../lib/types';
+import { RetryingStore, RetryPolicy } from '../../../lib/store/retrying';
+import { type MongoDb, MongoStore } from '../../../lib/store/mongo/store';
+import type { LockDocument } from '../../../lib/core/types';
 
 type Doc = Record<string, unknown>;
 

@@ -5,11 +5,11 @@
  * straddled the reopen return the new attempt's uncommitted value.
  */
 import { expect } from 'chai';
-import { newLog } from '../../../lib/log';
+import { newLog } from '../../../lib/core/log-document';
 import { CommittedReads } from '../../../lib/reads';
-import { FENCE_FIELD, type MongoDb, MongoStore } from '../../../lib/store/mongo';
-import type { LogDocument } from '../../../lib/types';
-import type { WaterlineModel } from '../../../lib/waterline';
+import { FENCE_FIELD, type MongoDb, MongoStore } from '../../../lib/store/mongo/store';
+import type { LogDocument } from '../../../lib/core/types';
+import type { WaterlineModel } from '../../../lib/core/waterline';
 import { modelInfo } from '../../support/model-info';
 
 type Doc = Record<string, unknown>;

@@ -2,10 +2,10 @@
  * Operations and their inverses, and recovery's decision: pure functions, tested without a database.
  */
 import { expect } from 'chai';
-import type { ModelInfo } from '../../../lib/model-info';
-import { changedFields, compensationPlan, forwardAction, inverseAction, netActions, planBatch, redoPlan } from '../../../lib/operations';
-import { canTransition, decideRecovery, isTerminal } from '../../../lib/state';
-import type { Image, Operation, TxState } from '../../../lib/types';
+import type { ModelInfo } from '../../../lib/core/model-info';
+import { changedFields, compensationPlan, forwardAction, inverseAction, netActions, planBatch, redoPlan } from '../../../lib/core/operations';
+import { canTransition, decideRecovery, isTerminal } from '../../../lib/core/state';
+import type { Image, Operation, TxState } from '../../../lib/core/types';
 import { modelInfo } from '../../support/model-info';
 
 const account: ModelInfo = modelInfo(

@@ -2,16 +2,16 @@
  * The ops page at a glance (issue 23, item 5), without a database or a server: the strip of
  * counts and its badges, the auto-refresh toggle, each step's images as JSON, the bulk settle's
  * selection, dry run and confirmation, and the dry run's decision — recovery's own
- * (lib/state decideRecovery), not a copy of it.
+ * (lib/core/state decideRecovery), not a copy of it.
  */
 import { expect } from 'chai';
 import { cursorText, parseCursor, parseRefresh } from '../../../lib/ops';
 import { type ListView, listPage, type PageContext, previewPage, stuckPage, transactionPage } from '../../../lib/ops/pages';
 import type { SettlePreview, StateCounts, StuckTransaction, TransactionPage } from '../../../lib/ops/queries';
 import { previewOf } from '../../../lib/queries';
-import { newLog } from '../../../lib/log';
-import { decideRecovery } from '../../../lib/state';
-import type { LogDocument } from '../../../lib/types';
+import { newLog } from '../../../lib/core/log-document';
+import { decideRecovery } from '../../../lib/core/state';
+import type { LogDocument } from '../../../lib/core/types';
 
 const acting: PageContext = { base: '/ops', title: 'Ops', back: null, actor: 'alice', csrf: 'c'.repeat(43) };
 const readOnly: PageContext = { ...acting, actor: null };

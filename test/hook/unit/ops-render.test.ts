@@ -8,8 +8,8 @@ import { csrfTokenOf, foreignRequest, validCsrf } from '../../../lib/ops/csrf';
 import type { OpsRequest } from '../../../lib/ops/http';
 import { compactJson, INDENTED_LEVELS, jsonView } from '../../../lib/ops/json-view';
 import { historyPage, type PageContext, RENDER_LIMITS, transactionPage } from '../../../lib/ops/pages';
-import { newLog } from '../../../lib/log';
-import type { Image } from '../../../lib/types';
+import { newLog } from '../../../lib/core/log-document';
+import type { Image } from '../../../lib/core/types';
 
 /** `{a: {a: … leaf …}}`, built without recursion. */
 function nested(depth: number, leaf: unknown = 'bottom'): Record<string, unknown> {

@@ -1,15 +1,15 @@
 /**
- * RecordLocks' in-process lines (lib/redo/locks.ts): requests of one process for a record held
+ * RecordLocks' in-process lines (lib/protocol/redo/locks.ts): requests of one process for a record held
  * here wait in line, first come first served, and send nothing to the datastore until the
  * holder's write through RecordLocks lets the next one look; a holder that left without a word is
  * passed after a slice of the lease; a request that times out leaves its line. Pure: the
  * simulated records and log store, applying every call at once.
  */
 import { expect } from 'chai';
-import { ServerClock } from '../../../lib/clock';
-import { TransactError } from '../../../lib/errors';
-import { RecordLocks } from '../../../lib/redo/locks';
-import { type DocRecord, lockToken, type RecordLock } from '../../../lib/redo/records';
+import { ServerClock } from '../../../lib/protocol/clock';
+import { TransactError } from '../../../lib/core/errors';
+import { RecordLocks } from '../../../lib/protocol/redo/locks';
+import { type DocRecord, lockToken, type RecordLock } from '../../../lib/store/records';
 import { directTransport, SimDatabase } from '../../sim/database';
 import { SimulatedRecords } from '../../sim/simulated-records';
 import { createSimulatedStore } from '../../sim/simulated-store';

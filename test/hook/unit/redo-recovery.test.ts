@@ -1,13 +1,13 @@
 /**
- * Log protocol v3's recovery at a start (lib/redo/recovery.ts, R7): the first pass after a start
+ * Log protocol v3's recovery at a start (lib/protocol/redo/recovery.ts, R7): the first pass after a start
  * rolls back at once only what this instance's earlier incarnation left; another instance's
  * pending transaction keeps its lease, on a datastore several processes share.
  * Pure: the simulated store and records, applying every call at once.
  */
 import { expect } from 'chai';
 import { Engine } from '../../../lib/engine';
-import { newLog } from '../../../lib/log';
-import { ownerToken } from '../../../lib/recovery';
+import { newLog } from '../../../lib/core/log-document';
+import { ownerToken } from '../../../lib/protocol/recovery';
 import { ENGINE_OPTIONS, MODELS } from '../../sim/cluster';
 import { SimulatedRecords } from '../../sim/simulated-records';
 import { createSimulatedStore } from '../../sim/simulated-store';

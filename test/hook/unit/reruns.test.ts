@@ -1,13 +1,13 @@
 /**
- * withReruns (lib/engine/reruns.ts) and the hook runner (lib/outcome-hooks.ts), pure: which
+ * withReruns (lib/engine/reruns.ts) and the hook runner (lib/engine/outcome-hooks.ts), pure: which
  * failures run again, the jittered pauses, the budget (each run's lock wait cut to what is left),
  * outcome_unknown never run again even if listed; hooks in order, each failure reported once.
  */
 import { expect } from 'chai';
 import { withReruns } from '../../../lib/engine/reruns';
-import { TransactError } from '../../../lib/errors';
-import { CallerRun, type HookFailure, OutcomeHooks, withOutcomeHooks } from '../../../lib/outcome-hooks';
-import type { TransactionOptions } from '../../../lib/schema';
+import { TransactError } from '../../../lib/core/errors';
+import { CallerRun, type HookFailure, OutcomeHooks, withOutcomeHooks } from '../../../lib/engine/outcome-hooks';
+import type { TransactionOptions } from '../../../lib/core/validation';
 
 describe('withReruns (pure)', function () {
   const failing = (code: string, runs: TransactionOptions[]) => async (options: TransactionOptions): Promise<never> => {

@@ -3,13 +3,13 @@
  * reading, the transient-error classifier, and the keys behind idempotency.
  */
 import { expect } from 'chai';
-import { stateAt, versionsOf } from '../../../lib/history';
-import { fingerprint, keyedTransactionId } from '../../../lib/log';
-import type { ModelInfo } from '../../../lib/model-info';
-import { planReversal } from '../../../lib/reversal';
-import { isTransient } from '../../../lib/retry';
-import type { Image, LogDocument, Step } from '../../../lib/types';
-import { newLog } from '../../../lib/log';
+import { stateAt, versionsOf } from '../../../lib/engine/history';
+import { fingerprint, keyedTransactionId } from '../../../lib/core/log-document';
+import type { ModelInfo } from '../../../lib/core/model-info';
+import { planReversal } from '../../../lib/engine/reversal';
+import { isTransient } from '../../../lib/store/retrying';
+import type { Image, LogDocument, Step } from '../../../lib/core/types';
+import { newLog } from '../../../lib/core/log-document';
 import { modelInfo } from '../../support/model-info';
 
 const info = (identity: string, extra: Partial<ModelInfo> = {}): ModelInfo =>

@@ -1,12 +1,13 @@
 /**
- * The interactive handle after a step append failed (lib/transaction.ts): every later append is
+ * The interactive handle after a step append failed (lib/engine/transaction.ts): every later append is
  * guarded by the step count it extends (Lease.writeSteps), and the failed one may have landed, so
  * the handle must not append again — only a rollback is safe. Pure: a stub backend, no database.
  */
 import { expect } from 'chai';
-import type { ModelInfo } from '../../../lib/model-info';
-import { Transaction, type TxBackend } from '../../../lib/transaction';
-import type { Image, Step } from '../../../lib/types';
+import type { ModelInfo } from '../../../lib/core/model-info';
+import { Transaction } from '../../../lib/engine/transaction';
+import type { TxBackend } from '../../../lib/store/contract';
+import type { Image, Step } from '../../../lib/core/types';
 import { modelInfo } from '../../support/model-info';
 
 const account: ModelInfo = modelInfo('account', { id: { type: 'string' }, owner: { type: 'string' }, balance: { type: 'number' } }, {});

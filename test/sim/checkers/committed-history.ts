@@ -5,9 +5,9 @@
  * committed state at that point (else it read or overwrote something uncommitted: a lost update),
  * no transaction commits twice, and once recovery quiesced every document equals the replay.
  */
-import { jsonEqual } from '../../../lib/json';
-import { documentKey } from '../../../lib/operations';
-import type { Image, Step } from '../../../lib/types';
+import { jsonEqual } from '../../../lib/core/json';
+import { documentKey } from '../../../lib/core/operations';
+import type { Image, Step } from '../../../lib/core/types';
 import type { DbEvent, Doc } from '../database';
 import { Checker, type RunEnd } from './checker';
 import { storedDocuments } from './documents';

@@ -3,7 +3,7 @@
  * return sum to the money that exists, and in a snapshot each balance agrees with the transfer
  * records read with it; a count of accounts counts every account.
  */
-import type { Image } from '../../../lib/types';
+import type { Image } from '../../../lib/core/types';
 import { Checker, type RunEnd } from './checker';
 import { moneyProblems } from './money';
 

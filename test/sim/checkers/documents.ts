@@ -1,9 +1,9 @@
 /** The app's documents as the checkers compare them: `model:id` → the record as Waterline returns it, without the fence and the write number. */
-import { LOG_IDENTITY } from '../../../lib/models';
-import { documentKey } from '../../../lib/operations';
-import { FENCE_FIELD, WRITE_FIELD } from '../../../lib/store/mongo';
-import { parseFenceToken, toLogDocument } from '../../../lib/store/store';
-import type { LogDocument } from '../../../lib/types';
+import { LOG_IDENTITY } from '../../../lib/models/hook-models';
+import { documentKey } from '../../../lib/core/operations';
+import { FENCE_FIELD, WRITE_FIELD } from '../../../lib/store/mongo/store';
+import { parseFenceToken, toLogDocument } from '../../../lib/store/contract';
+import type { LogDocument } from '../../../lib/core/types';
 import type { SimWorld } from '../cluster';
 import type { Doc } from '../database';
 import { RECORD_FIELDS } from '../simulated-records';
@@ -12,7 +12,7 @@ import { RECORD_FIELDS } from '../simulated-records';
  * The documents as committed state has them once recovery quiesced: every stored row, except the
  * rows a late insert put back on MongoDB. The contract documents those as detected, not
  * prevented (AtomicStore.writeDocuments: an insert of an absent document has no fence to check),
- * and committed reads leave them out (lib/reads/view.ts rules 2 and 3), so the end-state checkers
+ * and committed reads leave them out (lib/query/view.ts rules 2 and 3), so the end-state checkers
  * take them as what committed reads say: no such document. fence-ownership still reports each
  * such insert as it lands.
  */

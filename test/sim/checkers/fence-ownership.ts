@@ -20,8 +20,8 @@
  * checkers judge it by the rule the hook promises: committed reads leave it out. A late remove
  * that takes such a row away again (its filter accepts the late row's fence) is no violation either.
  */
-import { LOCK_IDENTITY, LOG_IDENTITY } from '../../../lib/models';
-import { documentKey } from '../../../lib/operations';
+import { LOCK_IDENTITY, LOG_IDENTITY } from '../../../lib/models/hook-models';
+import { documentKey } from '../../../lib/core/operations';
 import { onMongo } from '../cluster';
 import type { DbEvent } from '../database';
 import { Checker } from './checker';

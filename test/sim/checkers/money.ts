@@ -3,7 +3,7 @@
  * and each account's balance is its opening balance plus the transfer records into it minus
  * those out of it. The same rule judges committed reads (see committed-reads.ts).
  */
-import type { Image } from '../../../lib/types';
+import type { Image } from '../../../lib/core/types';
 import { Checker, type RunEnd } from './checker';
 import { storedDocuments } from './documents';
 

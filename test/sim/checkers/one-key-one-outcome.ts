@@ -1,12 +1,12 @@
 /**
  * one-key-one-outcome: every caller of an idempotency key that got an answer — a result, or an
- * error that decided the request (lib/log.ts isDecided) — got the same answer, and that answer
+ * error that decided the request (lib/core/log-document.ts isDecided) — got the same answer, and that answer
  * is the key's committed transaction (its steps, or its stored result) when it is a success:
  * the key's effects happened once, and each caller was told about those.
  */
-import { jsonEqual } from '../../../lib/json';
-import { LOG_IDENTITY } from '../../../lib/models';
-import { isDecided } from '../../../lib/log';
+import { jsonEqual } from '../../../lib/core/json';
+import { LOG_IDENTITY } from '../../../lib/models/hook-models';
+import { isDecided } from '../../../lib/core/log-document';
 import { Checker, type RunEnd } from './checker';
 import type { OpRecord } from '../workload';
 

@@ -2,7 +2,7 @@
  * quiescence: once faults are off and every instance is up, recovery passes settle everything
  * within a bound — every transaction committed or rolled back, no lock left.
  */
-import { LOCK_IDENTITY, LOG_IDENTITY } from '../../../lib/models';
+import { LOCK_IDENTITY, LOG_IDENTITY } from '../../../lib/models/hook-models';
 import { Checker, type RunEnd } from './checker';
 
 export class Quiescence extends Checker {

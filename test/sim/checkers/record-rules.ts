@@ -13,12 +13,12 @@
  * - a lock is freed without its write only when its holder did not commit one (R4).
  * Once recovery quiesced, no record is held and no stub is left.
  */
-import { jsonEqual } from '../../../lib/json';
-import { LOG_IDENTITY } from '../../../lib/models';
-import { documentKey } from '../../../lib/operations';
-import { type DocRecord, lastStepOn, parseToken } from '../../../lib/redo/records';
-import { toLogDocument } from '../../../lib/store/store';
-import type { Image, LogDocument } from '../../../lib/types';
+import { jsonEqual } from '../../../lib/core/json';
+import { LOG_IDENTITY } from '../../../lib/models/hook-models';
+import { documentKey } from '../../../lib/core/operations';
+import { type DocRecord, lastStepOn, parseToken } from '../../../lib/store/records';
+import { toLogDocument } from '../../../lib/store/contract';
+import type { Image, LogDocument } from '../../../lib/core/types';
 import type { DbEvent } from '../database';
 import { recordOf } from '../simulated-records';
 import { Checker, type RunEnd } from './checker';

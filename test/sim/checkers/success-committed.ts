@@ -2,8 +2,8 @@
  * success-committed: a call told success is committed — a batch's or interactive transaction's
  * log is `committed` (a batch's with the very steps it answered), a reversal's log too.
  */
-import { jsonEqual } from '../../../lib/json';
-import { LOG_IDENTITY } from '../../../lib/models';
+import { jsonEqual } from '../../../lib/core/json';
+import { LOG_IDENTITY } from '../../../lib/models/hook-models';
 import { Checker, type RunEnd } from './checker';
 import { txIdOf } from './one-key-one-outcome';
 
