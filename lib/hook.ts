@@ -17,7 +17,7 @@ import { installHttp, type InstalledHttp } from './http';
 import type { HttpApp } from './http/types';
 import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models/hook-models';
 import { type InstalledOps, installOps } from './ops';
-import { healthOf, type StuckPage, stuckTransactions, type TransactHealth } from './queries';
+import { healthOf, type StuckPage, stuckTransactions, type TransactHealth } from './operator';
 import type { CommittedReads } from './reads';
 import { ownerToken, type RecoverySummary, type TransactionStats } from './protocol/recovery';
 import { Scheduler } from './scheduler';
@@ -76,9 +76,9 @@ export interface TransactHook {
   reads(): CommittedReads;
   /** This instance's transaction counters since it started (and its transient-error retries). */
   stats(): TransactionStats & { transientRetries: number };
-  /** Is the log's datastore reachable, how many transactions are stuck, and the counters (lib/queries/health.ts). */
+  /** Is the log's datastore reachable, how many transactions are stuck, and the counters (lib/operator/health.ts). */
   health(): Promise<TransactHealth>;
-  /** Transactions stuck past their lease or marked for attention, oldest first (lib/queries/stuck.ts). */
+  /** Transactions stuck past their lease or marked for attention, oldest first (lib/operator/stuck.ts). */
   stuck(page?: { limit?: number; skip?: number }): Promise<StuckPage>;
   /** Runs one recovery pass now (the timer does this on its own). */
   recover(): Promise<RecoverySummary>;

@@ -17,7 +17,7 @@ import * as ids from './core/ids';
 import type * as storeContract from './store/contract';
 import * as indexes from './store/indexes';
 import * as migrations from './store/migrations';
-import * as queries from './queries';
+import * as queries from './operator';
 import * as reads from './reads';
 import type * as recovery from './protocol/recovery';
 import type * as scheduler from './scheduler';

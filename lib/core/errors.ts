@@ -1,5 +1,5 @@
 /**
- * The one registry of error codes, in the manner of Fastify's lib/core/errors.js: each code with its
+ * The one registry of error codes, in the manner of Fastify's lib/errors.js: each code with its
  * HTTP status and its one-line meaning, next to each other. The engine's codes, the codes only
  * the HTTP layer answers, and — through `config.transact.errors` — the app's own codes make one
  * registry (`sails.hooks.transact.errors`); docs/errors.md's table lists every one (a test checks it).

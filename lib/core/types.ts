@@ -113,7 +113,7 @@ export interface TxError {
   path?: string;
   /** The TransactError's machine-readable details (what a replay under its key gives back). */
   details?: Record<string, unknown>;
-  /** Set when an operator had the transaction rolled back by hand (lib/queries settleStuck). */
+  /** Set when an operator had the transaction rolled back by hand (lib/operator settleStuck). */
   settled?: Settlement;
 }
 

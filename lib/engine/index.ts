@@ -171,7 +171,7 @@ export class Engine {
 
   /**
    * Log documents matching a Waterline criteria (`where`, `sort`, `skip`, `limit`), for read-only
-   * listings (lib/queries). Plain model reads, not the store's atomic primitives: a listing needs
+   * listings (lib/operator). Plain model reads, not the store's atomic primitives: a listing needs
    * no compare-and-set, and every adapter answers these criteria alike.
    */
   findLogs(criteria: LogCriteria): Promise<LogDocument[]> {

@@ -32,7 +32,7 @@ export class TransactionLogs {
 
   /**
    * Log documents matching a Waterline criteria (`where`, `sort`, `skip`, `limit`), for read-only
-   * listings (lib/queries). Plain model reads, not the store's atomic primitives: a listing needs
+   * listings (lib/operator). Plain model reads, not the store's atomic primitives: a listing needs
    * no compare-and-set, and every adapter answers these criteria alike.
    */
   async findLogs(criteria: LogCriteria): Promise<LogDocument[]> {

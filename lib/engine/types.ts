@@ -29,7 +29,7 @@ export interface TransactionResult {
   steps: Step[];
 }
 
-/** A Waterline criteria over the log model (lib/queries builds them). */
+/** A Waterline criteria over the log model (lib/operator builds them). */
 export type LogCriteria = {
   where: Record<string, unknown>;
   sort?: Record<string, 'ASC' | 'DESC'>[] | string;

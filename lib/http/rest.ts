@@ -6,7 +6,7 @@
  */
 import Joi = require('joi');
 import { isHookModel } from '../models/hook-models';
-import { listTransactions, settleStuck, stuckTransactions, type TransactionQuery } from '../queries';
+import { listTransactions, settleStuck, stuckTransactions, type TransactionQuery } from '../operator';
 import type { TransactionOptions } from '../core/validation';
 import type { LogDocument, TxState } from '../core/types';
 import { bodyOf, guarded, idParam } from './blueprints';
@@ -91,7 +91,7 @@ export function restActions(holder: EngineHolder, routes: RoutesConfig): Record<
   const redactKey = <T extends Pick<LogDocument, 'idempotencyKey' | 'idempotencyScope'>>(log: T, visible: { scope: string | null } | null): T =>
     visible === null || log.idempotencyScope === visible.scope ? log : { ...log, idempotencyKey: null };
 
-  /** GET <prefix>/transaction → {items, limit, skip}: summaries, newest first (lib/queries). */
+  /** GET <prefix>/transaction → {items, limit, skip}: summaries, newest first (lib/operator). */
   const list: Action = async (req, res) => {
     const query = queryOf<Omit<TransactionQuery, 'from' | 'to'> & { from?: number | Date; to?: number | Date }>(req, res, listSchema);
     if (query === undefined) return;

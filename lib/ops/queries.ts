@@ -1,5 +1,5 @@
 /**
- * What the ops page reads and the one thing it settles: lib/queries' listTransactions,
+ * What the ops page reads and the one thing it settles: lib/operator' listTransactions,
  * stuckTransactions, stateCounts, previewSettle and settleStuck / settleMany (shared with the
  * REST endpoints), bound to one engine so the pages need not know the signatures' extra arguments.
  */
@@ -20,10 +20,10 @@ import {
   stuckTransactions,
   type TransactionPage,
   type TransactionQuery,
-} from '../queries';
+} from '../operator';
 
-export type { BulkSettleItem, ListCursor, SettleAction, SettlePreview, StateCounts, StuckTransaction, TransactionPage, TransactionQuery, TransactionSummary } from '../queries';
-export { MAX_BULK_SETTLE, summaryOf } from '../queries';
+export type { BulkSettleItem, ListCursor, SettleAction, SettlePreview, StateCounts, StuckTransaction, TransactionPage, TransactionQuery, TransactionSummary } from '../operator';
+export { MAX_BULK_SETTLE, summaryOf } from '../operator';
 
 export interface OpsQueries {
   list(query: TransactionQuery, options: ListOptions): Promise<TransactionPage>;

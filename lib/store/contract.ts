@@ -1,3 +1,9 @@
+/**
+ * The store's contract: what the engine, the protocol and committed reads ask of a datastore, in
+ * the store's own vocabulary (owned here: index and table specs, the interactive backend, the
+ * view). One implementation per adapter (disk/, mongo/, postgres/), each proven by
+ * test/hook/adapters/store-contract.test.ts; the retrying wrapper (retrying.ts) is built from it.
+ */
 import { TransactError } from '../core/errors';
 import type { FencedWrite } from '../core/operations';
 import type { WaterlineModel } from '../core/waterline';

@@ -1,3 +1,8 @@
+/**
+ * The store's front: which store an adapter gets, which log protocol runs on it, and the index and
+ * table operations dispatched to the adapter's module. Callers outside lib/store/ import from here
+ * or from contract.ts, never an adapter's module.
+ */
 import type { AdapterKind } from '../core/types';
 import type { WaterlineDatastore, WaterlineModel } from '../core/waterline';
 import { isHookModel, LOCK_IDENTITY, RECORD_IDENTITY } from '../models/hook-models';

@@ -1,3 +1,7 @@
+/**
+ * The AtomicStore on sails-disk: NeDB in this process, every compare-and-set a read-check-write
+ * under the store's mutex (mutex.ts), the log and locks read and written directly (nedb.ts).
+ */
 import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rawDestroy } from '../../models/destroy-guard';

@@ -1,3 +1,8 @@
+/**
+ * The AtomicStore on sails-mongo: each compare-and-set one conditional update of one document
+ * (MongoDB's single-document atomicity), fences in the documents themselves; a committed view is
+ * read twice and taken when both reads agree (readView).
+ */
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactError } from '../../core/errors';

@@ -1,3 +1,8 @@
+/**
+ * The AtomicStore on sails-postgresql for the log protocol: each compare-and-set one conditional
+ * statement, transactions through `inTransaction` (the one helper every PostgreSQL store opens
+ * them with).
+ */
 import type { CreatedIndex, IndexSpec } from '../contract';
 import { documentKey } from '../../core/operations';
 import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../../core/types';

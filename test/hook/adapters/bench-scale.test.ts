@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { generateFund, mongoWriter, pgWriter } from '../../../bench/scale-data';
 import type { LogCriteria } from '../../../lib/engine';
 import { newLog } from '../../../lib/core/log-document';
-import { listTransactions } from '../../../lib/queries/transactions';
+import { listTransactions } from '../../../lib/operator/transactions';
 import type { LogDocument } from '../../../lib/core/types';
 import { type LoadedApp, loadApp, lowerApp } from '../../support/app';
 import { asFund, engineOf, expectFundInvariants, reconciliationLib } from '../../support/fund';

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { cursorText, parseCursor, parseRefresh } from '../../../lib/ops';
 import { type ListView, listPage, type PageContext, previewPage, stuckPage, transactionPage } from '../../../lib/ops/pages';
 import type { SettlePreview, StateCounts, StuckTransaction, TransactionPage } from '../../../lib/ops/queries';
-import { previewOf } from '../../../lib/queries';
+import { previewOf } from '../../../lib/operator';
 import { newLog } from '../../../lib/core/log-document';
 import { decideRecovery } from '../../../lib/core/state';
 import type { LogDocument } from '../../../lib/core/types';
