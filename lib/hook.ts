@@ -14,7 +14,7 @@ import { createIndexes } from './store/indexes';
 import { uniqueKeys } from './core/model-info';
 import { evolveTables, isHookModel, type MigrateStrategy, rebuildEmptyTables, requestedStrategy } from './store/migrations';
 import { installHttp, type InstalledHttp } from './http';
-import type { HttpApp } from './http/types';
+import type { HttpApp } from './http/sails';
 import { LOCK_IDENTITY, LOG_IDENTITY, internalModels } from './models/hook-models';
 import { type InstalledOps, installOps } from './ops';
 import { healthOf, type StuckPage, stuckTransactions, type TransactHealth } from './operator';

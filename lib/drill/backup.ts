@@ -28,7 +28,7 @@ import { documentKey } from '../core/operations';
 import { LOG_FIELDS, toLogDocument } from '../store/contract';
 import type { Image, LogDocument } from '../core/types';
 import type { WaterlineModel } from '../core/waterline';
-import { byModel, committedPages, DEFAULT_PAGE_SIZE, logPageSize, logPages, replaceDocuments } from './pages';
+import { byModel, committedPages, DEFAULT_PAGE_SIZE, logPageSize, logPages, replaceDocuments } from './document-pages';
 
 export const BACKUP_FORMAT = 'sails-hook-transact-backup';
 export const BACKUP_VERSION = 1;

@@ -2,4 +2,4 @@
 export { type DrillGap, type DrillOptions, type DrillReport, rebuildAt } from './rebuild';
 export { BACKUP_FORMAT, BACKUP_VERSION, type BackupHeader, type BackupSummary, type BackupTrailer, restoreBackup, type RestoreOptions, type RestoreSummary, verifyBackup, writeBackup } from './backup';
 export { ADAPTER_PACKAGES, freshAdapter, protectScratch, type ScratchDatastore, scratchDatastore } from './scratch';
-export { committedPages, logPages, sameImage } from './pages';
+export { committedPages, logPages, sameImage } from './document-pages';

@@ -24,7 +24,7 @@ import { TransactError } from '../core/errors';
 import { documentKey } from '../core/operations';
 import type { Image } from '../core/types';
 import type { WaterlineModel } from '../core/waterline';
-import { byModel, committedPages, DEFAULT_PAGE_SIZE, logPageSize, logPages, replaceDocuments, sameImage } from './pages';
+import { byModel, committedPages, DEFAULT_PAGE_SIZE, logPageSize, logPages, replaceDocuments, sameImage } from './document-pages';
 
 export interface DrillOptions {
   /** The time to rebuild (epoch ms or a Date), compared with the log's own `endedAt` timestamps. */

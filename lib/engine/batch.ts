@@ -17,7 +17,7 @@ import { type Idempotency, keyedIdOf, type Reopened } from './idempotency';
 import type { NativeRunner } from './native';
 import type { EngineReferences } from './references';
 import { withReruns } from './reruns';
-import type { TransactionResult } from './types';
+import type { TransactionResult } from './options';
 
 export class Batches {
   constructor(

@@ -13,7 +13,7 @@ import { isTerminal } from '../core/state';
 import type { Fence, LogDocument, LogPatch, Step, TxError } from '../core/types';
 import type { EngineContext } from './context';
 import type { TransactionLogs } from './logs';
-import type { EngineOptions } from './types';
+import type { EngineOptions } from './options';
 
 /** A new transaction's pending log (a batch's crash policy defaults to the engine's; an interactive one only rolls back). */
 export function logFor(defaults: Pick<EngineOptions, 'onCrash'>, id: string, owner: string, mode: LogDocument['mode'], options: TransactionOptions, leaseUntil: number, steps: Step[]): LogDocument {

@@ -10,7 +10,7 @@ import type { Recovery, TransactionStats } from '../protocol/recovery';
 import type { RetryPolicy } from '../store/retrying';
 import type { AtomicStore } from '../store';
 import type { ModelCatalog } from './catalog';
-import type { EngineOptions, EngineWarning } from './types';
+import type { EngineOptions, EngineWarning } from './options';
 
 export interface EngineContext {
   /** The datastore's atomic primitives, retried on transient errors. */

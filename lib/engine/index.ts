@@ -41,9 +41,9 @@ import { TransactionLogs } from './logs';
 import { NativeRunner } from './native';
 import { EngineReferences } from './references';
 import { Reversals } from './reversal';
-import type { EngineOptions, EngineWarning, InternalOptions, LogCriteria, ReversalResult, TransactionResult } from './types';
+import type { EngineOptions, EngineWarning, InternalOptions, LogCriteria, ReversalResult, TransactionResult } from './options';
 
-export type { EngineOptions, EngineWarning, InternalOptions, LogCriteria, ReversalResult, TransactionResult } from './types';
+export type { EngineOptions, EngineWarning, InternalOptions, LogCriteria, ReversalResult, TransactionResult } from './options';
 
 /** How often an instance re-measures its offset from the datastore server's clock. */
 const CLOCK_REFRESH_MS = 30_000;

@@ -15,7 +15,7 @@ import { type Idempotency, keyedIdOf, type Reopened } from './idempotency';
 import type { NativeRunner } from './native';
 import { withReruns } from './reruns';
 import type { RedoInteractive } from './redo/interactive';
-import type { InternalOptions } from './types';
+import type { InternalOptions } from './options';
 
 export class InteractiveTransactions {
   constructor(

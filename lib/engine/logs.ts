@@ -5,7 +5,7 @@ import { isTerminal } from '../core/state';
 import { toLogDocument } from '../store/contract';
 import type { LogDocument, Settlement, TxError, TxState } from '../core/types';
 import type { EngineContext } from './context';
-import type { LogCriteria } from './types';
+import type { LogCriteria } from './options';
 
 export class TransactionLogs {
   constructor(private readonly ctx: Pick<EngineContext, 'store' | 'retries' | 'models'>) {}

@@ -10,7 +10,7 @@ import { type ReversalInput, validateReversal } from '../core/validation';
 import { isTerminal } from '../core/state';
 import type { EngineContext } from './context';
 import type { InteractiveTransactions } from './interactive';
-import type { ReversalResult } from './types';
+import type { ReversalResult } from './options';
 import { jsonEqual } from '../core/json';
 import type { ModelInfo } from '../core/model-info';
 import { changedFields, documentKey, withoutKey } from '../core/operations';

@@ -15,8 +15,8 @@ import { TransactError } from '../core/errors';
 import { isHookModel } from '../models/hook-models';
 import type { WaterlineModel } from '../core/waterline';
 import { findAction, findOneAction } from './read-actions';
-import { sendEngineError, sendError, serverError } from './respond';
-import type { Action, EngineHolder, HttpApp, HttpRequest, HttpResponse, Middleware } from './types';
+import { sendEngineError, sendError, serverError } from './error-shape';
+import type { Action, EngineHolder, HttpApp, HttpRequest, HttpResponse, Middleware } from './sails';
 import { allowlistOf, check, idRefusal, idSchema, isTransactional, modelOf, valuesSchema } from './validation';
 
 /** Engine paths of a one-operation blueprint batch (`ops.0.values.name`) as request paths (`body.name`). */

@@ -5,9 +5,9 @@
  */
 import type { Engine } from '../engine';
 import { bindUnknownModelFallback, registerBlueprintActions } from './blueprints';
-import { installErrorResponses, type ResponsesApp } from './responses';
+import { installErrorResponses, type ResponsesApp } from './sails-responses';
 import { bindRestRoutes, registerRestActions, type RoutesConfig } from './rest';
-import type { HttpApp } from './types';
+import type { HttpApp } from './sails';
 
 export interface HttpSettings {
   /** config.transact.routes: false (the default) or where the REST endpoints live. */
@@ -49,9 +49,9 @@ export function installHttp(hook: HttpHook, sails: HttpApp, settings: HttpSettin
 
 export { blueprintPath, registerBlueprintActions, transactionalModels } from './blueprints';
 export { findAction, findOneAction, type EngineGetter } from './read-actions';
-export { errorBody, sendEngineError, sendError, type ErrorBody } from './respond';
-export { errorResponses } from './responses';
+export { errorBody, sendEngineError, sendError, type ErrorBody } from './error-shape';
+export { errorResponses } from './sails-responses';
 export { prototypeKeyPath } from '../core/json';
 export { restIdentity, restRoutes, type RoutesConfig } from './rest';
-export type { Action, HttpApp, HttpRequest, HttpResponse } from './types';
+export type { Action, HttpApp, HttpRequest, HttpResponse } from './sails';
 export { allowlistOf, attributeSchema, idSchema, identitySchema, isTransactional, operationRefusal, valuesSchema, type HttpAllowlist, type Refusal } from './validation';

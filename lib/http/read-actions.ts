@@ -13,8 +13,8 @@ import type { ModelInfo } from '../core/model-info';
 import type { CommittedReads } from '../reads';
 import { parseQuery } from '../query/criteria';
 import type { Image } from '../core/types';
-import { sendEngineError } from './respond';
-import type { HttpResponse } from './types';
+import { sendEngineError } from './error-shape';
+import type { HttpResponse } from './sails';
 
 /** The engine's committed reads, resolved per request (the engine exists once the hook started). */
 export type EngineGetter = () => { reads: CommittedReads; infoOf(identity: string): ModelInfo | undefined };

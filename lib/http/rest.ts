@@ -10,8 +10,8 @@ import { listTransactions, settleStuck, stuckTransactions, type TransactionQuery
 import type { TransactionOptions } from '../core/validation';
 import type { LogDocument, TxState } from '../core/types';
 import { bodyOf, guarded, idParam } from './blueprints';
-import { sendEngineError, sendError } from './respond';
-import type { Action, EngineHolder, HttpApp, HttpRequest, HttpResponse } from './types';
+import { sendEngineError, sendError } from './error-shape';
+import type { Action, EngineHolder, HttpApp, HttpRequest, HttpResponse } from './sails';
 import { checkQuery, identitySchema, isoDateSchema, isTransactional, modelOf, operationRefusal } from './validation';
 
 /** `config.transact.routes` when on. */

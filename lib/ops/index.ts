@@ -16,7 +16,7 @@ import { LOCK_IDENTITY, LOG_IDENTITY } from '../models/hook-models';
 import { csrfTokenOf, foreignRequest, processSecret, type SessionOf, validCsrf } from './csrf';
 import { compactJson } from './json-view';
 import { formOf, OpsHttpError, type OpsRequest, type OpsResponse, paramOf, queryOf, queryValues, redirect, securityHeaders, sendHtml } from './http';
-import { bulkResultPage, errorPage, historyPage, links, type ListFilters, listPage, type PageContext, previewPage, REFRESH_PERIODS, type RefreshPeriod, STATES, stuckPage, transactionPage } from './pages';
+import { bulkResultPage, errorPage, historyPage, links, type ListFilters, listPage, type PageContext, previewPage, REFRESH_PERIODS, type RefreshPeriod, STATES, stuckPage, transactionPage } from './templates';
 import { type ListCursor, MAX_BULK_SETTLE, queriesFor, summaryOf, type TransactionPage, type TransactionQuery } from './queries';
 import { OPS_CSS } from './style';
 import type { TxState } from '../core/types';

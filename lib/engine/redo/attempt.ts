@@ -14,7 +14,7 @@ import type { TransactionOptions } from '../../core/validation';
 import type { AtomicStore } from '../../store';
 import type { LogDocument, Step, Values } from '../../core/types';
 import type { Reopened } from '../idempotency';
-import type { EngineOptions, EngineWarning } from '../types';
+import type { EngineOptions, EngineWarning } from '../options';
 import { guarded, type RecordLocks } from '../../protocol/redo/locks';
 import { type DocRecord, type GuardedWrite, lastStepOn, type RecordLock, type RecordStore, lockToken, type Stub } from '../../store/records';
 

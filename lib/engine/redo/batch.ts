@@ -9,7 +9,7 @@ import type { TransactionOptions } from '../../core/validation';
 import type { Image, Operation, Step } from '../../core/types';
 import type { ModelInfo } from '../../core/model-info';
 import type { Reopened } from '../idempotency';
-import type { TransactionResult } from '../types';
+import type { TransactionResult } from '../options';
 import { type RedoAttempts, withVersions } from './attempt';
 import type { RecordRef } from '../../protocol/redo/locks';
 import type { DocRecord } from '../../store/records';

@@ -6,7 +6,7 @@
  * applied (R4). A callback that throws leaves nothing to undo: its records are freed.
  */
 import { crashPoint } from '../../core/crash-points';
-import type { InternalOptions } from '../types';
+import type { InternalOptions } from '../options';
 import type { Reopened } from '../idempotency';
 import { jsonResult } from '../../core/log-document';
 import type { ModelInfo } from '../../core/model-info';

@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { cursorText, parseCursor, parseRefresh } from '../../../lib/ops';
-import { type ListView, listPage, type PageContext, previewPage, stuckPage, transactionPage } from '../../../lib/ops/pages';
+import { type ListView, listPage, type PageContext, previewPage, stuckPage, transactionPage } from '../../../lib/ops/templates';
 import type { SettlePreview, StateCounts, StuckTransaction, TransactionPage } from '../../../lib/ops/queries';
 import { previewOf } from '../../../lib/operator';
 import { newLog } from '../../../lib/core/log-document';

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { csrfTokenOf, foreignRequest, validCsrf } from '../../../lib/ops/csrf';
 import type { OpsRequest } from '../../../lib/ops/http';
 import { compactJson, INDENTED_LEVELS, jsonView } from '../../../lib/ops/json-view';
-import { historyPage, type PageContext, RENDER_LIMITS, transactionPage } from '../../../lib/ops/pages';
+import { historyPage, type PageContext, RENDER_LIMITS, transactionPage } from '../../../lib/ops/templates';
 import { newLog } from '../../../lib/core/log-document';
 import type { Image } from '../../../lib/core/types';
 

@@ -11,7 +11,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { errorBody } from './respond';
+import { errorBody } from './error-shape';
 
 /** The slice of Sails these responses need. */
 export interface ResponsesApp {

@@ -5,7 +5,7 @@
  * (`sails.hooks.transact.errors`).
  */
 import { type ErrorRegistry, HOOK_ERRORS, type HttpErrorCode, isTransactError } from '../core/errors';
-import type { HttpResponse } from './types';
+import type { HttpResponse } from './sails';
 
 export interface ErrorBody {
   error: { code: string; message: string; path?: string };
