@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { expect } from 'chai';
+import { circlesOf } from '../support/import-graph';
 
 // dist/test/app → the repository
 const ROOT = join(__dirname, '..', '..', '..');
@@ -39,26 +40,9 @@ function resolveTs(from: string, spec: string): string | null {
   return null;
 }
 
-/** Every cycle's first file path, by a depth-first walk of the relative imports. */
-function cycles(roots: readonly string[]): string[][] {
-  const graph = new Map(roots.map((file) => [file, importsOf(file).map((spec) => resolveTs(file, spec)).filter((f): f is string => f !== null)]));
-  const state = new Map<string, 'open' | 'done'>();
-  const found: string[][] = [];
-  const stack: string[] = [];
-  const visit = (file: string): void => {
-    if (state.get(file) === 'done') return;
-    if (state.get(file) === 'open') {
-      found.push([...stack.slice(stack.indexOf(file)), file].map((f) => relative(ROOT, f)));
-      return;
-    }
-    state.set(file, 'open');
-    stack.push(file);
-    for (const next of graph.get(file) ?? []) visit(next);
-    stack.pop();
-    state.set(file, 'done');
-  };
-  for (const file of roots) visit(file);
-  return found;
+/** The run-time import graph of `roots` (relative imports only). */
+function graphOf(roots: readonly string[]): Map<string, string[]> {
+  return new Map(roots.map((file) => [file, importsOf(file).map((spec) => resolveTs(file, spec)).filter((f): f is string => f !== null)]));
 }
 
 describe('the app and the hook, as code', function () {
@@ -99,6 +83,6 @@ describe('the app and the hook, as code', function () {
   it('has no circular import, in the hook or in the app', function () {
     const all = [...files(join(ROOT, 'lib'), '.ts'), ...appTs];
     expect(all.length).to.be.at.least(80);
-    expect(cycles(all)).to.deep.equal([]);
+    expect(circlesOf(graphOf(all), ROOT)).to.deep.equal([]);
   });
 });

@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { expect } from 'chai';
+import { circlesOf } from '../support/import-graph';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const LIB = join(ROOT, 'lib');
@@ -83,22 +84,7 @@ describe('lib/ by layer', function () {
   });
 
   it('has no circle of imports, type imports included', function () {
-    const state = new Map<string, 'open' | 'done'>();
-    const stack: string[] = [];
-    const circles: string[][] = [];
-    const visit = (file: string): void => {
-      if (state.get(file) === 'done') return;
-      if (state.get(file) === 'open') {
-        circles.push([...stack.slice(stack.indexOf(file)), file].map((f) => relative(ROOT, f)));
-        return;
-      }
-      state.set(file, 'open');
-      stack.push(file);
-      for (const next of graph.get(file) ?? []) visit(next);
-      stack.pop();
-      state.set(file, 'done');
-    };
-    for (const file of files) visit(file);
+    const circles = circlesOf(graph, ROOT);
     expect(circles).to.deep.equal([]);
   });
 

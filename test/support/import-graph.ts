@@ -1,0 +1,23 @@
+/** Import graphs of the sources, for the structure tests (test/app/app-structure, test/app/layers). */
+import { relative } from 'node:path';
+
+/** Every circle of `graph` (file → the files it imports), each as its files from `root`, by a depth-first walk. */
+export function circlesOf(graph: ReadonlyMap<string, readonly string[]>, root: string): string[][] {
+  const state = new Map<string, 'open' | 'done'>();
+  const found: string[][] = [];
+  const stack: string[] = [];
+  const visit = (file: string): void => {
+    if (state.get(file) === 'done') return;
+    if (state.get(file) === 'open') {
+      found.push([...stack.slice(stack.indexOf(file)), file].map((f) => relative(root, f)));
+      return;
+    }
+    state.set(file, 'open');
+    stack.push(file);
+    for (const next of graph.get(file) ?? []) visit(next);
+    stack.pop();
+    state.set(file, 'done');
+  };
+  for (const file of graph.keys()) visit(file);
+  return found;
+}
