@@ -8,7 +8,7 @@ import { documentKey, netActions, planBatch, redoPlan } from '../core/operations
 import { ownerToken } from '../protocol/recovery';
 import { checkAgainstModel, type TransactionOptions, validateBatch, validateOptions } from '../core/validation';
 import type { RedoBatches } from './redo/batch';
-import type { NativeTransaction } from '../store/postgres/native';
+import type { NativeTransaction } from '../store/contract';
 import type { Image, LogDocument, Operation, Step } from '../core/types';
 import { unavailableIfTransient } from '../store/retrying';
 import { type CommitProtocol, logFor } from './commit';

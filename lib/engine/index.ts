@@ -26,7 +26,7 @@ import { RedoRecovery } from '../protocol/redo/recovery';
 import { RetryPolicy, RetryingStore, typedFailure } from '../store/retrying';
 import type { ReversalInput, TransactionOptions } from '../core/validation';
 import type { AtomicStore } from '../store';
-import type { NativePostgres } from '../store/postgres/native';
+import type { NativeTransactions } from '../store/contract';
 import type { Transaction } from './transaction';
 import type { Image, LogDocument, Settlement, TxError, TxState } from '../core/types';
 import type { WaterlineModel } from '../core/waterline';
@@ -80,7 +80,7 @@ export class Engine {
     readonly options: EngineOptions,
     warn: EngineWarning = () => undefined,
     /** One native transaction per engine transaction, where the datastore has them (sails-postgresql). */
-    native?: NativePostgres,
+    native?: NativeTransactions,
     /** Every model's identity: who references whom (lib/references.ts). Without it, destroys are not checked for references. */
     identities: () => readonly string[] = () => [],
     /** Log protocol v3's records (docs/protocol-v3.md): given, batches run on v3. */

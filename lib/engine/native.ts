@@ -8,7 +8,7 @@ import { isDecided, storedError } from '../core/log-document';
 import { isTransient } from '../store/retrying';
 import { ownerToken } from '../protocol/recovery';
 import type { TransactionOptions } from '../core/validation';
-import { nativeFailure, type NativePostgres, type NativeTransaction } from '../store/postgres/native';
+import type { NativeTransaction, NativeTransactions } from '../store/contract';
 import type { LogDocument } from '../core/types';
 import { unavailableIfTransient } from '../store/retrying';
 import { logFor } from './commit';
@@ -18,7 +18,7 @@ import type { Idempotency, Reopened } from './idempotency';
 export class NativeRunner {
   constructor(
     private readonly ctx: Pick<EngineContext, 'clock' | 'options' | 'models' | 'stats'>,
-    private readonly native: NativePostgres,
+    private readonly native: NativeTransactions,
     private readonly idempotency: Pick<Idempotency, 'committedNatively'>,
   ) {}
 
@@ -64,7 +64,7 @@ export class NativeRunner {
           // TransactError's code, message, path and details; any other error is `aborted` (a
           // transient one `unavailable`, which decides nothing). PostgreSQL's own lock refusals
           // are named first: a lock wait that ran out decides nothing either.
-          const err = nativeFailure(thrown) ?? thrown;
+          const err = this.native.failure(thrown) ?? thrown;
           const error = storedError(err, isTransient(err) ? 'unavailable' : 'aborted');
           if (!isDecided({ state: 'rolled-back', error })) throw err;
           await tx.rollbackToSavepoint();

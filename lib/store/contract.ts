@@ -5,7 +5,7 @@
  * test/hook/adapters/store-contract.test.ts; the retrying wrapper (retrying.ts) is built from it.
  */
 import { TransactError } from '../core/errors';
-import type { FencedWrite } from '../core/operations';
+import type { Action, FencedWrite } from '../core/operations';
 import type { WaterlineModel } from '../core/waterline';
 import type { SortClause, Where } from '../query/criteria';
 import type { SumCandidates, SumCandidatesRequest } from '../query/sums';
@@ -416,4 +416,37 @@ export interface EvolvedTable {
   created: boolean;
   /** Columns added to an existing table (never dropped, never retyped). */
   addedColumns: string[];
+}
+
+/**
+ * A datastore's own transaction, where its adapter has one the engine can drive (sails-postgresql:
+ * store/postgres/native.ts, the native path). The engine names these, never the class behind them.
+ */
+export interface NativeTransactions {
+  /** Runs `work` in one datastore transaction: committed when it returns, rolled back when it throws. */
+  run<T>(lockTimeoutMs: number, infoOf: (model: string) => ModelInfo, work: (tx: NativeTransaction) => Promise<T>): Promise<T>;
+  /** The typed error a datastore failure inside a run stands for (a lock wait given up, a deadlock, a taken id), or null. */
+  failure(err: unknown): TransactError | null;
+}
+
+/** One native transaction: the interactive backend, plus what batches and keyed runs ask of it. */
+export interface NativeTransaction extends TxBackend {
+  /** The transaction's connection: Waterline reads given it run inside the transaction. */
+  readonly connection: unknown;
+  /** Inserts the keyed log row first: a concurrent run with the same key waits on it, then finds it. */
+  claimKey(log: LogDocument): Promise<boolean>;
+  /** Marks the point a keyed run can roll back to and still keep its claimed log row. */
+  savepoint(): Promise<void>;
+  /** Undoes everything since the savepoint: the documents (and their lock records), not the claimed log row. */
+  rollbackToSavepoint(): Promise<void>;
+  /** Takes over a keyed log row reopened for this run (pending, under `owner`); false if it moved on. */
+  holdReopened(id: string, owner: string): Promise<boolean>;
+  /** Locks the lock records of `keys` (`all`: a batch's one sweep). */
+  lockRecords(keys: Iterable<string>, all: boolean): Promise<void>;
+  /** Locks and reads documents, in a fixed order. */
+  lockAll(refs: readonly { model: string; id: string }[], all: boolean): Promise<Map<string, Image | null>>;
+  /** A whole batch's writes and its log row, at most one write per document (netActions). */
+  writeAllWithLog(actions: readonly Action[], log: LogDocument): Promise<void>;
+  /** The log row, committed, written in the transaction it describes. */
+  writeLog(log: LogDocument): Promise<void>;
 }

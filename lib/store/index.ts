@@ -1,7 +1,8 @@
 /**
  * The store's front: which store an adapter gets, which log protocol runs on it, and the index and
- * table operations dispatched to the adapter's module. Callers outside lib/store/ import from here
- * or from contract.ts, never an adapter's module.
+ * table operations dispatched to the adapter's module. Callers outside lib/store/ import from here,
+ * the contracts (contract.ts, records.ts) or the retrying wrapper, never an adapter's module
+ * (test/app/layers.test.ts).
  */
 import type { AdapterKind } from '../core/types';
 import type { WaterlineDatastore, WaterlineModel } from '../core/waterline';
@@ -16,11 +17,12 @@ import { createPgIndexes, ident, type PgPool, PostgresStore } from './postgres/s
 import { NativePostgres, NativeTables } from './postgres/native';
 import { PostgresRecords } from './postgres/records';
 import { evolveMongoCollections, evolvePgTables, mongoCollectionHoldsRows, pgTableHoldsRows } from './tables';
-import type { AtomicStore, CreatedIndex, EvolvedTable, IndexSpec, TableSpec } from './contract';
+import type { AtomicStore, CreatedIndex, NativeTransactions, EvolvedTable, IndexSpec, TableSpec } from './contract';
 import type { ModelResolver } from './waterline-writes';
 
 export type { AtomicStore, FencedWrite } from './contract';
 export type { AdapterKind };
+export { claimDiskDirectory, releaseDiskDirectory } from './disk/store';
 
 /** Maps a datastore's adapter identity to the store family that implements it. */
 export function adapterKind(adapter: unknown): AdapterKind {
@@ -87,7 +89,7 @@ export async function tableHoldsRows(model: WaterlineModel, datastore: Waterline
  * The native path for the datastore that holds the log, where its adapter has transactions
  * (sails-postgresql); undefined elsewhere.
  */
-export function createNativePath(logModel: WaterlineModel, lockModel: WaterlineModel, modelOf: ModelResolver, stalledWriterMs: number): NativePostgres | undefined {
+export function createNativePath(logModel: WaterlineModel, lockModel: WaterlineModel, modelOf: ModelResolver, stalledWriterMs: number): NativeTransactions | undefined {
   const datastore = logModel.getDatastore();
   if (adapterKind(datastore.config.adapter) !== 'postgresql') return undefined;
   const { pool } = datastore.manager as { pool: PgPool };

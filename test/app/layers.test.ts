@@ -83,6 +83,16 @@ describe('lib/ by layer', function () {
     expect(against).to.deep.equal([]);
   });
 
+  it("keeps each adapter's module behind the store: nothing outside lib/store/ imports store/disk/, store/mongo/ or store/postgres/", function () {
+    const adapters = ['disk', 'mongo', 'postgres'].map((name) => join(LIB, 'store', name) + sep);
+    const past: string[] = [];
+    for (const [file, targets] of graph) {
+      if (file.startsWith(join(LIB, 'store') + sep)) continue;
+      for (const target of targets) if (adapters.some((dir) => target.startsWith(dir))) past.push(`${relative(ROOT, file)} → ${relative(ROOT, target)}`);
+    }
+    expect(past).to.deep.equal([]);
+  });
+
   it('has no circle of imports, type imports included', function () {
     const circles = circlesOf(graph, ROOT);
     expect(circles).to.deep.equal([]);

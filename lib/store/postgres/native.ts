@@ -24,7 +24,7 @@ import { TransactError } from '../../core/errors';
 import { newId } from '../../core/ids';
 import type { ModelInfo } from '../../core/model-info';
 import { type Action, documentKey, forwardAction } from '../../core/operations';
-import type { TxBackend } from '../contract';
+import type { NativeTransaction, NativeTransactions } from '../contract';
 import type { Image, LogDocument, Step } from '../../core/types';
 import type { WaterlineModel } from '../../core/waterline';
 import { ident, inTransaction, logInsert, type PgClient, type PgPool, SqlParams } from './store';
@@ -73,7 +73,7 @@ const RECORD_POLL_MS = 10;
 const BEGUN = 'begun';
 
 /** One open native transaction: what the engine runs a batch or an interactive callback in. */
-export class NativeTransaction implements TxBackend {
+export class PgTransaction implements NativeTransaction {
   /** Keys of the lock records this transaction inserted (uncommitted until its last statement deletes them). */
   private readonly recorded = new Set<string>();
   /** The owner its lock records carry: nobody else ever reads it (they are never committed). */
@@ -287,16 +287,20 @@ export class NativeTables {
 }
 
 /** The native path of one datastore: runs work in native transactions on its pool. */
-export class NativePostgres {
+export class NativePostgres implements NativeTransactions {
   constructor(private readonly pool: PgPool, private readonly tables: NativeTables, private readonly options: NativeOptions) {}
 
   run<T>(lockTimeoutMs: number, infoOf: (model: string) => ModelInfo, work: (tx: NativeTransaction) => Promise<T>): Promise<T> {
     return inNativeTransaction(this.pool, { ...this.options, lockTimeoutMs }, async (client) => {
-      const tx = new NativeTransaction(client, this.tables, infoOf, lockTimeoutMs);
+      const tx = new PgTransaction(client, this.tables, infoOf, lockTimeoutMs);
       const result = await work(tx);
       await tx.releaseRecords();
       return result;
     });
+  }
+
+  failure(err: unknown): TransactError | null {
+    return nativeFailure(err);
   }
 }
 
