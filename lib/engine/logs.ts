@@ -2,10 +2,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactError } from '../errors';
 import { isTerminal } from '../state';
+import { adapterKind } from '../store';
+import { countPgLogs, findPgLogs, type PgPool, qualifiedTable } from '../store/postgres';
 import { toLogDocument } from '../store/store';
 import type { LogDocument, Settlement, TxError, TxState } from '../types';
 import type { EngineContext } from './context';
-import type { LogCriteria } from './types';
+import type { LogCriteria, LogReadOptions } from './types';
 
 export class TransactionLogs {
   constructor(private readonly ctx: Pick<EngineContext, 'store' | 'retries' | 'models'>) {}
@@ -33,16 +35,42 @@ export class TransactionLogs {
   /**
    * Log documents matching a Waterline criteria (`where`, `sort`, `skip`, `limit`), for read-only
    * listings (lib/queries). Plain model reads, not the store's atomic primitives: a listing needs
-   * no compare-and-set, and every adapter answers these criteria alike.
+   * no compare-and-set, and every adapter answers these criteria alike. With `ignoreCase`, a
+   * `contains` matches whatever the case (and its text literally): on sails-disk and sails-mongo
+   * by Waterline's `makeLikeModifierCaseInsensitive`, on sails-postgresql (whose `contains` is a
+   * case-sensitive LIKE, with `_` a wildcard) by the log's own SQL, `ILIKE`, which its trigram
+   * index answers (lib/store/postgres.ts findPgLogs).
    */
-  async findLogs(criteria: LogCriteria): Promise<LogDocument[]> {
-    const rows = await this.ctx.retries.run(async () => this.ctx.models.logModel().find(criteria));
+  async findLogs(criteria: LogCriteria, options: LogReadOptions = {}): Promise<LogDocument[]> {
+    const pg = options.ignoreCase === true ? this.pgLogs() : undefined;
+    if (pg !== undefined) {
+      const sort = typeof criteria.sort === 'string' ? undefined : criteria.sort;
+      return this.ctx.retries.run(() => findPgLogs(pg.pool, pg.table, { ...criteria, sort }));
+    }
+    const rows = await this.ctx.retries.run(async () => {
+      const find = this.ctx.models.logModel().find(criteria);
+      return options.ignoreCase === true ? find.meta({ makeLikeModifierCaseInsensitive: true }) : find;
+    });
     return rows.map(toLogDocument);
   }
 
   /** How many log documents match `where` (see findLogs). */
-  countLogs(where: Record<string, unknown>): Promise<number> {
-    return this.ctx.retries.run(async () => this.ctx.models.logModel().count(where));
+  countLogs(where: Record<string, unknown>, options: LogReadOptions = {}): Promise<number> {
+    const pg = options.ignoreCase === true ? this.pgLogs() : undefined;
+    if (pg !== undefined) return this.ctx.retries.run(() => countPgLogs(pg.pool, pg.table, where));
+    return this.ctx.retries.run(async () => {
+      const count = this.ctx.models.logModel().count(where);
+      return options.ignoreCase === true ? count.meta({ makeLikeModifierCaseInsensitive: true }) : count;
+    });
+  }
+
+  /** The log's pool and table when it lives on sails-postgresql. */
+  private pgLogs(): { pool: PgPool; table: string } | undefined {
+    const model = this.ctx.models.logModel();
+    const datastore = model.getDatastore();
+    if (adapterKind(datastore.config.adapter) !== 'postgresql') return undefined;
+    const schema = typeof datastore.config.schemaName === 'string' ? datastore.config.schemaName : null;
+    return { pool: (datastore.manager as { pool: PgPool }).pool, table: qualifiedTable(model.tableName, schema) };
   }
 
   /**

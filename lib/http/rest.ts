@@ -6,7 +6,7 @@
  */
 import Joi = require('joi');
 import { isHookModel } from '../models';
-import { listTransactions, settleStuck, stuckTransactions, type TransactionQuery } from '../queries';
+import { listTransactions, MIN_LABEL_SEARCH, settleStuck, stuckTransactions, type TransactionQuery } from '../queries';
 import type { TransactionOptions } from '../schema';
 import type { LogDocument, TxState } from '../types';
 import { bodyOf, guarded, idParam } from './blueprints';
@@ -45,7 +45,7 @@ const timeSchema = Joi.alternatives(Joi.number().integer().min(0), isoDateSchema
 const listSchema = Joi.object({
   state: Joi.string().valid(...STATES),
   model: identitySchema,
-  label: Joi.string().min(1).max(200),
+  label: Joi.string().min(MIN_LABEL_SEARCH).max(200),
   idempotencyKey: Joi.string().min(1).max(200),
   from: timeSchema,
   to: timeSchema,

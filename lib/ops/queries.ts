@@ -23,7 +23,7 @@ import {
 } from '../queries';
 
 export type { BulkSettleItem, ListCursor, SettleAction, SettlePreview, StateCounts, StuckTransaction, TransactionPage, TransactionQuery, TransactionSummary } from '../queries';
-export { MAX_BULK_SETTLE, summaryOf } from '../queries';
+export { MAX_BULK_SETTLE, MIN_LABEL_SEARCH, summaryOf } from '../queries';
 
 export interface OpsQueries {
   list(query: TransactionQuery, options: ListOptions): Promise<TransactionPage>;
