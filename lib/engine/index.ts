@@ -41,9 +41,9 @@ import { TransactionLogs } from './logs';
 import { NativeRunner } from './native';
 import { EngineReferences } from './references';
 import { Reversals } from './reversal';
-import type { EngineOptions, EngineWarning, InternalOptions, LogCriteria, ReversalResult, TransactionResult } from './options';
+import type { EngineOptions, EngineWarning, InternalOptions, LogCriteria, LogReadOptions, ReversalResult, TransactionResult } from './options';
 
-export type { EngineOptions, EngineWarning, InternalOptions, LogCriteria, ReversalResult, TransactionResult } from './options';
+export type { EngineOptions, EngineWarning, InternalOptions, LogCriteria, LogReadOptions, ReversalResult, TransactionResult } from './options';
 
 /** How often an instance re-measures its offset from the datastore server's clock. */
 const CLOCK_REFRESH_MS = 30_000;
@@ -174,13 +174,13 @@ export class Engine {
    * listings (lib/operator). Plain model reads, not the store's atomic primitives: a listing needs
    * no compare-and-set, and every adapter answers these criteria alike.
    */
-  findLogs(criteria: LogCriteria): Promise<LogDocument[]> {
-    return this.logs.findLogs(criteria);
+  findLogs(criteria: LogCriteria, options?: LogReadOptions): Promise<LogDocument[]> {
+    return this.logs.findLogs(criteria, options);
   }
 
   /** How many log documents match `where` (see findLogs). */
-  countLogs(where: Record<string, unknown>): Promise<number> {
-    return this.logs.countLogs(where);
+  countLogs(where: Record<string, unknown>, options?: LogReadOptions): Promise<number> {
+    return this.logs.countLogs(where, options);
   }
 
   /**

@@ -2,10 +2,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactError } from '../core/errors';
 import { isTerminal } from '../core/state';
+import { nativeLogSearchOn } from '../store';
 import { toLogDocument } from '../store/contract';
 import type { LogDocument, Settlement, TxError, TxState } from '../core/types';
 import type { EngineContext } from './context';
-import type { LogCriteria } from './options';
+import type { LogCriteria, LogReadOptions } from './options';
 
 export class TransactionLogs {
   constructor(private readonly ctx: Pick<EngineContext, 'store' | 'retries' | 'models'>) {}
@@ -33,16 +34,33 @@ export class TransactionLogs {
   /**
    * Log documents matching a Waterline criteria (`where`, `sort`, `skip`, `limit`), for read-only
    * listings (lib/operator). Plain model reads, not the store's atomic primitives: a listing needs
-   * no compare-and-set, and every adapter answers these criteria alike.
+   * no compare-and-set, and every adapter answers these criteria alike. With `ignoreCase`, a
+   * `contains` matches whatever the case (and its text literally): on sails-disk and sails-mongo
+   * by Waterline's `makeLikeModifierCaseInsensitive`, on sails-postgresql (whose `contains` is a
+   * case-sensitive LIKE, with `_` a wildcard) by the log's own SQL, `ILIKE`, which its trigram
+   * index answers (lib/store/postgres/store.ts findPgLogs).
    */
-  async findLogs(criteria: LogCriteria): Promise<LogDocument[]> {
-    const rows = await this.ctx.retries.run(async () => this.ctx.models.logModel().find(criteria));
+  async findLogs(criteria: LogCriteria, options: LogReadOptions = {}): Promise<LogDocument[]> {
+    const native = options.ignoreCase === true ? nativeLogSearchOn(this.ctx.models.logModel()) : undefined;
+    if (native !== undefined) {
+      const sort = typeof criteria.sort === 'string' ? undefined : criteria.sort;
+      return this.ctx.retries.run(() => native.find({ ...criteria, sort }));
+    }
+    const rows = await this.ctx.retries.run(async () => {
+      const find = this.ctx.models.logModel().find(criteria);
+      return options.ignoreCase === true ? find.meta({ makeLikeModifierCaseInsensitive: true }) : find;
+    });
     return rows.map(toLogDocument);
   }
 
   /** How many log documents match `where` (see findLogs). */
-  countLogs(where: Record<string, unknown>): Promise<number> {
-    return this.ctx.retries.run(async () => this.ctx.models.logModel().count(where));
+  countLogs(where: Record<string, unknown>, options: LogReadOptions = {}): Promise<number> {
+    const native = options.ignoreCase === true ? nativeLogSearchOn(this.ctx.models.logModel()) : undefined;
+    if (native !== undefined) return this.ctx.retries.run(() => native.count(where));
+    return this.ctx.retries.run(async () => {
+      const count = this.ctx.models.logModel().count(where);
+      return options.ignoreCase === true ? count.meta({ makeLikeModifierCaseInsensitive: true }) : count;
+    });
   }
 
   /**

@@ -37,6 +37,12 @@ export type LogCriteria = {
   limit?: number;
 };
 
+/** How a log listing reads (TransactionLogs.findLogs / countLogs). */
+export interface LogReadOptions {
+  /** `contains` matches whatever the case, its text taken literally (the ops page's label search). */
+  ignoreCase?: boolean;
+}
+
 /** Where the engine reports what it handles itself but an operator should know (cleanup after a commit, recovery failures). */
 export type EngineWarning = (message: string, err: unknown) => void;
 

@@ -6,7 +6,7 @@
  */
 import Joi = require('joi');
 import { isHookModel } from '../models/hook-models';
-import { listTransactions, settleStuck, stuckTransactions, type TransactionQuery } from '../operator';
+import { listTransactions, MIN_LABEL_SEARCH, settleStuck, stuckTransactions, type TransactionQuery } from '../operator';
 import type { TransactionOptions } from '../core/validation';
 import type { LogDocument, TxState } from '../core/types';
 import { bodyOf, guarded, idParam } from './blueprints';
@@ -45,7 +45,7 @@ const timeSchema = Joi.alternatives(Joi.number().integer().min(0), isoDateSchema
 const listSchema = Joi.object({
   state: Joi.string().valid(...STATES),
   model: identitySchema,
-  label: Joi.string().min(1).max(200),
+  label: Joi.string().min(MIN_LABEL_SEARCH).max(200),
   idempotencyKey: Joi.string().min(1).max(200),
   from: timeSchema,
   to: timeSchema,

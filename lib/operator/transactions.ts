@@ -3,7 +3,7 @@
  * the REST endpoint (GET <prefix>/transaction), the demo's admin page and the ops page. No HTTP
  * here: callers validate their input and shape their answer.
  */
-import type { Engine } from '../engine';
+import type { Engine, LogReadOptions } from '../engine';
 import { ACTIVE_STATES, type LogDocument, type TxError, type TxMode, type TxState } from '../core/types';
 
 /** A position in the newest-first order: a page by key starts right after (or before) it, at an index seek, whatever its depth. */
@@ -16,7 +16,7 @@ export interface TransactionQuery {
   state?: TxState;
   /** Transactions that touched a document of this model. */
   model?: string;
-  /** Label contains this text. */
+  /** Label contains this text, whatever the case (its characters taken literally: `%` and `_` too). */
   label?: string;
   /** Exactly this idempotency key (as the engine stores it, e.g. `http:<key>` for the REST API's). */
   idempotencyKey?: string;
@@ -76,6 +76,13 @@ export interface ListOptions {
   maxScan?: number;
 }
 
+/**
+ * The shortest label search the HTTP edges (the ops page, the REST listing) accept: PostgreSQL's
+ * trigram index answers `ILIKE '%x%'` from three characters on; a shorter text makes no trigram,
+ * and the index would be read whole (6 s at 1M logs, measured) — or the log, without it.
+ */
+export const MIN_LABEL_SEARCH = 3;
+
 /** How many logs one scan step reads when filtering by model. */
 const SCAN_PAGE = 200;
 
@@ -127,6 +134,14 @@ function whereOf(query: TransactionQuery, withCursor = true): Record<string, unk
   return where;
 }
 
+/**
+ * How the store reads a query's logs: a label search ignores case on every adapter (on
+ * PostgreSQL an `ILIKE` the log's trigram index answers: lib/models.ts, lib/store/postgres.ts).
+ */
+function readOf(query: TransactionQuery): LogReadOptions | undefined {
+  return query.label === undefined ? undefined : { ignoreCase: true };
+}
+
 /** Newest first: startedAt, then id, so pages are stable when two logs start in the same ms. */
 const NEWEST_FIRST: Record<string, 'ASC' | 'DESC'>[] = [{ startedAt: 'DESC' }, { id: 'DESC' }];
 const OLDEST_FIRST: Record<string, 'ASC' | 'DESC'>[] = [{ startedAt: 'ASC' }, { id: 'ASC' }];
@@ -142,8 +157,8 @@ function orderOf(query: TransactionQuery): Record<string, 'ASC' | 'DESC'>[] {
  * no more rows than the page could reach); undefined otherwise.
  */
 async function countUpTo(engine: Pick<Engine, 'findLogs' | 'countLogs'>, query: TransactionQuery, cap: number): Promise<number | undefined> {
-  const beyond = await engine.findLogs({ where: whereOf(query), sort: orderOf(query), skip: query.skip + cap, limit: 1 });
-  return beyond.length > 0 ? undefined : engine.countLogs(whereOf(query, false));
+  const beyond = await engine.findLogs({ where: whereOf(query), sort: orderOf(query), skip: query.skip + cap, limit: 1 }, readOf(query));
+  return beyond.length > 0 ? undefined : engine.countLogs(whereOf(query, false), readOf(query));
 }
 
 /** The newest-first order's key compared: negative when `a` started before `b`. */
@@ -201,8 +216,8 @@ export async function listTransactions(engine: Pick<Engine, 'findLogs' | 'countL
   const newerPage = query.after !== undefined && query.before === undefined;
   if (query.model === undefined) {
     // Its own copy of the criteria: Waterline normalizes them in place (`contains` becomes `like`).
-    const counting = options.count !== true ? Promise.resolve(undefined) : options.countCap === undefined ? engine.countLogs(whereOf(query, false)) : countUpTo(engine, query, options.countCap);
-    const [logs, total] = await Promise.all([engine.findLogs({ where, sort: orderOf(query), skip, limit }), counting]);
+    const counting = options.count !== true ? Promise.resolve(undefined) : options.countCap === undefined ? engine.countLogs(whereOf(query, false), readOf(query)) : countUpTo(engine, query, options.countCap);
+    const [logs, total] = await Promise.all([engine.findLogs({ where, sort: orderOf(query), skip, limit }, readOf(query)), counting]);
     if (newerPage) logs.reverse();
     return { items: logs.map(summaryOf), limit, skip, ...(total === undefined ? {} : { total }) };
   }
@@ -211,7 +226,7 @@ export async function listTransactions(engine: Pick<Engine, 'findLogs' | 'countL
   const found: LogDocument[] = [];
   let scanned = 0;
   while (found.length < skip + limit && scanned < maxScan) {
-    const page = await engine.findLogs({ where: whereOf(query), sort: orderOf(query), skip: scanned, limit: SCAN_PAGE });
+    const page = await engine.findLogs({ where: whereOf(query), sort: orderOf(query), skip: scanned, limit: SCAN_PAGE }, readOf(query));
     scanned += page.length;
     for (const log of page) if (log.documents.some((key) => key.startsWith(prefix))) found.push(log);
     if (page.length < SCAN_PAGE) break;

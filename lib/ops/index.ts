@@ -17,7 +17,7 @@ import { csrfTokenOf, foreignRequest, processSecret, type SessionOf, validCsrf }
 import { compactJson } from './json-view';
 import { formOf, OpsHttpError, type OpsRequest, type OpsResponse, paramOf, queryOf, queryValues, redirect, securityHeaders, sendHtml } from './http';
 import { bulkResultPage, errorPage, historyPage, links, type ListFilters, listPage, type PageContext, previewPage, REFRESH_PERIODS, type RefreshPeriod, STATES, stuckPage, transactionPage } from './templates';
-import { type ListCursor, MAX_BULK_SETTLE, queriesFor, summaryOf, type TransactionPage, type TransactionQuery } from './queries';
+import { type ListCursor, MAX_BULK_SETTLE, MIN_LABEL_SEARCH, queriesFor, summaryOf, type TransactionPage, type TransactionQuery } from './queries';
 import { OPS_CSS } from './style';
 import type { TxState } from '../core/types';
 
@@ -256,6 +256,7 @@ export function installOps(hook: { engine?: Engine; errors: ErrorRegistry }, sai
     if (filters.model !== '' && !MODEL.test(filters.model)) throw new OpsHttpError('validation_failed', 'model must be a model identity (lowercase)');
     if (filters.document !== '' && !DOCUMENT.test(filters.document)) throw new OpsHttpError('validation_failed', 'document must be model:id (the model in lowercase)');
     if (filters.label.length > 200 || filters.key.length > 200) throw new OpsHttpError('validation_failed', 'label and key are at most 200 characters');
+    if (filters.label !== '' && [...filters.label].length < MIN_LABEL_SEARCH) throw new OpsHttpError('validation_failed', `label contains: at least ${MIN_LABEL_SEARCH} characters (a shorter text cannot use the label index)`);
     const from = filters.from === '' ? undefined : parseTime(filters.from);
     const to = filters.to === '' ? undefined : parseTime(filters.to);
     if (from === null || to === null) throw new OpsHttpError('validation_failed', 'from and to must be dates and times (UTC)');

@@ -23,7 +23,7 @@ import {
 } from '../operator';
 
 export type { BulkSettleItem, ListCursor, SettleAction, SettlePreview, StateCounts, StuckTransaction, TransactionPage, TransactionQuery, TransactionSummary } from '../operator';
-export { MAX_BULK_SETTLE, summaryOf } from '../operator';
+export { MAX_BULK_SETTLE, MIN_LABEL_SEARCH, summaryOf } from '../operator';
 
 export interface OpsQueries {
   list(query: TransactionQuery, options: ListOptions): Promise<TransactionPage>;

@@ -235,7 +235,7 @@ ${refreshToggle(view.refresh, view.refreshLink)}
 <label>document <input name="document" size="20" placeholder="model:id" value="${filters.document}"></label>
 <label>state <select name="state">${['', ...STATES].map(option)}</select></label>
 <label>model <input name="model" size="10" value="${filters.model}"></label>
-<label>label contains <input name="label" size="14" value="${filters.label}"></label>
+<label title="a part of the label, any case, taken literally (% and _ too); at least 3 characters">label contains (any case) <input name="label" size="14" placeholder="3+ characters" minlength="3" value="${filters.label}"></label>
 <label>idempotency key <input name="key" size="14" value="${filters.key}"></label>
 <label>started from <input name="from" type="datetime-local" step="1" value="${filters.from}"></label>
 <label>to <input name="to" type="datetime-local" step="1" value="${filters.to}"></label> (UTC)

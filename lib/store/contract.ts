@@ -379,6 +379,7 @@ export interface IndexSpec {
   columns: { column: string; descending: boolean }[];
   unique: boolean;
   elements: boolean;
+  trigram: boolean;
 }
 
 /** What `createIndexes` did, per index. */
@@ -389,6 +390,8 @@ export interface CreatedIndex {
   /** Where it lives: 'postgresql', 'mongo'; 'disk' indexes are not created (`created: false`). */
   adapter: AdapterKind;
   created: boolean;
+  /** Why it was not created where the adapter could have (PostgreSQL without pg_trgm). */
+  skipped?: string;
 }
 
 /** A column as Waterline's auto-migrations describe it (an attribute's `autoMigrations`). */

@@ -4,7 +4,7 @@
  * the contracts (contract.ts, records.ts) or the retrying wrapper, never an adapter's module
  * (test/app/layers.test.ts).
  */
-import type { AdapterKind } from '../core/types';
+import type { AdapterKind, LogDocument } from '../core/types';
 import type { WaterlineDatastore, WaterlineModel } from '../core/waterline';
 import { isHookModel, LOCK_IDENTITY, RECORD_IDENTITY } from '../models/hook-models';
 import type { RecordStore } from './records';
@@ -13,7 +13,7 @@ import { DiskRecords } from './disk/records';
 import { createMongoIndexes, type MongoDb, MongoStore } from './mongo/store';
 import { hideRecords } from './mongo/plain-reads';
 import { createRecordIndexes, MongoRecords, recordsUnsafeOn, type UniqueKeys } from './mongo/records';
-import { createPgIndexes, ident, type PgPool, PostgresStore } from './postgres/store';
+import { countPgLogs, createPgIndexes, findPgLogs, ident, type PgLogCriteria, type PgPool, PostgresStore, qualifiedTable } from './postgres/store';
 import { NativePostgres, NativeTables } from './postgres/native';
 import { PostgresRecords } from './postgres/records';
 import { evolveMongoCollections, evolvePgTables, mongoCollectionHoldsRows, pgTableHoldsRows } from './tables';
@@ -187,3 +187,24 @@ export async function createRecordIndexesOn(logModel: WaterlineModel, models: re
   if (adapterKind(datastore.config.adapter) !== 'mongo') return;
   await createRecordIndexes(datastore.manager as MongoDb, recordModels(logModel, models).map((model) => model.tableName));
 }
+
+/** A case-insensitive listing of the log that its adapter answers natively, where Waterline's own would not use an index. */
+export interface NativeLogSearch {
+  find(criteria: PgLogCriteria): Promise<LogDocument[]>;
+  count(where: Record<string, unknown>): Promise<number>;
+}
+
+/**
+ * sails-postgresql: `ILIKE` through the label's trigram index (its Waterline `contains` is a
+ * case-sensitive LIKE, `_` a wildcard). Elsewhere undefined: Waterline's
+ * `makeLikeModifierCaseInsensitive` serves.
+ */
+export function nativeLogSearchOn(logModel: WaterlineModel): NativeLogSearch | undefined {
+  const datastore = logModel.getDatastore();
+  if (adapterKind(datastore.config.adapter) !== 'postgresql') return undefined;
+  const schema = typeof datastore.config.schemaName === 'string' ? datastore.config.schemaName : null;
+  const pool = (datastore.manager as { pool: PgPool }).pool;
+  const table = qualifiedTable(logModel.tableName, schema);
+  return { find: (criteria) => findPgLogs(pool, table, criteria), count: (where) => countPgLogs(pool, table, where) };
+}
+

@@ -13,6 +13,10 @@
  * Fields are attribute names (their `columnName` is what gets indexed); a field written `-name`
  * is indexed descending. `elements: true` (one field, a JSON array) indexes the array's elements:
  * "documents whose array contains X" (GIN on PostgreSQL, a multikey index on MongoDB).
+ * `trigram: true` (one text field) indexes its text for substring search (`contains`, `LIKE` /
+ * `ILIKE '%x%'`): a pg_trgm GIN index on PostgreSQL (`CREATE EXTENSION IF NOT EXISTS pg_trgm`
+ * first); nothing on MongoDB, whose indexes cannot answer an unanchored regular expression, nor on
+ * sails-disk (`created: false` for both).
  */
 import { TransactError } from '../core/errors';
 import { createIndexesOn } from './';
@@ -26,6 +30,8 @@ export interface IndexDeclaration {
   unique?: boolean;
   /** Index the elements of one JSON array attribute (containment queries), not the value. */
   elements?: boolean;
+  /** Index one text attribute's trigrams (substring search; PostgreSQL only, pg_trgm). */
+  trigram?: boolean;
   /**
    * The index name's suffix on PostgreSQL (`<table>_<name>`; default: the columns joined by `_`).
    * MongoDB names an index by its keys (`field_1_other_-1`), whatever is declared here.
@@ -61,9 +67,10 @@ export function declaredIndexes(model: WaterlineModel): IndexSpec[] {
   if (!Array.isArray(declared)) refuse(model.identity, 0, 'indexes is a list of {fields, unique?, elements?, name?}');
   return (declared as unknown[]).map((entry, i) => {
     if (typeof entry !== 'object' || entry === null || !Array.isArray((entry as IndexDeclaration).fields)) refuse(model.identity, i, 'an index is {fields: [attribute, …], unique?, elements?, name?}');
-    const { fields, unique = false, elements = false, name } = entry as IndexDeclaration;
+    const { fields, unique = false, elements = false, trigram = false, name } = entry as IndexDeclaration;
     if (fields.length === 0) refuse(model.identity, i, 'an index has at least one field');
     if (elements && (fields.length !== 1 || unique)) refuse(model.identity, i, 'an elements index has exactly one field and is not unique');
+    if (trigram && (fields.length !== 1 || unique || elements)) refuse(model.identity, i, 'a trigram index has exactly one field, is not unique and not an elements index');
     if (name !== undefined && (typeof name !== 'string' || !/^[A-Za-z0-9_]+$/.test(name))) refuse(model.identity, i, 'name is letters, digits and _');
     const columns = fields.map((field) => {
       if (typeof field !== 'string') refuse(model.identity, i, 'fields are attribute names');
@@ -74,7 +81,8 @@ export function declaredIndexes(model: WaterlineModel): IndexSpec[] {
       return { column: definition.columnName ?? attribute, descending };
     });
     const suffix = name ?? columns.map((c) => c.column).join('_') + (unique ? '_key' : '_idx');
-    return { model: model.identity, table: model.tableName, name: shortName(`${model.tableName}_${suffix}`), columns, unique, elements };
+    if (trigram && model.attributes[fields[0].replace(/^-/, '')].type !== 'string') refuse(model.identity, i, 'a trigram index is on a string attribute');
+    return { model: model.identity, table: model.tableName, name: shortName(`${model.tableName}_${suffix}`), columns, unique, elements, trigram };
   });
 }
 

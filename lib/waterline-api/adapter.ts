@@ -14,7 +14,7 @@ import type { Transaction } from '../engine/transaction';
 import type { Image } from '../core/types';
 import { isUniqueViolation, type WaterlineModel } from '../core/waterline';
 import { type ColumnMap, columnMap, compileWhere, type Condition, fromColumns, matches, restrictedIds, type SortClause, sortImages, toColumns, window } from './criteria';
-import { type EngineConnection, isEngineConnection } from './connection';
+import { type EngineConnection, isEngineConnection, isNativeAmbientConnection, type NativeAmbientConnection } from './connection';
 
 /** The stage-3 query Waterline hands an adapter method (the parts this module reads). */
 export interface StageThreeQuery {
@@ -318,8 +318,8 @@ function childQuery(join: Join, key: unknown, meta: StageThreeQuery['meta']): St
  * (lib/waterline-api/ambient.ts, `config.transact.ambient`): the hook instance's, so two apps never mix.
  */
 export interface AmbientSource {
-  /** The connection of the transaction the caller runs in, if any. */
-  current(): EngineConnection | undefined;
+  /** The connection of the transaction the caller runs in, if any: the engine's, or sails-postgresql's own. */
+  current(): EngineConnection | NativeAmbientConnection | undefined;
   /** Runs the engine's own work outside the ambient transaction (its Waterline calls must not join it). */
   outside<T>(work: () => T): T;
   /** An adapter callback, called back in its caller's context. */
@@ -331,7 +331,7 @@ export interface AmbientSource {
  * with an ambient source, the caller's ambient transaction, unless the query names another
  * connection (PostgreSQL's own client) or opts out (`.meta({ transact: 'outside' })`).
  */
-function connectionOf(query: StageThreeQuery | undefined, ambient: AmbientSource | undefined): EngineConnection | undefined {
+function connectionOf(query: StageThreeQuery | undefined, ambient: AmbientSource | undefined): EngineConnection | NativeAmbientConnection | undefined {
   const given = query?.meta?.leasedConnection;
   if (isEngineConnection(given)) return given;
   if (ambient === undefined || (given !== undefined && given !== null) || query?.meta?.transact === OUTSIDE) return undefined;
@@ -360,6 +360,7 @@ export function wrapModelAdapter(model: AdaptedModel, refusal: string | null, am
       // call) runs in the caller's context, not in that of the engine or of a driver's pool.
       const reply = ambient === undefined ? done : ambient.bind(done);
       if (connection === undefined) return (real as AdapterMethod).call(adapter, datastore, query, reply);
+      if (isNativeAmbientConnection(connection)) return onNativeClient(model, refusal, connection, query, reply, (given, done) => (real as AdapterMethod).call(adapter, datastore, given, done));
       const run = (): Promise<unknown> => statements.run(statement, query, connection);
       (ambient === undefined ? run() : ambient.outside(run)).then(
         (result) => reply(undefined, result),
@@ -369,4 +370,40 @@ export function wrapModelAdapter(model: AdaptedModel, refusal: string | null, am
     };
   }
   model._adapter = wrapped;
+}
+
+/**
+ * A query made inside sails-postgresql's own transaction (the ambient one) without a connection
+ * of its own: given the transaction's client, as `.usingConnection(db)` would have, and tracked
+ * so that the transaction waits for it. Refused — never run outside, nor on another datastore's
+ * adapter with this client — once the transaction ended, for a model on another datastore, and
+ * for the hook's own models.
+ */
+function onNativeClient(model: WaterlineModel, refusal: string | null, connection: NativeAmbientConnection, query: StageThreeQuery, reply: AdapterCallback, run: (query: StageThreeQuery, done: AdapterCallback) => unknown): undefined {
+  const refused = (code: 'transaction_ended' | 'unsupported_query', message: string): undefined => {
+    reply(new TransactError(code, message, { details: { model: model.identity, transaction: connection.transactionId } }));
+    return undefined;
+  };
+  if (connection.isEnded) {
+    return refused('transaction_ended', `${model.identity}: called by code that PostgreSQL transaction ${connection.transactionId} scheduled and that ran after it ended; nothing was run (use sails.hooks.transact.outside(...) for work meant to run on its own)`);
+  }
+  if (refusal !== null) return refused('unsupported_query', `${model.identity}: ${refusal}; nothing was run`);
+  if (model.datastore !== connection.datastore) {
+    return refused('unsupported_query', `${model.identity} lives on datastore "${model.datastore}", and this PostgreSQL transaction is on datastore "${connection.datastore}" only; nothing was run`);
+  }
+  void connection.track(
+    new Promise<void>((resolve) => {
+      const given: StageThreeQuery = { ...query, meta: { ...query.meta, leasedConnection: connection.client } };
+      try {
+        run(given, (err, result) => {
+          resolve();
+          reply(err, result);
+        });
+      } catch (err) {
+        resolve();
+        reply(err);
+      }
+    }),
+  );
+  return undefined;
 }

@@ -21,7 +21,10 @@
 import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import { TransactError } from '../core/errors';
 import type { Transaction } from '../engine/transaction';
-import { EngineConnection } from './connection';
+import { EngineConnection, type NativeAmbientConnection } from './connection';
+
+/** An ambient transaction: the engine's (`sails.transact`, the engine's `datastore.transaction()`) or sails-postgresql's own. */
+export type AmbientConnection = EngineConnection | NativeAmbientConnection;
 
 function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
@@ -31,11 +34,11 @@ function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
 export const OUTSIDE = 'outside';
 
 export class AmbientTransactions {
-  private readonly scope = new AsyncLocalStorage<EngineConnection | undefined>();
+  private readonly scope = new AsyncLocalStorage<AmbientConnection | undefined>();
   private readonly views = new WeakMap<object, object>();
 
   /** The connection of the transaction the caller runs in (an ended one too: its use is refused). */
-  current(): EngineConnection | undefined {
+  current(): AmbientConnection | undefined {
     return this.scope.getStore();
   }
 
@@ -74,7 +77,7 @@ export class AmbientTransactions {
   }
 
   /** Runs `work` with `db` as the ambient transaction. */
-  within<T>(db: EngineConnection, work: () => Promise<T>): Promise<T> {
+  within<T>(db: AmbientConnection, work: () => Promise<T>): Promise<T> {
     return this.scope.run(db, work);
   }
 

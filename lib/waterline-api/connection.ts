@@ -130,3 +130,56 @@ export class EngineConnection {
 export function isEngineConnection(value: unknown): value is EngineConnection {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
 }
+
+const NATIVE_BRAND = Symbol.for('sails-hook-transact.native-ambient-connection');
+let nativeCount = 0;
+
+/**
+ * sails-postgresql's own transaction (`datastore.transaction()` left to it:
+ * `waterlineTransactions: 'native'`) as the ambient transaction (lib/ambient.ts): the client it
+ * leased and began, which a model call made without `.usingConnection(db)` is given
+ * (./adapter.ts), and its end. A PostgreSQL transaction, not an engine one: no log, no engine
+ * locks; PostgreSQL's own row locks and rollback. Like the engine's `db`: statements still running
+ * when the callback returns are waited for before the commit, later ones are refused.
+ */
+export class NativeAmbientConnection {
+  readonly [NATIVE_BRAND] = true;
+  private ended = false;
+  private readonly running = new Set<Promise<unknown>>();
+  /** A name for messages (PostgreSQL's transaction has no id the app sees). */
+  readonly transactionId = `postgresql#${++nativeCount}`;
+
+  constructor(
+    /** The node-postgres client sails-postgresql leased for the transaction (its `db`). */
+    readonly client: unknown,
+    /** The datastore whose models may run on it. */
+    readonly datastore: string,
+  ) {}
+
+  /** Tracks one statement running on the client, so that settle() waits for it. */
+  track<T>(statement: Promise<T>): Promise<T> {
+    const tracked = statement.finally(() => this.running.delete(tracked));
+    tracked.catch(() => undefined);
+    this.running.add(tracked);
+    return statement;
+  }
+
+  /** The callback returned: waits for statements still running, then ends. */
+  async settle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    this.ended = true;
+  }
+
+  /** Ends without waiting (the callback threw: PostgreSQL rolls back). */
+  end(): void {
+    this.ended = true;
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+}
+
+export function isNativeAmbientConnection(value: unknown): value is NativeAmbientConnection {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[NATIVE_BRAND] === true;
+}

@@ -6,13 +6,13 @@
 import type { TransactionOptions } from '../core/validation';
 import type { Transaction } from '../engine/transaction';
 import { isUniqueViolation } from '../core/waterline';
-import { EngineConnection } from './connection';
+import { EngineConnection, NativeAmbientConnection } from './connection';
 
 /** Runs `work` as one engine interactive transaction (Engine.interactive). */
 export type RunInteractive = <T>(work: (tx: Transaction) => Promise<T>, options?: TransactionOptions) => Promise<T>;
 
 /** `async (db) => …`, or Waterline's older callback style `(db, proceed) => …`. */
-export type During = (db: EngineConnection, proceed?: (err?: unknown, result?: unknown) => void) => unknown;
+export type During = (db: EngineConnection | unknown, proceed?: (err?: unknown, result?: unknown) => void) => unknown;
 
 type Callback = (err?: unknown, result?: unknown) => void;
 
@@ -24,7 +24,7 @@ export interface TransactionDeferred extends PromiseLike<unknown> {
   catch(onRejected: (reason: unknown) => unknown): Promise<unknown>;
 }
 
-function callDuring(during: During, db: EngineConnection): Promise<unknown> {
+function callDuring(during: During, db: unknown): Promise<unknown> {
   // Waterline tells the styles apart by a second parameter; so does this.
   if (during.length < 2) return Promise.resolve().then(() => during(db));
   return new Promise((resolve, reject) => {
@@ -62,7 +62,7 @@ export interface AmbientScope {
   /** Throws when called inside an ambient transaction (or what an ended one left running). */
   refuseNested(what: string): void;
   /** Runs the callback with `db` as the ambient transaction: its model calls join without `.usingConnection(db)`. */
-  within<T>(db: EngineConnection, work: () => Promise<T>): Promise<T>;
+  within<T>(db: EngineConnection | NativeAmbientConnection, work: () => Promise<T>): Promise<T>;
 }
 
 /** Builds the `transaction` method of the datastore named `datastore` (`ambient`: config.transact.ambient). */
@@ -118,4 +118,72 @@ export function engineTransactionMethod(run: RunInteractive, datastore: string, 
 function transactOptions(meta: Record<string, unknown> | undefined): TransactionOptions | undefined {
   const given = meta?.transact;
   return typeof given === 'object' && given !== null ? (given as TransactionOptions) : undefined;
+}
+
+/** sails-postgresql's own `datastore.transaction` (sails-hook-orm's RDI method). */
+export type NativeTransactionMethod = (during: During, explicitCallback?: Callback, meta?: Record<string, unknown>) => PromiseLike<unknown> | undefined;
+
+/**
+ * sails-postgresql's own `datastore.transaction()` (kept with `waterlineTransactions: 'native'`),
+ * with ambient transactions (config.transact.ambient): `during` runs with the client it leased
+ * and began as the ambient transaction, so that model calls made without `.usingConnection(db)` —
+ * a helper, `Promise.all`, a lifecycle callback, createEach/findOrCreate — run on it
+ * (./adapter.ts); statements still running when `during` returns are waited for before the
+ * commit; later ones are refused (`transaction_ended`). Refused inside an ambient transaction
+ * (`nested_transaction`: it would lease a second client and commit on its own), before any
+ * client is leased. The deferred is the engine's (`meta`, `exec`, `then`, `catch`).
+ */
+export function nativeAmbientTransactionMethod(original: NativeTransactionMethod, self: unknown, datastore: string, ambient: AmbientScope) {
+  return function transaction(during: During, explicitCallback?: Callback, meta?: Record<string, unknown>): TransactionDeferred | undefined {
+    let given = meta;
+    let started: Promise<unknown> | undefined;
+    const start = (): Promise<unknown> => {
+      started ??= (async () => {
+        if (typeof during !== 'function') throw new TypeError('datastore.transaction(during): `during` must be a function');
+        ambient.refuseNested('datastore.transaction()');
+        // A promise-style callback, as sails-hook-orm tells them (an async function, one parameter).
+        const joined = async (db: unknown): Promise<unknown> => {
+          const connection = new NativeAmbientConnection(db, datastore);
+          let result: unknown;
+          try {
+            result = await ambient.within(connection, () => callDuring(during, db));
+          } catch (err) {
+            connection.end();
+            throw err;
+          }
+          await connection.settle();
+          return result;
+        };
+        // An explicit callback: the error `during` threw comes back as it is (parley's promise
+        // would wrap a plain Error in bluebird's OperationalError).
+        return new Promise((resolve, reject) => {
+          original.call(self, joined, (err, result) => (err ? reject(err) : resolve(result)), given);
+        });
+      })();
+      return started;
+    };
+    const deferred: TransactionDeferred = {
+      meta(next) {
+        given = next;
+        return deferred;
+      },
+      exec(callback) {
+        start().then(
+          (result) => callback(undefined, result),
+          (err: unknown) => callback(err),
+        );
+      },
+      then(onFulfilled, onRejected) {
+        return start().then(onFulfilled, onRejected);
+      },
+      catch(onRejected) {
+        return start().catch(onRejected);
+      },
+    };
+    if (explicitCallback !== undefined) {
+      deferred.exec(explicitCallback);
+      return undefined;
+    }
+    return deferred;
+  };
 }

@@ -18,7 +18,7 @@ import type { Engine } from '../engine';
 import { adapterKind } from '../store';
 import type { WaterlineModel } from '../core/waterline';
 import { type AdaptedModel, wrapModelAdapter } from './adapter';
-import { engineTransactionMethod } from './datastore';
+import { engineTransactionMethod, type NativeTransactionMethod, nativeAmbientTransactionMethod } from './datastore';
 
 export { EngineConnection, isEngineConnection } from './connection';
 
@@ -65,6 +65,21 @@ export function installWaterlineTransactions(engine: Engine, sails: WaterlineTra
     wrapModelAdapter(adapted, refusal, ambient);
   }
   // sails-postgresql's own transaction stays; its `db` is a client of its own, passed through.
+  // With ambient transactions, the model calls its callback makes without `.usingConnection(db)`
+  // run on that client (./datastore.ts nativeAmbientTransactionMethod): on this datastore, and on
+  // any other sails-postgresql datastore the models use.
+  if (ambient !== undefined) {
+    const names = new Set(Object.values(sails.models).map((model) => model.datastore).filter((name): name is string => typeof name === 'string'));
+    for (const name of names) {
+      if (name === config.datastore && !native) continue;
+      const other = name === config.datastore ? datastore : sails.getDatastore(name);
+      if (!isPostgresql(other.config.adapter) || typeof other.transaction !== 'function') continue;
+      const original = other.transaction as NativeTransactionMethod;
+      const transaction = nativeAmbientTransactionMethod(original, other, name, ambient);
+      other.transaction = transaction;
+      if (sails.transaction !== undefined && sails.transaction === original) sails.transaction = transaction;
+    }
+  }
   if (native) return 'native';
 
   const original = datastore.transaction;
@@ -73,4 +88,13 @@ export function installWaterlineTransactions(engine: Engine, sails: WaterlineTra
   // `sails.transaction` is a copy of the default datastore's method, taken when the ORM loaded.
   if (sails.transaction !== undefined && sails.transaction === original) sails.transaction = transaction;
   return 'engine';
+}
+
+/** Whether a datastore's adapter is sails-postgresql (an app's other datastores may use any adapter). */
+function isPostgresql(adapter: unknown): boolean {
+  try {
+    return adapterKind(adapter) === 'postgresql';
+  } catch {
+    return false;
+  }
 }

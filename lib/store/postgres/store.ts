@@ -79,15 +79,46 @@ export function qualifiedTable(table: string, schema: string | null): string {
  */
 export async function createPgIndexes(pool: Pick<PgPool, 'query'>, specs: readonly IndexSpec[], schema: string | null): Promise<CreatedIndex[]> {
   const created: CreatedIndex[] = [];
+  let trigrams: string | null | undefined;
   for (const spec of specs) {
     const table = qualifiedTable(spec.table, schema);
+    if (spec.trigram) {
+      trigrams ??= await trigramOperators(pool);
+      if (trigrams === null) {
+        created.push({ model: spec.model, name: spec.name, adapter: 'postgresql', created: false, skipped: 'the pg_trgm extension is not available to this role (CREATE EXTENSION pg_trgm failed): substring search scans' });
+        continue;
+      }
+    }
     const columns = spec.elements
       ? `USING GIN (((${ident(spec.columns[0].column)})::jsonb))`
-      : `(${spec.columns.map((c) => `${ident(c.column)}${c.descending ? ' DESC' : ''}`).join(', ')})`;
+      : spec.trigram
+        ? `USING GIN (${ident(spec.columns[0].column)} ${trigrams as string})`
+        : `(${spec.columns.map((c) => `${ident(c.column)}${c.descending ? ' DESC' : ''}`).join(', ')})`;
     await pool.query(`CREATE ${spec.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${ident(spec.name)} ON ${table} ${columns}`);
     created.push({ model: spec.model, name: spec.name, adapter: 'postgresql', created: true });
   }
   return created;
+}
+
+/**
+ * pg_trgm's GIN operator class, schema-qualified (the extension may live in any schema of the
+ * search path), created first if missing: a trusted extension since PostgreSQL 13, which a
+ * database owner may create. Null when it cannot be had (the index is then skipped, not failed:
+ * searches still answer, by a scan).
+ */
+async function trigramOperators(pool: Pick<PgPool, 'query'>): Promise<string | null> {
+  const find = async (): Promise<string | null> => {
+    const { rows } = await pool.query(`SELECT n.nspname AS schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'`);
+    return rows.length === 0 ? null : `${ident(String(rows[0].schema))}.gin_trgm_ops`;
+  };
+  const found = await find();
+  if (found !== null) return found;
+  try {
+    await pool.query('CREATE EXTENSION IF NOT EXISTS pg_trgm');
+  } catch {
+    return null;
+  }
+  return find();
 }
 
 function param(field: string, value: unknown): unknown {
@@ -347,4 +378,73 @@ export function sumCandidatesSql(documents: WaterlineModel, lines: WaterlineMode
 
 function isFenced(err: Error): boolean {
   return (err as { details?: { fenced?: unknown } }).details?.fenced === true;
+}
+
+/** A listing's criteria (lib/queries), the subset of Waterline's that `findPgLogs` compiles. */
+export interface PgLogCriteria {
+  where: Record<string, unknown>;
+  sort?: Record<string, 'ASC' | 'DESC'>[];
+  skip?: number;
+  limit?: number;
+}
+
+const COMPARISONS: Record<string, string> = { '<': '<', '<=': '<=', '>': '>', '>=': '>=', '!=': '<>' };
+
+/** `%` `_` and `\` taken literally in a LIKE pattern (escape character `\`). */
+function likeLiteral(text: string): string {
+  return text.replace(/[\\%_]/g, (char) => `\\${char}`);
+}
+
+function logColumn(field: string): string {
+  if (!(LOG_FIELDS as readonly string[]).includes(field) || JSON_FIELDS.has(field)) throw new Error(`sails-hook-transact: no log column "${field}" to filter or sort by`);
+  return ident(field);
+}
+
+/**
+ * The log listings' criteria (lib/queries/transactions.ts whereOf: equality, null, `in`, `<`
+ * `<=` `>` `>=` `!=`, `contains`, `and`, `or`) as SQL, with `contains` case-insensitive: `ILIKE
+ * '%…%'`, its text taken literally, which the log's trigram index on "label" answers (lib/models.ts).
+ * Waterline cannot say it: sails-postgresql's `contains` is a case-sensitive LIKE.
+ */
+export function pgLogWhere(where: Record<string, unknown>, params: SqlParams): string {
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(where)) {
+    if (key === 'and' || key === 'or') {
+      const clauses = (value as Record<string, unknown>[]).map((clause) => `(${pgLogWhere(clause, params)})`);
+      parts.push(clauses.length === 0 ? 'TRUE' : clauses.join(key === 'and' ? ' AND ' : ' OR '));
+      continue;
+    }
+    const column = logColumn(key);
+    if (value === null) parts.push(`${column} IS NULL`);
+    else if (Array.isArray(value)) parts.push(`${column} = ANY(${params.add(value)})`);
+    else if (typeof value !== 'object') parts.push(`${column} = ${params.add(value)}`);
+    else {
+      for (const [op, operand] of Object.entries(value as Record<string, unknown>)) {
+        if (op === 'contains') parts.push(`${column} ILIKE ${params.add(`%${likeLiteral(String(operand))}%`)}`);
+        else if (op === 'in') parts.push(`${column} = ANY(${params.add(operand)})`);
+        else if (op === 'nin') parts.push(`NOT (${column} = ANY(${params.add(operand)}))`);
+        else if (COMPARISONS[op] !== undefined) parts.push(`${column} ${COMPARISONS[op]} ${params.add(operand)}`);
+        else throw new Error(`sails-hook-transact: log criteria: no operator "${op}"`);
+      }
+    }
+  }
+  return parts.length === 0 ? 'TRUE' : parts.join(' AND ');
+}
+
+/** Log documents matching `criteria` (see pgLogWhere), in `table` (already qualified). */
+export async function findPgLogs(pool: Pick<PgPool, 'query'>, table: string, criteria: PgLogCriteria): Promise<LogDocument[]> {
+  const params = new SqlParams();
+  const where = pgLogWhere(criteria.where, params);
+  const order = (criteria.sort ?? []).flatMap((clause) => Object.entries(clause).map(([field, dir]) => `${logColumn(field)} ${dir === 'DESC' ? 'DESC' : 'ASC'}`));
+  const limit = criteria.limit === undefined ? '' : ` LIMIT ${params.add(criteria.limit)}`;
+  const offset = criteria.skip === undefined || criteria.skip === 0 ? '' : ` OFFSET ${params.add(criteria.skip)}`;
+  const sql = `SELECT * FROM ${table} WHERE ${where}${order.length === 0 ? '' : ` ORDER BY ${order.join(', ')}`}${limit}${offset}`;
+  return (await pool.query(sql, params.values)).rows.map(toLogDocument);
+}
+
+/** How many log documents match `where` (see pgLogWhere). */
+export async function countPgLogs(pool: Pick<PgPool, 'query'>, table: string, where: Record<string, unknown>): Promise<number> {
+  const params = new SqlParams();
+  const result = await pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE ${pgLogWhere(where, params)}`, params.values);
+  return Number(result.rows[0].n);
 }

@@ -289,3 +289,181 @@ forEachAdapter('ambient transactions, two apps in one process', (target) => {
     expect((await modelOf(two, 'account').findOne({ id: ACCOUNTS.a }))?.balance).to.equal(3);
   });
 });
+
+/**
+ * sails-postgresql's own `datastore.transaction()` (`waterlineTransactions: 'native'`, the
+ * default there), on both hook protocols that run on PostgreSQL: its `db` is a client of its own,
+ * a PostgreSQL transaction (no log), and ambient model calls made without `.usingConnection(db)`
+ * run on that client — the same pitfalls covered as with the engine's.
+ */
+forEachPath("ambient transactions in sails-postgresql's own datastore.transaction()", (target, adapter, protocol) => {
+  if (adapter !== 'postgresql') return;
+  const getApp = useApp(target, { migrate: 'drop', transact: { ...protocolConfig(protocol), waterlineTransactions: 'native', lockTimeoutMs: 3000, ambient: true } }, async (app) => {
+    const account = modelOf(app, 'account');
+    await account.create({ id: ACCOUNTS.a, owner: 'Alice', balance: 1000 });
+    await account.create({ id: ACCOUNTS.b, owner: 'Bob', balance: 500 });
+    await account.create({ id: C, owner: 'Carol', balance: 0 });
+  });
+  const account = (): ReturnType<typeof modelOf> => modelOf(getApp(), 'account');
+  const transfer = (): ReturnType<typeof modelOf> => modelOf(getApp(), 'transfer');
+  const balances = async (): Promise<unknown[]> => (await account().find({ sort: 'id ASC' })).map((row) => row.balance);
+  const own = <T>(work: (db: unknown) => Promise<T>): Promise<T> => Promise.resolve(datastoreOf(getApp()).transaction((db: unknown) => work(db)) as PromiseLike<T>);
+
+  it("a helper's write without usingConnection is seen by the transaction's reads, and rolled back when it throws", async function () {
+    const seen: unknown[] = [];
+    const outcome = await failure(
+      own(async () => {
+        await debit(getApp(), ACCOUNTS.a, 1);
+        seen.push((await account().findOne({ id: ACCOUNTS.a }))?.balance);
+        seen.push(await account().sum('balance', {}));
+        throw boom;
+      }),
+    );
+    expect(outcome).to.equal(boom);
+    expect(seen).to.deep.equal([1, 501]);
+    expect(await balances()).to.deep.equal([1000, 500, 0]);
+  });
+
+  it('commits it with the calls given usingConnection(db): one PostgreSQL transaction, no engine log', async function () {
+    await own(async (db) => {
+      await debit(getApp(), ACCOUNTS.a, 700);
+      await account().updateOne({ id: ACCOUNTS.b }).set({ balance: 800 }).usingConnection(db);
+    });
+    expect(await balances()).to.deep.equal([700, 800, 0]);
+    expect(await modelOf(getApp(), 'transactlog').find({})).to.deep.equal([]);
+  });
+
+  it('Promise.all of several such calls joins, all or nothing', async function () {
+    const outcome = await failure(
+      own(async () => {
+        await Promise.all([debit(getApp(), ACCOUNTS.a, 1), debit(getApp(), ACCOUNTS.b, 2), debit(getApp(), C, 3)]);
+        expect(await balances()).to.deep.equal([1, 2, 3]);
+        throw boom;
+      }),
+    );
+    expect(outcome).to.equal(boom);
+    expect(await balances()).to.deep.equal([1000, 500, 0]);
+    await own(() => Promise.all([debit(getApp(), ACCOUNTS.a, 4), debit(getApp(), ACCOUNTS.b, 5)]));
+    expect(await balances()).to.deep.equal([4, 5, 0]);
+  });
+
+  it('a lifecycle callback doing another model call joins (beforeCreate and afterCreate)', async function () {
+    type Callbacks = Record<string, (record: Row, proceed: (err?: unknown) => void) => void>;
+    const callbacks = (getApp().models.transfer as unknown as { _callbacks: Callbacks })._callbacks;
+    const saved = { ...callbacks };
+    callbacks.beforeCreate = (record, proceed) => {
+      debit(getApp(), record.from as string, 11).then(() => proceed(), proceed);
+    };
+    callbacks.afterCreate = (record, proceed) => {
+      debit(getApp(), record.to as string, 22).then(() => proceed(), proceed);
+    };
+    try {
+      const outcome = await failure(
+        own(async () => {
+          await transfer().create({ id: newId(), from: ACCOUNTS.a, to: ACCOUNTS.b, amount: 5 }).fetch();
+          expect(await balances()).to.deep.equal([11, 22, 0]);
+          throw boom;
+        }),
+      );
+      expect(outcome).to.equal(boom);
+    } finally {
+      for (const name of ['beforeCreate', 'afterCreate']) delete callbacks[name];
+      Object.assign(callbacks, saved);
+    }
+    expect(await balances()).to.deep.equal([1000, 500, 0]);
+    expect(await transfer().find({})).to.deep.equal([]);
+  });
+
+  it('createEach, findOrCreate, stream, count and sum join', async function () {
+    const d = newId();
+    const e = newId();
+    const outcome = await failure(
+      own(async () => {
+        await account().createEach([{ id: d, owner: 'Dave', balance: 40 }]);
+        await (account() as unknown as { findOrCreate(criteria: Row, values: Row): PromiseLike<Row> }).findOrCreate({ id: e }, { id: e, owner: 'Erin', balance: 60 });
+        expect(await account().count({})).to.equal(5);
+        expect(await account().sum('balance', {})).to.equal(1600);
+        const stream = (account() as unknown as { stream(criteria: Row): { eachRecord(fn: (row: Row) => Promise<void>): PromiseLike<void> } }).stream({ id: { in: [d, e] } });
+        await stream.eachRecord(async (row) => {
+          await account().updateOne({ id: row.id as string }).set({ balance: 0 });
+        });
+        expect(await account().sum('balance', {})).to.equal(1500);
+        throw boom;
+      }),
+    );
+    expect(outcome).to.equal(boom);
+    expect(await account().count({})).to.equal(3);
+    expect(await balances()).to.deep.equal([1000, 500, 0]);
+  });
+
+  it(".meta({transact: 'outside'}) and hooks.transact.outside(fn) run outside: committed though the transaction rolls back", async function () {
+    const outcome = await failure(
+      own(async () => {
+        await debit(getApp(), ACCOUNTS.a, 1);
+        await account().updateOne({ id: ACCOUNTS.b }).set({ balance: 2 }).meta({ transact: 'outside' });
+        await getApp().hooks.transact.outside(() => debit(getApp(), C, 3));
+        throw boom;
+      }),
+    );
+    expect(outcome).to.equal(boom);
+    expect(await balances()).to.deep.equal([1000, 2, 3]);
+  });
+
+  it('statements started and not awaited are waited for before the commit', async function () {
+    await own(async () => {
+      // Started (a Waterline query runs when awaited or exec'd), then left running on the client.
+      void Promise.resolve(debit(getApp(), ACCOUNTS.a, 321));
+      await new Promise((resolve) => setImmediate(resolve));
+    });
+    expect(await balances()).to.deep.equal([321, 500, 0]);
+  });
+
+  it('a timer set inside that fires after the end is refused (transaction_ended), nothing written', async function () {
+    let fired: Promise<unknown> | undefined;
+    await own(async () => {
+      await debit(getApp(), ACCOUNTS.a, 900);
+      fired = new Promise((resolve) => {
+        setTimeout(() => resolve(Promise.all([failure(debit(getApp(), ACCOUNTS.b, 1)), failure(own(async () => debit(getApp(), C, 1))), failure(getApp().transact?.(async () => debit(getApp(), C, 2)) as Promise<unknown>)])), 50);
+      });
+    });
+    const late = (await (fired as Promise<unknown[]>)).map((err) => transactErrorOf(err)?.code);
+    expect(late).to.deep.equal(['transaction_ended', 'transaction_ended', 'transaction_ended']);
+    await sleep(20);
+    expect(await balances()).to.deep.equal([900, 500, 0]);
+  });
+
+  it('refuses a transaction started inside (nested_transaction); outside(fn) starts one on its own', async function () {
+    const nested: unknown[] = [];
+    await own(async () => {
+      nested.push(await failure(getApp().transact?.(async () => debit(getApp(), ACCOUNTS.b, 1)) as Promise<unknown>));
+      nested.push(await failure(own(async () => debit(getApp(), ACCOUNTS.b, 1))));
+      await debit(getApp(), ACCOUNTS.a, 10);
+      await getApp().hooks.transact.outside(() => runIn(getApp(), 'sails.transact', async () => debit(getApp(), C, 7)));
+    });
+    expect(nested.map((err) => transactErrorOf(err)?.code)).to.deep.equal(['nested_transaction', 'nested_transaction']);
+    expect(await balances()).to.deep.equal([10, 500, 7]);
+  });
+
+  it('a model on another datastore is refused (unsupported_query), never run outside', async function () {
+    const model = getApp().models.transfer as unknown as { datastore: string };
+    const saved = model.datastore;
+    model.datastore = 'elsewhere';
+    let outcome: unknown;
+    try {
+      outcome = await failure(own(async () => transfer().create({ id: newId(), from: ACCOUNTS.a, to: ACCOUNTS.b, amount: 1 })));
+    } finally {
+      model.datastore = saved;
+    }
+    expect(transactErrorOf(outcome)?.code).to.equal('unsupported_query');
+    expect(await transfer().find({})).to.deep.equal([]);
+  });
+
+  it("the hook's committed reads inside stay committed reads (the engine's own calls never join)", async function () {
+    const seen = await own(async () => {
+      await debit(getApp(), ACCOUNTS.a, 5);
+      return (await getApp().hooks.transact.reads().findOne('account', ACCOUNTS.a))?.balance;
+    });
+    expect(seen).to.equal(1000);
+    expect(await balances()).to.deep.equal([5, 500, 0]);
+  });
+});

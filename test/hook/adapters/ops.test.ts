@@ -239,6 +239,10 @@ forEachAdapter('ops page in a browser', (target, adapter) => {
     await page.fill('input[name=label]', 'filter-test move');
     await Promise.all([page.waitForURL(/state=committed/), page.click('#filter')]);
     expect(await page.textContent('#summary')).to.match(/^6 transaction\(s\)/);
+    // any case, on every adapter (the page's hint says so)
+    await page.goto(`${base}/ops?label=${encodeURIComponent('FILTER-Test Move')}`);
+    expect(await page.textContent('#summary')).to.match(/^6 transaction\(s\)/);
+    expect(await page.locator('label:has(input[name=label])').getAttribute('title')).to.contain('any case');
     // by model, and a time range that ends before everything
     await page.goto(`${base}/ops?model=account&label=filter-test`);
     expect(await page.locator('#transactions tr[data-id]').count()).to.equal(PAGE_SIZE);
@@ -250,7 +254,7 @@ forEachAdapter('ops page in a browser', (target, adapter) => {
     await page.goto(`${base}/ops?label=filter-test&from=${from}&state=committed`);
     expect(await page.textContent('#summary')).to.match(/^8 transaction\(s\)/);
     // bad filters: a 4xx page
-    for (const query of ['state=done', 'from=yesterday', 'model=Robert%27);DROP', 'page=0', 'page=abc']) {
+    for (const query of ['state=done', 'from=yesterday', 'model=Robert%27);DROP', 'page=0', 'page=abc', 'label=ab']) {
       const bad = await page.goto(`${base}/ops?${query}`);
       expect(bad?.status(), query).to.equal(400);
     }

@@ -15,6 +15,9 @@ import type { Engine } from '../../../lib/engine';
 import { isTransactError } from '../../../lib/core/errors';
 import { newId } from '../../../lib/core/ids';
 import { createIndexes, declaredIndexes } from '../../../lib/store/indexes';
+import { newLog } from '../../../lib/core/log-document';
+import { listTransactions } from '../../../lib/operator/transactions';
+import { findPgLogs } from '../../../lib/store/postgres/store';
 import type { StoreView, ViewRequest } from '../../../lib/store/contract';
 import type { WaterlineModel } from '../../../lib/core/waterline';
 import { type LoadedApp, loadApp, lowerApp } from '../../support/app';
@@ -71,7 +74,8 @@ describe('declared indexes', function () {
     expect(second).to.deep.include({ name: 'thing_a_key', unique: true });
     const long = declaredIndexes(model([{ fields: ['a'], name: 'x'.repeat(80) }]))[0];
     expect(Buffer.byteLength(long.name)).to.be.at.most(63);
-    for (const bad of [[{ fields: ['nope'] }], [{ fields: [] }], 'paymentId', [{ fields: ['a', 'b'], elements: true }]]) {
+    expect(declaredIndexes(model([{ fields: ['a'], trigram: true, name: 'a_trgm' }]))[0]).to.deep.include({ name: 'thing_a_trgm', trigram: true, elements: false, unique: false });
+    for (const bad of [[{ fields: ['nope'] }], [{ fields: [] }], 'paymentId', [{ fields: ['a', 'b'], elements: true }], [{ fields: ['b'], trigram: true }], [{ fields: ['a', 'b'], trigram: true }], [{ fields: ['a'], trigram: true, unique: true }]]) {
       const err = (() => {
         try {
           declaredIndexes(model(bad));
@@ -124,12 +128,22 @@ forEachAdapter('indexes as part of the schema', (target, adapter) => {
         expect(def('payment_status_createdAt_idx')).to.contain('(status, "createdAt")');
         expect(def('transactlog_documents')).to.contain('gin');
         expect(def('transactlock_lease')).to.contain('"leaseUntil"');
+        // The ops page's label search: pg_trgm's GIN index on the label, which its ILIKE takes.
+        expect(def('transactlog_label_trgm')).to.match(/USING gin \(label (public\.)?gin_trgm_ops\)/);
+        expect(created.find((index) => index.name === 'transactlog_label_trgm')).to.deep.include({ created: true });
         // The planner takes it for a callback's lookup (sequential scans off: the table is small here).
         await client.query('SET enable_seqscan = off');
         const plan = (await client.query(`EXPLAIN SELECT * FROM "payment" WHERE "paymentId" = $1`, ['pay_x'])).rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n');
         expect(plan).to.match(/Index (Only )?Scan using "?payment_paymentId_key"?/);
         const ledgerPlan = (await client.query(`EXPLAIN SELECT * FROM "ledgerentry" WHERE "investor" = $1`, ['x'])).rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n');
         expect(ledgerPlan).to.contain('ledgerentry_investor_account_idx');
+        // The very SQL a label search runs (lib/store/postgres.ts findPgLogs), explained.
+        let asked: { sql: string; params: unknown[] } | undefined;
+        await findPgLogs({ query: async (sql: string, params: unknown[] = []) => ((asked = { sql, params }), { rows: [], rowCount: 0 }) }, '"transactlog"', { where: { label: { contains: 'Pay_ment' } }, sort: [{ startedAt: 'DESC' }, { id: 'DESC' }], limit: 50 });
+        const labelPlan = (await client.query(`EXPLAIN ${asked?.sql ?? ''}`, asked?.params)).rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n');
+        expect(labelPlan).to.contain('transactlog_label_trgm');
+        expect(asked?.sql).to.contain('"label" ILIKE $1');
+        expect(asked?.params[0]).to.equal('%Pay\\_ment%');
       } finally {
         await client.end();
       }
@@ -142,6 +156,48 @@ forEachAdapter('indexes as part of the schema', (target, adapter) => {
     expect(ledgerIndexes.map((index) => JSON.stringify(index.key))).to.include('{"investor":1,"account":1}');
     const logIndexes = await db.collection('transactlog').listIndexes().toArray();
     expect(logIndexes.map((index) => JSON.stringify(index.key))).to.include.members(['{"state":1,"leaseUntil":1}', '{"documents":1}']);
+  });
+});
+
+forEachAdapter('label search (the ops page and the REST listing)', (target) => {
+  let app: LoadedApp;
+  const labels = ['Payment Succeeded', 'payment failed', 'PAYMENT refunded', 'refund_a', 'refundXa', '50% off', 'order', null];
+  before(async function () {
+    app = await loadApp(target(), { migrate: 'drop', transact: { scheduler: false } });
+    const engine = engineOf(app);
+    // Log documents as the engine writes them (labels as given), newest last.
+    for (const [i, label] of labels.entries()) {
+      const log = newLog({ id: newId(), state: 'committed', mode: 'batch', onCrash: 'rollback', owner: 'test', leaseUntil: 0, startedAt: 1_000 + i, label });
+      await engine.store.insertLog({ ...log, endedAt: 1_000 + i });
+    }
+  });
+  after(async function () {
+    if (app !== undefined) await lowerApp(app);
+  });
+  const search = async (label: string, extra: Record<string, unknown> = {}): Promise<{ labels: (string | null)[]; total?: number }> => {
+    const page = await listTransactions(engineOf(app), { label, limit: 50, skip: 0, ...extra }, { count: true });
+    return { labels: page.items.map((item) => item.label), total: page.total };
+  };
+
+  it('matches a substring whatever its case, newest first, counted alike', async function () {
+    expect(await search('payment')).to.deep.equal({ labels: ['PAYMENT refunded', 'payment failed', 'Payment Succeeded'], total: 3 });
+    expect(await search('SUCCEEDED')).to.deep.equal({ labels: ['Payment Succeeded'], total: 1 });
+    expect(await search('ent F')).to.deep.equal({ labels: ['payment failed'], total: 1 });
+    expect(await search('no such label')).to.deep.equal({ labels: [], total: 0 });
+  });
+
+  it("takes the text literally: '_' and '%' are characters, not wildcards", async function () {
+    expect(await search('d_a')).to.deep.equal({ labels: ['refund_a'], total: 1 });
+    expect(await search('%')).to.deep.equal({ labels: ['50% off'], total: 1 });
+  });
+
+  it('combines with the other filters and pages by key', async function () {
+    expect((await search('payment', { model: 'account' })).labels).to.deep.equal([]);
+    const first = await listTransactions(engineOf(app), { label: 'PAYMENT', limit: 2, skip: 0 });
+    const last = first.items[first.items.length - 1];
+    const next = await listTransactions(engineOf(app), { label: 'PAYMENT', limit: 2, skip: 0, before: { startedAt: last.startedAt, id: last.id } });
+    expect([...first.items, ...next.items].map((item) => item.label)).to.deep.equal(['PAYMENT refunded', 'payment failed', 'Payment Succeeded']);
+    expect((await search('payment', { from: 1_001, to: 1_002 })).labels).to.deep.equal(['payment failed']);
   });
 });
 
