@@ -527,7 +527,7 @@ async function runLogOnly(options: Options): Promise<void> {
     }
     console.log(`generated in ${((performance.now() - t) / 1000).toFixed(1)} s; database ${await databaseSize(target)}; load ${load()}`);
     if (options.adapter === 'postgresql') {
-      // The indexes the hook's models declare (lib/models.ts), built once the rows are in (and on a
+      // The indexes the hook's models declare (lib/models/hook-models.ts), built once the rows are in (and on a
       // reused database, any declared since): \`npm run migrate\` again, CREATE INDEX IF NOT EXISTS.
       // The app loads under migrate 'safe' below, which builds none.
       t = performance.now();

@@ -81,7 +81,7 @@ export class Engine {
     warn: EngineWarning = () => undefined,
     /** One native transaction per engine transaction, where the datastore has them (sails-postgresql). */
     native?: NativeTransactions,
-    /** Every model's identity: who references whom (lib/references.ts). Without it, destroys are not checked for references. */
+    /** Every model's identity: who references whom (lib/engine/references.ts). Without it, destroys are not checked for references. */
     identities: () => readonly string[] = () => [],
     /** Log protocol v3's records (docs/protocol-v3.md): given, batches run on v3. */
     records?: RecordStore,

@@ -43,7 +43,7 @@ export function internalModels(kind: AdapterKind, datastore: string, protocol?: 
         { fields: ['startedAt', 'id'], name: 'started' },
         { fields: ['state', 'startedAt', 'id'], name: 'state_started' },
         { fields: ['endedAt', 'id'], name: 'ended' },
-        // The ops page's label search (case-insensitive substring, lib/queries/transactions.ts):
+        // The ops page's label search (case-insensitive substring, lib/operator/transactions.ts):
         // ILIKE '%x%' through pg_trgm on PostgreSQL (without it a search no log matches read the
         // whole log: 1.1 s at 1M logs, measured); MongoDB and sails-disk get no index for it.
         { fields: ['label'], trigram: true, name: 'label_trgm' },

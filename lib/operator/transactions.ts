@@ -136,7 +136,7 @@ function whereOf(query: TransactionQuery, withCursor = true): Record<string, unk
 
 /**
  * How the store reads a query's logs: a label search ignores case on every adapter (on
- * PostgreSQL an `ILIKE` the log's trigram index answers: lib/models.ts, lib/store/postgres.ts).
+ * PostgreSQL an `ILIKE` the log's trigram index answers: lib/models/hook-models.ts, lib/store/postgres/store.ts).
  */
 function readOf(query: TransactionQuery): LogReadOptions | undefined {
   return query.label === undefined ? undefined : { ignoreCase: true };

@@ -136,7 +136,7 @@ let nativeCount = 0;
 
 /**
  * sails-postgresql's own transaction (`datastore.transaction()` left to it:
- * `waterlineTransactions: 'native'`) as the ambient transaction (lib/ambient.ts): the client it
+ * `waterlineTransactions: 'native'`) as the ambient transaction (lib/waterline-api/ambient.ts): the client it
  * leased and began, which a model call made without `.usingConnection(db)` is given
  * (./adapter.ts), and its end. A PostgreSQL transaction, not an engine one: no log, no engine
  * locks; PostgreSQL's own row locks and rollback. Like the engine's `db`: statements still running

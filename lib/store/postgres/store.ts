@@ -380,7 +380,7 @@ function isFenced(err: Error): boolean {
   return (err as { details?: { fenced?: unknown } }).details?.fenced === true;
 }
 
-/** A listing's criteria (lib/queries), the subset of Waterline's that `findPgLogs` compiles. */
+/** A listing's criteria (lib/operator), the subset of Waterline's that `findPgLogs` compiles. */
 export interface PgLogCriteria {
   where: Record<string, unknown>;
   sort?: Record<string, 'ASC' | 'DESC'>[];
@@ -401,9 +401,9 @@ function logColumn(field: string): string {
 }
 
 /**
- * The log listings' criteria (lib/queries/transactions.ts whereOf: equality, null, `in`, `<`
+ * The log listings' criteria (lib/operator/transactions.ts whereOf: equality, null, `in`, `<`
  * `<=` `>` `>=` `!=`, `contains`, `and`, `or`) as SQL, with `contains` case-insensitive: `ILIKE
- * '%…%'`, its text taken literally, which the log's trigram index on "label" answers (lib/models.ts).
+ * '%…%'`, its text taken literally, which the log's trigram index on "label" answers (lib/models/hook-models.ts).
  * Waterline cannot say it: sails-postgresql's `contains` is a case-sensitive LIKE.
  */
 export function pgLogWhere(where: Record<string, unknown>, params: SqlParams): string {

@@ -137,7 +137,7 @@ forEachAdapter('indexes as part of the schema', (target, adapter) => {
         expect(plan).to.match(/Index (Only )?Scan using "?payment_paymentId_key"?/);
         const ledgerPlan = (await client.query(`EXPLAIN SELECT * FROM "ledgerentry" WHERE "investor" = $1`, ['x'])).rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n');
         expect(ledgerPlan).to.contain('ledgerentry_investor_account_idx');
-        // The very SQL a label search runs (lib/store/postgres.ts findPgLogs), explained.
+        // The very SQL a label search runs (lib/store/postgres/store.ts findPgLogs), explained.
         let asked: { sql: string; params: unknown[] } | undefined;
         await findPgLogs({ query: async (sql: string, params: unknown[] = []) => ((asked = { sql, params }), { rows: [], rowCount: 0 }) }, '"transactlog"', { where: { label: { contains: 'Pay_ment' } }, sort: [{ startedAt: 'DESC' }, { id: 'DESC' }], limit: 50 });
         const labelPlan = (await client.query(`EXPLAIN ${asked?.sql ?? ''}`, asked?.params)).rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n');
