@@ -31,10 +31,7 @@ export class Batches {
     private readonly redo?: RedoBatches,
   ) {}
 
-  /**
-   * Runs a declarative batch all-or-nothing. Nothing is written if any check fails. With an
-   * idempotency key it runs at most once: a repeat returns the first run's result or error.
-   */
+  /** What Engine.batch promises, its doc says (lib/engine/index.ts). */
   async batch(input: unknown, rawOptions?: TransactionOptions): Promise<TransactionResult> {
     const options = validateOptions(rawOptions);
     const operations = validateBatch(input, this.ctx.options.maxOps).map((operation, i) => {

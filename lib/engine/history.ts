@@ -61,13 +61,13 @@ export function stateAt(versions: readonly Version[], at: number, current: Image
 export class DocumentHistory {
   constructor(private readonly ctx: Pick<EngineContext, 'store' | 'documents' | 'models'>) {}
 
-  /** Every committed version of a document, oldest first, from the log. */
+  /** What Engine.history promises, its doc says (lib/engine/index.ts). */
   async history(model: string, id: string): Promise<Version[]> {
     this.ctx.models.requireModel(model);
     return versionsOf(await this.ctx.store.findCommittedTouching(documentKey(model, id)), model, id);
   }
 
-  /** The document as it was at `at` (a Date or epoch ms), as far as the log knows. */
+  /** What Engine.stateAt promises, its doc says (lib/engine/index.ts). */
   async stateAt(model: string, id: string, at: Date | number): Promise<Image | null> {
     const versions = await this.history(model, id);
     const current = (await this.ctx.documents.readImages([{ model, id }])).get(documentKey(model, id)) ?? null;

@@ -30,11 +30,7 @@ export class InteractiveTransactions {
     private readonly redo?: RedoInteractive,
   ) {}
 
-  /**
-   * Runs `work` as one transaction: its writes through `tx` commit together when it returns,
-   * and are compensated if it throws or the process dies before the commit point. With an
-   * idempotency key it runs at most once; what it returns must then be JSON, to be replayed.
-   */
+  /** What Engine.interactive promises, its doc says (lib/engine/index.ts). */
   async interactive<T>(work: (tx: Transaction) => Promise<T>, rawOptions?: TransactionOptions, internal: InternalOptions = {}): Promise<T> {
     const options = validateOptions(rawOptions);
     if (options.onCrash === 'rollforward') {

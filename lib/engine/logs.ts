@@ -32,9 +32,7 @@ export class TransactionLogs {
   }
 
   /**
-   * Log documents matching a Waterline criteria (`where`, `sort`, `skip`, `limit`), for read-only
-   * listings (lib/operator). Plain model reads, not the store's atomic primitives: a listing needs
-   * no compare-and-set, and every adapter answers these criteria alike. With `ignoreCase`, a
+   * What Engine.findLogs promises, its doc says (lib/engine/index.ts). With `ignoreCase`, a
    * `contains` matches whatever the case (and its text literally): on sails-disk and sails-mongo
    * by Waterline's `makeLikeModifierCaseInsensitive`, on sails-postgresql (whose `contains` is a
    * case-sensitive LIKE, with `_` a wildcard) by the log's own SQL, `ILIKE`, which its trigram
@@ -53,7 +51,7 @@ export class TransactionLogs {
     return rows.map(toLogDocument);
   }
 
-  /** How many log documents match `where` (see findLogs). */
+  /** What Engine.countLogs promises, its doc says (lib/engine/index.ts). */
   countLogs(where: Record<string, unknown>, options: LogReadOptions = {}): Promise<number> {
     const native = options.ignoreCase === true ? nativeLogSearchOn(this.ctx.models.logModel()) : undefined;
     if (native !== undefined) return this.ctx.retries.run(() => native.count(where));
@@ -63,11 +61,7 @@ export class TransactionLogs {
     });
   }
 
-  /**
-   * Records on a rolled-back transaction who settled it by hand and why (an operator rolling back
-   * a stuck one): only its `error` gains `settled`, the reason it ended stays. False when the log
-   * is not rolled back (nothing written).
-   */
+  /** What Engine.recordSettlement promises, its doc says (lib/engine/index.ts). */
   async recordSettlement(txId: string, settlement: Settlement): Promise<boolean> {
     const log = await this.ctx.store.getLog(txId);
     if (log === null || log.state !== 'rolled-back') return false;

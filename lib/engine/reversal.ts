@@ -87,12 +87,7 @@ export class Reversals {
     private readonly interactive: Pick<InteractiveTransactions, 'interactive'>,
   ) {}
 
-  /**
-   * Undoes a committed transaction with a new one that links to it (and it to the new one).
-   * Refused if a document it touched changed since (increments excepted: they are decremented,
-   * within their bounds), if it is already reversed, or if it created financial documents that
-   * cannot be taken back.
-   */
+  /** What Engine.reverse promises, its doc says (lib/engine/index.ts). */
   async reverse(txId: string, input: ReversalInput): Promise<ReversalResult> {
     const { reason } = validateReversal(input);
     const original = await this.ctx.store.getLog(txId);
