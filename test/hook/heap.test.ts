@@ -30,7 +30,7 @@ interface HeapReport {
   samplesMB: number[];
 }
 
-function measure(kind: 'hook' | 'fund' | 'fund-http', loads: number, keep = false): Promise<HeapReport> {
+function measure(kind: 'hook' | 'hook-http' | 'fund' | 'fund-http', loads: number, keep = false): Promise<HeapReport> {
   const script = join(__dirname, '..', 'support', 'heap-child.js');
   const args = ['--expose-gc', '--max-old-space-size=4096', script, kind, String(loads), ...(keep ? ['keep'] : [])];
   return new Promise((resolve, reject) => {
@@ -61,6 +61,13 @@ describe('heap after lower (issue 22)', function () {
     expect(report.appsAlive, 'lowered apps still reachable').to.equal(0);
     expect(report.enginesAlive, 'engines still reachable').to.equal(0);
     expect(report.perLoadMB).to.be.below(0.1);
+  });
+
+  it('a minimal app lifted with HTTP (blueprints, ops page, scheduler): no lowered app or engine stays reachable, the heap grows < 0.2 MB a load', async function () {
+    const report = await measure('hook-http', 10);
+    expect(report.appsAlive, 'lowered apps still reachable').to.equal(0);
+    expect(report.enginesAlive, 'engines still reachable').to.equal(0);
+    expect(report.perLoadMB).to.be.below(0.2);
   });
 
   it('the measurement sees a lowered minimal app kept on purpose (the control of the case above)', async function () {

@@ -7,6 +7,9 @@
  *   hook       a minimal app (an empty app directory, one transactional model on sails-disk in
  *              memory, ambient transactions on), the hook given as `hooks.transact`, one batch
  *              and one interactive transaction a load;
+ *   hook-http  test/support/minimal-app.ts: the same kind of app lifted with its HTTP server, the
+ *              hook's blueprints and ops page, the scheduler running (recovery every 50 ms), on
+ *              sails-disk in a directory; a transaction over HTTP a load;
  *   fund       the fund app (api/, config/) through test/support/app.ts loadApp, without HTTP;
  *   fund-http  the same, lifted with its HTTP server and one request.
  * With a third argument `keep`, every lowered app is kept (a leak made on purpose): what keeping
@@ -20,18 +23,18 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadApp, lowerApp } from './app';
+import { liftMinimal } from './minimal-app';
 import { freshTarget } from './targets';
 
 /** Loads not measured: the minimal app's are quick, and its JIT warm-up is most of what grows at first. */
-const WARMUP: Record<string, number> = { hook: 10, fund: 3, 'fund-http': 3 };
+const WARMUP: Record<string, number> = { hook: 10, 'hook-http': 10, fund: 3, 'fund-http': 3 };
 /** The lowered apps kept on purpose (`keep`). */
 const kept: unknown[] = [];
 const keep = process.argv[4] === 'keep';
 /** Each load's Sails app and the hook's engine in it, weakly: which of them outlive their load. */
 const loaded: { app: WeakRef<object>; engine: WeakRef<object> }[] = [];
 
-function track(app: { hooks: Record<string, unknown> }): void {
-  const engine = (app.hooks.transact as { engine?: object } | undefined)?.engine;
+function track(app: object, engine = (app as { hooks: Record<string, { engine?: object } | undefined> }).hooks.transact?.engine): void {
   if (engine === undefined) throw new Error('the hook did not start');
   loaded.push({ app: new WeakRef(app), engine: new WeakRef(engine) });
 }
@@ -77,6 +80,17 @@ async function hookApp(): Promise<void> {
   });
   track(app);
   await new Promise<void>((resolve, reject) => app.lower((err) => (err ? reject(err) : resolve())));
+  if (keep) kept.push(app);
+}
+
+async function hookHttpApp(): Promise<void> {
+  const app = await liftMinimal(await freshTarget('disk'), { transact: { ambient: true, recoveryIntervalMs: 50 } });
+  await app.http().post('/wallet').send({ owner: 'heap', balance: 1 }).expect(201);
+  await app.http().get('/wallet').expect(200);
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  // The app object liftMinimal returns stands for the Sails app: what it holds (the models, the engine) is the app's.
+  track(app.models, app.engine);
+  await app.lower();
   if (keep) kept.push(app);
 }
 
@@ -127,8 +141,8 @@ function slope(samples: number[]): number {
 async function main(): Promise<void> {
   const [kind, loadsArg] = process.argv.slice(2);
   const loads = Number(loadsArg);
-  const once = kind === 'hook' ? hookApp : kind === 'fund' ? () => fundApp(false) : kind === 'fund-http' ? () => fundApp(true) : undefined;
-  if (once === undefined || !(loads >= 2)) throw new Error('usage: heap-child.js hook|fund|fund-http <loads ≥ 2> [keep]');
+  const once = kind === 'hook' ? hookApp : kind === 'hook-http' ? hookHttpApp : kind === 'fund' ? () => fundApp(false) : kind === 'fund-http' ? () => fundApp(true) : undefined;
+  if (once === undefined || !(loads >= 2)) throw new Error('usage: heap-child.js hook|hook-http|fund|fund-http <loads ≥ 2> [keep]');
   for (let i = 0; i < WARMUP[kind]; i++) await once();
   const samples: number[] = [];
   for (let i = 0; i < loads; i++) {

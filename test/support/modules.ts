@@ -13,9 +13,10 @@
 type Linked = NodeJS.Module & { parent?: NodeJS.Module | null };
 
 /**
- * Unlinks the copies no longer in the require cache: taken off every live module's `children`
- * (Node keeps `children` and `parent` for information; include-all reads `children` of what is
- * still cached only), and their own `children` and `parent` emptied, so that one kept by a module
+ * Unlinks the copies no longer in the require cache: in every live module's `children`, each
+ * replaced by its id's current copy (or taken off if there is none: Node keeps `children` and
+ * `parent` for information, include-all reads the ids in `children` of what is still cached), and
+ * their own `children` and `parent` emptied, so that one kept by a module
  * it exported to (Sails' http hook keeps the first express's View, hence its module) keeps no
  * other copy, nor what that copy's exports reach. Returns how many copies it unlinked.
  */
@@ -25,9 +26,18 @@ export function forgetReloadedModules(): number {
   const stale: Linked[] = [];
   for (const mod of live as Set<Linked>) {
     if (mod.parent && !live.has(mod.parent)) mod.parent = undefined;
-    const kept = mod.children.filter((child) => live.has(child));
-    if (kept.length === mod.children.length) continue;
-    for (const child of mod.children) if (!live.has(child)) stale.push(child);
+    if (mod.children.every((child) => live.has(child))) continue;
+    // include-all reads `children` by id (it deletes `require.cache[child.id]`, the current copy):
+    // an old copy stands for its id's current one, which takes its place, else it goes.
+    const kept = new Set<NodeJS.Module>();
+    for (const child of mod.children) {
+      if (live.has(child)) kept.add(child);
+      else {
+        stale.push(child);
+        const current = require.cache[child.id];
+        if (current !== undefined) kept.add(current);
+      }
+    }
     mod.children.splice(0, mod.children.length, ...kept);
   }
   const seen = new Set<NodeJS.Module>();
