@@ -8,6 +8,7 @@ import type { TransactConfig } from '../../lib/config';
 import { freshAdapter } from '../../lib/drill';
 import { rawDestroy } from '../../lib/models/destroy-guard';
 import type { SailsApp, TransactHook } from '../../lib/hook';
+import { forgetReloadedModules } from './modules';
 import { REDO_ADAPTERS, resetTarget, type Target } from './targets';
 
 const APP_PATH = join(__dirname, '..', '..', '..');
@@ -81,6 +82,8 @@ export async function loadApp(target: Target, options: LoadOptions): Promise<Loa
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const Sails = require('sails').constructor as new () => LoadedApp & { load(config: object, cb: (err?: Error) => void): void };
   if (options.migrate === 'drop' && options.keepData !== true) await resetTarget(target);
+  // The copies of the app's modules an app lowered without lowerApp left behind (lowerApp does the same).
+  forgetReloadedModules();
   const app = new Sails();
   const id = target.adapter === 'mongo' ? { type: 'string', required: true, columnName: '_id' } : { type: 'string', required: true };
   const common = {
@@ -128,8 +131,10 @@ function withCause(err: Error): Error {
   return err;
 }
 
-export function lowerApp(app: LoadedApp): Promise<void> {
-  return new Promise((resolve, reject) => app.lower((err?: Error) => (err ? reject(err) : resolve())));
+/** Lowers the app, and lets its copy of the app's modules go (test/support/modules.ts, issue 22). */
+export async function lowerApp(app: LoadedApp): Promise<void> {
+  await new Promise<void>((resolve, reject) => app.lower((err?: Error) => (err ? reject(err) : resolve())));
+  forgetReloadedModules();
 }
 
 /** Empties the app's models and the hook's log and locks, past the history guard (tests only). */
@@ -147,7 +152,10 @@ export function useApp(target: () => Target, options: LoadOptions, seed: (app: L
     app = await loadApp(target(), options);
   });
   after(async function () {
-    if (app !== undefined) await lowerApp(app);
+    // The block's closure outlives it (mocha keeps every suite): it must not keep the lowered app.
+    const lowered = app;
+    app = undefined;
+    if (lowered !== undefined) await lowerApp(lowered);
   });
   beforeEach(async function () {
     await wipe(app as LoadedApp);

@@ -1,9 +1,11 @@
 'use strict';
 // npm test: mocha once per test file, one after another, each in a process of its own; the run's
 // stats (passes, failures, pending) summed into $MOCHA_STATS_FILE as one mocha run would write them.
-// Why: every Sails load stays reachable after lower (~40 MB a load, issue 22), and one process
-// over the whole suite spent its last minutes collecting garbage near its heap limit. A file's
-// apps go with its process. Arguments (files) run only those.
+// Why: every Sails load stayed reachable after lower (85-107 MB a load of the fund app, issue 22,
+// fixed in test/support/modules.ts; test/hook/heap.test.ts), and one process over the whole suite
+// spent its last minutes collecting garbage near its heap limit. A file of its own per process
+// still isolates what a file leaves behind (adapters' module state, servers, environment).
+// Arguments (files) run only those.
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
