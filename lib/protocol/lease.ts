@@ -4,6 +4,7 @@
  * heartbeat. The lease decides *when* recovery may step in; whether a write lands is decided by
  * the fence (transaction id and epoch), checked by the datastore with every write.
  */
+import { beatEvery, type Beats, beatPeriod } from './beats';
 import type { ServerClock } from './clock';
 import { TransactError } from '../core/errors';
 import { touchedDocuments } from '../core/log-document';
@@ -14,7 +15,7 @@ export class Lease {
   private until: number;
   private lost = false;
   /** The running heartbeat, if any: stopped is read by its loop, wake ends its wait at once. */
-  private beating: { stopped: boolean; wake: () => void } | undefined;
+  private beating: Beats | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   /**
    * The log document, while it is not inserted yet: an interactive transaction logs at its first
@@ -128,9 +129,7 @@ export class Lease {
    */
   startHeartbeat(): void {
     if (this.beating !== undefined) return;
-    const period = Math.max(1, Math.floor(this.leaseMs / 3));
-    const beating = { stopped: false, wake: (): void => undefined };
-    this.beating = beating;
+    const period = beatPeriod(this.leaseMs);
     const beat = async (): Promise<void> => {
       try {
         if (this.unlogged !== null) {
@@ -153,30 +152,11 @@ export class Lease {
         // A failed heartbeat is retried at the next beat; the fence guards the writes meanwhile.
       }
     };
-    void (async () => {
-      let startedAt = Date.now();
-      while (!beating.stopped && !this.lost) {
-        // A period after the last beat began; at once when that beat took longer than a period.
-        const wait = Math.max(0, period - (Date.now() - startedAt));
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, wait);
-          timer.unref();
-          beating.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        if (beating.stopped) return;
-        startedAt = Date.now();
-        await beat();
-      }
-    })();
+    this.beating = beatEvery(period, beat, () => this.lost);
   }
 
   stopHeartbeat(): void {
-    if (this.beating === undefined) return;
-    this.beating.stopped = true;
-    this.beating.wake();
+    this.beating?.stop();
     this.beating = undefined;
   }
 

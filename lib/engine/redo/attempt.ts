@@ -4,6 +4,7 @@
  * leases, the commit point (R3: the log inserted committed, or a keyed log's compare-and-set),
  * the apply after it (R4), and a failure before it (nothing to undo: the records are freed).
  */
+import { beatEvery, type Beats, beatPeriod } from '../../protocol/beats';
 import type { ServerClock } from '../../protocol/clock';
 import { TransactError } from '../../core/errors';
 import { newLog, storedError, touchedDocuments } from '../../core/log-document';
@@ -191,13 +192,11 @@ export function withVersions(steps: readonly Step[], records: ReadonlyMap<string
 
 /**
  * Keeps a live attempt's leases from running out while it waits and plans: its records' and, when
- * keyed, its log's. Beats every third of the lease, so that two beats may be lost before the
- * lease ends; one at a time. A lost beat only lets a waiter declare it dead early, which its
- * commit then learns (the id is taken, or the log moved).
+ * keyed, its log's, at the rhythm of protocol/beats.ts. A lost beat only lets a waiter declare it
+ * dead early, which its commit then learns (the id is taken, or the log moved).
  */
 export class Heartbeat {
-  private timer: NodeJS.Timeout | null = null;
-  private beating: Promise<void> = Promise.resolve();
+  private beats: Beats | null = null;
 
   constructor(
     private readonly ctx: Pick<RedoContext, 'records' | 'logs' | 'clock' | 'options'>,
@@ -207,14 +206,12 @@ export class Heartbeat {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => {
-      this.beating = this.beating.then(() => this.beat()).catch(() => undefined);
-    }, Math.max(1, Math.floor(this.ctx.options.leaseMs / 3)));
+    this.beats = beatEvery(beatPeriod(this.ctx.options.leaseMs), () => this.beat().catch(() => undefined));
   }
 
   stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+    this.beats?.stop();
+    this.beats = null;
   }
 
   private async beat(): Promise<void> {
