@@ -278,9 +278,7 @@ export function transactHook(sails: SailsApp): TransactHook {
     for (const [name, job] of Object.entries(config.jobs)) scheduler.register(name, job);
     target.scheduler = scheduler;
     if (config.scheduler) scheduler.start();
-    sails.on('lower', () => {
-      void scheduler.stop();
-    });
+    stopBeforeShutdown(sails, () => scheduler.stop());
   }
 
   /**
@@ -298,4 +296,20 @@ export function transactHook(sails: SailsApp): TransactHook {
   }
 
   return hook;
+}
+
+/**
+ * Runs `stop` before Sails lowers anything, and waits for it. Sails emits 'lower' and at once
+ * tears down the ORM (sails-hook-orm listens for it too): a job in flight when a listener of
+ * 'lower' only began stopping it then queried a datastore already gone ("Unrecognized datastore").
+ * Sails waits for `config.beforeShutdown` alone, so the hook wraps the app's own one (run after).
+ */
+function stopBeforeShutdown(sails: { config: Record<string, unknown> }, stop: () => Promise<void>): void {
+  const appBeforeShutdown = sails.config.beforeShutdown as ((done: (err?: unknown) => void) => void) | undefined;
+  sails.config.beforeShutdown = (done: (err?: unknown) => void): void => {
+    stop().then(
+      () => (appBeforeShutdown === undefined ? done() : appBeforeShutdown(done)),
+      (err: unknown) => (appBeforeShutdown === undefined ? done(err) : appBeforeShutdown(() => done(err))),
+    );
+  };
 }

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '../../../lib/engine';
 import { type JobContext, Scheduler } from '../../../lib/scheduler';
-import { useApp } from '../../support/app';
+import { type LoadedApp, loadApp, lowerApp, useApp } from '../../support/app';
 import { runChild } from '../../support/child';
 import { seedAccounts } from '../../support/scenario';
 import { forEachAdapter, freshTarget } from '../../support/targets';
@@ -77,6 +77,36 @@ forEachAdapter('scheduler', (target) => {
     const summary = await engine.recovery.runOnce();
     expect(summary).to.deep.include({ orphans: 0, locksReleased: 0 });
     expect(await getApp().models.transactlog.count({})).to.equal(0);
+  });
+
+  it('waits at lower for a job in flight before the datastores go: its last query still runs', async function () {
+    const ended: { count?: unknown; error?: string } = {};
+    const app = await loadApp(target(), {
+      migrate: 'safe',
+      freshAdapter: true,
+      transact: {
+        jobs: {
+          slow: {
+            intervalMs: 0,
+            run: async ({ app: running }: JobContext) => {
+              await sleep(300);
+              // A query after lower began: it needs the ORM still up.
+              try {
+                ended.count = await (running as LoadedApp).models.account.count({});
+              } catch (err) {
+                ended.error = err instanceof Error ? err.message : String(err);
+              }
+            },
+          },
+        },
+      },
+    });
+    const run = (app.hooks.transact.scheduler as Scheduler).runNow('slow');
+    await sleep(50);
+    await lowerApp(app);
+    await run;
+    expect(ended.error, 'the job ran its query to the end').to.equal(undefined);
+    expect(ended.count).to.be.a('number');
   });
 });
 
