@@ -16,7 +16,7 @@
  */
 import { TransactError } from './errors';
 import { type AdapterKind, createIndexesOn } from './store';
-import type { WaterlineDatastore, WaterlineModel } from './waterline';
+import { columnOf, type WaterlineDatastore, type WaterlineModel } from './waterline';
 
 /** One index, as a model declares it. */
 export interface IndexDeclaration {
@@ -83,7 +83,7 @@ export function declaredIndexes(model: WaterlineModel): IndexSpec[] {
       const attribute = descending ? field.slice(1) : field;
       const definition = model.attributes[attribute];
       if (definition === undefined || definition.collection !== undefined) refuse(model.identity, i, `no attribute "${attribute}" with a column`);
-      return { column: definition.columnName ?? attribute, descending };
+      return { column: columnOf(model.attributes, attribute), descending };
     });
     const suffix = name ?? columns.map((c) => c.column).join('_') + (unique ? '_key' : '_idx');
     return { model: model.identity, table: model.tableName, name: shortName(`${model.tableName}_${suffix}`), columns, unique, elements };

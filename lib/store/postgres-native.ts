@@ -26,7 +26,7 @@ import type { ModelInfo } from '../model-info';
 import { type Action, documentKey, forwardAction } from '../operations';
 import type { TxBackend } from '../transaction';
 import type { Image, LogDocument, Step } from '../types';
-import type { WaterlineModel } from '../waterline';
+import { columnOf, type WaterlineModel } from '../waterline';
 import { ident, inTransaction, logInsert, type PgClient, type PgPool, SqlParams } from './postgres';
 import { LOG_FIELDS } from './store';
 import type { ModelResolver } from './waterline-writes';
@@ -47,9 +47,9 @@ function tableOf(model: WaterlineModel): Table {
   for (const [name, attribute] of Object.entries(model.attributes)) {
     if (attribute.collection !== undefined) continue;
     const timestamp = (attribute.autoCreatedAt === true || attribute.autoUpdatedAt === true) && attribute.type === 'number';
-    columns.set(name, { column: attribute.columnName ?? name, json: attribute.type === 'json', timestamp });
+    columns.set(name, { column: columnOf(model.attributes, name), json: attribute.type === 'json', timestamp });
   }
-  return { name: ident(model.tableName), primaryKey: ident(model.attributes[model.primaryKey]?.columnName ?? model.primaryKey), columns };
+  return { name: ident(model.tableName), primaryKey: ident(columnOf(model.attributes, model.primaryKey)), columns };
 }
 
 /** PostgreSQL refused to wait longer for a row lock, found a deadlock, or an id was taken: the transaction gave up. */

@@ -1,7 +1,7 @@
 import type { CreatedIndex, IndexSpec } from '../indexes';
 import { documentKey } from '../operations';
 import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../types';
-import { isUniqueViolation } from '../waterline';
+import { columnOf, isUniqueViolation } from '../waterline';
 import type { Where } from '../reads/criteria';
 import type { SumCandidates, SumCandidatesRequest } from '../reads/sums';
 import { heldCount } from '../reads/view';
@@ -305,7 +305,7 @@ export class PostgresStore implements AtomicStore {
 
 /** A model's column for an attribute, quoted. */
 function column(model: WaterlineModel, attribute: string): string {
-  return ident(model.attributes[attribute]?.columnName ?? attribute);
+  return ident(columnOf(model.attributes, attribute));
 }
 
 /**

@@ -16,6 +16,7 @@
 import { TransactError } from '../errors';
 import { compareValues, isScalar, MAX_WHERE_DEPTH, type Scalar, sameValue } from '../reads/criteria';
 import type { Image } from '../types';
+import { columnOf } from '../waterline';
 
 export type Comparison = 'eq' | 'ne' | 'lt' | 'lte' | 'gt' | 'gte';
 
@@ -35,8 +36,8 @@ export interface ColumnMap {
 export function columnMap(attributes: Record<string, { columnName?: string }>): ColumnMap {
   const toAttribute = new Map<string, string>();
   const toColumn = new Map<string, string>();
-  for (const [name, attribute] of Object.entries(attributes)) {
-    const column = attribute.columnName ?? name;
+  for (const name of Object.keys(attributes)) {
+    const column = columnOf(attributes, name);
     toAttribute.set(column, name);
     toColumn.set(name, column);
   }
