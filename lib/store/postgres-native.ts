@@ -307,12 +307,7 @@ export class NativePostgres {
  */
 async function inNativeTransaction<T>(pool: PgPool, options: NativeOptions & { lockTimeoutMs: number }, work: (client: PgClient) => Promise<T>): Promise<T> {
   try {
-    return await inTransaction(pool, async (client) => {
-      await client.query(
-        `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(options.stalledWriterMs))}; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(options.lockTimeoutMs))}; SAVEPOINT ${BEGUN}`,
-      );
-      return work(client);
-    }, (err) => err instanceof TransactError);
+    return await inTransaction(pool, { stalledWriterMs: options.stalledWriterMs, lockTimeoutMs: options.lockTimeoutMs, first: `SAVEPOINT ${BEGUN}`, reusable: (err) => err instanceof TransactError }, (client) => work(client));
   } catch (err) {
     throw nativeFailure(err) ?? err;
   }
