@@ -23,7 +23,7 @@ import { RedoReads } from '../redo/reads';
 import { RecordLocks } from '../redo/locks';
 import type { RecordStore } from '../redo/records';
 import { RedoRecovery } from '../redo/recovery';
-import { RetryPolicy, RetryingStore, typedFailure } from '../retry';
+import { RetryPolicy, retryingStore, typedFailure } from '../retry';
 import type { ReversalInput, TransactionOptions } from '../schema';
 import type { AtomicStore } from '../store';
 import type { NativePostgres } from '../store/postgres-native';
@@ -89,7 +89,7 @@ export class Engine {
     this.warn = warn;
     this.models = new ModelCatalog(modelOf);
     this.retries = new RetryPolicy(options.retry);
-    this.store = new RetryingStore(store, this.retries);
+    this.store = retryingStore(store, this.retries);
     this.clock = new ServerClock(() => this.store.serverTime(), CLOCK_REFRESH_MS);
     const documents = new Documents((identity) => modelOf(identity) as WaterlineModel, this.store, this.retries);
     this.reads = new CommittedReads(this.store, (identity) => this.infoOf(identity), (found) => {

@@ -11,7 +11,7 @@ import { isTransactError } from '../../lib/errors';
 import { newId } from '../../lib/ids';
 import { newLog } from '../../lib/log';
 import { type Action, documentKey } from '../../lib/operations';
-import { RetryingStore, RetryPolicy } from '../../lib/retry';
+import { retryingStore, RetryPolicy } from '../../lib/retry';
 import type { AtomicStore, FencedWrite } from '../../lib/store';
 import type { Fence, Image, LockDocument, LogDocument, LogPatch, Step, Values } from '../../lib/types';
 import { rejection } from './errors';
@@ -97,12 +97,12 @@ export function renewLocks(store: AtomicStore, owner: string, epoch: number, lea
 const RUN_EVERYTHING = process.env.TRANSACT_CONTRACT_ALL === '1';
 
 /** A RetryingStore with short waits: the path every engine call takes. */
-function retrying(store: AtomicStore): RetryingStore {
-  return new RetryingStore(store, new RetryPolicy({ retries: 3, minTimeoutMs: 1, maxTimeoutMs: 5, factor: 1 }));
+function retrying(store: AtomicStore): AtomicStore {
+  return retryingStore(store, new RetryPolicy({ retries: 3, minTimeoutMs: 1, maxTimeoutMs: 5, factor: 1 }));
 }
 
 /** RetryingStore over a store whose next call of `method` applies and then loses its reply. */
-function afterLostReply(store: AtomicStore, method: keyof AtomicStore): RetryingStore {
+function afterLostReply(store: AtomicStore, method: keyof AtomicStore): AtomicStore {
   return retrying(FlakyStore.wrap(store, 1, { lostReply: true, methods: [method] }));
 }
 

@@ -5,8 +5,9 @@
  * counts as ours exactly the locks our transaction holds at our epoch — nothing another holds.
  */
 import { expect } from 'chai';
-import { RetryingStore, RetryPolicy } from '../../../lib/retry';
+import { retryingStore, RetryPolicy } from '../../../lib/retry';
 import { type MongoDb, MongoStore } from '../../../lib/store/mongo';
+import type { AtomicStore } from '../../../lib/store/store';
 import type { LockDocument } from '../../../lib/types';
 
 type Doc = Record<string, unknown>;
@@ -60,8 +61,8 @@ function storeOver(stub: StubLocks): MongoStore {
   });
 }
 
-function retrying(inner: MongoStore): RetryingStore {
-  return new RetryingStore(inner, new RetryPolicy({ retries: 3, minTimeoutMs: 1, maxTimeoutMs: 2, factor: 1 }));
+function retrying(inner: MongoStore): AtomicStore {
+  return retryingStore(inner, new RetryPolicy({ retries: 3, minTimeoutMs: 1, maxTimeoutMs: 2, factor: 1 }));
 }
 
 const lock = (id: string, owner = 'tx-1', epoch = 0): LockDocument => ({ id, owner, leaseUntil: 1_000, epoch });
