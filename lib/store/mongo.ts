@@ -407,7 +407,7 @@ export class MongoStore implements AtomicStore {
    * before this transaction, a token of this transaction at an earlier epoch, or this very token
    * from an EARLIER write (a lower number): once a newer owner wrote a document, an older one's
    * write matches nothing, and a late delivery of a write (a duplicate, a request still in flight
-   * when RetryingStore re-sent it) matches nothing once the document carries it or a later write
+   * when retryingStore re-sent it) matches nothing once the document carries it or a later write
    * of the same token. A refused write whose document carries exactly its token and number had
    * landed (a duplicate whose first delivery did): that is success.
    */

@@ -1,7 +1,7 @@
 /**
  * MongoStore.insertLocks over a stubbed driver: only a bulk write error whose write errors are all
  * duplicate keys is a partial success; a failure that leaves unknown which locks landed (a network
- * timeout, before or after the server inserted some) is thrown, and RetryingStore's retry then
+ * timeout, before or after the server inserted some) is thrown, and retryingStore's retry then
  * counts as ours exactly the locks our transaction holds at our epoch — nothing another holds.
  */
 import { expect } from 'chai';
@@ -98,7 +98,7 @@ describe('MongoStore.insertLocks over a failing driver (pure)', function () {
     expect(await store.insertLocks([lock('account:a'), lock('account:b')]).then(() => 'acquired', (err: Error) => err.message), 'one duplicate, and the other not inserted either').to.equal('E11000 duplicate key error');
   });
 
-  it('through RetryingStore: retries a lost request, and gets every lock once', async function () {
+  it('through retryingStore: retries a lost request, and gets every lock once', async function () {
     const stub = new StubLocks();
     stub.fail = (call) => (call === 0 ? 'before' : null);
     const got = await retrying(storeOver(stub)).insertLocks([lock('account:a'), lock('account:b')]);
@@ -106,7 +106,7 @@ describe('MongoStore.insertLocks over a failing driver (pure)', function () {
     expect(stub.insertManyCalls).to.equal(2);
   });
 
-  it('through RetryingStore: after a lost reply, counts the locks it inserted as ours, and none another transaction (or an older attempt of ours) holds', async function () {
+  it('through retryingStore: after a lost reply, counts the locks it inserted as ours, and none another transaction (or an older attempt of ours) holds', async function () {
     const stub = new StubLocks();
     stub.docs.set('account:c', { _id: 'account:c', owner: 'tx-other', leaseUntil: 1_000, epoch: 0 });
     // A lock of the same (keyed) transaction id left by its earlier attempt, at epoch 0: not this attempt's.
