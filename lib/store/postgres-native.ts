@@ -23,7 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactError } from '../errors';
 import { newId } from '../ids';
 import type { ModelInfo } from '../model-info';
-import { type Action, documentKey, forwardAction } from '../operations';
+import { type Action, documentKey, forwardAction, idsByModel } from '../operations';
 import type { TxBackend } from '../transaction';
 import type { Image, LogDocument, Step } from '../types';
 import { columnOf, type WaterlineModel } from '../waterline';
@@ -166,15 +166,11 @@ export class NativeTransaction implements TxBackend {
    */
   async lockAll(refs: readonly { model: string; id: string }[], all: boolean): Promise<Map<string, Image | null>> {
     await this.lockRecords(refs.map((ref) => documentKey(ref.model, ref.id)), all);
-    const images = new Map<string, Image | null>();
-    const idsByModel = new Map<string, Set<string>>();
-    for (const { model, id } of refs) {
-      images.set(documentKey(model, id), null);
-      idsByModel.set(model, (idsByModel.get(model) ?? new Set()).add(id));
-    }
-    for (const model of [...idsByModel.keys()].sort()) {
+    const images = new Map<string, Image | null>(refs.map(({ model, id }) => [documentKey(model, id), null]));
+    const idsOf = idsByModel(refs);
+    for (const model of [...idsOf.keys()].sort()) {
       const table = this.tables.of(model);
-      const ids = [...(idsByModel.get(model) as Set<string>)].sort();
+      const ids = [...(idsOf.get(model) as Set<string>)].sort();
       const result = await this.client.query(`SELECT * FROM ${table.name} WHERE ${table.primaryKey} = ANY($1) ORDER BY ${table.primaryKey} FOR UPDATE`, [ids]);
       for (const row of result.rows) {
         const image = this.tables.imageOf(model, row);
