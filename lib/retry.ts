@@ -160,9 +160,10 @@ function isMethod(name: string | symbol, table: object): boolean {
  * made from the contract, not restated method by method. Each async method of `inner` is run
  * through the policy — plainly re-sent where the contract says a re-send is safe (reads; deletes
  * and renewals at an epoch; fenced writes, idempotent under their fence: AtomicStore), or with
- * its landing checked (CHECKED) — except the few NOT_RETRIED. Everything else (kind,
- * multiProcess, fenceField, a property set on it) is `inner`'s own: a method is looked up on
- * `inner` each time it is read, so one replaced there (a test's counter) is the one retried.
+ * its landing checked (CHECKED) — except the few NOT_RETRIED. Values (kind, multiProcess,
+ * fenceField, stats) are read from `inner`. The retrying store is an object of its own whose
+ * prototype is that view of `inner`: a property set on it (a test's counter around a method)
+ * stays on it, outside the retries, and `inner` is never changed through it.
  */
 export function retryingStore(inner: AtomicStore, policy: RetryPolicy): AtomicStore {
   /** Per method name: the function last read from `inner`, and its retrying wrapper. */
@@ -173,7 +174,7 @@ export function retryingStore(inner: AtomicStore, policy: RetryPolicy): AtomicSt
     if (checked !== undefined) return (...args) => policy.run((afterFailure) => checked(inner, afterFailure, ...args));
     return (...args) => policy.run(() => method.apply(inner, args) as Promise<unknown>);
   };
-  return new Proxy(inner, {
+  const view = new Proxy(inner, {
     get(target, name) {
       const value: unknown = Reflect.get(target, name);
       // Only the store's own methods: not `constructor`, `toString` and the like.
@@ -182,5 +183,10 @@ export function retryingStore(inner: AtomicStore, policy: RetryPolicy): AtomicSt
       if (entry?.method !== value) wrapped.set(name, (entry = { method: value, retrying: wrap(name, value as (...args: unknown[]) => unknown) }));
       return entry.retrying;
     },
+    // A set through the retrying store defines the property on the retrying store itself (the receiver).
+    set(_target, name, value, receiver) {
+      return Reflect.defineProperty(receiver as object, name, { value, writable: true, enumerable: true, configurable: true });
+    },
   });
+  return Object.create(view) as AtomicStore;
 }

@@ -1,7 +1,8 @@
 /**
  * retryingStore (lib/retry.ts) is made from the AtomicStore contract, not restated method by
  * method: any async method of the store is retried on a transient error, the synchronous ones
- * (NOT_RETRIED) are called once, and values and a method replaced on the store are the store's.
+ * (NOT_RETRIED) are called once, values and a method replaced on the store are the store's, and
+ * one replaced on the retrying store (a test's counter) stays there, outside the retries.
  */
 import { expect } from 'chai';
 import { retryingStore, RetryPolicy } from '../../../lib/retry';
@@ -76,5 +77,21 @@ describe('retryingStore: made from the contract (pure)', function () {
     };
     expect(await store.serverTime()).to.equal(42);
     expect(counted).to.equal(1);
+  });
+
+  it('keeps a method set on the retrying store to itself: around the retries, the store untouched', async function () {
+    const calls: string[] = [];
+    const inner = failingStore(1, calls);
+    const own = inner.serverTime;
+    const store = retryingStore(inner, policy());
+    const original = store.serverTime;
+    let counted = 0;
+    store.serverTime = () => {
+      counted++;
+      return original();
+    };
+    expect(await store.serverTime()).to.equal(42);
+    expect({ counted, calls }).to.deep.equal({ counted: 1, calls: ['serverTime', 'serverTime'] });
+    expect(inner.serverTime).to.equal(own);
   });
 });
