@@ -12,6 +12,13 @@ export function documentKey(model: string, id: string): string {
   return `${model}:${id}`;
 }
 
+/** Document references (or steps) grouped by model: each model's ids, each once, in the order first named. */
+export function idsByModel(refs: Iterable<{ model: string; id: string }>): Map<string, Set<string>> {
+  const ids = new Map<string, Set<string>>();
+  for (const { model, id } of refs) ids.set(model, (ids.get(model) ?? new Set()).add(id));
+  return ids;
+}
+
 /** A write to one document; insert and remove are idempotent by construction. */
 export type Action =
   | { type: 'insert'; model: string; id: string; values: Values } // create unless it exists

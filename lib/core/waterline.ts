@@ -55,3 +55,12 @@ export interface WaterlineModel {
 export function isUniqueViolation(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'E_UNIQUE';
 }
+
+/**
+ * The column (sails-mongo: field) an attribute is stored under: its `columnName`, else its own
+ * name; a name that is no attribute is its own column. `attributes` is a model's `attributes` or
+ * Waterline's normalized `schema` (which names sails-mongo's `_id` primary key column too).
+ */
+export function columnOf(attributes: Readonly<Record<string, { columnName?: string }>>, attribute: string): string {
+  return (attributes[attribute] as { columnName?: string } | undefined)?.columnName ?? attribute;
+}

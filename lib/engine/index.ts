@@ -23,7 +23,7 @@ import { RedoReads } from '../reads/redo';
 import { RecordLocks } from '../protocol/redo/locks';
 import type { RecordStore } from '../store/records';
 import { RedoRecovery } from '../protocol/redo/recovery';
-import { RetryPolicy, RetryingStore, typedFailure } from '../store/retrying';
+import { RetryPolicy, retryingStore, typedFailure } from '../store/retrying';
 import type { ReversalInput, TransactionOptions } from '../core/validation';
 import type { AtomicStore } from '../store';
 import type { NativeTransactions } from '../store/contract';
@@ -89,7 +89,7 @@ export class Engine {
     this.warn = warn;
     this.models = new ModelCatalog(modelOf);
     this.retries = new RetryPolicy(options.retry);
-    this.store = new RetryingStore(store, this.retries);
+    this.store = retryingStore(store, this.retries);
     this.clock = new ServerClock(() => this.store.serverTime(), CLOCK_REFRESH_MS);
     const documents = new Documents((identity) => modelOf(identity) as WaterlineModel, this.store, this.retries);
     this.reads = new CommittedReads(this.store, (identity) => this.infoOf(identity), (found) => {

@@ -13,6 +13,8 @@
 import Joi = require('joi');
 import { TransactError } from '../core/errors';
 import { isHookModel } from '../models/hook-models';
+import type { TransactionResult } from '../engine';
+import type { Operation } from '../core/types';
 import type { WaterlineModel } from '../core/waterline';
 import { findAction, findOneAction } from './read-actions';
 import { sendEngineError, sendError, serverError } from './error-shape';
@@ -82,18 +84,24 @@ function createAction(holder: EngineHolder, identity: string): Action {
     if (schema === null) return sendError(res, 'method_not_allowed', `${identity} cannot be written over HTTP (create)`, 'model');
     const values = bodyOf<Record<string, unknown>>(req, res, schema);
     if (values === undefined) return;
-    const engine = engineOf(holder, res);
-    if (engine === undefined) return;
-    let result;
-    try {
-      result = await engine.batch([{ op: 'create', model: identity, values }], { label: labelOf(req, false) });
-    } catch (err) {
-      return sendEngineError(res, err, blueprintPath);
-    }
+    const result = await runOne(holder, req, res, { op: 'create', model: identity, values }, false);
+    if (result === undefined) return;
     const record = await model.findOne({ id: result.steps[0].id });
     res.set('X-Transaction-Id', result.id);
     res.status(201).json(record);
   });
+}
+
+/** Runs one operation as a one-operation batch: its result, or undefined once an error (no engine, the engine's refusal) is answered. */
+async function runOne(holder: EngineHolder, req: HttpRequest, res: HttpResponse, operation: Operation, withId: boolean): Promise<TransactionResult | undefined> {
+  const engine = engineOf(holder, res);
+  if (engine === undefined) return undefined;
+  try {
+    return await engine.batch([operation], { label: labelOf(req, withId) });
+  } catch (err) {
+    sendEngineError(res, err, blueprintPath);
+    return undefined;
+  }
 }
 
 function updateAction(holder: EngineHolder, identity: string): Action {
@@ -105,14 +113,8 @@ function updateAction(holder: EngineHolder, identity: string): Action {
     if (id === undefined) return;
     const set = bodyOf<Record<string, unknown>>(req, res, schema);
     if (set === undefined) return;
-    const engine = engineOf(holder, res);
-    if (engine === undefined) return;
-    let result;
-    try {
-      result = await engine.batch([{ op: 'update', model: identity, id, set }], { label: labelOf(req, true) });
-    } catch (err) {
-      return sendEngineError(res, err, blueprintPath);
-    }
+    const result = await runOne(holder, req, res, { op: 'update', model: identity, id, set }, true);
+    if (result === undefined) return;
     const record = await model.findOne({ id });
     res.set('X-Transaction-Id', result.id);
     res.status(200).json(record);
@@ -126,14 +128,8 @@ function destroyAction(holder: EngineHolder, identity: string): Action {
     if (allowlistOf(model)?.destroy !== true) return sendError(res, 'method_not_allowed', `${identity} cannot be destroyed over HTTP`, 'model');
     const id = idParam(req, res);
     if (id === undefined) return;
-    const engine = engineOf(holder, res);
-    if (engine === undefined) return;
-    let result;
-    try {
-      result = await engine.batch([{ op: 'destroy', model: identity, id }], { label: labelOf(req, true) });
-    } catch (err) {
-      return sendEngineError(res, err, blueprintPath);
-    }
+    const result = await runOne(holder, req, res, { op: 'destroy', model: identity, id }, true);
+    if (result === undefined) return;
     res.set('X-Transaction-Id', result.id);
     // Sails' destroy blueprint answers the destroyed record: here, its last image from the log.
     res.status(200).json(result.steps[0].before);

@@ -159,37 +159,39 @@ export function visible(info: ModelInfo, doc: Image): Image {
 /** A Sails action as lib/http's ReadActions take it (answers, never calls next). */
 export type BlueprintAction = (req: BlueprintRequest, res: BlueprintResponse) => Promise<void>;
 
-/** GET /<model>: committed documents matching the request's criteria (200, an array). */
-export function findAction(getEngine: EngineGetter, options: ActionOptions = {}): BlueprintAction {
+/**
+ * A read action: `answer` is given the committed reads, the request's model and its info (a model
+ * the engine does not know is 404 unknown_model); any error is answered as the engine's.
+ */
+function readAction(getEngine: EngineGetter, options: ActionOptions, answer: (req: BlueprintRequest, res: BlueprintResponse, reads: CommittedReads, model: string, info: ModelInfo) => Promise<void>): BlueprintAction {
   return async (req, res) => {
     try {
       const engine = getEngine();
       const model = modelOf(req, options);
       const info = engine.infoOf(model);
       if (info === undefined) throw new TransactError('unknown_model', `no model "${model}"`, { path: 'model' });
-      const rows = await engine.reads.find(model, checkedCriteria(req, info, options.defaultLimit));
-      res.status(200).json(rows.map((row) => visible(info, row)));
+      await answer(req, res, engine.reads, model, info);
     } catch (err) {
       sendEngineError(res as HttpResponse, err);
     }
   };
 }
 
+/** GET /<model>: committed documents matching the request's criteria (200, an array). */
+export function findAction(getEngine: EngineGetter, options: ActionOptions = {}): BlueprintAction {
+  return readAction(getEngine, options, async (req, res, reads, model, info) => {
+    const rows = await reads.find(model, checkedCriteria(req, info, options.defaultLimit));
+    res.status(200).json(rows.map((row) => visible(info, row)));
+  });
+}
+
 /** GET /<model>/:id: the committed document (200), or 404 not_found. */
 export function findOneAction(getEngine: EngineGetter, options: ActionOptions = {}): BlueprintAction {
-  return async (req, res) => {
-    try {
-      const engine = getEngine();
-      const model = modelOf(req, options);
-      const info = engine.infoOf(model);
-      if (info === undefined) throw new TransactError('unknown_model', `no model "${model}"`, { path: 'model' });
-      const id = req.params?.id ?? req.param?.('id');
-      if (typeof id !== 'string' || id === '') fail('id', 'an id is required');
-      const doc = await engine.reads.findOne(model, id);
-      if (doc === null) throw new TransactError('not_found', `${model} ${id} does not exist`, { path: 'id' });
-      res.status(200).json(visible(info, doc));
-    } catch (err) {
-      sendEngineError(res as HttpResponse, err);
-    }
-  };
+  return readAction(getEngine, options, async (req, res, reads, model, info) => {
+    const id = req.params?.id ?? req.param?.('id');
+    if (typeof id !== 'string' || id === '') fail('id', 'an id is required');
+    const doc = await reads.findOne(model, id);
+    if (doc === null) throw new TransactError('not_found', `${model} ${id} does not exist`, { path: 'id' });
+    res.status(200).json(visible(info, doc));
+  });
 }

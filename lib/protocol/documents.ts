@@ -2,7 +2,7 @@
  * Reading application documents through Waterline, and writing them through the store, which
  * accepts each write only while the writer's fence still owns the document.
  */
-import { documentKey, type FencedWrite } from '../core/operations';
+import { documentKey, type FencedWrite, idsByModel } from '../core/operations';
 import type { RetryPolicy } from '../store/retrying';
 import type { AtomicStore } from '../store';
 import type { ModelResolver } from '../store/waterline-writes';
@@ -43,16 +43,11 @@ export class Documents {
   }
 
   private async readOnce(refs: readonly DocumentRef[]): Promise<ReadDocuments> {
-    const images = new Map<string, Image | null>();
+    const images = new Map<string, Image | null>(refs.map(({ model, id }) => [documentKey(model, id), null]));
     const fences = new Map<string, string | null>();
-    const idsByModel = new Map<string, Set<string>>();
-    for (const { model, id } of refs) {
-      images.set(documentKey(model, id), null);
-      idsByModel.set(model, (idsByModel.get(model) ?? new Set()).add(id));
-    }
     const { fenceField } = this.store;
     const rowsByModel = await Promise.all(
-      [...idsByModel].map(async ([identity, ids]) => {
+      [...idsByModel(refs)].map(async ([identity, ids]) => {
         const model = this.modelOf(identity);
         // One id is an equality, not `in`: FerretDB scans the whole collection for `_id: {$in}`
         // (MongoDB and PostgreSQL use the primary key either way), and most reads are of one document.

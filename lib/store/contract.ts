@@ -58,10 +58,10 @@ export function fencedOut(fence: Fence, detail: string): TransactError {
  * - FAILS: the call rejects. Unless a method says otherwise, a rejected call may or may not
  *   have applied (the caller cannot tell a call that never arrived from a lost reply); it never
  *   applied in part, except where a method says so.
- * - REPLY LOST: it applied, and the caller saw a (transient) error. RetryingStore (lib/store/retrying.ts)
+ * - REPLY LOST: it applied, and the caller saw a (transient) error. retryingStore (lib/store/retrying.ts)
  *   then sends it again and, for the calls that are not idempotent, reads what landed to answer
  *   as the first delivery would have; what it relies on is stated under each method.
- * - DELIVERED TWICE: it applied a second time — right after the first (RetryingStore's re-send
+ * - DELIVERED TWICE: it applied a second time — right after the first (retryingStore's re-send
  *   after a lost reply), or later, after other callers' calls (a request still in flight when
  *   its caller gave up). The second delivery is judged by the state at its arrival.
  * Reads (getLog, find*, readView, sum*) change nothing: failing, lost or repeated, they are
@@ -89,7 +89,7 @@ export interface AtomicStore {
   /**
    * Inserts the whole log document, atomically: true when this call inserted it; false when the
    * id is taken, and then the stored log is left exactly as it is (never overwritten).
-   * Fails: inserted or not. Reply lost: the re-send is refused (false); RetryingStore then reads
+   * Fails: inserted or not. Reply lost: the re-send is refused (false); retryingStore then reads
    * the log and takes it as its own when `owner` and `startedAt` are the caller's — which relies
    * on every writer of a log id using an owner token of its own (lib/protocol/recovery ownerToken).
    * Delivered twice: the second delivery is refused, however late and whatever came between (an
@@ -108,7 +108,7 @@ export interface AtomicStore {
    * MongoDB (updateOne); FerretDB applies an update as read-then-replace, so two updates racing
    * on one log may both pass their guards there (engine notes): Lease serializes its own writes.
    * Fails: applied or not. Reply lost: the re-send is refused when the first delivery changed a
-   * guarded field; RetryingStore then reads the log and reports true when every patched field
+   * guarded field; retryingStore then reads the log and reports true when every patched field
    * already holds the patch's value — which relies on the patch holding a field no other writer
    * sets to the same value (an owner token, an epoch, an end time).
    * Delivered twice: the second delivery is judged by the guard at its arrival: refused when the
@@ -119,7 +119,7 @@ export interface AtomicStore {
    * protect a log from its own owner's delayed writes. Step appends therefore also guard on the
    * count of steps they extend (Lease.writeSteps): a late duplicate of an older append finds more
    * steps than its `stepCount` and is refused, so a log's step list never shrinks under its owner;
-   * a re-send after a lost reply is refused the same way, and RetryingStore finds its steps landed.
+   * a re-send after a lost reply is refused the same way, and retryingStore finds its steps landed.
    */
   updateLog(id: string, guard: LogGuard, patch: LogPatch): Promise<boolean>;
   /** Logs in one of `states` whose lease ended before `leaseBefore` (strictly), oldest lease first, at most `limit`. */
@@ -136,7 +136,7 @@ export interface AtomicStore {
    * failure leaves that unknown (a network error, a lost reply, a write-concern error) the call
    * rejects, even if some locks landed — the caller counts none of them. It never resolves with an
    * id it did not insert.
-   * Reply lost: the re-send inserts nothing the first took; RetryingStore's retry then counts as
+   * Reply lost: the re-send inserts nothing the first took; retryingStore's retry then counts as
    * acquired exactly those it finds under this call's owner at this call's epoch (never a lock at
    * another epoch: a reopened keyed transaction keeps its id) and, when the call carries a grant,
    * with that grant (never an earlier round's lock: that round's give-back may still free it).
@@ -236,7 +236,7 @@ export interface AtomicStore {
    * request's write or a later one of its fence (a duplicate after the caller released, or after
    * a later write of its transaction). On sails-disk and PostgreSQL a late delivery under the same
    * fence re-applies its older images over the caller's later writes while the lock is still held,
-   * which RetryingStore never causes (its re-send runs before the caller goes on).
+   * which retryingStore never causes (its re-send runs before the caller goes on).
    */
   writeDocuments(writes: readonly FencedWrite[], fence: Fence): Promise<void>;
 

@@ -21,7 +21,7 @@
 import { TransactError } from '../core/errors';
 import { createIndexesOn } from './';
 import type { CreatedIndex, IndexSpec } from './contract';
-import type { WaterlineDatastore, WaterlineModel } from '../core/waterline';
+import { columnOf, type WaterlineDatastore, type WaterlineModel } from '../core/waterline';
 
 /** One index, as a model declares it. */
 export interface IndexDeclaration {
@@ -78,7 +78,7 @@ export function declaredIndexes(model: WaterlineModel): IndexSpec[] {
       const attribute = descending ? field.slice(1) : field;
       const definition = model.attributes[attribute];
       if (definition === undefined || definition.collection !== undefined) refuse(model.identity, i, `no attribute "${attribute}" with a column`);
-      return { column: definition.columnName ?? attribute, descending };
+      return { column: columnOf(model.attributes, attribute), descending };
     });
     const suffix = name ?? columns.map((c) => c.column).join('_') + (unique ? '_key' : '_idx');
     if (trigram && model.attributes[fields[0].replace(/^-/, '')].type !== 'string') refuse(model.identity, i, 'a trigram index is on a string attribute');

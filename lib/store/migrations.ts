@@ -19,7 +19,8 @@
 import { TransactError } from '../core/errors';
 import { evolveTablesOn, tableHoldsRows } from './';
 import type { ColumnSpec, EvolvedTable, TableSpec } from './contract';
-import type { WaterlineDatastore, WaterlineModel } from '../core/waterline';
+import { columnOf, type WaterlineDatastore, type WaterlineModel } from '../core/waterline';
+
 
 /** The part of a Waterline model the schema is read from (its normalized `schema`). */
 export interface MigratableModel {
@@ -45,11 +46,12 @@ export function requestedStrategy(value: unknown): MigrateStrategy {
 /** The table Waterline's `define` would create for a model: every attribute with a column, the primary key marked. */
 export function tableSpec(model: MigratableModel): TableSpec {
   const columns: Record<string, ColumnSpec> = {};
-  for (const [name, attribute] of Object.entries(model.schema ?? {})) {
+  const schema = model.schema ?? {};
+  for (const [name, attribute] of Object.entries(schema)) {
     if (attribute.collection !== undefined) continue;
     const auto = attribute.autoMigrations;
     if (auto === undefined || typeof auto.columnType !== 'string') throw new Error(`sails-hook-transact: model ${model.identity}: attribute ${name} has no autoMigrations.columnType`);
-    columns[attribute.columnName ?? name] = { ...auto, columnType: auto.columnType, ...(name === model.primaryKey ? { primaryKey: true } : {}) };
+    columns[columnOf(schema, name)] = { ...auto, columnType: auto.columnType, ...(name === model.primaryKey ? { primaryKey: true } : {}) };
   }
   return { model: model.identity, table: model.tableName, columns };
 }

@@ -1,19 +1,15 @@
 /**
  * Transient adapter errors — a dropped connection, a pool that timed out, a write conflict —
  * are retried (bounded attempts, jittered exponential backoff, with async-retry); every other
- * error fails fast. Only idempotent calls are retried; the store wrapper below makes the
- * non-idempotent ones safe by checking, after an ambiguous failure, whether the first try landed.
+ * error fails fast. Only idempotent calls are re-sent as they are; the store wrapper below
+ * (retryingStore, made from the AtomicStore contract) makes the non-idempotent ones safe by
+ * checking, after an ambiguous failure, whether the first try landed.
  */
-import type { Where } from '../query/criteria';
-import type { SumCandidates, SumCandidatesRequest } from '../query/sums';
 import retry = require('async-retry');
 import { TransactError } from '../core/errors';
 import { jsonEqual } from '../core/json';
 import type { AtomicStore } from './';
-import type { StoreView, ViewRequest } from './contract';
-import type { FencedWrite } from '../core/operations';
-import type { WaterlineModel } from '../core/waterline';
-import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../core/types';
+import type { LogDocument, LogPatch } from '../core/types';
 
 export interface RetryOptions {
   /** Retries after the first attempt (0 turns retrying off). */
@@ -101,63 +97,40 @@ function patchLanded(doc: LogDocument | null, patch: LogPatch): boolean {
   return doc !== null && Object.entries(patch).every(([field, value]) => jsonEqual(doc[field as keyof LogDocument], value));
 }
 
-/** An AtomicStore whose every call is retried on transient errors, without ever applying twice. */
-export class RetryingStore implements AtomicStore {
-  readonly kind: AtomicStore['kind'];
-  readonly multiProcess: boolean;
-  readonly fenceField: string | null;
+type Contract = AtomicStore;
+/** The contract's methods (its other members, kind, multiProcess and fenceField, are plain values). */
+type Method = { [K in keyof Contract]: Contract[K] extends (...args: never[]) => unknown ? K : never }[keyof Contract];
+/** The methods that answer synchronously: there is no failed promise to retry. */
+type SyncMethod = { [K in Method]: ReturnType<Contract[K]> extends PromiseLike<unknown> ? never : K }[Method];
+type AsyncMethod = Exclude<Method, SyncMethod>;
 
-  constructor(private readonly inner: AtomicStore, private readonly policy: RetryPolicy) {
-    this.kind = inner.kind;
-    this.multiProcess = inner.multiProcess;
-    this.fenceField = inner.fenceField;
-  }
+/**
+ * The methods not retried, each with why. Every synchronous method must be listed (the compiler
+ * checks it): a method the contract gains is retried, unless it is deliberately listed here.
+ */
+const NOT_RETRIED = {
+  adopt: 'synchronous: it prepares the models in memory, and has no failure a retry could mend',
+} as const satisfies Record<SyncMethod, string> & Partial<Record<Method, string>>;
 
-  adopt(models: readonly WaterlineModel[]): void {
-    this.inner.adopt(models);
-  }
+/**
+ * The calls a plain re-send would get wrong: a non-idempotent one whose first try may have landed
+ * with only its reply lost. Each runs inside the retry policy, told whether an earlier try failed,
+ * and then checks what landed. Every other method is idempotent (or read-only) and simply sent again.
+ */
+type Checked = { [K in AsyncMethod]?: (inner: Contract, afterFailure: boolean, ...args: Parameters<Contract[K]>) => ReturnType<Contract[K]> };
+const CHECKED: Checked = {
+  async insertLog(inner, afterFailure, doc) {
+    if (await inner.insertLog(doc)) return true;
+    // Refused after a failed try: our own first insert may have landed.
+    if (!afterFailure) return false;
+    const stored = await inner.getLog(doc.id);
+    return stored !== null && stored.owner === doc.owner && stored.startedAt === doc.startedAt;
+  },
 
-  setup(): Promise<void> {
-    return this.policy.run(() => this.inner.setup());
-  }
-
-  sumCandidates(request: SumCandidatesRequest): Promise<SumCandidates> {
-    return this.policy.run(() => this.inner.sumCandidates(request));
-  }
-
-  sum(model: string, field: string, where: Where): Promise<number> {
-    return this.policy.run(() => this.inner.sum(model, field, where));
-  }
-
-
-  insertLog(doc: LogDocument): Promise<boolean> {
-    return this.policy.run(async (afterFailure) => {
-      if (await this.inner.insertLog(doc)) return true;
-      // Refused after a failed try: our own first insert may have landed.
-      if (!afterFailure) return false;
-      const stored = await this.inner.getLog(doc.id);
-      return stored !== null && stored.owner === doc.owner && stored.startedAt === doc.startedAt;
-    });
-  }
-
-  getLog(id: string): Promise<LogDocument | null> {
-    return this.policy.run(() => this.inner.getLog(id));
-  }
-
-  updateLog(id: string, guard: LogGuard, patch: LogPatch): Promise<boolean> {
-    return this.policy.run(async (afterFailure) => {
-      if (await this.inner.updateLog(id, guard, patch)) return true;
-      return afterFailure && patchLanded(await this.inner.getLog(id), patch);
-    });
-  }
-
-  findExpiredLogs(states: readonly TxState[], leaseBefore: number, limit: number): Promise<LogDocument[]> {
-    return this.policy.run(() => this.inner.findExpiredLogs(states, leaseBefore, limit));
-  }
-
-  findCommittedTouching(key: string): Promise<LogDocument[]> {
-    return this.policy.run(() => this.inner.findCommittedTouching(key));
-  }
+  async updateLog(inner, afterFailure, id, guard, patch) {
+    if (await inner.updateLog(id, guard, patch)) return true;
+    return afterFailure && patchLanded(await inner.getLog(id), patch);
+  },
 
   /**
    * After a failed try, some locks may have landed: a lock refused now counts as ours when it
@@ -166,55 +139,54 @@ export class RetryingStore implements AtomicStore {
    * grant: an earlier round's lock of the same owner and epoch is one that round's give-back may
    * still free (AtomicStore.deleteLocks). One call's locks share owner, epoch and grant.
    */
-  insertLocks(locks: readonly LockDocument[]): Promise<Set<string>> {
-    return this.policy.run(async (afterFailure) => {
-      const got = await this.inner.insertLocks(locks);
-      if (!afterFailure || got.size === locks.length) return got;
-      const { owner, epoch, grant } = locks[0];
-      const missing = locks.filter((lock) => !got.has(lock.id)).map((lock) => lock.id);
-      for (const found of await this.inner.findLocks(missing)) {
-        if (found.owner === owner && found.epoch === epoch && (grant === undefined || found.grant === grant)) got.add(found.id);
-      }
-      return got;
-    });
-  }
+  async insertLocks(inner, afterFailure, locks) {
+    const got = await inner.insertLocks(locks);
+    if (!afterFailure || got.size === locks.length) return got;
+    const { owner, epoch, grant } = locks[0];
+    const missing = locks.filter((lock) => !got.has(lock.id)).map((lock) => lock.id);
+    for (const found of await inner.findLocks(missing)) {
+      if (found.owner === owner && found.epoch === epoch && (grant === undefined || found.grant === grant)) got.add(found.id);
+    }
+    return got;
+  },
+};
 
-  findLocks(ids: readonly string[]): Promise<LockDocument[]> {
-    return this.policy.run(() => this.inner.findLocks(ids));
-  }
+function isMethod(name: string | symbol, table: object): boolean {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(table, name);
+}
 
-  renewLocks(owner: string, epoch: number, leaseUntil: number): Promise<void> {
-    return this.policy.run(() => this.inner.renewLocks(owner, epoch, leaseUntil));
-  }
-
-  findExpiredLocks(leaseBefore: number, limit: number, skipPrefix?: string): Promise<LockDocument[]> {
-    return this.policy.run(() => this.inner.findExpiredLocks(leaseBefore, limit, skipPrefix));
-  }
-
-  /** Safe to retry: a delete at an epoch (and grant) spares whatever a later holder (or round) took meanwhile. */
-  deleteLocks(owner: string, epoch: number, ids?: readonly string[], grant?: string): Promise<void> {
-    return this.policy.run(() => this.inner.deleteLocks(owner, epoch, ids, grant));
-  }
-
-  serverTime(): Promise<number> {
-    return this.policy.run(() => this.inner.serverTime());
-  }
-
-  fenceLocks(txId: string, epoch: number): Promise<void> {
-    return this.policy.run(() => this.inner.fenceLocks(txId, epoch));
-  }
-
-  /** Read-only: a retry reads again. */
-  readView(requests: readonly ViewRequest[]): Promise<StoreView> {
-    return this.policy.run(() => this.inner.readView(requests));
-  }
-
-  findLateInserts(fences: ReadonlyMap<string, string>): Promise<Set<string>> {
-    return this.policy.run(() => this.inner.findLateInserts(fences));
-  }
-
-  /** Fenced writes are idempotent under their fence: a retry after a lost reply re-applies the same images. */
-  writeDocuments(writes: readonly FencedWrite[], fence: Fence): Promise<void> {
-    return this.policy.run(() => this.inner.writeDocuments(writes, fence));
-  }
+/**
+ * An AtomicStore whose every call is retried on transient errors, without ever applying twice:
+ * made from the contract, not restated method by method. Each async method of `inner` is run
+ * through the policy — plainly re-sent where the contract says a re-send is safe (reads; deletes
+ * and renewals at an epoch; fenced writes, idempotent under their fence: AtomicStore), or with
+ * its landing checked (CHECKED) — except the few NOT_RETRIED. Values (kind, multiProcess,
+ * fenceField, stats) are read from `inner`. The retrying store is an object of its own whose
+ * prototype is that view of `inner`: a property set on it (a test's counter around a method)
+ * stays on it, outside the retries, and `inner` is never changed through it.
+ */
+export function retryingStore(inner: AtomicStore, policy: RetryPolicy): AtomicStore {
+  /** Per method name: the function last read from `inner`, and its retrying wrapper. */
+  const wrapped = new Map<string, { method: unknown; retrying: (...args: unknown[]) => unknown }>();
+  const wrap = (name: string, method: (...args: unknown[]) => unknown): ((...args: unknown[]) => unknown) => {
+    if (isMethod(name, NOT_RETRIED)) return (...args) => method.apply(inner, args);
+    const checked = isMethod(name, CHECKED) ? (CHECKED[name as AsyncMethod] as (inner: Contract, afterFailure: boolean, ...args: unknown[]) => Promise<unknown>) : undefined;
+    if (checked !== undefined) return (...args) => policy.run((afterFailure) => checked(inner, afterFailure, ...args));
+    return (...args) => policy.run(() => method.apply(inner, args) as Promise<unknown>);
+  };
+  const view = new Proxy(inner, {
+    get(target, name) {
+      const value: unknown = Reflect.get(target, name);
+      // Only the store's own methods: not `constructor`, `toString` and the like.
+      if (typeof value !== 'function' || typeof name !== 'string' || name in Object.prototype) return value;
+      let entry = wrapped.get(name);
+      if (entry?.method !== value) wrapped.set(name, (entry = { method: value, retrying: wrap(name, value as (...args: unknown[]) => unknown) }));
+      return entry.retrying;
+    },
+    // A set through the retrying store defines the property on the retrying store itself (the receiver).
+    set(_target, name, value, receiver) {
+      return Reflect.defineProperty(receiver as object, name, { value, writable: true, enumerable: true, configurable: true });
+    },
+  });
+  return Object.create(view) as AtomicStore;
 }

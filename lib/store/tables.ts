@@ -7,7 +7,7 @@
  */
 import type { ColumnSpec, EvolvedTable, TableSpec } from './contract';
 import type { MongoDb } from './mongo/store';
-import { ident, type PgPool, qualifiedTable } from './postgres/store';
+import { ident, inTransaction, type PgPool, qualifiedTable } from './postgres/store';
 
 /** sails-postgresql's mapping (helpers/private/schema/build-schema.js): Waterline's logical types, or the declared type as given. */
 export function pgColumnType(spec: ColumnSpec): string {
@@ -52,19 +52,17 @@ export function pgAddColumn(table: string, column: string, spec: ColumnSpec): st
 }
 
 /** Serializes instances lifting together on one database: concurrent CREATE TABLE IF NOT EXISTS can fail on the catalog. */
-const SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('sails-hook-transact:schema'))";
+/** Every instance evolving the schema takes this transaction-scoped advisory lock first: one at a time. */
+const SCHEMA_LOCK = "hashtext('sails-hook-transact:schema')";
 
 /**
  * Creates the missing tables and adds the missing columns, in one transaction. An existing table's
  * columns are read from the catalog first, so that a table that needs nothing takes no lock (an
  * ALTER TABLE waits behind every open query on the table, and every query waits behind it).
  */
-export async function evolvePgTables(pool: PgPool, specs: readonly TableSpec[], schema: string | null): Promise<EvolvedTable[]> {
-  const client = await pool.connect();
-  const evolved: EvolvedTable[] = [];
-  try {
-    await client.query('BEGIN');
-    await client.query(SCHEMA_LOCK);
+export function evolvePgTables(pool: PgPool, specs: readonly TableSpec[], schema: string | null): Promise<EvolvedTable[]> {
+  return inTransaction(pool, { advisoryLocks: [SCHEMA_LOCK] }, async (client) => {
+    const evolved: EvolvedTable[] = [];
     if (schema !== null) await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
     for (const spec of specs) {
       const table = qualifiedTable(spec.table, schema);
@@ -79,14 +77,8 @@ export async function evolvePgTables(pool: PgPool, specs: readonly TableSpec[], 
       for (const column of missing) await client.query(pgAddColumn(table, column, spec.columns[column]));
       evolved.push({ model: spec.model, table: spec.table, created: false, addedColumns: missing });
     }
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
-  return evolved;
+    return evolved;
+  });
 }
 
 export async function pgTableHoldsRows(pool: PgPool, table: string, schema: string | null): Promise<boolean> {

@@ -13,7 +13,8 @@ import { isTransactError, TransactError } from '../core/errors';
 import type { Transaction } from '../engine/transaction';
 import type { Image } from '../core/types';
 import { isUniqueViolation, type WaterlineModel } from '../core/waterline';
-import { type ColumnMap, columnMap, compileWhere, type Condition, fromColumns, matches, restrictedIds, type SortClause, sortImages, toColumns, window } from './criteria';
+import { matches, type SortClause, type Where } from '../query/criteria';
+import { type ColumnMap, columnMap, compileWhere, fromColumns, restrictedIds, sortImages, toColumns, window } from './criteria';
 import { type EngineConnection, isEngineConnection, isNativeAmbientConnection, type NativeAmbientConnection } from './connection';
 
 /** The stage-3 query Waterline hands an adapter method (the parts this module reads). */
@@ -145,7 +146,7 @@ export class ModelStatements {
     return null;
   }
 
-  private condition(query: StageThreeQuery): Condition {
+  private condition(query: StageThreeQuery): Where {
     return compileWhere(query.criteria?.where, this.columns, this.identity);
   }
 
@@ -155,7 +156,7 @@ export class ModelStatements {
    * connection) — plus every document this transaction wrote (kept for any backend whose plain
    * reads would not see them).
    */
-  private async candidates(tx: Transaction, query: StageThreeQuery, condition: Condition, limit?: number): Promise<string[]> {
+  private async candidates(tx: Transaction, query: StageThreeQuery, condition: Where, limit?: number): Promise<string[]> {
     const named = restrictedIds(condition, this.primaryKey);
     const ids = new Set<string>(named ?? []);
     if (named === null) {
@@ -190,7 +191,7 @@ export class ModelStatements {
     const found: Image[] = [];
     for (const id of await this.candidates(tx, query, condition, limit)) {
       const image = await tx.read(this.identity, id);
-      if (image !== null && matches(condition, image)) found.push(image);
+      if (image !== null && matches(image, condition)) found.push(image);
     }
     return found;
   }

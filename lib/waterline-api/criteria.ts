@@ -10,21 +10,14 @@
  * sails-postgresql are accepted (equality, in/nin, comparisons, and/or). `like` (and
  * contains/startsWith/endsWith, which Waterline turns into `like`) differs in case handling
  * between adapters, so it is refused (`unsupported_query`) rather than answered differently.
- * Values are compared and ordered as committed reads do (lib/query/criteria.ts): one meaning of
- * equality and order in the hook.
+ * A stage-3 where clause is translated here into committed reads' where clause (attribute names),
+ * and matched and ordered by committed reads' own matcher and comparator (lib/query/criteria.ts):
+ * one meaning of a where clause, of equality and of order in the hook.
  */
 import { TransactError } from '../core/errors';
-import { compareValues, isScalar, MAX_WHERE_DEPTH, type Scalar, sameValue } from '../query/criteria';
+import { comparator, isScalar, MAX_WHERE_DEPTH, type Scalar, type SortClause, type Where } from '../query/criteria';
 import type { Image } from '../core/types';
-
-export type Comparison = 'eq' | 'ne' | 'lt' | 'lte' | 'gt' | 'gte';
-
-/** A where clause, compiled against attribute names. */
-export type Condition =
-  | { kind: 'all'; conditions: Condition[] }
-  | { kind: 'any'; conditions: Condition[] }
-  | { kind: 'compare'; attribute: string; comparison: Comparison; value: Scalar }
-  | { kind: 'in'; attribute: string; values: Scalar[]; negated: boolean };
+import { columnOf } from '../core/waterline';
 
 /** Column name ↔ attribute name, for one model (sails-mongo's primary key is the `_id` column). */
 export interface ColumnMap {
@@ -35,8 +28,8 @@ export interface ColumnMap {
 export function columnMap(attributes: Record<string, { columnName?: string }>): ColumnMap {
   const toAttribute = new Map<string, string>();
   const toColumn = new Map<string, string>();
-  for (const [name, attribute] of Object.entries(attributes)) {
-    const column = attribute.columnName ?? name;
+  for (const name of Object.keys(attributes)) {
+    const column = columnOf(attributes, name);
     toAttribute.set(column, name);
     toColumn.set(name, column);
   }
@@ -57,7 +50,7 @@ export function toColumns(record: Record<string, unknown>, columns: ColumnMap): 
   return out;
 }
 
-const COMPARISONS: Record<string, Comparison> = { '<': 'lt', '<=': 'lte', '>': 'gt', '>=': 'gte', '!=': 'ne' };
+const COMPARISONS = new Set(['<', '<=', '>', '>=', '!=']);
 
 function unsupported(model: string, message: string): TransactError {
   return new TransactError('unsupported_query', `${model}: ${message} inside an engine transaction; nothing was run`, { details: { model } });
@@ -69,121 +62,95 @@ function scalar(value: unknown, model: string, column: string): Scalar {
 }
 
 /**
- * Compiles a stage-3 where clause (column names) into a Condition on attribute names; throws
- * `unsupported_query` for what the engine cannot re-check the way every adapter would.
+ * Translates a stage-3 where clause (column names) into a where clause on attribute names, as
+ * committed reads' `matches` takes it; throws `unsupported_query` for what the engine cannot
+ * re-check the way every adapter would.
  */
-export function compileWhere(where: unknown, columns: ColumnMap, model: string, depth = 0): Condition {
-  if (where === undefined || where === null) return { kind: 'all', conditions: [] };
+export function compileWhere(where: unknown, columns: ColumnMap, model: string, depth = 0): Where {
+  if (where === undefined || where === null) return {};
   if (typeof where !== 'object' || Array.isArray(where)) throw unsupported(model, `a where clause ${JSON.stringify(where)}`);
-  const conditions: Condition[] = [];
+  const entries: [string, unknown][] = [];
   for (const [key, constraint] of Object.entries(where as Record<string, unknown>)) {
     if (key === 'and' || key === 'or') {
       if (!Array.isArray(constraint)) throw unsupported(model, `"${key}" without an array`);
       if (depth >= MAX_WHERE_DEPTH) throw unsupported(model, `and/or nested deeper than ${MAX_WHERE_DEPTH} levels`);
       // A null clause would compile to "everything": `or: [null]` must not match every document.
       if (constraint.some((clause) => clause === null || typeof clause !== 'object' || Array.isArray(clause))) throw unsupported(model, `"${key}" with a clause that is not an object`);
-      const inner = constraint.map((clause) => compileWhere(clause, columns, model, depth + 1));
-      conditions.push({ kind: key === 'and' ? 'all' : 'any', conditions: inner });
+      entries.push([key, constraint.map((clause) => compileWhere(clause, columns, model, depth + 1))]);
       continue;
     }
     const attribute = columns.toAttribute.get(key) ?? key;
     if (constraint === null || typeof constraint !== 'object') {
-      conditions.push({ kind: 'compare', attribute, comparison: 'eq', value: scalar(constraint, model, key) });
+      entries.push([attribute, scalar(constraint, model, key)]);
       continue;
     }
     if (Array.isArray(constraint)) throw unsupported(model, `criteria on "${key}" with an array (use {in: [...]})`);
+    const modifiers: [string, unknown][] = [];
     for (const [modifier, operand] of Object.entries(constraint as Record<string, unknown>)) {
       if (modifier === 'in' || modifier === 'nin') {
         if (!Array.isArray(operand)) throw unsupported(model, `"${modifier}" on "${key}" without an array`);
-        conditions.push({ kind: 'in', attribute, values: operand.map((value) => scalar(value, model, key)), negated: modifier === 'nin' });
-      } else if (Object.prototype.hasOwnProperty.call(COMPARISONS, modifier)) {
-        conditions.push({ kind: 'compare', attribute, comparison: COMPARISONS[modifier], value: scalar(operand, model, key) });
+        modifiers.push([modifier, operand.map((value) => scalar(value, model, key))]);
+      } else if (COMPARISONS.has(modifier)) {
+        modifiers.push([modifier, scalar(operand, model, key)]);
       } else {
         throw unsupported(model, `the "${modifier}" modifier on "${key}" (its meaning differs between adapters, so a locked document could not be re-checked)`);
       }
     }
+    entries.push([attribute, Object.fromEntries(modifiers)]);
   }
-  return conditions.length === 1 ? conditions[0] : { kind: 'all', conditions };
+  // Own keys only (fromEntries: even a "__proto__" column stays a key); two columns naming one
+  // attribute are both kept, as an `and`.
+  const distinct = new Set(entries.map(([key]) => key)).size === entries.length;
+  return distinct ? Object.fromEntries(entries) : { and: entries.map((entry) => Object.fromEntries([entry])) };
 }
 
-function compare(actual: unknown, comparison: Comparison, expected: Scalar): boolean {
-  if (comparison === 'eq') return sameValue(actual, expected);
-  if (comparison === 'ne') return !sameValue(actual, expected);
-  // Ordering only between values of one type: every adapter agrees there.
-  if (expected === null || actual === null || actual === undefined || typeof actual !== typeof expected) return false;
-  const order = compareValues(actual, expected);
-  switch (comparison) {
-    case 'lt':
-      return order < 0;
-    case 'lte':
-      return order <= 0;
-    case 'gt':
-      return order > 0;
-    case 'gte':
-      return order >= 0;
+/** The ids one constraint on the primary key restricts it to (`x`, `{in: [...]}`), or null. */
+function idsOf(constraint: unknown): string[] | null {
+  if (isScalar(constraint)) return constraint === null ? null : [String(constraint)];
+  let ids: string[] | null = null;
+  for (const [modifier, operand] of Object.entries(constraint as Record<string, unknown>)) {
+    if (modifier !== 'in') continue;
+    const found = (operand as Scalar[]).filter((value) => value !== null).map(String);
+    ids = ids === null ? found : ids.filter((id) => found.includes(id));
   }
-}
-
-/** Whether a document (attribute names) satisfies a condition. */
-export function matches(condition: Condition, image: Image): boolean {
-  switch (condition.kind) {
-    case 'all':
-      return condition.conditions.every((inner) => matches(inner, image));
-    case 'any':
-      return condition.conditions.some((inner) => matches(inner, image));
-    case 'compare':
-      return compare(image[condition.attribute], condition.comparison, condition.value);
-    case 'in': {
-      const found = condition.values.some((value) => sameValue(image[condition.attribute], value));
-      return condition.negated ? !found : found;
-    }
-  }
+  return ids;
 }
 
 /**
- * The ids a condition restricts the primary key to (`{id: x}`, `{id: {in: [...]}}`, or either
- * inside an `and`), or null when it does not: then the candidates must be asked of the adapter.
+ * The ids a where clause (compileWhere's) restricts the primary key to (`{id: x}`,
+ * `{id: {in: [...]}}`, or either inside an `and`, or in every branch of an `or`), or null when it
+ * does not: then the candidates must be asked of the adapter.
  */
-export function restrictedIds(condition: Condition, primaryKey: string): string[] | null {
-  switch (condition.kind) {
-    case 'compare':
-      return condition.attribute === primaryKey && condition.comparison === 'eq' && condition.value !== null ? [String(condition.value)] : null;
-    case 'in':
-      return condition.attribute === primaryKey && !condition.negated ? condition.values.filter((value) => value !== null).map(String) : null;
-    case 'all': {
-      let ids: string[] | null = null;
-      for (const inner of condition.conditions) {
-        const found = restrictedIds(inner, primaryKey);
-        if (found !== null) ids = ids === null ? found : ids.filter((id) => found.includes(id));
-      }
-      return ids;
-    }
-    case 'any': {
-      const all: string[] = [];
-      for (const inner of condition.conditions) {
-        const found = restrictedIds(inner, primaryKey);
-        if (found === null) return null;
-        all.push(...found);
-      }
-      return all;
-    }
+export function restrictedIds(where: Where, primaryKey: string): string[] | null {
+  let ids: string[] | null = null;
+  const narrow = (found: string[] | null): void => {
+    if (found !== null) ids = ids === null ? found : ids.filter((id) => found.includes(id));
+  };
+  for (const [key, constraint] of Object.entries(where)) {
+    if (key === 'and') for (const clause of constraint as Where[]) narrow(restrictedIds(clause, primaryKey));
+    else if (key === 'or') narrow(anyIds(constraint as Where[], primaryKey));
+    else if (key === primaryKey) narrow(idsOf(constraint));
   }
+  return ids;
 }
 
-/** Waterline's stage-3 sort: `[{column: 'ASC' | 'DESC'}, …]`. */
-export type SortClause = Array<Record<string, 'ASC' | 'DESC'>>;
+function anyIds(clauses: readonly Where[], primaryKey: string): string[] | null {
+  const all: string[] = [];
+  for (const clause of clauses) {
+    const found = restrictedIds(clause, primaryKey);
+    if (found === null) return null;
+    all.push(...found);
+  }
+  return all;
+}
 
-/** Sorts documents (attribute names) by a stage-3 sort clause; stable, so ties keep their order. */
+/**
+ * Sorts documents (attribute names) by a stage-3 sort clause (column names), with committed
+ * reads' comparator; stable, so ties keep their order.
+ */
 export function sortImages(images: readonly Image[], sort: SortClause | undefined, columns: ColumnMap): Image[] {
-  const keys = (sort ?? []).flatMap((entry) => Object.entries(entry).map(([column, direction]) => ({ attribute: columns.toAttribute.get(column) ?? column, sign: direction === 'DESC' ? -1 : 1 })));
-  if (keys.length === 0) return [...images];
-  return [...images].sort((a, b) => {
-    for (const { attribute, sign } of keys) {
-      const order = compareValues(a[attribute], b[attribute]);
-      if (order !== 0) return sign * order;
-    }
-    return 0;
-  });
+  const byAttribute = (sort ?? []).flatMap((entry) => Object.entries(entry).map(([column, direction]): SortClause[number] => ({ [columns.toAttribute.get(column) ?? column]: direction === 'DESC' ? 'DESC' : 'ASC' })));
+  return [...images].sort(comparator(byAttribute));
 }
 
 /** `skip` and `limit`, as Waterline gives them (limit may be Number.MAX_SAFE_INTEGER). */

@@ -178,7 +178,8 @@ const DISK_CALLS = {
 export function diskCounter(app: LoadedApp): Tally {
   const engine = app.hooks.transact.engine;
   if (engine === undefined) throw new Error('transact hook has no engine');
-  const inner = (engine.store as unknown as { inner?: unknown }).inner ?? engine.store;
+  // The engine's retrying store (every engine call goes through it): a counter set on it counts each call once, around its retries.
+  const inner: unknown = engine.store;
   const tally = new Tally();
   const subjects: [keyof typeof DISK_CALLS, unknown][] = [['store', inner], ['records', engine.records]];
   for (const [prefix, subject] of subjects) {

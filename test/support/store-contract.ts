@@ -11,7 +11,7 @@ import { isTransactError } from '../../lib/core/errors';
 import { newId } from '../../lib/core/ids';
 import { newLog } from '../../lib/core/log-document';
 import { type Action, documentKey } from '../../lib/core/operations';
-import { RetryingStore, RetryPolicy } from '../../lib/store/retrying';
+import { retryingStore, RetryPolicy } from '../../lib/store/retrying';
 import type { AtomicStore, FencedWrite } from '../../lib/store';
 import type { Fence, Image, LockDocument, LogDocument, LogPatch, Step, Values } from '../../lib/core/types';
 import { rejection } from './errors';
@@ -96,13 +96,13 @@ export function renewLocks(store: AtomicStore, owner: string, epoch: number, lea
 /** `TRANSACT_CONTRACT_ALL=1` runs the known gaps too, to show how a store fails them. */
 const RUN_EVERYTHING = process.env.TRANSACT_CONTRACT_ALL === '1';
 
-/** A RetryingStore with short waits: the path every engine call takes. */
-function retrying(store: AtomicStore): RetryingStore {
-  return new RetryingStore(store, new RetryPolicy({ retries: 3, minTimeoutMs: 1, maxTimeoutMs: 5, factor: 1 }));
+/** A retryingStore with short waits: the path every engine call takes. */
+function retrying(store: AtomicStore): AtomicStore {
+  return retryingStore(store, new RetryPolicy({ retries: 3, minTimeoutMs: 1, maxTimeoutMs: 5, factor: 1 }));
 }
 
-/** RetryingStore over a store whose next call of `method` applies and then loses its reply. */
-function afterLostReply(store: AtomicStore, method: keyof AtomicStore): RetryingStore {
+/** retryingStore over a store whose next call of `method` applies and then loses its reply. */
+function afterLostReply(store: AtomicStore, method: keyof AtomicStore): AtomicStore {
   return retrying(FlakyStore.wrap(store, 1, { lostReply: true, methods: [method] }));
 }
 
@@ -207,13 +207,13 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
       expect((await store.getLog(log.id))?.state, 'insertLog delivered late: it never undoes what came after the first delivery').to.equal('committed');
     });
 
-    check('insertLog whose reply was lost: RetryingStore reports true, the log inserted once', async (_s, store) => {
+    check('insertLog whose reply was lost: retryingStore reports true, the log inserted once', async (_s, store) => {
       const log = pendingLog();
-      expect(await afterLostReply(store, 'insertLog').insertLog(log), 'insertLog lost reply: the retry is refused, and RetryingStore recognises its own log (owner, startedAt)').to.equal(true);
+      expect(await afterLostReply(store, 'insertLog').insertLog(log), 'insertLog lost reply: the retry is refused, and retryingStore recognises its own log (owner, startedAt)').to.equal(true);
       expect(await store.getLog(log.id), 'insertLog lost reply: the log stored once, as given').to.deep.equal(log);
     });
 
-    check("insertLog that failed before applying, the id then taken by another: RetryingStore reports false", async (_s, store) => {
+    check("insertLog that failed before applying, the id then taken by another: retryingStore reports false", async (_s, store) => {
       const log = pendingLog();
       const other = { ...log, owner: 'another-owner' };
       // The first try fails before it reaches the datastore; the id is taken meanwhile (recovery's tombstone).
@@ -316,19 +316,19 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
       expect(await store.updateLog(log.id, { ...lease, stepCount: 0 }, append(one)), 'updateLog stepCount delivered late: the older append is refused').to.equal(false);
       expect((await store.getLog(log.id))?.steps, 'updateLog stepCount delivered late: the longer step list stands').to.deep.equal(two);
       const landed = await afterLostReply(store, 'updateLog').updateLog(log.id, { ...lease, stepCount: 2 }, append(three));
-      expect(landed, 'updateLog stepCount, reply lost: the re-send is refused by the count the first delivery raised; RetryingStore finds the steps as patched').to.equal(true);
+      expect(landed, 'updateLog stepCount, reply lost: the re-send is refused by the count the first delivery raised; retryingStore finds the steps as patched').to.equal(true);
       expect((await store.getLog(log.id))?.steps, 'updateLog stepCount, reply lost: appended once').to.deep.equal(three);
     });
 
-    check('updateLog whose reply was lost: RetryingStore reports true once its patch is found landed', async (_s, store) => {
+    check('updateLog whose reply was lost: retryingStore reports true once its patch is found landed', async (_s, store) => {
       const log = pendingLog();
       await store.insertLog(log);
       const landed = await afterLostReply(store, 'updateLog').updateLog(log.id, { states: ['pending'], owner: log.owner }, { state: 'committed', endedAt: 42 });
-      expect(landed, 'updateLog lost reply: the retry is refused by the guard the first delivery changed; RetryingStore finds every patched field as patched').to.equal(true);
+      expect(landed, 'updateLog lost reply: the retry is refused by the guard the first delivery changed; retryingStore finds every patched field as patched').to.equal(true);
       expect((await store.getLog(log.id))?.state, 'updateLog lost reply: applied once').to.equal('committed');
     });
 
-    check("updateLog that failed before applying, another caller's patch landing first: RetryingStore reports false", async (_s, store) => {
+    check("updateLog that failed before applying, another caller's patch landing first: retryingStore reports false", async (_s, store) => {
       const log = pendingLog();
       await store.insertLog(log);
       const flaky = FlakyStore.wrap(store, 1, { methods: ['updateLog'] });
@@ -407,10 +407,10 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
       expect((await store.findLocks(['account:a']))[0].owner).to.equal('tx-2');
     });
 
-    check("insertLocks whose reply was lost: RetryingStore counts the caller's own locks found after the retry, and no other owner's", async (_s, store) => {
+    check("insertLocks whose reply was lost: retryingStore counts the caller's own locks found after the retry, and no other owner's", async (_s, store) => {
       await store.insertLocks([lockOf('account:b', 'holder')]);
       const got = await afterLostReply(store, 'insertLocks').insertLocks(['account:a', 'account:b', 'account:c'].map((id) => lockOf(id, 'tx-1')));
-      expect([...got].sort(), 'insertLocks lost reply: the retry inserts nothing; RetryingStore finds account:a and account:c held by tx-1, account:b by another').to.deep.equal(['account:a', 'account:c']);
+      expect([...got].sort(), 'insertLocks lost reply: the retry inserts nothing; retryingStore finds account:a and account:c held by tx-1, account:b by another').to.deep.equal(['account:a', 'account:c']);
     });
 
     check(
@@ -428,7 +428,7 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
     );
 
     check(
-      "insertLocks whose driver call failed before applying, one lock held by another: RetryingStore reports only the caller's",
+      "insertLocks whose driver call failed before applying, one lock held by another: retryingStore reports only the caller's",
       async (s, store) => {
         if (s.failNextLockInsert === undefined) throw new Error('the subject has no driver to fail');
         await store.insertLocks([lockOf('account:b', 'holder')]);
@@ -583,7 +583,7 @@ export function defineStoreContract(open: () => Promise<ContractSubject>, gaps: 
       expect([await s.documents.get(missing), await s.documents.get(absent)], 'writeDocuments: a remove or a patch of a missing document creates nothing').to.deep.equal([null, null]);
     });
 
-    check('writeDocuments whose reply was lost: RetryingStore re-sends it, and the documents are as written once', async (s, store) => {
+    check('writeDocuments whose reply was lost: retryingStore re-sends it, and the documents are as written once', async (s, store) => {
       const [patched, created] = [await seeded(100), newId()];
       const fence = await holding(store, [patched, created]);
       await afterLostReply(store, 'writeDocuments').writeDocuments(

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServerClock } from '../clock';
 import { TransactError } from '../../core/errors';
-import { documentKey } from '../../core/operations';
+import { documentKey, idsByModel } from '../../core/operations';
 import { ownerToken, tombstone } from '../recovery';
 import type { AtomicStore } from '../../store';
 import type { LogDocument, Values } from '../../core/types';
@@ -223,9 +223,7 @@ export class RecordLocks {
    */
   async applyCommitted(log: LogDocument): Promise<void> {
     const now = this.clock.now() - this.options.clockSkewMs;
-    const idsOf = new Map<string, Set<string>>();
-    for (const step of log.steps) idsOf.set(step.model, (idsOf.get(step.model) ?? new Set()).add(step.id));
-    const read = await Promise.all([...idsOf].map(([model, ids]) => this.records.read(model, [...ids])));
+    const read = await Promise.all([...idsByModel(log.steps)].map(([model, ids]) => this.records.read(model, [...ids])));
     const writes = read.flat().flatMap((record) => {
       if (record.lock === null || parseToken(record.lock.token).txId !== log.id) return [];
       const judged = holding(record, log, now);

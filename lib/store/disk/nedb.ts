@@ -8,7 +8,7 @@
  * carry every attribute already (nothing for Waterline to default or stamp). The model's rules
  * (isIn, min, …) were checked before the commit point (lib/core/validation.ts checkAgainstModel).
  */
-import type { WaterlineAttribute, WaterlineModel } from '../../core/waterline';
+import { columnOf, type WaterlineAttribute, type WaterlineModel } from '../../core/waterline';
 
 /** The slice of NeDB's Datastore this module uses. */
 export interface NedbTable {
@@ -49,7 +49,7 @@ export function isNedbUniqueViolation(err: unknown): boolean {
 
 /** The attributes a document stores (a to-many association has no column), with their column names. */
 function storedColumns(model: WaterlineModel): [string, string][] {
-  return Object.entries(model.attributes as Record<string, WaterlineAttribute>).filter(([, attribute]) => attribute.collection === undefined).map(([name, attribute]) => [name, attribute.columnName ?? name]);
+  return Object.entries(model.attributes as Record<string, WaterlineAttribute>).filter(([, attribute]) => attribute.collection === undefined).map(([name]) => [name, columnOf(model.attributes, name)]);
 }
 
 /**

@@ -13,7 +13,7 @@ import type { Where } from '../../query/criteria';
 import { mergeCandidates, type SumCandidates, type SumCandidatesRequest } from '../../query/sums';
 import { heldCount } from '../../query/view';
 import { type Fence, type LockDocument, type LogDocument, type LogGuard, type LogPatch, type TxState } from '../../core/types';
-import type { WaterlineModel } from '../../core/waterline';
+import { columnOf, type WaterlineModel } from '../../core/waterline';
 import { type AtomicStore, type FencedWrite, fencedOut, fenceToken, parseFenceToken, type StoreView, toLockDocument, toLogDocument, type ViewRequest, waterlineSum } from '../contract';
 import type { ModelResolver } from '../waterline-writes';
 
@@ -97,7 +97,7 @@ export function toColumns(model: WaterlineModel, values: Record<string, unknown>
   const stored: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(values)) {
     if (name === model.primaryKey) continue;
-    stored[model.attributes[name]?.columnName ?? name] = value;
+    stored[columnOf(model.attributes, name)] = value;
   }
   return stored;
 }
@@ -109,7 +109,7 @@ export function toColumns(model: WaterlineModel, values: Record<string, unknown>
  */
 export function fromColumns(model: WaterlineModel, doc: Record<string, unknown>): Record<string, unknown> {
   const names = new Map<string, string>();
-  for (const [name, attribute] of Object.entries(model.attributes)) if (name !== model.primaryKey) names.set(attribute.columnName ?? name, name);
+  for (const name of Object.keys(model.attributes)) if (name !== model.primaryKey) names.set(columnOf(model.attributes, name), name);
   const image: Record<string, unknown> = {};
   for (const [column, value] of Object.entries(doc)) {
     if (column === '_id') image[model.primaryKey] = String(value);
@@ -205,7 +205,7 @@ async function uniqueValueTaken(documents: Collection, model: WaterlineModel, id
   else {
     attributes = [];
     for (const key of uniqueKeys(model)) {
-      const filter = toColumns(model, Object.fromEntries(key.map((attribute) => [attribute, values[model.attributes[attribute]?.columnName ?? attribute]])));
+      const filter = toColumns(model, Object.fromEntries(key.map((attribute) => [attribute, values[columnOf(model.attributes, attribute)]])));
       if ((await documents.findOne(filter)) !== null) attributes.push(...key);
     }
   }
@@ -417,7 +417,7 @@ export class MongoStore implements AtomicStore {
    * before this transaction, a token of this transaction at an earlier epoch, or this very token
    * from an EARLIER write (a lower number): once a newer owner wrote a document, an older one's
    * write matches nothing, and a late delivery of a write (a duplicate, a request still in flight
-   * when RetryingStore re-sent it) matches nothing once the document carries it or a later write
+   * when retryingStore re-sent it) matches nothing once the document carries it or a later write
    * of the same token. A refused write whose document carries exactly its token and number had
    * landed (a duplicate whose first delivery did): that is success.
    */
@@ -518,7 +518,7 @@ export class MongoStore implements AtomicStore {
   async sumCandidates(request: SumCandidatesRequest): Promise<SumCandidates> {
     const documents = this.modelOf(request.model);
     const lines = this.modelOf(request.lines.model);
-    const col = (model: WaterlineModel, attribute: string): string => (attribute === model.primaryKey ? '_id' : model.attributes[attribute]?.columnName ?? attribute);
+    const col = (model: WaterlineModel, attribute: string): string => (attribute === model.primaryKey ? '_id' : columnOf(model.attributes, attribute));
     const field = col(documents, request.field);
     // A v3 stub or tombstone may be proposed (no filter here: FerretDB scans for one); the committed
     // re-check finds no such document and no lines, so it is never reported.

@@ -23,10 +23,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { TransactError } from '../../core/errors';
 import { newId } from '../../core/ids';
 import type { ModelInfo } from '../../core/model-info';
-import { type Action, documentKey, forwardAction } from '../../core/operations';
+import { type Action, documentKey, forwardAction, idsByModel } from '../../core/operations';
 import type { NativeTransaction, NativeTransactions } from '../contract';
 import type { Image, LogDocument, Step } from '../../core/types';
-import type { WaterlineModel } from '../../core/waterline';
+import { columnOf, type WaterlineModel } from '../../core/waterline';
 import { ident, inTransaction, logInsert, type PgClient, type PgPool, SqlParams } from './store';
 import { LOG_FIELDS } from '../contract';
 import type { ModelResolver } from '../waterline-writes';
@@ -47,9 +47,9 @@ function tableOf(model: WaterlineModel): Table {
   for (const [name, attribute] of Object.entries(model.attributes)) {
     if (attribute.collection !== undefined) continue;
     const timestamp = (attribute.autoCreatedAt === true || attribute.autoUpdatedAt === true) && attribute.type === 'number';
-    columns.set(name, { column: attribute.columnName ?? name, json: attribute.type === 'json', timestamp });
+    columns.set(name, { column: columnOf(model.attributes, name), json: attribute.type === 'json', timestamp });
   }
-  return { name: ident(model.tableName), primaryKey: ident(model.attributes[model.primaryKey]?.columnName ?? model.primaryKey), columns };
+  return { name: ident(model.tableName), primaryKey: ident(columnOf(model.attributes, model.primaryKey)), columns };
 }
 
 /** PostgreSQL refused to wait longer for a row lock, found a deadlock, or an id was taken: the transaction gave up. */
@@ -166,15 +166,11 @@ export class PgTransaction implements NativeTransaction {
    */
   async lockAll(refs: readonly { model: string; id: string }[], all: boolean): Promise<Map<string, Image | null>> {
     await this.lockRecords(refs.map((ref) => documentKey(ref.model, ref.id)), all);
-    const images = new Map<string, Image | null>();
-    const idsByModel = new Map<string, Set<string>>();
-    for (const { model, id } of refs) {
-      images.set(documentKey(model, id), null);
-      idsByModel.set(model, (idsByModel.get(model) ?? new Set()).add(id));
-    }
-    for (const model of [...idsByModel.keys()].sort()) {
+    const images = new Map<string, Image | null>(refs.map(({ model, id }) => [documentKey(model, id), null]));
+    const idsOf = idsByModel(refs);
+    for (const model of [...idsOf.keys()].sort()) {
       const table = this.tables.of(model);
-      const ids = [...(idsByModel.get(model) as Set<string>)].sort();
+      const ids = [...(idsOf.get(model) as Set<string>)].sort();
       const result = await this.client.query(`SELECT * FROM ${table.name} WHERE ${table.primaryKey} = ANY($1) ORDER BY ${table.primaryKey} FOR UPDATE`, [ids]);
       for (const row of result.rows) {
         const image = this.tables.imageOf(model, row);
@@ -311,12 +307,7 @@ export class NativePostgres implements NativeTransactions {
  */
 async function inNativeTransaction<T>(pool: PgPool, options: NativeOptions & { lockTimeoutMs: number }, work: (client: PgClient) => Promise<T>): Promise<T> {
   try {
-    return await inTransaction(pool, async (client) => {
-      await client.query(
-        `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(options.stalledWriterMs))}; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(options.lockTimeoutMs))}; SAVEPOINT ${BEGUN}`,
-      );
-      return work(client);
-    }, (err) => err instanceof TransactError);
+    return await inTransaction(pool, { stalledWriterMs: options.stalledWriterMs, lockTimeoutMs: options.lockTimeoutMs, first: `SAVEPOINT ${BEGUN}`, reusable: (err) => err instanceof TransactError }, (client) => work(client));
   } catch (err) {
     throw nativeFailure(err) ?? err;
   }

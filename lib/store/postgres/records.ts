@@ -95,11 +95,8 @@ export class PostgresRecords implements RecordStore {
     const claims = this.claimsOf(model, stubs);
     if (claims.every((claim) => claim === null)) return (await this.reserveStatement(model, stubs, claims, lock, { query: (sql, params) => this.statement(sql, params ?? []) })).records;
     // Claimed values: checked and claimed under one advisory lock per value (the module comment says why).
-    const locks = [...new Set(claims.flatMap((claim) => (claim === null ? [] : claim.locks)))].sort();
-    const { records, taken } = await inTransaction(this.pool, async (client) => {
-      await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(this.stalledWriterMs))}; SELECT ${locks.map((key) => `pg_advisory_xact_lock(${key})`).join(', ')}`);
-      return this.reserveStatement(model, stubs, claims, lock, client);
-    }, (err) => err instanceof TransactError);
+    const locks = claimLocks(claims);
+    const { records, taken } = await inTransaction(this.pool, { stalledWriterMs: this.stalledWriterMs, advisoryLocks: locks, reusable: (err) => err instanceof TransactError }, (client) => this.reserveStatement(model, stubs, claims, lock, client));
     if (taken !== null) {
       throw new TransactError('already_exists', `a ${model} with ${taken.key.map((field) => `${field} ${JSON.stringify(taken.tuple[field])}`).join(', ')} exists already`, { details: { model, attributes: taken.key } });
     }
@@ -199,11 +196,10 @@ export class PostgresRecords implements RecordStore {
   /** Under one advisory lock per claimed value, as a reservation's claims (the module comment says why); the version stays. */
   async claimUnique(model: string, stubs: readonly Stub[], lock: RecordLock): Promise<void> {
     const claims = this.claimsOf(model, stubs);
-    const locks = [...new Set(claims.flatMap((claim) => (claim === null ? [] : claim.locks)))].sort();
+    const locks = claimLocks(claims);
     if (locks.length === 0) return;
     const ids = stubs.map((stub) => stub.id);
-    const { taken, claimed } = await inTransaction(this.pool, async (client) => {
-      await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(this.stalledWriterMs))}; SELECT ${locks.map((key) => `pg_advisory_xact_lock(${key})`).join(', ')}`);
+    const { taken, claimed } = await inTransaction(this.pool, { stalledWriterMs: this.stalledWriterMs, advisoryLocks: locks, reusable: (err) => err instanceof TransactError }, async (client) => {
       const p = new SqlParams();
       const prefix = p.add(`${model}:`);
       const { checks, probes } = this.uniqueProbes(model, ids, claims, prefix, p);
@@ -213,7 +209,7 @@ export class PostgresRecords implements RecordStore {
         SELECT (SELECT min("n") FROM taken) AS "taken", (SELECT count(*) FROM c)::int AS "claimed"`;
       const row = (await client.query(sql, p.values)).rows[0] as { taken: number | null; claimed: number };
       return { taken: row.taken === null ? null : checks[Number(row.taken)], claimed: row.claimed };
-    }, (err) => err instanceof TransactError);
+    });
     if (taken !== null) throw new TransactError('already_exists', `a ${model} with ${taken.key.map((field) => `${field} ${JSON.stringify(taken.tuple[field])}`).join(', ')} exists already`, { details: { model, attributes: taken.key } });
     if (claimed !== ids.length) throw new TransactError('lease_lost', `${model}: a record claiming a unique value is no longer held by ${lock.token}; nothing was written`, { details: { model } });
   }
@@ -307,14 +303,14 @@ export class PostgresRecords implements RecordStore {
       const held = record.lock === null ? [] : [record];
       return { rows: [record.state === 'live' ? [record] : []], held: [held], ...(held.length === 0 ? { logs: new Map() } : {}) };
     }
-    const { found, heldOf, versions, logs } = await inTransaction(this.pool, async (client) => {
-      const models = [...new Set(requests.map((request) => request.model))];
-      // The snapshot is fixed by its first statement, sent with the BEGIN (no parameters in one
-      // message of several statements: the prefixes are literals). Only what is held right now
-      // carries a lease (the lease index): few rows.
-      const prefixes = models.map((model) => sqlLiteral(`${model}:`)).join(', ');
-      const begun = (await client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT "id" FROM ${this.records} WHERE "lockUntil" IS NOT NULL AND "lock" IS NOT NULL AND left("id", strpos("id", ':')) IN (${prefixes})`)) as unknown as { rows: Row[] }[];
-      const heldKeys = begun[begun.length - 1].rows.map((row) => String(row.id));
+    const models = [...new Set(requests.map((request) => request.model))];
+    // The snapshot is fixed by its first statement, sent with the BEGIN (no parameters in one
+    // message of several statements: the prefixes are literals). Only what is held right now
+    // carries a lease (the lease index): few rows.
+    const prefixes = models.map((model) => sqlLiteral(`${model}:`)).join(', ');
+    const held = `SELECT "id" FROM ${this.records} WHERE "lockUntil" IS NOT NULL AND "lock" IS NOT NULL AND left("id", strpos("id", ':')) IN (${prefixes})`;
+    const { found, heldOf, versions, logs } = await inTransaction(this.pool, { snapshot: true, first: held }, async (client, begun) => {
+      const heldKeys = begun.map((row) => String(row.id));
       const heldOf = new Map<string, DocRecord[]>();
       for (const model of models) {
         const ids = heldKeys.filter((key) => key.startsWith(`${model}:`)).map((key) => key.slice(model.length + 1));
@@ -426,6 +422,11 @@ interface Claims {
   tuples: { key: readonly string[]; tuple: Values }[];
   /** Advisory lock keys (bigint literals), one per claimed tuple. */
   locks: string[];
+}
+
+/** The advisory locks of the claims (null: nothing claimed), each once, in one order: two callers meet on the first shared one. */
+function claimLocks(claims: readonly (Claims | null)[]): string[] {
+  return [...new Set(claims.flatMap((claim) => (claim === null ? [] : claim.locks)))].sort();
 }
 
 /** A string as an SQL literal (standard_conforming_strings, PostgreSQL's default since 9.1). */

@@ -6,7 +6,7 @@
 import type { CreatedIndex, IndexSpec } from '../contract';
 import { documentKey } from '../../core/operations';
 import type { Fence, LockDocument, LogDocument, LogGuard, LogPatch, TxState } from '../../core/types';
-import { isUniqueViolation } from '../../core/waterline';
+import { columnOf, isUniqueViolation } from '../../core/waterline';
 import type { Where } from '../../query/criteria';
 import type { SumCandidates, SumCandidatesRequest } from '../../query/sums';
 import { heldCount } from '../../query/view';
@@ -30,24 +30,53 @@ export interface PgPool {
   connect(): Promise<PgClient>;
 }
 
+/** How inTransaction begins a transaction: all of it goes in the BEGIN's own message (one round trip). */
+export interface TransactionOptions {
+  /** One REPEATABLE READ, READ ONLY snapshot, fixed by its first statement (else READ COMMITTED, read-write). */
+  snapshot?: boolean;
+  /** `idle_in_transaction_session_timeout`: a writer stalled this long has its session ended, and its locks go with it. */
+  stalledWriterMs?: number;
+  /** `lock_timeout`: how long one statement waits for a row lock. */
+  lockTimeoutMs?: number;
+  /** Transaction-scoped advisory locks taken with the BEGIN (bigint SQL expressions, in the order given). */
+  advisoryLocks?: readonly string[];
+  /** A statement sent last in the BEGIN's message (no parameters there): its rows go to `work`. */
+  first?: string;
+  /** Whether an error was the statement's answer: the connection is then reused (default: never). */
+  reusable?: (err: unknown) => boolean;
+}
+
+/** The BEGIN message of inTransaction. */
+function beginSql(options: TransactionOptions): string {
+  const statements = [options.snapshot === true ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN'];
+  if (options.stalledWriterMs !== undefined) statements.push(`SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(options.stalledWriterMs))}`);
+  if (options.lockTimeoutMs !== undefined) statements.push(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(options.lockTimeoutMs))}`);
+  if (options.advisoryLocks !== undefined && options.advisoryLocks.length > 0) statements.push(`SELECT ${options.advisoryLocks.map((key) => `pg_advisory_xact_lock(${key})`).join(', ')}`);
+  if (options.first !== undefined) statements.push(options.first);
+  return statements.join('; ');
+}
+
 /**
- * Runs `work` on one pooled client as one transaction: `work` sends the BEGIN (with whatever must
- * go in its message), this sends COMMIT after it, ROLLBACK on any error. A session PostgreSQL ends
- * under us (idle_in_transaction_session_timeout after a stall) fails the query in progress; the
- * listener keeps its 'error' event from also ending the process. A connection whose transaction
- * failed is not reused, unless `reusable(err)` says the error was the statement's answer.
+ * Runs `work` on one pooled client as one transaction — the one helper for every transaction the
+ * stores open: this sends the BEGIN (with `options` in its message), `work` gets the rows of its
+ * last statement, then COMMIT, or ROLLBACK on any error. A session PostgreSQL ends under us
+ * (idle_in_transaction_session_timeout after a stall) fails the query in progress; the listener
+ * keeps its 'error' event from also ending the process. A connection whose transaction failed is
+ * not reused, unless `options.reusable(err)` says the error was the statement's answer.
  */
-export async function inTransaction<T>(pool: PgPool, work: (client: PgClient) => Promise<T>, reusable: (err: unknown) => boolean = () => false): Promise<T> {
+export async function inTransaction<T>(pool: PgPool, options: TransactionOptions, work: (client: PgClient, begun: Record<string, unknown>[]) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   const onError = (): void => undefined;
   client.on('error', onError);
   let broken: Error | undefined;
   try {
-    const result = await work(client);
+    // A message of several statements answers with one result each (pg): the last one's rows.
+    const results = (await client.query(beginSql(options))) as unknown as { rows: Record<string, unknown>[] } | { rows: Record<string, unknown>[] }[];
+    const result = await work(client, (Array.isArray(results) ? results[results.length - 1] : results).rows);
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    if (!reusable(err)) broken = err instanceof Error ? err : new Error(String(err));
+    if (options.reusable?.(err) !== true) broken = err instanceof Error ? err : new Error(String(err));
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
@@ -279,8 +308,7 @@ export class PostgresStore implements AtomicStore {
     const keys = [...new Set(writes.map(({ action }) => documentKey(action.model, action.id)))];
     // A fenced-out write is the statement's answer: its connection is reused. Any other failure
     // (e.g. a session ended by idle_in_transaction_session_timeout) is not.
-    await inTransaction(this.pool, async (client) => {
-      await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(this.stalledWriterMs))}`);
+    await inTransaction(this.pool, { stalledWriterMs: this.stalledWriterMs, reusable: (err) => err instanceof Error && isFenced(err) }, async (client) => {
       // The log too must be at the fence's epoch: a late insertLocks delivery can put a lock back
       // at an older epoch after a takeover released, and that lock alone would let the old epoch write.
       const held = await client.query(
@@ -290,7 +318,7 @@ export class PostgresStore implements AtomicStore {
       );
       if (held.rows.length !== keys.length) throw fencedOut(fence, `${keys.length - held.rows.length} of its locks moved on`);
       for (const { action } of writes) await applyAction(this.modelOf(action.model), action, client, insertsMayExist);
-    }, (err) => err instanceof Error && isFenced(err));
+    });
   }
 
   async sumCandidates(request: SumCandidatesRequest): Promise<SumCandidates> {
@@ -318,8 +346,7 @@ export class PostgresStore implements AtomicStore {
    * a native instance's roll-forward batches (log protocol) are covered like any other.
    */
   async readView(requests: readonly ViewRequest[]): Promise<StoreView> {
-    return inTransaction(this.pool, async (client) => {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    return inTransaction(this.pool, { snapshot: true }, async (client) => {
       const prefixes = [...new Set(requests.map((request) => `${request.model}:`))];
       // Identities contain no ':', ids may: the prefix is everything up to the first one.
       const locks = (await client.query(`SELECT * FROM ${this.locks} WHERE left("id", strpos("id", ':')) = ANY($1::text[])`, [prefixes])).rows.map(toLockDocument);
@@ -341,7 +368,7 @@ export class PostgresStore implements AtomicStore {
 
 /** A model's column for an attribute, quoted. */
 function column(model: WaterlineModel, attribute: string): string {
-  return ident(model.attributes[attribute]?.columnName ?? attribute);
+  return ident(columnOf(model.attributes, attribute));
 }
 
 /**

@@ -105,7 +105,7 @@ forEachPath('faults', (target, adapter, protocol) => {
     logOnly('a batch whose log insert landed unanswered keeps its locks: recovery rolls the log back under them (sim seed 1439)', async function () {
       this.timeout(60_000);
       // The owner's insertLog lands but its reply never comes back, and the datastore stays down
-      // for the owner (getLog, which would tell RetryingStore the insert was its own, fails too).
+      // for the owner (getLog, which would tell retryingStore the insert was its own, fails too).
       const reset = (): Error => Object.assign(new Error('connect ECONNRESET'), { code: 'ECONNRESET' });
       const inner = engine.store;
       const ownerStore = new Proxy(inner, {

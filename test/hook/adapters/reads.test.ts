@@ -298,7 +298,7 @@ forEachPath('committed reads', (target, adapter, protocol) => {
     }
     running = false;
     await Promise.all(readers);
-    const stats = (engine.store as unknown as { inner?: { viewStats?: unknown } }).inner?.viewStats;
+    const stats = (engine.store as unknown as { viewStats?: unknown }).viewStats;
     console.log(`      ${adapter}/${protocol}: ${load.committed} transfers committed; ${seen.reads} reads, ${seen.wrongSum} wrong sums, ${seen.wrongTransfers} disagreeing with the transfers, ${seen.unavailable} unavailable${stats === undefined ? '' : ` ${JSON.stringify(stats)}`}`);
     expect(load.otherErrors).to.deep.equal([]);
     expect(load.committed).to.be.greaterThan(20);

@@ -11,7 +11,8 @@ import { expect } from 'chai';
 import type { Engine } from '../../../lib/engine';
 import { isTransactError, type TransactError } from '../../../lib/core/errors';
 import { newId } from '../../../lib/core/ids';
-import { columnMap, compileWhere, matches, restrictedIds, sortImages, window } from '../../../lib/waterline-api/criteria';
+import { matches } from '../../../lib/query/criteria';
+import { columnMap, compileWhere, restrictedIds, sortImages, window } from '../../../lib/waterline-api/criteria';
 import { type LoadedApp, loadApp, lowerApp, useApp } from '../../support/app';
 import { type ChildResult, runChild } from '../../support/child';
 import { type AdapterName, forEachAdapter, forEachPath, freshTarget, type Protocol, protocolConfig, type Target } from '../../support/targets';
@@ -37,21 +38,25 @@ describe('waterline-api criteria (pure)', function () {
   const columns = columnMap({ id: { columnName: '_id' }, owner: {}, balance: {}, frozen: {} });
   const doc = { id: 'x', owner: 'Alice', balance: 100, frozen: false, meta: null };
 
-  it('compiles stage-3 where clauses on column names into conditions on attributes', function () {
+  it("compiles stage-3 where clauses on column names into committed reads' where clauses on attributes", function () {
+    expect(compileWhere({ _id: 'x', balance: { '>': 50 }, or: [{ owner: 'Bob' }] }, columns, 'account')).to.deep.equal({ id: 'x', balance: { '>': 50 }, or: [{ owner: 'Bob' }] });
+    // Two columns naming one attribute are both kept; a "__proto__" column stays a key (it matches nothing).
+    expect(compileWhere({ _id: 'x', id: 'y' }, columns, 'account')).to.deep.equal({ and: [{ id: 'x' }, { id: 'y' }] });
+    expect(matches(doc, compileWhere(JSON.parse('{"__proto__": "x"}'), columns, 'account'))).to.equal(false);
     const condition = compileWhere({ and: [{ _id: 'x' }, { balance: { '>': 50, '<=': 100 } }, { owner: { in: ['Alice', 'Bob'] } }] }, columns, 'account');
-    expect(matches(condition, doc)).to.equal(true);
-    expect(matches(condition, { ...doc, balance: 101 })).to.equal(false);
-    expect(matches(condition, { ...doc, owner: 'Carol' })).to.equal(false);
-    expect(matches(compileWhere({ or: [{ owner: 'Bob' }, { frozen: false }] }, columns, 'account'), doc)).to.equal(true);
-    expect(matches(compileWhere({ owner: { nin: ['Alice'] } }, columns, 'account'), doc)).to.equal(false);
-    expect(matches(compileWhere({ meta: null }, columns, 'account'), doc)).to.equal(true);
-    expect(matches(compileWhere({ owner: { '!=': null } }, columns, 'account'), doc)).to.equal(true);
-    expect(matches(compileWhere({}, columns, 'account'), doc)).to.equal(true);
+    expect(matches(doc, condition)).to.equal(true);
+    expect(matches({ ...doc, balance: 101 }, condition)).to.equal(false);
+    expect(matches({ ...doc, owner: 'Carol' }, condition)).to.equal(false);
+    expect(matches(doc, compileWhere({ or: [{ owner: 'Bob' }, { frozen: false }] }, columns, 'account'))).to.equal(true);
+    expect(matches(doc, compileWhere({ owner: { nin: ['Alice'] } }, columns, 'account'))).to.equal(false);
+    expect(matches(doc, compileWhere({ meta: null }, columns, 'account'))).to.equal(true);
+    expect(matches(doc, compileWhere({ owner: { '!=': null } }, columns, 'account'))).to.equal(true);
+    expect(matches(doc, compileWhere({}, columns, 'account'))).to.equal(true);
   });
 
   it('orders only values of one type, as every adapter does', function () {
-    expect(matches(compileWhere({ balance: { '>': '50' } }, columns, 'account'), doc)).to.equal(false);
-    expect(matches(compileWhere({ owner: { '>=': 'A' } }, columns, 'account'), doc)).to.equal(true);
+    expect(matches(doc, compileWhere({ balance: { '>': '50' } }, columns, 'account'))).to.equal(false);
+    expect(matches(doc, compileWhere({ owner: { '>=': 'A' } }, columns, 'account'))).to.equal(true);
   });
 
   it('refuses what it could not re-check the way every adapter would', function () {

@@ -2,7 +2,7 @@
  * Locks.acquire's give-back (lib/protocol/locks.ts): a batch that must wait for one document gives back
  * the locks it got past it, and later inserts those very ids again under the same owner and
  * epoch. The give-back may be delivered again later (a network duplicate, a request still queued
- * when RetryingStore re-sent it: sim seed 886), and must then free nothing of the later round.
+ * when retryingStore re-sent it: sim seed 886), and must then free nothing of the later round.
  * Pure: the simulated store, applying every call at once.
  */
 import { expect } from 'chai';

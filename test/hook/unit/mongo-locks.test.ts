@@ -1,12 +1,13 @@
 /**
  * MongoStore.insertLocks over a stubbed driver: only a bulk write error whose write errors are all
  * duplicate keys is a partial success; a failure that leaves unknown which locks landed (a network
- * timeout, before or after the server inserted some) is thrown, and RetryingStore's retry then
+ * timeout, before or after the server inserted some) is thrown, and retryingStore's retry then
  * counts as ours exactly the locks our transaction holds at our epoch — nothing another holds.
  */
 import { expect } from 'chai';
-import { RetryingStore, RetryPolicy } from '../../../lib/store/retrying';
+import { retryingStore, RetryPolicy } from '../../../lib/store/retrying';
 import { type MongoDb, MongoStore } from '../../../lib/store/mongo/store';
+import type { AtomicStore } from '../../../lib/store/contract';
 import type { LockDocument } from '../../../lib/core/types';
 
 type Doc = Record<string, unknown>;
@@ -60,8 +61,8 @@ function storeOver(stub: StubLocks): MongoStore {
   });
 }
 
-function retrying(inner: MongoStore): RetryingStore {
-  return new RetryingStore(inner, new RetryPolicy({ retries: 3, minTimeoutMs: 1, maxTimeoutMs: 2, factor: 1 }));
+function retrying(inner: MongoStore): AtomicStore {
+  return retryingStore(inner, new RetryPolicy({ retries: 3, minTimeoutMs: 1, maxTimeoutMs: 2, factor: 1 }));
 }
 
 const lock = (id: string, owner = 'tx-1', epoch = 0): LockDocument => ({ id, owner, leaseUntil: 1_000, epoch });
@@ -97,7 +98,7 @@ describe('MongoStore.insertLocks over a failing driver (pure)', function () {
     expect(await store.insertLocks([lock('account:a'), lock('account:b')]).then(() => 'acquired', (err: Error) => err.message), 'one duplicate, and the other not inserted either').to.equal('E11000 duplicate key error');
   });
 
-  it('through RetryingStore: retries a lost request, and gets every lock once', async function () {
+  it('through retryingStore: retries a lost request, and gets every lock once', async function () {
     const stub = new StubLocks();
     stub.fail = (call) => (call === 0 ? 'before' : null);
     const got = await retrying(storeOver(stub)).insertLocks([lock('account:a'), lock('account:b')]);
@@ -105,7 +106,7 @@ describe('MongoStore.insertLocks over a failing driver (pure)', function () {
     expect(stub.insertManyCalls).to.equal(2);
   });
 
-  it('through RetryingStore: after a lost reply, counts the locks it inserted as ours, and none another transaction (or an older attempt of ours) holds', async function () {
+  it('through retryingStore: after a lost reply, counts the locks it inserted as ours, and none another transaction (or an older attempt of ours) holds', async function () {
     const stub = new StubLocks();
     stub.docs.set('account:c', { _id: 'account:c', owner: 'tx-other', leaseUntil: 1_000, epoch: 0 });
     // A lock of the same (keyed) transaction id left by its earlier attempt, at epoch 0: not this attempt's.
