@@ -74,11 +74,13 @@ forEachAdapter('recovery and locks', (target, adapter) => {
   });
 
   it('runs opposite-order batches concurrently without deadlock, applying every one exactly once', async function () {
+    // A deadlock would hold them all until their lock timeout: a long one, so that twenty transfers
+    // queued on two documents on a loaded machine are not taken for one (2 s was, under load).
     const transfer = (from: string, to: string) =>
       engine.batch([
         { op: 'increment', model: 'account', id: from, field: 'balance', by: -5, min: 0 },
         { op: 'increment', model: 'account', id: to, field: 'balance', by: 5 },
-      ]);
+      ], { lockTimeoutMs: 30_000 });
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? transfer(IDS.alice, IDS.bob) : transfer(IDS.bob, IDS.alice))));
     expect(results.every((r) => r.state === 'committed')).to.equal(true);
     const { accounts, logs, locks } = await snapshot(app);
