@@ -23,7 +23,7 @@ export class EngineConnection {
   private ended = false;
   /** The first statement that failed: the transaction must not commit. */
   private failed: { error: unknown } | undefined;
-  private readonly running = new Set<Promise<unknown>>();
+  private readonly running = new RunningStatements();
 
   constructor(
     private readonly tx: Transaction,
@@ -63,11 +63,7 @@ export class EngineConnection {
       this.failed ??= { error: err };
       throw err;
     });
-    const tracked = run.finally(() => this.running.delete(tracked));
-    // The caller gets `run`; `tracked` only tells settle() when it is over.
-    tracked.catch(() => undefined);
-    this.running.add(tracked);
-    return run;
+    return this.running.track(run);
   }
 
   /**
@@ -75,7 +71,7 @@ export class EngineConnection {
    * awaited), then ends the token and throws the first failure, if any.
    */
   async settle(): Promise<void> {
-    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    await this.running.over();
     this.ended = true;
     if (this.failed !== undefined) throw this.failed.error;
   }
@@ -145,7 +141,7 @@ let nativeCount = 0;
 export class NativeAmbientConnection {
   readonly [NATIVE_BRAND] = true;
   private ended = false;
-  private readonly running = new Set<Promise<unknown>>();
+  private readonly running = new RunningStatements();
   /** A name for messages (PostgreSQL's transaction has no id the app sees). */
   readonly transactionId = `postgresql#${++nativeCount}`;
 
@@ -158,15 +154,12 @@ export class NativeAmbientConnection {
 
   /** Tracks one statement running on the client, so that settle() waits for it. */
   track<T>(statement: Promise<T>): Promise<T> {
-    const tracked = statement.finally(() => this.running.delete(tracked));
-    tracked.catch(() => undefined);
-    this.running.add(tracked);
-    return statement;
+    return this.running.track(statement);
   }
 
   /** The callback returned: waits for statements still running, then ends. */
   async settle(): Promise<void> {
-    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    await this.running.over();
     this.ended = true;
   }
 
@@ -182,4 +175,22 @@ export class NativeAmbientConnection {
 
 export function isNativeAmbientConnection(value: unknown): value is NativeAmbientConnection {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[NATIVE_BRAND] === true;
+}
+
+/** Statements started on a transaction's connection and not over yet: what its end waits for. */
+class RunningStatements {
+  private readonly statements = new Set<Promise<unknown>>();
+
+  /** Returns `statement` itself: the caller sees its outcome; the tracked copy only says when it is over. */
+  track<T>(statement: Promise<T>): Promise<T> {
+    const tracked = statement.finally(() => this.statements.delete(tracked));
+    tracked.catch(() => undefined);
+    this.statements.add(tracked);
+    return statement;
+  }
+
+  /** Waits until none runs, those started meanwhile included. */
+  async over(): Promise<void> {
+    while (this.statements.size > 0) await Promise.allSettled([...this.statements]);
+  }
 }

@@ -89,30 +89,40 @@ export function engineTransactionMethod(run: RunInteractive, datastore: string, 
       })();
       return started;
     };
-    const deferred: TransactionDeferred = {
-      meta(given) {
-        options = transactOptions(given);
-        return deferred;
-      },
-      exec(callback) {
-        start().then(
-          (result) => callback(undefined, result),
-          (err: unknown) => callback(err),
-        );
-      },
-      then(onFulfilled, onRejected) {
-        return start().then(onFulfilled, onRejected);
-      },
-      catch(onRejected) {
-        return start().catch(onRejected);
-      },
-    };
-    if (explicitCallback !== undefined) {
-      deferred.exec(explicitCallback);
-      return undefined;
-    }
-    return deferred;
+    return deferredOf(start, (given) => {
+      options = transactOptions(given);
+    }, explicitCallback);
   };
+}
+
+/**
+ * Waterline's deferred over `start` (which runs once, at the first exec/then/catch): `.meta()`
+ * hands its meta to `onMeta` first; with an explicit callback it runs at once and returns nothing.
+ */
+function deferredOf(start: () => Promise<unknown>, onMeta: (meta: Record<string, unknown>) => void, explicitCallback: Callback | undefined): TransactionDeferred | undefined {
+  const deferred: TransactionDeferred = {
+    meta(given) {
+      onMeta(given);
+      return deferred;
+    },
+    exec(callback) {
+      start().then(
+        (result) => callback(undefined, result),
+        (err: unknown) => callback(err),
+      );
+    },
+    then(onFulfilled, onRejected) {
+      return start().then(onFulfilled, onRejected);
+    },
+    catch(onRejected) {
+      return start().catch(onRejected);
+    },
+  };
+  if (explicitCallback !== undefined) {
+    deferred.exec(explicitCallback);
+    return undefined;
+  }
+  return deferred;
 }
 
 function transactOptions(meta: Record<string, unknown> | undefined): TransactionOptions | undefined {
@@ -162,28 +172,8 @@ export function nativeAmbientTransactionMethod(original: NativeTransactionMethod
       })();
       return started;
     };
-    const deferred: TransactionDeferred = {
-      meta(next) {
-        given = next;
-        return deferred;
-      },
-      exec(callback) {
-        start().then(
-          (result) => callback(undefined, result),
-          (err: unknown) => callback(err),
-        );
-      },
-      then(onFulfilled, onRejected) {
-        return start().then(onFulfilled, onRejected);
-      },
-      catch(onRejected) {
-        return start().catch(onRejected);
-      },
-    };
-    if (explicitCallback !== undefined) {
-      deferred.exec(explicitCallback);
-      return undefined;
-    }
-    return deferred;
+    return deferredOf(start, (next) => {
+      given = next;
+    }, explicitCallback);
   };
 }
