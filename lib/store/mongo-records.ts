@@ -318,8 +318,9 @@ export class MongoRecords implements RecordStore {
   /**
    * R9's recovery: a claim document is alive exactly while its record is held by its token (its
    * holder may still commit, or has committed and not applied yet); otherwise it is dead, and
-   * stays dead (a token never holds a record again once it let go of it: R2, R6). Dead ones are
-   * deleted. No lease enters it: a stale holder's claim, however late it lands, is judged by the
+   * stays dead: a token does not hold a record again once it let go of it, but within one
+   * RecordLocks.acquire, which ends before any claim (deleting a live claim would break exclusion:
+   * model/unique-claim.pml MUTANT_SWEEP_LIVE). Dead ones are deleted. No lease enters it: a stale holder's claim, however late it lands, is judged by the
    * record as it is.
    */
   private async settleClaims(target: WaterlineModel, documents: Collection, claims: readonly Record<string, unknown>[]): Promise<number> {
