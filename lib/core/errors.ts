@@ -1,5 +1,5 @@
 /**
- * The one registry of error codes, in the manner of Fastify's lib/errors.js: each code with its
+ * The one registry of error codes, in the manner of Fastify's lib/core/errors.js: each code with its
  * HTTP status and its one-line meaning, next to each other. The engine's codes, the codes only
  * the HTTP layer answers, and — through `config.transact.errors` — the app's own codes make one
  * registry (`sails.hooks.transact.errors`); docs/errors.md's table lists every one (a test checks it).
@@ -53,8 +53,8 @@ export const ENGINE_ERRORS = {
   migration_refused: { status: 409, meaning: "Lift refused: `migrate: 'alter'`/`'drop'` would drop tables that hold rows (`details.tables`); nothing was dropped." },
   // Thrown at lift, never answered: two protocols on one datastore do not exclude each other.
   protocol_mismatch: { status: 409, meaning: 'Lift refused: the datastore holds live transactions of the other log protocol (an instance of it is running); nothing was changed.' },
-  // Log protocol v3 reserves a unique value before its commit point only for a create's stub (R9's update stubs are to come).
-  unique_change_unsupported: { status: 409, meaning: 'On log protocol v3 on sails-mongo an update cannot change the value of a unique attribute yet; nothing was written.' },
+  // R9: a RecordStore without claimUnique (optional in the contract; every bundled store has it) refuses an update that changes a unique value.
+  unique_change_unsupported: { status: 409, meaning: 'On log protocol v3, on a datastore whose record store cannot claim unique values for updates (the bundled sails-disk, sails-mongo and sails-postgresql stores all can), an update cannot change the value of a unique attribute; nothing was written.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** Codes only the HTTP layer answers (the engine never throws them): the hook's, and the app's policies' and parsers'. */

@@ -88,8 +88,8 @@ export interface RecordStore {
    * R9 for updates: each record `lock` holds claims the new values of its unique keys, all of them
    * or — when one is taken, by a live document, a stub or another claim — none (`already_exists`).
    * The record's version stays (its apply is judged by it); its apply or its release ends the claim.
-   * Absent where the datastore cannot decide it before the commit point (sails-mongo): such an
-   * update is refused (`unique_change_unsupported`).
+   * Optional: a store without it (none of the bundled three) has such an update refused
+   * (`unique_change_unsupported`).
    */
   claimUnique?(model: string, claims: readonly Stub[], lock: RecordLock): Promise<void>;
   /** The records of `ids` (absent ones as `absent`, version 0). Read-only. */

@@ -45,11 +45,11 @@ function run(cmd: string, args: string[], cwd: string): string {
 }
 
 /** spin -a, gcc, pan in a directory of its own: pan's report (without its progress lines). */
-function check(defines: string[], optimize = '-O2'): string {
+function check(defines: string[], optimize = '-O2', file = model): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'transact-spin-'));
   try {
-    fs.copyFileSync(model, path.join(dir, 'transact.pml'));
-    run('spin', ['-a', ...defines, 'transact.pml'], dir);
+    fs.copyFileSync(file, path.join(dir, path.basename(file)));
+    run('spin', ['-a', ...defines, path.basename(file)], dir);
     run('gcc', [optimize, '-DSAFETY', '-DCOLLAPSE', '-DMEMLIM=2000', '-o', 'pan', 'pan.c'], dir);
     return run('./pan', ['-m100000'], dir).split('\n').filter((line) => !line.startsWith('Depth=')).join('\n');
   } finally {
@@ -79,6 +79,27 @@ describe('the Spin model of log protocol v3 (model/transact.pml)', function () {
     it(`${mutant}: Spin finds an assertion violation`, function () {
       // -O0: pan stops at its first violation, in a moment; gcc -O2 would take longer than the search.
       const report = check([...configurations[configuration], `-D${mutant}`], '-O0');
+      expect(report, report).to.match(/assertion violated/);
+      expect(report, report).to.match(/errors: [1-9]/);
+    });
+  }
+});
+
+/** R9 on MongoDB on its own (model/unique-claim.pml; docs/protocol-v3.md "R9 on MongoDB"): a claim document and a marker. */
+describe('the Spin model of R9 on MongoDB (model/unique-claim.pml)', function () {
+  this.timeout(300_000);
+  const claims = path.join(repoRoot(), 'model', 'unique-claim.pml');
+
+  it('no two transactions commit one unique value, the search complete', function () {
+    const report = check([], '-O2', claims);
+    expect(report, report).to.match(/errors: 0\b/);
+    expect(report, report).to.not.match(/assertion violated|Search not completed|max search depth too small|reached -DMEMLIM|out of memory/i);
+    expect(report, report).to.match(/states, stored/);
+  });
+
+  for (const mutant of ['MUTANT_NO_MARKER_CHECK', 'MUTANT_SWEEP_LIVE']) {
+    it(`${mutant}: Spin finds a double commit`, function () {
+      const report = check([`-D${mutant}`], '-O0', claims);
       expect(report, report).to.match(/assertion violated/);
       expect(report, report).to.match(/errors: [1-9]/);
     });

@@ -15,9 +15,10 @@ import { crashPoint } from '../../core/crash-points';
 import { TransactError } from '../../core/errors';
 import { documentKey } from '../../core/operations';
 import type { DocRecord, GuardedWrite, RecordLock, RecordState, RecordStore, RecordView, Stub } from '../records';
-import type { Image } from '../../core/types';
+import type { Image, Values } from '../../core/types';
 import type { WaterlineModel } from '../../core/waterline';
 import {
+  CLAIM_FIELD,
   type Collection,
   duplicateIndexes,
   fromColumns,
@@ -49,13 +50,59 @@ function reservedPlaceholder(id: string): string {
   return `~reserved:${id}`;
 }
 
+/*
+ * R9 for updates (claimUnique): a held document D whose update gives it a new unique value claims
+ * it with a claim document C in D's own collection, so that the collection's unique index decides
+ * (against live documents, stubs and other claims) before the commit point. C's `_id` names its
+ * holder's token and D (claimId), its state is 'claim' (plain reads hide it like a stub), it has no
+ * lock fields (no renew, findExpired or view meets it) and it carries the claimed values. D itself
+ * carries a marker of each claimed value (CLAIM_FIELD, hidden): the apply must take C's value off
+ * the index (delete C) before D can take it, and between the two a reservation or claim of the value
+ * can land on the index; its read-back (one find, already there) also looks for markers and gives
+ * the value up. The marker stays until D's next guarded write (the apply replaces D; a free or a
+ * takeover unsets it), so a claim ends with its record's write, never before.
+ */
+/** CLAIM_FIELD of a claim document: what the recovery sweep finds claim documents by (the field's sparse index). */
+const CLAIM_TAG = '~claim';
+/** A claim document's owner: `{ id, token }` of the record it claims for. */
+const CLAIM_OF_FIELD = '_transactClaimOf';
+
+/** The claim document of `token`'s claim for record `id` (one per holder and record). */
+function claimId(token: string, id: string): string {
+  return `~claim:${token}:${id}`;
+}
+
+/** A claimed value of one unique key, and its marker (what D carries, what read-backs look for). */
+interface Claimed {
+  tuple: Values;
+  marker: string;
+}
+
+/** The unique keys `values` gives a whole value to (no field null or missing), as claimed tuples. */
+function tuplesOf(keys: readonly (readonly string[])[], values: Values): Claimed[] {
+  return keys
+    .filter((key) => key.every((field) => values[field] !== undefined && values[field] !== null))
+    .map((key) => {
+      const tuple: Values = Object.fromEntries(key.map((field) => [field, values[field]]));
+      return { tuple, marker: JSON.stringify(key.map((field) => [field, tuple[field]])) };
+    });
+}
+
+function claimKey(model: string, token: string, id: string): string {
+  return `${model}\n${token}\n${id}`;
+}
+
 /**
  * One index on `_transactLockUntil` per transactional collection: recovery's findExpired (R7)
  * reads the records whose lease ended, oldest first. Sparse: only held records carry the field
  * on real MongoDB (FerretDB ignores `sparse` and indexes every document).
  */
 export async function createRecordIndexes(db: MongoDb, collections: readonly string[]): Promise<void> {
-  for (const collection of collections) await db.collection(collection).createIndex({ [LOCK_UNTIL_FIELD]: 1 }, { sparse: true });
+  for (const collection of collections) {
+    await db.collection(collection).createIndex({ [LOCK_UNTIL_FIELD]: 1 }, { sparse: true });
+    // R9: the markers a reservation's read-back looks for, and the claim documents recovery sweeps (few of either).
+    await db.collection(collection).createIndex({ [CLAIM_FIELD]: 1 }, { sparse: true });
+  }
 }
 
 /**
@@ -76,6 +123,13 @@ export class MongoRecords implements RecordStore {
   /** Nonces of this store's writes: a random prefix per store, a counter per write. */
   private readonly noncePrefix = randomBytes(6).toString('hex');
   private nonceCount = 0;
+  /**
+   * Claims this store made (claimKey), until their record's next write here: that write deletes
+   * the claim document first, in one extra round trip. Anyone else's write of the record (recovery,
+   * a waiter of another process) does without: an apply that meets the claim on the unique index
+   * deletes it and applies again; a free or a takeover leaves it dead, for the sweep (findExpired).
+   */
+  private readonly claims = new Set<string>();
 
   constructor(private readonly db: MongoDb, private readonly modelOf: ModelResolver, private readonly uniqueKeys: UniqueKeys) {}
 
@@ -108,17 +162,22 @@ export class MongoRecords implements RecordStore {
     if (stubs.length === 0) return [];
     const { target, documents } = this.on(model);
     const keys = this.uniqueKeys(target);
+    const claims = stubs.map((stub) => tuplesOf(keys, stub.values));
     const docs = stubs.map((stub) => ({ _id: storedId(target, stub.id), ...toColumns(target, this.claimed(keys, stub)), [STATE_FIELD]: 'reserved', [VERSION_FIELD]: 1, [LOCK_FIELD]: lock.token, [LOCK_UNTIL_FIELD]: lock.until }));
-    let refused = new Set<number>();
-    try {
-      await documents.insertMany(docs, { ordered: false });
-    } catch (err) {
-      // Anything but duplicate keys leaves unknown what landed: rethrown (the caller frees what it reads it holds, R5 the rest).
-      refused = duplicateIndexes(err, docs.length);
-    }
-    let records = await this.read(model, stubs.map((stub) => stub.id));
+    // Anything but duplicate keys leaves unknown what landed: rethrown (the caller frees what it reads it holds, R5 the rest).
+    let refused = await insertStubs(documents, docs);
+    let { records, marked } = await this.readReserved(target, model, stubs, claims);
     // Refused, and no record with its id: refused by another unique index.
-    const taken = stubs.filter((_, i) => refused.has(i) && records[i].state === 'absent');
+    let byValue = stubs.map((_, i) => i).filter((i) => refused.has(i) && records[i].state === 'absent');
+    // A claim document whose holder no longer holds its record is dead (R9): cleared, and those stubs sent once more.
+    if (byValue.length > 0 && (await this.clearDeadClaims(target, documents, byValue.flatMap((i) => claims[i]))) > 0) {
+      const again = await insertStubs(documents, byValue.map((i) => docs[i]));
+      refused = new Set([...refused].filter((i) => !byValue.includes(i) || again.has(byValue.indexOf(i))));
+      ({ records, marked } = await this.readReserved(target, model, stubs, claims));
+      byValue = stubs.map((_, i) => i).filter((i) => refused.has(i) && records[i].state === 'absent');
+    }
+    // Inserted, but the value is on its way into a claiming document (its marker, R9): given up as taken.
+    const taken = [...byValue, ...[...marked].filter((i) => !byValue.includes(i))].map((i) => stubs[i]);
     // A free tombstone is taken back as the caller's stub, claiming the values as an insert would:
     // one conditional update each (the tombstone's version as read), in one unordered bulk write.
     const stones = taken.length > 0 ? [] : stubs.map((stub, i) => ({ stub, record: records[i] })).filter(({ record }) => record.state === 'destroyed' && record.lock === null);
@@ -135,8 +194,11 @@ export class MongoRecords implements RecordStore {
       } catch (err) {
         refusedStones = duplicateIndexes(err, null);
       }
-      records = await this.read(model, stubs.map((stub) => stub.id));
+      ({ records, marked } = await this.readReserved(target, model, stubs, claims));
       for (const i of refusedStones) taken.push(stones[i].stub);
+      for (const i of marked) if (stones.some(({ stub }) => stub === stubs[i])) taken.push(stubs[i]);
+      // Dead claims in the way are cleared now (the next reservation finds the value free).
+      if (refusedStones.size > 0) await this.clearDeadClaims(target, documents, [...refusedStones].flatMap((i) => tuplesOf(keys, stones[i].stub.values)));
     }
     if (taken.length > 0) {
       const mine = records.filter((record) => record.lock?.token === lock.token && record.state === 'reserved');
@@ -145,6 +207,132 @@ export class MongoRecords implements RecordStore {
       throw new TransactError('already_exists', `a ${model} with the same ${attributes.join(' / ')} exists already`, { details: { model, id: taken[0].id, attributes } });
     }
     return records;
+  }
+
+  /**
+   * The records of the stubs' ids, and in the same find (R9) the markers of their values on other
+   * documents: `marked` holds the stubs one of whose values a claiming document carries — a claim
+   * between its claim document and its apply, whose value this reservation may have slipped onto
+   * the index in between. Without values to look for, a find by ids.
+   */
+  private async readReserved(target: WaterlineModel, model: string, stubs: readonly Stub[], claims: readonly Claimed[][]): Promise<{ records: DocRecord[]; marked: Set<number> }> {
+    const markers = [...new Set(claims.flat().map((claim) => claim.marker))];
+    if (markers.length === 0) return { records: await this.read(model, stubs.map((stub) => stub.id)), marked: new Set() };
+    const found = await this.on(model).documents.find({ $or: [{ _id: { $in: stubs.map((stub) => storedId(target, stub.id)) } }, { [CLAIM_FIELD]: { $in: markers } }] }).toArray();
+    const byId = new Map(found.map((doc) => [String(doc._id), doc]));
+    // Stubs never carry markers, claim documents carry the tag only: what carries one is a claiming document.
+    const elsewhere = new Set(found.filter((doc) => doc[STATE_FIELD] !== 'claim').flatMap((doc) => (Array.isArray(doc[CLAIM_FIELD]) ? (doc[CLAIM_FIELD] as unknown[]) : [])));
+    const marked = new Set(stubs.map((_, i) => i).filter((i) => claims[i].some((claim) => elsewhere.has(claim.marker))));
+    return { records: stubs.map((stub) => toRecord(target, model, stub.id, byId.get(stub.id))), marked };
+  }
+
+  /**
+   * R9 for updates: a claim document per record, carrying the new values under the collection's
+   * unique indexes, and on the record a marker of each (one ordered bulk write: the claims, then
+   * the markers, guarded by the holder's token; the version stays); then one find reads back the
+   * records, the claims and any other document marked with one of the values. All of a call's
+   * claims hold, or none: a value taken (an insert refused: a live document, a stub, another
+   * claim; or marked elsewhere) is `already_exists`, a record not held `lease_lost`, and the claims
+   * and markers are taken back. A dead claim in the way (its holder lost its record) is cleared and
+   * the call sent once more.
+   */
+  async claimUnique(model: string, claims: readonly Stub[], lock: RecordLock): Promise<void> {
+    const { target, documents } = this.on(model);
+    const keys = this.uniqueKeys(target);
+    const wanted = claims.map((claim) => ({ claim, tuples: tuplesOf(keys, claim.values) })).filter(({ tuples }) => tuples.length > 0);
+    if (wanted.length === 0) return;
+    // Known before anything is sent: whatever lands, the holder's next write of the record deletes it.
+    for (const { claim } of wanted) this.claims.add(claimKey(model, lock.token, claim.id));
+    const ids = wanted.map(({ claim }) => storedId(target, claim.id));
+    const cids = wanted.map(({ claim }) => claimId(lock.token, claim.id));
+    const markers = wanted.map(({ tuples }) => tuples.map((one) => one.marker));
+    const unclaim = async (): Promise<number> => {
+      const deleted = await documents.deleteMany({ _id: { $in: cids }, [STATE_FIELD]: 'claim' });
+      await documents.updateMany({ _id: { $in: ids }, [LOCK_FIELD]: lock.token }, { $unset: { [CLAIM_FIELD]: '' } });
+      return Number((deleted as { deletedCount?: number } | null)?.deletedCount ?? 0);
+    };
+    const refuse = (tuple: Values, id: string): TransactError => {
+      const attributes = Object.keys(tuple);
+      return new TransactError('already_exists', `a ${model} with ${attributes.map((field) => `${field} ${JSON.stringify(tuple[field])}`).join(', ')} exists already`, { details: { model, id, attributes } });
+    };
+    for (let round = 0; ; round++) {
+      const operations = [
+        ...wanted.map(({ claim, tuples }, i) => ({ insertOne: { document: this.claimDocument(target, keys, cids[i], claim.id, tuples, lock.token) } })),
+        ...wanted.map((_, i) => ({ updateOne: { filter: { _id: ids[i], [LOCK_FIELD]: lock.token }, update: { $set: { [CLAIM_FIELD]: markers[i] } } } })),
+      ];
+      let refused: Set<number> | null = null;
+      try {
+        await documents.bulkWrite(operations, { ordered: true });
+      } catch (err) {
+        try {
+          refused = duplicateIndexes(err, null);
+        } catch {
+          await unclaim().catch(() => undefined);
+          throw err;
+        }
+      }
+      if (refused !== null) {
+        // The first insert refused stopped the rest: those before it landed (ordered), no marker did.
+        const first = Math.min(...refused);
+        const stale = (await unclaim()) > first; // one of this token's own claims for a record, left from before
+        const cleared = await this.clearDeadClaims(target, documents, wanted.flatMap(({ tuples }) => tuples));
+        if (round === 0 && (stale || cleared > 0)) continue;
+        throw refuse(wanted[first].tuples[0].tuple, wanted[first].claim.id);
+      }
+      const back = await documents.find({ $or: [{ _id: { $in: [...ids, ...cids] } }, { [CLAIM_FIELD]: { $in: markers.flat() } }] }).toArray();
+      const byId = new Map(back.map((doc) => [String(doc._id), doc]));
+      const lost = wanted.find(({ claim }, i) => {
+        const doc = byId.get(claim.id);
+        return doc?.[LOCK_FIELD] !== lock.token || JSON.stringify(doc[CLAIM_FIELD]) !== JSON.stringify(markers[i]) || !byId.has(cids[i]);
+      });
+      if (lost !== undefined) {
+        await unclaim().catch(() => undefined);
+        throw new TransactError('lease_lost', `${model} ${lost.claim.id} is no longer held by ${lock.token}; nothing was written`, { details: { model, id: lost.claim.id } });
+      }
+      const mine = new Set(wanted.map(({ claim }) => claim.id));
+      const elsewhere = new Set(back.filter((doc) => !mine.has(String(doc._id)) && doc[STATE_FIELD] !== 'claim').flatMap((doc) => (Array.isArray(doc[CLAIM_FIELD]) ? (doc[CLAIM_FIELD] as unknown[]) : [])));
+      const marked = wanted.find(({ tuples }) => tuples.some((one) => elsewhere.has(one.marker)));
+      if (marked !== undefined) {
+        await unclaim().catch(() => undefined);
+        throw refuse((marked.tuples.find((one) => elsewhere.has(one.marker)) as Claimed).tuple, marked.claim.id);
+      }
+      return;
+    }
+  }
+
+  /** A claim document: the claimed values, a placeholder of its own in every other unique attribute, its owner. */
+  private claimDocument(target: WaterlineModel, keys: readonly (readonly string[])[], cid: string, id: string, tuples: readonly Claimed[], token: string): Record<string, unknown> {
+    const values: Record<string, unknown> = {};
+    for (const key of keys) for (const name of key) values[name] = `~claimed:${cid}`;
+    for (const { tuple } of tuples) Object.assign(values, tuple);
+    return { _id: cid, ...toColumns(target, values), [STATE_FIELD]: 'claim', [CLAIM_FIELD]: [CLAIM_TAG], [CLAIM_OF_FIELD]: { id, token } };
+  }
+
+  /** Deletes the claim documents holding any of `claims`' values whose holder no longer holds their record; how many. */
+  private async clearDeadClaims(target: WaterlineModel, documents: Collection, claims: readonly Claimed[]): Promise<number> {
+    if (claims.length === 0 || this.uniqueKeys(target).length === 0) return 0;
+    const found = await documents.find({ [STATE_FIELD]: 'claim', $or: claims.map((claim) => toColumns(target, claim.tuple)) }).toArray();
+    return this.settleClaims(target, documents, found);
+  }
+
+  /**
+   * R9's recovery: a claim document is alive exactly while its record is held by its token (its
+   * holder may still commit, or has committed and not applied yet); otherwise it is dead, and
+   * stays dead: a token does not hold a record again once it let go of it, but within one
+   * RecordLocks.acquire, which ends before any claim (deleting a live claim would break exclusion:
+   * model/unique-claim.pml MUTANT_SWEEP_LIVE). Dead ones are deleted. No lease enters it: a stale holder's claim, however late it lands, is judged by the
+   * record as it is.
+   */
+  private async settleClaims(target: WaterlineModel, documents: Collection, claims: readonly Record<string, unknown>[]): Promise<number> {
+    if (claims.length === 0) return 0;
+    const owners = claims.map((doc) => (doc[CLAIM_OF_FIELD] ?? {}) as { id?: unknown; token?: unknown });
+    const ids = [...new Set(owners.flatMap((owner) => (typeof owner.id === 'string' ? [owner.id] : [])))];
+    const records = ids.length === 0 ? [] : await documents.find({ _id: { $in: ids.map((id) => storedId(target, id)) } }, { projection: { [LOCK_FIELD]: 1 } }).toArray();
+    const holders = new Map(records.map((doc) => [String(doc._id), doc[LOCK_FIELD]]));
+    const dead = claims.filter((_, i) => typeof owners[i].token !== 'string' || holders.get(String(owners[i].id)) !== owners[i].token).map((doc) => doc._id);
+    if (dead.length === 0) return 0;
+    await documents.deleteMany({ _id: { $in: dead }, [STATE_FIELD]: 'claim' });
+    return dead.length;
   }
 
   /** The values a stub holds in each unique attribute (R9): the created one, or a placeholder of its own. */
@@ -176,7 +364,12 @@ export class MongoRecords implements RecordStore {
       const { target, documents } = this.on(model);
       const ofModel = writes.filter((write) => write.model === model);
       const nonces = ofModel.map(() => `${this.noncePrefix}.${++this.nonceCount}`);
-      const operations = ofModel.flatMap((write, i) => this.operations(target, write, nonces[i]));
+      const unique = this.uniqueKeys(target).length > 0;
+      const operations = ofModel.flatMap((write, i) => this.operations(target, write, nonces[i], unique));
+      // R9: the claims this store made for these records go first (an apply's value must leave the
+      // claim before the document can take it; the record's marker covers the value in between).
+      const claimed = unique ? ofModel.filter((write) => this.claims.delete(claimKey(model, write.token, write.id))) : [];
+      if (claimed.length > 0) await documents.deleteMany({ _id: { $in: claimed.map((write) => claimId(write.token, write.id)) }, [STATE_FIELD]: 'claim' }).catch(() => undefined);
       let allMatched = false;
       let failure: unknown = null;
       try {
@@ -184,11 +377,23 @@ export class MongoRecords implements RecordStore {
       } catch (err) {
         failure = err;
       }
+      const applies = unique && failure !== null ? ofModel.filter((write) => write.transition.kind === 'apply' && write.transition.after !== null) : [];
+      if (applies.length > 0) {
+        // An apply that met its holder's claim on a unique index (a claim another process made: recovery,
+        // a waiter): the claims go, and the writes again — those landed find their version moved.
+        try {
+          await documents.deleteMany({ _id: { $in: applies.map((write) => claimId(write.token, write.id)) }, [STATE_FIELD]: 'claim' });
+          await documents.bulkWrite(operations, { ordered: true });
+          failure = null;
+        } catch (err) {
+          failure = err;
+        }
+      }
       // The crash harness's cut between two collections of an apply (after the last one too: the whole apply written, not yet returned).
-      const applies = ofModel.some((write) => write.transition.kind === 'apply');
+      const applying = ofModel.some((write) => write.transition.kind === 'apply');
       if (allMatched) {
         for (const write of ofModel) landed.add(documentKey(model, write.id));
-        if (applies) crashPoint('apply:collection');
+        if (applying) crashPoint('apply:collection');
         continue;
       }
       let back: Record<string, unknown>[];
@@ -201,7 +406,7 @@ export class MongoRecords implements RecordStore {
       ofModel.forEach((write, i) => {
         if (stamped.has(nonces[i])) landed.add(documentKey(model, write.id));
       });
-      if (applies) crashPoint('apply:collection');
+      if (applying) crashPoint('apply:collection');
     }
     return landed;
   }
@@ -210,8 +415,10 @@ export class MongoRecords implements RecordStore {
     await this.on(model).documents.updateMany({ [LOCK_FIELD]: token }, { $set: { [LOCK_UNTIL_FIELD]: until } });
   }
 
+  /** Also, for a model with unique keys, clears dead claim documents (R9: settleClaims), which no record's lease leads to. */
   async findExpired(model: string, before: number, limit: number): Promise<DocRecord[]> {
     const { target, documents } = this.on(model);
+    if (this.uniqueKeys(target).length > 0) await this.settleClaims(target, documents, await documents.find({ [CLAIM_FIELD]: CLAIM_TAG }, { limit }).toArray());
     const found = await documents.find({ [LOCK_FIELD]: { $ne: null }, [LOCK_UNTIL_FIELD]: { $lt: before } }, { sort: { [LOCK_UNTIL_FIELD]: 1 }, limit }).toArray();
     return found.map((doc) => toRecord(target, model, String(doc._id), doc));
   }
@@ -256,20 +463,22 @@ export class MongoRecords implements RecordStore {
   }
 
   /** The bulk operations of one guarded write: one, or for a free two exclusive ones (a stub becomes a tombstone, a held record free). */
-  private operations(target: WaterlineModel, write: GuardedWrite, nonce: string): Record<string, unknown>[] {
+  private operations(target: WaterlineModel, write: GuardedWrite, nonce: string, unique: boolean): Record<string, unknown>[] {
     const _id = storedId(target, write.id);
     // Version 0 is a record that never had the field (a document from before v3): $in [0, null] matches it.
     const guard = { _id, [LOCK_FIELD]: write.token, [VERSION_FIELD]: write.version === 0 ? { $in: [0, null] } : write.version };
     const next = { [VERSION_FIELD]: write.version + 1, [WRITE_FIELD]: nonce };
     const { transition } = write;
+    // R9: a free or a takeover ends the holder's claim (a taker does not inherit it); an apply replaces the markers away.
+    const unmark = unique ? { $unset: { [CLAIM_FIELD]: '' } } : {};
     switch (transition.kind) {
       case 'take':
-        return [{ updateOne: { filter: guard, update: { $set: { ...next, [LOCK_FIELD]: transition.lock.token, [LOCK_UNTIL_FIELD]: transition.lock.until } } } }];
+        return [{ updateOne: { filter: guard, update: { $set: { ...next, [LOCK_FIELD]: transition.lock.token, [LOCK_UNTIL_FIELD]: transition.lock.until }, ...unmark } } }];
       case 'free':
         // Two operations, at most one matches: the first moves the version the second's guard names.
         return [
           { replaceOne: { filter: { ...guard, [STATE_FIELD]: 'reserved' }, replacement: this.tombstone(target, write.id, next) } },
-          { updateOne: { filter: { ...guard, [STATE_FIELD]: { $ne: 'reserved' } }, update: { $set: next, $unset: { [LOCK_FIELD]: '', [LOCK_UNTIL_FIELD]: '' } } } },
+          { updateOne: { filter: { ...guard, [STATE_FIELD]: { $ne: 'reserved' } }, update: { $set: next, $unset: { [LOCK_FIELD]: '', [LOCK_UNTIL_FIELD]: '', ...(unique ? { [CLAIM_FIELD]: '' } : {}) } } } },
         ];
       case 'apply':
         return [{ replaceOne: { filter: guard, replacement: transition.after === null ? this.tombstone(target, write.id, next) : { ...toColumns(target, withoutHidden(transition.after)), ...next } } }];
@@ -305,4 +514,14 @@ function toRecord(target: WaterlineModel, model: string, id: string, doc: Record
   const lock = typeof token === 'string' ? { token, until: Number(doc[LOCK_UNTIL_FIELD]) } : null;
   const image = state === 'live' ? withoutHidden(fromColumns(target, doc) as Image) : null;
   return { model, id, image, state, lock, version: Number(doc[VERSION_FIELD] ?? 0) };
+}
+
+/** One unordered insertMany of stubs: the indexes refused by a duplicate key (anything else rethrown). */
+async function insertStubs(documents: Collection, docs: Record<string, unknown>[]): Promise<Set<number>> {
+  try {
+    await documents.insertMany(docs, { ordered: false });
+    return new Set();
+  } catch (err) {
+    return duplicateIndexes(err, docs.length);
+  }
 }

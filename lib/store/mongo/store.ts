@@ -68,7 +68,9 @@ export const LOCK_FIELD = '_transactLock';
 export const LOCK_UNTIL_FIELD = '_transactLockUntil';
 export const VERSION_FIELD = '_transactVersion';
 export const STATE_FIELD = '_transactState';
-export const RECORD_FIELDS: readonly string[] = [LOCK_FIELD, LOCK_UNTIL_FIELD, VERSION_FIELD, STATE_FIELD];
+/** R9 on MongoDB (lib/store/mongo/records.ts claimUnique): a held document's markers of the unique values its holder claimed. */
+export const CLAIM_FIELD = '_transactClaim';
+export const RECORD_FIELDS: readonly string[] = [LOCK_FIELD, LOCK_UNTIL_FIELD, VERSION_FIELD, STATE_FIELD, CLAIM_FIELD];
 /** Every field the hook keeps in an app's documents: never part of an image, never shown to the app (the engine's v2 reads keep the fence). */
 export const HIDDEN_FIELDS: readonly string[] = [...RECORD_FIELDS, FENCE_FIELD, WRITE_FIELD];
 

@@ -220,17 +220,25 @@ forEachRedoAdapter('log protocol v3: batches', (target: () => Target, adapter) =
     expect((await engine.getLog('dead'))?.state).to.equal('rolled-back');
   });
 
-  it('where the store cannot claim unique values for updates, an update that would change one is refused before anything is written (unique_change_unsupported)', async function () {
-    if (records.claimUnique !== undefined) this.skip(); // claimed instead: uniqueness.test.ts
-    const id = `u-${adapter}`;
-    await engine.batch([{ op: 'create', model: 'user', id, values: { username: `name-${adapter}`, passwordHash: 'x', role: 'readonly' } }]);
-    const err = await rejection(engine.batch([{ op: 'update', model: 'user', id, set: { username: `other-${adapter}` } }]));
-    expect(err).to.include({ code: 'unique_change_unsupported' });
-    expect((err as { details?: unknown }).details).to.deep.include({ model: 'user', id, attributes: ['username'] });
-    expect(await app.models.user.findOne({ id })).to.include({ username: `name-${adapter}` });
-    expect((await records.read('user', [id]))[0].lock).to.equal(null);
-    await engine.batch([{ op: 'update', model: 'user', id, set: { role: 'admin' } }]);
-    expect(await app.models.user.findOne({ id })).to.include({ role: 'admin' });
+  it('where a store cannot claim unique values for updates (no claimUnique), an update that would change one is refused before anything is written (unique_change_unsupported)', async function () {
+    // Every store here claims them (R9); the refusal stays for a RecordStore without claimUnique (the contract leaves it optional): one is made by hiding it.
+    expect(records.claimUnique).to.be.a('function');
+    const hidden = records as { claimUnique?: unknown };
+    hidden.claimUnique = undefined;
+    try {
+      const id = `u-${adapter}`;
+      await engine.batch([{ op: 'create', model: 'user', id, values: { username: `name-${adapter}`, passwordHash: 'x', role: 'readonly' } }]);
+      const err = await rejection(engine.batch([{ op: 'update', model: 'user', id, set: { username: `other-${adapter}` } }]));
+      expect(err).to.include({ code: 'unique_change_unsupported' });
+      expect((err as { details?: unknown }).details).to.deep.include({ model: 'user', id, attributes: ['username'] });
+      expect(await app.models.user.findOne({ id })).to.include({ username: `name-${adapter}` });
+      expect((await records.read('user', [id]))[0].lock).to.equal(null);
+      await engine.batch([{ op: 'update', model: 'user', id, set: { role: 'admin' } }]);
+      expect(await app.models.user.findOne({ id })).to.include({ role: 'admin' });
+    } finally {
+      delete hidden.claimUnique;
+    }
+    expect(records.claimUnique).to.be.a('function');
   });
 
   it('round trips: a 2-account transfer makes at most 4 datastore calls, 5 with an idempotency key', async function () {
