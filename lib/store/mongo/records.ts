@@ -10,6 +10,7 @@
  * when the reply is lost, reading the documents back tells which writes landed — never one that
  * did not (a nonce is unique to its write).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { crashPoint } from '../../core/crash-points';
 import { TransactError } from '../../core/errors';
@@ -62,6 +63,10 @@ function reservedPlaceholder(id: string): string {
  * the value up. The marker stays until D's next guarded write (the apply replaces D; a free or a
  * takeover unsets it), so a claim ends with its record's write, never before.
  */
+/** How many times an apply that met a claim on a unique index is sent again, the first at once, then after 10, 20, 40 ms. */
+const APPLY_RETRIES = 4;
+const APPLY_RETRY_MS = 10;
+
 /** CLAIM_FIELD of a claim document: what the recovery sweep finds claim documents by (the field's sparse index). */
 const CLAIM_TAG = '~claim';
 /** A claim document's owner: `{ id, token }` of the record it claims for. */
@@ -378,9 +383,13 @@ export class MongoRecords implements RecordStore {
         failure = err;
       }
       const applies = unique && failure !== null ? ofModel.filter((write) => write.transition.kind === 'apply' && write.transition.after !== null) : [];
-      if (applies.length > 0) {
-        // An apply that met its holder's claim on a unique index (a claim another process made: recovery,
-        // a waiter): the claims go, and the writes again — those landed find their version moved.
+      // An apply that met its holder's claim on a unique index (a claim another process made: recovery,
+      // a waiter): the claims go, and the writes again — those landed find their version moved. Or it
+      // met another's claim that slipped into the gap between this claim's delete and the apply: that
+      // one's read-back finds this record's marker and takes it back at once, so the apply is sent
+      // again a few times (bounded; what still fails stays held, and R5 applies it later).
+      for (let retry = 0; applies.length > 0 && failure !== null && retry < APPLY_RETRIES; retry++) {
+        if (retry > 0) await sleep(APPLY_RETRY_MS * 2 ** (retry - 1));
         try {
           await documents.deleteMany({ _id: { $in: applies.map((write) => claimId(write.token, write.id)) }, [STATE_FIELD]: 'claim' });
           await documents.bulkWrite(operations, { ordered: true });
