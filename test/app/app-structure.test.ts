@@ -4,9 +4,9 @@
  * and neither the hook nor the app has a circular import. Pure: reads the sources.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { join, relative } from 'node:path';
 import { expect } from 'chai';
-import { circlesOf } from '../support/import-graph';
+import { circlesOf, resolveImport } from '../support/import-graph';
 
 // dist/test/app → the repository
 const ROOT = join(__dirname, '..', '..', '..');
@@ -26,23 +26,9 @@ function importsOf(file: string): string[] {
   return [...readFileSync(file, 'utf8').matchAll(IMPORT)].map((m) => m[1] ?? m[2]);
 }
 
-/** A relative import as the file it names (a folder: its index.ts). */
-function resolveTs(from: string, spec: string): string | null {
-  if (!spec.startsWith('.')) return null;
-  const base = resolve(dirname(from), spec);
-  for (const candidate of [`${base}.ts`, join(base, 'index.ts')]) {
-    try {
-      if (statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not this one
-    }
-  }
-  return null;
-}
-
 /** The run-time import graph of `roots` (relative imports only). */
 function graphOf(roots: readonly string[]): Map<string, string[]> {
-  return new Map(roots.map((file) => [file, importsOf(file).map((spec) => resolveTs(file, spec)).filter((f): f is string => f !== null)]));
+  return new Map(roots.map((file) => [file, importsOf(file).map((spec) => resolveImport(file, spec)).filter((f): f is string => f !== null)]));
 }
 
 describe('the app and the hook, as code', function () {
@@ -53,7 +39,7 @@ describe('the app and the hook, as code', function () {
     const reaching: string[] = [];
     for (const file of appTs) {
       for (const spec of importsOf(file)) {
-        const target = resolveTs(file, spec);
+        const target = resolveImport(file, spec);
         if (target !== null && !target.startsWith(join(ROOT, 'api') + '/')) reaching.push(`${relative(ROOT, file)} → ${spec}`);
         if (spec.includes('dist/') || spec.startsWith('sails-hook-transact/')) reaching.push(`${relative(ROOT, file)} → ${spec}`);
       }

@@ -5,9 +5,9 @@
  * keeps that line true. Pure: reads the sources.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { expect } from 'chai';
-import { circlesOf } from '../support/import-graph';
+import { circlesOf, resolveImport } from '../support/import-graph';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const LIB = join(ROOT, 'lib');
@@ -46,9 +46,8 @@ const SPECIFIER = /(?:\bfrom\s+|\bimport\s*\(\s*|\brequire\s*\(\s*)'(\.[^']*)'/g
 function importsOf(file: string): string[] {
   const code = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
   return [...code.matchAll(SPECIFIER)].map((m) => {
-    const base = resolve(dirname(file), m[1].replace(/\.js$/, ''));
-    const target = [`${base}.ts`, join(base, 'index.ts')].find((candidate) => existsSync(candidate));
-    if (target === undefined) throw new Error(`${relative(ROOT, file)}: '${m[1]}' names no file`);
+    const target = resolveImport(file, m[1]);
+    if (target === null) throw new Error(`${relative(ROOT, file)}: '${m[1]}' names no file`);
     return target;
   });
 }

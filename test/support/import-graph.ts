@@ -1,5 +1,20 @@
 /** Import graphs of the sources, for the structure tests (test/app/app-structure, test/app/layers). */
-import { relative } from 'node:path';
+import { statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+
+/** A relative import as the TypeScript file it names (`.js` as compiled, a folder: its index.ts); null for a package or no file. */
+export function resolveImport(from: string, spec: string): string | null {
+  if (!spec.startsWith('.')) return null;
+  const base = resolve(dirname(from), spec.replace(/\.js$/, ''));
+  for (const candidate of [`${base}.ts`, join(base, 'index.ts')]) {
+    try {
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not this one
+    }
+  }
+  return null;
+}
 
 /** Every circle of `graph` (file → the files it imports), each as its files from `root`, by a depth-first walk. */
 export function circlesOf(graph: ReadonlyMap<string, readonly string[]>, root: string): string[][] {
