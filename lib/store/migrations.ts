@@ -32,8 +32,6 @@ export interface MigratableModel {
 
 export type MigrateStrategy = 'safe' | 'alter' | 'drop';
 
-export { isHookModel } from '../models/hook-models';
-
 /**
  * The strategy the app asked for. Unset counts as 'safe': sails-hook-orm would otherwise prompt
  * for one at lift, offering alter and drop.

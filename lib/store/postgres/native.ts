@@ -53,7 +53,7 @@ function tableOf(model: WaterlineModel): Table {
 }
 
 /** PostgreSQL refused to wait longer for a row lock, found a deadlock, or an id was taken: the transaction gave up. */
-export function nativeFailure(err: unknown): TransactError | null {
+function nativeFailure(err: unknown): TransactError | null {
   const code = (err as { code?: unknown }).code;
   if (code === '55P03') return new TransactError('lock_timeout', 'timed out waiting for a row lock', { cause: err });
   if (code === '40P01') return new TransactError('lock_timeout', 'gave up a row lock to break a deadlock', { cause: err, details: { deadlock: true } });
