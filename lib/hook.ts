@@ -23,7 +23,7 @@ import type { CommittedReads } from './reads';
 import { ownerToken, type RecoverySummary, type TransactionStats } from './protocol/recovery';
 import { Scheduler } from './scheduler';
 import type { TransactionOptions } from './core/validation';
-import { adapterKind, adoptRecordModels, claimDiskDirectory, createNativePath, createRecordIndexesOn, createRecordStore, createStore, recordStoreWarning, releaseDiskDirectory, type RunningProtocol, runningProtocol } from './store';
+import { adapterKind, adoptRecordModels, autoProtocolOn, claimDiskDirectory, createNativePath, createRecordIndexesOn, createRecordStore, createStore, recordStoreWarning, releaseDiskDirectory, type RunningProtocol, runningProtocol } from './store';
 import type { Transaction } from './engine/transaction';
 import type { WaterlineModel } from './core/waterline';
 import { installWaterlineTransactions, type RegisteredDatastore } from './waterline-api';
@@ -98,7 +98,7 @@ export interface TransactHook {
 
 export function transactHook(sails: SailsApp): TransactHook {
   let config: TransactConfig;
-  /** `config.protocol` resolved for the log's adapter (set at configure). */
+  /** `config.protocol` resolved for the log's adapter (set at configure; on sails-mongo 'auto' settles at start, autoProtocolOn). */
   let protocol: RunningProtocol;
   /** The app's `models.migrate`, before the hook turned it into 'safe'. */
   let migrate: MigrateStrategy = 'safe';
@@ -228,6 +228,11 @@ export function transactHook(sails: SailsApp): TransactHook {
   }
 
   async function start(target: TransactHook): Promise<void> {
+    if (config.protocol === 'auto') {
+      const auto = await autoProtocolOn(sails.models[LOG_IDENTITY]);
+      if (auto.reason !== null) sails.log.info(`sails-hook-transact: protocol 'auto' runs the log protocol (v2) here: ${auto.reason}`);
+      protocol = auto.protocol;
+    }
     await migrateSchema();
     forbidDestroy(sails.models[LOG_IDENTITY], 'is the transaction log');
     for (const model of Object.values(sails.models)) if (isFinancial(model)) forbidDestroy(model, 'is financial history');

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build / start / stop a local FerretDB (SQLite backend) for tests.
 #   scripts/ferretdb.sh build                 -> prints path of cached binary
-#   scripts/ferretdb.sh start <datadir> <port> -> starts on 127.0.0.1:<port>
+#   scripts/ferretdb.sh start <datadir> <port> -> starts on 127.0.0.1:<port> (behind the atomic gate)
 #   scripts/ferretdb.sh stop <datadir>
 set -euo pipefail
 # shellcheck source=lib/tools.sh
@@ -48,6 +48,16 @@ port_open() {
   ' "$1"
 }
 
+free_port() {
+  node -e '
+    const s = require("net").createServer();
+    s.listen(0, "127.0.0.1", () => { process.stdout.write(String(s.address().port)); s.close(); });
+  '
+}
+
+# FerretDB listens on a port of its own; <port> is the atomic gate in front of it
+# (scripts/mongo-atomic-gate.js: one write command at a time, as MongoDB's conditional updates are
+# atomic and FerretDB's are not). FERRETDB_UNGATED=1 puts FerretDB itself on <port>.
 cmd_start() {
   local datadir="${1:?usage: ferretdb.sh start <datadir> <port>}"
   local port="${2:?usage: ferretdb.sh start <datadir> <port>}"
@@ -55,16 +65,25 @@ cmd_start() {
   rm -rf "$datadir/db"
   mkdir -p "$datadir/db"
   datadir="$(cd "$datadir" && pwd)"
+  local ferret_port="$port"
+  [ "${FERRETDB_UNGATED:-}" = 1 ] || ferret_port="$(free_port)"
   "$bin" --handler=sqlite --sqlite-url="file:$datadir/db/" \
-    --listen-addr="127.0.0.1:$port" --telemetry=disable --debug-addr=- --log-level=warn \
+    --listen-addr="127.0.0.1:$ferret_port" --telemetry=disable --debug-addr=- --log-level=warn \
     >"$datadir/ferretdb.log" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" > "$datadir/ferretdb.pid"
-  daemon_wait ferretdb "$pid" "$datadir/ferretdb.log" "127.0.0.1:$port" port_open "$port"
+  daemon_wait ferretdb "$pid" "$datadir/ferretdb.log" "127.0.0.1:$ferret_port" port_open "$ferret_port"
+  [ "$ferret_port" != "$port" ] || return 0
+  node "$(dirname "${BASH_SOURCE[0]}")/mongo-atomic-gate.js" "$port" "$ferret_port" \
+    >"$datadir/gate.log" 2>&1 </dev/null &
+  pid=$!
+  echo "$pid" > "$datadir/gate.pid"
+  daemon_wait mongo-atomic-gate "$pid" "$datadir/gate.log" "127.0.0.1:$port" port_open "$port"
 }
 
 cmd_stop() {
   local datadir="${1:?usage: ferretdb.sh stop <datadir>}"
+  [ ! -f "$datadir/gate.pid" ] || daemon_stop mongo-atomic-gate "$datadir/gate.pid"
   daemon_stop ferretdb "$datadir/ferretdb.pid"
 }
 

@@ -101,8 +101,8 @@ export type RunningProtocol = 'native' | 'log' | 'redo';
 
 /**
  * What `protocol: 'auto'` runs: sails-postgresql's own transactions there; log protocol v3 on
- * sails-disk; the log protocol (v2) on sails-mongo for now — v3 there cannot yet let an update
- * change a unique value (R9), and `protocol: 'redo'` opts in where none does.
+ * sails-disk and on MongoDB. A server that cannot hold v3's records safely is told apart only once
+ * connected: autoProtocolOn.
  */
 export function runningProtocol(configured: 'auto' | 'log' | 'redo', kind: AdapterKind): RunningProtocol {
   if (configured !== 'auto') return configured;
@@ -110,10 +110,22 @@ export function runningProtocol(configured: 'auto' | 'log' | 'redo', kind: Adapt
     case 'postgresql':
       return 'native';
     case 'disk':
-      return 'redo';
     case 'mongo':
-      return 'log';
+      return 'redo';
   }
+}
+
+/**
+ * `protocol: 'auto'` on the connected datastore: runningProtocol's answer, but the log protocol
+ * (v2) where v3's records would not be safe (FerretDB: recordsUnsafeOn), with the reason. v2's
+ * locks are inserts under a unique _id, which such a server does make atomic; on sails-mongo both
+ * protocols use the same collections, so the choice can wait until the connection answers.
+ */
+export async function autoProtocolOn(logModel: WaterlineModel): Promise<{ protocol: RunningProtocol; reason: string | null }> {
+  const protocol = runningProtocol('auto', adapterKind(logModel.getDatastore().config.adapter));
+  if (protocol !== 'redo') return { protocol, reason: null };
+  const unsafe = await recordStoreWarning(logModel);
+  return unsafe === null ? { protocol, reason: null } : { protocol: 'log', reason: unsafe };
 }
 
 /**
