@@ -22,8 +22,8 @@ export interface TransactConfig extends EngineOptions {
   jobs: Record<string, JobDefinition>;
   /**
    * 'auto': PostgreSQL's own transaction per engine transaction on sails-postgresql; log protocol
-   * v3 (docs/protocol-v3.md) on sails-disk; the log protocol (v2) on sails-mongo, where v3 cannot
-   * yet let an update change a unique value. 'log': the log protocol (v2) everywhere. 'redo': log
+   * v3 (docs/protocol-v3.md) on sails-disk and MongoDB; the log protocol (v2) on FerretDB, whose
+   * conditional updates are not atomic. 'log': the log protocol (v2) everywhere. 'redo': log
    * protocol v3 everywhere (sails-mongo: MongoDB, not FerretDB, whose conditional updates are not
    * atomic; sails-postgresql: in place of its own transactions). One protocol per datastore: v3's
    * first start settles what v2 left and refuses to lift while a v2 instance runs (docs/operations.md).

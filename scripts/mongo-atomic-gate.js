@@ -84,6 +84,11 @@ function commandOf(message) {
   return null;
 }
 
+/** @param {Buffer} message */
+function printable(message) {
+  return message.toString('latin1', 20, Math.min(message.length, 400)).replace(/[^\x20-\x7e]+/g, ' ');
+}
+
 /**
  * Splits a stream into whole wire messages (each starts with its int32 length).
  * @param {(message: Buffer) => void} onMessage
@@ -163,7 +168,11 @@ function relay(client, upstreamPort, gate) {
       }
       const replied = new Promise((resolve) => awaiting.set(requestId, { release: () => { release(); resolve(undefined); }, buildInfo: false }));
       upstream.write(copy);
+      // A write FerretDB has not answered for long holds every other: say which, for the log.
+      const watchdog = setInterval(() => process.stderr.write(`mongo-atomic-gate: ${command ?? `opCode ${opCode}`} (request ${requestId}) unanswered for ${Math.round((Date.now() - sentAt) / 1000)} s: ${printable(copy)}\n`), 10_000);
+      const sentAt = Date.now();
       await replied;
+      clearInterval(watchdog);
     });
   }));
 

@@ -64,6 +64,14 @@ function reservedPlaceholder(id: string): string {
  * takeover unsets it), so a claim ends with its record's write, never before.
  */
 /** How many times an apply that met a claim on a unique index is sent again, the first at once, then after 10, 20, 40 ms. */
+/**
+ * Statements per bulk-write command. FerretDB 1.24 never answers an update command of 100
+ * statements or more: each statement's query keeps a pooled connection until the command ends,
+ * and its pool holds 100 (measured: 99 answered in 0.25 s, 100 never, the server then stuck for
+ * every client of that database). MongoDB takes 100,000; a transaction of more documents in one
+ * collection than this pays one round trip per this many (a 200-loan order's apply: 4 or 5).
+ */
+const STATEMENTS_PER_COMMAND = 64;
 const APPLY_RETRIES = 4;
 const APPLY_RETRY_MS = 10;
 
@@ -195,7 +203,7 @@ export class MongoRecords implements RecordStore {
       }));
       let refusedStones = new Set<number>();
       try {
-        await documents.bulkWrite(operations, { ordered: false });
+        await bulkWriteInCommands(documents, operations, false);
       } catch (err) {
         refusedStones = duplicateIndexes(err, null);
       }
@@ -267,7 +275,7 @@ export class MongoRecords implements RecordStore {
       ];
       let refused: Set<number> | null = null;
       try {
-        await documents.bulkWrite(operations, { ordered: true });
+        await bulkWriteInCommands(documents, operations, true);
       } catch (err) {
         try {
           refused = duplicateIndexes(err, null);
@@ -378,7 +386,7 @@ export class MongoRecords implements RecordStore {
       let allMatched = false;
       let failure: unknown = null;
       try {
-        allMatched = (await documents.bulkWrite(operations, { ordered: true })).matchedCount === ofModel.length;
+        allMatched = (await bulkWriteInCommands(documents, operations, true)).matchedCount === ofModel.length;
       } catch (err) {
         failure = err;
       }
@@ -392,7 +400,7 @@ export class MongoRecords implements RecordStore {
         if (retry > 0) await sleep(APPLY_RETRY_MS * 2 ** (retry - 1));
         try {
           await documents.deleteMany({ _id: { $in: applies.map((write) => claimId(write.token, write.id)) }, [STATE_FIELD]: 'claim' });
-          await documents.bulkWrite(operations, { ordered: true });
+          await bulkWriteInCommands(documents, operations, true);
           failure = null;
         } catch (err) {
           failure = err;
@@ -523,6 +531,36 @@ function toRecord(target: WaterlineModel, model: string, id: string, doc: Record
   const lock = typeof token === 'string' ? { token, until: Number(doc[LOCK_UNTIL_FIELD]) } : null;
   const image = state === 'live' ? withoutHidden(fromColumns(target, doc) as Image) : null;
   return { model, id, image, state, lock, version: Number(doc[VERSION_FIELD] ?? 0) };
+}
+
+/**
+ * A bulk write in commands of at most STATEMENTS_PER_COMMAND, one after another, answering as one
+ * bulk write would: ordered, it stops at the first command that throws; unordered, it goes on and
+ * throws at the end with every command's write errors. Either way a write error's index is its
+ * operation's in the whole list (duplicateIndexes reads them). An error without write errors (the
+ * connection, a write concern) is thrown at once: what landed is then unknown, as for one command.
+ */
+async function bulkWriteInCommands(documents: Collection, operations: Record<string, unknown>[], ordered: boolean): Promise<{ matchedCount: number }> {
+  if (operations.length <= STATEMENTS_PER_COMMAND) return documents.bulkWrite(operations, { ordered });
+  let matchedCount = 0;
+  let failure: { writeErrors: unknown[] } | null = null;
+  const writeErrors: { index: number; code?: number; errmsg?: string }[] = [];
+  for (let offset = 0; offset < operations.length; offset += STATEMENTS_PER_COMMAND) {
+    try {
+      matchedCount += (await documents.bulkWrite(operations.slice(offset, offset + STATEMENTS_PER_COMMAND), { ordered })).matchedCount;
+    } catch (err) {
+      const list = (err as { writeErrors?: unknown }).writeErrors;
+      if (!Array.isArray(list) || list.length === 0) throw err;
+      for (const writeError of list as { index?: number; code?: number; errmsg?: string; err?: { index?: number; code?: number; errmsg?: string } }[]) {
+        writeErrors.push({ index: offset + Number(writeError.index ?? writeError.err?.index), code: writeError.code ?? writeError.err?.code, errmsg: writeError.errmsg ?? writeError.err?.errmsg });
+      }
+      failure ??= err as { writeErrors: unknown[] };
+      if (ordered) break;
+    }
+  }
+  if (failure === null) return { matchedCount };
+  failure.writeErrors = writeErrors;
+  throw failure;
 }
 
 /** One unordered insertMany of stubs: the indexes refused by a duplicate key (anything else rethrown). */
