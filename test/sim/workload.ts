@@ -57,6 +57,8 @@ export interface PlannedOp {
   tag?: string;
   /** A member call: as a batch, or as an interactive transaction. */
   style?: 'batch' | 'interactive';
+  /** An interactive member create that reads its id first (held by a stub reserved with no values before the create: R9 must still claim the handle). */
+  readFirst?: boolean;
 }
 
 export type Outcome = { ok: true; value: unknown } | { ok: false; code: string; message: string; typed: boolean };
@@ -123,11 +125,13 @@ export function planWorkload(seed: number, shape: WorkloadShape): PlannedOp[] {
     else if (x < 0.89) {
       const y = prng.next();
       const kind: MemberOpKind = y < 0.45 ? 'member-create' : y < 0.85 ? 'member-rename' : 'member-destroy';
+      const style = prng.chance(0.5) ? 'batch' : 'interactive';
       const body: PlannedOp = {
         at,
         instance,
         kind,
-        style: prng.chance(0.5) ? 'batch' : 'interactive',
+        style,
+        ...(kind === 'member-create' && style === 'interactive' && prng.chance(0.5) ? { readFirst: true } : {}),
         ...(kind === 'member-create' ? { member: `member${members++}` } : {}),
         ...(kind === 'member-destroy' ? {} : { handle: prng.pick(HANDLES), tag: `${kind === 'member-create' ? 'create' : 'rename'}-${tags++}` }),
       };
@@ -276,8 +280,10 @@ export class Workload {
     }
     const member = id;
     return engine.interactive(async (tx) => {
-      if (plan.kind === 'member-create') await tx.create('member', values, member);
-      else {
+      if (plan.kind === 'member-create') {
+        if (plan.readFirst === true && (await tx.read('member', member)) !== null) throw new TransactError('already_exists', `member ${member} exists already`);
+        await tx.create('member', values, member);
+      } else {
         if ((await tx.read('member', member)) === null) throw new TransactError('not_found', `no member ${member}`);
         if (plan.kind === 'member-rename') await tx.update('member', member, values);
         else await tx.destroy('member', member);
