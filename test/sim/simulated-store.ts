@@ -87,12 +87,14 @@ export class SimulatedStore implements AtomicStore {
   }
 
   findExpiredLogs(states: readonly TxState[], leaseBefore: number, limit: number): Promise<LogDocument[]> {
+    // Judged on the stored rows, only the answer copied: every recovery pass asks, and most logs are long finished.
     return this.transport.call('findExpiredLogs', [], () =>
       [...this.logs.values()]
-        .map((row) => toLogDocument(copy(row)))
-        .filter((log) => states.includes(log.state) && log.leaseUntil < leaseBefore)
-        .sort((a, b) => a.leaseUntil - b.leaseUntil)
-        .slice(0, limit),
+        .map((row) => ({ row, log: toLogDocument(row) }))
+        .filter(({ log }) => states.includes(log.state) && log.leaseUntil < leaseBefore)
+        .sort((a, b) => a.log.leaseUntil - b.log.leaseUntil)
+        .slice(0, limit)
+        .map(({ row }) => toLogDocument(copy(row))),
     );
   }
 

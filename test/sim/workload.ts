@@ -13,7 +13,7 @@
 import { TransactError } from '../../lib/core/errors';
 import type { TransactionOptions } from '../../lib/core/validation';
 import type { Image, Operation } from '../../lib/core/types';
-import type { SimInstance, SimWorld } from './cluster';
+import { isRedo, type SimInstance, type SimWorld } from './cluster';
 import { Prng, type SimProcess } from './runtime';
 
 export type OpKind = 'batch' | 'interactive' | 'reverse' | 'widget-create' | 'widget-destroy' | MemberOpKind | 'snapshot' | 'find' | 'count' | 'member-find';
@@ -265,6 +265,12 @@ export class Workload {
    */
   private async executeMember(engine: SimInstance['engine'], record: OpRecord, options: TransactionOptions): Promise<unknown> {
     const { plan } = record;
+    // Log protocol v2 writes a rename or destroy in place before its commit point: the value it
+    // gives up is free on the unique index while the transaction may still roll back, and its
+    // undo then meets whoever took it (stuck rolling back; or, if it commits, two committed holders
+    // for a moment). v2 decides uniqueness on what is stored, not before the commit point (R9 is
+    // v3's; docs/guarantees.md): its flavours create members only.
+    if (plan.kind !== 'member-create' && !isRedo(this.world.flavour)) return null;
     let id = plan.member;
     if (id === undefined) {
       const started = this.records.filter((r) => r.plan.kind === 'member-create').map((r) => r.plan.member as string);
