@@ -25,7 +25,7 @@ import { SimDatabase } from './database';
 import { MONGO_NETWORK_ERRORS, SimMongoDb } from './mongo-driver';
 import { type NetworkErrors, SimNetwork } from './network';
 import { SimProcess, type SimRuntime } from './runtime';
-import { RECORD_FIELDS, SimulatedRecords } from './simulated-records';
+import { CLAIM_STATE, RECORD_FIELDS, SimulatedRecords } from './simulated-records';
 import { SimulatedStore, SIMULATED_STORE_LAYOUT } from './simulated-store';
 import type { Trace } from './trace';
 import { SimModel, type SimModelDefinition, type StorageLayout } from './waterline-models';
@@ -43,12 +43,23 @@ export function onMongo(flavour: Flavour): boolean {
   return flavour === 'mongo' || flavour === 'redo-mongo';
 }
 
-/** The workload's models: accounts (money), transfer records, and widgets (created and destroyed). */
+/**
+ * The workload's models: accounts (money), transfer records, widgets (created and destroyed), and
+ * members, whose `handle` is unique (R9: a create's stub reserves it, a rename claims it). A
+ * member's `tag` names the call that wrote it last (the unique-values checker finds a call's
+ * writes by it).
+ */
 export const MODELS: readonly SimModelDefinition[] = [
   { identity: 'account', attributes: { balance: { type: 'number', required: true } } },
   { identity: 'transfer', attributes: { from: { type: 'string', required: true }, to: { type: 'string', required: true }, amount: { type: 'number', required: true } } },
   { identity: 'widget', attributes: { name: { type: 'string', required: true } } },
+  { identity: 'member', attributes: { handle: { type: 'string', required: true, autoMigrations: { unique: true } }, tag: { type: 'string' } } },
 ];
+
+/** The unique attributes of a model definition (what an adapter's auto-migration makes unique indexes of). */
+export function uniqueAttributes(definition: SimModelDefinition): string[] {
+  return Object.entries(definition.attributes).filter(([, attribute]) => attribute.autoMigrations?.unique === true).map(([name]) => name);
+}
 
 /** A socket's errors, for the generic store (lib/store/retrying.ts treats both as transient). */
 const SOCKET_ERRORS: NetworkErrors = {
@@ -83,6 +94,8 @@ export class SimWorld {
     this.driver = mongo ? new SimMongoDb(this.db, this.network, () => runtime.now, { records: flavour === 'redo-mongo' }) : null;
     const layout: StorageLayout = mongo ? { pkColumn: '_id', fenceField: FENCE_FIELD, hiddenField: WRITE_FIELD, nulls: 'first', adapter: 'sails-mongo', manager: this.driver, records: flavour === 'redo-mongo' } : SIMULATED_STORE_LAYOUT;
     for (const definition of MODELS) this.models.set(definition.identity, new SimModel(definition, this.db, this.network, layout));
+    // sails-mongo's auto-migration: a unique index (not sparse) per unique attribute, there before any instance runs.
+    if (this.driver !== null) for (const definition of MODELS) for (const attribute of uniqueAttributes(definition)) void this.driver.collection(definition.identity).createIndex({ [attribute]: 1 }, { unique: true });
     for (let i = 0; i < instanceCount; i++) this.instances.push(new SimInstance(this, `inst-${String.fromCharCode(97 + i)}`));
   }
 
@@ -106,14 +119,18 @@ export class SimWorld {
   /** Log protocol v3's records for one instance (v3 flavours only): the real MongoRecords over the simulated driver, or SimulatedRecords. */
   newRecords(): RecordStore | undefined {
     if (this.flavour === 'redo-mongo' && this.driver !== null) return new MongoRecords(this.driver, this.modelOf, uniqueKeys);
-    return this.flavour === 'redo-generic' ? new SimulatedRecords(this.db, this.network) : undefined;
+    return this.flavour === 'redo-generic' ? new SimulatedRecords(this.db, this.network, this.modelOf) : undefined;
   }
 
-  /** Log protocol v3: records held by a lock, or stubs not yet committed (0 on the other flavours). */
+  /**
+   * Log protocol v3: records held by a lock, stubs not yet committed, and MongoRecords' claim
+   * documents not yet swept (R9: recovery clears the dead ones; quiescing waits for it). 0 on the
+   * other flavours.
+   */
   heldRecords(): number {
     let held = 0;
     for (const identity of this.models.keys()) {
-      for (const row of this.db.table(identity).values()) if (row[RECORD_FIELDS.lock] !== undefined || row[RECORD_FIELDS.state] === 'reserved') held++;
+      for (const row of this.db.table(identity).values()) if (row[RECORD_FIELDS.lock] !== undefined || row[RECORD_FIELDS.state] === 'reserved' || row[RECORD_FIELDS.state] === CLAIM_STATE) held++;
     }
     return held;
   }

@@ -34,7 +34,7 @@
 import { jsonEqual } from '../../lib/core/json';
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../../lib/models/hook-models';
 import { parseToken } from '../../lib/store/records';
-import { FENCE_FIELD, LOCK_FIELD, LOCK_UNTIL_FIELD, type MongoDb, STATE_FIELD, VERSION_FIELD, WRITE_FIELD } from '../../lib/store/mongo/store';
+import { CLAIM_FIELD, FENCE_FIELD, LOCK_FIELD, LOCK_UNTIL_FIELD, type MongoDb, STATE_FIELD, VERSION_FIELD, WRITE_FIELD } from '../../lib/store/mongo/store';
 import { parseFenceToken } from '../../lib/store/contract';
 import { copy, type Doc, type SimDatabase, type Stepwise, stepwise, type Transport } from './database';
 import type { NetworkErrors } from './network';
@@ -607,9 +607,11 @@ class SimCollection {
     const next = rowOf(after);
     const previous = before === null ? null : rowOf(before);
     if (previous !== null) {
-      // A change of the lease alone (renew) is no change of the record (SimulatedRecords.renew announces none either).
-      const { [LOCK_UNTIL_FIELD]: _was, ...restBefore } = previous;
-      const { [LOCK_UNTIL_FIELD]: _is, ...restAfter } = next;
+      // A change of the lease alone (renew) is no change of the record (SimulatedRecords.renew
+      // announces none either), nor one of the claim markers alone (claimUnique marks a held
+      // record and its refusal unmarks it, the version staying: SimulatedRecords.claimUnique neither).
+      const { [LOCK_UNTIL_FIELD]: _was, [CLAIM_FIELD]: _marked, ...restBefore } = previous;
+      const { [LOCK_UNTIL_FIELD]: _is, [CLAIM_FIELD]: _marks, ...restAfter } = next;
       if (jsonEqual(restBefore, restAfter)) return;
     }
     this.db.emit({ kind: 'record', table: this.name, id, before: previous, after: next });

@@ -13,6 +13,9 @@
  * real store does (AtomicStore.deleteLocks).
  */
 import { LOCK_IDENTITY, LOG_IDENTITY } from '../../lib/models/hook-models';
+import { TransactError } from '../../lib/core/errors';
+import { jsonEqual } from '../../lib/core/json';
+import { uniqueKeys } from '../../lib/core/model-info';
 import { type Action, documentKey } from '../../lib/core/operations';
 import type { Where } from '../../lib/query/criteria';
 import { documentValues, lineTotals, mergeCandidates, type SumCandidates, type SumCandidatesRequest } from '../../lib/query/sums';
@@ -84,12 +87,14 @@ export class SimulatedStore implements AtomicStore {
   }
 
   findExpiredLogs(states: readonly TxState[], leaseBefore: number, limit: number): Promise<LogDocument[]> {
+    // Judged on the stored rows, only the answer copied: every recovery pass asks, and most logs are long finished.
     return this.transport.call('findExpiredLogs', [], () =>
       [...this.logs.values()]
-        .map((row) => toLogDocument(copy(row)))
-        .filter((log) => states.includes(log.state) && log.leaseUntil < leaseBefore)
-        .sort((a, b) => a.leaseUntil - b.leaseUntil)
-        .slice(0, limit),
+        .map((row) => ({ row, log: toLogDocument(row) }))
+        .filter(({ log }) => states.includes(log.state) && log.leaseUntil < leaseBefore)
+        .sort((a, b) => a.log.leaseUntil - b.log.leaseUntil)
+        .slice(0, limit)
+        .map(({ row }) => toLogDocument(copy(row))),
     );
   }
 
@@ -211,16 +216,35 @@ export class SimulatedStore implements AtomicStore {
     return this.transport.call(`sum(${model}.${field})`, [model], () => this.modelOf(model).selectNow({ where }, false).reduce((total, row) => total + Number(row[field] ?? 0), 0));
   }
 
-  /** One document write, idempotent as lib/store/waterline-writes.ts applyAction is (an insert that exists is left alone). */
+  /**
+   * One document write, idempotent as lib/store/waterline-writes.ts applyAction is (an insert that
+   * exists is left alone). The model's unique attributes refuse a duplicate, as the adapter's
+   * unique index does, answered as already_exists (applyAction's answer to an insert's E_UNIQUE,
+   * and MongoStore's to an insert's or update's duplicate key; applyAction's update still passes
+   * Waterline's E_UNIQUE on raw, which this store does not imitate). The writes before it in the
+   * same call stay applied, as a sequence of Waterline calls leaves them.
+   */
   private apply(action: Action): void {
-    const table = this.db.table(this.modelOf(action.model).tableName);
+    const model = this.modelOf(action.model);
+    const table = this.db.table(model.tableName);
+    const refuseTaken = (row: Doc): void => {
+      for (const key of uniqueKeys(model)) {
+        if (key.some((field) => row[field] === undefined || row[field] === null)) continue;
+        const holder = [...table].find(([id, other]) => id !== action.id && key.every((field) => jsonEqual(other[field], row[field])));
+        if (holder !== undefined) throw new TransactError('already_exists', `a ${model.identity} with the same ${key.join(' / ')} exists already (${action.type} ${action.id}; ${holder[0]} holds it)`, { details: { model: model.identity, attributes: [...key] } });
+      }
+    };
     switch (action.type) {
       case 'insert':
-        if (!table.has(action.id)) table.set(action.id, { id: action.id, ...copy(action.values) });
+        if (table.has(action.id)) return;
+        refuseTaken(action.values);
+        table.set(action.id, { id: action.id, ...copy(action.values) });
         return;
       case 'patch': {
         const row = table.get(action.id);
-        if (row !== undefined && Object.keys(action.values).length > 0) table.set(action.id, { ...row, ...copy(action.values) });
+        if (row === undefined || Object.keys(action.values).length === 0) return;
+        refuseTaken({ ...row, ...action.values });
+        table.set(action.id, { ...row, ...copy(action.values) });
         return;
       }
       case 'remove':

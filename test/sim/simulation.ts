@@ -15,12 +15,13 @@ import { OneKeyOneOutcome } from './checkers/one-key-one-outcome';
 import { Quiescence } from './checkers/quiescence';
 import { RecordRules } from './checkers/record-rules';
 import { SuccessCommitted } from './checkers/success-committed';
+import { UniqueValues } from './checkers/unique-values';
 import { ENGINE_OPTIONS, type Flavour, isRedo, SimWorld } from './cluster';
 import type { Doc } from './database';
 import { NO_FAULTS, type NetworkFaults } from './network';
 import { EPOCH_MS, Prng, type SimContext, SimRuntime } from './runtime';
 import { Trace } from './trace';
-import { accountIds, INITIAL_BALANCE, planWorkload, Workload } from './workload';
+import { accountIds, INITIAL_BALANCE, INITIAL_MEMBERS, planWorkload, Workload } from './workload';
 
 export interface RunOptions {
   seed: number;
@@ -96,6 +97,10 @@ export async function runSimulation(options: RunOptions): Promise<RunReport> {
     world.seed('account', id, { balance: INITIAL_BALANCE });
     initial.set(documentKey('account', id), { id, balance: INITIAL_BALANCE });
   }
+  for (const { id, handle, tag } of INITIAL_MEMBERS) {
+    world.seed('member', id, { handle, tag });
+    initial.set(documentKey('member', id), { id, handle, tag });
+  }
   const fenceOwnership = new FenceOwnership(world);
   const checkers: Checker[] = [
     fenceOwnership,
@@ -106,6 +111,7 @@ export async function runSimulation(options: RunOptions): Promise<RunReport> {
     new SuccessCommitted(world),
     new CommittedReads(world, INITIAL_BALANCE, accountCount),
     new Liveness(world),
+    new UniqueValues(world),
     ...(isRedo(flavour) ? [new RecordRules(world)] : []),
   ];
   world.db.observe((event) => {

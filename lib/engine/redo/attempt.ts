@@ -92,10 +92,12 @@ export class RedoAttempts {
    * R9 for updates, before the commit point: the new unique values the steps' updates give their
    * documents are claimed for the records the attempt holds, or the attempt fails with nothing
    * written (`already_exists`; `unique_change_unsupported` where the store cannot claim them).
+   * So are the values of a create whose record is no stub its own reservation filled
+   * (`reservedByCreate`: `model:id` of those that are).
    */
-  async claimUniqueChanges(attempt: Attempt, steps: readonly Step[], uniqueKeysOf: (model: string) => readonly (readonly string[])[]): Promise<void> {
+  async claimUniqueChanges(attempt: Attempt, steps: readonly Step[], uniqueKeysOf: (model: string) => readonly (readonly string[])[], reservedByCreate: ReadonlySet<string>): Promise<void> {
     const { records } = this.ctx;
-    for (const [model, claims] of uniqueChanges(steps, uniqueKeysOf)) {
+    for (const [model, claims] of uniqueChanges(steps, uniqueKeysOf, reservedByCreate)) {
       if (records.claimUnique === undefined) {
         const { id, values } = claims[0];
         const attributes = Object.keys(values);
@@ -165,20 +167,28 @@ export class RedoAttempts {
 
 /**
  * R9 for updates: the new values of the unique keys an update changes, per model — each key whole
- * (a key of two fields is claimed as the pair, though one of them changed).
+ * (a key of two fields is claimed as the pair, though one of them changed). And for a create
+ * whose record is not a stub its own reservation filled with its values (`reservedByCreate`:
+ * `model:id` of those): a tombstone granted as it is (a store's reserve that inserts only ids never
+ * seen, or whose take-back lost a race), or an interactive transaction's stub reserved by a read
+ * before the create — each of its unique keys given a whole value. One claim per document, its
+ * last step's (a record holds one claim at a time; its apply writes that step's image).
  */
-export function uniqueChanges(steps: readonly Step[], uniqueKeysOf: (model: string) => readonly (readonly string[])[]): Map<string, Stub[]> {
-  const byModel = new Map<string, Stub[]>();
+export function uniqueChanges(steps: readonly Step[], uniqueKeysOf: (model: string) => readonly (readonly string[])[], reservedByCreate: ReadonlySet<string> = new Set()): Map<string, Stub[]> {
+  const byModel = new Map<string, Map<string, Stub>>();
   for (const step of steps) {
-    if (step.before === null || step.after === null) continue;
-    const changed = changedFields(step.before, step.after);
+    if (step.after === null) continue;
     const after = step.after;
-    const keys = uniqueKeysOf(step.model).filter((key) => key.some((field) => Object.prototype.hasOwnProperty.call(changed, field)));
+    const keys = step.before === null
+      ? reservedByCreate.has(documentKey(step.model, step.id)) ? [] : uniqueKeysOf(step.model).filter((key) => key.every((field) => after[field] !== undefined && after[field] !== null))
+      : uniqueKeysOf(step.model).filter((key) => key.some((field) => Object.prototype.hasOwnProperty.call(changedFields(step.before as Values, after), field)));
     if (keys.length === 0) continue;
     const values: Values = Object.fromEntries(keys.flat().map((field) => [field, after[field]]));
-    byModel.set(step.model, [...(byModel.get(step.model) ?? []), { id: step.id, values }]);
+    const ofModel = byModel.get(step.model) ?? new Map<string, Stub>();
+    ofModel.set(step.id, { id: step.id, values });
+    byModel.set(step.model, ofModel);
   }
-  return byModel;
+  return new Map([...byModel].map(([model, claims]) => [model, [...claims.values()]]));
 }
 
 /** Steps with the version each one's record had once held (R3: the guard its apply is judged by). */

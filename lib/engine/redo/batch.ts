@@ -4,7 +4,7 @@
  * but locks and stubs is written before the commit point, so a failure before it only frees them.
  */
 import { crashPoint } from '../../core/crash-points';
-import { planBatch } from '../../core/operations';
+import { documentKey, planBatch } from '../../core/operations';
 import type { TransactionOptions } from '../../core/validation';
 import type { Image, Operation, Step } from '../../core/types';
 import type { ModelInfo } from '../../core/model-info';
@@ -50,7 +50,9 @@ export class RedoBatches {
       const images = new Map([...acquired.records].map(([key, record]) => [key, record.image]));
       const planned = planBatch(operations, images, this.knownInfo, Date.now());
       await this.references.checkBatchReferences(operations, planned, images);
-      await attempts.claimUniqueChanges(attempt, planned, (model) => this.knownInfo(model).uniqueKeys);
+      // A create's own stub holds its values; any other record it creates on claims them (R9).
+      const reservedByCreate = new Set(operations.filter((operation) => operation.op === 'create' && acquired.records.get(documentKey(operation.model, operation.id as string))?.state === 'reserved').map((operation) => documentKey(operation.model, operation.id as string)));
+      await attempts.claimUniqueChanges(attempt, planned, (model) => this.knownInfo(model).uniqueKeys, reservedByCreate);
       steps = withVersions(planned, acquired.records);
     } catch (err) {
       heartbeat.stop();

@@ -26,6 +26,8 @@ export class RecordWrites implements TxBackend {
   readonly held = new Map<string, DocRecord>();
   /** The collections held in (the heartbeat renews each). */
   readonly models = new Set<string>();
+  /** `model:id` of the records first held for a create and held as its stub: the stub carries the create's unique values (R9). */
+  readonly reservedByCreate = new Set<string>();
 
   constructor(private readonly locks: RecordLocks, private readonly attemptLock: RecordLock, private readonly lockTimeoutMs: number) {}
 
@@ -34,6 +36,7 @@ export class RecordWrites implements TxBackend {
     const acquired = await this.locks.acquire([{ model: info.identity, id, anyState: true, ...(create === undefined ? {} : { create }) }], this.attemptLock, this.lockTimeoutMs);
     for (const record of acquired.held) this.held.set(documentKey(record.model, record.id), record);
     const record = acquired.records.get(documentKey(info.identity, id));
+    if (create !== undefined && record?.state === 'reserved') this.reservedByCreate.add(documentKey(info.identity, id));
     return { image: record?.state === 'live' ? record.image : null };
   }
 
@@ -71,7 +74,7 @@ export class RedoInteractive {
     let stored: unknown;
     try {
       result = await tx.run(work);
-      await attempts.claimUniqueChanges(attempt, tx.steps, (model) => this.ctx.infoOf(model)?.uniqueKeys ?? []);
+      await attempts.claimUniqueChanges(attempt, tx.steps, (model) => this.ctx.infoOf(model)?.uniqueKeys ?? [], backend.reservedByCreate);
       stored = attempt.keyed ? jsonResult(result) : null;
     } catch (err) {
       heartbeat.stop();

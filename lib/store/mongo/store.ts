@@ -195,12 +195,12 @@ async function duplicateOnId(documents: Collection, _id: unknown, err: unknown):
 }
 
 /**
- * `already_exists` for an insert refused by a unique index other than `_id`, naming the unique
+ * `already_exists` for an insert (or an update) refused by a unique index other than `_id`, naming the unique
  * attributes taken, so that Waterline's API can report it as Waterline does (`E_UNIQUE`,
  * attrNames): the index MongoDB names (`keyPattern`), or, where the server names none (FerretDB),
  * the model's unique keys another document holds the inserted values of.
  */
-async function uniqueValueTaken(documents: Collection, model: WaterlineModel, id: string, values: Record<string, unknown>, err: unknown): Promise<TransactError> {
+async function uniqueValueTaken(documents: Collection, model: WaterlineModel, id: string, values: Record<string, unknown>, err: unknown, writing: 'inserting' | 'updating' = 'inserting'): Promise<TransactError> {
   const pattern = (err as { keyPattern?: unknown }).keyPattern;
   let attributes: string[];
   if (typeof pattern === 'object' && pattern !== null) attributes = Object.keys(fromColumns(model, pattern as Record<string, unknown>));
@@ -211,7 +211,7 @@ async function uniqueValueTaken(documents: Collection, model: WaterlineModel, id
       if ((await documents.findOne(filter)) !== null) attributes.push(...key);
     }
   }
-  return new TransactError('already_exists', `a ${model.identity} with the same ${attributes.length > 0 ? attributes.join(' / ') : 'unique value'} exists already (inserting ${id})`, { details: { model: model.identity, attributes }, cause: err });
+  return new TransactError('already_exists', `a ${model.identity} with the same ${attributes.length > 0 ? attributes.join(' / ') : 'unique value'} exists already (${writing} ${id})`, { details: { model: model.identity, attributes }, cause: err });
 }
 
 /**
@@ -452,11 +452,22 @@ export class MongoStore implements AtomicStore {
           }
           break;
         }
-        case 'patch':
-          if ((await documents.updateOne(guarded, { $set: { ...toColumns(model, action.values), ...stamp } })).matchedCount !== 1 && !(await landed())) {
+        case 'patch': {
+          const values = { ...toColumns(model, action.values), ...stamp };
+          let matched: number;
+          try {
+            matched = (await documents.updateOne(guarded, { $set: values })).matchedCount;
+          } catch (err) {
+            // A unique index refused the new value (an update to a value another document holds):
+            // nothing was written, and the caller is told so as an insert's would be, typed.
+            if (!isDuplicateKey(err)) throw err;
+            throw await uniqueValueTaken(documents, model, action.id, values, err, 'updating');
+          }
+          if (matched !== 1 && !(await landed())) {
             throw fencedOut(fence, `${action.model} ${action.id} was written by another transaction, or is gone`);
           }
           break;
+        }
         case 'remove':
           if ((await documents.deleteOne(guarded)).deletedCount !== 1 && (await documents.findOne({ _id })) !== null) {
             throw fencedOut(fence, `${action.model} ${action.id} was written by another transaction`);

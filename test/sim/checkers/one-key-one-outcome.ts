@@ -37,7 +37,7 @@ export class OneKeyOneOutcome extends Checker {
         const txId = txIdOf(record);
         const log = txId === null ? undefined : this.world.db.table(LOG_IDENTITY).get(txId);
         const value = record.outcome.value as { steps?: unknown };
-        const same = log !== undefined && log.state === 'committed' && (record.plan.kind === 'batch' ? jsonEqual(log.steps, value.steps) : jsonEqual(log.result, record.outcome.value));
+        const same = log !== undefined && log.state === 'committed' && (record.plan.kind === 'batch' || record.plan.style === 'batch' ? jsonEqual(log.steps, value.steps) : jsonEqual(log.result, record.outcome.value));
         if (!same) this.report(`key ${key}: op ${record.id} (${record.process.label}) was told success, but the key's transaction ${String(txId)} is ${String(log?.state ?? 'absent')} with other effects`, refs);
       }
     }
