@@ -179,7 +179,13 @@ export class MongoRecords implements RecordStore {
     const docs = stubs.map((stub) => ({ _id: storedId(target, stub.id), ...toColumns(target, this.claimed(keys, stub)), [STATE_FIELD]: 'reserved', [VERSION_FIELD]: 1, [LOCK_FIELD]: lock.token, [LOCK_UNTIL_FIELD]: lock.until }));
     // Anything but duplicate keys leaves unknown what landed: rethrown (the caller frees what it reads it holds, R5 the rest).
     let refused = await insertStubs(documents, docs);
-    let { records, marked } = await this.readReserved(target, model, stubs, claims);
+    // Every stub inserted, and no unique value to look for on other documents (R9's markers): the
+    // records are the stubs as sent, held by this token — no read back (one round trip a create).
+    // Anything later is guarded by (token, version), so a read would prove nothing more.
+    let { records, marked } =
+      refused.size === 0 && claims.every((tuples) => tuples.length === 0)
+        ? { records: stubs.map((stub, i) => toRecord(target, model, stub.id, docs[i])), marked: new Set<number>() }
+        : await this.readReserved(target, model, stubs, claims);
     // Refused, and no record with its id: refused by another unique index.
     let byValue = stubs.map((_, i) => i).filter((i) => refused.has(i) && records[i].state === 'absent');
     // A claim document whose holder no longer holds its record is dead (R9): cleared, and those stubs sent once more.
