@@ -30,18 +30,29 @@ export async function applyAction(model: WaterlineModel, action: Action, connect
         if ((await model.findOne(where)) !== undefined) return;
         // Not there: another unique attribute's value is taken. Nothing was inserted; saying so
         // (instead of skipping the insert as a retry) keeps a transaction from committing without it.
-        const attributes = (err as { attrNames?: unknown }).attrNames;
-        throw new TransactError('already_exists', `a ${model.identity} with the same ${Array.isArray(attributes) ? attributes.join(' / ') : 'unique value'} exists already (inserting ${action.id})`, {
-          details: { model: model.identity, attributes: Array.isArray(attributes) ? attributes.map(String) : [] },
-          cause: err,
-        });
+        throw uniqueValueTaken(model.identity, err, `inserting ${action.id}`);
       }
       return;
     case 'patch':
-      if (Object.keys(action.values).length > 0) await on(model.update(where).set(action.values));
+      if (Object.keys(action.values).length === 0) return;
+      try {
+        await on(model.update(where).set(action.values));
+      } catch (err) {
+        // A unique index refused the new value: nothing was written (inside a native transaction the
+        // statement failed it, and the native path maps this same error: nativeFailure).
+        if (!isUniqueViolation(err)) throw err;
+        throw uniqueValueTaken(model.identity, err, `updating ${action.id}`);
+      }
       return;
     case 'remove':
       await on(rawDestroy(model)(where));
       return;
   }
+}
+
+/** `already_exists` for a write Waterline refused with E_UNIQUE (a unique value another document holds), naming the attributes Waterline names. */
+export function uniqueValueTaken(model: string, err: unknown, writing: string): TransactError {
+  const named = (err as { attrNames?: unknown }).attrNames;
+  const attributes = Array.isArray(named) ? named.map(String) : [];
+  return new TransactError('already_exists', `a ${model} with the same ${attributes.length > 0 ? attributes.join(' / ') : 'unique value'} exists already (${writing})`, { details: { model, attributes }, cause: err });
 }

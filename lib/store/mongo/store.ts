@@ -180,8 +180,15 @@ export async function createMongoIndexes(db: MongoDb, specs: readonly IndexSpec[
   return created;
 }
 
+/**
+ * A write a unique index refused: MongoDB's duplicate key (11000). FerretDB 1.24 answers an
+ * insert so too, but an update with InternalError (1) carrying SQLite's "UNIQUE constraint failed"
+ * (measured): recognised too, so an update onto a taken value is `already_exists` there as well.
+ */
 export function isDuplicateKey(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === DUPLICATE_KEY;
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  return code === DUPLICATE_KEY || (code === 1 && typeof message === 'string' && message.includes('UNIQUE constraint failed'));
 }
 
 /**

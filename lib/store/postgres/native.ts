@@ -26,10 +26,10 @@ import type { ModelInfo } from '../../core/model-info';
 import { type Action, documentKey, forwardAction, idsByModel } from '../../core/operations';
 import type { NativeTransaction, NativeTransactions } from '../contract';
 import type { Image, LogDocument, Step } from '../../core/types';
-import { columnOf, type WaterlineModel } from '../../core/waterline';
+import { columnOf, isUniqueViolation, type WaterlineModel } from '../../core/waterline';
 import { ident, inTransaction, logInsert, type PgClient, type PgPool, SqlParams } from './store';
 import { LOG_FIELDS } from '../contract';
-import type { ModelResolver } from '../waterline-writes';
+import { type ModelResolver, uniqueValueTaken } from '../waterline-writes';
 
 /** A keyed log row was inserted (or reopened) at the start of the same transaction: the final write completes it in place. */
 const LOG_UPSERT = `ON CONFLICT ("id") DO UPDATE SET ${LOG_FIELDS.filter((field) => field !== 'id').map((field) => `${ident(field)} = EXCLUDED.${ident(field)}`).join(', ')}`;
@@ -57,7 +57,14 @@ function nativeFailure(err: unknown): TransactError | null {
   const code = (err as { code?: unknown }).code;
   if (code === '55P03') return new TransactError('lock_timeout', 'timed out waiting for a row lock', { cause: err });
   if (code === '40P01') return new TransactError('lock_timeout', 'gave up a row lock to break a deadlock', { cause: err, details: { deadlock: true } });
-  if (code === '23505') return new TransactError('already_exists', `a document with that id already exists (${(err as { detail?: string }).detail ?? 'unique violation'})`, { cause: err });
+  if (code === '23505') {
+    // "Key (username)=(ada) already exists.": the columns the index holds, as PostgreSQL names them.
+    const { detail, table } = err as { detail?: string; table?: string };
+    const columns = /^Key \(([^)]*)\)=/.exec(detail ?? '')?.[1].split(', ').map((column) => column.replace(/^"|"$/g, '')) ?? [];
+    return new TransactError('already_exists', `a unique value is taken (${detail ?? 'unique violation'})`, { cause: err, details: { table, columns } });
+  }
+  // The same refusal through Waterline (a model call on the transaction's connection): E_UNIQUE.
+  if (isUniqueViolation(err)) return uniqueValueTaken(String((err as { modelIdentity?: unknown }).modelIdentity ?? 'document'), err, 'in a native transaction');
   return null;
 }
 
