@@ -51,3 +51,4 @@ export function forgetReloadedModules(): number {
   }
   return seen.size;
 }
+

@@ -122,28 +122,57 @@ async function runCase(adapter: AdapterName, c: CrashCase, env: Record<string, s
 }
 
 /**
- * Two cases at a time: each case has its own database and its children run one after another, so
- * cases are independent; running two overlaps one child's start-up with another's (CI time).
- * Results are settled values, asserted in each case's own test.
+ * Two cases at a time, over the whole file: each case has its own database and its children run
+ * one after another, so cases are independent; running two overlaps one child's start-up with
+ * another's (CI time). Results are settled values, asserted in each case's own test.
  */
-function pooled<T>(tasks: (() => Promise<T>)[], concurrency: number): Promise<PromiseSettledResult<T>>[] {
-  const settled = tasks.map(() => {
-    let resolve!: (value: PromiseSettledResult<T>) => void;
-    const promise = new Promise<PromiseSettledResult<T>>((r) => (resolve = r));
-    return { promise, resolve };
-  });
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < tasks.length; i = next++) {
+const CONCURRENCY = 2;
+const queue: (() => Promise<void>)[] = [];
+let workers = 0;
+
+function schedule<T>(task: () => Promise<T>): Promise<PromiseSettledResult<T>> {
+  return new Promise((resolve) => {
+    queue.push(async () => {
       try {
-        settled[i].resolve({ status: 'fulfilled', value: await tasks[i]() });
+        resolve({ status: 'fulfilled', value: await task() });
       } catch (reason) {
-        settled[i].resolve({ status: 'rejected', reason });
+        resolve({ status: 'rejected', reason });
       }
-    }
+    });
+    for (; workers < Math.min(CONCURRENCY, queue.length); workers++) void work();
+  });
+}
+
+async function work(): Promise<void> {
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) await next();
+  workers--;
+}
+
+/** One describe block's cases, queued once, in the order the blocks are defined. */
+interface Block<T> {
+  /** Queues this block's cases and the next block's. */
+  start(): void;
+  result(i: number): Promise<PromiseSettledResult<T>>;
+}
+const blocks: { queue(): void }[] = [];
+
+/**
+ * A block's cases start with its `before`, and the next block's with them: the pool never waits
+ * at a block's end, its last case running alone while the next block's are not queued yet (a
+ * block per adapter and path: 17 such ends, ~half a case each). One block ahead only, so a run
+ * that --grep narrows to one block runs at most one more.
+ */
+function defineBlock<T>(tasks: (() => Promise<T>)[]): Block<T> {
+  let results: Promise<PromiseSettledResult<T>>[] | undefined;
+  const queueOnce = (): Promise<PromiseSettledResult<T>>[] => (results ??= tasks.map((task) => schedule(task)));
+  const index = blocks.push({ queue: () => void queueOnce() }) - 1;
+  return {
+    start() {
+      queueOnce();
+      blocks[index + 1]?.queue();
+    },
+    result: (i) => queueOnce()[i],
   };
-  for (let w = 0; w < concurrency; w++) void worker();
-  return settled.map((one) => one.promise);
 }
 
 forEachPath('crash safety (SIGKILL at each protocol step)', (_target, adapter: AdapterName, protocol) => {
@@ -226,14 +255,14 @@ forEachRedoAdapter('crash safety of log protocol v3, interactive transactions (S
  */
 function crashCases(adapter: AdapterName, protocol: Protocol, cases: readonly CrashCase[]): void {
   const env = { TRANSACT_PROTOCOL: protocol };
-  let runs: Promise<PromiseSettledResult<CaseRun>>[] = [];
+  const runs = defineBlock(cases.map((c) => () => runCase(adapter, c, env)));
   before(function () {
-    runs = pooled(cases.map((c) => () => runCase(adapter, c, env)), 2);
+    runs.start();
   });
   cases.forEach((c, i) => {
     const title = `${c.scenario}: ${c.crashAt === undefined ? 'no crash' : `killed at ${c.crashAt}`}${c.recoveryCrashes ? `, recovery killed at ${c.recoveryCrashes.join(', ')}` : ''} → ${c.expected === 'all' ? 'wholly applied' : 'wholly absent'}`;
     it(title, async function () {
-      const settled = await runs[i];
+      const settled = await runs.result(i);
       if (settled.status === 'rejected') throw settled.reason;
       const { run, killed, recovered, again } = settled.value;
       expect(run.lines.has('SEED'), run.stderr).to.equal(true);
@@ -276,23 +305,22 @@ forEachRedoAdapter('idempotency across a crash, log protocol v3', (_target, adap
 
 function keyedAcrossCrash(adapter: AdapterName, protocol: Protocol, cases: typeof KEYED): void {
   const env = { TRANSACT_PROTOCOL: protocol };
-  let runs: Promise<PromiseSettledResult<{ run: ChildResult; recovered: ChildResult; repeat: ChildResult }>>[] = [];
+  const runs = defineBlock(
+    cases.map((c) => async () => {
+      const target = await freshTarget(adapter);
+      const run = await runChild(target, ['run', 'batch-keyed'], c.crashAt, env);
+      const recovered = await runChild(target, ['recover'], undefined, env);
+      const repeat = await runChild(target, ['repeat', 'batch-keyed'], undefined, env);
+      return { run, recovered, repeat };
+    }),
+  );
   before(function () {
-    runs = pooled(
-      cases.map((c) => async () => {
-        const target = await freshTarget(adapter);
-        const run = await runChild(target, ['run', 'batch-keyed'], c.crashAt, env);
-        const recovered = await runChild(target, ['recover'], undefined, env);
-        const repeat = await runChild(target, ['repeat', 'batch-keyed'], undefined, env);
-        return { run, recovered, repeat };
-      }),
-      2,
-    );
+    runs.start();
   });
   cases.forEach((c, i) => {
     const firstStands = c.crashAt === 'batch:committed' || c.crashAt.startsWith('apply:');
     it(`keyed batch killed at ${c.crashAt}, recovered, repeated → ${firstStands ? "the first run's result" : 'run again'}, applied ${c.expected === 'all' ? 'once' : 'never'}`, async function () {
-      const settled = await runs[i];
+      const settled = await runs.result(i);
       if (settled.status === 'rejected') throw settled.reason;
       const { run, recovered, repeat } = settled.value;
       expect(run.signal, run.stderr).to.equal('SIGKILL');
