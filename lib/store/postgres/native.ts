@@ -26,10 +26,10 @@ import type { ModelInfo } from '../../core/model-info';
 import { type Action, documentKey, forwardAction, idsByModel } from '../../core/operations';
 import type { NativeTransaction, NativeTransactions } from '../contract';
 import type { Image, LogDocument, Step } from '../../core/types';
-import { columnOf, isUniqueViolation, type WaterlineModel } from '../../core/waterline';
+import { columnOf, type WaterlineModel } from '../../core/waterline';
 import { ident, inTransaction, logInsert, type PgClient, type PgPool, SqlParams } from './store';
 import { LOG_FIELDS } from '../contract';
-import { type ModelResolver, uniqueValueTaken } from '../waterline-writes';
+import type { ModelResolver } from '../waterline-writes';
 
 /** A keyed log row was inserted (or reopened) at the start of the same transaction: the final write completes it in place. */
 const LOG_UPSERT = `ON CONFLICT ("id") DO UPDATE SET ${LOG_FIELDS.filter((field) => field !== 'id').map((field) => `${ident(field)} = EXCLUDED.${ident(field)}`).join(', ')}`;
@@ -63,8 +63,6 @@ function nativeFailure(err: unknown): TransactError | null {
     const columns = /^Key \(([^)]*)\)=/.exec(detail ?? '')?.[1].split(', ').map((column) => column.replace(/^"|"$/g, '')) ?? [];
     return new TransactError('already_exists', `a unique value is taken (${detail ?? 'unique violation'})`, { cause: err, details: { table, columns } });
   }
-  // The same refusal through Waterline (a model call on the transaction's connection): E_UNIQUE.
-  if (isUniqueViolation(err)) return uniqueValueTaken(String((err as { modelIdentity?: unknown }).modelIdentity ?? 'document'), err, 'in a native transaction');
   return null;
 }
 
