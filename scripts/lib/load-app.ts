@@ -8,7 +8,6 @@ import { type CreatedIndex, type Engine, type EvolvedTable, freshAdapter, isTran
 import { join } from 'node:path';
 import type { Pool } from 'pg';
 import type { FundApp } from '../../api/lib/app';
-import { purgeAppModules } from '../../api/lib/app-modules';
 import { refuseUnsafeProduction } from '../../api/lib/production-guard';
 
 /** The loaded app as the fund's services take it and as the hook's functions take it (every model by identity, the datastores). */
@@ -48,10 +47,6 @@ export async function loadApp(overrides: LoadOverrides = {}): Promise<ScriptApp>
     models: { migrate: 'safe', ...overrides.models },
     transact: { scheduler: false, recoveryIntervalMs: 0, ...overrides.transact },
   };
-  // A script loads the app more than once (documentsIn, the prepared and the live app): each load
-  // after the first would otherwise recompile the app's code once per file of it (api/lib/app-modules.ts).
-  // Sails' appPath: the working directory (the scripts run from the repository).
-  purgeAppModules(process.cwd());
   await new Promise<void>((resolve, reject) => app.load(config, (err) => (err ? reject(err) : resolve())));
   // The fund hook is off, and with it its production guard: the same refusal here.
   try {

@@ -8,8 +8,7 @@ import type { TransactConfig } from '../../lib/config';
 import { freshAdapter } from '../../lib/drill';
 import { rawDestroy } from '../../lib/models/destroy-guard';
 import type { SailsApp, TransactHook } from '../../lib/hook';
-import { purgeAppModules } from '../../api/lib/app-modules';
-import { forgetReloadedModules } from './modules';
+import { forgetReloadedModules, purgeAppModules } from './modules';
 import { REDO_ADAPTERS, resetTarget, type Target } from './targets';
 
 const APP_PATH = join(__dirname, '..', '..', '..');
@@ -96,7 +95,7 @@ export async function loadApp(target: Target, options: LoadOptions): Promise<Loa
     transact: { recoveryIntervalMs: 0, ...options.transact, ...protocolOverride(target) },
     ...(options.hookTimeout === undefined ? {} : { hookTimeout: options.hookTimeout }),
   };
-  // The app's modules out of the require cache at once, not by include-all file by file (api/lib/app-modules.ts).
+  // The app's modules out of the require cache at once, not by include-all file by file (modules.ts).
   purgeAppModules(APP_PATH);
   if (options.http === true) {
     // Loopback only, on a free port (Sails ignores port 0). No globals: the app's code reads none.
