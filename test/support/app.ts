@@ -8,7 +8,7 @@ import type { TransactConfig } from '../../lib/config';
 import { freshAdapter } from '../../lib/drill';
 import { rawDestroy } from '../../lib/models/destroy-guard';
 import type { SailsApp, TransactHook } from '../../lib/hook';
-import { forgetReloadedModules, purgeAppModules } from './modules';
+import { forgetReloadedModules } from './modules';
 import { REDO_ADAPTERS, resetTarget, type Target } from './targets';
 
 const APP_PATH = join(__dirname, '..', '..', '..');
@@ -95,8 +95,6 @@ export async function loadApp(target: Target, options: LoadOptions): Promise<Loa
     transact: { recoveryIntervalMs: 0, ...options.transact, ...protocolOverride(target) },
     ...(options.hookTimeout === undefined ? {} : { hookTimeout: options.hookTimeout }),
   };
-  // The app's modules out of the require cache at once, not by include-all file by file (modules.ts).
-  purgeAppModules(APP_PATH);
   if (options.http === true) {
     // Loopback only, on a free port (Sails ignores port 0). No globals: the app's code reads none.
     const config = { ...common, port: await freePort(), explicitHost: '127.0.0.1', globals: { _: false, async: false, models: false, sails: false }, ...options.config };
