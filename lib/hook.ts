@@ -254,7 +254,8 @@ export function transactHook(sails: SailsApp): TransactHook {
     // Before the first transaction: plain queries never see a stub, a tombstone or a hidden field.
     if (records !== undefined) {
       adoptRecordModels(sails.models[LOG_IDENTITY], Object.values(sails.models));
-      const unsafe = await recordStoreWarning(sails.models[LOG_IDENTITY]);
+      // 'auto' asked the server already (autoProtocolOn), and chose v3 only where it is safe.
+      const unsafe = config.protocol === 'redo' ? await recordStoreWarning(sails.models[LOG_IDENTITY]) : null;
       if (unsafe !== null) sails.log.warn(`sails-hook-transact: protocol 'redo': ${unsafe}`);
     }
     const engine = new Engine(store, modelOf, config, (message, err) => sails.log.warn(`sails-hook-transact: ${message}`, err), native, () => Object.keys(sails.models), records);

@@ -169,8 +169,8 @@ function relay(client, upstreamPort, gate) {
       const replied = new Promise((resolve) => awaiting.set(requestId, { release: () => { release(); resolve(undefined); }, buildInfo: false }));
       upstream.write(copy);
       // A write FerretDB has not answered for long holds every other: say which, for the log.
-      const watchdog = setInterval(() => process.stderr.write(`mongo-atomic-gate: ${command ?? `opCode ${opCode}`} (request ${requestId}) unanswered for ${Math.round((Date.now() - sentAt) / 1000)} s: ${printable(copy)}\n`), 10_000);
       const sentAt = Date.now();
+      const watchdog = setInterval(() => process.stderr.write(`mongo-atomic-gate: ${command ?? `opCode ${opCode}`} (request ${requestId}) unanswered for ${Math.round((Date.now() - sentAt) / 1000)} s: ${printable(copy)}\n`), 10_000);
       await replied;
       clearInterval(watchdog);
     });

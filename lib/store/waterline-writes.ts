@@ -39,7 +39,8 @@ export async function applyAction(model: WaterlineModel, action: Action, connect
         await on(model.update(where).set(action.values));
       } catch (err) {
         // A unique index refused the new value: nothing was written (inside a native transaction the
-        // statement failed it, and the native path maps this same error: nativeFailure).
+        // statement failed it). Waterline's own datastore.transaction() never comes here: its model
+        // calls keep Waterline's E_UNIQUE.
         if (!isUniqueViolation(err)) throw err;
         throw uniqueValueTaken(model.identity, err, `updating ${action.id}`);
       }
@@ -51,7 +52,7 @@ export async function applyAction(model: WaterlineModel, action: Action, connect
 }
 
 /** `already_exists` for a write Waterline refused with E_UNIQUE (a unique value another document holds), naming the attributes Waterline names. */
-export function uniqueValueTaken(model: string, err: unknown, writing: string): TransactError {
+function uniqueValueTaken(model: string, err: unknown, writing: string): TransactError {
   const named = (err as { attrNames?: unknown }).attrNames;
   const attributes = Array.isArray(named) ? named.map(String) : [];
   return new TransactError('already_exists', `a ${model} with the same ${attributes.length > 0 ? attributes.join(' / ') : 'unique value'} exists already (${writing})`, { details: { model, attributes }, cause: err });

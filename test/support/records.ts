@@ -3,12 +3,11 @@
  * document (docs/protocol-v3.md "What the datastore must guarantee"). FerretDB does not; the test
  * environment puts it behind scripts/mongo-atomic-gate.js, which does, and which says so in
  * buildInfo (`ferretdbGated__` in place of `ferretdbVersion`). On a FerretDB reached without the
- * gate (lib/store/mongo/records.ts recordsUnsafeOn) a test of concurrent transactions on v3 skips,
+ * gate (lib/store/index.ts recordStoreWarning) a test of concurrent transactions on v3 skips,
  * saying why, unless TRANSACT_RUN_KNOWN_GAPS=1.
  */
-import { adapterKind } from '../../lib/store';
+import { adapterKind, recordStoreWarning } from '../../lib/store';
 import type { MongoDb } from '../../lib/store/mongo/store';
-import { recordsUnsafeOn } from '../../lib/store/mongo/records';
 import type { LoadedApp } from './app';
 
 function mongoOf(app: LoadedApp): MongoDb | null {
@@ -18,8 +17,7 @@ function mongoOf(app: LoadedApp): MongoDb | null {
 
 export async function skipWhereRecordsUnsafe(test: Mocha.Context, app: LoadedApp): Promise<void> {
   if (process.env.TRANSACT_RUN_KNOWN_GAPS === '1') return;
-  const db = mongoOf(app);
-  const reason = db === null ? null : await recordsUnsafeOn(db);
+  const reason = await recordStoreWarning(app.models.transactlog);
   if (reason === null) return;
   console.warn(`      skipped: ${reason}`);
   test.skip();

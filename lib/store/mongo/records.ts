@@ -63,7 +63,6 @@ function reservedPlaceholder(id: string): string {
  * the value up. The marker stays until D's next guarded write (the apply replaces D; a free or a
  * takeover unsets it), so a claim ends with its record's write, never before.
  */
-/** How many times an apply that met a claim on a unique index is sent again, the first at once, then after 10, 20, 40 ms. */
 /**
  * Statements per bulk-write command. FerretDB 1.24 never answers an update command of 100
  * statements or more: each statement's query keeps a pooled connection until the command ends,
@@ -72,6 +71,7 @@ function reservedPlaceholder(id: string): string {
  * collection than this pays one round trip per this many (a 200-loan order's apply: 4 or 5).
  */
 const STATEMENTS_PER_COMMAND = 64;
+/** How many times an apply that met a claim on a unique index is sent again, the first at once, then after 10, 20, 40 ms. */
 const APPLY_RETRIES = 4;
 const APPLY_RETRY_MS = 10;
 
